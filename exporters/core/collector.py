@@ -1,0 +1,155 @@
+"""The collector contract and the per-exporter collector registry.
+
+Modelled on node_exporter: one registration per collector gives it a name, an
+on/off default and the ``--collector.NAME`` / ``--no-collector.NAME`` flag, plus
+any flags of its own. A collector knows nothing about HTTP; it turns a source
+(/proc, a database, Redis) into fresh :class:`MetricFamily` objects per scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterable
+
+from .errors import ConfigError
+from .metrics import MetricDef, MetricFamily
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A collector-specific command-line flag, e.g. ``--collector.filesystem.mount-timeout``.
+
+    ``dest`` is the attribute name the collector reads from its settings."""
+
+    flag: str
+    dest: str
+    help: str
+    default: Any = None
+    multiple: bool = False
+    type: Any = str
+    metavar: str | None = None
+
+
+class Settings:
+    """The parsed flags, as attributes (``settings.path_procfs``)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.__dict__.get(name, default)
+
+
+class CollectorBusy(RuntimeError):
+    """The previous run of this collector has not returned yet (a hung syscall)."""
+
+
+class Collector:
+    """Base of every collector. Subclasses set the class attributes and implement
+    :meth:`collect`; ``metrics`` lists every family the collector can emit (it is
+    the source of the generated metric reference)."""
+
+    name: ClassVar[str]
+    default_enabled: ClassVar[bool] = True
+    description: ClassVar[str] = ""
+    metrics: ClassVar[tuple[MetricDef, ...]] = ()
+    flags: ClassVar[tuple[Flag, ...]] = ()
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def collect(self) -> Iterable[MetricFamily]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release connections; called once when the exporter shuts down."""
+
+
+# Blocking reads (/proc files, statvfs) run here, never on the event loop.
+_blocking_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="collector")
+
+
+class BlockingCollector(Collector):
+    """A collector whose source is synchronous (files, syscalls): implement
+    :meth:`read`; it runs on a worker thread. Only one read of a collector is in
+    flight at a time, so a read stuck in the kernel cannot pile up threads: the
+    next scrape reports this collector as failed instead."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._running = threading.Lock()
+
+    def read(self) -> Iterable[MetricFamily]:
+        raise NotImplementedError
+
+    def _read_once(self) -> list[MetricFamily]:
+        try:
+            return list(self.read())
+        finally:
+            self._running.release()
+
+    async def collect(self) -> Iterable[MetricFamily]:
+        if not self._running.acquire(blocking=False):
+            raise CollectorBusy(f"the previous {self.name} read has not returned yet")
+        try:
+            future = asyncio.get_running_loop().run_in_executor(_blocking_pool, self._read_once)
+        except BaseException:
+            self._running.release()
+            raise
+        return await future
+
+
+class CollectorSet:
+    """The collectors one exporter offers, in registration order."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self._classes: dict[str, type[Collector]] = {}
+
+    def register(self, cls: type[Collector]) -> type[Collector]:
+        """Class decorator: ``@node_collectors.register``."""
+        if cls.name in self._classes:
+            raise ValueError(f"collector {cls.name!r} registered twice")
+        self._classes[cls.name] = cls
+        return cls
+
+    def __iter__(self):
+        return iter(self._classes.values())
+
+    def names(self) -> list[str]:
+        return list(self._classes)
+
+    def get(self, name: str) -> type[Collector]:
+        return self._classes[name]
+
+    def enabled_names(self, explicit: dict[str, bool | None], disable_defaults: bool) -> list[str]:
+        """Which collectors run: ``explicit`` maps a name to True/False when the
+        user gave ``--collector.NAME`` / ``--no-collector.NAME``, else None.
+        ``--collector.disable-defaults`` keeps only the explicitly enabled ones."""
+        chosen = []
+        for name, cls in self._classes.items():
+            want = explicit.get(name)
+            if want is None:
+                want = False if disable_defaults else cls.default_enabled
+            if want:
+                chosen.append(name)
+        return chosen
+
+    def instantiate(self, names: Iterable[str], settings: Settings) -> dict[str, Collector]:
+        out = {}
+        for name in names:
+            try:
+                out[name] = self._classes[name](settings)
+            except ConfigError:
+                raise
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"collector {name}: {exc}") from exc
+        return out
+
+
+def all_metric_defs(collectors: CollectorSet) -> list[tuple[str, MetricDef]]:
+    return [(cls.name, d) for cls in collectors for d in cls.metrics]
+

@@ -1,0 +1,186 @@
+"""Metric definitions, per-scrape metric families, and the exposition writer.
+
+Why not prometheus_client's families and ``generate_latest``: they cost ~7 us per
+series and 10+ MiB of imports (see shared/design/QUEUES-AND-LIBRARIES.md §1.7).
+Every exporter of the fleet renders through :func:`render`, so making it fast
+here makes all of them fast.
+
+A collector declares its metrics once as :class:`MetricDef` rows (name, type,
+help, label names). The same rows feed the collector's output and the metric
+reference in README.md, so the docs cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+COUNTER = "counter"
+GAUGE = "gauge"
+UNTYPED = "untyped"
+HISTOGRAM = "histogram"
+SUMMARY = "summary"
+TYPES = (COUNTER, GAUGE, UNTYPED, HISTOGRAM, SUMMARY)
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """One metric family as the user sees it: the compatibility contract."""
+
+    name: str
+    type: str
+    help: str
+    labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPES:
+            raise ValueError(f"{self.name}: unknown metric type {self.type!r}")
+
+    def family(self) -> "MetricFamily":
+        return MetricFamily(self.name, self.type, self.help, self.labels)
+
+
+def gauge(name: str, help: str, *labels: str) -> MetricDef:
+    return MetricDef(name, GAUGE, help, labels)
+
+
+def counter(name: str, help: str, *labels: str) -> MetricDef:
+    return MetricDef(name, COUNTER, help, labels)
+
+
+# A sample: (full sample name, rendered label block such as '{a="1"}' or '', value).
+Sample = tuple[str, str, float]
+
+
+@dataclass
+class MetricFamily:
+    """The samples of one family gathered in one scrape. Built fresh per scrape,
+    so a series that disappears from the source disappears from the output."""
+
+    name: str
+    type: str
+    help: str
+    labelnames: tuple[str, ...] = ()
+    samples: list[Sample] = field(default_factory=list)
+    duplicates: int = 0
+    _seen: set = field(default_factory=set, repr=False)
+
+    def add(self, labelvalues: Sequence[object], value: float, suffix: str = "") -> None:
+        """Add one sample; values are given in the order of ``labelnames``.
+
+        A second sample with the same name and labels is dropped and counted:
+        one bad row must never fail a whole scrape."""
+        block = label_block(zip(self.labelnames, labelvalues)) if self.labelnames else ""
+        self._append(self.name + suffix, block, value)
+
+    def add_labeled(self, labels: Iterable[tuple[str, object]], value: float, suffix: str = "") -> None:
+        """Add a sample whose label names differ from the family's (textfile input, histograms)."""
+        self._append(self.name + suffix, label_block(labels), value)
+
+    def _append(self, sample_name: str, block: str, value: float) -> None:
+        key = (sample_name, block)
+        if key in self._seen:
+            self.duplicates += 1
+            return
+        self._seen.add(key)
+        self.samples.append((sample_name, block, value))
+
+
+def _escape_label_value(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def _escape_help(text: str) -> str:
+    if "\\" in text or "\n" in text:
+        return text.replace("\\", "\\\\").replace("\n", "\\n")
+    return text
+
+
+def label_block(labels: Iterable[tuple[str, object]]) -> str:
+    parts = [f'{k}="{_escape_label_value(str(v))}"' for k, v in labels]
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def format_value(value: float) -> str:
+    """Format a sample value as the Go exporters do: integers without '.0',
+    NaN and infinities in the spelling the text format requires."""
+    if value.__class__ is int:
+        return str(value)
+    if value != value:
+        return "NaN"
+    if value == math.inf:
+        return "+Inf"
+    if value == -math.inf:
+        return "-Inf"
+    if value.is_integer() and -1e15 < value < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def merge(families: Iterable[MetricFamily]) -> tuple[list[MetricFamily], int]:
+    """Join families that share a name (e.g. a textfile metric that a collector
+    also exposes). Samples already seen, and families whose type conflicts with
+    the first one of that name, are dropped and counted: never a failed scrape.
+    Returns the merged families and the number of samples dropped."""
+    by_name: dict[str, MetricFamily] = {}
+    dropped = 0
+    for fam in families:
+        dropped += fam.duplicates
+        first = by_name.get(fam.name)
+        if first is None:
+            by_name[fam.name] = fam
+            continue
+        if first.type != fam.type:
+            dropped += len(fam.samples)
+            continue
+        kept_before = len(first.samples)
+        for name, block, value in fam.samples:
+            first._append(name, block, value)
+        dropped += len(fam.samples) - (len(first.samples) - kept_before)
+    return list(by_name.values()), dropped
+
+
+def render_text(families: Iterable[MetricFamily]) -> str:
+    """Prometheus text format 0.0.4. Families with no samples are left out, as Go does."""
+    out: list[str] = []
+    append = out.append
+    fmt = format_value
+    for fam in families:
+        if not fam.samples:
+            continue
+        append(f"# HELP {fam.name} {_escape_help(fam.help)}\n# TYPE {fam.name} {fam.type}\n")
+        append("".join([f"{n}{b} {fmt(v)}\n" for n, b, v in fam.samples]))
+    return "".join(out)
+
+
+def render_openmetrics(families: Iterable[MetricFamily]) -> str:
+    """OpenMetrics 1.0.0. A counter family is named without ``_total`` and its
+    samples always carry it (as Go's expfmt does); untyped becomes unknown."""
+    out: list[str] = []
+    append = out.append
+    fmt = format_value
+    for fam in families:
+        if not fam.samples:
+            continue
+        name, typ = fam.name, fam.type
+        rename_from = rename_to = None
+        if typ == COUNTER:
+            if name.endswith("_total"):
+                name = name[:-6]
+            else:
+                rename_from, rename_to = fam.name, fam.name + "_total"
+        elif typ == UNTYPED:
+            typ = "unknown"
+        append(f"# HELP {name} {_escape_help(fam.help)}\n# TYPE {name} {typ}\n")
+        if rename_from is None:
+            append("".join([f"{n}{b} {fmt(v)}\n" for n, b, v in fam.samples]))
+        else:
+            append("".join([f"{rename_to if n == rename_from else n}{b} {fmt(v)}\n" for n, b, v in fam.samples]))
+    append("# EOF\n")
+    return "".join(out)

@@ -9,6 +9,7 @@ any flags of its own. A collector knows nothing about HTTP; it turns a source
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -95,7 +96,8 @@ class BlockingCollector(Collector):
         if not self._running.acquire(blocking=False):
             raise CollectorBusy(f"the previous {self.name} read has not returned yet")
         try:
-            future = asyncio.get_running_loop().run_in_executor(_blocking_pool, self._read_once)
+            context = contextvars.copy_context()  # carries the scrape deadline into the thread
+            future = asyncio.get_running_loop().run_in_executor(_blocking_pool, context.run, self._read_once)
         except BaseException:
             self._running.release()
             raise

@@ -10,6 +10,7 @@ scrapers do not mean N times the reads (or queries, for database exporters).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,15 @@ from .collector import Collector, CollectorBusy
 from .metrics import GAUGE, MetricDef, MetricFamily
 
 log = logging.getLogger("exporters.scrape")
+
+# time.monotonic() by which the current scrape must be done; collectors that
+# wait on something (statvfs, a query) read it through remaining_seconds().
+_deadline: contextvars.ContextVar[float] = contextvars.ContextVar("scrape_deadline", default=float("inf"))
+
+
+def remaining_seconds() -> float:
+    """Seconds left before the current scrape's deadline (inf outside a scrape)."""
+    return _deadline.get() - time.monotonic()
 
 
 @dataclass
@@ -83,6 +93,7 @@ class Scraper:
     async def _run(self, names: list[str], timeout: float) -> ScrapeResult:
         started = time.time()
         t0 = time.perf_counter()
+        _deadline.set(time.monotonic() + timeout)
         tasks = {
             asyncio.ensure_future(self._timed(name, self.collectors[name])): name
             for name in names

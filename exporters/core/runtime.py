@@ -1,0 +1,133 @@
+"""Turn an :class:`ExporterSpec` into a command: flags (each with an environment
+variable), validation of every input before serving, and the serve loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import click
+
+from .collector import Flag, Settings
+from .errors import ConfigError
+from .logging import FORMATS, LEVELS, setup_logging
+from .server import ExporterApp, ExporterSpec, parse_listen_address
+
+log = logging.getLogger("exporters.runtime")
+
+
+def common_flags(spec: ExporterSpec) -> tuple[Flag, ...]:
+    """The flags every exporter of the fleet has, named as the Go exporters name them."""
+    return (
+        Flag("--web.listen-address", "web_listen_address",
+             "Address to listen on, [host]:port (IPv6 in brackets); repeatable.",
+             default=(f":{spec.default_port}",), multiple=True, metavar="[HOST]:PORT"),
+        Flag("--web.telemetry-path", "web_telemetry_path", "Path under which to expose metrics.",
+             default="/metrics", metavar="PATH"),
+        Flag("--web.config.file", "web_config_file",
+             "exporter-toolkit web-config.yml: TLS, client certificates, basic auth, headers, rate limit.",
+             metavar="FILE"),
+        Flag("--web.disable-exporter-metrics", "web_disable_exporter_metrics",
+             "Leave out the exporter's own process_*, build-info and handler metrics.", default=False, type=bool),
+        Flag("--web.max-requests", "web_max_requests",
+             "Most scrapes served at once; more get HTTP 503 (0 = no limit).", default=40, type=int),
+        Flag("--scrape.timeout", "scrape_timeout",
+             "Seconds a scrape may take when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header.",
+             default=10.0, type=float),
+        Flag("--scrape.timeout-offset", "scrape_timeout_offset",
+             "Seconds subtracted from Prometheus' scrape timeout, so the answer arrives in time.",
+             default=0.5, type=float),
+        Flag("--collector.disable-defaults", "collector_disable_defaults",
+             "Turn off every collector not enabled explicitly with --collector.NAME.", default=False, type=bool),
+        Flag("--log.level", "log_level", "Only log messages with this severity or above.",
+             default="info", type=tuple(k for k in LEVELS if k != "warning")),
+        Flag("--log.format", "log_format",
+             "text: '<ISO8601> <LEVEL> [<component>] <message>' (logfmt is taken as text); json: one object a line.",
+             default="text", type=FORMATS),
+    )
+
+
+def envvar(spec: ExporterSpec, flag: str) -> str:
+    """--web.listen-address of the node exporter -> FLEXTIME_NODE_WEB_LISTEN_ADDRESS."""
+    return f"FLEXTIME_{spec.name.upper()}_" + flag.lstrip("-").upper().replace(".", "_").replace("-", "_")
+
+
+def _option(spec: ExporterSpec, flag: Flag) -> click.Option:
+    kwargs = dict(help=flag.help, envvar=envvar(spec, flag.flag), show_envvar=True, metavar=flag.metavar)
+    if flag.type is bool:
+        negative = "--no-" + flag.flag.lstrip("-")
+        return click.Option([f"{flag.flag}/{negative}", flag.dest], default=bool(flag.default), **kwargs)
+    ptype = click.Choice(list(flag.type)) if isinstance(flag.type, tuple) else flag.type
+    return click.Option([flag.flag, flag.dest], type=ptype, default=flag.default, multiple=flag.multiple,
+                        show_default=flag.default not in (None, (), ""), **kwargs)
+
+
+def collector_toggle_dest(name: str) -> str:
+    return f"enable_collector_{name}"
+
+
+def build_command(spec: ExporterSpec) -> click.Command:
+    params: list[click.Parameter] = [_option(spec, f) for f in common_flags(spec)]
+    params += [_option(spec, f) for f in spec.flags]
+    for cls in spec.collectors:
+        state = "on" if cls.default_enabled else "off"
+        params.append(click.Option(
+            [f"--collector.{cls.name}/--no-collector.{cls.name}", collector_toggle_dest(cls.name)],
+            default=None, help=f"{cls.description} (default: {state})",
+            envvar=envvar(spec, f"--collector.{cls.name}"), show_envvar=True))
+        params += [_option(spec, f) for f in cls.flags]
+
+    def callback(**values):
+        run(spec, Settings(**values))
+
+    return click.Command(spec.name, params=params, callback=callback, help=spec.description,
+                         short_help=spec.description, context_settings={"max_content_width": 120})
+
+
+def run(spec: ExporterSpec, settings: Settings) -> None:
+    """Validate every input, then serve until SIGTERM or SIGINT. Bad input raises ConfigError."""
+    from .scrape import Scraper
+    from .webconfig import WebConfigWatcher
+
+    setup_logging(settings.log_level, settings.log_format)
+    addresses = [(a, *parse_listen_address(a)) for a in settings.web_listen_address]
+    if not settings.web_telemetry_path.startswith("/"):
+        raise ConfigError(f"--web.telemetry-path {settings.web_telemetry_path!r}: must start with '/'")
+    if settings.scrape_timeout <= 0 or settings.scrape_timeout_offset < 0:
+        raise ConfigError("--scrape.timeout must be positive and --scrape.timeout-offset not negative")
+    web_config = WebConfigWatcher(settings.web_config_file)
+    if spec.validate:
+        spec.validate(settings)
+    explicit = {cls.name: settings.get(collector_toggle_dest(cls.name)) for cls in spec.collectors}
+    enabled = spec.collectors.enabled_names(explicit, settings.collector_disable_defaults)
+    collectors = spec.collectors.instantiate(enabled, settings)
+    scraper = Scraper(spec.namespace, collectors)
+    app = ExporterApp(spec, settings, scraper, enabled, web_config)
+    asyncio.run(_serve(app, addresses, web_config.config.ssl_context, collectors))
+
+
+async def _serve(app: ExporterApp, addresses, ssl_context, collectors) -> None:
+    from aiohttp import web
+
+    runner = web.AppRunner(app.build(), access_log=logging.getLogger("aiohttp.access"))
+    await runner.setup()
+    try:
+        for text, host, port in addresses:
+            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise ConfigError(f"cannot listen on {text}: {exc.strerror or exc}") from exc
+            log.info("listening on %s (%s), collectors: %s", text, "https" if ssl_context else "http",
+                     ", ".join(app.enabled) or "none")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+        for collector in collectors.values():
+            await collector.close()

@@ -1,0 +1,301 @@
+"""``--web.config.file``: the exporter-toolkit ``web-config.yml`` format.
+
+Same keys and strictness as the Go exporters (an unknown key is an error), so
+an SRE's existing file closes our exporters to the world the same way: TLS
+with optional client certificates, bcrypt basic-auth users, the allowed
+security headers, and a request rate limit.
+
+What Python's ssl module cannot do is refused with a clear error rather than
+silently weakened: ``RequestClientCert`` / ``RequireAnyClientCert`` (accepting
+unverified client certificates), ``curve_preferences``. TLS settings are read
+at start-up; users, headers and the rate limit are re-read when the file
+changes, so adding a user needs no restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import ssl
+import time
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+ALLOWED_HEADERS = {
+    "Content-Security-Policy": None,
+    "X-Frame-Options": {"deny", "sameorigin"},
+    "X-Content-Type-Options": {"nosniff"},
+    "X-XSS-Protection": None,
+    "Strict-Transport-Security": None,
+}
+
+_TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+
+# Go's names of TLS 1.2 suites -> OpenSSL's (TLS 1.3 suites are not configurable, as in Go).
+_CIPHER_SUITES = {
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305": "ECDHE-RSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
+}
+
+_TLS_KEYS = {"cert_file", "key_file", "cert", "key", "client_auth_type", "client_ca_file", "client_ca",
+             "client_allowed_sans", "min_version", "max_version", "cipher_suites",
+             "prefer_server_cipher_suites", "curve_preferences"}
+_TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
+
+_dummy_hash: bytes | None = None
+
+
+def _dummy() -> bytes:
+    """Checked for unknown users, so a wrong user name costs the same time as a wrong password."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        import bcrypt
+
+        _dummy_hash = bcrypt.hashpw(b"no such user", bcrypt.gensalt(10))
+    return _dummy_hash
+
+
+@dataclass
+class WebConfig:
+    ssl_context: ssl.SSLContext | None = None
+    allowed_sans: tuple[str, ...] = ()
+    users: dict[str, bytes] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    rate_interval: float = 0.0
+    rate_burst: int = 0
+
+
+def _mapping(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _strict(section: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(section) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r}")
+
+
+def _duration(value, where: str) -> float:
+    """A Go/Prometheus duration ('1s', '500ms', '1m') or a number of seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    text = str(value).strip()
+    for unit in ("ms", "s", "m", "h"):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(text[: -len(unit)]) * units[unit]
+    raise ConfigError(f"{where}: invalid duration {value!r}")
+
+
+def _tls_context(tls: dict, base: str) -> tuple[ssl.SSLContext, tuple[str, ...]]:
+    _strict(tls, _TLS_KEYS, "tls_server_config")
+
+    def path(key: str) -> str | None:
+        p = tls.get(key)
+        return os.path.join(base, p) if p and not os.path.isabs(p) else p
+
+    cert_file, key_file = path("cert_file"), path("key_file")
+    if tls.get("cert") or tls.get("key") or tls.get("client_ca"):
+        raise ConfigError("tls_server_config: inline cert/key/client_ca are not supported; use cert_file, key_file, client_ca_file")
+    if not cert_file and not key_file:
+        raise ConfigError("tls_server_config: missing cert_file and key_file")
+    if not cert_file:
+        raise ConfigError("tls_server_config: missing cert_file")
+    if not key_file:
+        raise ConfigError("tls_server_config: missing key_file")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"tls_server_config: cannot load cert_file {cert_file} / key_file {key_file}: {exc}") from exc
+
+    auth = tls.get("client_auth_type") or "NoClientCert"
+    ca_file = path("client_ca_file")
+    if auth in ("RequestClientCert", "RequireAnyClientCert", "RequireClientCert"):
+        raise ConfigError(f"tls_server_config: client_auth_type {auth} (accept unverified client certificates) is not "
+                          "supported; use VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file")
+    if auth == "NoClientCert":
+        if ca_file:
+            raise ConfigError("tls_server_config: client_ca_file is set but client_auth_type is NoClientCert")
+        ctx.verify_mode = ssl.CERT_NONE
+    elif auth in ("VerifyClientCertIfGiven", "RequireAndVerifyClientCert"):
+        if not ca_file:
+            raise ConfigError(f"tls_server_config: client_auth_type {auth} needs client_ca_file")
+        try:
+            ctx.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"tls_server_config: cannot load client_ca_file {ca_file}: {exc}") from exc
+        ctx.verify_mode = ssl.CERT_OPTIONAL if auth == "VerifyClientCertIfGiven" else ssl.CERT_REQUIRED
+    else:
+        raise ConfigError(f"tls_server_config: invalid client_auth_type {auth!r}")
+
+    for key, attr, default in (("min_version", "minimum_version", "TLS12"), ("max_version", "maximum_version", None)):
+        name = tls.get(key) or default
+        if name is None:
+            continue
+        if name not in _TLS_VERSIONS:
+            raise ConfigError(f"tls_server_config: unknown {key} {name!r} (expected one of {', '.join(_TLS_VERSIONS)})")
+        setattr(ctx, attr, _TLS_VERSIONS[name])
+    suites = tls.get("cipher_suites") or []
+    if suites:
+        unknown = [s for s in suites if s not in _CIPHER_SUITES]
+        if unknown:
+            raise ConfigError(f"tls_server_config: unknown cipher suite {unknown[0]!r}")
+        ctx.set_ciphers(":".join(_CIPHER_SUITES[s] for s in suites))
+    if tls.get("curve_preferences"):
+        raise ConfigError("tls_server_config: curve_preferences is not supported by this exporter")
+    sans = tuple(str(s) for s in (tls.get("client_allowed_sans") or ()))
+    if sans and auth == "NoClientCert":
+        raise ConfigError("tls_server_config: client_allowed_sans needs a client_auth_type that verifies certificates")
+    return ctx, sans
+
+
+def _check_bcrypt_hash(user: str, value) -> bytes:
+    import bcrypt
+
+    if not isinstance(value, str) or not value.startswith(("$2a$", "$2b$", "$2y$")):
+        raise ConfigError(f"basic_auth_users: the hash of user {user!r} is not a bcrypt hash")
+    raw = value.encode()
+    if raw.startswith(b"$2y$"):
+        raw = b"$2b$" + raw[4:]  # htpasswd's spelling of the same algorithm
+    try:
+        bcrypt.checkpw(b"", raw)
+    except ValueError as exc:
+        raise ConfigError(f"basic_auth_users: the hash of user {user!r} is not a valid bcrypt hash") from exc
+    return raw
+
+
+def load_web_config(path: str, tls: bool = True) -> WebConfig:
+    """Parse and validate the file; ``tls=False`` skips building the SSL context (reloads)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as exc:
+        raise ConfigError(f"--web.config.file {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--web.config.file {path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    try:
+        return _build(_mapping(data, "web config"), os.path.dirname(os.path.abspath(path)), tls)
+    except ConfigError as exc:
+        raise ConfigError(f"--web.config.file {path}: {exc}") from exc
+
+
+def _build(data: dict, base: str, tls: bool) -> WebConfig:
+    _strict(data, _TOP_KEYS, "web config")
+    cfg = WebConfig()
+    tls_section = _mapping(data.get("tls_server_config"), "tls_server_config")
+    if tls_section and tls:
+        cfg.ssl_context, cfg.allowed_sans = _tls_context(tls_section, base)
+    http = _mapping(data.get("http_server_config"), "http_server_config")
+    _strict(http, {"http2", "headers"}, "http_server_config")
+    for name, value in _mapping(http.get("headers"), "http_server_config.headers").items():
+        if name not in ALLOWED_HEADERS:
+            raise ConfigError(f"http_server_config.headers: header {name!r} is not allowed "
+                              f"(allowed: {', '.join(ALLOWED_HEADERS)})")
+        allowed_values = ALLOWED_HEADERS[name]
+        if allowed_values and str(value).lower() not in allowed_values:
+            raise ConfigError(f"http_server_config.headers: invalid value {value!r} for {name}")
+        cfg.headers[name] = str(value)
+    for user, value in _mapping(data.get("basic_auth_users"), "basic_auth_users").items():
+        cfg.users[str(user)] = _check_bcrypt_hash(str(user), value)
+    rate = _mapping(data.get("rate_limit"), "rate_limit")
+    _strict(rate, {"interval", "burst"}, "rate_limit")
+    if rate:
+        cfg.rate_interval = _duration(rate.get("interval", 0), "rate_limit.interval")
+        cfg.rate_burst = int(rate.get("burst", 0))
+        if cfg.rate_burst < 0 or cfg.rate_interval < 0:
+            raise ConfigError("rate_limit: interval and burst must not be negative")
+    return cfg
+
+
+class WebConfigWatcher:
+    """Holds the current web config; re-reads the file when its mtime changes."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.config = load_web_config(path) if path else WebConfig()
+        self._mtime = self._stat()
+        self._auth_cache: dict[bytes, bool] = {}
+        self._bcrypt_lock = asyncio.Lock()
+        self._tokens = float(self.config.rate_burst)
+        self._refilled = time.monotonic()
+
+    def _stat(self) -> float:
+        try:
+            return os.stat(self.path).st_mtime if self.path else 0.0
+        except OSError:
+            return 0.0
+
+    def current(self) -> WebConfig:
+        if self.path:
+            mtime = self._stat()
+            if mtime != self._mtime:
+                self._mtime = mtime
+                try:
+                    fresh = load_web_config(self.path, tls=False)
+                except ConfigError as exc:
+                    import logging
+
+                    logging.getLogger("exporters.web").error("keeping the previous web config: %s", exc)
+                else:
+                    fresh.ssl_context, fresh.allowed_sans = self.config.ssl_context, self.config.allowed_sans
+                    self.config = fresh
+                    self._auth_cache.clear()
+        return self.config
+
+    def take_token(self) -> bool:
+        """Token bucket of ``rate_limit``; True when the request may proceed."""
+        cfg = self.config
+        if cfg.rate_interval <= 0 or cfg.rate_burst <= 0:
+            return True
+        now = time.monotonic()
+        self._tokens = min(cfg.rate_burst, self._tokens + (now - self._refilled) / cfg.rate_interval)
+        self._refilled = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+    async def check_password(self, user: str, password: str) -> bool:
+        """bcrypt is slow on purpose: run it off the loop, one at a time, and
+        cache the verdict per (user, hash, password) digest."""
+        import bcrypt
+
+        stored = self.config.users.get(user)
+        hashed = stored if stored is not None else _dummy()
+        key = hashlib.sha256(b"\0".join((user.encode(), hashed, password.encode()))).digest()
+        cached = self._auth_cache.get(key)
+        if cached is not None:
+            return cached
+        async with self._bcrypt_lock:
+            ok = await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed)
+        ok = ok and stored is not None
+        if len(self._auth_cache) > 1024:
+            self._auth_cache.clear()
+        self._auth_cache[key] = ok
+        return ok

@@ -1,0 +1,91 @@
+"""netdev: per-interface traffic counters from /proc/net/dev.
+
+Plus ``node_network_receive_nohandler_total`` (packets dropped because no
+protocol wanted them), which /proc/net/dev does not show: it comes from
+``<sysfs>/class/net/<dev>/statistics/rx_nohandler`` when the kernel has it.
+"""
+
+from __future__ import annotations
+
+from ..core.collector import Flag
+from ..core.metrics import counter
+from .registry import DeviceFilter, HostCollector, node_collectors, read_text
+
+# Column order of /proc/net/dev after "<dev>:".
+RECEIVE_STATS = ("bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast")
+TRANSMIT_STATS = ("bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compressed")
+COLUMNS = tuple(f"receive_{s}" for s in RECEIVE_STATS) + tuple(f"transmit_{s}" for s in TRANSMIT_STATS)
+NOHANDLER = "receive_nohandler"
+
+
+def _def(stat: str):
+    return counter(f"node_network_{stat}_total", f"Network device statistic {stat}.", "device")
+
+
+STAT_DEFS = {stat: _def(stat) for stat in COLUMNS + (NOHANDLER,)}
+
+
+def parse_net_dev(text: str) -> dict[str, dict[str, int]]:
+    """Return ``{device: {"receive_bytes": n, ...}}`` from /proc/net/dev text.
+
+    The two header lines have no ``name:`` prefix of their own and are skipped;
+    so are lines with fewer than 16 numbers."""
+    out: dict[str, dict[str, int]] = {}
+    for line in text.splitlines():
+        name, sep, rest = line.partition(":")
+        if not sep or "|" in line:
+            continue
+        values = rest.split()
+        if len(values) < len(COLUMNS):
+            continue
+        try:
+            out[name.strip()] = {col: int(v) for col, v in zip(COLUMNS, values)}
+        except ValueError:
+            continue
+    return out
+
+
+@node_collectors.register
+class NetdevCollector(HostCollector):
+    name = "netdev"
+    description = "Network interface statistics (/proc/net/dev)."
+    metrics = tuple(STAT_DEFS.values())
+    flags = (
+        Flag(
+            "--collector.netdev.device-include",
+            "collector_netdev_device_include",
+            "Regexp of net devices to include (mutually exclusive to device-exclude).",
+        ),
+        Flag(
+            "--collector.netdev.device-exclude",
+            "collector_netdev_device_exclude",
+            "Regexp of net devices to exclude (mutually exclusive to device-include).",
+        ),
+    )
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self.filter = DeviceFilter(
+            "collector.netdev.device",
+            self.settings.get("collector_netdev_device_include"),
+            self.settings.get("collector_netdev_device_exclude"),
+            None,
+        )
+
+    def rx_nohandler(self, device: str) -> int | None:
+        try:
+            return int(read_text(self.sys("class", "net", device, "statistics", "rx_nohandler")).strip())
+        except (OSError, ValueError):
+            return None
+
+    def read(self):
+        families = {stat: d.family() for stat, d in STAT_DEFS.items()}
+        for device, stats in parse_net_dev(read_text(self.proc("net", "dev"))).items():
+            if self.filter.ignored(device):
+                continue
+            for stat, value in stats.items():
+                families[stat].add((device,), value)
+            nohandler = self.rx_nohandler(device)
+            if nohandler is not None:
+                families[NOHANDLER].add((device,), nohandler)
+        yield from families.values()

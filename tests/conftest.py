@@ -1,0 +1,199 @@
+"""Shared fixtures: free loopback ports, our exporter as a real process, and the
+real reference programs (Debian's node_exporter, promtool, prometheus).
+
+A missing program skips its tests on a developer's laptop, but with CI=true it
+fails them: CI installs everything (.ci/run), so a skip there would hide a gap."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from exporters.node.diskstats import DEFAULT_DEVICE_EXCLUDE
+from exporters.node.filesystem import DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_program(*names: str) -> str:
+    """The path of the first of ``names`` on PATH; skip (laptop) or fail (CI) without it."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    message = f"{' or '.join(names)} is not installed (apt-get install it, or run .ci/run)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        data = self.body
+        if self.headers.get("Content-Encoding") == "gzip":
+            data = gzip.decompress(data)
+        return data.decode()
+
+
+def http_get(url: str, headers: dict | None = None, timeout: float = 15.0, context=None) -> Response:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
+            return Response(resp.status, dict(resp.headers), resp.read())
+    except urllib.error.HTTPError as exc:
+        return Response(exc.code, dict(exc.headers), exc.read())
+
+
+def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 20.0, context=None) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            http_get(url, timeout=2, context=context)
+            return
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@dataclass
+class Exporter:
+    """A running ``flextime-exporter`` process."""
+
+    proc: subprocess.Popen
+    port: int
+    scheme: str = "http"
+    log_path: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def get(self, path: str = "/metrics", headers: dict | None = None, **kw) -> Response:
+        return http_get(self.base + path, headers, **kw)
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def exporter_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "exporters", *args]
+
+
+def start_exporter(tmp_path: Path, *args: str, exporter: str = "node", scheme: str = "http",
+                   env: dict | None = None, context=None, wait_path: str = "/live") -> Exporter:
+    port = free_port()
+    log_path = tmp_path / f"exporter-{port}.log"
+    logf = open(log_path, "w")
+    proc = subprocess.Popen(exporter_cmd(exporter, f"--web.listen-address=127.0.0.1:{port}", *args),
+                            stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT,
+                            env={**os.environ, **(env or {})})
+    exp = Exporter(proc, port, scheme, log_path)
+    try:
+        wait_http(f"{scheme}://127.0.0.1:{port}{wait_path}", proc, context=context)
+    except Exception:
+        exp.stop()
+        raise RuntimeError(f"exporter did not start: {log_path.read_text()}")
+    return exp
+
+
+@pytest.fixture
+def exporter_factory(tmp_path):
+    started: list[Exporter] = []
+
+    def factory(*args: str, **kw) -> Exporter:
+        exp = start_exporter(tmp_path, *args, **kw)
+        started.append(exp)
+        return exp
+
+    yield factory
+    for exp in started:
+        exp.stop()
+
+
+@pytest.fixture(scope="session")
+def node_exporter_ours(tmp_path_factory):
+    """Our host exporter with default flags, shared by the read-only tests."""
+    exp = start_exporter(tmp_path_factory.mktemp("ours"))
+    yield exp
+    exp.stop()
+
+
+@pytest.fixture(scope="session")
+def node_exporter_go(tmp_path_factory):
+    """Debian's prometheus-node-exporter, the reference we are a drop-in for."""
+    binary = require_program("prometheus-node-exporter", "node_exporter")
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("go") / "node_exporter.log"
+    with open(log_path, "w") as logf:
+        proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}",
+                                 # Debian patches its defaults; give it upstream's (ours) so both see the same set
+                                 f"--collector.diskstats.device-exclude={DEFAULT_DEVICE_EXCLUDE}",
+                                 f"--collector.filesystem.mount-points-exclude={DEFAULT_MOUNT_POINTS_EXCLUDE}",
+                                 f"--collector.filesystem.fs-types-exclude={DEFAULT_FS_TYPES_EXCLUDE}",
+                                 "--collector.netdev.device-exclude="],
+                                stdout=logf, stderr=subprocess.STDOUT)
+    exp = Exporter(proc, port, log_path=log_path)
+    wait_http(f"http://127.0.0.1:{port}/metrics", proc)
+    yield exp
+    exp.stop()
+
+
+def parse_families(text: str) -> dict:
+    """Parse exposition text with prometheus_client's parser (an independent reader
+    of the format): {family name: Metric}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {m.name: m for m in text_string_to_metric_families(text)}
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    """{(sample name, sorted label pairs): value} of an exposition text."""
+    out = {}
+    for fam in parse_families(text).values():
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(text: str, name: str, **labels) -> float:
+    """The one sample ``name{labels}`` of an exposition; fails the test when absent."""
+    found = [v for (n, l), v in samples(text).items() if n == name and all(dict(l).get(k) == w for k, w in labels.items())]
+    assert found, f"no sample {name}{labels} in the scrape"
+    assert len(found) == 1, f"{len(found)} samples match {name}{labels}"
+    return found[0]

@@ -139,6 +139,12 @@ def merge(families: Iterable[MetricFamily]) -> tuple[list[MetricFamily], int]:
         if first.type != fam.type:
             dropped += len(fam.samples)
             continue
+        if first is not None and not getattr(first, "_merged_copy", False):
+            # copy before appending: the inputs may be shared by coalesced scrapes
+            first = MetricFamily(first.name, first.type, first.help, first.labelnames,
+                                 list(first.samples), 0, set(first._seen))
+            first._merged_copy = True
+            by_name[fam.name] = first
         kept_before = len(first.samples)
         for name, block, value in fam.samples:
             first._append(name, block, value)

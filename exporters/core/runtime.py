@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 
 import click
 
@@ -105,6 +107,11 @@ def run(spec: ExporterSpec, settings: Settings) -> None:
     scraper = Scraper(spec.namespace, collectors)
     app = ExporterApp(spec, settings, scraper, enabled, web_config)
     asyncio.run(_serve(app, addresses, web_config.config.ssl_context, collectors))
+    # A read stuck in the kernel (a dead NFS mount) would make the interpreter wait for its worker
+    # thread forever at exit; everything is already closed, so leave without joining it.
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 async def _serve(app: ExporterApp, addresses, ssl_context, collectors) -> None:

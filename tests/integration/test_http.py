@@ -1,0 +1,277 @@
+"""What a user of the HTTP side sees: formats, compression, filters, health routes,
+landing page, collector failures and the scrape deadline."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import http_get, parse_families, samples, value
+
+ENABLED = ["cpu", "diskstats", "filefd", "filesystem", "loadavg", "meminfo", "netdev", "os", "stat",
+           "textfile", "time", "uname"]
+
+
+def test_default_collectors_all_succeed(node_exporter_ours):
+    text = node_exporter_ours.get().text
+    for name in ENABLED:
+        assert value(text, "node_scrape_collector_success", collector=name) == 1, name
+        assert value(text, "node_scrape_collector_duration_seconds", collector=name) >= 0
+
+
+def test_text_format_headers_and_exporter_metrics(node_exporter_ours):
+    resp = node_exporter_ours.get()
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    fams = parse_families(resp.text)
+    assert fams["process_resident_memory_bytes"].samples[0].value > 1e6
+    info = fams["flextime_exporter_build_info"].samples[0]
+    assert info.labels["exporter"] == "node" and info.value == 1
+
+
+def test_gzip_when_accepted(node_exporter_ours):
+    plain = node_exporter_ours.get()
+    zipped = node_exporter_ours.get(headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in plain.headers
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert len(zipped.body) * 3 < len(plain.body)
+    assert set(parse_families(gzip.decompress(zipped.body).decode())) == set(parse_families(plain.text))
+
+
+def test_openmetrics_when_asked(node_exporter_ours):
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+
+    resp = node_exporter_ours.get(headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert resp.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert resp.text.endswith("# EOF\n")
+    fams = {m.name: m for m in parse_om(resp.text)}  # the strict OpenMetrics parser accepts it
+    assert fams["node_cpu_seconds"].type == "counter"
+    assert fams["node_memory_MemTotal_bytes"].type == "gauge"
+
+
+def test_collect_and_exclude_filters(node_exporter_ours):
+    only = node_exporter_ours.get("/metrics?collect[]=loadavg&collect[]=uname").text
+    collectors = {dict(l)["collector"] for (n, l) in samples(only) if n == "node_scrape_collector_success"}
+    assert collectors == {"loadavg", "uname"}
+    assert "node_load1" in parse_families(only) and "node_cpu_seconds" not in parse_families(only)
+    without = node_exporter_ours.get("/metrics?exclude[]=cpu").text
+    assert "node_cpu_seconds" not in parse_families(without)
+    assert "node_memory_MemTotal_bytes" in parse_families(without)
+
+
+@pytest.mark.parametrize("query,message", [
+    ("collect[]=cpu&exclude[]=meminfo", "cannot be combined"),
+    ("collect[]=nosuch", "unknown collector: nosuch"),
+])
+def test_bad_filters_are_400_with_reason(node_exporter_ours, query, message):
+    resp = node_exporter_ours.get("/metrics?" + query)
+    assert resp.status == 400
+    assert message in resp.text
+
+
+def test_health_ready_live(node_exporter_ours):
+    health = node_exporter_ours.get("/health")
+    assert health.status == 200
+    body = json.loads(health.body)
+    assert body["status"] == "healthy" and body["checks"]["procfs"] == {"status": "healthy"}
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", body["timestamp"])
+    assert json.loads(node_exporter_ours.get("/ready").body)["status"] == "ready"
+    assert json.loads(node_exporter_ours.get("/live").body)["status"] == "alive"
+
+
+def test_landing_page_lists_collectors_and_status(node_exporter_ours):
+    node_exporter_ours.get()
+    page = node_exporter_ours.get("/")
+    assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+    for name in ENABLED:
+        assert f"<td>{name}</td><td>ok</td>" in page.text, name
+    assert '<a href="/metrics">' in page.text
+
+
+def fake_procfs(tmp_path, *files: str):
+    """A procfs tree holding copies of only the named /proc files."""
+    root = tmp_path / "proc"
+    for name in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f"/proc/{name}", root / name)
+    return root
+
+
+def test_failing_collector_gives_success_0_and_the_rest_is_served(exporter_factory, tmp_path):
+    procfs = fake_procfs(tmp_path, "stat", "loadavg")  # no meminfo
+    exp = exporter_factory(f"--path.procfs={procfs}", "--collector.disable-defaults", "--collector.meminfo",
+                           "--collector.loadavg", "--collector.stat")
+    resp = exp.get()
+    assert resp.status == 200
+    assert value(resp.text, "node_scrape_collector_success", collector="meminfo") == 0
+    assert value(resp.text, "node_scrape_collector_success", collector="loadavg") == 1
+    assert value(resp.text, "node_scrape_collector_success", collector="stat") == 1
+    assert "node_load1" in resp.text
+    assert "collector meminfo failed" in exp.log()
+    assert "<td>meminfo</td><td>failed</td>" in exp.get("/").text
+
+
+def test_health_turns_503_when_procfs_goes_away(exporter_factory, tmp_path):
+    procfs = fake_procfs(tmp_path, "stat", "loadavg")
+    exp = exporter_factory(f"--path.procfs={procfs}", "--collector.disable-defaults", "--collector.loadavg")
+    assert exp.get("/health").status == 200
+    (procfs / "stat").unlink()
+    resp = exp.get("/health")
+    assert resp.status == 503
+    body = json.loads(resp.body)
+    assert body["status"] == "unhealthy"
+    assert body["checks"]["procfs"]["status"] == "unhealthy" and "stat" in body["checks"]["procfs"]["error"]
+    assert exp.get("/live").status == 200
+
+
+def _release_fifo(path, delay):
+    """Open the FIFO for writing after ``delay`` s, which unblocks a reader stuck in open()."""
+    def run():
+        time.sleep(delay)
+        fd = os.open(path, os.O_WRONLY)
+        os.close(fd)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_overrunning_collector_respects_prometheus_timeout(exporter_factory, tmp_path):
+    """A textfile that is a FIFO with no writer blocks open() for real: the scrape
+    still answers before Prometheus gives up, with textfile success 0."""
+    textdir = tmp_path / "text"
+    textdir.mkdir()
+    (textdir / "good.prom").write_text("good_metric 1\n")
+    fifo = textdir / "stuck.prom"
+    os.mkfifo(fifo)
+    exp = exporter_factory(f"--collector.textfile.directory={textdir}")
+    t = time.monotonic()
+    resp = exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": "2"})
+    elapsed = time.monotonic() - t
+    assert resp.status == 200
+    assert 1.0 < elapsed < 2.0, elapsed
+    assert value(resp.text, "node_scrape_collector_success", collector="textfile") == 0
+    assert value(resp.text, "node_scrape_collector_success", collector="meminfo") == 1
+    # the read is still stuck: the next scrape does not pile up another thread on it
+    t = time.monotonic()
+    resp = exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": "2"})
+    assert time.monotonic() - t < 1.0
+    assert value(resp.text, "node_scrape_collector_success", collector="textfile") == 0
+    _release_fifo(fifo, 0).join(5)
+    os.unlink(fifo)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        resp = exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": "2"})
+        if value(resp.text, "node_scrape_collector_success", collector="textfile") == 1:
+            break
+        time.sleep(0.1)
+    assert value(resp.text, "good_metric") == 1
+
+
+def test_default_deadline_without_header(exporter_factory, tmp_path):
+    textdir = tmp_path / "text"
+    textdir.mkdir()
+    fifo = textdir / "stuck.prom"
+    os.mkfifo(fifo)
+    exp = exporter_factory(f"--collector.textfile.directory={textdir}", "--scrape.timeout=1")
+    t = time.monotonic()
+    resp = exp.get()
+    assert resp.status == 200 and 0.9 < time.monotonic() - t < 1.8
+    _release_fifo(fifo, 0).join(5)
+
+
+def test_max_requests_limits_concurrent_scrapes(exporter_factory, tmp_path):
+    textdir = tmp_path / "text"
+    textdir.mkdir()
+    fifo = textdir / "stuck.prom"
+    os.mkfifo(fifo)
+    exp = exporter_factory(f"--collector.textfile.directory={textdir}", "--web.max-requests=1",
+                           "--scrape.timeout=2")
+    first: list = []
+    t = threading.Thread(target=lambda: first.append(exp.get()))
+    t.start()
+    time.sleep(0.5)
+    second = exp.get()
+    t.join(10)
+    _release_fifo(fifo, 0).join(5)
+    assert second.status == 503 and "Limit of concurrent requests" in second.text
+    assert first[0].status == 200
+
+
+def test_telemetry_path_and_collector_flags(exporter_factory):
+    exp = exporter_factory("--web.telemetry-path=/node-metrics", "--no-collector.cpu")
+    assert exp.get("/metrics").status == 404
+    text = exp.get("/node-metrics").text
+    assert "node_cpu_seconds" not in parse_families(text)
+    assert "node_memory_MemTotal_bytes" in parse_families(text)
+    assert '<a href="/node-metrics">' in exp.get("/").text
+
+
+def test_disable_defaults_keeps_only_named_collectors(exporter_factory):
+    exp = exporter_factory("--collector.disable-defaults", "--collector.loadavg")
+    text = exp.get().text
+    collectors = {dict(l)["collector"] for (n, l) in samples(text) if n == "node_scrape_collector_success"}
+    assert collectors == {"loadavg"}
+    assert exp.get("/metrics?collect[]=cpu").status == 400  # disabled collectors cannot be asked for
+
+
+def test_flags_from_environment(exporter_factory):
+    exp = exporter_factory(env={"FLEXTIME_NODE_COLLECTOR_CPU": "false",
+                                "FLEXTIME_NODE_WEB_DISABLE_EXPORTER_METRICS": "true"})
+    fams = parse_families(exp.get().text)
+    assert "node_cpu_seconds" not in fams
+    assert "process_resident_memory_bytes" not in fams and "flextime_exporter_build_info" not in fams
+    assert "node_load1" in fams
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this kernel has no IPv6 loopback")
+def test_listens_on_several_addresses_ipv4_and_ipv6(exporter_factory):
+    from conftest import free_port
+
+    port6 = free_port()
+    exp = exporter_factory(f"--web.listen-address=[::1]:{port6}")
+    assert exp.get("/live").status == 200
+    assert http_get(f"http://[::1]:{port6}/live").status == 200
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_log_formats(exporter_factory, fmt):
+    exp = exporter_factory(f"--log.format={fmt}", "--collector.textfile.directory=/nonexistent-dir")
+    exp.get()
+    lines = [l for l in exp.log().splitlines() if l.strip()]
+    assert lines
+    for line in lines:
+        if fmt == "text":
+            # the grok pattern of the platform's Logstash pipeline
+            assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR) \[[^\]]+\] .+", line), line
+        else:
+            doc = json.loads(line)
+            assert set(doc) >= {"timestamp", "level", "component", "message"}
+    assert any("textfile" in l and "nonexistent-dir" in l for l in lines)
+
+
+def test_concurrent_scrapes_all_answer(node_exporter_ours):
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(node_exporter_ours.get())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert len(results) == 8 and all(r.status == 200 for r in results)
+    assert all("node_load1" in r.text for r in results)

@@ -86,16 +86,30 @@ def main() -> int:
     if not args.go_binary:
         print("node_exporter not found (apt-get install prometheus-node-exporter)", file=sys.stderr)
         return 2
-    go_port, our_port = free_port(), free_port()
-    go = measure("node_exporter (Go)", [args.go_binary, f"--web.listen-address=127.0.0.1:{go_port}"], go_port, args.scrapes)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from exporters.node import SPEC
+
+    ours_collectors = SPEC.collectors.enabled_names({}, False)
+    rows = []
+    port = free_port()
+    rows.append(measure("node_exporter (Go), defaults", [args.go_binary, f"--web.listen-address=127.0.0.1:{port}"],
+                        port, args.scrapes))
+    port = free_port()
+    same = ["--collector.disable-defaults", *[f"--collector.{c}" for c in ours_collectors]]
+    rows.append(measure("node_exporter (Go), our set", [args.go_binary, f"--web.listen-address=127.0.0.1:{port}", *same],
+                        port, args.scrapes))
+    port = free_port()
     ours = measure("flextime-exporter node", [sys.executable, "-m", "exporters", "node",
-                                              f"--web.listen-address=127.0.0.1:{our_port}"], our_port, args.scrapes)
-    print(f"{args.scrapes} sequential scrapes each, gzip, loopback")
-    print(f"{'exporter':<26}{'series':>8}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}{'RSS MiB':>9}")
-    for r in (go, ours):
-        print(f"{r['name']:<26}{r['series']:>8}{r['median']:>11.2f}{r['p90']:>9.2f}{r['cpu']:>15.2f}{r['rss']:>9.1f}")
-    print(f"{'ratio ours/Go':<26}{'':>8}{ours['median'] / go['median']:>11.2f}{ours['p90'] / go['p90']:>9.2f}"
-          f"{ours['cpu'] / go['cpu'] if go['cpu'] else float('nan'):>15.2f}{ours['rss'] / go['rss']:>9.2f}")
+                                              f"--web.listen-address=127.0.0.1:{port}"], port, args.scrapes)
+    rows.append(ours)
+    print(f"{args.scrapes} sequential scrapes each, Accept-Encoding: gzip, loopback; collectors: {', '.join(ours_collectors)}")
+    print(f"{'exporter':<32}{'series':>8}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}{'RSS MiB':>9}")
+    for r in rows:
+        print(f"{r['name']:<32}{r['series']:>8}{r['median']:>11.2f}{r['p90']:>9.2f}{r['cpu']:>15.2f}{r['rss']:>9.1f}")
+    for go in rows[:2]:
+        print(f"{'ratio ours / ' + go['name'][18:]:<32}{ours['series'] / go['series']:>8.2f}"
+              f"{ours['median'] / go['median']:>11.2f}{ours['p90'] / go['p90']:>9.2f}"
+              f"{ours['cpu'] / go['cpu'] if go['cpu'] else float('nan'):>15.2f}{ours['rss'] / go['rss']:>9.2f}")
     return 0
 
 

@@ -74,10 +74,11 @@ def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 2
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
         try:
-            http_get(url, timeout=2, context=context)
-            return
+            if http_get(url, timeout=2, context=context).status < 500:  # 503: still starting
+                return
         except (OSError, urllib.error.URLError):
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 

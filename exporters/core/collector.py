@@ -8,10 +8,7 @@ any flags of its own. A collector knows nothing about HTTP; it turns a source
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
 
@@ -69,15 +66,12 @@ class Collector:
         """Release connections; called once when the exporter shuts down."""
 
 
-# Blocking reads (/proc files, statvfs) run here, never on the event loop.
-_blocking_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="collector")
-
-
 class BlockingCollector(Collector):
     """A collector whose source is synchronous (files, syscalls): implement
-    :meth:`read`; it runs on a worker thread. Only one read of a collector is in
-    flight at a time, so a read stuck in the kernel cannot pile up threads: the
-    next scrape reports this collector as failed instead."""
+    :meth:`read`. The scrape runner calls it on a worker thread, never on the
+    event loop (see ``scrape.py``). Only one read of a collector is in flight at
+    a time, so a read stuck in the kernel cannot pile up threads: later scrapes
+    report this collector as failed until it returns."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -86,22 +80,13 @@ class BlockingCollector(Collector):
     def read(self) -> Iterable[MetricFamily]:
         raise NotImplementedError
 
-    def _read_once(self) -> list[MetricFamily]:
+    def read_guarded(self) -> list[MetricFamily]:
+        if not self._running.acquire(blocking=False):
+            raise CollectorBusy(f"the previous {self.name} read has not returned yet")
         try:
             return list(self.read())
         finally:
             self._running.release()
-
-    async def collect(self) -> Iterable[MetricFamily]:
-        if not self._running.acquire(blocking=False):
-            raise CollectorBusy(f"the previous {self.name} read has not returned yet")
-        try:
-            context = contextvars.copy_context()  # carries the scrape deadline into the thread
-            future = asyncio.get_running_loop().run_in_executor(_blocking_pool, context.run, self._read_once)
-        except BaseException:
-            self._running.release()
-            raise
-        return await future
 
 
 class CollectorSet:

@@ -55,6 +55,11 @@ def counter(name: str, help: str, *labels: str) -> MetricDef:
 # A sample: (full sample name, rendered label block such as '{a="1"}' or '', value).
 Sample = tuple[str, str, float]
 
+# Label sets repeat scrape after scrape (cpu/mode, device, mountpoint), so their
+# escaped '{...}' blocks are kept; cleared whole when it grows past the bound.
+_block_cache: dict[tuple, str] = {}
+_BLOCK_CACHE_MAX = 100_000
+
 
 @dataclass
 class MetricFamily:
@@ -74,7 +79,15 @@ class MetricFamily:
 
         A second sample with the same name and labels is dropped and counted:
         one bad row must never fail a whole scrape."""
-        block = label_block(zip(self.labelnames, labelvalues)) if self.labelnames else ""
+        if self.labelnames:
+            key = (self.labelnames, tuple(labelvalues))
+            block = _block_cache.get(key)
+            if block is None:
+                if len(_block_cache) >= _BLOCK_CACHE_MAX:
+                    _block_cache.clear()
+                block = _block_cache[key] = label_block(zip(self.labelnames, labelvalues))
+        else:
+            block = ""
         self._append(self.name + suffix, block, value)
 
     def add_labeled(self, labels: Iterable[tuple[str, object]], value: float, suffix: str = "") -> None:

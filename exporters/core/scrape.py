@@ -5,6 +5,14 @@ Every collector gets ``<ns>_scrape_collector_success`` and
 deadline reports success 0 and the rest of the scrape is still served.
 Concurrent scrapes asking for the same collectors share one run, so N
 scrapers do not mean N times the reads (or queries, for database exporters).
+
+Async collectors (databases, Redis) run as tasks on the event loop. Blocking
+collectors (/proc, statvfs) run one after another on a single worker thread, a
+"lane": a dozen /proc reads take ~2 ms, while a thread hop per collector and
+the GIL contention of several threads would cost twice that again. When the
+collector a lane is running stalls (a dead NFS mount, a FIFO), the collectors
+still queued behind it move to a fresh lane, so one hung read never holds up
+the others for more than a moment.
 """
 
 from __future__ import annotations
@@ -12,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
-from .collector import Collector, CollectorBusy
+from .collector import BlockingCollector, Collector, CollectorBusy
 from .metrics import GAUGE, MetricDef, MetricFamily
 
 log = logging.getLogger("exporters.scrape")
@@ -58,6 +67,45 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class _Outcome:
+    """One collector's part of one scrape, filled in by a lane thread or a task."""
+
+    __slots__ = ("name", "collector", "state", "started", "families", "duration", "error")
+
+    def __init__(self, name: str, collector: Collector) -> None:
+        self.name = name
+        self.collector = collector
+        self.state = "queued"  # -> running -> done; claimed under _claim_lock
+        self.started = 0.0
+        self.families: list[MetricFamily] = []
+        self.duration = 0.0
+        self.error = ""
+
+
+_claim_lock = threading.Lock()
+
+
+def _run_lane(outcomes: list[_Outcome]) -> None:
+    """Worker thread: run each still-queued blocking collector in turn."""
+    for out in outcomes:
+        with _claim_lock:
+            if out.state != "queued":
+                continue  # another lane took it, or the scrape gave up on it
+            out.state = "running"
+            out.started = time.perf_counter()
+        try:
+            out.families = out.collector.read_guarded()
+        except CollectorBusy as exc:
+            log.warning("collector %s skipped: %s", out.name, exc)
+            out.error = str(exc)
+        except Exception as exc:  # a collector failing must not fail the scrape
+            out.error = describe_error(exc)
+            log.error("collector %s failed: %s", out.name, out.error)
+            log.debug("collector %s traceback", out.name, exc_info=True)
+        out.duration = time.perf_counter() - out.started
+        out.state = "done"
+
+
 class Scraper:
     """Runs collectors for one exporter; owns their last status."""
 
@@ -93,47 +141,87 @@ class Scraper:
     async def _run(self, names: list[str], timeout: float) -> ScrapeResult:
         started = time.time()
         t0 = time.perf_counter()
-        _deadline.set(time.monotonic() + timeout)
-        tasks = {
-            asyncio.ensure_future(self._timed(name, self.collectors[name])): name
-            for name in names
-        }
-        done, pending = await asyncio.wait(tasks, timeout=timeout) if tasks else (set(), set())
-        for task in pending:
-            task.cancel()
+        end = time.monotonic() + timeout
+        _deadline.set(end)
+        outcomes = [_Outcome(name, self.collectors[name]) for name in names]
+        blocking = [o for o in outcomes if isinstance(o.collector, BlockingCollector)]
+        tasks = [asyncio.ensure_future(self._run_async(o)) for o in outcomes if o not in blocking]
+        lanes = await self._run_lanes(blocking, end, tasks)
+        pending = [t for t in tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=max(0.0, end - time.monotonic()))
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        del lanes
+        return self._result(outcomes, started, t0, timeout)
+
+    async def _run_lanes(self, blocking: list[_Outcome], end: float, tasks: list[asyncio.Future]) -> list:
+        """Run blocking collectors on lanes until all are done or the deadline passes."""
+        if not blocking:
+            return []
+        loop = asyncio.get_running_loop()
+        stall = max(0.2, min(1.0, (end - time.monotonic()) / 5))
+
+        def start(queue: list[_Outcome]) -> asyncio.Future:
+            context = contextvars.copy_context()  # carries the scrape deadline into the thread
+            return loop.run_in_executor(None, context.run, _run_lane, queue)
+
+        lanes = [start(blocking)]
+        while True:
+            live = [lane for lane in lanes if not lane.done()]
+            left = end - time.monotonic()
+            if not live or left <= 0:
+                break
+            await asyncio.wait(live, timeout=min(stall, left))
+            if all(o.state == "done" for o in blocking):
+                break
+            now = time.perf_counter()
+            stuck = [o for o in blocking if o.state == "running" and now - o.started >= stall]
+            queued = [o for o in blocking if o.state == "queued"]
+            if stuck and queued and len([lane for lane in lanes if not lane.done()]) <= len(stuck):
+                log.debug("collector %s stalls; moving %d queued collectors to a new lane",
+                          stuck[0].name, len(queued))
+                lanes.append(start(queued))
+        with _claim_lock:
+            for o in blocking:
+                if o.state == "queued":
+                    o.state = "abandoned"
+        return lanes
+
+    async def _run_async(self, out: _Outcome) -> None:
+        out.started = time.perf_counter()
+        out.state = "running"
+        try:
+            out.families = list(await out.collector.collect())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a collector failing must not fail the scrape
+            out.error = describe_error(exc)
+            log.error("collector %s failed: %s", out.name, out.error)
+            log.debug("collector %s traceback", out.name, exc_info=True)
+        out.duration = time.perf_counter() - out.started
+        out.state = "done"
+
+    def _result(self, outcomes: list[_Outcome], started: float, t0: float, timeout: float) -> ScrapeResult:
         families: list[MetricFamily] = []
         success = self._success_def.family()
         duration = self._duration_def.family()
         statuses: dict[str, CollectorStatus] = {}
         now = time.time()
-        for task, name in tasks.items():
-            if task in done:
-                fams, elapsed, error = task.result()
+        elapsed_total = time.perf_counter() - t0
+        for out in outcomes:
+            if out.state == "done":
+                elapsed, error = out.duration, out.error
+                families.extend(out.families)
             else:
-                fams, elapsed, error = [], time.perf_counter() - t0, f"timed out after {timeout:.3g}s"
-                log.warning("collector %s did not finish within the scrape deadline (%.3gs)", name, timeout)
-            families.extend(fams)
+                elapsed = time.perf_counter() - out.started if out.state == "running" else elapsed_total
+                error = f"did not finish within the scrape deadline ({timeout:.3g}s)"
+                log.warning("collector %s %s", out.name, error)
             ok = not error
-            status = CollectorStatus(ok, elapsed, now, error)
-            statuses[name] = self.status[name] = status
-            success.add((name,), 1 if ok else 0)
-            duration.add((name,), elapsed)
+            statuses[out.name] = self.status[out.name] = CollectorStatus(ok, elapsed, now, error)
+            success.add((out.name,), 1 if ok else 0)
+            duration.add((out.name,), elapsed)
         families.append(duration)
         families.append(success)
-        return ScrapeResult(families, started, time.perf_counter() - t0, statuses)
-
-    async def _timed(self, name: str, collector: Collector) -> tuple[list[MetricFamily], float, str]:
-        t = time.perf_counter()
-        try:
-            fams = list(await collector.collect())
-            return fams, time.perf_counter() - t, ""
-        except asyncio.CancelledError:
-            raise
-        except CollectorBusy as exc:
-            log.warning("collector %s skipped: %s", name, exc)
-            return [], time.perf_counter() - t, str(exc)
-        except Exception as exc:  # a collector failing must not fail the scrape
-            error = describe_error(exc)
-            log.error("collector %s failed: %s", name, error)
-            log.debug("collector %s traceback", name, exc_info=True)
-            return [], time.perf_counter() - t, error
+        return ScrapeResult(families, started, elapsed_total, statuses)

@@ -183,13 +183,12 @@ class ExporterApp:
                 self._count(400)
                 raise
             result = await self.scraper.scrape(names, self.scrape_timeout(request))
-            families = list(result.families)
-            if not self.settings.web_disable_exporter_metrics:
-                families.extend(self.exporter_families())
-            families, dropped = merge(families)
+            families, dropped = merge(result.families)
             if dropped:
                 self.series_dropped += dropped
                 log.warning("dropped %d duplicate or conflicting samples from this scrape", dropped)
+            if not self.settings.web_disable_exporter_metrics:
+                families, _ = merge(families + self.exporter_families())
             accept = request.headers.get("Accept", "")
             if "application/openmetrics-text" in accept:
                 body, ctype = render_openmetrics(families), OPENMETRICS_CONTENT_TYPE

@@ -9,14 +9,18 @@ What Python's ssl module cannot do is refused with a clear error rather than
 silently weakened: ``RequestClientCert`` / ``RequireAnyClientCert`` (accepting
 unverified client certificates), ``curve_preferences``. TLS settings are read
 at start-up; users, headers and the rate limit are re-read when the file
-changes, so adding a user needs no restart.
+changes, so adding a user needs no restart. A changed file that does not
+validate, or is caught empty in the middle of a save, keeps the previous
+settings (a bad one is logged), so a slip never opens the exporter to anyone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import os
+import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -93,21 +97,64 @@ def _mapping(value, where: str) -> dict:
 
 
 def _strict(section: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(section) - allowed)
+    unknown = sorted(set(section) - allowed, key=str)  # YAML keys need not be strings (``1: x``)
     if unknown:
         raise ConfigError(f"{where}: unknown field {unknown[0]!r}")
 
 
+def _string_list(value, where: str) -> list[str]:
+    """A YAML list of strings; a lone string is refused as Go's strict decoding refuses it."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                              for v in value):
+        raise ConfigError(f"{where}: expected a list of strings, got {type(value).__name__}")
+    return [str(v) for v in value]
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+                   "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+
+
 def _duration(value, where: str) -> float:
-    """A Go/Prometheus duration ('1s', '500ms', '1m') or a number of seconds."""
+    """A Go duration as time.ParseDuration reads it ('1s', '500ms', '1m30s', '1.5h'), or a number of seconds."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: invalid duration {value!r}")
     if isinstance(value, (int, float)):
-        return float(value)
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    text = str(value).strip()
-    for unit in ("ms", "s", "m", "h"):
-        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
-            return float(text[: -len(unit)]) * units[unit]
-    raise ConfigError(f"{where}: invalid duration {value!r}")
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        parts = _DURATION_PART.findall(text)
+        if text == "0":
+            seconds = 0.0
+        elif not parts or "".join(n + u for n, u in parts) != text:
+            raise ConfigError(f"{where}: invalid duration {value!r} (e.g. 1s, 500ms, 1m30s)")
+        else:
+            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    if not math.isfinite(seconds):
+        raise ConfigError(f"{where}: invalid duration {value!r}")
+    return seconds
+
+
+def _pem_check(path: str, key: str, marker: bytes, what: str) -> None:
+    """Name the file that is wrong: OpenSSL's own error ("PEM lib") says neither which nor why."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError as exc:
+        raise ConfigError(f"tls_server_config: cannot read {key} {path}: {exc.strerror or exc}") from None
+    if marker not in head:
+        raise ConfigError(f"tls_server_config: {key} {path} does not contain {what}")
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _no_passphrase():
+    """load_cert_chain's password callback: refuse, rather than let OpenSSL prompt on the terminal."""
+    raise _EncryptedKey()
 
 
 def _tls_context(tls: dict, base: str) -> tuple[ssl.SSLContext, tuple[str, ...]]:
@@ -126,9 +173,15 @@ def _tls_context(tls: dict, base: str) -> tuple[ssl.SSLContext, tuple[str, ...]]
         raise ConfigError("tls_server_config: missing cert_file")
     if not key_file:
         raise ConfigError("tls_server_config: missing key_file")
+    _pem_check(cert_file, "cert_file", b"-----BEGIN CERTIFICATE-----", "a PEM certificate")
+    _pem_check(key_file, "key_file", b"PRIVATE KEY-----", "a PEM private key")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        ctx.load_cert_chain(cert_file, key_file)
+        # Without a password callback OpenSSL would prompt for a passphrase on the terminal.
+        ctx.load_cert_chain(cert_file, key_file, password=_no_passphrase)
+    except _EncryptedKey:
+        raise ConfigError(f"tls_server_config: key_file {key_file} is encrypted; the exporter cannot ask for a "
+                          "passphrase, give it an unencrypted key (as the Go exporters need)") from None
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"tls_server_config: cannot load cert_file {cert_file} / key_file {key_file}: {exc}") from exc
 
@@ -139,7 +192,8 @@ def _tls_context(tls: dict, base: str) -> tuple[ssl.SSLContext, tuple[str, ...]]
                           "supported; use VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file")
     if auth == "NoClientCert":
         if ca_file:
-            raise ConfigError("tls_server_config: client_ca_file is set but client_auth_type is NoClientCert")
+            default = "" if tls.get("client_auth_type") else " (the default); set RequireAndVerifyClientCert"
+            raise ConfigError(f"tls_server_config: client_ca_file is set but client_auth_type is NoClientCert{default}")
         ctx.verify_mode = ssl.CERT_NONE
     elif auth in ("VerifyClientCertIfGiven", "RequireAndVerifyClientCert"):
         if not ca_file:
@@ -159,7 +213,7 @@ def _tls_context(tls: dict, base: str) -> tuple[ssl.SSLContext, tuple[str, ...]]
         if name not in _TLS_VERSIONS:
             raise ConfigError(f"tls_server_config: unknown {key} {name!r} (expected one of {', '.join(_TLS_VERSIONS)})")
         setattr(ctx, attr, _TLS_VERSIONS[name])
-    suites = tls.get("cipher_suites") or []
+    suites = _string_list(tls.get("cipher_suites"), "tls_server_config.cipher_suites")
     if suites:
         unknown = [s for s in suites if s not in _CIPHER_SUITES]
         if unknown:
@@ -167,24 +221,35 @@ def _tls_context(tls: dict, base: str) -> tuple[ssl.SSLContext, tuple[str, ...]]
         ctx.set_ciphers(":".join(_CIPHER_SUITES[s] for s in suites))
     if tls.get("curve_preferences"):
         raise ConfigError("tls_server_config: curve_preferences is not supported by this exporter")
-    sans = tuple(str(s) for s in (tls.get("client_allowed_sans") or ()))
+    sans = tuple(_string_list(tls.get("client_allowed_sans"), "tls_server_config.client_allowed_sans"))
     if sans and auth == "NoClientCert":
         raise ConfigError("tls_server_config: client_allowed_sans needs a client_auth_type that verifies certificates")
     return ctx, sans
 
 
+# $2a$/$2b$/$2y$, a two-digit cost from 04 to 31, 22 characters of salt and 31 of hash.
+_BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+BCRYPT_MAX_PASSWORD = 72  # bcrypt only ever reads this many bytes of a password
+
+
 def _check_bcrypt_hash(user: str, value) -> bytes:
+    """Parse, do not compute: a cost-31 hash would otherwise stall start-up (Go checks with bcrypt.Cost).
+    The message names the user, never the value (it may be a pasted password)."""
     import bcrypt
 
     if not isinstance(value, str) or not value.startswith(("$2a$", "$2b$", "$2y$")):
-        raise ConfigError(f"basic_auth_users: the hash of user {user!r} is not a bcrypt hash")
+        raise ConfigError(f"basic_auth_users: the hash of user {user!r} is not a bcrypt hash "
+                          "(expected $2y$..., e.g. from htpasswd -nB)")
+    if not _BCRYPT.fullmatch(value):
+        raise ConfigError(f"basic_auth_users: the hash of user {user!r} is not a valid bcrypt hash "
+                          "(truncated or damaged: expected 60 characters $2y$NN$...)")
     raw = value.encode()
     if raw.startswith(b"$2y$"):
         raw = b"$2b$" + raw[4:]  # htpasswd's spelling of the same algorithm
     try:
-        bcrypt.checkpw(b"", raw)
-    except ValueError as exc:
-        raise ConfigError(f"basic_auth_users: the hash of user {user!r} is not a valid bcrypt hash") from exc
+        bcrypt.checkpw(b"", raw[:4] + b"04" + raw[6:])  # same salt and digest at the cheapest cost
+    except ValueError:
+        raise ConfigError(f"basic_auth_users: the hash of user {user!r} is not a valid bcrypt hash") from None
     return raw
 
 
@@ -197,8 +262,15 @@ def load_web_config(path: str, tls: bool = True) -> WebConfig:
             data = yaml.safe_load(f)
     except OSError as exc:
         raise ConfigError(f"--web.config.file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--web.config.file {path}: not a text file (invalid UTF-8 at byte {exc.start})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--web.config.file {path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+        if mark is not None and problem:
+            detail = f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        else:
+            detail = f"not valid YAML: {str(exc).splitlines()[0]}"
+        raise ConfigError(f"--web.config.file {path}: {detail}") from None
     try:
         return _build(_mapping(data, "web config"), os.path.dirname(os.path.abspath(path)), tls)
     except ConfigError as exc:
@@ -217,17 +289,26 @@ def _build(data: dict, base: str, tls: bool) -> WebConfig:
         if name not in ALLOWED_HEADERS:
             raise ConfigError(f"http_server_config.headers: header {name!r} is not allowed "
                               f"(allowed: {', '.join(ALLOWED_HEADERS)})")
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"http_server_config.headers: the value of {name} must be a string")
+        value = "" if value is None else str(value)
+        if any(c in value for c in "\r\n\0"):
+            raise ConfigError(f"http_server_config.headers: the value of {name} contains a line break")
         allowed_values = ALLOWED_HEADERS[name]
-        if allowed_values and str(value).lower() not in allowed_values:
-            raise ConfigError(f"http_server_config.headers: invalid value {value!r} for {name}")
-        cfg.headers[name] = str(value)
+        if allowed_values and value.lower() not in allowed_values:
+            raise ConfigError(f"http_server_config.headers: invalid value {value!r} for {name} "
+                              f"(allowed: {', '.join(sorted(allowed_values))})")
+        cfg.headers[name] = value
     for user, value in _mapping(data.get("basic_auth_users"), "basic_auth_users").items():
         cfg.users[str(user)] = _check_bcrypt_hash(str(user), value)
     rate = _mapping(data.get("rate_limit"), "rate_limit")
     _strict(rate, {"interval", "burst"}, "rate_limit")
     if rate:
         cfg.rate_interval = _duration(rate.get("interval", 0), "rate_limit.interval")
-        cfg.rate_burst = int(rate.get("burst", 0))
+        burst = rate.get("burst", 0)
+        if isinstance(burst, bool) or not isinstance(burst, int):
+            raise ConfigError(f"rate_limit.burst: expected a whole number, got {burst!r}")
+        cfg.rate_burst = burst
         if cfg.rate_burst < 0 or cfg.rate_interval < 0:
             raise ConfigError("rate_limit: interval and burst must not be negative")
     return cfg
@@ -239,23 +320,27 @@ class WebConfigWatcher:
     def __init__(self, path: str | None) -> None:
         self.path = path
         self.config = load_web_config(path) if path else WebConfig()
-        self._mtime = self._stat()
+        self._signature = self._stat()
         self._auth_cache: dict[bytes, bool] = {}
         self._bcrypt_lock = asyncio.Lock()
         self._tokens = float(self.config.rate_burst)
         self._refilled = time.monotonic()
 
-    def _stat(self) -> float:
+    def _stat(self) -> tuple | None:
+        """What tells a changed file: mtime alone misses two writes within the clock's resolution."""
         try:
-            return os.stat(self.path).st_mtime if self.path else 0.0
+            st = os.stat(self.path) if self.path else None
         except OSError:
-            return 0.0
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev) if st else None
 
     def current(self) -> WebConfig:
         if self.path:
-            mtime = self._stat()
-            if mtime != self._mtime:
-                self._mtime = mtime
+            signature = self._stat()
+            # An empty file is the instant between an in-place save's truncate and its write: keep the
+            # previous config and look again on the next request, rather than serve with no protection.
+            if signature != self._signature and not (signature is not None and signature[1] == 0):
+                self._signature = signature
                 try:
                     fresh = load_web_config(self.path, tls=False)
                 except ConfigError as exc:
@@ -292,8 +377,14 @@ class WebConfigWatcher:
         cached = self._auth_cache.get(key)
         if cached is not None:
             return cached
+        # bcrypt reads 72 bytes at most; htpasswd and Go's bcrypt judge a longer password by those
+        # (the bcrypt package raises instead, which would answer 500).
+        secret = password.encode()[:BCRYPT_MAX_PASSWORD]
         async with self._bcrypt_lock:
-            ok = await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed)
+            try:
+                ok = await asyncio.to_thread(bcrypt.checkpw, secret, hashed)
+            except ValueError:
+                ok = False
         ok = ok and stored is not None
         if len(self._auth_cache) > 1024:
             self._auth_cache.clear()

@@ -107,19 +107,27 @@ def parse_mounts(text: str) -> list[Mount]:
 
 
 class _Job:
-    __slots__ = ("path", "done", "result", "error", "started", "abandoned")
+    """One statvfs call. Its fields change only under the runner's lock."""
+
+    __slots__ = ("path", "done", "result", "started_at", "abandoned", "written_off")
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.done = threading.Event()
-        self.result: os.statvfs_result | None = None
-        self.error: OSError | None = None
-        self.started = False
-        self.abandoned = False
+        self.done = False
+        self.result: os.statvfs_result | OSError | None = None
+        self.started_at: float | None = None  # time.monotonic() when a worker began the call
+        self.abandoned = False    # the scrape stopped waiting for it
+        self.written_off = False  # it overran: its path is stuck and its worker was replaced
 
 
 class StatfsRunner:
-    """statvfs with a timeout per call, on ``workers`` long-lived threads."""
+    """statvfs with a timeout per call, on ``workers`` long-lived threads.
+
+    A call's timeout runs from when a worker starts it, as in node_exporter, so
+    a mount queued behind slow ones is not blamed for their time. Every state
+    change of a job (started, finished, given up) happens under one lock, so a
+    call that returns just as its timeout expires is either a result or a stuck
+    mount, never both and never neither."""
 
     def __init__(self, workers: int, timeout: float, statvfs=os.statvfs) -> None:
         self.workers = max(1, workers)
@@ -127,63 +135,99 @@ class StatfsRunner:
         self._statvfs = statvfs
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a job started or finished
         self._live = 0
-        self.stuck: dict[str, float] = {}  # path -> since when
+        self.stuck: dict[str, float] = {}  # path -> since when (time.time())
 
     def _ensure_workers(self) -> None:
         with self._lock:
-            while self._live < self.workers:
-                self._live += 1
-                threading.Thread(target=self._work, name="statfs", daemon=True).start()
+            self._spawn_workers()
+
+    def _spawn_workers(self) -> None:
+        """Start workers up to ``workers`` live ones; the caller holds the lock."""
+        while self._live < self.workers:
+            self._live += 1
+            threading.Thread(target=self._work, name="statfs", daemon=True).start()
 
     def _work(self) -> None:
         while True:
             job = self._jobs.get()
-            if job.abandoned:  # gave up on before a worker picked it up
-                continue
-            job.started = True
+            with self._changed:
+                if job.abandoned:  # given up on before a worker picked it up
+                    continue
+                job.started_at = time.monotonic()
+                self._changed.notify_all()
             try:
-                job.result = self._statvfs(job.path)
+                result: os.statvfs_result | OSError = self._statvfs(job.path)
             except OSError as exc:
-                job.error = exc
-            job.done.set()
-            with self._lock:
-                if self.stuck.pop(job.path, None) is not None:
-                    log.info("mount point %s has recovered, monitoring it again", job.path)
-            if job.abandoned:  # this thread was replaced while it was stuck
-                return
+                result = exc
+            with self._changed:
+                job.result = result
+                job.done = True
+                self._changed.notify_all()
+                if not job.written_off:
+                    continue
+                # This call had hung and this thread was replaced: the mount
+                # answers again; let this thread go.
+                self.stuck.pop(job.path, None)
+            log.info("mount point %s has recovered, monitoring it again", job.path)
+            return
 
     def stat(self, paths: list[str], budget: float) -> dict[str, os.statvfs_result | OSError | None]:
-        """statvfs each path; None for a path that is (or just became) stuck.
+        """statvfs each path; None for a path that is (or just became) stuck,
+        or that no worker got to in time.
 
-        Waits at most ``min(timeout, budget)`` for any one path."""
+        Waits at most ``timeout`` for any one call from its start, and at most
+        ``budget`` seconds in all."""
+        results: dict[str, os.statvfs_result | OSError | None] = dict.fromkeys(paths)
+        if budget <= 0:
+            return results
         self._ensure_workers()
-        results: dict[str, os.statvfs_result | OSError | None] = {}
+        end = time.monotonic() + budget
         jobs = []
         with self._lock:
             stuck = set(self.stuck)
-        for path in paths:
-            if path in stuck:
-                results[path] = None
-                continue
-            job = _Job(path)
-            self._jobs.put(job)
-            jobs.append(job)
-        limit = min(self.timeout, budget)
-        start = time.monotonic()
-        for job in jobs:
-            if job.done.wait(max(0.0, limit - (time.monotonic() - start))):
-                results[job.path] = job.result if job.error is None else job.error
-                continue
-            job.abandoned = True
-            results[job.path] = None
-            if job.started:
-                with self._lock:
-                    self.stuck[job.path] = time.time()
-                    self._live -= 1  # its worker is pinned in the kernel: replace it
-                log.warning("statvfs on %s did not return within %.3gs; skipping it until it responds",
-                            job.path, limit)
-                self._ensure_workers()
+        for path in dict.fromkeys(paths):
+            if path not in stuck:
+                job = _Job(path)
+                self._jobs.put(job)
+                jobs.append(job)
+        overran: dict[str, float] = {}  # path -> seconds its call had run when given up
+
+        def write_off(job: _Job, now: float) -> None:
+            """The call overran: remember its mount as stuck and replace its pinned worker
+            at once, so the calls queued behind it still run in this scrape."""
+            job.abandoned = job.written_off = True
+            self.stuck[job.path] = time.time()
+            overran[job.path] = now - job.started_at
+            self._live -= 1
+            self._spawn_workers()
+
+        with self._changed:
+            pending = jobs
+            while True:
+                now = time.monotonic()
+                waiting = []
+                for job in pending:
+                    if job.done:
+                        results[job.path] = job.result
+                    elif job.started_at is not None and now >= job.started_at + self.timeout:
+                        write_off(job, now)
+                    else:
+                        waiting.append(job)
+                pending = waiting
+                if not pending or now >= end:
+                    break
+                wake = min([end] + [j.started_at + self.timeout for j in pending if j.started_at is not None])
+                self._changed.wait(min(max(0.0, wake - now), self.timeout))  # budget may be inf
+            for job in pending:  # out of budget: a started call overran it too
+                if job.started_at is not None:
+                    write_off(job, now)
+                else:
+                    job.abandoned = True
+        for path, seconds in overran.items():
+            log.warning("statvfs on %s did not return within %.3gs; skipping it until it responds",
+                        path, seconds)
         return results
 
 

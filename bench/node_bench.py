@@ -53,29 +53,47 @@ def wait_up(url: str, timeout: float = 15.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def measure(name: str, argv: list[str], port: int, scrapes: int) -> dict:
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/metrics"
-    try:
-        wait_up(url)
-        req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+class Target:
+    """One exporter process under test."""
+
+    def __init__(self, name: str, argv: list[str], port: int) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.request = urllib.request.Request(self.url, headers={"Accept-Encoding": "gzip"})
+        self.latencies: list[float] = []
+
+    def scrape(self) -> float:
+        t = time.perf_counter()
+        urllib.request.urlopen(self.request, timeout=10).read()
+        return (time.perf_counter() - t) * 1000
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def measure(targets: list[Target], scrapes: int) -> list[dict]:
+    """Interleave the targets' scrapes (round robin, order rotating each round), so
+    machine noise falls on all of them alike."""
+    for t in targets:
+        wait_up(t.url)
         for _ in range(3):
-            urllib.request.urlopen(req, timeout=10).read()
-        series = sum(1 for line in urllib.request.urlopen(url).read().decode().splitlines()
+            t.scrape()
+    cpu0 = {t.name: cpu_seconds(t.proc.pid) for t in targets}
+    for i in range(scrapes):
+        k = i % len(targets)
+        for t in targets[k:] + targets[:k]:
+            t.latencies.append(t.scrape())
+    rows = []
+    for t in targets:
+        cpu = (cpu_seconds(t.proc.pid) - cpu0[t.name]) / scrapes * 1000
+        lat = sorted(t.latencies)
+        series = sum(1 for line in urllib.request.urlopen(t.url).read().decode().splitlines()
                      if line and not line.startswith("#"))
-        cpu0 = cpu_seconds(proc.pid)
-        lat = []
-        for _ in range(scrapes):
-            t = time.perf_counter()
-            urllib.request.urlopen(req, timeout=10).read()
-            lat.append((time.perf_counter() - t) * 1000)
-        cpu = (cpu_seconds(proc.pid) - cpu0) / scrapes * 1000
-        lat.sort()
-        return {"name": name, "series": series, "median": statistics.median(lat),
-                "p90": lat[int(len(lat) * 0.9) - 1], "cpu": cpu, "rss": rss_mib(proc.pid)}
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        rows.append({"name": t.name, "series": series, "median": statistics.median(lat),
+                     "p90": lat[int(len(lat) * 0.9) - 1], "cpu": cpu, "rss": rss_mib(t.proc.pid)})
+    return rows
 
 
 def main() -> int:
@@ -90,24 +108,27 @@ def main() -> int:
     from exporters.node import SPEC
 
     ours_collectors = SPEC.collectors.enabled_names({}, False)
-    rows = []
-    port = free_port()
-    rows.append(measure("node_exporter (Go), defaults", [args.go_binary, f"--web.listen-address=127.0.0.1:{port}"],
-                        port, args.scrapes))
-    port = free_port()
+    ports = [free_port() for _ in range(3)]
     same = ["--collector.disable-defaults", *[f"--collector.{c}" for c in ours_collectors]]
-    rows.append(measure("node_exporter (Go), our set", [args.go_binary, f"--web.listen-address=127.0.0.1:{port}", *same],
-                        port, args.scrapes))
-    port = free_port()
-    ours = measure("flextime-exporter node", [sys.executable, "-m", "exporters", "node",
-                                              f"--web.listen-address=127.0.0.1:{port}"], port, args.scrapes)
-    rows.append(ours)
-    print(f"{args.scrapes} sequential scrapes each, Accept-Encoding: gzip, loopback; collectors: {', '.join(ours_collectors)}")
+    targets = [
+        Target("node_exporter (Go), defaults", [args.go_binary, f"--web.listen-address=127.0.0.1:{ports[0]}"], ports[0]),
+        Target("node_exporter (Go), our set", [args.go_binary, f"--web.listen-address=127.0.0.1:{ports[1]}", *same],
+               ports[1]),
+        Target("flextime-exporter node", [sys.executable, "-m", "exporters", "node",
+                                          f"--web.listen-address=127.0.0.1:{ports[2]}"], ports[2]),
+    ]
+    try:
+        rows = measure(targets, args.scrapes)
+    finally:
+        for t in targets:
+            t.stop()
+    ours = rows[-1]
+    print(f"{args.scrapes} sequential scrapes each, interleaved, Accept-Encoding: gzip, loopback; collectors: {', '.join(ours_collectors)}")
     print(f"{'exporter':<32}{'series':>8}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}{'RSS MiB':>9}")
     for r in rows:
         print(f"{r['name']:<32}{r['series']:>8}{r['median']:>11.2f}{r['p90']:>9.2f}{r['cpu']:>15.2f}{r['rss']:>9.1f}")
     for go in rows[:2]:
-        print(f"{'ratio ours / ' + go['name'][18:]:<32}{ours['series'] / go['series']:>8.2f}"
+        print(f"{'ratio ours / Go' + go['name'][20:]:<32}{ours['series'] / go['series']:>8.2f}"
               f"{ours['median'] / go['median']:>11.2f}{ours['p90'] / go['p90']:>9.2f}"
               f"{ours['cpu'] / go['cpu'] if go['cpu'] else float('nan'):>15.2f}{ours['rss'] / go['rss']:>9.2f}")
     return 0

@@ -26,7 +26,9 @@ def flag_table(name: str) -> str:
     spec = load_spec(name)
     rows = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
 
-    def row(flag, default, help_text):
+    def row(flag, default, help_text, aliases=()):
+        if aliases:
+            help_text += " Also accepted as " + ", ".join(f"`{a}`" for a in aliases) + "."
         shown = ", ".join(default) if isinstance(default, tuple) else ("" if default is None else default)
         rows.append(f"| `{flag}` | `{envvar(spec, flag.split('/')[0])}` | {_cell(shown)} | {_cell(help_text)} |")
 
@@ -36,7 +38,7 @@ def flag_table(name: str) -> str:
         row(f"--collector.{cls.name}/--no-collector.{cls.name}", "on" if cls.default_enabled else "off",
             cls.description)
         for f in cls.flags:
-            row(f.flag + (f"/--no-{f.flag[2:]}" if f.type is bool else ""), f.default, f.help)
+            row(f.flag + (f"/--no-{f.flag[2:]}" if f.type is bool else ""), f.default, f.help, f.aliases)
     return "\n".join(rows)
 
 

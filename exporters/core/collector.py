@@ -29,6 +29,7 @@ class Flag:
     multiple: bool = False
     type: Any = str
     metavar: str | None = None
+    aliases: tuple[str, ...] = ()  # node_exporter's deprecated spellings, still accepted
 
 
 class Settings:

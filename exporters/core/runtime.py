@@ -61,7 +61,7 @@ def _option(spec: ExporterSpec, flag: Flag) -> click.Option:
         negative = "--no-" + flag.flag.lstrip("-")
         return click.Option([f"{flag.flag}/{negative}", flag.dest], default=bool(flag.default), **kwargs)
     ptype = click.Choice(list(flag.type)) if isinstance(flag.type, tuple) else flag.type
-    return click.Option([flag.flag, flag.dest], type=ptype, default=flag.default, multiple=flag.multiple,
+    return click.Option([flag.flag, *flag.aliases, flag.dest], type=ptype, default=flag.default, multiple=flag.multiple,
                         show_default=flag.default not in (None, (), ""), **kwargs)
 
 

@@ -81,6 +81,15 @@ class _Outcome:
         self.duration = 0.0
         self.error = ""
 
+    def fail(self, exc: Exception) -> None:
+        if isinstance(exc, CollectorBusy):
+            self.error = str(exc)
+            log.warning("collector %s skipped: %s", self.name, exc)
+            return
+        self.error = describe_error(exc)
+        log.error("collector %s failed: %s", self.name, self.error)
+        log.debug("collector %s traceback", self.name, exc_info=exc)
+
 
 _claim_lock = threading.Lock()
 
@@ -95,13 +104,8 @@ def _run_lane(outcomes: list[_Outcome]) -> None:
             out.started = time.perf_counter()
         try:
             out.families = out.collector.read_guarded()
-        except CollectorBusy as exc:
-            log.warning("collector %s skipped: %s", out.name, exc)
-            out.error = str(exc)
         except Exception as exc:  # a collector failing must not fail the scrape
-            out.error = describe_error(exc)
-            log.error("collector %s failed: %s", out.name, out.error)
-            log.debug("collector %s traceback", out.name, exc_info=True)
+            out.fail(exc)
         out.duration = time.perf_counter() - out.started
         out.state = "done"
 
@@ -194,12 +198,8 @@ class Scraper:
         out.state = "running"
         try:
             out.families = list(await out.collector.collect())
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # a collector failing must not fail the scrape
-            out.error = describe_error(exc)
-            log.error("collector %s failed: %s", out.name, out.error)
-            log.debug("collector %s traceback", out.name, exc_info=True)
+            out.fail(exc)
         out.duration = time.perf_counter() - out.started
         out.state = "done"
 

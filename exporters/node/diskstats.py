@@ -154,6 +154,7 @@ class DiskstatsCollector(HostCollector):
             "collector_diskstats_device_exclude",
             f"Regexp of diskstats devices to exclude (mutually exclusive to device-include). "
             f"Default: {DEFAULT_DEVICE_EXCLUDE}",
+            aliases=("--collector.diskstats.ignored-devices",),
         ),
     )
 

@@ -55,11 +55,13 @@ class NetdevCollector(HostCollector):
             "--collector.netdev.device-include",
             "collector_netdev_device_include",
             "Regexp of net devices to include (mutually exclusive to device-exclude).",
+            aliases=("--collector.netdev.device-whitelist",),
         ),
         Flag(
             "--collector.netdev.device-exclude",
             "collector_netdev_device_exclude",
             "Regexp of net devices to exclude (mutually exclusive to device-include).",
+            aliases=("--collector.netdev.device-blacklist",),
         ),
     )
 

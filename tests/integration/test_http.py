@@ -275,3 +275,11 @@ def test_concurrent_scrapes_all_answer(node_exporter_ours):
         t.join(20)
     assert len(results) == 8 and all(r.status == 200 for r in results)
     assert all("node_load1" in r.text for r in results)
+
+
+def test_deprecated_node_exporter_flag_spellings_still_work(exporter_factory):
+    exp = exporter_factory("--collector.filesystem.ignored-mount-points=^/$", "--collector.netdev.device-blacklist=^lo$")
+    series = samples(exp.get().text)
+    assert not [l for (n, l) in series if n == "node_filesystem_size_bytes" and dict(l)["mountpoint"] == "/"]
+    assert not [l for (n, l) in series if n.startswith("node_network_") and dict(l)["device"] == "lo"]
+    assert [l for (n, l) in series if n == "node_network_receive_bytes_total"]  # other devices remain

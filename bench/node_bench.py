@@ -96,9 +96,43 @@ def measure(targets: list[Target], scrapes: int) -> list[dict]:
     return rows
 
 
+def measure_concurrent(targets: list[Target], clients: int, seconds: float) -> list[dict]:
+    """``clients`` threads scrape one target at a time for ``seconds`` (bounded), as
+    several Prometheus servers or dashboards hitting one exporter would."""
+    import threading
+
+    rows = []
+    for t in targets:
+        lat: list[float] = []
+        errors = [0]
+        stop_at = time.monotonic() + seconds
+        cpu0 = cpu_seconds(t.proc.pid)
+
+        def client() -> None:
+            while time.monotonic() < stop_at:
+                try:
+                    lat.append(t.scrape())
+                except OSError:
+                    errors[0] += 1
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(seconds + 30)
+        lat.sort()
+        n = max(1, len(lat))
+        rows.append({"name": t.name, "rate": len(lat) / seconds, "median": statistics.median(lat) if lat else 0,
+                     "p90": lat[int(len(lat) * 0.9) - 1] if lat else 0, "errors": errors[0],
+                     "cpu": (cpu_seconds(t.proc.pid) - cpu0) / n * 1000, "rss": rss_mib(t.proc.pid)})
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scrapes", type=int, default=200)
+    ap.add_argument("--clients", type=int, default=8, help="concurrent scrapers in the second phase (0: skip it)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of the concurrent phase per exporter")
     ap.add_argument("--go-binary", default=shutil.which("prometheus-node-exporter") or shutil.which("node_exporter"))
     args = ap.parse_args()
     if not args.go_binary:
@@ -119,6 +153,7 @@ def main() -> int:
     ]
     try:
         rows = measure(targets, args.scrapes)
+        concurrent = measure_concurrent(targets, args.clients, args.seconds) if args.clients > 0 else []
     finally:
         for t in targets:
             t.stop()
@@ -128,9 +163,15 @@ def main() -> int:
     for r in rows:
         print(f"{r['name']:<32}{r['series']:>8}{r['median']:>11.2f}{r['p90']:>9.2f}{r['cpu']:>15.2f}{r['rss']:>9.1f}")
     for go in rows[:2]:
-        print(f"{'ratio ours / Go' + go['name'][20:]:<32}{ours['series'] / go['series']:>8.2f}"
+        print(f"{'ratio ours / Go, ' + go['name'].split('), ')[-1]:<32}{ours['series'] / go['series']:>8.2f}"
               f"{ours['median'] / go['median']:>11.2f}{ours['p90'] / go['p90']:>9.2f}"
               f"{ours['cpu'] / go['cpu'] if go['cpu'] else float('nan'):>15.2f}{ours['rss'] / go['rss']:>9.2f}")
+    if concurrent:
+        print(f"\n{args.clients} concurrent scrapers for {args.seconds:g} s per exporter, gzip")
+        print(f"{'exporter':<32}{'scrapes/s':>10}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}{'RSS MiB':>9}{'errors':>8}")
+        for r in concurrent:
+            print(f"{r['name']:<32}{r['rate']:>10.1f}{r['median']:>11.2f}{r['p90']:>9.2f}{r['cpu']:>15.2f}"
+                  f"{r['rss']:>9.1f}{r['errors']:>8}")
     return 0
 
 

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 
 from .collector import BlockingCollector, Collector, CollectorBusy
-from .metrics import GAUGE, MetricDef, MetricFamily
+from .metrics import GAUGE, MetricDef, MetricFamily, merge
 
 log = logging.getLogger("exporters.scrape")
 
@@ -124,6 +124,7 @@ class Scraper:
             f"{namespace}_scrape_collector_duration_seconds", GAUGE,
             f"{namespace}_exporter: Duration of a collector scrape.", ("collector",))
         self._inflight: dict[tuple[str, ...], tuple[float, asyncio.Task]] = {}
+        self.series_dropped = 0  # samples dropped as duplicates or type conflicts, since start
 
     async def scrape(self, names: list[str], timeout: float) -> ScrapeResult:
         """Scrape ``names`` within ``timeout`` seconds; joins an identical scrape
@@ -224,4 +225,9 @@ class Scraper:
             duration.add((out.name,), elapsed)
         families.append(duration)
         families.append(success)
+        # once per run, not per request: coalesced requests share this result
+        families, dropped = merge(families)
+        if dropped:
+            self.series_dropped += dropped
+            log.warning("dropped %d duplicate or conflicting samples from this scrape", dropped)
         return ScrapeResult(families, started, elapsed_total, statuses)

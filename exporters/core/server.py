@@ -89,7 +89,6 @@ class ExporterApp:
         self.max_requests = settings.web_max_requests
         self.in_flight = 0
         self.requests_by_code: dict[int, int] = {}
-        self.series_dropped = 0
         self.health_checks = spec.health_checks(settings) if spec.health_checks else {}
         self.started_at = time.time()
 
@@ -183,10 +182,7 @@ class ExporterApp:
                 self._count(400)
                 raise
             result = await self.scraper.scrape(names, self.scrape_timeout(request))
-            families, dropped = merge(result.families)
-            if dropped:
-                self.series_dropped += dropped
-                log.warning("dropped %d duplicate or conflicting samples from this scrape", dropped)
+            families = result.families
             if not self.settings.web_disable_exporter_metrics:
                 families, _ = merge(families + self.exporter_families())
             accept = request.headers.get("Accept", "")
@@ -216,7 +212,7 @@ class ExporterApp:
         in_flight = HANDLER_IN_FLIGHT.family()
         in_flight.add((), self.in_flight)
         dropped = SERIES_DROPPED.family()
-        dropped.add((), self.series_dropped)
+        dropped.add((), self.scraper.series_dropped)
         return [*out, requests, in_flight, dropped]
 
     # ---- health and landing ------------------------------------------------------------------

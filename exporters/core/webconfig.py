@@ -7,9 +7,10 @@ security headers, and a request rate limit.
 
 What Python's ssl module cannot do is refused with a clear error rather than
 silently weakened: ``RequestClientCert`` / ``RequireAnyClientCert`` (accepting
-unverified client certificates), ``curve_preferences``. TLS settings are read
-at start-up; users, headers and the rate limit are re-read when the file
-changes, so adding a user needs no restart. A changed file that does not
+unverified client certificates), ``curve_preferences``. Users, headers and the
+rate limit are re-read when the file changes, so adding a user needs no
+restart; the certificate, key and client CA files are re-read when they
+change (rotation); other TLS settings are read at start-up. A changed file that does not
 validate, or is caught empty in the middle of a save, keeps the previous
 settings (a bad one is logged), so a slip never opens the exporter to anyone.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 import os
 import re
@@ -81,6 +83,7 @@ def _dummy() -> bytes:
 @dataclass
 class WebConfig:
     ssl_context: ssl.SSLContext | None = None
+    tls_source: tuple[dict, str] | None = None  # (tls_server_config, base dir), to rebuild on rotation
     allowed_sans: tuple[str, ...] = ()
     users: dict[str, bytes] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
@@ -283,6 +286,7 @@ def _build(data: dict, base: str, tls: bool) -> WebConfig:
     tls_section = _mapping(data.get("tls_server_config"), "tls_server_config")
     if tls_section and tls:
         cfg.ssl_context, cfg.allowed_sans = _tls_context(tls_section, base)
+        cfg.tls_source = (tls_section, base)
     http = _mapping(data.get("http_server_config"), "http_server_config")
     _strict(http, {"http2", "headers"}, "http_server_config")
     for name, value in _mapping(http.get("headers"), "http_server_config.headers").items():
@@ -325,6 +329,13 @@ class WebConfigWatcher:
         self._bcrypt_lock = asyncio.Lock()
         self._tokens = float(self.config.rate_burst)
         self._refilled = time.monotonic()
+        if self.config.ssl_context is not None:
+            # Certificate rotation without a restart, as the Go exporters do: OpenSSL calls this on every
+            # handshake (server_name None when the client sends no SNI), and a changed cert/key/CA file
+            # gives the new connections a freshly built context.
+            self._tls_effective = self.config.ssl_context
+            self._tls_signature = self._tls_files_signature()
+            self.config.ssl_context.sni_callback = self._on_handshake
 
     def _stat(self) -> tuple | None:
         """What tells a changed file: mtime alone misses two writes within the clock's resolution."""
@@ -344,14 +355,44 @@ class WebConfigWatcher:
                 try:
                     fresh = load_web_config(self.path, tls=False)
                 except ConfigError as exc:
-                    import logging
-
                     logging.getLogger("exporters.web").error("keeping the previous web config: %s", exc)
                 else:
                     fresh.ssl_context, fresh.allowed_sans = self.config.ssl_context, self.config.allowed_sans
+                    fresh.tls_source = self.config.tls_source
                     self.config = fresh
                     self._auth_cache.clear()
         return self.config
+
+    def _tls_files(self) -> list[str]:
+        section, base = self.config.tls_source
+        paths = [section.get(k) for k in ("cert_file", "key_file", "client_ca_file")]
+        return [p if os.path.isabs(p) else os.path.join(base, p) for p in paths if p]
+
+    def _tls_files_signature(self) -> tuple:
+        sig = []
+        for p in self._tls_files():
+            try:
+                st = os.stat(p)
+                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                sig.append(None)
+        return tuple(sig)
+
+    def _on_handshake(self, ssl_object, server_name, listening_context) -> None:
+        signature = self._tls_files_signature()
+        # a file missing or empty is a rotation in progress: keep serving the previous certificate
+        if signature != self._tls_signature and all(s is not None and s[1] > 0 for s in signature):
+            self._tls_signature = signature
+            try:
+                fresh, _ = _tls_context(*self.config.tls_source)
+            except ConfigError as exc:
+                logging.getLogger("exporters.web").error("keeping the previous TLS certificate: %s", exc)
+            else:
+                self._tls_effective = fresh
+                logging.getLogger("exporters.web").info("TLS certificate files changed: loaded them again")
+        if self._tls_effective is not listening_context:
+            ssl_object.context = self._tls_effective
+        return None
 
     def take_token(self) -> bool:
         """Token bucket of ``rate_limit``; True when the request may proceed."""

@@ -557,3 +557,46 @@ def test_cert_file_that_cannot_be_read_is_one_line_and_exit_status_2(tmp_path, p
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cert_file" in lines[0] and "Traceback" not in done.stderr, done.stderr
+
+
+def _served_certificate(port: int, pki: PKI) -> x509.Certificate:
+    import socket
+
+    ctx = pki.client()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+
+
+def test_rotated_certificate_is_served_without_a_restart(tmp_path, pki):
+    """cert-manager style rotation: new cert and key files replace the old ones; new
+    connections get the new certificate, the process keeps running."""
+    import shutil
+
+    ca = x509.load_pem_x509_certificate((pki.dir / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((pki.dir / "ca.key").read_bytes(), None)
+    shutil.copy(pki.dir / "server.crt", tmp_path / "tls.crt")
+    shutil.copy(pki.dir / "server.key", tmp_path / "tls.key")
+    cfg = write_config(tmp_path / "web.yml", {"tls_server_config": {"cert_file": "tls.crt", "key_file": "tls.key"}})
+    exp = start_exporter(tmp_path, *FAST, f"--web.config.file={cfg}", scheme="https", context=pki.client())
+    try:
+        before = _served_certificate(exp.port, pki)
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _cert("127.0.0.1", key, ca, ca_key, usage=ExtendedKeyUsageOID.SERVER_AUTH,
+                     sans=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        _write_pair(staging, "tls", cert, key)
+        os.replace(staging / "tls.key", tmp_path / "tls.key")
+        os.replace(staging / "tls.crt", tmp_path / "tls.crt")
+        after = _served_certificate(exp.port, pki)
+        assert before.serial_number != after.serial_number
+        assert after.serial_number == cert.serial_number
+        assert exp.get("/metrics", context=pki.client()).status == 200
+        assert exp.proc.poll() is None
+        # a broken rotation (garbage in the cert file) keeps serving the last good certificate
+        (tmp_path / "tls.crt").write_text("not a certificate\n")
+        assert _served_certificate(exp.port, pki).serial_number == cert.serial_number
+        assert "keeping the previous TLS certificate" in exp.log()
+    finally:
+        exp.stop()

@@ -46,6 +46,11 @@ class CollectorBusy(RuntimeError):
     """The previous run of this collector has not returned yet (a hung syscall)."""
 
 
+class NoData(RuntimeError):
+    """The source does not exist on this system (no PSI, no conntrack module): the
+    collector reports success 0 and the runner logs it at debug level only."""
+
+
 class Collector:
     """Base of every collector. Subclasses set the class attributes and implement
     :meth:`collect`; ``metrics`` lists every family the collector can emit (it is

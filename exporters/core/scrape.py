@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .collector import BlockingCollector, Collector, CollectorBusy
+from .collector import BlockingCollector, Collector, CollectorBusy, NoData
 from .metrics import GAUGE, MetricDef, MetricFamily, merge
 
 log = logging.getLogger("exporters.scrape")
@@ -70,7 +70,7 @@ def describe_error(exc: BaseException) -> str:
 class _Outcome:
     """One collector's part of one scrape, filled in by a lane thread or a task."""
 
-    __slots__ = ("name", "collector", "state", "started", "families", "duration", "error")
+    __slots__ = ("name", "collector", "state", "started", "families", "duration", "error", "quiet")
 
     def __init__(self, name: str, collector: Collector) -> None:
         self.name = name
@@ -80,15 +80,13 @@ class _Outcome:
         self.families: list[MetricFamily] = []
         self.duration = 0.0
         self.error = ""
+        self.quiet = False  # an expected absence (NoData): debug log only
 
     def fail(self, exc: Exception) -> None:
-        if isinstance(exc, CollectorBusy):
-            self.error = str(exc)
-            log.warning("collector %s skipped: %s", self.name, exc)
-            return
-        self.error = describe_error(exc)
-        log.error("collector %s failed: %s", self.name, self.error)
-        log.debug("collector %s traceback", self.name, exc_info=exc)
+        """Record the failure; it is logged in Scraper._result, once per change of error."""
+        self.error = str(exc) if isinstance(exc, (CollectorBusy, NoData)) else describe_error(exc)
+        self.quiet = isinstance(exc, NoData)
+        log.debug("collector %s: %s", self.name, self.error, exc_info=not isinstance(exc, (CollectorBusy, NoData)))
 
 
 _claim_lock = threading.Lock()
@@ -204,6 +202,18 @@ class Scraper:
         out.duration = time.perf_counter() - out.started
         out.state = "done"
 
+    def _log_change(self, out: _Outcome, error: str) -> None:
+        """Log a collector's failure when it starts or changes, and its recovery; a
+        failure that repeats scrape after scrape (a missing permission) does not flood the log."""
+        previous = self.status[out.name]
+        if error and error != previous.error:
+            if out.quiet:
+                log.debug("collector %s has no data: %s", out.name, error)
+            else:
+                log.error("collector %s failed: %s", out.name, error)
+        elif not error and previous.error:
+            log.info("collector %s succeeds again", out.name)
+
     def _result(self, outcomes: list[_Outcome], started: float, t0: float, timeout: float) -> ScrapeResult:
         families: list[MetricFamily] = []
         success = self._success_def.family()
@@ -218,7 +228,7 @@ class Scraper:
             else:
                 elapsed = time.perf_counter() - out.started if out.state == "running" else elapsed_total
                 error = f"did not finish within the scrape deadline ({timeout:.3g}s)"
-                log.warning("collector %s %s", out.name, error)
+            self._log_change(out, error)
             ok = not error
             statuses[out.name] = self.status[out.name] = CollectorStatus(ok, elapsed, now, error)
             success.add((out.name,), 1 if ok else 0)

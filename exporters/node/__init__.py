@@ -10,7 +10,10 @@ from ..core.server import ExporterSpec
 from .registry import node_collectors
 
 # Importing a collector module registers it; the order here is the order of /metrics.
-from . import cpu, diskstats, filefd, filesystem, loadavg, meminfo, netdev, os_release, stat, textfile, time, uname  # noqa: F401,E402
+from . import (  # noqa: F401,E402
+    arp, conntrack, cpu, diskstats, entropy, filefd, filesystem, loadavg, meminfo, netclass, netdev, netstat,
+    os_release, pressure, selinux, sockstat, softnet, stat, textfile, time, timex, udp_queues, uname, vmstat,
+)
 
 PATH_FLAGS = (
     Flag("--path.procfs", "path_procfs", "procfs mountpoint (the host's /proc when run in a container).",

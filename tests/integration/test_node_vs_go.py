@@ -10,11 +10,12 @@ import pytest
 
 from conftest import parse_families, value
 
-# Families of the collectors implemented here (cpu, meminfo, filesystem, loadavg,
-# diskstats, netdev, stat, uname, os, time, filefd, textfile) and the self-metrics.
+# Families of every collector that Debian's node_exporter enables by default and
+# that has data on this host, and the self-metrics.
 IMPLEMENTED = re.compile(
-    r"^node_(cpu_(guest_)?seconds|memory_|filesystem_|load(1|5|15)$|disk_|network_(receive|transmit)_(?!queue)"
-    r"|boot_time|context_switches|forks|intr|procs_|uname_|os_|time_|filefd_|textfile_|scrape_collector_)")
+    r"^node_(cpu_(guest_)?seconds|memory_|filesystem_|load(1|5|15)$|disk_|network_|boot_time|context_switches|forks"
+    r"|intr|procs_|uname_|os_|time_|filefd_|textfile_|scrape_collector_|vmstat_|netstat_|sockstat_|softnet_"
+    r"|udp_queues|arp_|pressure_|entropy_|nf_conntrack_|timex_|selinux_)")
 
 
 def label_names(metric) -> tuple[str, ...]:
@@ -86,3 +87,18 @@ def test_counters_move_together(both, node_exporter_ours, node_exporter_go):
         a = value(text_a, "node_cpu_seconds_total", cpu="0", mode="idle")
         b = value(text_b, "node_cpu_seconds_total", cpu="0", mode="idle")
         assert abs(a - b) < 30
+
+
+def test_collectors_succeed_and_fail_where_node_exporter_does(both):
+    """On the same host, a collector that works for node_exporter works for us, and one
+    that has no data there (no PSI, no conntrack module) reports success 0 for us too."""
+    _, _, ours, go = both
+    from conftest import samples
+
+    def success(text):
+        return {dict(l)["collector"]: v for (n, l), v in samples(text).items() if n == "node_scrape_collector_success"}
+
+    ours_s, go_s = success(ours), success(go)
+    shared = set(ours_s) & set(go_s)
+    assert len(shared) >= 20, sorted(shared)
+    assert {c: ours_s[c] for c in shared} == {c: go_s[c] for c in shared}

@@ -16,6 +16,8 @@ from .core.errors import ConfigError
 # subcommand -> "module:attribute" of its ExporterSpec
 EXPORTERS = {
     "node": ("exporters.node", "SPEC", "Host metrics with node_exporter's names (default port 9100)."),
+    "postgres": ("exporters.postgres", "SPEC",
+                 "PostgreSQL metrics with postgres_exporter's names (default port 9187; in progress)."),
 }
 
 

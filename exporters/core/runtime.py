@@ -101,12 +101,13 @@ def run(spec: ExporterSpec, settings: Settings) -> None:
     web_config = WebConfigWatcher(settings.web_config_file)
     if spec.validate:
         spec.validate(settings)
+    settings.hooks = spec.hooks(settings) if spec.hooks else None
     explicit = {cls.name: settings.get(collector_toggle_dest(cls.name)) for cls in spec.collectors}
     enabled = spec.collectors.enabled_names(explicit, settings.collector_disable_defaults)
     collectors = spec.collectors.instantiate(enabled, settings)
-    scraper = Scraper(spec.namespace, collectors)
+    scraper = Scraper(spec.namespace, collectors, settings.hooks)
     app = ExporterApp(spec, settings, scraper, enabled, web_config)
-    asyncio.run(_serve(app, addresses, web_config.config.ssl_context, collectors))
+    asyncio.run(_serve(app, addresses, web_config.config.ssl_context, collectors, settings.hooks))
     # A read stuck in the kernel (a dead NFS mount) would make the interpreter wait for its worker
     # thread forever at exit; everything is already closed, so leave without joining it.
     logging.shutdown()
@@ -114,7 +115,7 @@ def run(spec: ExporterSpec, settings: Settings) -> None:
     os._exit(0)
 
 
-async def _serve(app: ExporterApp, addresses, ssl_context, collectors) -> None:
+async def _serve(app: ExporterApp, addresses, ssl_context, collectors, hooks) -> None:
     from aiohttp import web
 
     runner = web.AppRunner(app.build(), access_log=logging.getLogger("aiohttp.access"))
@@ -138,3 +139,5 @@ async def _serve(app: ExporterApp, addresses, ssl_context, collectors) -> None:
         await runner.cleanup()
         for collector in collectors.values():
             await collector.close()
+        if hooks is not None:
+            await hooks.close()

@@ -108,12 +108,30 @@ def _run_lane(outcomes: list[_Outcome]) -> None:
         out.state = "done"
 
 
+class ScrapeHooks:
+    """Work an exporter does around every scrape run, beside its collectors.
+
+    The database exporters check their connection in :meth:`before` (so
+    ``pg_up`` / ``redis_up`` describe this very scrape, and collectors share the
+    connection it made) and add their status families in :meth:`families`."""
+
+    async def before(self) -> None:
+        """Runs first in each scrape run, bounded by the scrape deadline; must not raise."""
+
+    def families(self, result: "ScrapeResult") -> list[MetricFamily]:
+        return []
+
+    async def close(self) -> None:
+        """Called once at shutdown."""
+
+
 class Scraper:
     """Runs collectors for one exporter; owns their last status."""
 
-    def __init__(self, namespace: str, collectors: dict[str, Collector]) -> None:
+    def __init__(self, namespace: str, collectors: dict[str, Collector], hooks: ScrapeHooks | None = None) -> None:
         self.namespace = namespace
         self.collectors = collectors
+        self.hooks = hooks
         self.status: dict[str, CollectorStatus] = {name: CollectorStatus() for name in collectors}
         self._success_def = MetricDef(
             f"{namespace}_scrape_collector_success", GAUGE,
@@ -146,6 +164,11 @@ class Scraper:
         t0 = time.perf_counter()
         end = time.monotonic() + timeout
         _deadline.set(end)
+        if self.hooks is not None:
+            try:
+                await asyncio.wait_for(self.hooks.before(), timeout=max(0.0, end - time.monotonic()))
+            except Exception as exc:  # TimeoutError included: the hook reports its own state
+                log.debug("scrape hook did not finish: %s", describe_error(exc))
         outcomes = [_Outcome(name, self.collectors[name]) for name in names]
         blocking = [o for o in outcomes if isinstance(o.collector, BlockingCollector)]
         tasks = [asyncio.ensure_future(self._run_async(o)) for o in outcomes if o not in blocking]
@@ -157,7 +180,10 @@ class Scraper:
             if not t.done():
                 t.cancel()
         del lanes
-        return self._result(outcomes, started, t0, timeout)
+        result = self._result(outcomes, started, t0, timeout)
+        if self.hooks is not None:
+            result.families.extend(self.hooks.families(result))
+        return result
 
     async def _run_lanes(self, blocking: list[_Outcome], end: float, tasks: list[asyncio.Future]) -> list:
         """Run blocking collectors on lanes until all are done or the deadline passes."""

@@ -73,6 +73,8 @@ class ExporterSpec:
     validate: Callable[[Settings], None] | None = None
     health_checks: Callable[[Settings], dict[str, HealthCheck]] | None = None
     description: str = ""
+    # builds the exporter's ScrapeHooks (its connection to the target); collectors find it as settings.hooks
+    hooks: Callable[[Settings], object] | None = None
 
 
 class ExporterApp:

@@ -1,0 +1,44 @@
+"""database: size of every database, ``pg_database_size_bytes{datname,server}``.
+
+pg_database_size() stats every file of a database: the most expensive read of
+a scrape on a server with many databases (50-60 ms at 50 databases), so it can
+be cached with --collector.database.cache-seconds."""
+
+from __future__ import annotations
+
+import time
+
+from ..core.collector import Flag
+from ..core.metrics import gauge
+from .registry import PgCollector, pg_collectors
+
+SIZE = gauge("pg_database_size_bytes", "Disk space used by the database", "datname", "server")
+SQL = "SELECT datname, pg_database_size(datname) AS size FROM pg_database"
+
+
+@pg_collectors.register
+class DatabaseCollector(PgCollector):
+    name = "database"
+    description = "Size of each database (pg_database_size)."
+    metrics = (SIZE,)
+    flags = (
+        Flag("--collector.database.cache-seconds", "collector_database_cache_seconds",
+             "Reuse database sizes for this many seconds (0: read them every scrape).", default=0.0, type=float),
+    )
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self.cache_seconds = float(settings.get("collector_database_cache_seconds", 0.0))
+        self._cached: tuple[float, list[dict]] | None = None
+
+    async def collect(self):
+        now = time.monotonic()
+        if self._cached and now - self._cached[0] < self.cache_seconds:
+            rows = self._cached[1]
+        else:
+            rows = await self.rows(SQL)
+            self._cached = (now, rows)
+        fam = SIZE.family()
+        for row in rows:
+            fam.add((row["datname"], self.session.server), row["size"])
+        return [fam]

@@ -1,0 +1,193 @@
+"""One persistent connection to the PostgreSQL target, shared by every collector.
+
+Connection discipline, the thing postgres_exporter's users complain about most:
+- one connection per target, kept between scrapes (``application_name`` names it
+  in pg_stat_activity), made again after a server restart;
+- ``connect_timeout``, ``statement_timeout`` and ``lock_timeout`` on the session,
+  and every wait also bounded by the scrape deadline, so a server that accepts
+  TCP and never answers costs one deadline, not a hung scrape;
+- queries of concurrent collectors take turns on the connection, and concurrent
+  scrapes share one run (the core's coalescing), so 8 scrapers still mean one
+  backend.
+
+``pg_up`` comes from a real query in the same scrape, never from an earlier one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+
+from ..core.collector import NoData
+from ..core.metrics import COUNTER, GAUGE, UNTYPED, MetricDef
+from ..core.scrape import ScrapeHooks, ScrapeResult, describe_error, remaining_seconds
+from .dsn import redact, scrub, server_label
+
+log = logging.getLogger("exporters.postgres")
+
+UP = MetricDef("pg_up", GAUGE, "Whether the last scrape of metrics from PostgreSQL was able to connect to the server (1 for yes, 0 for no).")
+STATIC = MetricDef("pg_static", UNTYPED, "Version string as reported by postgres", ("server", "short_version", "version"))
+LAST_ERROR = MetricDef("pg_exporter_last_scrape_error", GAUGE,
+                       "Whether the last scrape of metrics from PostgreSQL resulted in an error (1 for error, 0 for success).")
+SCRAPES = MetricDef("pg_exporter_scrapes_total", COUNTER, "Total number of times PostgreSQL was scraped for metrics.")
+LAST_DURATION = MetricDef("pg_exporter_last_scrape_duration_seconds", GAUGE,
+                          "Duration of the last scrape of metrics from PostgreSQL.")
+STATUS_METRICS = (UP, STATIC, LAST_ERROR, SCRAPES, LAST_DURATION)
+
+_PROBE_SQL = "SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery()"
+
+
+def _left(cap: float = 30.0) -> float:
+    """Seconds a wait may take: the scrape deadline, or ``cap`` outside a scrape (/health)."""
+    return max(0.01, min(cap, remaining_seconds()))
+
+
+class TargetDown(NoData):
+    """The connection check of this scrape failed; collectors fail fast with this
+    (the session has logged the cause once; the collectors only log it at debug)."""
+
+
+def short_version(version: str) -> str:
+    """'PostgreSQL 15.18 (Debian ...)' -> '15.18.0', as postgres_exporter's short_version."""
+    m = re.search(r"PostgreSQL (\d+)(?:\.(\d+))?(?:\.(\d+))?", version)
+    if not m:
+        return "0.0.0"
+    return ".".join(g or "0" for g in m.groups())
+
+
+class PgSession(ScrapeHooks):
+    def __init__(self, dsn: str, *, application_name: str, connect_timeout: float,
+                 statement_timeout: float, lock_timeout: float) -> None:
+        self.dsn = dsn
+        self.display = redact(dsn)
+        self.server = server_label(dsn)
+        self.application_name = application_name
+        self.connect_timeout = connect_timeout
+        self.statement_timeout = statement_timeout
+        self.lock_timeout = lock_timeout
+        self._conn = None
+        self._lock = asyncio.Lock()
+        self.up = False
+        self.version_num = 0
+        self.version = ""
+        self.in_recovery = False
+        self.error = ""
+        self.scrapes = 0
+        self._logged_error = ""
+
+    # ---- connection -----------------------------------------------------------------------
+    async def _connect(self):
+        import psycopg
+
+        budget = _left(self.connect_timeout)
+        options = f"-c statement_timeout={int(self.statement_timeout * 1000)} -c lock_timeout={int(self.lock_timeout * 1000)}"
+        return await asyncio.wait_for(
+            psycopg.AsyncConnection.connect(
+                self.dsn, autocommit=True, application_name=self.application_name,
+                connect_timeout=max(2, int(self.connect_timeout)), options=options,
+                prepare_threshold=None),  # no server-side prepared statements: works behind PgBouncer
+            timeout=budget)
+
+    async def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await asyncio.wait_for(conn.close(), timeout=1)
+            except Exception:  # a connection we give up on may fail to close cleanly
+                pass
+
+    async def fetch(self, sql: str, params=None) -> tuple[list[str], list[tuple]]:
+        """Run one query on the shared connection within the scrape deadline:
+        (column names, rows). A failure that leaves the connection unusable drops it."""
+        import psycopg
+
+        if not self.up or self._conn is None:
+            raise TargetDown(f"no connection to {self.display}")
+        async with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise TargetDown(f"no connection to {self.display}")
+            try:
+                cur = await asyncio.wait_for(conn.execute(sql, params), timeout=_left())
+                names = [d.name for d in cur.description or ()]
+                rows = await cur.fetchall() if cur.description else []
+                return names, rows
+            except (asyncio.TimeoutError, psycopg.OperationalError) as exc:
+                await self._discard()  # mid-protocol or broken: a new connection next scrape
+                raise TargetDown(scrub(describe_error(exc), self.dsn)) from None
+            except psycopg.Error as exc:
+                raise RuntimeError(scrub(describe_error(exc), self.dsn)) from None
+
+    # ---- ScrapeHooks ----------------------------------------------------------------------
+    async def before(self) -> None:
+        """Check (or make) the connection with a real query: this scrape's pg_up."""
+        self.scrapes += 1
+        await self._check()
+
+    async def _probe(self) -> None:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            await self._discard()
+            self._conn = await self._connect()
+        async with self._lock:
+            cur = await asyncio.wait_for(self._conn.execute(_PROBE_SQL), timeout=_left())
+            self.version_num, self.version, self.in_recovery = await cur.fetchone()
+
+    async def _check(self) -> None:
+        import psycopg
+
+        try:
+            try:
+                await self._probe()
+            except psycopg.OperationalError:
+                if self._conn is None:
+                    raise
+                # the kept connection died (a server restart since the last scrape): one fresh try
+                await self._discard()
+                await self._probe()
+            self.up, self.error = True, ""
+            if self._logged_error:
+                log.info("connected to %s again", self.display)
+                self._logged_error = ""
+        except asyncio.CancelledError:
+            self.up, self.error = False, "timed out"
+            await self._discard()
+            raise
+        except Exception as exc:
+            self.up = False
+            self.error = "timed out" if isinstance(exc, asyncio.TimeoutError) else scrub(describe_error(exc), self.dsn)
+            await self._discard()
+            if self.error != self._logged_error:  # once per change, not every scrape
+                log.error("cannot scrape %s: %s", self.display, self.error)
+                self._logged_error = self.error
+
+    def families(self, result: ScrapeResult):
+        up = UP.family()
+        up.add((), 1 if self.up else 0)
+        out = [up]
+        if self.up:
+            static = STATIC.family()
+            static.add((self.server, short_version(self.version), self.version), 1)
+            out.append(static)
+        failed = not self.up or any(not s.success for s in result.statuses.values())
+        for d, v in ((LAST_ERROR, 1 if failed else 0), (SCRAPES, self.scrapes), (LAST_DURATION, result.duration)):
+            fam = d.family()
+            fam.add((), v)
+            out.append(fam)
+        return out
+
+    async def close(self) -> None:
+        await self._discard()
+
+    async def health(self) -> str | None:
+        """For /health: can the target be reached right now (a fresh probe, bounded)?"""
+        if self.up and self._conn is not None:
+            try:
+                await self.fetch("SELECT 1")
+                return None
+            except Exception as exc:
+                return scrub(str(exc), self.dsn)
+        started = time.monotonic()
+        await self._check()
+        return None if self.up else (self.error or f"cannot connect ({time.monotonic() - started:.1f}s)")

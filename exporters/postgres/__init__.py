@@ -16,7 +16,7 @@ from .registry import pg_collectors
 from .session import PgSession
 
 # Importing a collector module registers it; the order here is the order of /metrics.
-from . import database, settings  # noqa: F401,E402
+from . import database, settings, stat_bgwriter  # noqa: F401,E402
 
 FLAGS = (
     Flag("--dsn", "dsn", "PostgreSQL DSN (URI or key=value). Default: DATA_SOURCE_NAME, else DATA_SOURCE_URI "

@@ -93,10 +93,14 @@ class PgSession(ScrapeHooks):
     async def _discard(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
-                await asyncio.wait_for(conn.close(), timeout=1)
-            except Exception:  # a connection we give up on may fail to close cleanly
-                pass
+            await self._close_quietly(conn)
+
+    @staticmethod
+    async def _close_quietly(conn) -> None:
+        try:
+            await asyncio.wait_for(conn.close(), timeout=1)
+        except Exception:  # a connection we give up on may fail to close cleanly
+            pass
 
     async def fetch(self, sql: str, params=None) -> tuple[list[str], list[tuple]]:
         """Run one query on the shared connection within the scrape deadline:
@@ -114,6 +118,13 @@ class PgSession(ScrapeHooks):
                 names = [d.name for d in cur.description or ()]
                 rows = await cur.fetchall() if cur.description else []
                 return names, rows
+            except asyncio.CancelledError:
+                # the scrape deadline cancelled this collector mid-query: the connection is in an
+                # unknown state, so give it up (closed in the background) and make a new one next scrape
+                if self._conn is conn:
+                    self._conn = None
+                    asyncio.get_running_loop().create_task(self._close_quietly(conn))
+                raise
             except (asyncio.TimeoutError, psycopg.OperationalError) as exc:
                 await self._discard()  # mid-protocol or broken: a new connection next scrape
                 raise TargetDown(scrub(describe_error(exc), self.dsn)) from None

@@ -1,8 +1,6 @@
 """``flextime-exporter postgres``: PostgreSQL metrics with postgres_exporter's names.
 
-Work in progress (issue 3): the connection, the honest status families (pg_up,
-pg_static, pg_exporter_*) and the settings and database collectors are here;
-the other collectors of postgres_exporter are not yet."""
+Work in progress (issue 3): see docs/postgres.md for what is built and what is not."""
 
 from __future__ import annotations
 
@@ -16,7 +14,10 @@ from .registry import pg_collectors
 from .session import PgSession
 
 # Importing a collector module registers it; the order here is the order of /metrics.
-from . import database, settings, stat_bgwriter  # noqa: F401,E402
+from . import (  # noqa: F401,E402
+    database, locks, postmaster, replication, replication_slots, roles, settings, stat_activity,
+    stat_archiver, stat_bgwriter, stat_database, stat_replication, wal,
+)
 
 FLAGS = (
     Flag("--dsn", "dsn", "PostgreSQL DSN (URI or key=value). Default: DATA_SOURCE_NAME, else DATA_SOURCE_URI "

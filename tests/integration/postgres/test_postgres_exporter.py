@@ -153,3 +153,21 @@ def test_dsn_from_uri_user_and_password_files(exporter_factory, pg_primary, tmp_
         "DATA_SOURCE_URI": f"127.0.0.1:{pg_primary.port}/postgres?sslmode=disable",
         "DATA_SOURCE_USER_FILE": str(tmp_path / "user"), "DATA_SOURCE_PASS_FILE": str(tmp_path / "pass")})
     assert value(exp.get().text, "pg_up") == 1
+
+
+def test_missing_permission_fails_one_collector_once_and_the_rest_is_served(exporter_factory, pg_primary):
+    """A role without pg_monitor: pg_ls_waldir() is refused. Only the wal collector fails
+    (the other queries of the same pipelined batch still answer), and the log says so once."""
+    pg_primary.psql("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'plainmon') THEN "
+                    "CREATE ROLE plainmon LOGIN PASSWORD 'plainmon-pw'; END IF; END $$")
+    exp = exporter_factory(exporter="postgres", env={
+        "DATA_SOURCE_NAME": f"postgresql://plainmon:plainmon-pw@127.0.0.1:{pg_primary.port}/postgres?sslmode=disable"})
+    for _ in range(3):
+        text = exp.get().text
+        assert value(text, "pg_up") == 1
+        assert value(text, "pg_scrape_collector_success", collector="wal") == 0
+        for name in ("settings", "database", "stat_database", "stat_bgwriter", "locks"):
+            assert value(text, "pg_scrape_collector_success", collector=name) == 1, name
+    assert value(text, "pg_exporter_last_scrape_error") == 1
+    assert exp.log().count("collector wal failed") == 1
+    assert "permission denied" in exp.log().lower() or "InsufficientPrivilege" in exp.log()

@@ -1,0 +1,250 @@
+"""Benchmark: flextime-exporter postgres vs Debian's postgres_exporter, same server, same run.
+
+Starts its own throwaway PostgreSQL 15 primary (the test fixture's helpers from
+tests/integration/postgres/conftest.py: same config, incl. log_connections=on and
+max_connections=100), fills it at a scale of shared/reference/anchor-baseline.md, and runs
+both exporters against it with their own pg_monitor login roles (``exporter`` for ours,
+``exporter_go`` for Go's, so their sessions can be told apart by usename):
+
+- sequential: N scrapes each (default 200), interleaved round robin, Accept-Encoding: gzip:
+  median/p90 latency, exporter CPU ms per scrape (utime+stime of its PID), RSS after;
+- concurrent: 8 scrapers for 10 s per exporter: scrapes/s, median/p90, CPU ms per scrape;
+- in both phases: the MAX number of backends each exporter holds (pg_stat_activity by usename,
+  sampled every 0.2 s) and the connections it opened (``connection authorized: user=...``
+  lines of the server log).
+
+Scales: ``small`` (default) = 3 databases x 5 tables x 1,000 rows + ``pgbench -i -s 1`` (when
+pgbench is installed); ``large`` = 50 databases x 5 tables x 1,000 rows, db001 also 5,000
+tables x 20 rows + ``pgbench -i -s 10``. Both exporters run with default flags (no
+auto-discover, no per-table queries). Not measured (unlike the anchor run): server CPU per
+scrape and the plain (non-gzip) series.
+
+    python bench/postgres_bench.py [--scale small|large] [--scrapes 200] [--clients 8] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests"), str(ROOT)]
+
+import node_bench  # noqa: E402  (Target, measure, measure_concurrent: the same method as the node bench)
+import pytest  # noqa: E402  (the fixture helpers skip through pytest when something is missing)
+
+from integration.postgres.conftest import (  # noqa: E402
+    EXPORTER_ROLE, PG_HBA, SUPERUSER, PgServer, _cleanup, _config, _new_server, _quote, _RunAs, find_bin_dir,
+)
+
+GO_ROLE = "exporter_go"
+
+
+def bin_dir_15() -> Path:
+    """PostgreSQL 15 (the anchor's version) when installed, else the newest one."""
+    pg15 = Path("/usr/lib/postgresql/15/bin")
+    return pg15 if (pg15 / "postgres").exists() else find_bin_dir()
+
+
+def start_primary(bin_dir: Path) -> PgServer:
+    """A primary like the test fixture's (initdb + its config and pg_hba), as PgServer."""
+    import secrets
+
+    run_as = _RunAs()
+    server = _new_server("bench", bin_dir, run_as, "super-" + secrets.token_hex(12), "bench-" + secrets.token_hex(12))
+    try:
+        pwfile = server.base_dir / "pwfile"
+        run_as.write(pwfile, server.superuser_password + "\n")
+        server._server_run([bin_dir / "initdb", "-D", server.data_dir, "-U", SUPERUSER, f"--pwfile={pwfile}",
+                            "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C",
+                            "--no-sync"], timeout=120)
+        pwfile.unlink()
+        with open(server.data_dir / "postgresql.conf", "a") as conf:
+            conf.write(_config(server))
+        run_as.write(server.data_dir / "pg_hba.conf", PG_HBA)
+        server.start()
+        server.psql("".join(f"CREATE ROLE {role} LOGIN PASSWORD {_quote(server.exporter_password)} IN ROLE pg_monitor;\n"
+                            for role in (EXPORTER_ROLE, GO_ROLE)))
+    except BaseException:
+        _cleanup(server)
+        raise
+    return server
+
+
+def populate(server: PgServer, scale: str) -> str:
+    n_db, big_tables, pgbench_scale = (3, 0, 1) if scale == "small" else (50, 5000, 10)
+    t = time.monotonic()
+    names = [f"db{i:03d}" for i in range(1, n_db + 1)]
+    server.psql("".join(f"CREATE DATABASE {db};\n" for db in names))
+    tables = "".join(f"CREATE TABLE t{i} (id int PRIMARY KEY, name text, price numeric(10,2));\n"
+                     f"INSERT INTO t{i} SELECT g, 'item-' || g, g * 1.25 FROM generate_series(1, 1000) g;\n"
+                     for i in range(1, 6)) + "ANALYZE;\n"
+    for db in names:
+        server.psql(tables, dbname=db)
+    for start in range(1, big_tables + 1, 500):  # batches: one transaction must not take 5,000 locks
+        server.psql(f"""DO $$ BEGIN FOR i IN {start}..{min(start + 499, big_tables)} LOOP
+            EXECUTE format('CREATE TABLE bulk_%s (id int, v text)', i);
+            EXECUTE format('INSERT INTO bulk_%s SELECT g, ''x'' FROM generate_series(1, 20) g', i);
+            END LOOP; END $$;""", dbname=names[0])
+    done = f"{n_db} databases x 5 tables x 1,000 rows" + (f", {names[0]} +{big_tables} tables" if big_tables else "")
+    pgbench = server.bin_dir / "pgbench"
+    if not pgbench.exists():
+        pgbench = Path(shutil.which("pgbench") or "/nonexistent")
+    if pgbench.exists():
+        subprocess.run([str(pgbench), "-i", "-q", "-s", str(pgbench_scale), "-h", str(server.socket_dir),
+                        "-p", str(server.port), "-U", SUPERUSER, names[0]], env=server._env(), cwd=server.base_dir,
+                       check=True, capture_output=True, timeout=600)
+        done += f", pgbench -i -s {pgbench_scale} in {names[0]}"
+    else:
+        done += ", no pgbench"
+    server.psql("VACUUM ANALYZE; CHECKPOINT;", dbname=names[0])
+    return f"{done} ({time.monotonic() - t:.0f} s to build)"
+
+
+class Sampler:
+    """Max concurrent backends per role (pg_stat_activity, every 0.2 s) over a phase."""
+
+    def __init__(self, server: PgServer, roles: tuple[str, ...]) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(server.superuser_dsn, connect_timeout=5, autocommit=True,
+                                    application_name="bench-sampler")
+        self.roles = roles
+        self.max = dict.fromkeys(roles, 0)
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            rows = self.conn.execute("SELECT usename, count(*) FROM pg_stat_activity WHERE usename = ANY(%s) "
+                                     "GROUP BY usename", (list(self.roles),)).fetchall()
+            for role, n in rows:
+                self.max[role] = max(self.max[role], n)
+            self.stop_event.wait(0.2)
+
+    def __enter__(self) -> "Sampler":
+        self.max = dict.fromkeys(self.roles, 0)
+        self.stop_event.clear()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_event.set()
+        self.thread.join(5)
+
+
+def connections_opened(server: PgServer, offset: int, role: str) -> int:
+    text = server.log_text()[offset:]
+    return len(re.findall(rf"connection authorized: user={re.escape(role)} ", text))
+
+
+def gzip_kib(url: str) -> tuple[float, float]:
+    req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        body = resp.read()
+        gz = resp.headers.get("Content-Encoding") == "gzip"
+    plain = gzip.decompress(body) if gz else body
+    return len(plain) / 1024, len(body) / 1024
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", choices=("small", "large"), default="small")
+    ap.add_argument("--scrapes", type=int, default=200)
+    ap.add_argument("--clients", type=int, default=8, help="concurrent scrapers in the second phase (0: skip it)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of the concurrent phase per exporter")
+    ap.add_argument("--go-binary", default=shutil.which("prometheus-postgres-exporter") or shutil.which("postgres_exporter"))
+    args = ap.parse_args()
+    if not args.go_binary:
+        print("postgres_exporter not found (apt-get install prometheus-postgres-exporter)", file=sys.stderr)
+        return 2
+    try:
+        server = start_primary(bin_dir_15())
+    except (pytest.skip.Exception, pytest.fail.Exception) as exc:
+        print(f"cannot start PostgreSQL: {exc}", file=sys.stderr)
+        return 2
+    targets: list[node_bench.Target] = []
+    try:
+        built = populate(server, args.scale)
+        ports = [node_bench.free_port() for _ in range(2)]
+        dsn_go = f"postgresql://{GO_ROLE}:{server.exporter_password}@{server.host}:{server.port}/postgres?sslmode=disable"
+        dsn_ours = server.exporter_dsn + "?sslmode=disable"
+        # `env VAR=… prog` execs prog: the PID measured is the exporter's own
+        targets = [
+            node_bench.Target("postgres_exporter (Go)", ["env", f"DATA_SOURCE_NAME={dsn_go}", args.go_binary,
+                                                         f"--web.listen-address=127.0.0.1:{ports[0]}"], ports[0]),
+            node_bench.Target("flextime-exporter postgres", ["env", f"DATA_SOURCE_NAME={dsn_ours}", sys.executable,
+                                                             "-m", "exporters", "postgres",
+                                                             f"--web.listen-address=127.0.0.1:{ports[1]}",
+                                                             "--postgres.application-name=flextime-bench"], ports[1]),
+        ]
+        roles = {targets[0].name: GO_ROLE, targets[1].name: EXPORTER_ROLE}
+        sampler = Sampler(server, tuple(roles.values()))
+        for t in targets:
+            node_bench.wait_up(t.url, timeout=30)
+        log0 = len(server.log_text())
+        with sampler:
+            rows = node_bench.measure(targets, args.scrapes)
+        for r, t in zip(rows, targets):
+            r["held"] = sampler.max[roles[t.name]]
+            r["opened"] = connections_opened(server, log0, roles[t.name])
+            r["kib"], r["gz_kib"] = gzip_kib(t.url)
+        concurrent = []
+        if args.clients > 0:
+            log1 = len(server.log_text())
+            with sampler:
+                concurrent = node_bench.measure_concurrent(targets, args.clients, args.seconds)
+            for r, t in zip(concurrent, targets):
+                r["held"] = sampler.max[roles[t.name]]
+                r["opened"] = connections_opened(server, log1, roles[t.name])
+        sampler.conn.close()
+    finally:
+        for t in targets:
+            try:
+                t.stop()
+            except Exception:
+                t.proc.kill()
+        _cleanup(server)
+
+    def ratio(a: float, b: float) -> str:
+        return f"{a / b:.2f}" if b else "-"
+
+    go, ours = rows
+    print(f"PostgreSQL {server.version} on 127.0.0.1, scale {args.scale}: {built}; {os.cpu_count()} CPUs")
+    print(f"{args.scrapes} sequential scrapes each, interleaved, Accept-Encoding: gzip, loopback")
+    head = (f"{'exporter':<28}{'series':>8}{'KiB (gz)':>13}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}"
+            f"{'RSS MiB':>9}{'backends max':>14}{'conns opened':>14}")
+    print(head)
+    for r in rows:
+        print(f"{r['name']:<28}{r['series']:>8}{r['kib']:>7.0f} ({r['gz_kib']:>3.0f}){r['median']:>11.2f}"
+              f"{r['p90']:>9.2f}{r['cpu']:>15.2f}{r['rss']:>9.1f}{r['held']:>14}{r['opened']:>14}")
+    print(f"{'ratio ours / Go':<28}{ratio(ours['series'], go['series']):>8}{ratio(ours['kib'], go['kib']):>13}"
+          f"{ratio(ours['median'], go['median']):>11}{ratio(ours['p90'], go['p90']):>9}"
+          f"{ratio(ours['cpu'], go['cpu']):>15}{ratio(ours['rss'], go['rss']):>9}"
+          f"{ratio(ours['held'], go['held']):>14}{'':>14}")
+    if concurrent:
+        go, ours = concurrent
+        print(f"\n{args.clients} concurrent scrapers for {args.seconds:g} s per exporter, gzip")
+        print(f"{'exporter':<28}{'scrapes/s':>10}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}{'RSS MiB':>9}"
+              f"{'errors':>8}{'backends max':>14}{'conns opened':>14}")
+        for r in concurrent:
+            print(f"{r['name']:<28}{r['rate']:>10.1f}{r['median']:>11.2f}{r['p90']:>9.2f}{r['cpu']:>15.2f}"
+                  f"{r['rss']:>9.1f}{r['errors']:>8}{r['held']:>14}{r['opened']:>14}")
+        print(f"{'ratio ours / Go':<28}{ratio(ours['rate'], go['rate']):>10}{ratio(ours['median'], go['median']):>11}"
+              f"{ratio(ours['p90'], go['p90']):>9}{ratio(ours['cpu'], go['cpu']):>15}{ratio(ours['rss'], go['rss']):>9}"
+              f"{'':>8}{ratio(ours['held'], go['held']):>14}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

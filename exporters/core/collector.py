@@ -46,6 +46,15 @@ class CollectorBusy(RuntimeError):
     """The previous run of this collector has not returned yet (a hung syscall)."""
 
 
+class PartialFailure(Exception):
+    """Raised by a collector that could serve only part of its series (one of several
+    user queries failed): the series it carries are served, and success is 0."""
+
+    def __init__(self, message: str, families) -> None:
+        super().__init__(message)
+        self.families = list(families)
+
+
 class NoData(RuntimeError):
     """The source does not exist on this system (no PSI, no conntrack module): the
     collector reports success 0 and the runner logs it at debug level only."""

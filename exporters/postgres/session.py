@@ -39,6 +39,16 @@ STATUS_METRICS = (UP, STATIC, LAST_ERROR, SCRAPES, LAST_DURATION)
 _PROBE_SQL = "SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery()"
 
 
+def _resolve(future: asyncio.Future, result) -> None:
+    """Give a waiting collector its result or exception, unless it stopped waiting."""
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
 def _left(cap: float = 30.0) -> float:
     """Seconds a wait may take: the scrape deadline, or ``cap`` outside a scrape (/health)."""
     return max(0.01, min(cap, remaining_seconds()))
@@ -132,7 +142,7 @@ class PgSession(ScrapeHooks):
             try:
                 if conn is None or not items:
                     raise TargetDown(f"no connection to {self.display}")
-                results = await asyncio.wait_for(self._pipeline(conn, items), timeout=_left())
+                await asyncio.wait_for(self._pipeline(conn, items), timeout=_left())
             except asyncio.CancelledError:
                 self._give_up(conn)
                 raise
@@ -140,44 +150,42 @@ class PgSession(ScrapeHooks):
                 # mid-protocol or broken: a new connection next scrape
                 self._give_up(conn)
                 error = exc if isinstance(exc, TargetDown) else TargetDown(scrub(describe_error(exc), self.dsn))
-                results = [error] * len(items)
-        for (_, _, future), result in zip(items, results):
-            if future.done():
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+                for _, _, future in items:
+                    _resolve(future, error)
 
     def _give_up(self, conn) -> None:
         if conn is not None and self._conn is conn:
             self._conn = None
             asyncio.get_running_loop().create_task(self._close_quietly(conn))
 
-    async def _pipeline(self, conn, items: list) -> list:
-        """Results (names, rows) or the exception, per item. A query error aborts the rest
-        of a pipeline, so then the batch is run again one query at a time."""
+    async def _pipeline(self, conn, items: list) -> None:
+        """Send the batch as one pipeline and hand each result to its collector as soon as it
+        arrives, so collectors turn rows into metrics while the server still runs the later
+        queries. A query error aborts the rest of a pipeline: the unanswered ones are then run
+        one at a time, so only the failing collector fails."""
         import psycopg
 
+        pending = list(items)
         try:
             async with conn.pipeline():
                 cursors = [conn.cursor() for _ in items]
                 for cur, (sql, params, _) in zip(cursors, items):
                     await cur.execute(sql, params)
-                return [await self._result(cur) for cur in cursors]
+                for cur, (_, _, future) in zip(cursors, items):
+                    _resolve(future, await self._result(cur))
+                    pending.pop(0)
+            return
         except psycopg.OperationalError:
             raise
         except psycopg.Error:
             pass
-        results: list = []
-        for sql, params, _ in items:
+        for sql, params, future in pending:
             try:
-                results.append(await self._result(await conn.execute(sql, params)))
+                _resolve(future, await self._result(await conn.execute(sql, params)))
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
-                results.append(RuntimeError(scrub(describe_error(exc), self.dsn)))
-        return results
+                _resolve(future, RuntimeError(scrub(describe_error(exc), self.dsn)))
 
     @staticmethod
     async def _result(cur) -> tuple[list[str], list[tuple]]:

@@ -18,6 +18,7 @@ from exporters.node.sockstat import SockstatCollector, parse_sockstat, sockstat_
 from exporters.node.softnet import SoftnetCollector, parse_softnet_stat
 from exporters.node.udp_queues import UDPQueuesCollector, parse_udp_queues
 from exporters.node.vmstat import VmstatCollector, parse_vmstat
+from node_tree import run, samples, write
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -132,11 +133,6 @@ IP address       HW type     Flags       HW address            Mask     Device
 ARP_EMPTY = "IP address       HW type     Flags       HW address            Mask     Device\n"
 
 
-def write(path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 @pytest.fixture
 def proc(tmp_path):
     p = tmp_path / "proc"
@@ -146,19 +142,6 @@ def proc(tmp_path):
 
 def settings(proc, **extra) -> Settings:
     return Settings(path_procfs=str(proc), path_sysfs=str(proc.parent / "sys"), path_rootfs="/", **extra)
-
-
-def run(collector) -> dict:
-    """Read once; return {family name: family}, checking names are unique."""
-    fams = list(collector.read())
-    names = [f.name for f in fams]
-    assert len(names) == len(set(names)), names
-    return {f.name: f for f in fams}
-
-
-def samples(fam) -> dict:
-    """{label block: value} of one family."""
-    return {block: value for _, block, value in fam.samples}
 
 
 def scalars(fams: dict) -> dict:

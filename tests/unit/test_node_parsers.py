@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from exporters.core.collector import Settings
 from exporters.core.errors import ConfigError
 from exporters.core.metrics import COUNTER, GAUGE, render_text
 from exporters.node.cpu import CPUCollector, MonotonicCPUTimes, parse_cpu_stat
@@ -21,6 +20,7 @@ from exporters.node.os_release import OSCollector, os_version, parse_os_release
 from exporters.node.stat import StatCollector, parse_stat
 from exporters.node.time import TimeCollector, clocksource_device, parse_clocksources
 from exporters.node.uname import UnameCollector, parse_domainname
+from node_tree import run, samples, settings, tree, write
 
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -84,38 +84,6 @@ VERSION_CODENAME=bookworm
 ID=debian
 HOME_URL="https://www.debian.org/"
 """
-
-
-def write(path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
-def tree(tmp_path):
-    """Empty procfs/sysfs/rootfs roots and Settings pointing at them."""
-    roots = {name: tmp_path / name for name in ("proc", "sys", "root")}
-    for p in roots.values():
-        p.mkdir()
-    return roots
-
-
-def settings(roots, **extra) -> Settings:
-    return Settings(
-        path_procfs=str(roots["proc"]), path_sysfs=str(roots["sys"]), path_rootfs=str(roots["root"]), **extra
-    )
-
-
-def run(collector) -> dict:
-    """Read once; return {family name: family}, checking each family is declared."""
-    fams = list(collector.read())
-    names = [f.name for f in fams]
-    assert len(names) == len(set(names)), names
-    return {f.name: f for f in fams}
-
-
-def samples(fam) -> dict:
-    """{label block: value} of one family."""
-    return {block: value for _, block, value in fam.samples}
 
 
 def assert_declared(cls, fams: dict) -> None:

@@ -31,44 +31,15 @@ from exporters.node.timex import (
     timex_values,
 )
 
-# --------------------------------------------------------------------------- helpers
-
-
-def write(path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
-def tree(tmp_path):
-    """Empty procfs/sysfs/rootfs roots."""
-    roots = {name: tmp_path / name for name in ("proc", "sys", "root")}
-    for p in roots.values():
-        p.mkdir()
-    return roots
-
-
-def settings(roots, **extra) -> Settings:
-    return Settings(
-        path_procfs=str(roots["proc"]), path_sysfs=str(roots["sys"]), path_rootfs=str(roots["root"]), **extra
-    )
+from node_tree import samples, settings, tree, write
+from node_tree import run as _run
 
 
 def run(collector) -> dict:
-    """Read once as the scrape runner does; {family name: family}, each declared in ``metrics``."""
-    fams = collector.read_guarded()
-    names = [f.name for f in fams]
-    assert len(names) == len(set(names)), names
-    declared = {d.name: d for d in type(collector).metrics}
-    for fam in fams:
-        assert fam.name in declared, f"{fam.name} missing from {type(collector).__name__}.metrics"
-        assert (fam.type, fam.labelnames, fam.help) == (
-            declared[fam.name].type, declared[fam.name].labels, declared[fam.name].help)
-    return {f.name: f for f in fams}
+    return _run(collector, declared=True)
 
 
-def samples(fam) -> dict:
-    """{label block: value} of one family."""
-    return {block: value for _, block, value in fam.samples}
+# --------------------------------------------------------------------------- helpers
 
 
 def values(fams: dict) -> dict:

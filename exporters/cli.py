@@ -17,7 +17,8 @@ from .core.errors import ConfigError
 EXPORTERS = {
     "node": ("exporters.node", "SPEC", "Host metrics with node_exporter's names (default port 9100)."),
     "postgres": ("exporters.postgres", "SPEC",
-                 "PostgreSQL metrics with postgres_exporter's names (default port 9187; in progress)."),
+                 "PostgreSQL metrics with postgres_exporter's names (default port 9187)."),
+    "redis": ("exporters.redis", "SPEC", "Redis and Valkey metrics with redis_exporter's names (default port 9121)."),
 }
 
 

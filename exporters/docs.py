@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .cli import EXPORTERS, load_spec
-from .core.runtime import common_flags, envvar
+from .core.runtime import common_flags, envvar, envvars
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -26,19 +26,21 @@ def flag_table(name: str) -> str:
     spec = load_spec(name)
     rows = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
 
-    def row(flag, default, help_text, aliases=()):
+    def row(flag, default, help_text, aliases=(), env=None):
         if aliases:
             help_text += " Also accepted as " + ", ".join(f"`{a}`" for a in aliases) + "."
         shown = ", ".join(default) if isinstance(default, tuple) else ("" if default is None else default)
-        rows.append(f"| `{flag}` | `{envvar(spec, flag.split('/')[0])}` | {_cell(shown)} | {_cell(help_text)} |")
+        names = env or [envvar(spec, flag.split('/')[0])]
+        rows.append(f"| `{flag}` | {', '.join(f'`{n}`' for n in names)} | {_cell(shown)} | {_cell(help_text)} |")
 
     for f in (*common_flags(spec), *spec.flags):
-        row(f.flag + (f"/--no-{f.flag[2:]}" if f.type is bool else ""), f.default, f.help)
+        row(f.flag + (f"/--no-{f.flag[2:]}" if f.type is bool else ""), f.default, f.help, env=envvars(spec, f))
     for cls in spec.collectors:
         row(f"--collector.{cls.name}/--no-collector.{cls.name}", "on" if cls.default_enabled else "off",
             cls.description)
         for f in cls.flags:
-            row(f.flag + (f"/--no-{f.flag[2:]}" if f.type is bool else ""), f.default, f.help, f.aliases)
+            row(f.flag + (f"/--no-{f.flag[2:]}" if f.type is bool else ""), f.default, f.help, f.aliases,
+                envvars(spec, f))
     return "\n".join(rows)
 
 

@@ -30,6 +30,7 @@ class Flag:
     type: Any = str
     metavar: str | None = None
     aliases: tuple[str, ...] = ()  # node_exporter's deprecated spellings, still accepted
+    env: tuple[str, ...] = ()  # the Go exporter's environment variables for it (REDIS_ADDR), read after ours
 
 
 class Settings:

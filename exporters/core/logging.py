@@ -48,3 +48,18 @@ def setup_logging(level: str, fmt: str) -> None:
     root.setLevel(LEVELS[level])
     # aiohttp's access log is one line per scrape; keep it for debugging only
     logging.getLogger("aiohttp.access").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+
+
+def access_logger_class():
+    """aiohttp's access logger, minus the query string: a probe's ``target`` may be a DSN with a
+    password in it, and logs must never hold one. Only the parameter names are kept."""
+    from aiohttp.abc import AbstractAccessLogger
+
+    class AccessLogger(AbstractAccessLogger):
+        def log(self, request, response, time: float) -> None:
+            keys = ",".join(sorted(set(request.query.keys())))
+            path = request.path + (f"?[{keys}]" if keys else "")
+            self.logger.debug('%s "%s %s" %s %s %.3fs', request.remote, request.method, path,
+                              response.status, response.body_length, time)
+
+    return AccessLogger

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Iterable, Sequence
 
 COUNTER = "counter"
@@ -58,6 +59,7 @@ Sample = tuple[str, str, float]
 # Label sets repeat scrape after scrape (cpu/mode, device, mountpoint), so their
 # escaped '{...}' blocks are kept; cleared whole when it grows past the bound.
 _block_cache: dict[tuple, str] = {}
+_bucket_block_cache: dict[tuple, str] = {}  # ((label, value) pairs, bound) -> block with ``le`` last
 _BLOCK_CACHE_MAX = 100_000
 
 
@@ -93,6 +95,32 @@ class MetricFamily:
     def add_labeled(self, labels: Iterable[tuple[str, object]], value: float, suffix: str = "") -> None:
         """Add a sample whose label names differ from the family's (textfile input, histograms)."""
         self._append(self.name + suffix, label_block(labels), value)
+
+    def add_histogram(self, labelvalues: Sequence[object], buckets: Iterable[tuple[float, float]],
+                      sum_: float, count: float) -> None:
+        """Add one histogram from (upper bound, cumulative count) pairs, rendered as Go renders a
+        const histogram: buckets by bound with ``le`` last, a ``+Inf`` bucket of ``count`` when the
+        bounds lack one, then ``_sum`` and ``_count``. A label set already present drops the
+        whole histogram (counted), so two rows can never interleave into one broken histogram."""
+        pairs = tuple(zip(self.labelnames, labelvalues))
+        bounds = sorted(buckets)
+        if not bounds or bounds[-1][0] != math.inf:
+            bounds.append((math.inf, count))
+        count_block = label_block(pairs)
+        if (self.name + "_count", count_block) in self._seen:
+            self.duplicates += len(bounds) + 2
+            return
+        bucket = self.name + "_bucket"
+        for bound, cumulative in bounds:
+            key = (pairs, bound)  # bucket label sets repeat scrape after scrape, as other label sets
+            block = _bucket_block_cache.get(key)
+            if block is None:
+                if len(_bucket_block_cache) >= _BLOCK_CACHE_MAX:
+                    _bucket_block_cache.clear()
+                block = _bucket_block_cache[key] = label_block((*pairs, ("le", format_le(bound))))
+            self._append(bucket, block, cumulative)
+        self._append(self.name + "_sum", count_block, sum_)
+        self._append(self.name + "_count", count_block, count)
 
     def _append(self, sample_name: str, block: str, value: float) -> None:
         key = (sample_name, block)
@@ -134,6 +162,34 @@ def format_value(value: float) -> str:
     if value.is_integer() and -1e15 < value < 1e15:
         return str(int(value))
     return repr(value)
+
+
+_le_cache: dict[float, str] = {}
+
+
+def format_le(bound: float) -> str:
+    """A bucket bound as Go writes ``le`` (strconv 'g', shortest): 1 -> "1", 1e6 -> "1e+06"."""
+    text = _le_cache.get(bound)
+    if text is None:
+        if len(_le_cache) >= 10_000:
+            _le_cache.clear()
+        text = _le_cache[bound] = _format_le(bound)
+    return text
+
+
+def _format_le(bound: float) -> str:
+    if bound != bound:
+        return "NaN"
+    if bound in (math.inf, -math.inf):
+        return "+Inf" if bound > 0 else "-Inf"
+    if bound == 0:
+        return "0"
+    sign, digits, exponent = Decimal(repr(float(bound))).normalize().as_tuple()
+    point = len(digits) - 1 + exponent  # the decimal exponent of the first digit
+    if -4 <= point < 6:
+        return format(Decimal((sign, digits, exponent)), "f")
+    mantissa = str(digits[0]) + ("." + "".join(map(str, digits[1:])) if len(digits) > 1 else "")
+    return f"{'-' if sign else ''}{mantissa}e{'-' if point < 0 else '+'}{abs(point):02d}"
 
 
 def merge(families: Iterable[MetricFamily]) -> tuple[list[MetricFamily], int]:
@@ -196,10 +252,15 @@ def render_openmetrics(families: Iterable[MetricFamily]) -> str:
                 rename_from, rename_to = fam.name, fam.name + "_total"
         elif typ == UNTYPED:
             typ = "unknown"
+        samples = fam.samples
+        if typ == COUNTER:  # OpenMetrics forbids a NaN total (a NULL stats_reset): leave it out
+            samples = [s for s in samples if s[2] == s[2]]
+            if not samples:
+                continue
         append(f"# HELP {name} {_escape_help(fam.help)}\n# TYPE {name} {typ}\n")
         if rename_from is None:
-            append("".join([f"{n}{b} {fmt(v)}\n" for n, b, v in fam.samples]))
+            append("".join([f"{n}{b} {fmt(v)}\n" for n, b, v in samples]))
         else:
-            append("".join([f"{rename_to if n == rename_from else n}{b} {fmt(v)}\n" for n, b, v in fam.samples]))
+            append("".join([f"{rename_to if n == rename_from else n}{b} {fmt(v)}\n" for n, b, v in samples]))
     append("# EOF\n")
     return "".join(out)

@@ -13,7 +13,7 @@ import click
 
 from .collector import Flag, Settings
 from .errors import ConfigError
-from .logging import FORMATS, LEVELS, setup_logging
+from .logging import FORMATS, LEVELS, access_logger_class, setup_logging
 from .server import ExporterApp, ExporterSpec, parse_listen_address
 
 log = logging.getLogger("exporters.runtime")
@@ -55,8 +55,16 @@ def envvar(spec: ExporterSpec, flag: str) -> str:
     return f"FLEXTIME_{spec.name.upper()}_" + flag.lstrip("-").upper().replace(".", "_").replace("-", "_")
 
 
+def envvars(spec: ExporterSpec, flag: Flag) -> list[str]:
+    """Ours first, then the Go exporter's names for the same flag (a drop-in keeps its environment)."""
+    names = [envvar(spec, flag.flag), *flag.env]
+    if spec.go_env_prefix:
+        names.append(spec.go_env_prefix + flag.flag.lstrip("-").upper().replace(".", "_").replace("-", "_"))
+    return list(dict.fromkeys(names))
+
+
 def _option(spec: ExporterSpec, flag: Flag) -> click.Option:
-    kwargs = dict(help=flag.help, envvar=envvar(spec, flag.flag), show_envvar=True, metavar=flag.metavar)
+    kwargs = dict(help=flag.help, envvar=envvars(spec, flag), show_envvar=True, metavar=flag.metavar)
     if flag.type is bool:
         negative = "--no-" + flag.flag.lstrip("-")
         return click.Option([f"{flag.flag}/{negative}", flag.dest], default=bool(flag.default), **kwargs)
@@ -89,7 +97,7 @@ def build_command(spec: ExporterSpec) -> click.Command:
 
 def run(spec: ExporterSpec, settings: Settings) -> None:
     """Validate every input, then serve until SIGTERM or SIGINT. Bad input raises ConfigError."""
-    from .scrape import Scraper
+    from .targets import TargetPool
     from .webconfig import WebConfigWatcher
 
     setup_logging(settings.log_level, settings.log_format)
@@ -101,13 +109,11 @@ def run(spec: ExporterSpec, settings: Settings) -> None:
     web_config = WebConfigWatcher(settings.web_config_file)
     if spec.validate:
         spec.validate(settings)
-    settings.hooks = spec.hooks(settings) if spec.hooks else None
     explicit = {cls.name: settings.get(collector_toggle_dest(cls.name)) for cls in spec.collectors}
     enabled = spec.collectors.enabled_names(explicit, settings.collector_disable_defaults)
-    collectors = spec.collectors.instantiate(enabled, settings)
-    scraper = Scraper(spec.namespace, collectors, settings.hooks)
-    app = ExporterApp(spec, settings, scraper, enabled, web_config)
-    asyncio.run(_serve(app, addresses, web_config.config.ssl_context, collectors, settings.hooks))
+    pool = TargetPool(spec, settings, enabled)
+    app = ExporterApp(spec, settings, pool, enabled, web_config)
+    asyncio.run(_serve(app, addresses, web_config.config.ssl_context, pool))
     # A read stuck in the kernel (a dead NFS mount) would make the interpreter wait for its worker
     # thread forever at exit; everything is already closed, so leave without joining it.
     logging.shutdown()
@@ -115,10 +121,11 @@ def run(spec: ExporterSpec, settings: Settings) -> None:
     os._exit(0)
 
 
-async def _serve(app: ExporterApp, addresses, ssl_context, collectors, hooks) -> None:
+async def _serve(app: ExporterApp, addresses, ssl_context, pool) -> None:
     from aiohttp import web
 
-    runner = web.AppRunner(app.build(), access_log=logging.getLogger("aiohttp.access"))
+    runner = web.AppRunner(app.build(), access_log=logging.getLogger("aiohttp.access"),
+                           access_log_class=access_logger_class())
     await runner.setup()
     try:
         for text, host, port in addresses:
@@ -137,7 +144,4 @@ async def _serve(app: ExporterApp, addresses, ssl_context, collectors, hooks) ->
         log.info("shutting down")
     finally:
         await runner.cleanup()
-        for collector in collectors.values():
-            await collector.close()
-        if hooks is not None:
-            await hooks.close()
+        await pool.close()

@@ -34,6 +34,16 @@ log = logging.getLogger("exporters.scrape")
 _deadline: contextvars.ContextVar[float] = contextvars.ContextVar("scrape_deadline", default=float("inf"))
 
 
+# one object per scrape run: hooks that keep per-run state (the Redis session's replies) key it by this,
+# since concurrent runs of one target (different collect[] sets) share the hooks object
+_run: contextvars.ContextVar[object] = contextvars.ContextVar("scrape_run", default=None)
+
+
+def current_run() -> object:
+    """The scrape run the calling task belongs to (None outside a scrape)."""
+    return _run.get()
+
+
 def remaining_seconds() -> float:
     """Seconds left before the current scrape's deadline (inf outside a scrape)."""
     return _deadline.get() - time.monotonic()
@@ -55,6 +65,8 @@ class ScrapeResult:
     started_at: float
     duration: float
     statuses: dict[str, CollectorStatus] = field(default_factory=dict)
+    # rendered bodies by (format, gzip): requests that share this result share the rendering too
+    bodies: dict[tuple[bool, bool], "asyncio.Future[bytes]"] = field(default_factory=dict)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -118,6 +130,9 @@ class ScrapeHooks:
     ``pg_up`` / ``redis_up`` describe this very scrape, and collectors share the
     connection it made) and add their status families in :meth:`families`."""
 
+    label = ""  # the target label's value (postgres: server="host:port"), when the exporter has one
+    display = ""  # the target as logs and pages show it: never a password
+
     async def before(self) -> None:
         """Runs first in each scrape run, bounded by the scrape deadline; must not raise."""
 
@@ -145,6 +160,11 @@ class Scraper:
         self._inflight: dict[tuple[str, ...], tuple[float, asyncio.Task]] = {}
         self.series_dropped = 0  # samples dropped as duplicates or type conflicts, since start
 
+    @property
+    def busy(self) -> bool:
+        """A scrape is running (its session must not be closed under it)."""
+        return bool(self._inflight)
+
     async def scrape(self, names: list[str], timeout: float) -> ScrapeResult:
         """Scrape ``names`` within ``timeout`` seconds; joins an identical scrape
         already in flight when that one ends no later than this one must."""
@@ -167,6 +187,7 @@ class Scraper:
         t0 = time.perf_counter()
         end = time.monotonic() + timeout
         _deadline.set(end)
+        _run.set(object())
         if self.hooks is not None:
             try:
                 await asyncio.wait_for(self.hooks.before(), timeout=max(0.0, end - time.monotonic()))

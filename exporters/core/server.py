@@ -25,8 +25,9 @@ from .metrics import (
     OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, MetricFamily, counter, gauge, merge, render_openmetrics,
     render_text,
 )
-from .scrape import Scraper
+from .scrape import ScrapeResult
 from .selfmetrics import build_info_family, process_families
+from .targets import ProbeRefused, TargetPool
 from .webconfig import WebConfigWatcher
 
 log = logging.getLogger("exporters.web")
@@ -42,6 +43,14 @@ SERIES_DROPPED = counter("flextime_exporter_series_dropped_total",
                          "Samples dropped because they duplicated a series or conflicted with a family's type.")
 
 GZIP_LEVEL = 1  # ~6x smaller than plain text for exposition; level 9 costs 30x the CPU for 30% less
+
+
+RENDER_IN_THREAD_SAMPLES = 20_000  # ~20 ms of rendering: above it, off the event loop
+
+
+def _encode(families: list[MetricFamily], openmetrics: bool, compress: bool) -> bytes:
+    data = (render_openmetrics if openmetrics else render_text)(families).encode()
+    return gzip.compress(data, compresslevel=GZIP_LEVEL) if compress else data
 
 
 def now_iso() -> str:
@@ -63,7 +72,8 @@ def parse_listen_address(text: str) -> tuple[str | None, int]:
 @dataclass
 class ExporterSpec:
     """What makes one exporter of the fleet: its name, metric namespace, port,
-    collectors, own flags, start-up validation and health checks."""
+    collectors, own flags, start-up validation and health checks; for an exporter
+    with targets (a database), how to reach them (see core/targets.py)."""
 
     name: str
     namespace: str
@@ -71,28 +81,45 @@ class ExporterSpec:
     collectors: "object"  # CollectorSet
     flags: tuple = ()
     validate: Callable[[Settings], None] | None = None
+    # health checks by name (default: each configured target's session.health())
     health_checks: Callable[[Settings], dict[str, HealthCheck]] | None = None
     description: str = ""
-    # builds the exporter's ScrapeHooks (its connection to the target); collectors find it as settings.hooks
-    hooks: Callable[[Settings], object] | None = None
+    # the configured targets' connection strings (secrets: never shown), scraped on /metrics
+    targets: Callable[[Settings], list[str]] | None = None
+    # the ScrapeHooks (session) of one target; its collectors find it as settings.hooks
+    session: Callable[[Settings, str], object] | None = None
+    target_label: str = ""  # label added to every family when several targets share /metrics
+    # multi-target mode: the connection string a /probe request names, or ProbeRefused
+    resolve_probe: Callable[[Settings, "object"], str] | None = None
+    probe_path: str = "/probe"
+    # the Go exporter's environment prefix (REDIS_EXPORTER_): every flag is also read from it
+    go_env_prefix: str = ""
 
 
 class ExporterApp:
     """The aiohttp application of one running exporter."""
 
-    def __init__(self, spec: ExporterSpec, settings: Settings, scraper: Scraper, enabled: list[str],
+    def __init__(self, spec: ExporterSpec, settings: Settings, pool: TargetPool, enabled: list[str],
                  web_config: WebConfigWatcher) -> None:
         self.spec = spec
         self.settings = settings
-        self.scraper = scraper
+        self.pool = pool
         self.enabled = enabled
         self.web_config = web_config
         self.telemetry_path = settings.web_telemetry_path
         self.max_requests = settings.web_max_requests
         self.in_flight = 0
         self.requests_by_code: dict[int, int] = {}
-        self.health_checks = spec.health_checks(settings) if spec.health_checks else {}
+        self.health_checks = spec.health_checks(settings) if spec.health_checks else self._target_checks()
         self.started_at = time.time()
+
+    def _target_checks(self) -> dict[str, HealthCheck]:
+        """Without its own checks, an exporter with targets is healthy when each configured target
+        answers its session's health() ("postgres", or "postgres <target>" with several)."""
+        hooks = [t.hooks for t in self.pool.configured if hasattr(t.hooks, "health")]
+        if len(hooks) == 1:
+            return {self.spec.name: hooks[0].health}
+        return {f"{self.spec.name} {h.display}": h.health for h in hooks}
 
     # ---- application -------------------------------------------------------------------------
     def build(self) -> web.Application:
@@ -101,6 +128,8 @@ class ExporterApp:
         app.router.add_get("/health", self.health)
         app.router.add_get("/ready", self.ready)
         app.router.add_get("/live", self.live)
+        if self.spec.resolve_probe is not None:
+            app.router.add_get(self.spec.probe_path, self.probe)
         if self.telemetry_path != "/":
             app.router.add_get("/", self.landing)
         return app
@@ -173,6 +202,14 @@ class ExporterApp:
         return [n for n in self.enabled if n not in exclude]
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
+        """The configured targets (or the host), with the exporter's own metrics."""
+        return await self._scrape_response(request, None)
+
+    async def probe(self, request: web.Request) -> web.StreamResponse:
+        """Multi-target mode: one allowed target, without the exporter's own metrics (as the Go exporters)."""
+        return await self._scrape_response(request, request.query)
+
+    async def _scrape_response(self, request: web.Request, probe_query) -> web.StreamResponse:
         if self.max_requests > 0 and self.in_flight >= self.max_requests:
             self._count(503)
             return web.Response(status=503, text=f"Limit of concurrent requests reached ({self.max_requests}), try again later.\n")
@@ -180,27 +217,55 @@ class ExporterApp:
         try:
             try:
                 names = self.selected(request)
+                target = None if probe_query is None else await self.pool.probe(probe_query)
+            except ProbeRefused as exc:
+                self._count(400)
+                log.warning("probe refused: %s", exc)
+                return web.Response(status=400, text=f"{exc}\n")
             except web.HTTPBadRequest:
                 self._count(400)
                 raise
-            result = await self.scraper.scrape(names, self.scrape_timeout(request))
-            families = result.families
-            if not self.settings.web_disable_exporter_metrics:
-                families, _ = merge(families + self.exporter_families())
-            accept = request.headers.get("Accept", "")
-            if "application/openmetrics-text" in accept:
-                body, ctype = render_openmetrics(families), OPENMETRICS_CONTENT_TYPE
+            timeout = self.scrape_timeout(request)
+            if target is None:
+                result = await self.pool.scrape_configured(names, timeout)
             else:
-                body, ctype = render_text(families), TEXT_CONTENT_TYPE
-            data = body.encode()
-            headers = {"Content-Type": ctype, "Vary": "Accept-Encoding"}
-            if "gzip" in request.headers.get("Accept-Encoding", ""):
-                data = gzip.compress(data, compresslevel=GZIP_LEVEL)
+                result = await target.scraper.scrape(names, timeout)
+            openmetrics = "application/openmetrics-text" in request.headers.get("Accept", "")
+            compress = "gzip" in request.headers.get("Accept-Encoding", "")
+            data = await self._body(result, openmetrics, compress, own_metrics=target is None)
+            headers = {"Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
+                       "Vary": "Accept-Encoding"}
+            if compress:
                 headers["Content-Encoding"] = "gzip"
             self._count(200)
             return web.Response(body=data, headers=headers)
         finally:
             self.in_flight -= 1
+
+    async def _body(self, result: ScrapeResult, openmetrics: bool, compress: bool, own_metrics: bool) -> bytes:
+        """The encoded body, made once per scrape result and format: concurrent requests that
+        share a scrape (coalesced) share its rendering too, so 8 scrapers of 100k series
+        do not mean 8 renderings and 8 copies in memory. A large body is rendered on a worker
+        thread, so /health and small scrapes are not held up meanwhile."""
+        key = (openmetrics, compress)
+        made = result.bodies.get(key)
+        if made is not None:
+            return await asyncio.shield(made)
+        made = result.bodies[key] = asyncio.get_running_loop().create_future()
+        try:
+            families = result.families
+            if own_metrics and not self.settings.web_disable_exporter_metrics:
+                families, _ = merge(families + self.exporter_families())
+            if sum(len(f.samples) for f in families) > RENDER_IN_THREAD_SAMPLES:
+                data = await asyncio.to_thread(_encode, families, openmetrics, compress)
+            else:
+                data = _encode(families, openmetrics, compress)
+        except BaseException:
+            del result.bodies[key]
+            made.cancel()
+            raise
+        made.set_result(data)
+        return data
 
     def _count(self, code: int) -> None:
         self.requests_by_code[code] = self.requests_by_code.get(code, 0) + 1
@@ -214,7 +279,7 @@ class ExporterApp:
         in_flight = HANDLER_IN_FLIGHT.family()
         in_flight.add((), self.in_flight)
         dropped = SERIES_DROPPED.family()
-        dropped.add((), self.scraper.series_dropped)
+        dropped.add((), self.pool.series_dropped)
         return [*out, requests, in_flight, dropped]
 
     # ---- health and landing ------------------------------------------------------------------
@@ -238,12 +303,12 @@ class ExporterApp:
     async def live(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "alive", "timestamp": now_iso()})
 
-    async def landing(self, request: web.Request) -> web.Response:
+    def _collector_rows(self, status: dict) -> str:
         esc = html.escape
         rows = []
         for name in self.spec.collectors.names():
             cls = self.spec.collectors.get(name)
-            st = self.scraper.status.get(name)
+            st = status.get(name)
             if name not in self.enabled or st is None:
                 state, dur, when, err = "disabled", "", "", ""
             elif st.success is None:
@@ -256,6 +321,19 @@ class ExporterApp:
             rows.append(f"<tr class=\"{esc(state.split()[0])}\"><td>{esc(name)}</td><td>{esc(state)}</td>"
                         f"<td>{esc(dur)}</td><td>{esc(when)}</td><td>{esc(err)}</td>"
                         f"<td>{esc(cls.description)}</td></tr>")
+        return ("<table><tr><th>collector</th><th>last status</th><th>duration</th><th>last scrape</th>"
+                "<th>error</th><th>what it reads</th></tr>\n" + "\n".join(rows) + "\n</table>")
+
+    async def landing(self, request: web.Request) -> web.Response:
+        esc = html.escape
+        sections = []
+        for target in self.pool.configured:
+            heading = f"Collectors: {esc(target.display)}" if target.display else "Collectors"
+            sections.append(f"<h2>{heading}</h2>\n{self._collector_rows(target.scraper.status)}")
+        probe = ""
+        if self.spec.resolve_probe is not None:
+            probe = (f'<li>{esc(self.spec.probe_path)}?target=HOST:PORT&amp;auth_module=NAME: multi-target mode, '
+                     f"only targets the config allows ({len(self.pool.probes)} in use)</li>")
         page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>flextime-exporter {esc(self.spec.name)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}
@@ -263,10 +341,8 @@ tr.failed{{background:#fdd}}tr.ok{{background:#efe}}tr.disabled{{color:#888}}</s
 <body><h1>flextime-exporter {esc(self.spec.name)}</h1>
 <p>{esc(self.spec.description)} Version {esc(__version__)}.</p>
 <ul><li><a href="{esc(self.telemetry_path)}">{esc(self.telemetry_path)}</a> metrics</li>
-<li><a href="/health">/health</a>, <a href="/ready">/ready</a>, <a href="/live">/live</a></li></ul>
-<h2>Collectors</h2>
-<table><tr><th>collector</th><th>last status</th><th>duration</th><th>last scrape</th><th>error</th><th>what it reads</th></tr>
-{chr(10).join(rows)}
-</table></body></html>
+{probe}<li><a href="/health">/health</a>, <a href="/ready">/ready</a>, <a href="/live">/live</a></li></ul>
+{chr(10).join(sections)}
+</body></html>
 """
         return web.Response(text=page, content_type="text/html")

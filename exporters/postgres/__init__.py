@@ -1,6 +1,6 @@
 """``flextime-exporter postgres``: PostgreSQL metrics with postgres_exporter's names.
 
-Work in progress (issue 3): see docs/postgres.md for what is built and what is not."""
+See docs/postgres.md for targets, collectors and what differs from postgres_exporter."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
 from ..core.server import ExporterSpec
+from . import config, fanout
 from .dsn import resolve_dsns
 from .registry import pg_collectors
 from .session import PgSession
@@ -23,8 +24,11 @@ from . import (  # noqa: F401,E402
 from . import user_queries  # noqa: E402  (last: custom queries come after the built-in families)
 
 FLAGS = (
-    Flag("--dsn", "dsn", "PostgreSQL DSN (URI or key=value). Default: DATA_SOURCE_NAME, else DATA_SOURCE_URI "
-         "with DATA_SOURCE_USER / DATA_SOURCE_PASS (each also as *_FILE).", metavar="DSN"),
+    Flag("--dsn", "dsn", "PostgreSQL DSN (URI or key=value), several comma-separated, all served on /metrics. "
+         "Default: DATA_SOURCE_NAME, else DATA_SOURCE_URI with DATA_SOURCE_USER / DATA_SOURCE_PASS (each also "
+         "as *_FILE).", metavar="DSN"),
+    Flag("--config.file", "config_file", "YAML with postgres_exporter's auth_modules and probe.allowed_targets, "
+         "the targets /probe may connect to (none without it).", metavar="FILE"),
     Flag("--postgres.application-name", "postgres_application_name",
          "application_name of the exporter's connection (pg_stat_activity).", default="flextime-exporter"),
     Flag("--postgres.connect-timeout", "postgres_connect_timeout", "Seconds to wait for a connection.",
@@ -34,23 +38,21 @@ FLAGS = (
     Flag("--postgres.lock-timeout", "postgres_lock_timeout", "lock_timeout of the exporter's session, in seconds.",
          default=2.0, type=float),
     user_queries.FLAG,
+    *fanout.FANOUT_FLAGS,
 )
 
 
-def _dsn(settings: Settings) -> str:
-    dsns = resolve_dsns(os.environ, settings.get("dsn"))
-    if not dsns:
-        raise ConfigError("no PostgreSQL target: give --dsn or set DATA_SOURCE_NAME "
-                          "(or DATA_SOURCE_URI with DATA_SOURCE_USER / DATA_SOURCE_PASS)")
-    if len(dsns) > 1:
-        raise ConfigError(f"{len(dsns)} DSNs given; scraping several targets from one /metrics is not supported yet")
-    return dsns[0]
+def targets(settings: Settings) -> list[str]:
+    """The configured DSNs, scraped together on /metrics (none: /probe only)."""
+    return resolve_dsns(os.environ, settings.get("dsn"))
 
 
 def validate(settings: Settings) -> None:
-    _dsn(settings)
-    if not settings.get("extend_query_path"):  # postgres_exporter's variable too
-        settings.extend_query_path = os.environ.get("PG_EXPORTER_EXTEND_QUERY_PATH") or None
+    settings.pg_config = config.load(settings.config_file) if settings.get("config_file") else config.PgConfig()
+    if not targets(settings) and not settings.pg_config.allowed_targets:
+        raise ConfigError("no PostgreSQL target: give --dsn or set DATA_SOURCE_NAME "
+                          "(or DATA_SOURCE_URI with DATA_SOURCE_USER / DATA_SOURCE_PASS), "
+                          "or allow /probe targets in --config.file (probe.allowed_targets)")
     if settings.extend_query_path:
         user_queries.load(settings.extend_query_path)  # a missing or malformed file stops start-up
     for flag in ("postgres_connect_timeout", "postgres_statement_timeout", "postgres_lock_timeout"):
@@ -58,15 +60,18 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"--{flag.replace('_', '.', 1).replace('_', '-')} must be positive")
 
 
-def make_session(settings: Settings) -> PgSession:
-    return PgSession(_dsn(settings), application_name=settings.postgres_application_name,
+def make_session(settings: Settings, dsn: str) -> PgSession:
+    # the second connection (pg_database_size beside the rest) only without the fan-out, whose own
+    # connections then keep a target within 1 + --postgres.fanout-connections backends
+    return PgSession(dsn, second_connection=not fanout.configure(settings).enabled,
+                     application_name=settings.postgres_application_name,
                      connect_timeout=settings.postgres_connect_timeout,
                      statement_timeout=settings.postgres_statement_timeout,
                      lock_timeout=settings.postgres_lock_timeout)
 
 
-def health_checks(settings: Settings):
-    return {"postgres": settings.hooks.health}
+def resolve_probe(settings: Settings, query) -> str:
+    return config.resolve_probe(settings.pg_config, query)
 
 
 SPEC = ExporterSpec(
@@ -76,7 +81,10 @@ SPEC = ExporterSpec(
     collectors=pg_collectors,
     flags=FLAGS,
     validate=validate,
-    health_checks=health_checks,
-    hooks=make_session,
+    targets=targets,
+    session=make_session,
+    target_label="server",
+    resolve_probe=resolve_probe,
+    go_env_prefix="PG_EXPORTER_",  # PG_EXPORTER_EXTEND_QUERY_PATH, PG_EXPORTER_AUTO_DISCOVER_DATABASES, ...
     description="PostgreSQL metrics with postgres_exporter's names (default port 9187).",
 )

@@ -1,8 +1,11 @@
 """database: size of every database, ``pg_database_size_bytes{datname,server}``.
 
 pg_database_size() stats every file of a database: the most expensive read of
-a scrape on a server with many databases (50-60 ms at 50 databases), so it can
-be cached with --collector.database.cache-seconds."""
+a scrape on a server with many databases (45 ms of the 53 ms of SQL at 50
+databases). Sizes change slowly, so they are read at most every
+--collector.database.cache-seconds (default 30; 0 reads them every scrape), and
+then on the session's second connection, beside the other queries rather than
+after them. A database created meanwhile shows at the next read."""
 
 from __future__ import annotations
 
@@ -23,12 +26,12 @@ class DatabaseCollector(PgCollector):
     metrics = (SIZE,)
     flags = (
         Flag("--collector.database.cache-seconds", "collector_database_cache_seconds",
-             "Reuse database sizes for this many seconds (0: read them every scrape).", default=0.0, type=float),
+             "Reuse database sizes for this many seconds (0: read them every scrape).", default=30.0, type=float),
     )
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
-        self.cache_seconds = float(settings.get("collector_database_cache_seconds", 0.0))
+        self.cache_seconds = float(settings.get("collector_database_cache_seconds", 30.0))
         self._cached: tuple[float, list[dict]] | None = None
 
     async def collect(self):
@@ -36,7 +39,7 @@ class DatabaseCollector(PgCollector):
         if self._cached and now - self._cached[0] < self.cache_seconds:
             rows = self._cached[1]
         else:
-            rows = await self.rows(SQL)
+            rows = await self.rows(SQL, slow=True)
             self._cached = (now, rows)
         fam = SIZE.family()
         for row in rows:

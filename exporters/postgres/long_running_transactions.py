@@ -22,7 +22,7 @@ SQL = """SELECT
   COALESCE(max(EXTRACT(EPOCH FROM clock_timestamp() - xact_start)), 0)::float8
     AS long_running_transactions_oldest_timestamp_seconds
 FROM pg_stat_activity
-WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND backend_type IS DISTINCT FROM 'autovacuum worker'"""
+WHERE xact_start IS NOT NULL AND application_name <> current_setting('application_name') AND backend_type IS DISTINCT FROM 'autovacuum worker'"""
 
 
 def _params(settings) -> dict:

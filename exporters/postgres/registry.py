@@ -15,6 +15,7 @@ class PgCollector(Collector):
         super().__init__(settings)
         self.session = settings.get("hooks")
 
-    async def rows(self, sql: str, params=None) -> list[dict]:
-        names, rows = await self.session.fetch(sql, params)
+    async def rows(self, sql: str, params=None, *, slow: bool = False) -> list[dict]:
+        """``slow``: the session's second connection, for a read that would hold up the others."""
+        names, rows = await self.session.fetch(sql, params, slow=slow)
         return [dict(zip(names, row)) for row in rows]

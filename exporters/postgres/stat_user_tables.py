@@ -1,17 +1,20 @@
-"""stat_user_tables: per-table activity of the DSN's database (pg_stat_user_tables).
+"""stat_user_tables: per-table activity (pg_stat_user_tables) of the DSN's database, or of every
+database with ``--auto-discover-databases`` (the fan-out, fanout.py).
 
 ``pg_stat_user_tables_<column>{datname,schemaname,relname,server}`` with the
 names, types and HELP of the ``pg_stat_user_tables`` query in the example
 queries.yaml that Debian ships with postgres_exporter 0.11.1 (and that the Helm
 chart shipped until 2023): scan and row counters, ``n_live_tup`` /
 ``n_dead_tup`` / ``n_mod_since_analyze`` gauges, and the ``last_*`` times as unix
-timestamps (0 when never). ``datname`` is ``current_database()``. Plus current
+timestamps (0 when never). ``datname`` is ``current_database()`` of the database read. Plus current
 upstream's ``index_size_bytes`` and ``table_size_bytes`` gauges
 (``pg_indexes_size()``, ``pg_table_size()``).
 
-Only the tables of the database the DSN names are read (a per-database fan-out
-is not built yet). Cardinality is bounded: at most ``--collector.stat_user_tables.limit``
-tables (default 5000), the first by schema and table name."""
+pg_stat_user_tables only shows the tables of the database a session is connected to: the
+DSN's database is read, or with ``--auto-discover-databases`` every database the fan-out
+wants, on at most ``--postgres.fanout-connections`` extra connections. Cardinality is
+bounded: at most ``--collector.stat_user_tables.limit`` tables per database (default 5000),
+the first by schema and table name."""
 
 from __future__ import annotations
 
@@ -34,8 +37,9 @@ def limit_param(flag: str, dest: str):
 
 
 def limit_flag(flag: str, dest: str, what: str) -> Flag:
-    return Flag(flag, dest, f"Read at most this many {what} of the DSN's database (ordered by schema and table "
-                "name), to bound the number of series.", default=DEFAULT_LIMIT, type=int)
+    return Flag(flag, dest, f"Read at most this many {what} per database (the DSN's, or each one with "
+                "--auto-discover-databases; the first by schema and name), to bound the number of series.",
+                default=DEFAULT_LIMIT, type=int)
 
 
 def _ts(column: str) -> str:
@@ -82,10 +86,11 @@ DEST = "collector_stat_user_tables_limit"
 
 register_query_collector(QueryCollectorSpec(
     name="stat_user_tables",
-    description="Per-table statistics (pg_stat_user_tables) of the DSN's database only, "
-                "at most --collector.stat_user_tables.limit tables.",
+    description="Per-table statistics (pg_stat_user_tables) of the DSN's database, or of every database with "
+                "--auto-discover-databases; at most --collector.stat_user_tables.limit tables per database.",
     prefix="pg_stat_user_tables",
     queries=(Query(SQL, labels=LABELS, columns=COLUMNS),),
     flags=(limit_flag(FLAG, DEST, "tables"),),
     params=limit_param(FLAG, DEST),
+    per_database=True,
 ))

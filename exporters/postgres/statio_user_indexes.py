@@ -1,10 +1,12 @@
-"""statio_user_indexes (off by default): per-index block reads and buffer hits of the DSN's
-database (pg_statio_user_indexes).
+"""statio_user_indexes (off by default): per-index block reads and buffer hits
+(pg_statio_user_indexes) of the DSN's database, or of every database with
+``--auto-discover-databases``.
 
 ``pg_statio_user_indexes_idx_blks_read_total`` and ``pg_statio_user_indexes_idx_blks_hit_total``
-``{schemaname,relname,indexrelname,server}``, counters, as upstream names them. Only the DSN's
-database is read, at most ``--collector.statio_user_indexes.limit`` indexes (default 5000, by
-schema, table and index name)."""
+``{schemaname,relname,indexrelname,server}``, counters, as upstream names them. With the fan-out
+they also get ``datname`` (first), or the same index name in two databases would be one series;
+without it they keep upstream's labels. At most ``--collector.statio_user_indexes.limit`` indexes
+per database (default 5000, by schema, table and index name)."""
 
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ DEST = "collector_statio_user_indexes_limit"
 
 register_query_collector(QueryCollectorSpec(
     name="statio_user_indexes",
-    description="Per-index block reads and buffer hits (pg_statio_user_indexes) of the DSN's database only, "
-                "at most --collector.statio_user_indexes.limit indexes.",
+    description="Per-index block reads and buffer hits (pg_statio_user_indexes) of the DSN's database, or of "
+                "every database with --auto-discover-databases (then with a datname label); at most "
+                "--collector.statio_user_indexes.limit indexes per database.",
     prefix="pg_statio_user_indexes",
     queries=(Query(SQL, labels=("schemaname", "relname", "indexrelname"), columns=(
         Column("idx_blks_read", COUNTER, "Number of disk blocks read from this index", name="idx_blks_read_total"),
@@ -31,4 +34,5 @@ register_query_collector(QueryCollectorSpec(
     default_enabled=False,
     flags=(limit_flag(FLAG, DEST, "indexes"),),
     params=limit_param(FLAG, DEST),
+    per_database=True,
 ))

@@ -1,12 +1,12 @@
-"""statio_user_tables: per-table buffer hits and block reads of the DSN's database
-(pg_statio_user_tables).
+"""statio_user_tables: per-table buffer hits and block reads (pg_statio_user_tables) of the
+DSN's database, or of every database with ``--auto-discover-databases``.
 
 ``pg_statio_user_tables_{heap,idx,toast,tidx}_blks_{read,hit}{datname,schemaname,relname,server}``,
 counters, with the names, types and HELP of the example queries.yaml Debian ships
 with postgres_exporter 0.11.1. Current upstream spells them ``heap_blocks_read`` …
 (without ``server``); we keep the queries.yaml names that existing dashboards use.
-``datname`` is ``current_database()``: only the DSN's database is read, at most
-``--collector.statio_user_tables.limit`` tables (default 5000, by schema and table name)."""
+``datname`` is ``current_database()`` of the database read; at most
+``--collector.statio_user_tables.limit`` tables per database (default 5000, by schema and table name)."""
 
 from __future__ import annotations
 
@@ -36,10 +36,12 @@ DEST = "collector_statio_user_tables_limit"
 
 register_query_collector(QueryCollectorSpec(
     name="statio_user_tables",
-    description="Per-table block reads and buffer hits (pg_statio_user_tables) of the DSN's database only, "
-                "at most --collector.statio_user_tables.limit tables.",
+    description="Per-table block reads and buffer hits (pg_statio_user_tables) of the DSN's database, or of every "
+                "database with --auto-discover-databases; at most --collector.statio_user_tables.limit tables "
+                "per database.",
     prefix="pg_statio_user_tables",
     queries=(Query(SQL, labels=LABELS, columns=COLUMNS),),
     flags=(limit_flag(FLAG, DEST, "tables"),),
     params=limit_param(FLAG, DEST),
+    per_database=True,
 ))

@@ -7,11 +7,14 @@ Each top-level key is a namespace with a ``query``, optional ``cache_seconds``,
 ``{column: {usage, description}}``. COUNTER/GAUGE -> ``<ns>_<column>``, DURATION ->
 ``<ns>_<column>_milliseconds``, MAPPEDMETRIC -> a gauge of ``mapping[value]``, LABEL columns
 are labels (plus ``server``), DISCARD is ignored, result columns not listed become untyped
-"Unknown metric from <ns>" (as 0.11.1). HISTOGRAM is not built: such a column is skipped
-(with its ``_bucket``/``_sum``/``_count`` columns) and a warning is logged at start-up.
+"Unknown metric from <ns>" (as 0.11.1). HISTOGRAM column ``x`` -> histogram ``<ns>_x``: ``x``
+holds the bucket upper bounds (an array), ``x_bucket`` the cumulative counts (an array of the
+same length), ``x_sum`` and ``x_count`` the sum and count; ``+Inf`` is added as Go does.
 
 Each query runs on its own: a query whose SQL fails gives no series and is logged once
-(again only when its error changes), the other queries are served.
+(again only when its error changes), the other queries are served. A row whose histogram
+has NULLs or arrays of different lengths loses that histogram (0.11.1 would truncate, or fail
+the query): the query counts as failing, like a failed SQL statement, its other series stay.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from ..core.collector import PartialFailure, Flag, Settings
 from ..core.errors import ConfigError
-from ..core.metrics import COUNTER, GAUGE, UNTYPED, MetricDef, MetricFamily
+from ..core.metrics import COUNTER, GAUGE, HISTOGRAM, UNTYPED, MetricDef, MetricFamily
 from .query import to_float, to_label
 from .registry import PgCollector, pg_collectors
 from .session import TargetDown
@@ -226,11 +230,6 @@ class UserQueriesCollector(PgCollector):
         self.hashsum = ""
         if self.path:
             self.queries, self.hashsum = load(self.path)
-            for q in self.queries:
-                for m in q.metrics:
-                    if m.usage == "HISTOGRAM":
-                        log.warning("%s: namespace %s: column %s: HISTOGRAM is not supported, skipped",
-                                    self.path, q.namespace, m.column)
         self.state = {q.namespace: _State() for q in self.queries}
 
     async def collect(self):
@@ -248,6 +247,8 @@ class UserQueriesCollector(PgCollector):
             now = time.monotonic()
             if q.cache_seconds > 0 and now - state.cached_at < q.cache_seconds:
                 out.extend(state.families)
+                if state.logged_error:  # the cached run had bad histogram rows
+                    failed.append(q.namespace)
                 continue
             try:
                 # one at a time: a failing statement never takes the others' results with it
@@ -255,16 +256,13 @@ class UserQueriesCollector(PgCollector):
             except TargetDown:
                 raise  # the target is down: the collector fails, as every other one
             except Exception as exc:
-                error = str(exc) or type(exc).__name__
-                if error != state.logged_error:  # once, and again only when it changes
-                    log.error("user query %s failed: %s", q.namespace, error)
-                state.logged_error = error
+                self._note(q, state, str(exc) or type(exc).__name__)
                 failed.append(q.namespace)
                 continue
-            if state.logged_error:
-                log.info("user query %s succeeds again", q.namespace)
-                state.logged_error = ""
-            families = self._families(q, names, rows)
+            families, problem = self._families(q, names, rows)
+            self._note(q, state, problem)
+            if problem:
+                failed.append(q.namespace)
             if q.cache_seconds > 0:
                 state.cached_at, state.families = now, families
             out.extend(families)
@@ -272,7 +270,17 @@ class UserQueriesCollector(PgCollector):
             raise PartialFailure(f"user queries failed: {', '.join(failed)}", out)
         return out
 
-    def _families(self, q: UserQuery, names: list[str], rows: list[tuple]) -> list[MetricFamily]:
+    @staticmethod
+    def _note(q: UserQuery, state: _State, error: str) -> None:
+        """Log a query's error once, again only when it changes, and its recovery at info."""
+        if error and error != state.logged_error:
+            log.error("user query %s failed: %s", q.namespace, error)
+        elif not error and state.logged_error:
+            log.info("user query %s succeeds again", q.namespace)
+        state.logged_error = error
+
+    def _families(self, q: UserQuery, names: list[str], rows: list[tuple]) -> tuple[list[MetricFamily], str]:
+        """The query's families, and the first problem met ("" when none)."""
         index = {n: i for i, n in enumerate(names)}
         labelnames = (*q.labels, "server")
         by_column = {m.column: m for m in q.metrics}
@@ -280,9 +288,19 @@ class UserQueriesCollector(PgCollector):
         for m in q.metrics:
             if m.usage == "HISTOGRAM":
                 skip |= {m.column + "_bucket", m.column + "_sum", m.column + "_count"}
-        plan = []  # (column index, family, converter)
+        plan = []  # (family, adder(fam, labels, row) -> problem or "")
+        problem = ""
         for m in q.metrics:
-            if m.column not in index or m.usage in ("LABEL", "DISCARD", "HISTOGRAM"):
+            if m.column not in index or m.usage in ("LABEL", "DISCARD"):
+                continue
+            if m.usage == "HISTOGRAM":
+                parts = (m.column, m.column + "_bucket", m.column + "_sum", m.column + "_count")
+                missing = [p for p in parts if p not in index]
+                if missing:
+                    problem = problem or f"histogram {m.column}: the query has no column {missing[0]}"
+                    continue
+                d = MetricDef(f"{q.namespace}_{m.column}", HISTOGRAM, m.description, labelnames)
+                plan.append((d.family(), partial(_add_histogram, m.column, tuple(index[p] for p in parts))))
                 continue
             if m.usage == "DURATION":
                 d, conv = MetricDef(f"{q.namespace}_{m.column}_milliseconds", GAUGE, m.description, labelnames), duration_ms
@@ -294,19 +312,46 @@ class UserQueriesCollector(PgCollector):
             else:
                 d, conv = MetricDef(f"{q.namespace}_{m.column}", COUNTER if m.usage == "COUNTER" else GAUGE,
                                     m.description, labelnames), to_float
-            plan.append((index[m.column], d.family(), conv))
+            plan.append((d.family(), partial(_add_value, index[m.column], conv)))
         for n in names:
             if n not in skip:
-                plan.append((index[n], MetricDef(f"{q.namespace}_{n}", UNTYPED, f"Unknown metric from {q.namespace}",
-                                                 labelnames).family(), to_float))
+                d = MetricDef(f"{q.namespace}_{n}", UNTYPED, f"Unknown metric from {q.namespace}", labelnames)
+                plan.append((d.family(), partial(_add_value, index[n], to_float)))
         label_idx = [index.get(l) for l in q.labels]
         server = self.session.server
         for row in rows:
             labels = tuple("" if i is None else to_label(row[i]) for i in label_idx) + (server,)
-            for i, fam, conv in plan:
-                try:
-                    v = conv(row[i])
-                except (TypeError, ValueError):
-                    continue  # not a number: that sample is left out, never a failed scrape
-                fam.add(labels, v)
-        return [fam for _, fam, _ in plan]
+            for fam, adder in plan:
+                row_problem = adder(fam, labels, row)
+                problem = problem or row_problem
+        return [fam for fam, _ in plan], problem
+
+
+def _add_value(i: int, conv, fam: MetricFamily, labels: tuple, row: tuple) -> str:
+    try:
+        fam.add(labels, conv(row[i]))
+    except (TypeError, ValueError):
+        pass  # not a number: that sample is left out, never a failed scrape (0.11.1 only logs it)
+    return ""
+
+
+def _add_histogram(column: str, idx: tuple[int, int, int, int], fam: MetricFamily, labels: tuple,
+                   row: tuple) -> str:
+    """Add the row's histogram; a row that cannot make a valid one is left out and named."""
+    bounds, counts, sum_, count = (row[i] for i in idx)
+    if not isinstance(bounds, list) or not isinstance(counts, list):
+        what = "NULL" if bounds is None or counts is None else "not an array"
+        return f"histogram {column}: {column} or {column}_bucket is {what}"
+    if len(bounds) != len(counts):
+        return f"histogram {column}: {len(bounds)} bounds but {len(counts)} bucket counts in one row"
+    if sum_ is None or count is None or None in bounds or None in counts:
+        return f"histogram {column}: NULL in the bounds, bucket counts, {column}_sum or {column}_count"
+    try:
+        buckets = [(to_float(b), to_float(c)) for b, c in zip(bounds, counts)]
+        total, n = to_float(sum_), to_float(count)
+    except (TypeError, ValueError):
+        return f"histogram {column}: the bounds, bucket counts, sum and count must be numbers"
+    if any(b != b for b, _ in buckets):
+        return f"histogram {column}: a bucket bound is NaN"
+    fam.add_histogram(labels, buckets, total, n)
+    return ""

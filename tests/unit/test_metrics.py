@@ -9,7 +9,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text_pc
 
 from exporters.core.metrics import (
-    COUNTER, GAUGE, MetricFamily, counter, format_value, gauge, merge, render_openmetrics, render_text,
+    COUNTER, GAUGE, HISTOGRAM, MetricFamily, counter, format_le, format_value, gauge, merge, render_openmetrics,
+    render_text,
 )
 from exporters.core.textparse import ParseError, parse_text
 
@@ -123,3 +124,45 @@ def test_parse_text_errors_name_the_line(text, needle):
     with pytest.raises(ParseError) as err:
         parse_text(text)
     assert needle in str(err.value)
+
+
+# ---- histograms (user queries' HISTOGRAM columns) -------------------------------------------------
+
+@pytest.mark.parametrize("bound,text", [
+    (1, "1"), (0.5, "0.5"), (300, "300"), (0, "0"), (-2.5, "-2.5"), (999999, "999999"), (1e6, "1e+06"),
+    (1234567.5, "1.2345675e+06"), (0.0001, "0.0001"), (1e-05, "1e-05"), (1e21, "1e+21"), (1 / 3, "0.3333333333333333"),
+    (math.inf, "+Inf"),
+])
+def test_format_le_is_gos_shortest_g(bound, text):
+    assert format_le(bound) == text  # strconv.FormatFloat(bound, 'g', -1, 64), as client_golang writes le
+
+
+def test_histogram_renders_as_go_and_parses_in_both_formats():
+    fam = MetricFamily("pg_process_idle_seconds", HISTOGRAM, "Idle time.", ("application_name", "server"))
+    fam.add_histogram(("psql", "h:5432"), [(5, 3), (1, 1), (2, 2)], 12.5, 4)
+    fam.add_histogram(("app", "h:5432"), [(1, 0), (math.inf, 2)], 3.0, 2)  # +Inf given: not added twice
+    text = render_text([fam])
+    assert text == (
+        "# HELP pg_process_idle_seconds Idle time.\n# TYPE pg_process_idle_seconds histogram\n"
+        'pg_process_idle_seconds_bucket{application_name="psql",server="h:5432",le="1"} 1\n'
+        'pg_process_idle_seconds_bucket{application_name="psql",server="h:5432",le="2"} 2\n'
+        'pg_process_idle_seconds_bucket{application_name="psql",server="h:5432",le="5"} 3\n'
+        'pg_process_idle_seconds_bucket{application_name="psql",server="h:5432",le="+Inf"} 4\n'
+        'pg_process_idle_seconds_sum{application_name="psql",server="h:5432"} 12.5\n'
+        'pg_process_idle_seconds_count{application_name="psql",server="h:5432"} 4\n'
+        'pg_process_idle_seconds_bucket{application_name="app",server="h:5432",le="1"} 0\n'
+        'pg_process_idle_seconds_bucket{application_name="app",server="h:5432",le="+Inf"} 2\n'
+        'pg_process_idle_seconds_sum{application_name="app",server="h:5432"} 3\n'
+        'pg_process_idle_seconds_count{application_name="app",server="h:5432"} 2\n')
+    for parsed in (list(parse_text_pc(text)), list(parse_om(render_openmetrics([fam])))):
+        assert [(m.name, m.type) for m in parsed] == [("pg_process_idle_seconds", "histogram")]
+        assert len(parsed[0].samples) == 10
+
+
+def test_histogram_with_a_label_set_already_present_is_dropped_whole():
+    fam = MetricFamily("h", HISTOGRAM, "h", ("k",))
+    fam.add_histogram(("a",), [(1, 1)], 1, 1)
+    fam.add_histogram(("a",), [(2, 1), (3, 1)], 1, 1)  # other bounds: merging would break the first
+    assert [(n, b) for n, b, _ in fam.samples] == [
+        ("h_bucket", '{k="a",le="1"}'), ("h_bucket", '{k="a",le="+Inf"}'), ("h_sum", '{k="a"}'), ("h_count", '{k="a"}')]
+    assert fam.duplicates == 5

@@ -58,3 +58,47 @@ def test_unknown_unit_is_refused():
 def test_short_version():
     assert short_version("PostgreSQL 15.18 (Debian 15.18-0+deb12u1) on x86_64") == "15.18.0"
     assert short_version("PostgreSQL 18beta1 on x86_64") == "18.0.0"
+
+
+def _probe_config(*allowed: str):
+    from exporters.postgres.config import AuthModule, PgConfig
+
+    return PgConfig("cfg.yml", {"mon": AuthModule("mon", "exporter", "topsecret", {"sslmode": "require"})}, allowed)
+
+
+@pytest.mark.parametrize("pattern,host,port,allowed", [
+    ("db-1.internal:5432", "db-1.internal", "5432", True),
+    ("db-1.internal:5432", "DB-1.Internal", "5432", True),      # host names are case-insensitive
+    ("db-1.internal:5432", "db-1.internal", "5433", False),
+    ("db-1.internal", "db-1.internal", "5432", True),            # no port: the default port only
+    ("db-1.internal", "db-1.internal", "6432", False),
+    ("*.pg.example.net:*", "a.pg.example.net", "6432", True),
+    ("*.pg.example.net:*", "pg.example.net.evil.com", "5432", False),
+    ("10.0.0.*:5432", "10.0.0.17", "5432", True),
+    ("[::1]:5432", "::1", "5432", True),
+    ("[::1]:5432", "::2", "5432", False),
+])
+def test_allowlist_patterns(pattern, host, port, allowed):
+    assert _probe_config(pattern).allows(host, port) is allowed
+
+
+def test_probe_dsn_takes_the_auth_modules_credentials_and_options():
+    from psycopg.conninfo import conninfo_to_dict
+
+    from exporters.postgres.config import resolve_probe
+
+    dsn = resolve_probe(_probe_config("db:5432"), {"target": "db:5432/app", "auth_module": "mon"})
+    assert conninfo_to_dict(dsn) == {"host": "db", "port": "5432", "dbname": "app", "user": "exporter",
+                                     "password": "topsecret", "sslmode": "require"}
+
+
+def test_refused_probe_messages_name_the_target_but_no_password():
+    from exporters.core.targets import ProbeRefused
+    from exporters.postgres.config import resolve_probe
+
+    with pytest.raises(ProbeRefused) as err:
+        resolve_probe(_probe_config(), {"target": "postgresql://u:hunter2@db:5432/x"})
+    assert "db:5432 is not in probe.allowed_targets in cfg.yml" in str(err.value)
+    with pytest.raises(ProbeRefused) as err:
+        resolve_probe(_probe_config("db"), {"target": "postgresql://u:hunter2@db/x?passfile=/etc/shadow"})
+    assert "'passfile' is not allowed" in str(err.value) and "hunter2" not in str(err.value)

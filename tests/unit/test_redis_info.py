@@ -103,10 +103,9 @@ def test_same_families_as_go(capture, prom):
 
 
 def test_every_info_family_of_the_reference_list_is_produced():
-    """families.txt is the union of Go's master and replica scrapes on redis7."""
-    lines = (Path(__file__).resolve().parents[3] / "shared/reference/go-exporters/redis_exporter.families.txt")
-    if not lines.exists():
-        pytest.skip("shared/ is not beside this checkout")
+    """families.txt (shared/reference, its redis lines copied into tests/data/redis) is the union
+    of Go's master and replica scrapes on redis7."""
+    lines = DATA / "redis_exporter.families.txt"  # the redis lines of shared/reference/go-exporters/
     ref = {}
     for line in lines.read_text().splitlines():
         if line and not line.startswith("#"):

@@ -126,7 +126,7 @@ def test_revoked_database_fails_alone(exporter_factory, pg_primary, databases):
             seen = tables_by_db(text)
             assert revoked not in seen
             assert all(seen.get(db) == {table_of(db)} for db in databases if db != revoked), seen
-            assert seen.get("app1") == {"items"}
+            assert "items" in seen.get("app1", set())  # other tests may add tables there (lag_probe)
         page = exp.get("/").text
         assert revoked in page and "permission denied" in page  # the landing page names the database
         log = exp.log()

@@ -92,6 +92,8 @@ class ExporterSpec:
     # multi-target mode: the connection string a /probe request names, or ProbeRefused
     resolve_probe: Callable[[Settings, "object"], str] | None = None
     probe_path: str = "/probe"
+    # a counter of refused probe requests on /metrics, when the Go exporter has one
+    probe_errors_metric: str = ""
     # the Go exporter's environment prefix (REDIS_EXPORTER_): every flag is also read from it
     go_env_prefix: str = ""
 
@@ -110,6 +112,7 @@ class ExporterApp:
         self.max_requests = settings.web_max_requests
         self.in_flight = 0
         self.requests_by_code: dict[int, int] = {}
+        self.probes_refused = 0
         self.health_checks = spec.health_checks(settings) if spec.health_checks else self._target_checks()
         self.started_at = time.time()
 
@@ -220,6 +223,7 @@ class ExporterApp:
                 target = None if probe_query is None else await self.pool.probe(probe_query)
             except ProbeRefused as exc:
                 self._count(400)
+                self.probes_refused += 1
                 log.warning("probe refused: %s", exc)
                 return web.Response(status=400, text=f"{exc}\n")
             except web.HTTPBadRequest:
@@ -280,7 +284,12 @@ class ExporterApp:
         in_flight.add((), self.in_flight)
         dropped = SERIES_DROPPED.family()
         dropped.add((), self.pool.series_dropped)
-        return [*out, requests, in_flight, dropped]
+        out += [requests, in_flight, dropped]
+        if self.spec.probe_errors_metric:  # redis_exporter's redis_target_scrape_request_errors_total
+            refused = counter(self.spec.probe_errors_metric, "Errors in requests to the exporter").family()
+            refused.add((), self.probes_refused)
+            out.append(refused)
+        return out
 
     # ---- health and landing ------------------------------------------------------------------
     async def health(self, request: web.Request) -> web.Response:

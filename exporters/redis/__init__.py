@@ -152,5 +152,6 @@ SPEC = ExporterSpec(
     target_label="instance",
     resolve_probe=resolve_probe,
     probe_path="/scrape",
+    probe_errors_metric="redis_target_scrape_request_errors_total",
     go_env_prefix="REDIS_EXPORTER_",
 )

@@ -175,9 +175,6 @@ def family_table(text: str) -> dict[str, tuple[str, tuple[str, ...]]]:
 # Families only one side has, by design (everything else both must expose identically).
 GO_ONLY = {
     "redis_exporter_build_info": "ours is flextime_exporter_build_info (the fleet's own)",
-    "redis_target_scrape_request_errors_total":
-        "Go counts malformed /scrape requests here; ours answers them HTTP 400, counted in "
-        "promhttp_metric_handler_requests_total{code=\"400\"}",
     "redis_last_key_groups_scrape_duration_milliseconds": "key groups (--check-key-groups) are not implemented",
 }
 GO_ONLY_PREFIXES = ("go_", "process_")  # Go runtime and process metrics: ours has its own process_*

@@ -200,6 +200,8 @@ def test_refused_targets_are_400_and_never_connect(multi, redis7):
     finally:
         counter.close()
     assert redis7.exporter_password not in multi.log()
+    # counted as redis_exporter counts them, on /metrics
+    assert value(get_ok(multi), "redis_target_scrape_request_errors_total") == len(REFUSED)
 
 
 def test_global_password_goes_to_its_own_address_only(multi, redis62, redis7, fake_redis):

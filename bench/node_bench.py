@@ -16,6 +16,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -51,6 +52,39 @@ def wait_up(url: str, timeout: float = 15.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up")
+
+
+class Sampler:
+    """Samples something on a background thread every ``interval`` seconds while a phase runs
+    (``with sampler: ...``), keeping the largest value per key in ``max``. Subclasses give
+    ``keys`` and ``_sample()``."""
+
+    interval = 0.2
+    keys: tuple = ()
+
+    def __init__(self) -> None:
+        self.max = dict.fromkeys(self.keys, 0)
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            self._sample()
+            self.stop_event.wait(self.interval)
+
+    def __enter__(self) -> "Sampler":
+        self.max = dict.fromkeys(self.keys, 0)
+        self.stop_event.clear()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_event.set()
+        self.thread.join(5)
 
 
 class Target:

@@ -40,7 +40,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -120,7 +119,7 @@ def populate(server: PgServer, scale: str) -> str:
     return f"{done} ({time.monotonic() - t:.0f} s to build)"
 
 
-class Sampler:
+class Sampler(node_bench.Sampler):
     """Max concurrent backends per role (pg_stat_activity, every 0.2 s) over a phase."""
 
     def __init__(self, server: PgServer, roles: tuple[str, ...]) -> None:
@@ -128,29 +127,14 @@ class Sampler:
 
         self.conn = psycopg.connect(server.superuser_dsn, connect_timeout=5, autocommit=True,
                                     application_name="bench-sampler")
-        self.roles = roles
-        self.max = dict.fromkeys(roles, 0)
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.keys = roles
+        super().__init__()
 
-    def _run(self) -> None:
-        while not self.stop_event.is_set():
-            rows = self.conn.execute("SELECT usename, count(*) FROM pg_stat_activity WHERE usename = ANY(%s) "
-                                     "GROUP BY usename", (list(self.roles),)).fetchall()
-            for role, n in rows:
-                self.max[role] = max(self.max[role], n)
-            self.stop_event.wait(0.2)
-
-    def __enter__(self) -> "Sampler":
-        self.max = dict.fromkeys(self.roles, 0)
-        self.stop_event.clear()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop_event.set()
-        self.thread.join(5)
+    def _sample(self) -> None:
+        rows = self.conn.execute("SELECT usename, count(*) FROM pg_stat_activity WHERE usename = ANY(%s) "
+                                 "GROUP BY usename", (list(self.keys),)).fetchall()
+        for role, n in rows:
+            self.max[role] = max(self.max[role], n)
 
 
 class Target(node_bench.Target):

@@ -240,15 +240,16 @@ def _socket_ports(pid: int, server_port: int) -> set[int]:
     return ports
 
 
-class ClientSampler:
+class ClientSampler(node_bench.Sampler):
     """The most clients each exporter has connected at once (CLIENT LIST every 0.1 s)."""
+
+    interval = 0.1
 
     def __init__(self, server, targets: list[Running]) -> None:
         self.server = server
         self.targets = targets
-        self.max = {t.name: 0 for t in targets}
-        self.stop_event = threading.Event()
-        self.thread = None
+        self.keys = tuple(t.name for t in targets)
+        super().__init__()
 
     def _sample(self) -> None:
         clients = [dict(f.split("=", 1) for f in line.split(" ") if "=" in f)
@@ -258,22 +259,6 @@ class ClientSampler:
             n = sum(1 for c in clients if c.get("name") == CLIENT_NAMES[t.name]
                     or int(c.get("addr", ":0").rpartition(":")[2] or 0) in ports)
             self.max[t.name] = max(self.max[t.name], n)
-
-    def _run(self) -> None:
-        while not self.stop_event.is_set():
-            self._sample()
-            self.stop_event.wait(0.1)
-
-    def __enter__(self) -> "ClientSampler":
-        self.max = {t.name: 0 for t in self.targets}
-        self.stop_event.clear()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop_event.set()
-        self.thread.join(5)
 
 
 def opened_per_scrape(server, target: Running, scrapes: int = 20) -> float:

@@ -155,22 +155,35 @@ def node_exporter_ours(tmp_path_factory):
     exp.stop()
 
 
+def start_go_exporter(binary: str, *args: str, log_path: Path, env: dict | None = None, wait_path: str = "/metrics",
+                      cls: type = Exporter, **fields) -> Exporter:
+    """A Go reference exporter (Debian's node, postgres or redis exporter) on a free loopback port,
+    its output in ``log_path``; the log is in the error when it does not come up."""
+    port = free_port()
+    with open(log_path, "w") as logf:
+        proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}", *args], stdin=subprocess.DEVNULL,
+                                stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=log_path.parent)
+    exp = cls(proc, port, log_path=log_path, **fields)
+    try:
+        wait_http(f"http://127.0.0.1:{port}{wait_path}", proc)
+    except Exception:
+        exp.stop()
+        raise RuntimeError(f"{Path(binary).name} did not start: {log_path.read_text()}") from None
+    return exp
+
+
 @pytest.fixture(scope="session")
 def node_exporter_go(tmp_path_factory):
     """Debian's prometheus-node-exporter, the reference we are a drop-in for."""
     binary = require_program("prometheus-node-exporter", "node_exporter")
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("go") / "node_exporter.log"
-    with open(log_path, "w") as logf:
-        proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}",
-                                 # Debian patches its defaults; give it upstream's (ours) so both see the same set
-                                 f"--collector.diskstats.device-exclude={DEFAULT_DEVICE_EXCLUDE}",
-                                 f"--collector.filesystem.mount-points-exclude={DEFAULT_MOUNT_POINTS_EXCLUDE}",
-                                 f"--collector.filesystem.fs-types-exclude={DEFAULT_FS_TYPES_EXCLUDE}",
-                                 "--collector.netdev.device-exclude="],
-                                stdout=logf, stderr=subprocess.STDOUT)
-    exp = Exporter(proc, port, log_path=log_path)
-    wait_http(f"http://127.0.0.1:{port}/metrics", proc)
+    exp = start_go_exporter(
+        binary,
+        # Debian patches its defaults; give it upstream's (ours) so both see the same set
+        f"--collector.diskstats.device-exclude={DEFAULT_DEVICE_EXCLUDE}",
+        f"--collector.filesystem.mount-points-exclude={DEFAULT_MOUNT_POINTS_EXCLUDE}",
+        f"--collector.filesystem.fs-types-exclude={DEFAULT_FS_TYPES_EXCLUDE}",
+        "--collector.netdev.device-exclude=",
+        log_path=tmp_path_factory.mktemp("go") / "node_exporter.log")
     yield exp
     exp.stop()
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, Exporter, Response, free_port, require_program, wait_http
+from conftest import IN_CI, Exporter, Response, free_port, require_program, start_go_exporter
 
 HOST = "127.0.0.1"
 SUPERUSER = "postgres"
@@ -527,20 +527,10 @@ DEBIAN_QUERIES_YAML = Path("/usr/share/doc/prometheus-postgres-exporter/examples
 def _start_go_postgres_exporter(server: PgServer, log_dir: Path, *args: str,
                                 dbname: str = "postgres") -> GoPostgresExporter:
     binary = require_program("prometheus-postgres-exporter", "postgres_exporter")
-    port = free_port()
     log_path = log_dir / "postgres_exporter.log"
     env = _clean_env(log_path.parent)
     env["DATA_SOURCE_NAME"] = server.exporter_dsn_for(dbname) + "?sslmode=disable"
-    with open(log_path, "w") as logf:
-        proc = subprocess.Popen([binary, f"--web.listen-address={HOST}:{port}", *args],
-                                stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=log_path.parent)
-    exp = GoPostgresExporter(proc, port, log_path=log_path, server=server)
-    try:
-        wait_http(f"http://{HOST}:{port}/metrics", proc)
-    except Exception:
-        exp.stop()
-        raise RuntimeError(f"postgres_exporter did not start: {log_path.read_text()}")
-    return exp
+    return start_go_exporter(binary, *args, log_path=log_path, env=env, cls=GoPostgresExporter, server=server)
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, Exporter, free_port, require_program, wait_http
+from conftest import IN_CI, Exporter, free_port, require_program, start_go_exporter
 
 HOST = "127.0.0.1"
 EXPORTER_USER = "exporter"
@@ -554,22 +554,11 @@ def start_go_redis_exporter(server: RedisServer, log_dir: Path, *args: str) -> G
     ``exporter`` user; address, user and password go in its environment (REDIS_ADDR,
     REDIS_USER, REDIS_PASSWORD), not on its command line. ``args``: extra flags."""
     binary = require_program("prometheus-redis-exporter", "redis_exporter")
-    port = free_port()
-    log_path = log_dir / f"redis_exporter-{server.name}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS", "http_", "https_", "HTTP"))}
     env.update(REDIS_ADDR=f"redis://{server.address}", REDIS_USER=server.exporter_user,
                REDIS_PASSWORD=server.exporter_password)
-    with open(log_path, "w") as logf:
-        proc = subprocess.Popen([binary, f"--web.listen-address={HOST}:{port}", *args],
-                                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                env=env, cwd=log_dir)
-    exp = GoRedisExporter(proc, port, log_path=log_path, server=server)
-    try:
-        wait_http(f"http://{HOST}:{port}/", proc)
-    except Exception:
-        exp.stop()
-        raise RuntimeError(f"redis_exporter did not start: {log_path.read_text()}")
-    return exp
+    return start_go_exporter(binary, *args, log_path=log_dir / f"redis_exporter-{server.name}.log", env=env,
+                             wait_path="/", cls=GoRedisExporter, server=server)
 
 
 @pytest.fixture(scope="session")

@@ -376,10 +376,10 @@ def _config_text(server: RedisServer) -> str:
 
 
 def _new_server(name: str, role: str, binary: Path, flavor: str, version: str, password: str,
-                master: RedisServer | None = None) -> RedisServer:
+                master: RedisServer | None = None, port: int | None = None) -> RedisServer:
     base = Path(tempfile.mkdtemp(prefix=f"flextime-{name}-"))
     server = RedisServer(name=name, role=role, flavor=flavor, version=version, binary=binary,
-                         port=free_port(), base_dir=base, password=password,
+                         port=port or free_port(), base_dir=base, password=password,
                          exporter_password=CANARY_PREFIX + secrets.token_hex(12),
                          exporter_acl=exporter_acl(flavor, version), master=master)
     fd = os.open(server.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -110,6 +110,24 @@ def test_unix_socket(unix_redis, tmp_path, db):
 
 # ---- 2. cluster mode ---------------------------------------------------------------------------
 
+def cluster_port() -> int:
+    """A free loopback port whose cluster bus port (+10000) is free too: a cluster node refuses a
+    port above 55535, which the kernel's ephemeral range (free_port) often gives."""
+    import random
+    import socket
+
+    for _ in range(200):
+        port = random.randint(20000, 55535)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair below 55535 on 127.0.0.1")
+
+
 @pytest.fixture(scope="module")
 def cluster_redis():
     """A single-node cluster (Debian's redis-server, cluster-enabled yes) on a free loopback port,
@@ -117,7 +135,8 @@ def cluster_redis():
     _redis_module()
     binary = debian_redis_binary()
     flavor, version = _binary_version(binary)
-    server = _new_server("cluster", "master", binary, flavor, version, CANARY_PREFIX + secrets.token_hex(12))
+    server = _new_server("cluster", "master", binary, flavor, version, CANARY_PREFIX + secrets.token_hex(12),
+                         port=cluster_port())
     with open(server.config_path, "a") as f:
         f.write(f"cluster-enabled yes\ncluster-config-file {server.base_dir / 'nodes.conf'}\n")
     try:

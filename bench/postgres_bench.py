@@ -4,7 +4,9 @@ Starts its own throwaway PostgreSQL 15 primary (the test fixture's helpers from
 tests/integration/postgres/conftest.py: same config, incl. log_connections=on and
 max_connections=100), fills it at a scale of shared/reference/anchor-baseline.md, and runs
 both exporters against it with their own pg_monitor login roles (``exporter`` for ours,
-``exporter_go`` for Go's, so their sessions can be told apart by usename):
+``exporter_go`` for Go's, so their sessions can be told apart by usename). Both log in over TCP
+with SCRAM-SHA-256 (pg_hba ``host ... scram-sha-256``, the default of PostgreSQL 14 and later and
+of Debian's pg_hba.conf), passwords of the same length, ``sslmode=disable``:
 
 - sequential: N scrapes each (default 200; 20 in the per-table case), interleaved round robin,
   Accept-Encoding: gzip: median/p90 latency, exporter CPU ms per scrape (utime+stime of its PID),

@@ -19,6 +19,9 @@ EXPORTERS = {
     "postgres": ("exporters.postgres", "SPEC",
                  "PostgreSQL metrics with postgres_exporter's names (default port 9187)."),
     "redis": ("exporters.redis", "SPEC", "Redis and Valkey metrics with redis_exporter's names (default port 9121)."),
+    "scheduler": ("exporters.scheduler", "SPEC",
+                  "FlexTime scheduling metrics and job-queue health from BullMQ, RQ or a SQL job table "
+                  "(default port 9839)."),
 }
 
 

@@ -47,9 +47,14 @@ def flag_table(name: str) -> str:
 def metric_reference(name: str) -> str:
     spec = load_spec(name)
     rows = ["| collector | metric | type | labels | help |", "| --- | --- | --- | --- | --- |"]
+    by_def: dict = {}  # a family several collectors share (the scheduler's queue gauges) is one row
     for cls in spec.collectors:
         for d in cls.metrics:
-            rows.append(f"| {cls.name} | `{d.name}` | {d.type} | {_cell(', '.join(d.labels))} | {_cell(d.help)} |")
+            by_def.setdefault(d, []).append(cls.name)
+    for d in spec.session_metrics:
+        by_def.setdefault(d, []).append("(always)")
+    for d, owners in by_def.items():
+        rows.append(f"| {', '.join(owners)} | `{d.name}` | {d.type} | {_cell(', '.join(d.labels))} | {_cell(d.help)} |")
     ns = spec.namespace
     rows.append(f"| (every collector) | `{ns}_scrape_collector_success` | gauge | collector | Whether a collector succeeded. |")
     rows.append(f"| (every collector) | `{ns}_scrape_collector_duration_seconds` | gauge | collector | "

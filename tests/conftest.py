@@ -211,3 +211,56 @@ def value(text: str, name: str, **labels) -> float:
     assert found, f"no sample {name}{labels} in the scrape"
     assert len(found) == 1, f"{len(found)} samples match {name}{labels}"
     return found[0]
+
+
+class Prometheus:
+    """A real Prometheus (Debian's) on a free loopback port, scraping and evaluating every
+    second: ``jobs`` maps a job name to its ``host:port`` targets. Stop it with stop()."""
+
+    def __init__(self, directory: Path, jobs: dict[str, list[str]]) -> None:
+        binary = require_program("prometheus")
+        scrape = "".join(f"  - job_name: {job}\n    static_configs: [{{targets: {targets!r}}}]\n"
+                         for job, targets in jobs.items())
+        config = directory / "prometheus.yml"
+        config.write_text("global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
+                          f"scrape_configs:\n{scrape}")
+        port = free_port()
+        self._log = open(directory / "prometheus.log", "w")
+        self.proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
+                                      f"--web.listen-address=127.0.0.1:{port}"],
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{self.base}/-/ready", self.proc, timeout=30)
+        except BaseException:
+            self.stop()
+            raise
+
+    def query(self, expr: str) -> list:
+        """The instant query's result list (fails the test on a query error)."""
+        import json
+        import urllib.parse
+
+        body = json.loads(http_get(f"{self.base}/api/v1/query?query={urllib.parse.quote(expr)}").body)
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def wait(self, expr: str, predicate=bool, timeout: float = 20.0) -> list:
+        """Evaluate until predicate(result) holds; fail after ``timeout`` seconds."""
+        end = time.monotonic() + timeout
+        while True:
+            result = self.query(expr)
+            if predicate(result):
+                return result
+            assert time.monotonic() < end, f"{expr}: {result} did not satisfy the condition within {timeout}s"
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()

@@ -136,6 +136,7 @@ async def _serve(app: ExporterApp, addresses, ssl_context, pool) -> None:
                 raise ConfigError(f"cannot listen on {text}: {exc.strerror or exc}") from exc
             log.info("listening on %s (%s), collectors: %s", text, "https" if ssl_context else "http",
                      ", ".join(app.enabled) or "none")
+        await pool.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -133,6 +133,9 @@ class ScrapeHooks:
     label = ""  # the target label's value (postgres: server="host:port"), when the exporter has one
     display = ""  # the target as logs and pages show it: never a password
 
+    async def start(self) -> None:
+        """Called once when the exporter starts serving (background work a session needs)."""
+
     async def before(self) -> None:
         """Runs first in each scrape run, bounded by the scrape deadline; must not raise."""
 

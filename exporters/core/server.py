@@ -96,6 +96,8 @@ class ExporterSpec:
     probe_errors_metric: str = ""
     # the Go exporter's environment prefix (REDIS_EXPORTER_): every flag is also read from it
     go_env_prefix: str = ""
+    # families the session adds after the collectors (the scheduler's counters), for the metric reference
+    session_metrics: tuple = ()
 
 
 class ExporterApp:

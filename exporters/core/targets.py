@@ -159,6 +159,12 @@ class TargetPool:
         log.info("probe target %s closed: %s", target.display, why)
         await target.close()
 
+    async def start(self) -> None:
+        """Start the configured targets' sessions (their background work, if any)."""
+        for target in self.configured:
+            if target.hooks is not None and hasattr(target.hooks, "start"):
+                await target.hooks.start()
+
     async def close(self) -> None:
         for target in [*self.configured, *self.probes.values()]:
             await target.close()

@@ -14,7 +14,8 @@ batches its pipeline); the databases are listed (``session.fetch``), and each da
 one connection on which all of the batch's queries go as one pipeline. The DSN's own
 database uses the session's connection. A database that fails (dropped meanwhile, CONNECT
 revoked, a timeout) fails alone: its futures carry :class:`DatabaseFailed`, and the
-collectors serve the other databases' series (the core's PartialFailure)."""
+collectors serve the other databases' series (the core's PartialFailure). New connections log
+in with the target's SCRAM keys where they can (scram.py), sparing the client PBKDF2 each time."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import click
 
 from ..core.collector import Flag, Settings
 from ..core.scrape import describe_error, remaining_seconds
+from . import scram
 from .dsn import scrub
 
 log = logging.getLogger("exporters.postgres")
@@ -51,6 +53,7 @@ FANOUT_FLAGS = (
          "concurrent scrapes.", default=3, type=click.IntRange(min=1)),
 )
 
+SCRAM_RETRY_SECONDS = 300.0  # after a failed try at the SCRAM keys (scram.py)
 STICKY_SECONDS = 0.05  # a database whose reads take this long keeps its connection when it can (see below)
 _warned = False
 
@@ -141,13 +144,17 @@ class DatabaseFanout:
         # new backend reads db001's tables in 600-800 ms where a kept one (relation cache warm)
         # needs ~370 ms. So: when every wanted database besides the DSN's fits in the bound, all
         # connections are kept (no connect at all); otherwise only those of the costliest
-        # databases, at most bound - 1 of them (one slot always rotates through the rest), and
-        # only when their reads took STICKY_SECONDS or more; every other one is closed after use.
+        # databases, at most bound - 2 of them (bound - 1 below a bound of 3: at least two slots
+        # rotate through the rest when the bound allows), and only when their reads took
+        # STICKY_SECONDS or more; every other one is closed after use.
         self._idle: dict[str, object] = {}
         self._keep: set[str] = set()  # whose connections the latest batch keeps (never evicted for others)
         self._cost: dict[str, float] = {}  # seconds of the last read, by database
         self._queue: list[tuple[str, asyncio.Future]] = []
         self._tasks: set[asyncio.Task] = set()
+        self._scram: dict | None = None  # libpq options with the SCRAM keys; None: not learned (yet)
+        self._scram_retry = 0.0  # monotonic time from which learning them may be tried (again)
+        self._scram_refused = -SCRAM_RETRY_SECONDS  # monotonic time the keys were last refused
 
     # ---- requests ---------------------------------------------------------------------------
     async def fetch(self, sql: str) -> list[tuple[str, asyncio.Future]]:
@@ -187,10 +194,14 @@ class DatabaseFanout:
         # the costliest first (they set the scrape's length), the rest by name
         others = sorted((name for name, own in wanted if not own), key=lambda n: -self._cost.get(n, 0.0))
         self._cost = {n: c for n, c in self._cost.items() if n in futures}  # forget dropped databases
-        if len(others) <= self.config.connections:
+        bound = self.config.connections
+        if len(others) <= bound:
             keep = set(others)
         else:
-            keep = {n for n in others[:self.config.connections - 1] if self._cost.get(n, 0.0) >= STICKY_SECONDS}
+            # at least two slots rotate when the bound allows it: a kept connection is idle once its
+            # database is read, and one rotating slot would read the rest one database at a time
+            sticky = bound - 2 if bound >= 3 else bound - 1
+            keep = {n for n in others[:sticky] if self._cost.get(n, 0.0) >= STICKY_SECONDS}
         self._keep = keep
         await self._close_idle(keep=keep)
         jobs = [self._on_session(name, sqls, futures[name]) for name, own in wanted if own]
@@ -296,23 +307,69 @@ class DatabaseFanout:
 
     async def _connect(self, datname: str):
         """A connection to ``datname`` as the session makes its own (the slot is taken); on
-        failure the slot is given back."""
+        failure the slot is given back. With the target's SCRAM keys when it has them (scram.py):
+        a login then costs the client two HMACs instead of PBKDF2."""
         import psycopg
 
         s = self.session
         options = f"-c statement_timeout={int(s.statement_timeout * 1000)} -c lock_timeout={int(s.lock_timeout * 1000)}"
-        try:
+
+        async def attempt(keys: dict):
             return await asyncio.wait_for(
                 psycopg.AsyncConnection.connect(
                     s.dsn, dbname=datname, autocommit=True, application_name=s.application_name,
-                    connect_timeout=max(2, int(s.connect_timeout)), options=options, prepare_threshold=None),
+                    connect_timeout=max(2, int(s.connect_timeout)), options=options, prepare_threshold=None,
+                    **keys),
                 timeout=_left(s.connect_timeout))
+
+        try:
+            keys = await self._scram_keys(datname)
+            if keys:
+                try:
+                    return await attempt(keys)
+                except psycopg.OperationalError:
+                    conn = await attempt({})  # the keys may be stale: a new password, or a new salt
+                    self._scram = None
+                    now = time.monotonic()
+                    if now - self._scram_refused < SCRAM_RETRY_SECONDS:
+                        # refused twice within minutes: something (a pooler that makes a new salt
+                        # per login) defeats the keys; logging in twice per connection would cost
+                        # more than PBKDF2, so the password alone is used for a while
+                        self._scram_retry = now + SCRAM_RETRY_SECONDS
+                        log.debug("fan-out: SCRAM keys refused again; the password alone for %ds",
+                                  SCRAM_RETRY_SECONDS)
+                    else:
+                        log.debug("fan-out: SCRAM keys refused where the password was not; learning them again")
+                    self._scram_refused = now
+                    return conn
+            return await attempt({})
         except asyncio.TimeoutError:
             self._release()
             raise TimeoutError("connecting timed out") from None
         except BaseException:
             self._release()
             raise
+
+    async def _scram_keys(self, datname: str) -> dict:
+        """libpq's options for the target's SCRAM keys, learned once by a login to ``datname``
+        with its slot taken (so that login counts within the bound, on the database it was taken
+        for); {} when the target cannot use them (scram.py)."""
+        if self._scram is None and time.monotonic() >= self._scram_retry:
+            self._scram = {}  # meanwhile the other slots log in with the password
+            conn = getattr(self.session, "_conn", None)
+            target = scram.eligible(conn) if conn is not None and not conn.closed else None
+            if target is None:
+                self._scram, self._scram_retry = None, time.monotonic() + SCRAM_RETRY_SECONDS
+                return {}
+            target["dbname"] = datname
+            try:
+                self._scram = await scram.learn(target, _left(self.session.connect_timeout))
+                log.debug("fan-out: SCRAM keys learned for %s", self.session.display)
+            except scram.ScramUnavailable as exc:
+                self._scram = None
+                self._scram_retry = float("inf") if exc.permanent else time.monotonic() + SCRAM_RETRY_SECONDS
+                log.debug("fan-out: no SCRAM keys for %s: %s", self.session.display, scrub(str(exc), self.session.dsn))
+        return self._scram or {}
 
     def _release(self) -> None:
         self._open -= 1

@@ -43,8 +43,10 @@ def limit_flag(flag: str, dest: str, what: str) -> Flag:
 
 
 def _ts(column: str) -> str:
-    """A time as 0.11.1 reports it: whole unix seconds (Go's Time.Unix()), 0 (the epoch) when never."""
-    return f"date_trunc('second', COALESCE({column}, '1970-01-01Z')) AS {column}"
+    """A time as 0.11.1 reports it: whole unix seconds (Go's Time.Unix()), 0 (the epoch) when never.
+    As an integer from the server: 20,000 of them at 5,000 tables cost the exporter less so than
+    as timestamps to parse and convert."""
+    return f"extract(epoch FROM date_trunc('second', COALESCE({column}, '1970-01-01Z')))::bigint AS {column}"
 
 
 SQL = f"""SELECT current_database() AS datname, schemaname, relname,

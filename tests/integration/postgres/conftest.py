@@ -247,6 +247,10 @@ class PgServer:
         if self.primary is not None:
             return self.primary.wait_caught_up(slot or self.slot, timeout)
         where = f"s.slot_name = {_quote(slot)}" if slot else "s.slot_type = 'physical'"
+        # the servers run with synchronous_commit = off: a commit may not be written yet, and
+        # pg_current_wal_lsn() (the write position) would be behind it. A synchronous commit
+        # writes all WAL before it, so the position below covers every earlier commit.
+        self.psql("SET synchronous_commit = on; SELECT txid_current()")
         sql = ("SELECT count(*), count(*) FILTER (WHERE r.replay_lsn >= pg_current_wal_lsn()) "
                "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid "
                f"WHERE {where}")

@@ -19,15 +19,12 @@ Every wait is bounded."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
-import urllib.parse
 
 import psycopg
 import pytest
 
-from conftest import free_port, http_get, require_program, samples, start_exporter, wait_http
+from conftest import Prometheus, samples, start_exporter
 
 from .conftest import REPLICA_SLOT
 
@@ -58,54 +55,32 @@ def _start(server, tmp_path_factory, name):
 @pytest.fixture(scope="module")
 def stack(pg_primary, pg_replica, tmp_path_factory):
     """Prometheus scraping our exporter on the primary and on the replica every second."""
-    binary = require_program("prometheus")
     primary = _start(pg_primary, tmp_path_factory, "alerts-primary")
     replica = _start(pg_replica, tmp_path_factory, "alerts-replica")
-    d = tmp_path_factory.mktemp("prometheus-pg")
-    (d / "prometheus.yml").write_text(f"""
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: {JOB}
-    static_configs:
-      - targets: ['127.0.0.1:{primary.port}', '127.0.0.1:{replica.port}']
-""")
-    port = free_port()
-    log = open(d / "prometheus.log", "w")
-    proc = subprocess.Popen([binary, f"--config.file={d / 'prometheus.yml'}", f"--storage.tsdb.path={d / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+    prom = None
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/-/ready", proc, timeout=30)
-        s = Stack(base, primary, replica)
+        prom = Prometheus(tmp_path_factory.mktemp("prometheus-pg"),
+                          {JOB: [f"127.0.0.1:{primary.port}", f"127.0.0.1:{replica.port}"]})
+        s = Stack(prom, primary, replica)
         s.wait(f'count(up{{job="{JOB}"}} == 1) == 2')
         s.wait(f'count(pg_up{{job="{JOB}"}} == 1) == 2')
         yield s
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        if prom is not None:
+            prom.stop()
         primary.stop()
         replica.stop()
 
 
 class Stack:
-    def __init__(self, base, primary, replica):
-        self.base, self.primary, self.replica = base, primary, replica
+    def __init__(self, prom, primary, replica):
+        self.prom, self.primary, self.replica = prom, primary, replica
 
     def instance(self, exp) -> str:
         return f"127.0.0.1:{exp.port}"
 
     def query(self, expr: str) -> list:
-        resp = http_get(f"{self.base}/api/v1/query?query={urllib.parse.quote(expr)}")
-        body = json.loads(resp.body)
-        assert body["status"] == "success", body
-        return body["data"]["result"]
+        return self.prom.query(expr)
 
     def values(self, expr: str, **labels) -> list[float]:
         """Values of the result series whose labels include ``labels``."""
@@ -153,6 +128,11 @@ def test_replication_lag_zero_when_caught_up_grows_while_replay_paused(stack, pg
     pg_primary.psql("CREATE TABLE IF NOT EXISTS seed_alert_probe (id int); INSERT INTO seed_alert_probe VALUES (0)",
                     dbname="app1")
     pg_replica.wait_caught_up()
+    # and the replica shows the row: it has replayed a commit, so its replay timestamp exists
+    end = time.monotonic() + 15
+    while pg_replica.psql("SELECT count(*) FROM pg_class WHERE relname = 'seed_alert_probe'", dbname="app1") != "1":
+        assert time.monotonic() < end, "the replica never replayed the probe table"
+        time.sleep(0.1)
     assert stack.wait(inner, lambda v: v == [0], **at_replica) == [0]
     assert stack.wait(inner, lambda v: v == [0], instance=stack.instance(stack.primary)) == [0]
     pg_replica.pause_replay()

@@ -1,0 +1,387 @@
+"""BullMQ queues read from their raw Redis keys (shared/design/QUEUES-AND-LIBRARIES.md §2).
+
+Read-only by construction: only LLEN, ZCARD, ZCOUNT, ZRANGE, LINDEX, LRANGE, HEXISTS, HMGET,
+EXISTS, XRANGE, XINFO STREAM, SCAN and CLIENT LIST are sent, never BullMQ's Lua scripts
+(its ``getCounts`` RPOPs legacy markers from ``wait``).
+
+Finished jobs come from the queue's events stream ``<prefix>:<queue>:events``: every
+``completed`` / ``failed`` entry (BullMQ writes ``failed`` only when no retry is left) is
+read once, by a cursor kept per queue that starts at the exporter's start time. The stream
+keeps the return value even when ``removeOnComplete`` deletes the job, and the entry IDs are
+Redis timestamps, so counts, violations and durations survive the deletion. The job's
+``sport`` / ``teamCount`` live only in its hash, which ``removeOnComplete`` deletes with the
+job: a follower task (one blocking XREAD on every queue's stream, its own connection) reads
+them as soon as a job is ``added`` or becomes ``active``, into a bounded cache; counting itself
+stays at scrape time, so the follower being slow or down only costs labels (``unknown``),
+never a count. The streams' ``entries-added`` (Redis 7+) tells when trimming removed entries
+the cursor had not reached (a gap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+
+from .backend import QueueState, Reader, redis_client, short_error
+from .contract import UNDECODABLE, FinishedJob, decode_json, job_labels
+
+log = logging.getLogger("flextime.scheduler")
+
+EVENTS_PER_CALL = 1000
+EVENTS_PER_SCRAPE = 200_000  # the rest is read at the next scrape
+ACTIVE_CHECKED = 1000  # active jobs whose lock is checked per queue (stalled detection)
+CACHE_MAX = 100_000  # jobs whose start time / labels are remembered until they finish
+DISCOVERY_INTERVAL = 60.0  # seconds between background SCANs for new queues (SCAN walks the keyspace)
+OVERDUE_GRACE_MS = 1000  # a delayed job this late is overdue (promotion normally takes milliseconds)
+FOLLOW_BLOCK_MS = 2000  # the follower's XREAD BLOCK; the loop then looks for new queues
+LABEL_EVENTS = (b"added", b"active")  # the job hash surely exists at these events
+
+STATES = ("waiting", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed")
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _id_parts(entry_id) -> tuple[int, int]:
+    ms, _, seq = _text(entry_id).partition("-")
+    return int(ms), int(seq or 0)
+
+
+class _QueueCursor:
+    """Where one queue's events stream was read up to, and what is remembered about its
+    active jobs (last ``active`` event time, labels read while the job hash existed)."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.last = (start_ms, 0)  # entries after this ID are new (exclusive)
+        self.added: int | None = None  # the stream's entries-added when it was last read to its end
+        self.started: OrderedDict[str, int] = OrderedDict()  # job id -> ms of its last active event
+        self.labels: OrderedDict[str, tuple[str, str]] = OrderedDict()
+
+    def next_id(self) -> str:
+        ms, seq = self.last
+        return f"{ms}-{seq + 1}"
+
+    @staticmethod
+    def remember(table: OrderedDict, key: str, value) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > CACHE_MAX:
+            table.popitem(last=False)
+
+
+class BullMQReader(Reader):
+    kind = "bullmq"
+
+    def __init__(self, config, ledger, timeout: float = 5.0, started_at: float | None = None) -> None:
+        super().__init__(config, ledger, timeout, started_at)
+        self.prefix = config.prefix
+        self.client = None
+        self.cursors: dict[str, _QueueCursor] = {}
+        self._discovered: tuple[str, ...] = ()
+        self._discovered_at = 0.0
+        self.queues_over_limit = 0
+        self._follower: asyncio.Task | None = None
+        self._discovery: asyncio.Task | None = None
+
+    def _client(self):
+        if self.client is None:
+            self.client = redis_client(self.config.redis_url, self.timeout)
+        return self.client
+
+    def key(self, queue: str, suffix: str) -> str:
+        return f"{self.prefix}:{queue}:{suffix}"
+
+    # ---- queues ---------------------------------------------------------------------------------
+    async def queues(self) -> tuple[str, ...]:
+        """The configured queues, or with discovery the last list found. SCAN walks the whole
+        keyspace (job hashes too: it grows with the history kept), so after the first time it
+        runs in the background, at most once a minute, and a scrape never waits for it."""
+        if not self.config.discover:
+            return self.config.queues
+        running = self._discovery is not None and not self._discovery.done()
+        if not self._discovered_at:  # nothing found yet: this caller waits for the first SCAN
+            if not running:
+                self._discovery = asyncio.get_running_loop().create_task(self._discover())
+            await asyncio.shield(self._discovery)
+        elif not running and time.monotonic() - self._discovered_at >= DISCOVERY_INTERVAL:
+            self._discovery = asyncio.get_running_loop().create_task(self._discover())
+            self._discovery.add_done_callback(self._discovery_done)
+        return self._discovered
+
+    def _discovery_done(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("backend %s: discovery: %s", self.display, short_error(task.exception()))
+
+    async def _discover(self) -> None:
+        found: set[str] = set(self.config.queues)
+        head, tail = f"{self.prefix}:", ":meta"
+        async for key in self._client().scan_iter(match=f"{self.prefix}:*:meta", count=1000):
+            name = _text(key)
+            if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
+                found.add(name[len(head):-len(tail)])  # never split on ':' (queue names may hold it)
+        ordered = sorted(found)
+        self.queues_over_limit = max(0, len(ordered) - self.config.max_queues)
+        self._discovered = tuple(ordered[: self.config.max_queues])
+        self._discovered_at = time.monotonic()
+
+    def _cursor(self, queue: str) -> _QueueCursor:
+        cursor = self.cursors.get(queue)
+        if cursor is None:
+            cursor = self.cursors[queue] = _QueueCursor(int(self.started_at * 1000))
+            self.ledger.declare_queue(self.name, queue)
+        return cursor
+
+    # ---- finished jobs --------------------------------------------------------------------------
+    async def consume(self) -> None:
+        client = self._client()
+        queues = await self.queues()
+        batches: dict[str, list] = {}
+        gaps: list[str] = []
+        added_now: dict[str, int | None] = {}
+        for queue in queues:
+            entries, gap, added = await self._read_stream(client, queue, self._cursor(queue))
+            batches[queue] = entries
+            added_now[queue] = added
+            if gap:
+                gaps.append(queue)
+        # one pipeline for every job hash this batch needs: finished jobs, and jobs seen starting
+        pipe = client.pipeline(transaction=False)
+        wanted: list[tuple[str, str, str]] = []  # (queue, job id, why)
+        plans: dict[str, list] = {}
+        for queue, entries in batches.items():
+            finished = []
+            for entry_id, fields in entries:
+                event = _text(fields.get(b"event", b""))
+                job_id = _text(fields.get(b"jobId", b""))
+                if event in ("completed", "failed") and job_id:
+                    finished.append((entry_id, job_id, event == "failed", _id_parts(entry_id)[0],
+                                     fields.get(b"returnvalue")))
+            plans[queue] = finished
+            for _, job_id, *_ in finished:
+                pipe.hmget(self.key(queue, job_id), "data", "processedOn", "finishedOn")
+                wanted.append((queue, job_id, "finished"))
+        replies = await pipe.execute() if wanted else []
+        # ---- apply: no await from here on, so a cancelled scrape leaves no half-applied batch
+        hashes = {(q, j, why): r for (q, j, why), r in zip(wanted, replies)}
+        for queue, entries in batches.items():
+            cursor = self.cursors[queue]
+            active_ms = {_text(f.get(b"jobId", b"")): _id_parts(i)[0]
+                         for i, f in entries if f.get(b"event") == b"active"}
+            for job_id, ms in active_ms.items():
+                cursor.remember(cursor.started, job_id, ms)
+            finished = plans[queue]
+            for entry_id, job_id, failed, ms, returnvalue in finished:
+                data_raw, processed_on, finished_on = hashes.get((queue, job_id, "finished")) or (None, None, None)
+                started = _int(processed_on)
+                ended = _int(finished_on)
+                if started is None or ended is None:  # the hash is gone: the events' own times
+                    started, ended = cursor.started.get(job_id), ms
+                data = decode_json(data_raw)
+                self.ledger.record(self.name, FinishedJob(
+                    queue=queue, job_id=job_id, failed=failed,
+                    started=None if started is None else started / 1000.0,
+                    finished=None if ended is None else ended / 1000.0,
+                    data=data, result=None if failed else decode_json(returnvalue),
+                    labels=cursor.labels.get(job_id)))
+                cursor.started.pop(job_id, None)
+                cursor.labels.pop(job_id, None)
+            if entries:
+                cursor.last = _id_parts(entries[-1][0])
+            cursor.added = added_now[queue]
+            if queue in gaps:
+                self.ledger.gap(self.name, queue)
+
+    async def _read_stream(self, client, queue: str, cursor: "_QueueCursor"):
+        """The events after the cursor (at most EVENTS_PER_SCRAPE), whether trimming removed
+        some the cursor had not reached, and the stream's entries-added to compare next time.
+
+        XINFO STREAM and the first XRANGE run in one MULTI, so ``entries-added`` and
+        ``last-generated-id`` describe exactly the entries that XRANGE could see: when every
+        entry up to that ID was read, the entries added since the previous snapshot must all
+        have been read, or trimming took some first. Redis < 7 has no entries-added: no check."""
+        stream = self.key(queue, "events")
+        pipe = client.pipeline(transaction=True)
+        pipe.xinfo_stream(stream)
+        pipe.xrange(stream, min=cursor.next_id(), max="+", count=EVENTS_PER_CALL)
+        info, chunk = await pipe.execute(raise_on_error=False)
+        if isinstance(chunk, Exception):
+            raise chunk
+        snapshot = info if not isinstance(info, Exception) else {}
+        added, generated = snapshot.get("entries-added"), snapshot.get("last-generated-id")
+        upper = _text(generated) if generated is not None else "+"  # never past the snapshot
+        entries = list(chunk)
+        while len(chunk) == EVENTS_PER_CALL and len(entries) < EVENTS_PER_SCRAPE:
+            ms, seq = _id_parts(chunk[-1][0])
+            chunk = await client.xrange(stream, min=f"{ms}-{seq + 1}", max=upper, count=EVENTS_PER_CALL)
+            entries.extend(chunk)
+        if isinstance(info, Exception) and "no such key" not in str(info).lower():
+            raise info
+        if added is None or generated is None:
+            return entries, False, None  # no stream yet, or Redis < 7: no gap check
+        if len(chunk) == EVENTS_PER_CALL:
+            return entries, False, None  # the rest is read next scrape; no comparison this time
+        # every entry up to the snapshot was read: those added since the last snapshot must all be here
+        gap = cursor.added is not None and int(added) - cursor.added > len(entries)
+        return entries, gap, int(added)
+
+    # ---- the label follower -------------------------------------------------------------------
+    async def start(self) -> None:
+        self._follower = asyncio.get_running_loop().create_task(self._follow())
+
+    async def _follow(self) -> None:
+        """Read every queue's events as they come and keep the labels of jobs being added or
+        started, while their hash still exists. Runs until close(); a Redis that is down is
+        retried every few seconds (quietly: scheduler_up already says so)."""
+        client = redis_client(self.config.redis_url, self.timeout + FOLLOW_BLOCK_MS / 1000)
+        positions: dict[str, str] = {}
+        backoff = 0.5
+        try:
+            while True:
+                try:
+                    for queue in await self.queues():
+                        positions.setdefault(self.key(queue, "events"), f"{int(self.started_at * 1000)}-0")
+                    if not positions:
+                        await asyncio.sleep(FOLLOW_BLOCK_MS / 1000)
+                        continue
+                    reply = await client.xread(positions, count=EVENTS_PER_CALL, block=FOLLOW_BLOCK_MS)
+                    await self._remember_labels(client, reply or [], positions)
+                    backoff = 0.5
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.debug("backend %s: label follower: %s", self.display, short_error(exc))
+                    await asyncio.sleep(backoff)
+                    backoff = min(5.0, backoff * 2)
+        finally:
+            await client.aclose()
+
+    async def _remember_labels(self, client, reply, positions: dict[str, str]) -> None:
+        head = f"{self.prefix}:"
+        jobs: list[tuple[str, str]] = []
+        for stream, entries in reply:
+            stream = _text(stream)
+            queue = stream[len(head):-len(":events")]
+            cursor = self._cursor(queue)
+            for entry_id, fields in entries:
+                job_id = _text(fields.get(b"jobId", b""))
+                if fields.get(b"event") in LABEL_EVENTS and job_id and job_id not in cursor.labels:
+                    jobs.append((queue, job_id))
+            if entries:
+                positions[stream] = _text(entries[-1][0])
+        if not jobs:
+            return
+        pipe = client.pipeline(transaction=False)
+        for queue, job_id in jobs:
+            pipe.hget(self.key(queue, job_id), "data")
+        for (queue, job_id), raw in zip(jobs, await pipe.execute()):
+            data = decode_json(raw)
+            if data is not None and data is not UNDECODABLE:
+                labels = job_labels(self.ledger.contract, data)
+                self.cursors[queue].remember(self.cursors[queue].labels, job_id, labels)
+                self.ledger.declare_sport(labels[0])
+
+    # ---- gauges ---------------------------------------------------------------------------------
+    async def read_states(self) -> list[QueueState]:
+        client = self._client()
+        queues = await self.queues()
+        now_ms = int(time.time() * 1000)
+        pipe = client.pipeline(transaction=False)
+        for q in queues:
+            pipe.llen(self.key(q, "wait"))
+            pipe.llen(self.key(q, "paused"))
+            pipe.llen(self.key(q, "active"))
+            for suffix in ("prioritized", "delayed", "waiting-children", "completed", "failed"):
+                pipe.zcard(self.key(q, suffix))
+            pipe.hexists(self.key(q, "meta"), "paused")
+            pipe.exists(self.key(q, "meta-paused"))  # Bull v3's flag
+            pipe.lindex(self.key(q, "wait"), -1)
+            pipe.lindex(self.key(q, "paused"), -1)
+            pipe.zrange(self.key(q, "prioritized"), 0, 0)
+            pipe.zcount(self.key(q, "delayed"), "-inf", (now_ms - OVERDUE_GRACE_MS) * 4096)
+            pipe.lrange(self.key(q, "active"), 0, ACTIVE_CHECKED - 1)
+        replies = await pipe.execute()
+        per_queue = 15
+        rows = [replies[i * per_queue:(i + 1) * per_queue] for i in range(len(queues))]
+        # second round: the oldest waiting candidates' timestamps, and the active jobs' locks
+        pipe = client.pipeline(transaction=False)
+        lookups = []
+        for q, row in zip(queues, rows):
+            candidates = [_text(x) for x in (row[10], row[11]) if x is not None]
+            candidates += [_text(x) for x in row[12]]
+            candidates = [c for c in candidates if not c.startswith("0:")]  # v4 markers are not jobs
+            for job_id in candidates:
+                pipe.hmget(self.key(q, job_id), "timestamp", "delay")
+            active_ids = [_text(x) for x in row[14]]
+            for job_id in active_ids:
+                pipe.exists(self.key(q, f"{job_id}:lock"))
+            lookups.append((len(candidates), len(active_ids)))
+        second = await pipe.execute() if any(a or b for a, b in lookups) else []
+        workers = await self._workers(queues)
+        states, pos = [], 0
+        for q, row, (n_candidates, n_active) in zip(queues, rows, lookups):
+            ages = []
+            for ts, delay in second[pos:pos + n_candidates]:
+                ready = _int(ts)
+                if ready is not None:
+                    ages.append(max(0.0, (now_ms - ready - (_int(delay) or 0)) / 1000.0))
+            pos += n_candidates
+            locks = second[pos:pos + n_active]
+            pos += n_active
+            wait = row[0]
+            if row[10] is not None and _text(row[10]).startswith("0:"):
+                wait -= 1  # a BullMQ v4 marker in wait, not a job
+            jobs = {"waiting": wait, "paused": row[1], "active": row[2], "prioritized": row[3],
+                    "delayed": row[4], "waiting-children": row[5], "completed": row[6], "failed": row[7]}
+            states.append(QueueState(
+                queue=q, jobs=jobs, oldest_waiting_age=max(ages) if ages else 0.0,
+                workers=workers.get(q) if workers is not None else None,
+                paused=bool(row[8]) or bool(row[9]), overdue=row[13],
+                stalled=sum(1 for held in locks if not held)))
+        return states
+
+    async def _workers(self, queues) -> dict[str, int] | None:
+        """Connections named as BullMQ workers name them: ``<prefix>:<queue>`` (+ ``:w:<name>``),
+        or the Node library's ``<prefix>:<base64(queue)>``; a named worker counts once however
+        many connections it opens. None when CLIENT LIST is refused."""
+        import base64
+
+        try:
+            clients = await self._client().client_list()
+        except Exception:
+            return None
+        names = [c.get("name", "") for c in clients]
+        out = {}
+        for q in queues:
+            bases = (f"{self.prefix}:{q}", f"{self.prefix}:{base64.b64encode(q.encode()).decode()}")
+            named = {n for n in names if any(n.startswith(b + ":w:") for b in bases)}  # one per worker name
+            unnamed = sum(1 for n in names if n in bases)  # one per connection, as getWorkersCount()
+            out[q] = len(named) + unnamed
+        return out
+
+    async def health(self) -> str | None:
+        try:
+            await self._client().ping()
+            return None
+        except Exception as exc:
+            return short_error(exc)
+
+    async def close(self) -> None:
+        for task in (self._follower, self._discovery):
+            if task is not None and not task.done():
+                task.cancel()
+                try:
+                    await task
+                except BaseException:
+                    pass
+        if self.client is not None:
+            await self.client.aclose()

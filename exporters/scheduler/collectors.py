@@ -1,0 +1,163 @@
+"""The scheduler exporter's collectors: one per backend kind, plus the application's pool.
+
+Each backend collector reads every configured backend of its kind concurrently; a backend
+that is down or slow gets ``scheduler_up{backend} 0`` (and collector success 0) while the
+others are still served. The FlexTime counters come from the ledger (contract.py) and are
+added by the session after the collectors ran (session.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..core.collector import Collector, CollectorSet, PartialFailure
+from ..core.metrics import GAUGE, MetricDef
+from ..core.scrape import remaining_seconds
+from .backend import QueueState
+
+log = logging.getLogger("flextime.scheduler")
+
+scheduler_collectors = CollectorSet("scheduler")
+
+QUEUE_METRICS = (
+    MetricDef("scheduler_up", GAUGE, "Whether the backend answered in this scrape (1) or not (0).", ("backend",)),
+    MetricDef("scheduler_queue_jobs", GAUGE, "Jobs in the queue by state, as the backend holds them now "
+              "(completed / finished / failed are what the backend still keeps, not throughput).",
+              ("backend", "queue", "state")),
+    MetricDef("scheduler_queue_oldest_waiting_job_age_seconds", GAUGE,
+              "Age of the oldest job waiting to be processed; 0 when none waits.", ("backend", "queue")),
+    MetricDef("scheduler_queue_workers", GAUGE, "Workers serving the queue now.", ("backend", "queue")),
+    MetricDef("scheduler_queue_paused", GAUGE, "Whether the queue is paused (1) or not (0).", ("backend", "queue")),
+    MetricDef("scheduler_queue_overdue_jobs", GAUGE,
+              "Delayed or scheduled jobs whose run time has passed but that were not moved to waiting.",
+              ("backend", "queue")),
+    MetricDef("scheduler_queue_stalled_jobs", GAUGE,
+              "Active jobs whose worker stopped renewing its lock or heartbeat (abandoned).", ("backend", "queue")),
+)
+_Q = {d.name: d for d in QUEUE_METRICS}
+ACTIVE_STATES = ("active", "started")  # being processed: active_scheduling_sessions
+DEADLINE_MARGIN = 0.1  # seconds kept to report scheduler_up 0 before the scrape's deadline
+
+
+def queue_families(results: list[tuple[str, list[QueueState] | BaseException]]):
+    """Families for (backend name, states or the error it raised) pairs."""
+    fams = {name: d.family() for name, d in _Q.items()}
+    for backend, states in results:
+        fams["scheduler_up"].add((backend,), 0 if isinstance(states, BaseException) else 1)
+        if isinstance(states, BaseException):
+            continue
+        for st in states:
+            q = (backend, st.queue)
+            for state, n in st.jobs.items():
+                fams["scheduler_queue_jobs"].add((*q, state), n)
+            for name, value in (("scheduler_queue_oldest_waiting_job_age_seconds", st.oldest_waiting_age),
+                                ("scheduler_queue_workers", st.workers),
+                                ("scheduler_queue_paused", None if st.paused is None else int(st.paused)),
+                                ("scheduler_queue_overdue_jobs", st.overdue),
+                                ("scheduler_queue_stalled_jobs", st.stalled)):
+                if value is not None:
+                    fams[name].add(q, value)
+    return list(fams.values())
+
+
+class QueueCollector(Collector):
+    """Reads every backend of one kind (``kind``) in this scrape."""
+
+    kind = ""
+    metrics = QUEUE_METRICS
+
+    async def collect(self):
+        session = self.settings.hooks
+        readers = session.readers(self.kind)
+        if not readers:
+            return []
+        budget = max(0.05, remaining_seconds() - DEADLINE_MARGIN)
+
+        async def bounded(reader):
+            try:
+                return await asyncio.wait_for(reader.read(), timeout=budget)
+            except asyncio.TimeoutError:
+                return TimeoutError(f"{reader.display}: no answer within {budget:.3g}s")
+            except Exception as exc:  # reported as scheduler_up 0, never a failed scrape
+                return exc
+
+        outcomes = await asyncio.gather(*(bounded(r) for r in readers))
+        results = list(zip((r.name for r in readers), outcomes))
+        active = sum(n for _, states in results if not isinstance(states, BaseException)
+                     for st in states for state, n in st.jobs.items() if state in ACTIVE_STATES)
+        session.note_active(self.kind, active)
+        families = queue_families(results)
+        errors = []
+        for reader, outcome in zip(readers, outcomes):
+            error = describe(outcome) if isinstance(outcome, BaseException) else ""
+            _log_change(reader, error)
+            if error:
+                errors.append(f"{reader.display}: {error}")
+        if errors:
+            raise PartialFailure("; ".join(errors), families)
+        return families
+
+
+_last_error: dict[int, str] = {}  # id(reader) -> its last error, so a lasting failure logs once
+
+
+def _log_change(reader, error: str) -> None:
+    """One line per backend when its failure starts or changes, one when it recovers: the
+    collector's own failure line joins all backends and may be cut short."""
+    previous = _last_error.get(id(reader), "")
+    if error and error != previous:
+        log.error("backend %s: %s", reader.display, error)
+    elif not error and previous:
+        log.info("backend %s answers again", reader.display)
+    _last_error[id(reader)] = error
+
+
+def describe(exc: BaseException) -> str:
+    from .backend import short_error
+
+    return short_error(exc)
+
+
+@scheduler_collectors.register
+class BullMQCollector(QueueCollector):
+    name = "bullmq"
+    kind = "bullmq"
+    description = "BullMQ queues in Redis (read-only: no Lua, no writes)"
+
+
+@scheduler_collectors.register
+class RQCollector(QueueCollector):
+    name = "rq"
+    kind = "rq"
+    description = "RQ queues in Redis (raw registry reads, no cleanup)"
+
+
+@scheduler_collectors.register
+class SQLCollector(QueueCollector):
+    name = "sql"
+    kind = "sql"
+    description = "Job tables in PostgreSQL"
+
+
+POOL_METRIC = MetricDef(
+    "database_connection_pool_size", GAUGE,
+    "The application's PostgreSQL connections by state, as the server sees them (see docs/scheduler.md: "
+    "'waiting' is connections waiting on a lock, not requests queued inside the application's pool).",
+    ("state",))
+
+
+@scheduler_collectors.register
+class ConnectionPoolCollector(Collector):
+    name = "connection_pool"
+    description = "The application's PostgreSQL connections by state (pg_stat_activity)"
+    metrics = (POOL_METRIC,)
+
+    async def collect(self):
+        pool = self.settings.hooks.pool
+        if pool is None:
+            return []
+        counts = await asyncio.wait_for(pool.read(), timeout=max(0.05, remaining_seconds() - DEADLINE_MARGIN))
+        fam = POOL_METRIC.family()
+        for state in ("active", "idle", "waiting"):
+            fam.add((state,), counts.get(state, 0))
+        return [fam]

@@ -1,0 +1,281 @@
+"""The FlexTime job contract and the exporter's own counters (the ledger).
+
+A backend reader (bullmq.py, rq.py, sql.py) turns each job that finished since its
+last read into one :class:`FinishedJob`, exactly once, and hands it to the
+:class:`Ledger`. The ledger owns every counter the exporter derives itself, so they
+only go up for the life of the process and do not depend on what the queue keeps.
+
+Pure code: no I/O, so the extraction rules are unit-tested on their own."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.metrics import COUNTER, HISTOGRAM, MetricDef, MetricFamily
+
+UNKNOWN = "unknown"
+# the seed's buckets (shared/seed/monitoring-and-alerting.md, scheduleGenerationDuration)
+DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+@dataclass(frozen=True)
+class JobContract:
+    """Where a job carries the FlexTime fields: a dotted path whose first part is ``data``
+    (the job's input) or ``result`` (a completed job's return value). Defaults are the
+    design note's (shared/design/ARCHITECTURE.md, "The FlexTime scheduler exporter")."""
+
+    sport: str = "data.sport"
+    team_count: str = "data.teamCount"
+    constraint_violations: str = "result.constraintViolations"
+    violation_type: str = "type"  # key inside each violation object
+    violation_severity: str = "severity"
+
+    def paths(self) -> dict[str, str]:
+        return {"sport": self.sport, "team_count": self.team_count,
+                "constraint_violations": self.constraint_violations}
+
+
+def check_path(name: str, path: Any) -> str:
+    """Validate one contract path at start-up; the error names the config field."""
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"job_contract.{name} must be a dotted path such as data.sport")
+    root = path.split(".", 1)[0]
+    if root not in ("data", "result"):
+        raise ValueError(f"job_contract.{name}: {path!r} must start with 'data.' or 'result.'")
+    return path
+
+
+class Undecodable:
+    """Marks a payload that was present but not JSON (counted, and its fields are unknown)."""
+
+    def __repr__(self) -> str:
+        return "<undecodable>"
+
+
+UNDECODABLE = Undecodable()
+
+
+def decode_json(raw: Any) -> Any:
+    """A job payload as stored (bytes or str of JSON), decoded; None when absent,
+    UNDECODABLE when it is not JSON."""
+    if raw is None:
+        return None
+    if isinstance(raw, (dict, list, int, float)):
+        return raw
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        try:
+            raw = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return UNDECODABLE
+    if raw == "":
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return UNDECODABLE
+
+
+def _walk(value: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def lookup(path: str, data: Any, result: Any) -> Any:
+    root, _, rest = path.partition(".")
+    base = data if root == "data" else result
+    if base is None or base is UNDECODABLE:
+        return None
+    return _walk(base, rest.split(".") if rest else [])
+
+
+def label_text(value: Any) -> str:
+    """A label value from a job field: strings as they are, whole numbers without '.0',
+    anything else (missing, objects, empty) is 'unknown'."""
+    if isinstance(value, bool) or value is None:
+        return UNKNOWN
+    if isinstance(value, str):
+        return value if value.strip() else UNKNOWN
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return UNKNOWN
+
+
+@dataclass(frozen=True)
+class FinishedJob:
+    """One job that reached a final state (completed, or failed with no retry left).
+
+    ``started`` / ``finished`` are epoch seconds of the last start of processing and of
+    the finish; None when the backend no longer knows them. ``data`` / ``result`` are the
+    decoded payloads (None when gone, UNDECODABLE when not JSON)."""
+
+    queue: str
+    job_id: str
+    failed: bool
+    started: float | None = None
+    finished: float | None = None
+    data: Any = None
+    result: Any = None
+    labels: tuple[str, str] | None = None  # (sport, team_count) seen earlier, when data is gone
+
+
+def job_labels(contract: JobContract, data: Any) -> tuple[str, str]:
+    """(sport, team_count) of a job's input; 'unknown' for what is missing."""
+    return (label_text(lookup(contract.sport, data, None)) if contract.sport.startswith("data") else UNKNOWN,
+            label_text(lookup(contract.team_count, data, None)) if contract.team_count.startswith("data")
+            else UNKNOWN)
+
+
+LEDGER_METRICS = (
+    MetricDef("schedule_generation_duration_seconds", HISTOGRAM,
+              "Duration of schedule generation in seconds (finished minus started processing, completed jobs).",
+              ("sport", "team_count")),
+    MetricDef("schedule_generation_failures_total", COUNTER,
+              "Schedule generation jobs that failed with no retry left.", ("sport",)),
+    MetricDef("constraint_violations_total", COUNTER,
+              "Constraint violations reported in completed jobs' results.", ("constraint_type", "severity")),
+    MetricDef("scheduler_queue_jobs_completed_total", COUNTER,
+              "Jobs that completed since the exporter started (counted once each, from the backend's history).",
+              ("backend", "queue")),
+    MetricDef("scheduler_queue_jobs_failed_total", COUNTER,
+              "Jobs that failed with no retry left since the exporter started.", ("backend", "queue")),
+    MetricDef("scheduler_jobs_without_duration_total", COUNTER,
+              "Completed jobs whose start or finish time the backend no longer had (not in the histogram).",
+              ("backend", "queue")),
+    MetricDef("scheduler_jobs_undecodable_total", COUNTER,
+              "Finished jobs whose data or result was not JSON (their fields are counted as 'unknown').",
+              ("backend", "queue", "part")),
+    MetricDef("scheduler_queue_history_gaps_total", COUNTER,
+              "Times the backend had already dropped history the exporter had not read yet "
+              "(jobs finished in between were not counted).", ("backend", "queue")),
+)
+_DEFS = {d.name: d for d in LEDGER_METRICS}
+
+
+@dataclass
+class _Histogram:
+    buckets: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS))
+    count: int = 0
+    total: float = 0.0
+
+    def observe(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        for i, bound in enumerate(DURATION_BUCKETS):
+            if value <= bound:
+                self.buckets[i] += 1
+
+
+class Ledger:
+    """The counters the exporter derives from finished jobs; monotonic for the process's life.
+
+    Readers call :meth:`record` once per finished job and :meth:`gap` when history was lost;
+    nothing here awaits, so a reader applies one scrape's jobs all at once or not at all."""
+
+    def __init__(self, contract: JobContract) -> None:
+        self.contract = contract
+        self.durations: dict[tuple[str, str], _Histogram] = {}
+        self.failures: dict[tuple[str], int] = {}
+        self.violations: dict[tuple[str, str], int] = {}
+        self.completed: dict[tuple[str, str], int] = {}
+        self.failed: dict[tuple[str, str], int] = {}
+        self.no_duration: dict[tuple[str, str], int] = {}
+        self.undecodable: dict[tuple[str, str, str], int] = {}
+        self.gaps: dict[tuple[str, str], int] = {}
+        self.declare_sport(UNKNOWN)
+
+    def declare_queue(self, backend: str, queue: str) -> None:
+        """Show a queue's counters at 0 before its first finished job, so increase() works from the start."""
+        for table in (self.completed, self.failed):
+            table.setdefault((backend, queue), 0)
+
+    def declare_sport(self, sport: str) -> None:
+        """Show schedule_generation_failures_total{sport} at 0 once the sport is known, so the
+        seed's ``increase(...[5m]) > 0`` sees its first failure (a series born at 1 has no increase)."""
+        self.failures.setdefault((sport,), 0)
+
+    def gap(self, backend: str, queue: str) -> None:
+        key = (backend, queue)
+        self.gaps[key] = self.gaps.get(key, 0) + 1
+
+    def record(self, backend: str, job: FinishedJob) -> None:
+        c = self.contract
+        key = (backend, job.queue)
+        for part, payload in (("data", job.data), ("result", job.result)):
+            if payload is UNDECODABLE:
+                k = (backend, job.queue, part)
+                self.undecodable[k] = self.undecodable.get(k, 0) + 1
+        sport_team = job_labels(c, job.data)
+        if job.labels is not None and job.data is None:
+            sport_team = job.labels
+        sport = (label_text(lookup(c.sport, job.data, job.result)) if c.sport.startswith("result")
+                 else sport_team[0])
+        team = (label_text(lookup(c.team_count, job.data, job.result)) if c.team_count.startswith("result")
+                else sport_team[1])
+        self.declare_sport(sport)
+        if job.failed:
+            self.failed[key] = self.failed.get(key, 0) + 1
+            self.failures[(sport,)] = self.failures.get((sport,), 0) + 1
+            return
+        self.completed[key] = self.completed.get(key, 0) + 1
+        if job.started is not None and job.finished is not None:
+            hist = self.durations.get((sport, team))
+            if hist is None:
+                hist = self.durations[(sport, team)] = _Histogram()
+            hist.observe(max(0.0, job.finished - job.started))
+        else:
+            self.no_duration[key] = self.no_duration.get(key, 0) + 1
+        for kind, severity in violations(c, job.data, job.result):
+            self.violations[(kind, severity)] = self.violations.get((kind, severity), 0) + 1
+
+    def families(self) -> list[MetricFamily]:
+        out = []
+        hist_family = _DEFS["schedule_generation_duration_seconds"].family()
+        for labels, h in sorted(self.durations.items()):
+            # each bucket already counts every observation <= its bound (cumulative)
+            hist_family.add_histogram(labels, zip(DURATION_BUCKETS, h.buckets), h.total, h.count)
+        out.append(hist_family)
+        for name, table in (("schedule_generation_failures_total", self.failures),
+                            ("constraint_violations_total", self.violations),
+                            ("scheduler_queue_jobs_completed_total", self.completed),
+                            ("scheduler_queue_jobs_failed_total", self.failed),
+                            ("scheduler_jobs_without_duration_total", self.no_duration),
+                            ("scheduler_jobs_undecodable_total", self.undecodable),
+                            ("scheduler_queue_history_gaps_total", self.gaps)):
+            fam = _DEFS[name].family()
+            for labels, value in sorted(table.items()):
+                fam.add(labels, value)
+            out.append(fam)
+        return out
+
+
+def violations(contract: JobContract, data: Any, result: Any) -> list[tuple[str, str]]:
+    """(constraint_type, severity) of each violation a job reports. A list of objects is the
+    contract; a bare number counts that many violations of unknown type; anything else none."""
+    found = lookup(contract.constraint_violations, data, result)
+    if isinstance(found, bool) or found is None:
+        return []
+    if isinstance(found, (int, float)) and math.isfinite(found) and 0 < found <= 1_000_000:
+        return [(UNKNOWN, UNKNOWN)] * int(found)
+    if not isinstance(found, list):
+        return []
+    out = []
+    for item in found:
+        if isinstance(item, dict):
+            out.append((label_text(item.get(contract.violation_type)),
+                        label_text(item.get(contract.violation_severity))))
+        elif isinstance(item, str):
+            out.append((label_text(item), UNKNOWN))
+        else:
+            out.append((UNKNOWN, UNKNOWN))
+    return out

@@ -1,0 +1,518 @@
+"""RQ (python-rq) queues, read from RQ's raw Redis keys: no ``rq`` import, no write, no Lua.
+
+Keys read (RQ 1.x, 2.x and 3.0 share them; ``rq`` is the default ``RQ_KEY_PREFIX``):
+
+* ``rq:queues`` (SET of ``rq:queue:<name>``), ``rq:queue:<name>`` (LIST of job ids, oldest first);
+* registries, ZSETs per queue: ``rq:wip:<q>`` (started; score = heartbeat expiry; members are
+  ``<job>:<execution>`` since 2.0), ``rq:finished:<q>`` (score = finish + result_ttl),
+  ``rq:failed:<q>`` (score = failure + failure_ttl), ``rq:deferred:<q>``, ``rq:scheduled:<q>``
+  (score = run time), ``rq:canceled:<q>``. A TTL of -1 is stored as ``+inf``;
+* ``rq:job:<id>`` (HASH: ``data`` = zlib(serializer((func, instance, args, kwargs))), UTC strings
+  ``enqueued_at`` / ``started_at`` / ``ended_at``, ``result`` before 1.12);
+* ``rq:results:<id>`` (STREAM, 1.12+: ``return_value`` = base64(serializer(value)));
+* ``rq:workers:<q>`` (SET of ``rq:worker:<name>``, may hold dead members), ``rq:suspended``.
+
+Payloads are decoded without running code: pickles through an Unpickler whose ``find_class``
+refuses every global, so only plain containers, strings and numbers load; JSON as JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import pickle
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .backend import QueueState, Reader, redis_client, short_error
+from .contract import UNDECODABLE, FinishedJob
+
+PREFIX = "rq"
+QUEUE_PREFIX = f"{PREFIX}:queue:"
+INF_SCORE = 1e300  # finite upper bound that excludes +inf members (TTL -1)
+SLACK = 5  # seconds: integer scores, clock skew between workers and Redis
+MAX_PAYLOAD = 4 << 20  # bytes a decompressed payload may have; more is UNDECODABLE
+WINDOW_LIMIT = 20_000  # entries one window may return per scrape; more is a history gap
+SHORT_TTL = 60  # entries of TTLs up to this are found by a band of their own, then learned
+SCAN_CHUNK = 64  # live registry entries looked at per scrape to discover unknown TTLs
+MAX_CLASSES = 64
+MAX_INF_SEEN = 200_000
+MAX_WORKER_KEYS = 1000
+DEFAULT_TTL = {"finished": 500, "failed": 31_536_000}
+STATE_KEYS = (("queued", None), ("started", "wip"), ("finished", "finished"), ("failed", "failed"),
+              ("deferred", "deferred"), ("scheduled", "scheduled"), ("canceled", "canceled"))
+
+
+class _NoGlobals(pickle.Unpickler):
+    def find_class(self, module, name):  # noqa: D401 - pickle API
+        raise pickle.UnpicklingError("globals are not loaded")
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("persistent ids are not loaded")
+
+
+def _inflate(raw: bytes) -> bytes | None:
+    try:
+        d = zlib.decompressobj()
+        out = d.decompress(raw, MAX_PAYLOAD)
+        if d.unconsumed_tail:
+            return None
+        return out
+    except zlib.error:
+        return None
+
+
+def safe_loads(raw: bytes | None) -> Any:
+    """A serialized value (pickle or JSON) with no code run; UNDECODABLE when it cannot be."""
+    if raw is None:
+        return None
+    if not raw:
+        return UNDECODABLE
+    if raw[:1] == b"\x80" or raw[:1] in (b"(", b"]", b"}"):  # pickle: PROTO opcode, or protocol 0/1 MARK
+        try:
+            return _NoGlobals(io.BytesIO(raw)).load()
+        except Exception:  # UnpicklingError, EOFError, ValueError, RecursionError, MemoryError...
+            return UNDECODABLE
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return UNDECODABLE
+
+
+def job_data(raw: bytes | None) -> Any:
+    """The contract's ``data`` root of an RQ job: the call's kwargs merged over its first
+    positional argument when that is a dict ({} when neither is); UNDECODABLE when the
+    stored call cannot be read safely."""
+    if raw is None:
+        return None
+    inflated = _inflate(raw)
+    if inflated is None:
+        return UNDECODABLE
+    call = safe_loads(inflated)
+    if not isinstance(call, (list, tuple)) or len(call) != 4:
+        return UNDECODABLE
+    _func, _instance, args, kwargs = call
+    out: dict = {}
+    if isinstance(args, (list, tuple)) and args and isinstance(args[0], dict):
+        out.update(args[0])
+    if isinstance(kwargs, dict):
+        out.update(kwargs)
+    return out
+
+
+def parse_time(raw: bytes | None) -> float | None:
+    """RQ's UTC timestamp strings (``%Y-%m-%dT%H:%M:%S.%fZ``, older without fraction) as epoch s."""
+    if not raw:
+        return None
+    text = raw.decode("ascii", "replace")
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            continue
+    return None
+
+
+def _text(raw) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+@dataclass
+class _Cursor:
+    """Where consume() is in one registry (finished or failed) of one queue."""
+
+    last: float | None = None  # Redis time of the previous consume
+    classes: set[int] = field(default_factory=set)  # TTLs (score - finish) seen in this registry
+    seen: dict[bytes, tuple[float, int | None]] = field(default_factory=dict)  # member -> (score, class)
+    inf_count: int = 0
+    inf_seen: set[bytes] = field(default_factory=set)
+    scan_from: float = 0.0  # the rotating discovery scan's position (score)
+
+
+class RQReader(Reader):
+    """Reads RQ queues. Counters are kept incrementally and exactly once:
+
+    RQ's finished and failed registries are ZSETs scored by ``finish + TTL`` (``+inf`` for
+    TTL -1). A job finishing at ``t`` with TTL ``L`` lands at ``floor(t) + L``. The reader learns
+    the TTLs in use (its "classes": the registry's default, those of the newest entries at the
+    first read, and ``score - ended_at`` of every job it reads). At each scrape, with ``N`` the
+    Redis time and ``P`` the previous scrape's, it reads for each class only the band
+    ``[P + L - SLACK, N + L + SLACK]`` (``started_at + L`` at the first scrape), i.e. the jobs that
+    finished since the last scrape, never the history kept. A job is counted when its member is
+    not in ``seen`` (member -> score of the bands just read; entries leave it once they fall below
+    their class's next band, so it holds only the overlap) and its ``ended_at`` >= started_at.
+    ``+inf`` members are unordered: they are re-read only when their ZCOUNT changes. A TTL never
+    seen before is found by a band ``[P - SLACK, N + SHORT_TTL + SLACK]`` (TTLs up to a minute),
+    a rotating scan of ``SCAN_CHUNK`` live entries per scrape, or by falling into another band
+    (only ``ended_at`` of those entries is read): its jobs are counted, the class is added and one catch-up band
+    from ``started_at`` is read in the same scrape. All reads come first; the ledger is updated
+    afterwards with no await in between, so a cancelled scrape counts nothing twice.
+
+    Registry entries whose job hash already expired are still counted (labels ``unknown``, no
+    duration); a band that had to be cut (WINDOW_LIMIT) or a class whose TTL is shorter than
+    the time between scrapes (its entries may have been cleaned up unseen) is a history gap.
+    """
+
+    kind = "rq"
+
+    def __init__(self, config, ledger, timeout: float = 5.0, started_at: float | None = None) -> None:
+        super().__init__(config, ledger, timeout, started_at)
+        self._client = None
+        self._cursors: dict[tuple[str, str], _Cursor] = {}
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = redis_client(self.config.redis_url, self.timeout)
+        return self._client
+
+    async def _run(self, build) -> list:
+        pipe = self.client.pipeline(transaction=False)
+        build(pipe)
+        if not len(pipe):
+            return []
+        return await pipe.execute(raise_on_error=True)
+
+    async def _queues(self) -> list[str]:
+        if not self.config.discover:
+            return list(self.config.queues)
+        members = await self.client.smembers(f"{PREFIX}:queues")
+        names = sorted({_text(m)[len(QUEUE_PREFIX):] for m in members if _text(m).startswith(QUEUE_PREFIX)}
+                       | set(self.config.queues))
+        return names[: max(0, self.config.max_queues)]
+
+    @staticmethod
+    def _now(reply) -> float:
+        sec, usec = reply
+        return int(sec) + int(usec) / 1e6
+
+    # ------------------------------------------------------------------ gauges
+    async def read_states(self) -> list[QueueState]:
+        queues = await self._queues()
+
+        def first(pipe):
+            pipe.time()
+            pipe.exists(f"{PREFIX}:suspended")
+            for q in queues:
+                pipe.llen(QUEUE_PREFIX + q)
+                for _, reg in STATE_KEYS[1:]:
+                    pipe.zcard(f"{PREFIX}:{reg}:{q}")
+                pipe.lindex(QUEUE_PREFIX + q, 0)
+                pipe.smembers(f"{PREFIX}:workers:{q}")
+
+        replies = await self._run(first)
+        now = self._now(replies[0])
+        suspended = bool(replies[1])
+        per = len(STATE_KEYS) + 2
+        rows = [replies[2 + i * per: 2 + (i + 1) * per] for i in range(len(queues))]
+        workers = [sorted(r[-1])[:MAX_WORKER_KEYS] for r in rows]
+
+        def second(pipe):
+            for q, r, w in zip(queues, rows, workers):
+                if r[-2] is not None:
+                    pipe.hget(f"{PREFIX}:job:" + _text(r[-2]), "enqueued_at")
+                pipe.zcount(f"{PREFIX}:scheduled:{q}", "-inf", now)
+                pipe.zcount(f"{PREFIX}:wip:{q}", "-inf", f"({now}")
+                for key in w:
+                    pipe.exists(key)
+
+        more = iter(await self._run(second))
+        out = []
+        for q, r, w in zip(queues, rows, workers):
+            jobs = {state: int(n) for (state, _), n in zip(STATE_KEYS, r[: len(STATE_KEYS)])}
+            age = 0.0
+            if r[-2] is not None:
+                enqueued = parse_time(next(more))
+                age = max(0.0, now - enqueued) if enqueued is not None else 0.0
+            overdue = int(next(more))
+            stalled = int(next(more))
+            live = sum(1 for _ in w if next(more))
+            out.append(QueueState(q, jobs, oldest_waiting_age=age, workers=live, paused=suspended,
+                                  overdue=overdue, stalled=stalled))
+        return out
+
+    # ------------------------------------------------------------------ counters
+    def _cursor(self, q: str, reg: str) -> _Cursor:
+        cur = self._cursors.get((q, reg))
+        if cur is None:
+            cur = self._cursors[(q, reg)] = _Cursor(classes={DEFAULT_TTL[reg]})
+        return cur
+
+    def _bands(self, cur: _Cursor, now: float) -> list[tuple[float, float]]:
+        lo_base = (cur.last if cur.last is not None else self.started_at)
+        bands = sorted((int(lo_base) + L - SLACK, now + L + SLACK) for L in cur.classes)
+        merged: list[list[float]] = []
+        for lo, hi in bands:
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        return [(lo, hi) for lo, hi in merged]
+
+    async def consume(self) -> None:
+        queues = await self._queues()
+        regs = ("finished", "failed")
+        pairs = [(q, reg) for q in queues for reg in regs]
+        cursors = {p: self._cursor(*p) for p in pairs}
+        now_reply = await self.client.time()
+        now = self._now(now_reply)
+        first_time = {p: c.last is None for p, c in cursors.items()}
+
+        # round 1: the bands, the +inf count, the discovery scan (and a sample at the first read)
+        plan: list[tuple[tuple[str, str], str, Any]] = []
+
+        def round1(pipe):
+            for p, cur in cursors.items():
+                key = f"{PREFIX}:{p[1]}:{p[0]}"
+                for lo, hi in self._bands(cur, now):
+                    pipe.zrangebyscore(key, lo, hi, start=0, num=WINDOW_LIMIT, withscores=True)
+                    plan.append((p, "band", (lo, hi)))
+                pipe.zcount(key, "+inf", "+inf")
+                plan.append((p, "infcount", None))
+                pipe.zrangebyscore(key, f"({max(cur.scan_from, now)}", INF_SCORE, start=0, num=SCAN_CHUNK,
+                                   withscores=True)
+                plan.append((p, "scan", None))
+                base = cur.last if cur.last is not None else self.started_at
+                pipe.zrangebyscore(key, int(base) - SLACK, now + SHORT_TTL + SLACK, start=0, num=WINDOW_LIMIT,
+                                   withscores=True)
+                plan.append((p, "short", None))
+                if first_time[p]:
+                    pipe.zrevrangebyscore(key, INF_SCORE, "-inf", start=0, num=SCAN_CHUNK, withscores=True)
+                    plan.append((p, "sample", None))
+
+        replies = await self._run(round1)
+        gaps: set[str] = set()
+        candidates: dict[tuple[str, str], dict[bytes, float]] = {p: {} for p in pairs}
+        probes: dict[tuple[str, str], dict[bytes, float]] = {p: {} for p in pairs}  # entries to classify
+        new_inf_count: dict[tuple[str, str], int] = {}
+        next_scan: dict[tuple[str, str], float] = {}
+        for (p, what, extra), reply in zip(plan, replies):
+            cur = cursors[p]
+            if what == "band":
+                if len(reply) >= WINDOW_LIMIT:
+                    gaps.add(p[0])
+                for member, score in reply:
+                    if member not in cur.seen:
+                        candidates[p][member] = score
+            elif what == "infcount":
+                new_inf_count[p] = int(reply)
+            elif what == "scan":
+                next_scan[p] = reply[-1][1] if len(reply) == SCAN_CHUNK else 0.0
+                for member, score in reply:
+                    if member not in cur.seen and member not in candidates[p]:
+                        probes[p][member] = score
+            elif what in ("sample", "short"):
+                for member, score in reply:
+                    if member not in candidates[p]:
+                        probes[p][member] = score
+
+        # +inf members (TTL -1): re-read only when their number changed
+        inf_pairs = [p for p in pairs if new_inf_count[p] and new_inf_count[p] != cursors[p].inf_count]
+        if inf_pairs:
+            def round_inf(pipe):
+                for p in inf_pairs:
+                    pipe.zrangebyscore(f"{PREFIX}:{p[1]}:{p[0]}", "+inf", "+inf", start=0, num=MAX_INF_SEEN)
+            inf_members = dict(zip(inf_pairs, await self._run(round_inf)))
+        else:
+            inf_members = {}
+        for p, members in inf_members.items():
+            if len(members) >= MAX_INF_SEEN:
+                gaps.add(p[0])
+            for m in members:
+                if m not in cursors[p].inf_seen:
+                    candidates[p][m] = float("inf")
+
+        # round 2: job hashes of candidates, ended_at of probes (to learn unknown TTL classes)
+        jobs = await self._read_jobs(candidates)
+        probe_ends = await self._probe_ends(probes)
+        new_classes: dict[tuple[str, str], set[int]] = {p: set() for p in pairs}
+        for p in pairs:
+            cur = cursors[p]
+            for member, score in probe_ends[p].items():
+                ended, _ = score
+                L = _class_of(probes[p][member], ended)
+                if L is not None and not _known(L, cur.classes | new_classes[p]) and \
+                        len(cur.classes) + len(new_classes[p]) < MAX_CLASSES:
+                    new_classes[p].add(L)
+            for member, job in jobs[p].items():
+                L = _class_of(candidates[p][member], job.get("ended"))
+                if L is not None and not _known(L, cur.classes | new_classes[p]) and \
+                        len(cur.classes) + len(new_classes[p]) < MAX_CLASSES:
+                    new_classes[p].add(L)
+
+        # round 3 (only when a TTL class was discovered): one catch-up band from started_at
+        catch_pairs = [p for p in pairs if new_classes[p]]
+        if catch_pairs:
+            catch_plan = []
+
+            def round3(pipe):
+                for p in catch_pairs:
+                    for L in sorted(new_classes[p]):
+                        pipe.zrangebyscore(f"{PREFIX}:{p[1]}:{p[0]}", int(self.started_at) + L - SLACK,
+                                           now + L + SLACK, start=0, num=WINDOW_LIMIT, withscores=True)
+                        catch_plan.append((p, L))
+
+            extra_cands: dict[tuple[str, str], dict[bytes, float]] = {p: {} for p in pairs}
+            for (p, L), reply in zip(catch_plan, await self._run(round3)):
+                if len(reply) >= WINDOW_LIMIT:
+                    gaps.add(p[0])
+                for member, score in reply:
+                    if member not in cursors[p].seen and member not in candidates[p]:
+                        extra_cands[p][member] = score
+            extra_jobs = await self._read_jobs(extra_cands)
+            for p in catch_pairs:
+                for member, job in extra_jobs[p].items():
+                    # only the jobs of a class just learned are new: the others are covered by their bands
+                    if _known(_class_of(extra_cands[p][member], job.get("ended")), new_classes[p]):
+                        candidates[p][member] = extra_cands[p][member]
+                        jobs[p][member] = job
+
+        # decide, then apply everything with no await in between
+        records: list[FinishedJob] = []
+        for p in pairs:
+            q, reg = p
+            cur = cursors[p]
+            base = int(cur.last if cur.last is not None else self.started_at)
+            for member, score in candidates[p].items():
+                job = jobs[p].get(member)
+                if job is None:
+                    continue
+                if score != float("inf"):
+                    L = _class_of(score, job.get("ended"))
+                    own = _match(L, cur.classes)
+                    if own is not None and not base + own - SLACK <= score <= now + own + SLACK:
+                        continue  # outside its own class's band: counted when that band was read
+                    if L is None and not any(base + c - SLACK <= score <= now + c + SLACK for c in cur.classes):
+                        continue
+                ended = job.get("ended")
+                if ended is not None and ended < self.started_at:
+                    continue
+                records.append(FinishedJob(queue=q, job_id=_text(member), failed=(reg == "failed"),
+                                           started=job.get("started"),
+                                           finished=ended, data=job.get("data"),
+                                           result=None if reg == "failed" else job.get("result")))
+        # ---- apply (synchronous from here on)
+        for q in queues:
+            self.ledger.declare_queue(self.name, q)
+        for p in pairs:
+            cur = cursors[p]
+            if cur.last is not None:
+                interval = now - cur.last
+                if any(L < interval - SLACK for L in cur.classes):
+                    gaps.add(p[0])
+            cur.classes |= new_classes[p]
+            for member, score in candidates[p].items():
+                if member not in jobs[p]:
+                    continue
+                if score == float("inf"):
+                    cur.inf_seen.add(member)
+                else:
+                    L = _class_of(score, jobs[p][member].get("ended"))
+                    cur.seen[member] = (score, _match(L, cur.classes) if L is not None else None)
+            cur.inf_count = new_inf_count[p]
+            cur.scan_from = next_scan[p]
+            cur.last = now
+            # forget an entry once it is below its own class's next band (whose low end is
+            # int(now) + L - SLACK, see _bands: the same expression, or an entry between int(now)
+            # and now would be read again and counted twice): it cannot be new again
+            cur.seen = {m: (s, c) for m, (s, c) in cur.seen.items() if s >= int(now) + (c or 0) - SLACK}
+            if p in inf_members:
+                present = set(inf_members[p])
+                cur.inf_seen &= present
+        for job in records:
+            self.ledger.record(self.name, job)
+        for q in sorted(gaps):
+            self.ledger.gap(self.name, q)
+
+    async def _read_jobs(self, candidates) -> dict[tuple[str, str], dict[bytes, dict]]:
+        order = [(p, m) for p, ms in candidates.items() for m in ms]
+        out: dict[tuple[str, str], dict[bytes, dict]] = {p: {} for p in candidates}
+        if not order:
+            return out
+
+        def build(pipe):
+            for p, m in order:
+                jid = _text(m)
+                pipe.hmget(f"{PREFIX}:job:{jid}", "data", "started_at", "ended_at", "result", "status")
+                pipe.xrevrange(f"{PREFIX}:results:{jid}", "+", "-", count=1)
+
+        replies = await self._run(build)
+        for i, (p, m) in enumerate(order):
+            data, started, ended, legacy, status = replies[2 * i]
+            stream = replies[2 * i + 1]
+            job: dict[str, Any] = {"started": parse_time(started), "ended": parse_time(ended)}
+            if data is None and status is None:
+                job["missing"] = True  # the job hash expired: still a finished job, fields unknown
+            job["data"] = job_data(data)
+            result = None
+            if stream:
+                fields = stream[0][1]
+                rv = fields.get(b"return_value")
+                if rv is not None:
+                    try:
+                        result = safe_loads(base64.b64decode(rv, validate=False))
+                    except (ValueError, TypeError):
+                        result = UNDECODABLE
+                if job["ended"] is None and fields.get(b"execution_ended_at"):
+                    try:
+                        job["ended"] = float(fields[b"execution_ended_at"])
+                    except ValueError:
+                        pass
+            elif legacy is not None:
+                result = safe_loads(legacy)
+            job["result"] = result
+            out[p][m] = job
+        return out
+
+    async def _probe_ends(self, probes) -> dict[tuple[str, str], dict[bytes, tuple[float | None, None]]]:
+        order = [(p, m) for p, ms in probes.items() for m in ms]
+        out: dict = {p: {} for p in probes}
+        if not order:
+            return out
+
+        def build(pipe):
+            for _, m in order:
+                pipe.hget(f"{PREFIX}:job:{_text(m)}", "ended_at")
+
+        for (p, m), ended in zip(order, await self._run(build)):
+            out[p][m] = (parse_time(ended), None)
+        return out
+
+    # ------------------------------------------------------------------ lifecycle
+    async def health(self) -> str | None:
+        try:
+            await self.client.ping()
+        except Exception as exc:
+            return short_error(exc)
+        return None
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            try:
+                await client.aclose()
+            except Exception:
+                pass
+
+
+def _known(L: int | None, classes) -> bool:
+    """Whether TTL ``L`` is one of ``classes`` (within 2 s: scores are whole seconds taken just
+    after ended_at)."""
+    return L is not None and any(abs(L - c) <= 2 for c in classes)
+
+
+def _match(L: int | None, classes) -> int | None:
+    """The known class TTL ``L`` belongs to (the nearest within 2 s), or None."""
+    near = [c for c in classes if L is not None and abs(L - c) <= 2]
+    return min(near, key=lambda c: abs(L - c)) if near else None
+
+
+def _class_of(score: float, ended: float | None) -> int | None:
+    """The TTL an entry was stored with: its score minus its finish second."""
+    if ended is None or score == float("inf") or score != score:
+        return None
+    return max(0, int(round(score - int(ended))))

@@ -1,0 +1,51 @@
+"""RQ payload decoding: no code runs, plain data loads, the contract's data root."""
+
+import datetime
+import json
+import os
+import pickle
+import zlib
+
+from exporters.scheduler.contract import UNDECODABLE
+from exporters.scheduler.rq import _class_of, _known, job_data, parse_time, safe_loads
+
+
+class Boom:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/flextime-rq-pwned",))
+
+
+def _call(args, kwargs, dumps=lambda v: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)):
+    return zlib.compress(dumps(("mod.generate", None, args, kwargs)))
+
+
+def test_data_root_kwargs_over_first_dict_arg():
+    assert job_data(_call(({"sport": "football", "teamCount": 12}, 3), {"teamCount": 14})) == \
+        {"sport": "football", "teamCount": 14}
+    assert job_data(_call(("x",), {})) == {}
+    for proto in range(0, pickle.HIGHEST_PROTOCOL + 1):
+        assert job_data(_call(({"sport": "a"},), {}, lambda v: pickle.dumps(v, protocol=proto))) == {"sport": "a"}
+
+
+def test_json_serializer():
+    raw = zlib.compress(json.dumps(["mod.generate", None, [{"sport": "rugby"}], {}]).encode())
+    assert job_data(raw) == {"sport": "rugby"}
+
+
+def test_globals_are_refused():
+    assert job_data(_call((Boom(),), {})) is UNDECODABLE
+    assert not os.path.exists("/tmp/flextime-rq-pwned")
+    assert job_data(_call(({"when": datetime.date(2024, 1, 1)},), {})) is UNDECODABLE
+    assert safe_loads(pickle.dumps(Boom())) is UNDECODABLE
+    assert job_data(b"not zlib") is UNDECODABLE
+    assert job_data(zlib.compress(b"\x00" * (8 << 20))) is UNDECODABLE  # over the size bound
+    assert job_data(None) is None
+
+
+def test_times_and_classes():
+    assert parse_time(b"2024-01-02T03:04:05.250000Z") == datetime.datetime(
+        2024, 1, 2, 3, 4, 5, 250000, tzinfo=datetime.timezone.utc).timestamp()
+    assert parse_time(b"2024-01-02T03:04:05Z") is not None
+    assert parse_time(b"") is None and parse_time(b"garbage") is None
+    assert _class_of(1000 + 501, 1000.7) == 501 and _known(501, {500}) and not _known(510, {500})
+    assert _class_of(float("inf"), 1.0) is None

@@ -25,6 +25,13 @@ EXPORTERS = {
 }
 
 
+# commands that are not exporters: name -> one-line description (their modules load when they run)
+TOOLS = {
+    "rules": "Check Prometheus rule files and Grafana dashboards: is every series they use provided by the "
+             "fleet, by another component, or by nothing?",
+}
+
+
 def load_spec(name: str):
     module, attr, _ = EXPORTERS[name]
     return getattr(importlib.import_module(module), attr)
@@ -32,9 +39,11 @@ def load_spec(name: str):
 
 class FleetGroup(click.Group):
     def list_commands(self, ctx):
-        return sorted(EXPORTERS)
+        return sorted(EXPORTERS) + sorted(TOOLS)
 
     def get_command(self, ctx, name):
+        if name == "rules":
+            return rules
         if name not in EXPORTERS:
             return None
         from .core.runtime import build_command
@@ -43,9 +52,39 @@ class FleetGroup(click.Group):
 
     def format_commands(self, ctx, formatter):
         # describe subcommands without importing them
-        rows = [(name, EXPORTERS[name][2]) for name in self.list_commands(ctx)]
+        rows = [(name, EXPORTERS[name][2]) for name in sorted(EXPORTERS)]
         with formatter.section("Exporters"):
             formatter.write_dl(rows)
+        with formatter.section("Other commands"):
+            formatter.write_dl([(name, TOOLS[name]) for name in sorted(TOOLS)])
+
+
+@click.group(invoke_without_command=True, no_args_is_help=False,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
+@click.pass_context
+def rules(ctx):
+    """Prometheus rule files and Grafana dashboards."""
+    if ctx.invoked_subcommand is None:
+        raise click.UsageError("missing command: rules check FILES...", ctx)
+
+
+@rules.command("check", short_help="List the series that rule files and dashboards use, and who provides each.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
+def rules_check(files):
+    """List every series the rule files and dashboards FILES use, and who provides it.
+
+    FILES are Prometheus rule files (YAML) and Grafana dashboards (JSON); a directory is
+    searched for *.yml, *.yaml and *.json (files there that are neither are skipped).
+    Each series is provided by an exporter of the fleet, by a recording rule of FILES,
+    by another component (the application's http_*, kube-state-metrics' kube_*,
+    Prometheus' up, ALERTS and scrape_*), or it is MISSING.
+
+    Exit status: 0 when nothing is missing, 1 when a series is provided by nothing,
+    2 for a file that is not a rule file or dashboard."""
+    from .rules import check
+
+    # SystemExit, not ctx.exit(): with standalone_mode=False click would turn ctx.exit(1) into a return value
+    sys.exit(check(files, out=sys.stdout, err=sys.stderr))
 
 
 @click.group(cls=FleetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
@@ -66,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
-        where = f"{prog} {exc.ctx.info_name}" if exc.ctx and exc.ctx.info_name != prog else prog
+        where = exc.ctx.command_path if exc.ctx else prog  # "flextime-exporter rules check"
         print(f"{where}: error: {exc.format_message()} (see --help)", file=sys.stderr)
         sys.exit(2)
     except click.Abort:

@@ -215,15 +215,19 @@ def value(text: str, name: str, **labels) -> float:
 
 class Prometheus:
     """A real Prometheus (Debian's) on a free loopback port, scraping and evaluating every
-    second: ``jobs`` maps a job name to its ``host:port`` targets. Stop it with stop()."""
+    second: ``jobs`` maps a job name to its ``host:port`` targets (or use with_config() for a
+    whole config file). Stop it with stop()."""
 
-    def __init__(self, directory: Path, jobs: dict[str, list[str]]) -> None:
+    def __init__(self, directory: Path, jobs: dict[str, list[str]] | None = None,
+                 config: Path | None = None) -> None:
         binary = require_program("prometheus")
-        scrape = "".join(f"  - job_name: {job}\n    static_configs: [{{targets: {targets!r}}}]\n"
-                         for job, targets in jobs.items())
-        config = directory / "prometheus.yml"
-        config.write_text("global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
-                          f"scrape_configs:\n{scrape}")
+        directory.mkdir(parents=True, exist_ok=True)
+        if config is None:
+            scrape = "".join(f"  - job_name: {job}\n    static_configs: [{{targets: {targets!r}}}]\n"
+                             for job, targets in (jobs or {}).items())
+            config = directory / "prometheus.yml"
+            config.write_text("global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
+                              f"scrape_configs:\n{scrape or '  []'}")
         port = free_port()
         self._log = open(directory / "prometheus.log", "w")
         self.proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
@@ -235,6 +239,18 @@ class Prometheus:
         except BaseException:
             self.stop()
             raise
+
+    @classmethod
+    def with_config(cls, directory: Path, config: Path) -> "Prometheus":
+        return cls(directory, config=config)
+
+    def api(self, path: str) -> dict:
+        """GET /api/v1/<path>: its ``data`` (fails the test when the status is not success)."""
+        import json
+
+        body = json.loads(http_get(f"{self.base}/api/v1/{path}").body)
+        assert body["status"] == "success", body
+        return body["data"]
 
     def query(self, expr: str) -> list:
         """The instant query's result list (fails the test on a query error)."""

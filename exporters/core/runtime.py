@@ -40,6 +40,11 @@ def common_flags(spec: ExporterSpec) -> tuple[Flag, ...]:
         Flag("--scrape.timeout-offset", "scrape_timeout_offset",
              "Seconds subtracted from Prometheus' scrape timeout, so the answer arrives in time.",
              default=0.5, type=float),
+        Flag("--web.enable-openmetrics", "web_enable_openmetrics",
+             "Answer in OpenMetrics when the scraper asks for it. Off by default, as in the Go exporters: "
+             "Prometheus asks for OpenMetrics first, and OpenMetrics names every counter with _total, so "
+             "pg_stat_database_xact_commit would be stored as pg_stat_database_xact_commit_total.",
+             default=False, type=bool),
         Flag("--collector.disable-defaults", "collector_disable_defaults",
              "Turn off every collector not enabled explicitly with --collector.NAME.", default=False, type=bool),
         Flag("--log.level", "log_level", "Only log messages with this severity or above.",

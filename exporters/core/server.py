@@ -236,7 +236,10 @@ class ExporterApp:
                 result = await self.pool.scrape_configured(names, timeout)
             else:
                 result = await target.scraper.scrape(names, timeout)
-            openmetrics = "application/openmetrics-text" in request.headers.get("Accept", "")
+            # only when enabled: Prometheus prefers OpenMetrics, whose counters all end in _total,
+            # and the Go exporters answer text 0.0.4, so that is what the shared rules expect
+            openmetrics = (self.settings.web_enable_openmetrics
+                           and "application/openmetrics-text" in request.headers.get("Accept", ""))
             compress = "gzip" in request.headers.get("Accept-Encoding", "")
             data = await self._body(result, openmetrics, compress, own_metrics=target is None)
             headers = {"Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,

@@ -12,7 +12,7 @@ from ..core.server import ExporterSpec
 from . import config, fanout
 from .dsn import resolve_dsns
 from .registry import pg_collectors
-from .session import PgSession
+from .session import STATUS_METRICS, PgSession
 
 # Importing a collector module registers it; the order here is the order of /metrics.
 from . import (  # noqa: F401,E402
@@ -75,6 +75,7 @@ def resolve_probe(settings: Settings, query) -> str:
 
 
 SPEC = ExporterSpec(
+    session_metrics=STATUS_METRICS,
     name="postgres",
     namespace="pg",
     default_port=9187,

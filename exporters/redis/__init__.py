@@ -10,7 +10,7 @@ from ..core.server import ExporterSpec
 from ..core.targets import ProbeRefused
 from .address import Credentials, RedisTarget, allowed, load_password_file, parse_address
 from .registry import redis_collectors
-from .session import RedisSession
+from .session import STATUS_METRICS, RedisSession
 
 # Importing a collector module registers it; the order here is the order of /metrics.
 from . import collectors, commands, keys  # noqa: F401,E402
@@ -140,6 +140,7 @@ def resolve_probe(settings: Settings, query) -> str:
 
 
 SPEC = ExporterSpec(
+    session_metrics=STATUS_METRICS,
     name="redis",
     namespace="redis",
     default_port=9121,

@@ -52,10 +52,23 @@ def test_gzip_when_accepted(node_exporter_ours):
     assert set(parse_families(gzip.decompress(zipped.body).decode())) == set(parse_families(plain.text))
 
 
-def test_openmetrics_when_asked(node_exporter_ours):
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+                     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")  # what Prometheus 2.42 sends
+
+
+def test_text_format_for_prometheus_by_default(node_exporter_ours):
+    """Prometheus asks for OpenMetrics first; like the Go exporters we answer text 0.0.4, so
+    counters keep the names the shared rules use (OpenMetrics would add _total)."""
+    resp = node_exporter_ours.get(headers={"Accept": PROMETHEUS_ACCEPT})
+    assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "# EOF" not in resp.text
+
+
+def test_openmetrics_when_enabled_and_asked(exporter_factory):
     from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 
-    resp = node_exporter_ours.get(headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    exp = exporter_factory("--web.enable-openmetrics")
+    resp = exp.get(headers={"Accept": PROMETHEUS_ACCEPT})
     assert resp.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
     assert resp.text.endswith("# EOF\n")
     fams = {m.name: m for m in parse_om(resp.text)}  # the strict OpenMetrics parser accepts it

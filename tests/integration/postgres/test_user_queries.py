@@ -153,7 +153,7 @@ fine:
   metrics:
     - one: {usage: GAUGE, description: "One"}
 """)
-    exp = start(pg_primary, tmp_path_factory, f"--extend.query-path={path}")
+    exp = start(pg_primary, tmp_path_factory, f"--extend.query-path={path}", "--web.enable-openmetrics")
     try:
         for _ in range(3):
             text = scrape(exp)

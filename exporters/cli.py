@@ -29,6 +29,9 @@ EXPORTERS = {
 TOOLS = {
     "rules": "Check Prometheus rule files and Grafana dashboards: is every series they use provided by the "
              "fleet, by another component, or by nothing?",
+    "fleet": "Run several exporters in one process, each on its own port or path (--config fleet.yml).",
+    "inject": "Sidecar injection webhook: adds the postgres or redis exporter to pods annotated "
+              "exporters.flextime.io/inject (AdmissionReview over TLS).",
 }
 
 
@@ -44,6 +47,14 @@ class FleetGroup(click.Group):
     def get_command(self, ctx, name):
         if name == "rules":
             return rules
+        if name == "fleet":
+            from .fleet import command
+
+            return command
+        if name == "inject":
+            from .inject.command import inject
+
+            return inject
         if name not in EXPORTERS:
             return None
         from .core.runtime import build_command

@@ -103,13 +103,19 @@ class Exporter:
         return self.log_path.read_text() if self.log_path else ""
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> int | None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; returns the exit status."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
 
 
 def exporter_cmd(*args: str) -> list[str]:

@@ -8,6 +8,8 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import dataclass
+from typing import Mapping
 
 import click
 
@@ -68,14 +70,29 @@ def envvars(spec: ExporterSpec, flag: Flag) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+ENV_META_KEY = "flextime.environ"  # ctx.meta: the environment flags are read from (default: os.environ)
+
+
+class EnvOption(click.Option):
+    """An option whose environment variables come from ``ctx.meta[ENV_META_KEY]`` when the caller
+    gives a mapping there (fleet mode: each exporter its own environment), else from os.environ."""
+
+    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
+        env = ctx.meta.get(ENV_META_KEY)
+        if env is None:
+            return super().resolve_envvar_value(ctx)
+        names = [self.envvar] if isinstance(self.envvar, str) else list(self.envvar or ())
+        return next((env[n] for n in names if env.get(n)), None)
+
+
 def _option(spec: ExporterSpec, flag: Flag) -> click.Option:
     kwargs = dict(help=flag.help, envvar=envvars(spec, flag), show_envvar=True, metavar=flag.metavar)
     if flag.type is bool:
         negative = "--no-" + flag.flag.lstrip("-")
-        return click.Option([f"{flag.flag}/{negative}", flag.dest], default=bool(flag.default), **kwargs)
+        return EnvOption([f"{flag.flag}/{negative}", flag.dest], default=bool(flag.default), **kwargs)
     ptype = click.Choice(list(flag.type)) if isinstance(flag.type, tuple) else flag.type
-    return click.Option([flag.flag, *flag.aliases, flag.dest], type=ptype, default=flag.default, multiple=flag.multiple,
-                        show_default=flag.default not in (None, (), ""), **kwargs)
+    return EnvOption([flag.flag, *flag.aliases, flag.dest], type=ptype, default=flag.default, multiple=flag.multiple,
+                     show_default=flag.default not in (None, (), ""), **kwargs)
 
 
 def collector_toggle_dest(name: str) -> str:
@@ -87,7 +104,7 @@ def build_command(spec: ExporterSpec) -> click.Command:
     params += [_option(spec, f) for f in spec.flags]
     for cls in spec.collectors:
         state = "on" if cls.default_enabled else "off"
-        params.append(click.Option(
+        params.append(EnvOption(
             [f"--collector.{cls.name}/--no-collector.{cls.name}", collector_toggle_dest(cls.name)],
             default=None, help=f"{cls.description} (default: {state})",
             envvar=envvar(spec, f"--collector.{cls.name}"), show_envvar=True))
@@ -100,12 +117,36 @@ def build_command(spec: ExporterSpec) -> click.Command:
                          short_help=spec.description, context_settings={"max_content_width": 120})
 
 
-def run(spec: ExporterSpec, settings: Settings) -> None:
-    """Validate every input, then serve until SIGTERM or SIGINT. Bad input raises ConfigError."""
+def parse_settings(spec: ExporterSpec, args: list[str], env: Mapping[str, str]) -> Settings:
+    """The exporter's flags from ``args`` and the environment ``env`` (not os.environ), parsed and
+    checked by the same click command as the standalone exporter; ``settings.environ`` is ``env``.
+    A bad flag raises click.UsageError (its ctx names the exporter)."""
+    command = build_command(spec)
+    parent = click.Context(click.Command("flextime-exporter"), info_name="flextime-exporter")
+    parent.meta[ENV_META_KEY] = env
+    with command.make_context(spec.name, list(args), parent=parent) as ctx:
+        settings = Settings(**ctx.params)
+    settings.environ = env
+    return settings
+
+
+@dataclass
+class Prepared:
+    """An exporter checked and built, ready to serve: its app, addresses and targets."""
+
+    spec: ExporterSpec
+    settings: Settings
+    app: ExporterApp
+    addresses: list  # (text, host, port)
+    ssl_context: object
+    pool: object  # TargetPool
+
+
+def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
+    """Validate every input and build the exporter without serving. Bad input raises ConfigError."""
     from .targets import TargetPool
     from .webconfig import WebConfigWatcher
 
-    setup_logging(settings.log_level, settings.log_format)
     addresses = [(a, *parse_listen_address(a)) for a in settings.web_listen_address]
     if not settings.web_telemetry_path.startswith("/"):
         raise ConfigError(f"--web.telemetry-path {settings.web_telemetry_path!r}: must start with '/'")
@@ -118,7 +159,18 @@ def run(spec: ExporterSpec, settings: Settings) -> None:
     enabled = spec.collectors.enabled_names(explicit, settings.collector_disable_defaults)
     pool = TargetPool(spec, settings, enabled)
     app = ExporterApp(spec, settings, pool, enabled, web_config)
-    asyncio.run(_serve(app, addresses, web_config.config.ssl_context, pool))
+    return Prepared(spec, settings, app, addresses, web_config.config.ssl_context, pool)
+
+
+def run(spec: ExporterSpec, settings: Settings) -> None:
+    """Validate every input, then serve until SIGTERM or SIGINT. Bad input raises ConfigError."""
+    setup_logging(settings.log_level, settings.log_format)
+    prepared = prepare(spec, settings)
+    asyncio.run(_serve(prepared.app, prepared.addresses, prepared.ssl_context, prepared.pool))
+    exit_now()
+
+
+def exit_now() -> None:
     # A read stuck in the kernel (a dead NFS mount) would make the interpreter wait for its worker
     # thread forever at exit; everything is already closed, so leave without joining it.
     logging.shutdown()
@@ -126,28 +178,44 @@ def run(spec: ExporterSpec, settings: Settings) -> None:
     os._exit(0)
 
 
-async def _serve(app: ExporterApp, addresses, ssl_context, pool) -> None:
+def make_runner(app):
+    """An aiohttp runner for ``app`` (a web.Application) with the exporters' access log."""
     from aiohttp import web
 
-    runner = web.AppRunner(app.build(), access_log=logging.getLogger("aiohttp.access"),
-                           access_log_class=access_logger_class())
+    return web.AppRunner(app, access_log=logging.getLogger("aiohttp.access"),
+                         access_log_class=access_logger_class())
+
+
+async def listen(runner, addresses, ssl_context, what: str) -> None:
+    """Start a site of the set-up ``runner`` on each (text, host, port); a busy port raises ConfigError."""
+    from aiohttp import web
+
+    for text, host, port in addresses:
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {text}: {exc.strerror or exc}") from exc
+        log.info("listening on %s (%s), %s", text, "https" if ssl_context else "http", what)
+
+
+async def wait_for_signal() -> None:
+    """Return at the first SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+
+
+async def _serve(app: ExporterApp, addresses, ssl_context, pool) -> None:
+    runner = make_runner(app.build())
     await runner.setup()
     try:
-        for text, host, port in addresses:
-            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-            try:
-                await site.start()
-            except OSError as exc:
-                raise ConfigError(f"cannot listen on {text}: {exc.strerror or exc}") from exc
-            log.info("listening on %s (%s), collectors: %s", text, "https" if ssl_context else "http",
-                     ", ".join(app.enabled) or "none")
+        await listen(runner, addresses, ssl_context, "collectors: " + (", ".join(app.enabled) or "none"))
         await pool.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        log.info("shutting down")
+        await wait_for_signal()
     finally:
         await runner.cleanup()
         await pool.close()

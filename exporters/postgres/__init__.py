@@ -44,7 +44,7 @@ FLAGS = (
 
 def targets(settings: Settings) -> list[str]:
     """The configured DSNs, scraped together on /metrics (none: /probe only)."""
-    return resolve_dsns(os.environ, settings.get("dsn"))
+    return resolve_dsns(settings.get("environ", os.environ), settings.get("dsn"))  # fleet: its own env
 
 
 def validate(settings: Settings) -> None:

@@ -157,6 +157,9 @@ def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
         spec.validate(settings)
     explicit = {cls.name: settings.get(collector_toggle_dest(cls.name)) for cls in spec.collectors}
     enabled = spec.collectors.enabled_names(explicit, settings.collector_disable_defaults)
+    if spec.applicable is not None:  # left out: nothing to read, unless asked for by name
+        have = spec.applicable(settings)
+        enabled = [name for name in enabled if name in have or explicit.get(name)]
     pool = TargetPool(spec, settings, enabled)
     app = ExporterApp(spec, settings, pool, enabled, web_config)
     return Prepared(spec, settings, app, addresses, web_config.config.ssl_context, pool)

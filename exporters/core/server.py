@@ -98,6 +98,9 @@ class ExporterSpec:
     go_env_prefix: str = ""
     # families the session adds after the collectors (the scheduler's counters), for the metric reference
     session_metrics: tuple = ()
+    # the collectors that have something to read with these settings (the scheduler's backend kinds);
+    # a collector on by default but not in it does not run, so it reports no success 0 for nothing
+    applicable: Callable[[Settings], set[str]] | None = None
 
 
 class ExporterApp:

@@ -60,6 +60,13 @@ def validate(settings: Settings) -> None:
     settings.scheduler_config = cfg
 
 
+def applicable(settings: Settings) -> set[str]:
+    """The backend kinds configured, and connection_pool when a pool is: the other collectors
+    would only report an empty success."""
+    cfg = settings.scheduler_config
+    return {b.kind for b in cfg.backends} | ({"connection_pool"} if cfg.pool is not None else set())
+
+
 def targets(settings: Settings) -> list[str]:
     return ["scheduler"]
 
@@ -82,4 +89,5 @@ SPEC = ExporterSpec(
     targets=targets,
     session=make_session,
     session_metrics=SESSION_METRICS,
+    applicable=applicable,
 )

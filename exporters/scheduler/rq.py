@@ -402,7 +402,9 @@ class RQReader(Reader):
             cur = cursors[p]
             if cur.last is not None:
                 interval = now - cur.last
-                if any(L < interval - SLACK for L in cur.classes):
+                # an entry of TTL L leaves the registry (RQ's cleanup) from int(finish) + L on: with
+                # more than L + 1 s between two reads some may have gone unread
+                if any(L + 1 < interval for L in cur.classes):
                     gaps.add(p[0])
             cur.classes |= new_classes[p]
             for member, score in candidates[p].items():

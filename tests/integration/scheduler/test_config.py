@@ -96,3 +96,25 @@ def test_several_backends_and_a_custom_contract_in_one_exporter(queue_redis, que
             assert secret not in text and secret not in exp.log() and secret not in exp.get("/").text
     finally:
         exp.stop()
+
+
+def test_only_the_configured_backend_kinds_run(queue_redis, tmp_path):
+    """An exporter reading one BullMQ queue runs the bullmq collector only: the rq, sql and
+    connection_pool collectors, on by default, have nothing to read and are left out (no
+    collector success series that would always be 1, or 0 and page someone); asked for by
+    name, one still runs."""
+    exp = start_scheduler(tmp_path, f"--redis.addr={queue_redis.url}", f"--bullmq.queue=cfg-only-{RUN}")
+    asked = start_scheduler(tmp_path, f"--redis.addr={queue_redis.url}", f"--bullmq.queue=cfg-only-{RUN}",
+                            "--collector.rq")
+    try:
+        from conftest import samples
+
+        def collectors(text):
+            return {dict(labels)["collector"] for (name, labels) in samples(text)
+                    if name == "scheduler_scrape_collector_success"}
+
+        assert collectors(exp.get("/metrics").text) == {"bullmq"}
+        assert collectors(asked.get("/metrics").text) == {"bullmq", "rq"}
+    finally:
+        exp.stop()
+        asked.stop()

@@ -21,8 +21,8 @@ from redis_tests.conftest import _new_server as _new_redis
 from .conftest import start_scheduler
 from .rq_jobs import generate
 
-rq = pytest.importorskip("rq")
-redis = pytest.importorskip("redis")
+import redis  # noqa: E402  (test dependencies: a missing one is an error, never a skip)
+import rq  # noqa: E402
 
 # (sport, teamCount, sleep, fail, violations)
 JOBS = [

@@ -20,8 +20,8 @@ from conftest import samples, value
 from .conftest import start_scheduler
 from .rq_cursor_jobs import quick
 
-rq = pytest.importorskip("rq")
-redis = pytest.importorskip("redis")
+import redis  # noqa: E402  (test dependencies: a missing one is an error, never a skip)
+import rq  # noqa: E402
 
 COUNTERS = ("schedule_generation_duration_seconds_count", "schedule_generation_failures_total",
             "constraint_violations_total", "scheduler_queue_jobs_completed_total",

@@ -25,13 +25,17 @@ EXPORTERS = {
 }
 
 
-# commands that are not exporters: name -> one-line description (their modules load when they run)
+# commands that are not exporters: name -> ("module", "attribute" of its click command, description);
+# their modules load only when they run
 TOOLS = {
-    "rules": "Check Prometheus rule files and Grafana dashboards: is every series they use provided by the "
-             "fleet, by another component, or by nothing?",
-    "fleet": "Run several exporters in one process, each on its own port or path (--config fleet.yml).",
-    "inject": "Sidecar injection webhook: adds the postgres or redis exporter to pods annotated "
-              "exporters.flextime.io/inject (AdmissionReview over TLS).",
+    "rules": ("exporters.cli", "rules",
+              "Check Prometheus rule files and Grafana dashboards: is every series they use provided by the "
+              "fleet, by another component, or by nothing?"),
+    "fleet": ("exporters.fleet", "command",
+              "Run several exporters in one process, each on its own port or path (--config fleet.yml)."),
+    "inject": ("exporters.inject.command", "inject",
+               "Sidecar injection webhook: adds the postgres or redis exporter to pods annotated "
+               "exporters.flextime.io/inject (AdmissionReview over TLS)."),
 }
 
 
@@ -45,16 +49,9 @@ class FleetGroup(click.Group):
         return sorted(EXPORTERS) + sorted(TOOLS)
 
     def get_command(self, ctx, name):
-        if name == "rules":
-            return rules
-        if name == "fleet":
-            from .fleet import command
-
-            return command
-        if name == "inject":
-            from .inject.command import inject
-
-            return inject
+        if name in TOOLS:
+            module, attr, _ = TOOLS[name]
+            return getattr(importlib.import_module(module), attr)
         if name not in EXPORTERS:
             return None
         from .core.runtime import build_command
@@ -67,7 +64,7 @@ class FleetGroup(click.Group):
         with formatter.section("Exporters"):
             formatter.write_dl(rows)
         with formatter.section("Other commands"):
-            formatter.write_dl([(name, TOOLS[name]) for name in sorted(TOOLS)])
+            formatter.write_dl([(name, TOOLS[name][2]) for name in sorted(TOOLS)])
 
 
 @click.group(invoke_without_command=True, no_args_is_help=False,

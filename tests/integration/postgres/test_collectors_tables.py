@@ -176,9 +176,12 @@ def test_families_match_postgres_exporter_with_example_queries(on_app1, go_postg
                                                                    family, **ITEMS), family
 
 
-def vacuuming(text: str, relname: str) -> bool:
+def vacuuming(text: str, relname: str, phase: str | None = None) -> bool:
+    """Is a VACUUM of ``relname`` in progress (in ``phase``, when given)?"""
     fam = parse_families(text).get("pg_stat_progress_vacuum_phase")
-    return bool(fam) and any(s.labels["relname"] == relname for s in fam.samples)
+    return bool(fam) and any(s.labels["relname"] == relname and (phase is None or (s.labels["phase"] == phase
+                                                                                  and s.value == 1))
+                             for s in fam.samples)
 
 
 @pytest.fixture
@@ -214,7 +217,8 @@ def test_running_vacuum_shows_its_phase(pg_primary, exporter_factory, vacuum_pro
         thread.start()
         labels = {"datname": "app2", "relname": vacuum_probe}
         try:
-            text = wait_for(exp, lambda t: vacuuming(t, vacuum_probe), timeout=20)
+            # it passes 'initializing' first; it waits for the pinned page in 'scanning heap'
+            text = wait_for(exp, lambda t: vacuuming(t, vacuum_probe, "scanning heap"), timeout=20)
             assert value(text, "pg_stat_progress_vacuum_phase", phase="scanning heap", **labels) == 1
             assert value(text, "pg_stat_progress_vacuum_phase", phase="vacuuming heap", **labels) == 0
             phases = [s for s in parse_families(text)["pg_stat_progress_vacuum_phase"].samples

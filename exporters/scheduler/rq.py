@@ -6,7 +6,9 @@ Keys read (RQ 1.x, 2.x and 3.0 share them; ``rq`` is the default ``RQ_KEY_PREFIX
 * registries, ZSETs per queue: ``rq:wip:<q>`` (started; score = heartbeat expiry; members are
   ``<job>:<execution>`` since 2.0), ``rq:finished:<q>`` (score = finish + result_ttl),
   ``rq:failed:<q>`` (score = failure + failure_ttl), ``rq:deferred:<q>``, ``rq:scheduled:<q>``
-  (score = run time), ``rq:canceled:<q>``. A TTL of -1 is stored as ``+inf``;
+  (score = run time), ``rq:canceled:<q>``. A TTL of -1 means "kept forever": ``+inf`` in the
+  finished registry, ``-1`` in RQ 3.0's failed registry (its ``add`` keeps a negative TTL as the
+  score), which RQ's cleanup (scores 0..now) never removes;
 * ``rq:job:<id>`` (HASH: ``data`` = zlib(serializer((func, instance, args, kwargs))), UTC strings
   ``enqueued_at`` / ``started_at`` / ``ended_at``, ``result`` before 1.12);
 * ``rq:results:<id>`` (STREAM, 1.12+: ``return_value`` = base64(serializer(value)));
@@ -33,6 +35,7 @@ from .contract import UNDECODABLE, FinishedJob
 PREFIX = "rq"
 QUEUE_PREFIX = f"{PREFIX}:queue:"
 INF_SCORE = 1e300  # finite upper bound that excludes +inf members (TTL -1)
+FOREVER_RANGES = (("+inf", "+inf"), ("-inf", "(0"))  # score ranges of kept-forever entries (see above)
 SLACK = 5  # seconds: integer scores, clock skew between workers and Redis
 MAX_PAYLOAD = 4 << 20  # bytes a decompressed payload may have; more is UNDECODABLE
 WINDOW_LIMIT = 20_000  # entries one window may return per scrape; more is a history gap
@@ -127,29 +130,29 @@ class _Cursor:
     last: float | None = None  # Redis time of the previous consume
     classes: set[int] = field(default_factory=set)  # TTLs (score - finish) seen in this registry
     seen: dict[bytes, tuple[float, int | None]] = field(default_factory=dict)  # member -> (score, class)
-    inf_count: int = 0
-    inf_seen: set[bytes] = field(default_factory=set)
+    forever_count: int = 0  # entries kept forever (FOREVER_RANGES) at the previous read
+    forever_seen: set[bytes] = field(default_factory=set)
     scan_from: float = 0.0  # the rotating discovery scan's position (score)
 
 
 class RQReader(Reader):
     """Reads RQ queues. Counters are kept incrementally and exactly once:
 
-    RQ's finished and failed registries are ZSETs scored by ``finish + TTL`` (``+inf`` for
-    TTL -1). A job finishing at ``t`` with TTL ``L`` lands at ``floor(t) + L``. The reader learns
-    the TTLs in use (its "classes": the registry's default, those of the newest entries at the
-    first read, and ``score - ended_at`` of every job it reads). At each scrape, with ``N`` the
-    Redis time and ``P`` the previous scrape's, it reads for each class only the band
-    ``[P + L - SLACK, N + L + SLACK]`` (``started_at + L`` at the first scrape), i.e. the jobs that
-    finished since the last scrape, never the history kept. A job is counted when its member is
-    not in ``seen`` (member -> score of the bands just read; entries leave it once they fall below
-    their class's next band, so it holds only the overlap) and its ``ended_at`` >= started_at.
-    ``+inf`` members are unordered: they are re-read only when their ZCOUNT changes. A TTL never
-    seen before is found by a band ``[P - SLACK, N + SHORT_TTL + SLACK]`` (TTLs up to a minute),
-    a rotating scan of ``SCAN_CHUNK`` live entries per scrape, or by falling into another band
-    (only ``ended_at`` of those entries is read): its jobs are counted, the class is added and one catch-up band
-    from ``started_at`` is read in the same scrape. All reads come first; the ledger is updated
-    afterwards with no await in between, so a cancelled scrape counts nothing twice.
+    RQ's finished and failed registries are ZSETs scored by ``finish + TTL`` (``+inf`` for TTL -1, or
+    ``-1`` in RQ 3.0's failed registry: "kept forever"). A job finishing at ``t`` with TTL ``L`` lands
+    at ``floor(t) + L``. The reader learns the TTLs in use (its "classes": the registry's default, those
+    of the newest entries at the first read, and ``score - ended_at`` of every job it reads). At each
+    scrape, with ``N`` the Redis time and ``P`` the previous scrape's, it reads for each class only the
+    band ``[P + L - SLACK, N + L + SLACK]`` (``started_at + L`` at the first scrape), i.e. the jobs that
+    finished since the last scrape, never the history kept. A job is counted when its member is not in
+    ``seen`` (member -> score of the bands just read; entries leave it once they fall below their
+    class's next band, so it holds only the overlap) and its ``ended_at`` >= started_at. Kept-forever
+    members are unordered: they are re-read only when their ZCOUNT changes. A TTL never seen before is
+    found by a band ``[P - SLACK, N + SHORT_TTL + SLACK]`` (TTLs up to a minute), a rotating scan of
+    ``SCAN_CHUNK`` live entries per scrape, or by falling into another band (only ``ended_at`` of those
+    entries is read): its jobs are counted, the class is added and one catch-up band from ``started_at``
+    is read in the same scrape. All reads come first; the ledger is updated afterwards with no await in
+    between, so a cancelled scrape counts nothing twice.
 
     Registry entries whose job hash already expired are still counted (labels ``unknown``, no
     duration); a band that had to be cut (WINDOW_LIMIT) or a class whose TTL is shorter than
@@ -262,7 +265,7 @@ class RQReader(Reader):
         now = self._now(now_reply)
         first_time = {p: c.last is None for p, c in cursors.items()}
 
-        # round 1: the bands, the +inf count, the discovery scan (and a sample at the first read)
+        # round 1: the bands, the kept-forever count, the discovery scan (and a sample at the first read)
         plan: list[tuple[tuple[str, str], str, Any]] = []
 
         def round1(pipe):
@@ -271,8 +274,9 @@ class RQReader(Reader):
                 for lo, hi in self._bands(cur, now):
                     pipe.zrangebyscore(key, lo, hi, start=0, num=WINDOW_LIMIT, withscores=True)
                     plan.append((p, "band", (lo, hi)))
-                pipe.zcount(key, "+inf", "+inf")
-                plan.append((p, "infcount", None))
+                for lo, hi in FOREVER_RANGES:
+                    pipe.zcount(key, lo, hi)
+                    plan.append((p, "forevercount", None))
                 pipe.zrangebyscore(key, f"({max(cur.scan_from, now)}", INF_SCORE, start=0, num=SCAN_CHUNK,
                                    withscores=True)
                 plan.append((p, "scan", None))
@@ -281,14 +285,14 @@ class RQReader(Reader):
                                    withscores=True)
                 plan.append((p, "short", None))
                 if first_time[p]:
-                    pipe.zrevrangebyscore(key, INF_SCORE, "-inf", start=0, num=SCAN_CHUNK, withscores=True)
+                    pipe.zrevrangebyscore(key, INF_SCORE, 0, start=0, num=SCAN_CHUNK, withscores=True)
                     plan.append((p, "sample", None))
 
         replies = await self._run(round1)
         gaps: set[str] = set()
         candidates: dict[tuple[str, str], dict[bytes, float]] = {p: {} for p in pairs}
         probes: dict[tuple[str, str], dict[bytes, float]] = {p: {} for p in pairs}  # entries to classify
-        new_inf_count: dict[tuple[str, str], int] = {}
+        new_forever_count: dict[tuple[str, str], int] = {p: 0 for p in pairs}
         next_scan: dict[tuple[str, str], float] = {}
         for (p, what, extra), reply in zip(plan, replies):
             cur = cursors[p]
@@ -298,8 +302,8 @@ class RQReader(Reader):
                 for member, score in reply:
                     if member not in cur.seen:
                         candidates[p][member] = score
-            elif what == "infcount":
-                new_inf_count[p] = int(reply)
+            elif what == "forevercount":
+                new_forever_count[p] += int(reply)
             elif what == "scan":
                 next_scan[p] = reply[-1][1] if len(reply) == SCAN_CHUNK else 0.0
                 for member, score in reply:
@@ -310,21 +314,25 @@ class RQReader(Reader):
                     if member not in candidates[p]:
                         probes[p][member] = score
 
-        # +inf members (TTL -1): re-read only when their number changed
-        inf_pairs = [p for p in pairs if new_inf_count[p] and new_inf_count[p] != cursors[p].inf_count]
-        if inf_pairs:
-            def round_inf(pipe):
-                for p in inf_pairs:
-                    pipe.zrangebyscore(f"{PREFIX}:{p[1]}:{p[0]}", "+inf", "+inf", start=0, num=MAX_INF_SEEN)
-            inf_members = dict(zip(inf_pairs, await self._run(round_inf)))
-        else:
-            inf_members = {}
-        for p, members in inf_members.items():
-            if len(members) >= MAX_INF_SEEN:
-                gaps.add(p[0])
+        # kept-forever members (TTL -1): re-read only when their number changed
+        forever_pairs = [p for p in pairs if new_forever_count[p] and new_forever_count[p] != cursors[p].forever_count]
+        forever_members: dict[tuple[str, str], list[bytes]] = {p: [] for p in forever_pairs}
+        if forever_pairs:
+            def round_forever(pipe):
+                for p in forever_pairs:
+                    for lo, hi in FOREVER_RANGES:
+                        pipe.zrangebyscore(f"{PREFIX}:{p[1]}:{p[0]}", lo, hi, start=0, num=MAX_INF_SEEN)
+            replies = iter(await self._run(round_forever))
+            for p in forever_pairs:
+                for _ in FOREVER_RANGES:
+                    part = next(replies)
+                    if len(part) >= MAX_INF_SEEN:
+                        gaps.add(p[0])
+                    forever_members[p] += part
+        for p, members in forever_members.items():
             for m in members:
-                if m not in cursors[p].inf_seen:
-                    candidates[p][m] = float("inf")
+                if m not in cursors[p].forever_seen:
+                    candidates[p][m] = float("inf")  # one score for both ranges: "kept forever"
 
         # round 2: job hashes of candidates, ended_at of probes (to learn unknown TTL classes)
         jobs = await self._read_jobs(candidates)
@@ -411,20 +419,19 @@ class RQReader(Reader):
                 if member not in jobs[p]:
                     continue
                 if score == float("inf"):
-                    cur.inf_seen.add(member)
+                    cur.forever_seen.add(member)
                 else:
                     L = _class_of(score, jobs[p][member].get("ended"))
                     cur.seen[member] = (score, _match(L, cur.classes) if L is not None else None)
-            cur.inf_count = new_inf_count[p]
+            cur.forever_count = new_forever_count[p]
             cur.scan_from = next_scan[p]
             cur.last = now
             # forget an entry once it is below its own class's next band (whose low end is
             # int(now) + L - SLACK, see _bands: the same expression, or an entry between int(now)
             # and now would be read again and counted twice): it cannot be new again
             cur.seen = {m: (s, c) for m, (s, c) in cur.seen.items() if s >= int(now) + (c or 0) - SLACK}
-            if p in inf_members:
-                present = set(inf_members[p])
-                cur.inf_seen &= present
+            if p in forever_members:
+                cur.forever_seen &= set(forever_members[p])
         for job in records:
             self.ledger.record(self.name, job)
         for q in sorted(gaps):

@@ -35,12 +35,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def rss_mib(pid: int) -> float:
+def status_mib(pid: int, field: str = "VmRSS") -> float:
+    """A memory line of /proc/PID/status in MiB: VmRSS (resident now) or VmHWM (its peak, which
+    0.2 s samples could miss)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def rss_mib(pid: int) -> float:
+    return status_mib(pid, "VmRSS")
 
 
 def wait_up(url: str, timeout: float = 15.0) -> None:

@@ -181,12 +181,7 @@ def connections_opened(server: PgServer, offset: int, role: str) -> int:
 
 
 def peak_rss_mib(pid: int) -> float:
-    """VmHWM: the most resident memory the process has had (a peak the 0.2 s samples could miss)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return node_bench.status_mib(pid, "VmHWM")
 
 
 def gzip_kib(url: str) -> tuple[float, float]:

@@ -61,6 +61,8 @@ def validate(settings: Settings) -> None:
 
 
 def make_session(settings: Settings, dsn: str) -> PgSession:
+    import psycopg  # noqa: F401  (about 0.3 s: imported now, not inside the first scrape's deadline)
+
     # the second connection (pg_database_size beside the rest) only without the fan-out, whose own
     # connections then keep a target within 1 + --postgres.fanout-connections backends
     return PgSession(dsn, second_connection=not fanout.configure(settings).enabled,

@@ -3,6 +3,7 @@ landing page, collector failures and the scrape deadline."""
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
@@ -221,10 +222,21 @@ def test_max_requests_limits_concurrent_scrapes(exporter_factory, tmp_path):
     first: list = []
     t = threading.Thread(target=lambda: first.append(exp.get()))
     t.start()
-    time.sleep(0.5)
-    second = exp.get()
+    # the first scrape holds the one slot once its textfile collector waits on the FIFO: a writer
+    # opened without blocking succeeds only then; kept open, it leaves the reader waiting for data
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as exc:  # ENXIO: no reader yet
+            assert exc.errno == errno.ENXIO and time.monotonic() < deadline, exc
+            time.sleep(0.02)
+    try:
+        second = exp.get()
+    finally:
+        os.close(writer)  # end of file: the first scrape finishes
     t.join(10)
-    _release_fifo(fifo, 0).join(5)
     assert second.status == 503 and "Limit of concurrent requests" in second.text
     assert first[0].status == 200
 

@@ -118,7 +118,7 @@ def test_pool_states_and_the_seed_alert(stack, app, queue_pg):
     blocked[0].cancel()
     _until(exp, {"active": 3, "idle": 3, "waiting": 5})
     prom.wait(SEED_EXPR, lambda r: r == [])
-    assert [float(r["value"][1]) for r in prom.query('database_connection_pool_size{state="waiting"}')] == [5]
+    prom.wait('database_connection_pool_size{state="waiting"}', lambda r: [float(x["value"][1]) for x in r] == [5])
     holder.rollback()  # the lock is released: the waiters run and go idle
     _until(exp, {"active": 2, "idle": 9, "waiting": 0})
     for body in (exp.get("/metrics").text, exp.get("/").text, exp.get("/health").text, exp.log()):

@@ -54,16 +54,16 @@ def chart():
 _rendered: dict[str, list[dict]] = {}
 
 
+def objects(out: dict[str, str]) -> list[dict]:
+    """The Kubernetes objects of a render's output (template -> text), NOTES.txt left out."""
+    return [d for template, text in sorted(out.items()) if not template.endswith("NOTES.txt")
+            for d in yaml.safe_load_all(text) if d]
+
+
 def render(chart, name: str) -> list[dict]:
     """Every object the chart renders for the value set ``name`` (cached)."""
     if name not in _rendered:
-        out = chart.render(values_of(name), name=RELEASE, namespace=NAMESPACE, is_install=True)
-        docs = []
-        for template, text in sorted(out.items()):
-            if template.endswith("NOTES.txt"):
-                continue
-            docs += [d for d in yaml.safe_load_all(text) if d]
-        _rendered[name] = docs
+        _rendered[name] = objects(chart.render(values_of(name), name=RELEASE, namespace=NAMESPACE, is_install=True))
     return _rendered[name]
 
 
@@ -200,6 +200,21 @@ def test_service_monitors_one_endpoint_per_target(chart):
         ("/scrape", ["redis://cache-1.internal:6379"]), ("/scrape", ["rediss://queue-1.internal:6380"])]
 
 
+@pytest.mark.parametrize("values, monitored", [
+    ({}, set()),                                                   # off by default
+    ({"serviceMonitor": {"enabled": True}}, {"node"}),             # the global switch: every enabled component
+    ({"serviceMonitor": {"enabled": True}, "scheduler": {"enabled": True}}, {"node", "scheduler"}),
+    ({"serviceMonitor": {"enabled": True}, "node": {"serviceMonitor": {"enabled": False}},
+      "scheduler": {"enabled": True}}, {"scheduler"}),               # one component opts out
+    ({"scheduler": {"enabled": True, "serviceMonitor": {"enabled": True}}}, {"scheduler"}),  # one opts in
+    ({"node": {"enabled": False, "serviceMonitor": {"enabled": True}}}, set()),  # never for a disabled component
+])
+def test_service_monitor_switch_per_component(chart, values, monitored):
+    out = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    docs = objects(out)
+    assert {d["metadata"]["name"].rsplit("-", 1)[1] for d in of_kind(docs, "ServiceMonitor")} == monitored
+
+
 def test_prometheus_rule_is_deploy_alerts(chart):
     (rule,) = of_kind(render(chart, "all"), "PrometheusRule")
     expected = []
@@ -278,7 +293,7 @@ spec:
 """)
     with helm.Chart.load(parent) as loaded:
         out = loaded.render({}, name="db", namespace="db")
-    docs = [d for t, text in out.items() if not t.endswith("NOTES.txt") for d in yaml.safe_load_all(text) if d]
+    docs = objects(out)
     (sts,) = docs
     kubernetes_validate.validate(sts, KUBE_VERSION, strict=True)
     _, pg, rd = sts["spec"]["template"]["spec"]["containers"]
@@ -296,6 +311,7 @@ spec:
     ({"postgres": {"targets": [{"name": "db", "host": "db", "authModule": "m", "port": "5432"}]}}, "/postgres/targets/0/port"),
     ({"redis": {"passwordFileSecret": {"name": "x", "key": "k", "password": "hunter2"}}}, "password"),
     ({"inject": {"failurePolicy": "Sometimes"}}, "/inject/failurePolicy"),
+    ({"redis": {"serviceMonitor": {"enabled": "on"}}}, "/redis/serviceMonitor/enabled"),
 ])
 def test_wrong_values_are_refused_naming_them(chart, bad, named):
     with pytest.raises(helm.HelmValuesError) as exc:

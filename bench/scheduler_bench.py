@@ -1,29 +1,36 @@
-"""Benchmark: does the scheduler exporter's cost grow with the history a BullMQ queue keeps?
+"""Benchmark: does the scheduler exporter's cost grow with the history a queue keeps?
 
-Starts its own Redis 7 (the integration tests' helpers), and fills two sets of 10 BullMQ queues
-with the bullmq library itself (producers and workers in 2 processes): ``small`` with 1,000
-finished jobs kept in total, ``large`` with 1,000,000 (``--history``), each job with a sport,
-team count and a result with constraint violations; finished jobs are kept (no removeOnComplete).
-Then, for each set, ``flextime-exporter scheduler`` reading its 10 queues, started after the fill:
+One backend per run (``--backend``): BullMQ (default) and RQ on their own Redis 7 (the integration
+tests' helpers), or a SQL job table (the documented default schema) on its own PostgreSQL 15. Two
+sets of 10 queues are filled: ``small`` with 1,000 finished jobs kept in total, ``large`` with
+``--history`` (default 1,000,000; RQ: 100,000, see below), each job with a sport, team count and a
+result with constraint violations; finished jobs are kept. BullMQ and RQ queues are filled by their
+own libraries (producers and workers in 2 processes; RQ's with ``result_ttl`` of a week); the SQL
+table by INSERT ... SELECT, as an application's workers would have left it. Then, for each set,
+``flextime-exporter scheduler`` reading its 10 queues, started after the fill:
 
 - idle: N sequential scrapes (default 100): latency median/p90, exporter CPU ms per scrape, RSS;
-- activity: 1,000 new jobs (100 per queue) worked between two scrapes; the latency and CPU of the
-  scrape that reads them (the incremental read of the events stream; median of 3 rounds), and
-  its counters checked (exactly 1,000 more);
-- discovery: with --bullmq.discover, the first scrape (it waits for the first SCAN, which walks
-  the whole keyspace, job hashes included: both cases share one Redis, so both SCANs walk the
-  same 1M+ keys) and the later ones (later SCANs run in the background, once a minute).
+- activity: 1,000 new jobs (100 per queue) finished between two scrapes; the latency and CPU of
+  the scrape that reads them (median of 3 rounds), and its counters checked (exactly 1,000 more);
+- BullMQ only, discovery: with --bullmq.discover, the first scrape (it waits for the first SCAN,
+  which walks the whole keyspace, job hashes included: both cases share one Redis, so both SCANs
+  walk the same 1M+ keys) and the later ones (later SCANs run in the background, once a minute).
+
+RQ's SimpleWorker finishes about 100-150 jobs a second here, so 1,000,000 RQ jobs take hours to
+make: its default history is 100,000 (give ``--history`` for more).
 
 Prints a table with the ratio large / small. There is no Go exporter for queues to compare with;
 the claim measured is "cost does not grow with history". Loopback only, every loop bounded.
 
-    python bench/scheduler_bench.py [--history 1000000] [--scrapes 100]
+    python bench/scheduler_bench.py [--backend bullmq|rq|sql] [--history N] [--scrapes 100]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import json
 import multiprocessing
 import statistics
 import subprocess
@@ -83,28 +90,162 @@ def _work_process(url: str, prefix: str, queues: list[str], per_queue: int) -> N
     asyncio.run(_work(url, prefix, queues, per_queue))
 
 
-def fill(url: str, prefix: str, total: int) -> float:
-    """``total`` finished jobs over the 10 queues, in 2 processes; returns the seconds it took."""
-    names = [f"q{i}" for i in range(QUEUES)]
+def _in_two_processes(work, names: list[str], per_queue: int, what: str) -> float:
+    """``work(queues, per_queue)`` for half of ``names`` in each of 2 processes; the seconds it took."""
     t = time.monotonic()
-    procs = [multiprocessing.Process(target=_work_process, args=(url, prefix, names[k::2], total // QUEUES))
-             for k in range(2)]
+    procs = [multiprocessing.Process(target=work, args=(names[k::2], per_queue)) for k in range(2)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(7200)
+        p.join(4 * 3600)
         if p.exitcode != 0:
-            raise RuntimeError(f"filling {prefix} failed (exit {p.exitcode})")
+            raise RuntimeError(f"filling {what} failed (exit {p.exitcode})")
     return time.monotonic() - t
 
 
-def start_exporter(url: str, prefix: str, log_dir: Path, *extra: str) -> node_bench.Target:
+def fill(url: str, prefix: str, total: int) -> float:
+    """``total`` finished jobs over the 10 BullMQ queues, in 2 processes; returns the seconds it took."""
+    names = [f"q{i}" for i in range(QUEUES)]
+    return _in_two_processes(functools.partial(_work_process, url, prefix), names, total // QUEUES, prefix)
+
+
+RQ_KEEP = 7 * 86400  # result_ttl of the RQ jobs: the history stays for the whole run
+
+
+def _rq_work_process(url: str, queues: list[str], per_queue: int) -> None:
+    """Enqueue ``per_queue`` jobs on each of ``queues`` and work them with rq's SimpleWorker."""
+    import redis
+    import rq
+
+    from integration.scheduler.rq_cursor_jobs import quick
+
+    conn = redis.Redis.from_url(url)
+    for name in queues:
+        queue = rq.Queue(name, connection=conn)
+        for start in range(0, per_queue, 1000):
+            queue.enqueue_many([
+                rq.Queue.prepare_data(quick, (_job(i)["data"],), {"violations": list(VIOLATIONS[: i % 3])},
+                                      result_ttl=RQ_KEEP)
+                for i in range(start, min(per_queue, start + 1000))])
+    worker = rq.SimpleWorker([rq.Queue(n, connection=conn) for n in queues], connection=conn)
+    worker.work(burst=True, logging_level="WARNING")
+
+
+class BullMQ:
+    """BullMQ queues ``q0..q9`` under the prefix ``<case>`` on a Redis 7."""
+
+    name, default_history, discovery = "bullmq", 1_000_000, True
+
+    def __init__(self, workdir: Path) -> None:
+        self.server = start_server()
+        self.url = self.server.url
+
+    def fill(self, case: str, total: int) -> float:
+        """``total`` more finished jobs over the case's 10 queues; the seconds it took."""
+        return fill(self.url, case, total)
+
+    def exporter_args(self, case: str) -> list[str]:
+        return [f"--redis.addr={self.url}", f"--bullmq.prefix={case}", *(f"--bullmq.queue=q{i}" for i in range(QUEUES))]
+
+    def size(self) -> str:
+        return f"Redis used_memory: {self.server.info('memory').get('used_memory_human')}"
+
+    def close(self) -> None:
+        _cleanup(self.server)
+
+
+class RQ(BullMQ):
+    """RQ queues ``<case>-q0..9`` on a Redis 7, worked by rq's SimpleWorker."""
+
+    name, default_history, discovery = "rq", 100_000, False
+
+    def fill(self, case: str, total: int) -> float:
+        names = [f"{case}-q{i}" for i in range(QUEUES)]
+        return _in_two_processes(functools.partial(_rq_work_process, self.url), names, total // QUEUES, case)
+
+    def exporter_args(self, case: str) -> list[str]:
+        return [f"--redis.addr={self.url}", *(f"--rq.queue={case}-q{i}" for i in range(QUEUES))]
+
+
+SQL_TABLE = """
+CREATE TABLE jobs_{case} (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL, state text NOT NULL,
+    data jsonb, result jsonb, created_at timestamptz NOT NULL DEFAULT now(), started_at timestamptz,
+    finished_at timestamptz, run_at timestamptz, heartbeat_at timestamptz);
+CREATE INDEX ON jobs_{case} (finished_at, id);
+CREATE INDEX ON jobs_{case} (queue, state, created_at) WHERE state IN ('waiting', 'active', 'delayed');
+GRANT SELECT ON jobs_{case} TO {role};
+"""
+# finished rows as workers leave them: queue q0..q9, a sport and team count, 0-2 violations, 1 s of work
+SQL_FINISHED = """
+INSERT INTO jobs_{case} (queue, state, data, result, created_at, started_at, finished_at)
+SELECT 'q' || g % 10, 'completed',
+       jsonb_build_object('sport', (ARRAY{sports})[1 + g % 5], 'teamCount', 8 + g % 4 * 4),
+       jsonb_build_object('constraintViolations', (ARRAY{violations}::jsonb[])[1 + g % 3]),
+       f - interval '2 s', f - interval '1 s', f
+FROM generate_series({first}, {last}) g, LATERAL (SELECT {finished_at} AS f) t;
+"""
+
+
+class SQL:
+    """A job table per case (``jobs_small``, ``jobs_large``, the default schema) on PostgreSQL 15."""
+
+    name, default_history, discovery = "sql", 1_000_000, False
+
+    def __init__(self, workdir: Path) -> None:
+        import postgres_bench
+
+        self.server = postgres_bench.start_primary(postgres_bench.bin_dir_15())
+        self.role = postgres_bench.EXPORTER_ROLE
+        self.workdir = workdir
+        self.server.psql("CREATE DATABASE jobs;")
+        self.server.psql("".join(SQL_TABLE.format(case=c, role=self.role) for c in ("small", "large")), dbname="jobs")
+
+    def fill(self, case: str, total: int, batch: int = 200_000) -> float:
+        """History (finished a day ago, before the exporter starts) the first time, then rows
+        finished now: the jobs an exporter reads between two scrapes."""
+        t = time.monotonic()
+        history = self.server.psql(f"SELECT count(*) FROM jobs_{case}", dbname="jobs") == "0"
+        finished_at = "now() - interval '1 day' + g * interval '1 ms'" if history else "clock_timestamp()"
+        violations = "[" + ", ".join("'" + json.dumps(list(VIOLATIONS[:k])) + "'" for k in range(3)) + "]"
+        sports = "[" + ", ".join(f"'{s}'" for s in SPORTS) + "]"
+        for first in range(0, total, batch):
+            self.server.psql(SQL_FINISHED.format(case=case, sports=sports, violations=violations, first=first,
+                                                 last=min(total, first + batch) - 1, finished_at=finished_at),
+                             dbname="jobs")
+        if history:
+            self.server.psql(f"VACUUM ANALYZE jobs_{case};", dbname="jobs")
+        return time.monotonic() - t
+
+    def exporter_args(self, case: str) -> list[str]:
+        path = self.workdir / f"sql-{case}.yml"
+        dsn = (f"postgresql://{self.role}:{self.server.exporter_password}@127.0.0.1:{self.server.port}/jobs"
+               "?sslmode=disable")
+        backend = {"type": "sql", "name": "sql", "dsn": dsn, "table": f"jobs_{case}",
+                   "queues": [f"q{i}" for i in range(QUEUES)]}
+        path.write_text(json.dumps({"backends": [backend]}))  # JSON is YAML
+        path.chmod(0o600)
+        return [f"--config.file={path}"]
+
+    def size(self) -> str:
+        return "table sizes: " + self.server.psql(
+            "SELECT string_agg(relname || ' ' || pg_size_pretty(pg_total_relation_size(relid)), ', ') "
+            "FROM pg_stat_user_tables", dbname="jobs")
+
+    def close(self) -> None:
+        from integration.postgres.conftest import _cleanup as pg_cleanup
+
+        pg_cleanup(self.server)
+
+
+BACKENDS = {b.name: b for b in (BullMQ, RQ, SQL)}
+
+
+def start_exporter(backend, case: str) -> node_bench.Target:
     port = node_bench.free_port()
     args = [sys.executable, "-m", "exporters", "scheduler", f"--web.listen-address=127.0.0.1:{port}",
-            f"--redis.addr={url}", f"--bullmq.prefix={prefix}", *extra]
-    if "--bullmq.discover" not in extra:
-        args += [f"--bullmq.queue=q{i}" for i in range(QUEUES)]
-    target = node_bench.Target(f"{prefix}", args, port)
+            *backend.exporter_args(case)]
+    target = node_bench.Target(case, args, port)
     node_bench.wait_up(target.url, timeout=30)
     return target
 
@@ -118,20 +259,20 @@ def completed_total(text: str) -> float:
                if line.startswith("scheduler_queue_jobs_completed_total{"))
 
 
-def measure_case(url: str, prefix: str, scrapes: int, log_dir: Path) -> dict:
-    target = start_exporter(url, prefix, log_dir)
+def measure_case(backend, case: str, scrapes: int) -> dict:
+    target = start_exporter(backend, case)
     try:
         idle = node_bench.measure([target], scrapes)[0]
         rounds = []
         for _ in range(3):  # 100 new jobs per queue, finished between two scrapes; the median of 3 rounds
             before = completed_total(text_of(target))
-            fill(url, prefix, 1000)
+            backend.fill(case, 1000)
             cpu0 = node_bench.cpu_seconds(target.proc.pid)
             latency = target.scrape()
             cpu = (node_bench.cpu_seconds(target.proc.pid) - cpu0) * 1000
             after = completed_total(text_of(target))
             if after - before != 1000:
-                raise RuntimeError(f"{prefix}: counted {after - before} new jobs, not 1000")
+                raise RuntimeError(f"{case}: counted {after - before} new jobs, not 1000")
             rounds.append((latency, cpu))
         return {"idle": idle, "activity_ms": statistics.median(r[0] for r in rounds),
                 "activity_cpu": statistics.median(r[1] for r in rounds), "rss": node_bench.rss_mib(target.proc.pid)}
@@ -162,40 +303,42 @@ def discovery_ms(url: str, prefix: str, scrapes: int = 20) -> tuple[float, float
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--history", type=int, default=1_000_000, help="finished jobs kept in the large case")
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default="bullmq")
+    parser.add_argument("--history", type=int, help="finished jobs kept in the large case "
+                        "(default 1,000,000; RQ: 100,000)")
     parser.add_argument("--scrapes", type=int, default=100)
     args = parser.parse_args()
-    server = start_server()
-    log_dir = Path(tempfile.mkdtemp(prefix="sched-bench-"))
+    kind = BACKENDS[args.backend]
+    history = args.history or kind.default_history
+    backend = kind(Path(tempfile.mkdtemp(prefix="sched-bench-")))
     try:
-        url = server.url
-        for prefix, total in (("small", 1000), ("large", args.history)):
-            took = fill(url, prefix, total)
-            print(f"filled {prefix}: {total:,} finished jobs in {took:.0f} s", flush=True)
-        used = server.info("memory").get("used_memory_human")
-        print(f"Redis used_memory: {used}", flush=True)
-        results = {p: measure_case(url, p, args.scrapes, log_dir) for p in ("small", "large")}
-        discovery = {p: discovery_ms(url, p) for p in ("small", "large")}
+        for case, total in (("small", 1000), ("large", history)):
+            took = backend.fill(case, total)
+            print(f"filled {case}: {total:,} finished jobs in {took:.0f} s", flush=True)
+        print(backend.size(), flush=True)
+        results = {case: measure_case(backend, case, args.scrapes) for case in ("small", "large")}
         rows = [("idle scrape median ms", lambda r: r["idle"]["median"]),
                 ("idle scrape p90 ms", lambda r: r["idle"]["p90"]),
                 ("idle CPU ms / scrape", lambda r: r["idle"]["cpu"]),
                 ("scrape reading 1,000 new finished jobs, ms", lambda r: r["activity_ms"]),
                 ("  its CPU ms", lambda r: r["activity_cpu"]),
                 ("RSS MiB after", lambda r: r["rss"])]
-        print(f"\n| 10 queues | 1,000 kept | {args.history:,} kept | large / small |")
+        print(f"\n| {backend.name}, 10 queues | 1,000 kept | {history:,} kept | large / small |")
         print("| --- | --- | --- | --- |")
         for label, get in rows:
             small, large = get(results["small"]), get(results["large"])
             print(f"| {label} | {small:.1f} | {large:.1f} | {large / small if small else float('nan'):.2f} |")
-        first, later = ({p: discovery[p][i] for p in discovery} for i in (0, 1))
-        print(f"| --bullmq.discover: first scrape (waits for the first SCAN of the whole keyspace), ms | "
-              f"{first['small']:.0f} | {first['large']:.0f} | {first['large'] / first['small']:.2f} |")
-        print(f"| --bullmq.discover: later scrapes, median ms | {later['small']:.1f} | {later['large']:.1f} | "
-              f"{later['large'] / later['small']:.2f} |")
+        if backend.discovery:
+            discovery = {case: discovery_ms(backend.url, case) for case in ("small", "large")}
+            first, later = ({c: discovery[c][i] for c in discovery} for i in (0, 1))
+            print(f"| --bullmq.discover: first scrape (waits for the first SCAN of the whole keyspace), ms | "
+                  f"{first['small']:.0f} | {first['large']:.0f} | {first['large'] / first['small']:.2f} |")
+            print(f"| --bullmq.discover: later scrapes, median ms | {later['small']:.1f} | {later['large']:.1f} | "
+                  f"{later['large'] / later['small']:.2f} |")
         print(f"\nseries per scrape: {results['small']['idle']['series']} (small), "
               f"{results['large']['idle']['series']} (large)")
     finally:
-        _cleanup(server)
+        backend.close()
     return 0
 
 

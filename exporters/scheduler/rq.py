@@ -43,6 +43,7 @@ SHORT_TTL = 60  # entries of TTLs up to this are found by a band of their own, t
 SCAN_CHUNK = 64  # live registry entries looked at per scrape to discover unknown TTLs
 MAX_CLASSES = 64
 MAX_INF_SEEN = 200_000
+MAX_CLASSIFIED = 50_000  # live entries per registry whose class is remembered (not probed again)
 MAX_WORKER_KEYS = 1000
 DEFAULT_TTL = {"finished": 500, "failed": 31_536_000}
 STATE_KEYS = (("queued", None), ("started", "wip"), ("finished", "finished"), ("failed", "failed"),
@@ -133,6 +134,9 @@ class _Cursor:
     forever_count: int = 0  # entries kept forever (FOREVER_RANGES) at the previous read
     forever_seen: set[bytes] = field(default_factory=set)
     scan_from: float = 0.0  # the rotating discovery scan's position (score)
+    # hash(member) -> score of live entries already classified (probed or counted): the discovery
+    # scan does not probe them again, so an idle scrape probes only entries it has never looked at
+    classified: dict[int, float] = field(default_factory=dict)
 
 
 class RQReader(Reader):
@@ -307,11 +311,11 @@ class RQReader(Reader):
             elif what == "scan":
                 next_scan[p] = reply[-1][1] if len(reply) == SCAN_CHUNK else 0.0
                 for member, score in reply:
-                    if member not in cur.seen and member not in candidates[p]:
+                    if member not in cur.seen and member not in candidates[p] and hash(member) not in cur.classified:
                         probes[p][member] = score
             elif what in ("sample", "short"):
                 for member, score in reply:
-                    if member not in candidates[p]:
+                    if member not in candidates[p] and hash(member) not in cur.classified:
                         probes[p][member] = score
 
         # kept-forever members (TTL -1): re-read only when their number changed
@@ -424,6 +428,7 @@ class RQReader(Reader):
                     L = _class_of(score, jobs[p][member].get("ended"))
                     cur.seen[member] = (score, _match(L, cur.classes) if L is not None else None)
             cur.forever_count = new_forever_count[p]
+            _remember_classified(cur, [*probes[p].items(), *candidates[p].items()], now)
             cur.scan_from = next_scan[p]
             cur.last = now
             # forget an entry once it is below its own class's next band (whose low end is
@@ -506,6 +511,19 @@ class RQReader(Reader):
                 await client.aclose()
             except Exception:
                 pass
+
+
+def _remember_classified(cur: _Cursor, entries, now: float) -> None:
+    """Remember the finite-score entries just probed or read: their class is known now (or, with
+    their job hash gone, cannot be learned). Entries RQ has expired (score below now) are forgotten
+    when the memory is full, all of it when that is not enough: probing again is only slower."""
+    for member, score in entries:
+        if score != float("inf"):
+            cur.classified[hash(member)] = score
+    if len(cur.classified) > MAX_CLASSIFIED:
+        cur.classified = {h: s for h, s in cur.classified.items() if s >= now}
+        if len(cur.classified) > MAX_CLASSIFIED:
+            cur.classified = {}
 
 
 def _known(L: int | None, classes) -> bool:

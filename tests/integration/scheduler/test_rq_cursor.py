@@ -1,8 +1,9 @@
 """The RQ reader's cursor (exporters/scheduler/rq.py, RQReader.consume): score bands per TTL
-class, the +inf members of TTL -1, the short band and the rotating scan that discover a TTL never
-seen, and the history gap counter, against the real Redis of ``queue_redis``.
+class, the kept-forever members of TTL -1, the short band and the rotating scan that discover a TTL
+never seen (and do not probe an entry twice), and the history gap counter, against the real Redis
+of ``queue_redis``.
 
-Each test starts two real exporters before the jobs run: ``many`` is scraped every 0.2 s from a
+Most tests start two real exporters before the jobs run: ``many`` is scraped every 0.2 s from a
 thread while rq's own SimpleWorker (burst mode, main thread) works the queue, ``once`` only at the
 end. Their counters must equal each other and what the test did (each job once)."""
 
@@ -333,3 +334,40 @@ def test_rq_gap_when_ttl_shorter_than_scrape_interval(queue_redis, tmp_path, int
     assert value(final_once, "schedule_generation_duration_seconds_count", sport="gd", team_count="2") == 2
     assert value(final_once, "constraint_violations_total", constraint_type="travel", severity="hard") == 2
     assert _opt(final_once, GAPS, backend="rq", queue=q) == 0
+
+
+def test_rq_idle_scrapes_do_not_probe_known_entries_again(queue_redis, tmp_path):
+    """The discovery scan looks at 64 live registry entries per scrape. Once every entry of the
+    registry has been looked at, an idle scrape reads no job hash (HGET) at all, however much
+    history RQ keeps; a job finishing with a TTL never seen (300 s) is still found and counted."""
+    conn = _conn(queue_redis)
+    q = "rqc-idle-" + secrets.token_hex(4)
+    queue = rq.Queue(q, connection=conn)
+    _enqueue(queue, [("old", 2, {})] * 100)  # history: finished before the exporter starts
+    assert _work(conn, q)
+    time.sleep(6.5)  # more than SLACK (5 s) before the start: outside the first read's bands
+    exp = start_scheduler(tmp_path, "--rq.queue", q, "--redis.addr", queue_redis.url)
+
+    def hgets() -> int:
+        return conn.info("commandstats").get("cmdstat_hget", {}).get("calls", 0)
+
+    try:
+        for _ in range(3):  # 64 + 36 entries: every one looked at once
+            _scrape(exp)
+        before = hgets()
+        for _ in range(5):
+            text = _scrape(exp)
+        idle_hgets = hgets() - before
+        _enqueue(queue, [("t300", 2, dict(result_ttl=300))] * 2)
+        assert _work(conn, q)
+        for _ in range(10):  # bounded: the rotation reaches the new entries within two scrapes
+            text = _scrape(exp)
+            if value(text, "scheduler_queue_jobs_completed_total", backend="rq", queue=q) == 2:
+                break
+    finally:
+        exp.stop()
+        conn.close()
+    assert idle_hgets == 0
+    assert value(text, "scheduler_queue_jobs_completed_total", backend="rq", queue=q) == 2
+    assert value(text, "schedule_generation_duration_seconds_count", sport="t300", team_count="2") == 2
+    assert not any(dict(k[1]).get("sport") == "old" for k in samples(text))

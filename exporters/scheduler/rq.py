@@ -43,7 +43,7 @@ SHORT_TTL = 60  # entries of TTLs up to this are found by a band of their own, t
 SCAN_CHUNK = 64  # live registry entries looked at per scrape to discover unknown TTLs
 MAX_CLASSES = 64
 MAX_INF_SEEN = 200_000
-MAX_CLASSIFIED = 50_000  # live entries per registry whose class is remembered (not probed again)
+MAX_CLASSIFIED = 200_000  # classified live entries remembered per reader, shared by its registries (~20 MiB)
 MAX_WORKER_KEYS = 1000
 DEFAULT_TTL = {"finished": 500, "failed": 31_536_000}
 STATE_KEYS = (("queued", None), ("started", "wip"), ("finished", "finished"), ("failed", "failed"),
@@ -428,7 +428,8 @@ class RQReader(Reader):
                     L = _class_of(score, jobs[p][member].get("ended"))
                     cur.seen[member] = (score, _match(L, cur.classes) if L is not None else None)
             cur.forever_count = new_forever_count[p]
-            _remember_classified(cur, [*probes[p].items(), *candidates[p].items()], now)
+            _remember_classified(cur, [*probes[p].items(), *candidates[p].items()], now,
+                                 limit=MAX_CLASSIFIED // len(pairs))
             cur.scan_from = next_scan[p]
             cur.last = now
             # forget an entry once it is below its own class's next band (whose low end is
@@ -513,17 +514,16 @@ class RQReader(Reader):
                 pass
 
 
-def _remember_classified(cur: _Cursor, entries, now: float) -> None:
+def _remember_classified(cur: _Cursor, entries, now: float, limit: int) -> None:
     """Remember the finite-score entries just probed or read: their class is known now (or, with
-    their job hash gone, cannot be learned). Entries RQ has expired (score below now) are forgotten
-    when the memory is full, all of it when that is not enough: probing again is only slower."""
-    for member, score in entries:
-        if score != float("inf"):
-            cur.classified[hash(member)] = score
-    if len(cur.classified) > MAX_CLASSIFIED:
+    their job hash gone, cannot be learned). At ``limit``, entries RQ has expired (score below now)
+    are forgotten first; what does not fit is not remembered, and is only probed again."""
+    new = [(hash(member), score) for member, score in entries
+           if score != float("inf") and hash(member) not in cur.classified]
+    if len(cur.classified) + len(new) > limit:
         cur.classified = {h: s for h, s in cur.classified.items() if s >= now}
-        if len(cur.classified) > MAX_CLASSIFIED:
-            cur.classified = {}
+    room = max(0, limit - len(cur.classified))
+    cur.classified.update(new[:room])
 
 
 def _known(L: int | None, classes) -> bool:

@@ -1,4 +1,5 @@
-"""RQ payload decoding: no code runs, plain data loads, the contract's data root."""
+"""RQ payload decoding (no code runs, plain data loads, the contract's data root) and the
+reader's bounded memory of classified registry entries."""
 
 import datetime
 import json
@@ -7,7 +8,7 @@ import pickle
 import zlib
 
 from exporters.scheduler.contract import UNDECODABLE
-from exporters.scheduler.rq import _class_of, _known, job_data, parse_time, safe_loads
+from exporters.scheduler.rq import _class_of, _Cursor, _known, _remember_classified, job_data, parse_time, safe_loads
 
 
 class Boom:
@@ -49,3 +50,15 @@ def test_times_and_classes():
     assert parse_time(b"") is None and parse_time(b"garbage") is None
     assert _class_of(1000 + 501, 1000.7) == 501 and _known(501, {500}) and not _known(510, {500})
     assert _class_of(float("inf"), 1.0) is None
+
+
+def test_classified_entries_stay_within_their_limit():
+    cur = _Cursor()
+    now = 1_000.0
+    _remember_classified(cur, [(b"a", 900.0), (b"b", 1_500.0), (b"inf", float("inf"))], now, limit=3)
+    assert set(cur.classified) == {hash(b"a"), hash(b"b")}  # kept-forever entries have their own set
+    # full: the expired entry (score 900 < now) makes room first; what still does not fit is left out
+    _remember_classified(cur, [(b"c", 1_600.0), (b"d", 1_700.0), (b"e", 1_800.0)], now, limit=3)
+    assert set(cur.classified) == {hash(b"b"), hash(b"c"), hash(b"d")}
+    _remember_classified(cur, [(b"b", 1_500.0)], now, limit=3)  # known already: nothing changes
+    assert len(cur.classified) == 3

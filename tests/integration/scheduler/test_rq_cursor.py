@@ -117,6 +117,12 @@ def _assert_counts(text, q, jobs, what):
         assert value(text, "schedule_generation_failures_total", sport=sport) == n, what
 
 
+def _stop(conn, *exporters) -> None:
+    for exp in exporters:
+        exp.stop()
+    conn.close()
+
+
 def _start_pair(tmp_path, server, q):
     args = ("--rq.queue", q, "--redis.addr", server.url)
     many = start_scheduler(tmp_path, *args)
@@ -158,9 +164,7 @@ def test_rq_several_ttl_classes_in_one_registry(queue_redis, tmp_path):
                 time.sleep(0.5)  # a few scrapes between the bursts
         final_many, final_once = _scrape(many), _scrape(once)
     finally:
-        many.stop()
-        once.stop()
-        conn.close()
+        _stop(conn, many, once)
     assert len(s.texts) >= 5
     jobs = [j for b in bursts for j in b]
     # every class is still kept by RQ (no TTL expired): the registries hold every job
@@ -200,9 +204,7 @@ def test_rq_new_ttl_behind_more_than_a_scan_chunk(queue_redis, tmp_path):
         final_many = _scrape(many)
         final_once = _scrape(once)
     finally:
-        many.stop()
-        once.stop()
-        conn.close()
+        _stop(conn, many, once)
     _assert_counts(final_many, q, jobs, "scraped often")
     _assert_counts(final_once, q, jobs, "scraped once")
     assert _counters(final_many) == _counters(final_once)
@@ -238,9 +240,7 @@ def test_rq_ttl_minus_one_plus_inf_members(queue_redis, tmp_path):
         assert conn.zcount(f"rq:finished:{q}", "+inf", "+inf") == 12
         assert conn.zcount(f"rq:failed:{q}", -1, -1) == 4  # RQ 3.0 keeps failure_ttl=-1 as the score -1
     finally:
-        many.stop()
-        once.stop()
-        conn.close()
+        _stop(conn, many, once)
     jobs = [j for b in bursts for j in b]
     _assert_counts(final_many, q, jobs, "scraped often")
     _assert_counts(final_once, q, jobs, "scraped once")
@@ -273,9 +273,7 @@ def test_rq_ttl_minus_one_same_count_after_a_delete(queue_redis, tmp_path):
         final_many = _scrape(many)
         final_once = _scrape(once)
     finally:
-        many.stop()
-        once.stop()
-        conn.close()
+        _stop(conn, many, once)
     assert value(final_once, "scheduler_queue_jobs_completed_total", backend="rq", queue=q) == 3  # kept ones
     assert value(final_many, "scheduler_queue_jobs_completed_total", backend="rq", queue=q) == 4
 
@@ -320,9 +318,7 @@ def test_rq_gap_when_ttl_shorter_than_scrape_interval(queue_redis, tmp_path, int
             final_many = _scrape(many)
         final_once = _scrape(once)
     finally:
-        many.stop()
-        once.stop()
-        conn.close()
+        _stop(conn, many, once)
     for text in (t, final_many):
         assert value(text, "scheduler_queue_jobs_completed_total", backend="rq", queue=q) == 4  # 2 g1 + 2 gd
         assert value(text, "schedule_generation_duration_seconds_count", sport="g1", team_count="2") == 2
@@ -365,8 +361,7 @@ def test_rq_idle_scrapes_do_not_probe_known_entries_again(queue_redis, tmp_path)
             if value(text, "scheduler_queue_jobs_completed_total", backend="rq", queue=q) == 2:
                 break
     finally:
-        exp.stop()
-        conn.close()
+        _stop(conn, exp)
     assert idle_hgets == 0
     assert value(text, "scheduler_queue_jobs_completed_total", backend="rq", queue=q) == 2
     assert value(text, "schedule_generation_duration_seconds_count", sport="t300", team_count="2") == 2

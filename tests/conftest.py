@@ -286,3 +286,30 @@ class Prometheus:
                 self.proc.kill()
                 self.proc.wait(5)
         self._log.close()
+
+
+def newer_go_binary(package: str) -> str:
+    """Today's upstream Go exporter (Debian 13's build of ``package``, e.g. ``prometheus-node-exporter``
+    1.9), unpacked without installing by tests/tools/newer_go_exporters.py; skip on a laptop without
+    network, fail in CI."""
+    sys.path.insert(0, str(ROOT / "tests" / "tools"))
+    try:
+        import newer_go_exporters
+        return str(newer_go_exporters.binary(package))
+    except Exception as exc:  # no network, no apt: a laptop
+        message = f"cannot fetch Debian 13's {package}: {exc}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        sys.path.remove(str(ROOT / "tests" / "tools"))
+
+
+@pytest.fixture(scope="session")
+def node_fixture_tree(tmp_path_factory) -> Path:
+    """node_exporter's recorded hardware (tests/data/node-fixtures), unpacked once: proc/, sys/, udev/data/."""
+    root = tmp_path_factory.mktemp("node-fixtures")
+    for name in ("proc", "sys", "udev"):
+        subprocess.run(["tar", "xzf", str(ROOT / "tests" / "data" / "node-fixtures" / f"{name}.tar.gz"), "-C", str(root)],
+                       check=True)
+    return root

@@ -21,11 +21,14 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
+import posixpath
+import re
 import time
 from dataclasses import dataclass
 from typing import Mapping
 
 from .collector import Collector, Settings
+from .errors import ConfigError
 from .metrics import MetricFamily, merge
 from .scrape import Scraper, ScrapeHooks, ScrapeResult
 
@@ -39,22 +42,99 @@ class ProbeRefused(Exception):
     """A /probe request the exporter will not serve; the message (no secret in it) is the HTTP 400 body."""
 
 
-def address_allowed(patterns, host: str, port: int | str, default_port: int) -> bool:
-    """Whether ``host:port`` matches one of the allowlist's ``host:port`` shell-glob patterns.
-    A pattern without a port means ``default_port``, ``host:*`` any port, ``[v6]:port`` brackets
-    IPv6. Host names compare as text, case-insensitively, never resolved (the allowlist is about
-    what a request may name; a resolver the attacker controls must not widen it)."""
-    for pattern in patterns:
-        if pattern.startswith("["):
-            p_host, _, rest = pattern[1:].partition("]")
-            p_port = rest[1:] if rest.startswith(":") else str(default_port)
+# What a host in a target may look like for a host pattern to judge it: a DNS name or an IP
+# literal. Anything else (a path, which libpq and redis-py take as a Unix socket, an '@' abstract
+# socket, a space, a '%' escape) is never a host name, so no host glob can ever let it through.
+_HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_.])?\Z")
+_IPV6 = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\Z")
+_GLOB = re.compile(r"[*?\[]")
+_HOST_GLOB = re.compile(r"[A-Za-z0-9._*?\[\]!:-]+\Z")
+_PORT_GLOB = re.compile(r"[0-9*?\[\]!-]+\Z")
+
+
+def is_host_name(host: str) -> bool:
+    """Whether ``host`` is a DNS name or an IP literal (never a socket path)."""
+    return bool(_HOST_NAME.match(host) or _IPV6.match(host))
+
+
+@dataclass(frozen=True)
+class AddressPattern:
+    """One allowlist entry, checked when the exporter starts.
+
+    - ``host:port`` shell globs: ``*.corp.test:5432``, ``10.0.0.*:*``, ``127.0.0.1:574*``; no port
+      means the exporter's default port; ``[v6]:port`` brackets IPv6. The host glob only ever
+      judges host names and IP literals, so ``*`` can never match a socket path.
+    - a Unix socket, allowed explicitly and exactly: a pattern that starts with ``/`` names one
+      socket directory (PostgreSQL: the directory of ``.s.PGSQL.<port>``) or one socket file
+      (Redis); ending in ``/`` it allows the sockets directly in that directory. No globs.
+    """
+
+    text: str
+    host: str = ""
+    port: str = ""
+    socket: str = ""
+
+    @classmethod
+    def parse(cls, text: str, default_port: int, source: str) -> "AddressPattern":
+        """The pattern, or ConfigError (one line naming ``source``) for one that can match nothing."""
+        raw = text.strip()
+        if raw.startswith("unix://"):
+            raw = raw[len("unix://"):]
+        if raw.startswith("/"):
+            if _GLOB.search(raw):
+                raise ConfigError(f"{source}: {text!r}: a socket path is matched exactly, without globs")
+            if "/../" in raw + "/" or "/./" in raw + "/":
+                raise ConfigError(f"{source}: {text!r}: write the socket path without '.' or '..'")
+            return cls(text, socket=raw if raw == "/" else (raw.rstrip("/") + ("/" if raw.endswith("/") else "")))
+        if raw.startswith("["):
+            host, close, rest = raw[1:].partition("]")
+            if not close or (rest and not rest.startswith(":")):
+                raise ConfigError(f"{source}: {text!r}: expected [ipv6]:port")
+            port = rest[1:] if rest else str(default_port)
         else:
-            p_host, sep, p_port = pattern.rpartition(":")
-            if not (sep and (p_port.isdigit() or p_port == "*") and ":" not in p_host):
-                p_host, p_port = pattern, str(default_port)
-        if fnmatch.fnmatchcase(host.lower(), p_host.lower()) and p_port in ("*", str(port)):
-            return True
-    return False
+            host, sep, port = raw.rpartition(":")
+            if not sep:
+                host, port = raw, str(default_port)
+            elif ":" in host:
+                raise ConfigError(f"{source}: {text!r}: write an IPv6 address in brackets, e.g. [{host}:{port}]:"
+                                  f"{default_port}")
+        if not host or not _HOST_GLOB.match(host):
+            raise ConfigError(f"{source}: {text!r}: {host!r} cannot match a host name "
+                              "(expected host:port, with shell globs * ? [...], or a socket path starting with /)")
+        if not port or not _PORT_GLOB.match(port) or (port.isdigit() and not 0 < int(port) <= 65535):
+            raise ConfigError(f"{source}: {text!r}: port {port!r} is not a port number or a glob of one")
+        return cls(text, host=host.lower(), port=port)
+
+    def allows_host(self, host: str, port: int | str) -> bool:
+        return (bool(self.host) and is_host_name(host) and fnmatch.fnmatchcase(host.lower(), self.host)
+                and fnmatch.fnmatchcase(str(port), self.port))
+
+    def allows_socket(self, path: str) -> bool:
+        """``path``: a socket directory (PostgreSQL) or socket file (Redis), compared after normalising."""
+        if not self.socket or not path.startswith("/"):
+            return False
+        path = posixpath.normpath(path)
+        if self.socket.endswith("/") and self.socket != "/":
+            return posixpath.dirname(path) == self.socket.rstrip("/")
+        return path == self.socket
+
+
+class Allowlist:
+    """The addresses multi-target requests may name (``/probe``, ``/scrape``): nothing when empty."""
+
+    def __init__(self, patterns, default_port: int, source: str) -> None:
+        self.patterns = tuple(AddressPattern.parse(str(p), default_port, source) for p in patterns)
+        self.default_port = default_port
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns)
+
+    def allows(self, host: str, port: int | str | None = None) -> bool:
+        """A host name or IP with its port, or a socket (a host that starts with ``/``)."""
+        if host.startswith("/"):
+            return any(p.allows_socket(host) for p in self.patterns)
+        port = self.default_port if port in (None, "") else port
+        return any(p.allows_host(host, port) for p in self.patterns)
 
 
 @dataclass

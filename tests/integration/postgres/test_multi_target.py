@@ -218,3 +218,88 @@ def test_bad_config_file_is_one_line_exit_2(tmp_path, config, needle):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and str(path) in lines[0], proc.stderr
+
+
+class UnixListener:
+    """A Unix-socket listener at ``<directory>/.s.PGSQL.<port>`` (where libpq looks when ``host`` is a
+    directory) that counts connections: whoever listens there would receive the auth module's password."""
+
+    def __init__(self, directory: str, port: int = 5432) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(os.path.join(directory, f".s.PGSQL.{port}"))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.accepted = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+def test_a_host_glob_never_matches_a_socket_path(exporter_factory, pg_primary, tmp_path):
+    """'*.corp.test:5432' allows host names under corp.test; a target whose host is a directory named
+    like one (key=value or %2F-escaped URI form) is a Unix socket, and no host glob may let it through:
+    HTTP 400, and the listener on that socket sees no connection (no password sent to it)."""
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="pgsock-", dir="/tmp")  # short: a socket path has ~108 bytes
+    evil = os.path.join(base, "x", "evil.corp.test")
+    listener = UnixListener(evil)
+    try:
+        config = write_config(tmp_path, pg_primary, ["*.corp.test:5432", "*:*"])
+        exp = exporter_factory(f"--config.file={config}", "--log.level=debug", exporter="postgres",
+                               env={"DATA_SOURCE_NAME": ""})
+        for target in (f"host={evil} port=5432 dbname=postgres",
+                       "postgresql://" + urllib.parse.quote(evil, safe="") + ":5432/postgres",
+                       f"postgresql:///postgres?host={urllib.parse.quote(evil, safe='')}&port=5432"):
+            resp = probe(exp, target)
+            assert resp.status == 400, (target, resp.text)
+            assert "is not in probe.allowed_targets" in resp.text
+        time.sleep(0.3)
+        assert listener.accepted == 0
+        assert pg_primary.exporter_password not in exp.log()
+    finally:
+        listener.close()
+        subprocess.run(["rm", "-rf", base], check=False)
+
+
+def test_a_socket_directory_is_allowed_only_by_its_exact_path(exporter_factory, pg_primary, tmp_path):
+    """A socket directory named exactly in the allowlist is probed over its socket; its parent or a
+    sibling directory is refused."""
+    config = write_config(tmp_path, pg_primary, [str(pg_primary.socket_dir)])
+    exp = exporter_factory(f"--config.file={config}", exporter="postgres", env={"DATA_SOURCE_NAME": ""})
+    resp = probe(exp, f"host={pg_primary.socket_dir} port={pg_primary.port} dbname=postgres")
+    assert resp.status == 200 and value(resp.text, "pg_up") == 1, resp.text
+    for other in (os.path.dirname(str(pg_primary.socket_dir)), str(pg_primary.socket_dir) + "-other"):
+        refused = probe(exp, f"host={other} port={pg_primary.port} dbname=postgres")
+        assert refused.status == 400, refused.text
+
+
+@pytest.mark.parametrize("pattern,needle", [
+    ("/tmp/*/sockets", "a socket path is matched exactly, without globs"),
+    ("db-1.internal:54x2", "is not a port number or a glob of one"),
+    ("db-1.internal:70000", "is not a port number or a glob of one"),
+    ("db 1.internal:5432", "cannot match a host name"),
+    ("fd00::1:5432", "write an IPv6 address in brackets"),
+])
+def test_an_allowlist_pattern_that_cannot_match_stops_start_up(tmp_path, pg_primary, pattern, needle):
+    config = write_config(tmp_path, pg_primary, [pattern])
+    proc = subprocess.run(exporter_cmd("postgres", f"--config.file={config}", "--web.listen-address=127.0.0.1:0"),
+                          capture_output=True, text=True, timeout=30, env={**os.environ, "DATA_SOURCE_NAME": ""})
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "probe.allowed_targets" in lines[0], proc.stderr

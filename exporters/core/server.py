@@ -45,6 +45,9 @@ SERIES_DROPPED = counter("flextime_exporter_series_dropped_total",
 GZIP_LEVEL = 1  # ~6x smaller than plain text for exposition; level 9 costs 30x the CPU for 30% less
 
 
+# the shortest deadline a request's X-Prometheus-Scrape-Timeout-Seconds can ask for (seconds)
+MIN_SCRAPE_DEADLINE = 0.5
+
 RENDER_IN_THREAD_SAMPLES = 20_000  # ~20 ms of rendering: above it, off the event loop
 
 
@@ -183,7 +186,9 @@ class ExporterApp:
 
     # ---- /metrics ----------------------------------------------------------------------------
     def scrape_timeout(self, request: web.Request) -> float:
-        """Prometheus says how long it waits; answer a margin before that."""
+        """Prometheus says how long it waits; answer a margin before that. Any client can send the
+        header, so the deadline has a floor (MIN_SCRAPE_DEADLINE, or --scrape.timeout if lower): a
+        client announcing 1e-6 s gets a scrape that can finish, not 24 failed collectors and their logs."""
         default = self.settings.scrape_timeout
         offset = self.settings.scrape_timeout_offset
         header = request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
@@ -193,7 +198,8 @@ class ExporterApp:
             told = 0.0
         if told <= 0 or told != told:
             return default
-        return told - offset if told - offset > told * 0.1 else told * 0.9
+        deadline = told - offset if told - offset > told * 0.1 else told * 0.9
+        return max(deadline, min(MIN_SCRAPE_DEADLINE, default))
 
     def selected(self, request: web.Request) -> list[str]:
         collect = request.query.getall("collect[]", [])

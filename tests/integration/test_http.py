@@ -200,6 +200,60 @@ def test_overrunning_collector_respects_prometheus_timeout(exporter_factory, tmp
     assert value(resp.text, "good_metric") == 1
 
 
+def _await_fifo_reader(fifo, timeout: float = 10.0) -> int:
+    """A writer fd of ``fifo``, opened once the exporter's read waits on it (a non-blocking writer open
+    succeeds only when a reader has the FIFO open); kept open, the reader waits for data."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:  # ENXIO: no reader yet
+            assert exc.errno == errno.ENXIO and time.monotonic() < deadline, exc
+            time.sleep(0.02)
+
+
+def test_a_short_deadline_never_fails_another_clients_scrape(exporter_factory, tmp_path):
+    """A client announcing a tiny timeout gives up on the textfile read its scrape started; a normal
+    scrape that arrives while that read is still in flight waits for it and serves its result
+    (success 1), instead of failing with 'the previous textfile read has not returned yet'."""
+    textdir = tmp_path / "text"
+    textdir.mkdir()
+    fifo = textdir / "slow.prom"
+    os.mkfifo(fifo)
+    exp = exporter_factory(f"--collector.textfile.directory={textdir}")
+    short: list = []
+    t = threading.Thread(target=lambda: short.append(exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": "0.05"})))
+    t.start()
+    writer = _await_fifo_reader(fifo)  # the short scrape's read is in flight
+    t.join(10)
+    assert value(short[0].text, "node_scrape_collector_success", collector="textfile") == 0
+    normal: list = []
+    n = threading.Thread(target=lambda: normal.append(exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": "10"})))
+    n.start()
+    time.sleep(0.3)  # gives the normal scrape time to reach the read in flight (passes either way with the fix)
+    os.write(writer, b"slow_metric 7\n")
+    os.close(writer)
+    n.join(15)
+    assert normal[0].status == 200
+    assert value(normal[0].text, "node_scrape_collector_success", collector="textfile") == 1
+    assert value(normal[0].text, "slow_metric") == 7
+    assert "has not returned yet" not in exp.log()
+
+
+def test_a_tiny_announced_timeout_has_a_floor(exporter_factory):
+    """X-Prometheus-Scrape-Timeout-Seconds: 1e-6 from any client still gets a scrape that can finish,
+    and writes no error lines (it wrote 24 failures and 24 recoveries)."""
+    exp = exporter_factory()
+    exp.get()
+    before = exp.log().count("\n")
+    for header in ("1e-6", "0.05", "-1", "nan", "junk"):
+        resp = exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": header})
+        assert resp.status == 200
+        assert all(v == 1 for (name, labels), v in samples(resp.text).items()
+                   if name == "node_scrape_collector_success" and dict(labels)["collector"] not in ("selinux",)), header
+    assert " ERROR " not in "\n".join(exp.log().splitlines()[before:])
+
+
 def test_default_deadline_without_header(exporter_factory, tmp_path):
     textdir = tmp_path / "text"
     textdir.mkdir()

@@ -17,13 +17,28 @@ from .collector import Flag, Settings
 from .errors import ConfigError
 from .logging import FORMATS, LEVELS, access_logger_class, setup_logging
 from .server import ExporterApp, ExporterSpec, parse_listen_address
+from .targets import MAX_PROBE_TARGETS, PROBE_IDLE_SECONDS
 
 log = logging.getLogger("exporters.runtime")
 
 
+def probe_flags(spec: ExporterSpec) -> tuple[Flag, ...]:
+    """The multi-target pool's settings, for an exporter that has /probe or /scrape."""
+    if spec.resolve_probe is None:
+        return ()
+    return (
+        Flag("--probe.max-targets", "probe_max_targets",
+             f"Most multi-target ({spec.probe_path}) targets kept with their connections; beyond it the least "
+             "recently probed is closed.", default=MAX_PROBE_TARGETS, type=int),
+        Flag("--probe.idle-timeout", "probe_idle_timeout",
+             f"Seconds after which a {spec.probe_path} target nobody probed is closed with its connections "
+             "(checked on a timer, also when probes stop).", default=PROBE_IDLE_SECONDS, type=float),
+    )
+
+
 def common_flags(spec: ExporterSpec) -> tuple[Flag, ...]:
     """The flags every exporter of the fleet has, named as the Go exporters name them."""
-    return (
+    return probe_flags(spec) + (
         Flag("--web.listen-address", "web_listen_address",
              "Address to listen on, [host]:port (IPv6 in brackets); repeatable.",
              default=(f":{spec.default_port}",), multiple=True, metavar="[HOST]:PORT"),
@@ -152,6 +167,8 @@ def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
         raise ConfigError(f"--web.telemetry-path {settings.web_telemetry_path!r}: must start with '/'")
     if settings.scrape_timeout <= 0 or settings.scrape_timeout_offset < 0:
         raise ConfigError("--scrape.timeout must be positive and --scrape.timeout-offset not negative")
+    if settings.get("probe_max_targets", 1) < 1 or settings.get("probe_idle_timeout", 1) <= 0:
+        raise ConfigError("--probe.max-targets must be at least 1 and --probe.idle-timeout positive")
     web_config = WebConfigWatcher(settings.web_config_file)
     if spec.validate:
         spec.validate(settings)
@@ -182,11 +199,13 @@ def exit_now() -> None:
 
 
 def make_runner(app):
-    """An aiohttp runner for ``app`` (a web.Application) with the exporters' access log."""
-    from aiohttp import web
+    """An aiohttp runner for ``app`` (a web.Application) with the exporters' access log, and quiet,
+    non-echoing answers to malformed requests (see httpserver.py)."""
+    from .httpserver import ExporterRunner, set_server_header
 
-    return web.AppRunner(app, access_log=logging.getLogger("aiohttp.access"),
-                         access_log_class=access_logger_class())
+    app.on_response_prepare.append(set_server_header)
+    return ExporterRunner(app, access_log=logging.getLogger("aiohttp.access"),
+                          access_log_class=access_logger_class())
 
 
 async def listen(runner, addresses, ssl_context, what: str) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from .. import __version__
 from .collector import Settings
@@ -106,6 +106,16 @@ class ExporterSpec:
     applicable: Callable[[Settings], set[str]] | None = None
 
 
+def _refuse_http09(request: web.Request) -> web.StreamResponse:
+    """HTTP 400 to an HTTP/0.9 request, answered in HTTP/1.1 (as Go's net/http does), never the metrics."""
+    from .httpserver import plain_error
+
+    cache = getattr(request, "_cache", None)  # aiohttp writes the status line in the request's version
+    if isinstance(cache, dict):
+        cache["version"] = HttpVersion11
+    return plain_error(400)
+
+
 class ExporterApp:
     """The aiohttp application of one running exporter."""
 
@@ -149,6 +159,8 @@ class ExporterApp:
     async def _protect(self, request: web.Request, handler):
         """TLS client SAN check, rate limit and basic auth from the web config; security headers on every answer."""
         cfg = self.web_config.current()
+        if request.version < (1, 0):  # "GET /metrics" with no version: HTTP/0.9, which has no status or headers
+            return self._with_headers(_refuse_http09(request), cfg)
         if cfg.allowed_sans:
             cert = request.transport.get_extra_info("peercert") if request.transport else None
             sans = {v for _, v in (cert or {}).get("subjectAltName", ())}

@@ -9,8 +9,8 @@ collectors and :class:`Scraper`.
   ``resolve_probe`` turns the request into a connection string or refuses it
   (:class:`ProbeRefused`, HTTP 400), so nobody can make the exporter connect, or send
   credentials, to a host of their choosing. Probe targets are kept for reuse (one
-  persistent connection each), at most :data:`MAX_PROBE_TARGETS`, and closed after
-  :data:`PROBE_IDLE_SECONDS` without a probe.
+  persistent connection each), at most ``--probe.max-targets``, and closed after
+  ``--probe.idle-timeout`` without a probe, by a timer (also when probes stop).
 
 The connection string is a secret (it may hold a password): it is only a dict key
 here; logs and pages show the session's ``display``.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import hashlib
 import logging
 import posixpath
 import re
@@ -180,7 +181,10 @@ class TargetPool:
         self.enabled = enabled
         keys = spec.targets(settings) if spec.targets else [None]
         self.configured: list[Target] = [self._build(key) for key in keys]
-        self.probes: dict[str, Target] = {}  # connection string -> target, least recently used first
+        self.probes: dict[str, Target] = {}  # digest of the connection string -> target, least recently used first
+        self._expiry: asyncio.Task | None = None
+        self.max_targets = int(settings.get("probe_max_targets", MAX_PROBE_TARGETS))
+        self.idle_seconds = float(settings.get("probe_idle_timeout", PROBE_IDLE_SECONDS))
         self.series_dropped_closed = 0  # from probe targets already closed
 
     def _build(self, key: str | None) -> Target:
@@ -211,41 +215,75 @@ class TargetPool:
                             statuses)
 
     async def probe(self, query: Mapping[str, str]) -> Target:
-        """The target a /probe request names, made on first use; ProbeRefused when not allowed."""
-        key = self.spec.resolve_probe(self.settings, query)  # raises ProbeRefused
+        """The target a /probe request names, made on first use; ProbeRefused when not allowed.
+
+        The pool is keyed by a digest of the connection string, never the string itself: a key
+        turns up in exceptions and tracebacks, and the string may hold a password. Every change
+        to ``probes`` happens without an await in between, so concurrent probes cannot race."""
+        conninfo = self.spec.resolve_probe(self.settings, query)  # raises ProbeRefused
+        key = hashlib.sha256(conninfo.encode()).hexdigest()
         now = time.monotonic()
-        await self._expire(now)
+        closing = self._take_expired(now)
         target = self.probes.pop(key, None)
         if target is None:
-            target = self._build(key)
+            target = self._build(conninfo)
             log.info("probe target %s added", target.display)
         self.probes[key] = target  # most recently used last
         target.last_used = now
-        while len(self.probes) > MAX_PROBE_TARGETS:
-            oldest = next(iter(self.probes))
-            if self.probes[oldest].scraper.busy:
-                break  # never close a session under a running scrape; the bound is soft by that much
-            await self._close_probe(oldest, "more than %d probe targets" % MAX_PROBE_TARGETS)
+        closing += self._take_over_limit()
+        await self._close_all(closing)
         return target
 
-    async def _expire(self, now: float) -> None:
-        for key, target in list(self.probes.items()):
-            if now - target.last_used > PROBE_IDLE_SECONDS and not target.scraper.busy:
-                await self._close_probe(key, f"not probed for {PROBE_IDLE_SECONDS:.0f}s")
+    def _take_expired(self, now: float) -> list[tuple[Target, str]]:
+        """Remove (without closing yet) the probe targets idle longer than --probe.idle-timeout."""
+        expired = [key for key, t in self.probes.items()
+                   if now - t.last_used > self.idle_seconds and not t.scraper.busy]
+        return [(self.probes.pop(key), f"not probed for {self.idle_seconds:g}s") for key in expired]
 
-    async def _close_probe(self, key: str, why: str) -> None:
-        target = self.probes.pop(key)
-        self.series_dropped_closed += target.scraper.series_dropped
-        log.info("probe target %s closed: %s", target.display, why)
-        await target.close()
+    def _take_over_limit(self) -> list[tuple[Target, str]]:
+        """Remove the least recently used probe targets beyond --probe.max-targets; never one under a
+        running scrape (the bound is soft by that much)."""
+        out = []
+        while len(self.probes) > self.max_targets:
+            oldest = next(iter(self.probes))
+            if self.probes[oldest].scraper.busy:
+                break
+            out.append((self.probes.pop(oldest), f"more than {self.max_targets} probe targets"))
+        return out
+
+    async def _close_all(self, closing: list[tuple[Target, str]]) -> None:
+        for target, why in closing:
+            self.series_dropped_closed += target.scraper.series_dropped
+            log.info("probe target %s closed: %s", target.display, why)
+            try:
+                await target.close()
+            except Exception as exc:  # a session that fails to close is gone anyway
+                log.warning("probe target %s: closing failed: %s", target.display, type(exc).__name__)
+
+    async def expire_idle(self) -> None:
+        """Close the probe targets nobody probed for --probe.idle-timeout (run on a timer, so the
+        connections close when probes stop, not only inside the next probe)."""
+        await self._close_all(self._take_expired(time.monotonic()))
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(60.0, self.idle_seconds / 4))
+            await self.expire_idle()
 
     async def start(self) -> None:
-        """Start the configured targets' sessions (their background work, if any)."""
+        """Start the configured targets' sessions (their background work, if any), and the timer
+        that closes idle probe targets."""
         for target in self.configured:
             if target.hooks is not None and hasattr(target.hooks, "start"):
                 await target.hooks.start()
+        if self.spec.resolve_probe is not None and self._expiry is None:
+            self._expiry = asyncio.get_running_loop().create_task(self._expiry_loop())
 
     async def close(self) -> None:
-        for target in [*self.configured, *self.probes.values()]:
-            await target.close()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        targets = [*self.configured, *self.probes.values()]
         self.probes.clear()
+        for target in targets:
+            await target.close()

@@ -374,3 +374,42 @@ def test_deprecated_node_exporter_flag_spellings_still_work(exporter_factory):
     netdev = re.compile(r"^node_network_(receive|transmit)_.*_total$")  # netdev's families; netclass has its own filter
     assert not [l for (n, l) in series if netdev.match(n) and dict(l)["device"] == "lo"]
     assert [l for (n, l) in series if n == "node_network_receive_bytes_total"]  # other devices remain
+
+
+def _raw_exchange(port: int, data: bytes) -> bytes:
+    """Send raw bytes, read until the server closes (or 5 s)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except socket.timeout:
+            pass
+    return out
+
+
+def test_malformed_requests_are_answered_briefly_and_not_logged(exporter_factory):
+    """Before authentication anyone can send bytes: a malformed request gets a 400 that does not echo
+    it, no version in the Server header, and no log line at the default level (it was 10 lines of
+    ERROR traceback a request). HTTP/0.9 ('GET /metrics' with no version) gets a 400, never metrics."""
+    exp = exporter_factory()
+    exp.get()
+    before = len(exp.log().splitlines())
+    bad = [b"GARBAGE <script>alert(1)</script> HTTP/1.1\r\n\r\n",
+           b"GET / HTTP/1.1\r\nHost: x\r\nBad <b>Header\r\n\r\n",
+           b"GET /metrics HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
+           b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40]
+    for _ in range(5):
+        for data in bad:
+            answer = _raw_exchange(exp.port, data)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.") and b" 400 " in head.split(b"\r\n")[0], answer[:200]
+            assert body == b"400 Bad Request\n", body
+            assert b"Server: flextime-exporter\r\n" in head and b"aiohttp" not in head and b"Python" not in head
+    http09 = _raw_exchange(exp.port, b"GET /metrics\r\n\r\n")
+    assert http09.startswith(b"HTTP/1.1 400 "), http09[:100]
+    assert b"node_" not in http09
+    assert exp.log().splitlines()[before:] == []
+    good = exp.get()
+    assert good.status == 200 and "aiohttp" not in good.headers.get("Server", "")

@@ -303,3 +303,57 @@ def test_an_allowlist_pattern_that_cannot_match_stops_start_up(tmp_path, pg_prim
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "probe.allowed_targets" in lines[0], proc.stderr
+
+
+def _distinct_targets(pg_primary) -> list[str]:
+    """Four distinct probe targets of the one test server (the pool keys a target by its whole DSN)."""
+    return [f"host=127.0.0.1 port={pg_primary.port} dbname={db}" for db in ("postgres", "app1", "app2", "template1")]
+
+
+def _await(predicate, timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_idle_probe_targets_close_on_a_timer_and_concurrent_probes_after_expiry_all_answer(
+        exporter_factory, pg_primary, tmp_path):
+    """--probe.idle-timeout: with no probe at all, the idle targets' connections close on time (the
+    timer, not the next request, closes them); then 24 concurrent probes of the expired targets all
+    answer 200 (they raced in the expiry: HTTP 500 and a traceback with the DSN in the log), and no log
+    line holds the password or an ERROR."""
+    app = "flextime-expiry-test"
+    config = write_config(tmp_path, pg_primary, [f"127.0.0.1:{pg_primary.port}"])
+    exp = exporter_factory(f"--config.file={config}", f"--postgres.application-name={app}", "--log.level=debug",
+                           "--probe.idle-timeout=3", exporter="postgres", env={"DATA_SOURCE_NAME": ""})
+    targets = _distinct_targets(pg_primary)
+    for target in targets:
+        assert value(probe(exp, target).text, "pg_up") == 1
+    assert pg_primary.connections_from(app) > 0
+    _await(lambda: pg_primary.connections_from(app) == 0, what="idle probe targets to close with no probe")
+    assert exp.log().count("closed: not probed for 3s") == len(targets)
+
+    results: list = []
+    threads = [threading.Thread(target=lambda t=t: results.append(probe(exp, t))) for t in targets * 6]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert [r.status for r in results] == [200] * len(threads)
+    assert all(value(r.text, "pg_up") == 1 for r in results)
+    log = exp.log()
+    assert pg_primary.exporter_password not in log
+    assert " ERROR " not in log and "Traceback" not in log
+
+
+def test_probe_pool_bound_is_a_setting(exporter_factory, pg_primary, tmp_path):
+    """--probe.max-targets=2: four targets probed in turn leave only the two most recent with connections."""
+    app = "flextime-bound-test"
+    config = write_config(tmp_path, pg_primary, [f"127.0.0.1:{pg_primary.port}"])
+    exp = exporter_factory(f"--config.file={config}", f"--postgres.application-name={app}",
+                           "--probe.max-targets=2", exporter="postgres", env={"DATA_SOURCE_NAME": ""})
+    for target in _distinct_targets(pg_primary)[:4]:
+        assert value(probe(exp, target).text, "pg_up") == 1
+    _await(lambda: pg_primary.connections_from(app) <= 2 * 2, what="the pool to close targets beyond its bound")
+    assert exp.log().count("closed: more than 2 probe targets") == 2

@@ -4,10 +4,12 @@ variable), validation of every input before serving, and the serve loop."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -186,8 +188,67 @@ def run(spec: ExporterSpec, settings: Settings) -> None:
     """Validate every input, then serve until SIGTERM or SIGINT. Bad input raises ConfigError."""
     setup_logging(settings.log_level, settings.log_format)
     prepared = prepare(spec, settings)
-    asyncio.run(_serve(prepared.app, prepared.addresses, prepared.ssl_context, prepared.pool))
+    serve_until_stopped(_serve(prepared.app, prepared.addresses, prepared.ssl_context, prepared.pool))
+
+
+def serve_until_stopped(main) -> None:
+    """Run ``main`` (serve until SIGTERM/SIGINT, then close) and leave the process.
+
+    Not ``asyncio.run``: its last step waits for every worker thread of the default executor, and a
+    read stuck in the kernel (a FIFO in the textfile directory, a dead NFS mount) never returns, so
+    SIGTERM closed the listener and the process stayed until SIGKILL. Here whatever is left is
+    cancelled (waited for at most SHUTDOWN_GRACE seconds) and the process exits without joining
+    stuck threads: everything that holds state (connections, sessions) was closed by ``main``."""
+    raise_open_file_limit()
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(_quiet_resource_errors())
+    loop.run_until_complete(main)  # an error (a port in use: ConfigError) propagates: exit status 2
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.wait(pending, timeout=SHUTDOWN_GRACE))
     exit_now()
+
+
+SHUTDOWN_GRACE = 5.0
+RESOURCE_ERROR_LOG_INTERVAL = 60.0  # seconds between two log lines about running out of descriptors
+
+
+def raise_open_file_limit() -> None:
+    """Raise the soft RLIMIT_NOFILE to the hard limit, as node_exporter does: the default soft limit
+    (1,024) is reached by a few hundred scrapers plus the database sessions and files."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, target, exc)
+        else:
+            log.debug("open-file limit raised from %d to %d", soft, target)
+
+
+def _quiet_resource_errors():
+    """A loop exception handler: asyncio logs every failed accept() at ERROR with a traceback when the
+    process is out of descriptors (megabytes a second); say it in one line a minute instead."""
+    last = [0.0]
+    resource_errnos = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in resource_errnos:
+            now = time.monotonic()
+            if now - last[0] >= RESOURCE_ERROR_LOG_INTERVAL:
+                last[0] = now
+                log.error("cannot accept connections: %s (open-file limit reached?); "
+                          "said again at most once a minute", exc.strerror or exc)
+            return
+        loop.default_exception_handler(context)
+
+    return handler
 
 
 def exit_now() -> None:
@@ -195,6 +256,7 @@ def exit_now() -> None:
     # thread forever at exit; everything is already closed, so leave without joining it.
     logging.shutdown()
     sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(0)
 
 

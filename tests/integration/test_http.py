@@ -413,3 +413,79 @@ def test_malformed_requests_are_answered_briefly_and_not_logged(exporter_factory
     assert exp.log().splitlines()[before:] == []
     good = exp.get()
     assert good.status == 200 and "aiohttp" not in good.headers.get("Server", "")
+
+
+def test_sigterm_exits_while_a_read_is_stuck(exporter_factory, tmp_path):
+    """A FIFO in the textfile directory keeps a worker thread in open() for good: SIGTERM still ends
+    the process (it used to close the listener and stay until SIGKILL)."""
+    import signal
+
+    textdir = tmp_path / "text"
+    textdir.mkdir()
+    os.mkfifo(textdir / "stuck.prom")
+    exp = exporter_factory(f"--collector.textfile.directory={textdir}", "--scrape.timeout=1")
+    assert value(exp.get().text, "node_scrape_collector_success", collector="textfile") == 0
+    exp.proc.send_signal(signal.SIGTERM)
+    assert exp.proc.wait(timeout=15) == 0
+    assert "shutting down" in exp.log()
+
+
+def _fd_limit(soft: int, hard: int):
+    """A preexec_fn that gives the exporter RLIMIT_NOFILE (soft, hard)."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _open_connections(port: int, n: int) -> list:
+    conns = []
+    for _ in range(n):
+        conns.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+    return conns
+
+
+def test_open_file_limit_is_raised_to_the_hard_limit(exporter_factory):
+    """Started with node_exporter's usual soft limit of 1,024 (hard 4,096), the exporter raises its
+    own soft limit: 1,100 idle client connections leave a scrape working."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:  # this test's own 1,100 client sockets
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    exp = exporter_factory(preexec_fn=_fd_limit(1024, 4096))
+    limits = open(f"/proc/{exp.proc.pid}/limits").read()
+    assert re.search(r"Max open files\s+4096\s+4096", limits), limits
+    conns = _open_connections(exp.port, 1100)
+    try:
+        resp = exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": "10"})
+        assert resp.status == 200 and value(resp.text, "node_scrape_collector_success", collector="cpu") == 1
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_running_out_of_descriptors_is_one_log_line_not_a_flood(exporter_factory):
+    """With a hard limit too low for the connections, accept() fails with EMFILE: asyncio logged a
+    traceback for each failed accept (MB/s); now one line a minute, and serving resumes afterwards."""
+    exp = exporter_factory(preexec_fn=_fd_limit(96, 96))
+    conns = _open_connections(exp.port, 150)  # more than the exporter can accept
+    try:
+        deadline = time.monotonic() + 10
+        while "cannot accept connections" not in exp.log():
+            assert time.monotonic() < deadline, exp.log()[-2000:]
+            time.sleep(0.1)
+        time.sleep(2)  # asyncio retries accept() every second: two more tries, no more lines
+        log = exp.log()
+        assert log.count("cannot accept connections") == 1 and "Traceback" not in log, log[-3000:]
+    finally:
+        for c in conns:
+            c.close()
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if exp.get().status == 200:
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline
+        time.sleep(0.2)

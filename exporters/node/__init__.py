@@ -11,8 +11,9 @@ from .registry import node_collectors
 
 # Importing a collector module registers it; the order here is the order of /metrics.
 from . import (  # noqa: F401,E402
-    arp, conntrack, cpu, diskstats, entropy, filefd, filesystem, loadavg, meminfo, netclass, netdev, netstat,
-    os_release, pressure, selinux, sockstat, softnet, stat, textfile, time, timex, udp_queues, uname, vmstat,
+    arp, conntrack, cpu, cpufreq, diskstats, dmi, edac, entropy, filefd, filesystem, hwmon, loadavg, meminfo,
+    netclass, netdev, netstat, nfs, nfsd, os_release, powersupplyclass, pressure, rapl, selinux, sockstat, softnet,
+    stat, textfile, thermal_zone, time, timex, udp_queues, uname, vmstat, watchdog,
 )
 
 PATH_FLAGS = (

@@ -182,7 +182,8 @@ class DiskstatsCollector(HostCollector):
                 continue
             labels = (disk.device,)
             for fam, (_, mul, div), raw in zip(families, STAT_COLUMNS, disk.stats):
-                fam.add(labels, raw * mul if div == 1 else raw * mul / div)
+                # ms -> s as Go computes it, float64(ms) * (1.0 / 1000.0): 9653880 ms is 9653.880000000001
+                fam.add(labels, raw * mul if div == 1 else raw * mul * (1.0 / div))
             props = self.udev_properties(disk.major, disk.minor)
             info.add(
                 (disk.device, disk.major, disk.minor) + tuple(props.get(key, "") for _, key in UDEV_LABELS),

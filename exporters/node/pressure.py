@@ -1,4 +1,4 @@
-"""pressure: pressure stall information (PSI) from /proc/pressure/{cpu,io,memory}.
+"""pressure: pressure stall information (PSI) from /proc/pressure/{cpu,io,memory,irq}.
 
 Each file has a ``some`` line (time in which at least one task was stalled on
 the resource) and, for io and memory (and cpu since Linux 5.13), a ``full``
@@ -8,8 +8,8 @@ line (time in which all non-idle tasks were stalled)::
     full avg10=0.00 avg60=0.00 avg300=0.00 total=0
 
 We export the ``total=`` microsecond counters in seconds, as node_exporter does:
-``some`` of cpu, io and memory (``*_waiting_seconds_total``) and ``full`` of io
-and memory (``*_stalled_seconds_total``).
+``some`` of cpu, io and memory (``*_waiting_seconds_total``) and ``full`` of io,
+memory and irq (``*_stalled_seconds_total``; irq has only a ``full`` line).
 
 A kernel without PSI (before 4.20, or built without CONFIG_PSI) has no
 /proc/pressure; one booted with ``psi=0`` answers EOPNOTSUPP. node_exporter
@@ -43,12 +43,21 @@ MEMORY_STALLED = counter(
     "Total time in seconds no process could make progress due to memory congestion",
 )
 
-# resource file -> (family of its "some" line, family of its "full" line or None)
+IRQ_STALLED = counter(
+    "node_pressure_irq_stalled_seconds_total",
+    "Total time in seconds no process could make progress due to IRQ congestion",
+)
+
+# resource file -> (family of its "some" line or None, family of its "full" line or None)
 RESOURCES = (
     ("cpu", CPU_WAITING, None),
     ("io", IO_WAITING, IO_STALLED),
     ("memory", MEMORY_WAITING, MEMORY_STALLED),
+    ("irq", None, IRQ_STALLED),
 )
+# Files a PSI kernel may lack: irq needs Linux 6.1+ with CONFIG_IRQ_TIME_ACCOUNTING. node_exporter 1.9 then
+# reports the whole collector as failed (after serving the others); we serve the others and succeed.
+OPTIONAL = {"irq"}
 
 
 class PSIUnavailable(NoData):
@@ -87,7 +96,7 @@ def us_to_seconds(us: int) -> float:
 class PressureCollector(HostCollector):
     name = "pressure"
     description = "Pressure stall information (/proc/pressure); needs Linux 4.20+ with PSI enabled."
-    metrics = (CPU_WAITING, IO_WAITING, IO_STALLED, MEMORY_WAITING, MEMORY_STALLED)
+    metrics = (CPU_WAITING, IO_WAITING, IO_STALLED, MEMORY_WAITING, MEMORY_STALLED, IRQ_STALLED)
 
     def read_resource(self, resource: str) -> dict[str, int]:
         path = self.proc("pressure", resource)
@@ -106,12 +115,18 @@ class PressureCollector(HostCollector):
 
     def read(self):
         for resource, some_def, full_def in RESOURCES:
-            totals = self.read_resource(resource)
-            if "some" not in totals:
-                raise ValueError(f"{self.proc('pressure', resource)} has no 'some' line")
-            fam = some_def.family()
-            fam.add((), us_to_seconds(totals["some"]))
-            yield fam
+            try:
+                totals = self.read_resource(resource)
+            except PSIUnavailable:
+                if resource in OPTIONAL:
+                    continue
+                raise
+            if some_def is not None:
+                if "some" not in totals:
+                    raise ValueError(f"{self.proc('pressure', resource)} has no 'some' line")
+                fam = some_def.family()
+                fam.add((), us_to_seconds(totals["some"]))
+                yield fam
             if full_def is not None and "full" in totals:
                 fam = full_def.family()
                 fam.add((), us_to_seconds(totals["full"]))

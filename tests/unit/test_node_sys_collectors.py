@@ -269,16 +269,18 @@ def test_netclass_collector(tmp_path, monkeypatch):
         '{device="lo"}': 0,
     }
     info = fams["node_network_info"]
-    assert info.labelnames == ("address", "broadcast", "device", "duplex", "ifalias", "operstate")
+    assert info.labelnames == ("address", "adminstate", "broadcast", "device", "duplex", "ifalias", "operstate")
     text = render_text([info])
+    # adminstate (node_exporter 1.9) is IFF_UP of flags: ifb0/ifb1 (0x82) are administratively down.
     assert (
-        'node_network_info{address="02:fc:00:00:00:01",broadcast="ff:ff:ff:ff:ff:ff",device="eth0",'
+        'node_network_info{address="02:fc:00:00:00:01",adminstate="up",broadcast="ff:ff:ff:ff:ff:ff",device="eth0",'
         'duplex="unknown",ifalias="",operstate="up"} 1\n'
     ) in text
     assert (
-        'node_network_info{address="00:00:00:00:00:00",broadcast="00:00:00:00:00:00",device="lo",'
+        'node_network_info{address="00:00:00:00:00:00",adminstate="up",broadcast="00:00:00:00:00:00",device="lo",'
         'duplex="",ifalias="",operstate="unknown"} 1\n'
     ) in text
+    assert 'adminstate="down",broadcast="ff:ff:ff:ff:ff:ff",device="ifb0"' in text
     assert 'device="enp3s0",duplex="full",ifalias="uplink \\"A\\"",operstate="up"} 1\n' in text
     assert 'device="ifb1",duplex="",ifalias="",operstate="down"} 1\n' in text
 

@@ -444,19 +444,35 @@ def test_parse_arp():
     assert parse_arp("") == {}
     with pytest.raises(ValueError, match="6 expected"):
         parse_arp(ARP_EMPTY + "192.0.2.1 0x1 0x2 02:fc:00:00:00:05 *\n")
+    # node_exporter 1.9 (procfs) checks the flags and the hardware address of each row.
+    with pytest.raises(ValueError, match="flags"):
+        parse_arp(ARP_EMPTY + "192.0.2.1 0x1 zz 02:fc:00:00:00:05 * eth0\n")
+    with pytest.raises(ValueError, match="hardware address"):
+        parse_arp(ARP_EMPTY + "192.0.2.1 0x1 0x2 02:fc:00:00 * eth0\n")
+
+
+def test_arp_netlink_matches_the_hosts_proc_net_arp(tmp_path):
+    """The default (1.9) source is rtnetlink: the exporter's own namespace, whatever --path.procfs says.
+    Its IPv4 neighbour count per device is what the host's /proc/net/arp lists."""
+    collector = ARPCollector(settings(tmp_path / "nowhere"))
+    assert collector.netlink
+    fam = run(collector)["node_arp_entries"]
+    with open("/proc/net/arp") as f:
+        expected = parse_arp(f.read())
+    assert samples(fam) == {f'{{device="{d}"}}': n for d, n in expected.items()}
 
 
 def test_arp_collector(proc):
     write(proc / "net" / "arp", ARP)
-    fams = run(ARPCollector(settings(proc)))
+    fams = run(ARPCollector(settings(proc, collector_arp_netlink=False)))
     fam = fams["node_arp_entries"]
     assert fam.type == GAUGE and fam.labelnames == ("device",)
     assert fam.help == "ARP entries by device"
     assert samples(fam) == {'{device="br0"}': 1, '{device="eth0"}': 2}
     assert 'node_arp_entries{device="eth0"} 2\n' in render_text(fams.values())
-    fam = run(ARPCollector(settings(proc, collector_arp_device_exclude="^br")))["node_arp_entries"]
+    fam = run(ARPCollector(settings(proc, collector_arp_netlink=False, collector_arp_device_exclude="^br")))["node_arp_entries"]
     assert samples(fam) == {'{device="eth0"}': 2}
-    fam = run(ARPCollector(settings(proc, collector_arp_device_include="^br")))["node_arp_entries"]
+    fam = run(ARPCollector(settings(proc, collector_arp_netlink=False, collector_arp_device_include="^br")))["node_arp_entries"]
     assert samples(fam) == {'{device="br0"}': 1}
     with pytest.raises(ConfigError, match="mutually exclusive"):
         ARPCollector(settings(proc, collector_arp_device_include="a", collector_arp_device_exclude="b"))
@@ -467,12 +483,12 @@ def test_arp_collector(proc):
 def test_arp_collector_empty_table(proc):
     """No neighbours: the family has no samples, so nothing is rendered (as in Go)."""
     write(proc / "net" / "arp", ARP_EMPTY)
-    fams = run(ARPCollector(settings(proc)))
+    fams = run(ARPCollector(settings(proc, collector_arp_netlink=False)))
     assert fams["node_arp_entries"].samples == []
     assert render_text(fams.values()) == ""
     (proc / "net" / "arp").unlink()
     with pytest.raises(FileNotFoundError):
-        run(ARPCollector(settings(proc)))
+        run(ARPCollector(settings(proc, collector_arp_netlink=False)))
 
 
 # --------------------------------------------------------------------------- declarations

@@ -13,7 +13,7 @@ from .registry import node_collectors
 from . import (  # noqa: F401,E402
     arp, btrfs, conntrack, cpu, diskstats, entropy, filefd, filesystem, infiniband, loadavg, mdadm, meminfo,
     netclass, netdev, netstat, os_release, pressure, selinux, sockstat, softnet, stat, textfile, time, timex,
-    udp_queues, uname, vmstat, zfs,
+    udp_queues, uname, vmstat, xfs, zfs,
 )
 
 PATH_FLAGS = (

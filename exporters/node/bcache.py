@@ -224,7 +224,7 @@ class BcacheCollector(HostCollector):
                 errors.append(f"bcache {os.path.basename(path)}: {exc}")
                 continue
             for metric, labels, value in rows:
-                fams[metric.name].add(labels, value)
+                fams[metric.name].add(labels, float(value))  # as Go: float64
         if errors:
             raise PartialFailure("; ".join(errors), fams.values())
         yield from fams.values()

@@ -134,7 +134,7 @@ class BtrfsCollector(HostCollector):
                 errors.append(f"btrfs {os.path.basename(path)}: {exc}")
                 continue
             for metric, labels, value in rows:
-                fams[metric.name].add(labels, value)
+                fams[metric.name].add(labels, float(value))  # as Go: float64
         if errors:
             raise PartialFailure("; ".join(errors), fams.values())
         yield from fams.values()

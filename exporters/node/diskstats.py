@@ -226,7 +226,7 @@ class DiskstatsCollector(HostCollector):
                 continue
             labels = (disk.device,)
             for fam, (_, mul, div), raw in zip(families, STAT_COLUMNS, disk.stats):
-                fam.add(labels, raw * mul if div == 1 else raw * 0.001)
+                fam.add(labels, float(raw) * mul if div == 1 else float(raw) * 0.001)  # as Go: float64
             props = self.udev_properties(disk.major, disk.minor)
             get = props.get
             info.add((disk.device, disk.major, disk.minor, get("ID_MODEL", ""), get("ID_PATH", ""),

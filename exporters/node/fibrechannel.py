@@ -106,7 +106,7 @@ class FibreChannelCollector(HostCollector):
                 errors.append(f"fc_host {name}: {exc}")
                 continue
             for metric, labels, value in rows:
-                fams[metric.name].add(labels, value)
+                fams[metric.name].add(labels, float(value))  # as Go: float64
         if errors:
             raise PartialFailure("; ".join(errors), fams.values())
         yield from fams.values()

@@ -205,7 +205,7 @@ class InfinibandCollector(HostCollector):
                 rows += [(m, labels, v) for m, v in port_counters(port_dir)]
         fams[INFO.name].add((extra["board_id"], name, fw, extra["hca_type"]), 1)
         for metric, labels, value in rows:
-            fams[metric.name].add(labels, value)
+            fams[metric.name].add(labels, float(value))  # as Go: float64
 
     def read(self):
         base = self.sys("class", "infiniband")

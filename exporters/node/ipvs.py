@@ -138,10 +138,10 @@ class IPVSCollector(HostCollector):
             acc[2] += b["weight"]
         for d, value in zip(TOTALS, totals):
             fam = d.family()
-            fam.add((), value)
+            fam.add((), float(value))  # as Go: float64
             yield fam
         fams = [d.family() for d in self.backend_defs]
         for key, values in sums.items():
             for fam, value in zip(fams, values):
-                fam.add(key, value)
+                fam.add(key, float(value))
         yield from fams

@@ -99,7 +99,7 @@ class TapestatsCollector(HostCollector):
                 continue
             for f, fam, mul in fams:
                 value = values.get(f, 0)
-                fam.add((name,), value if mul == 1 else value * mul)
+                fam.add((name,), float(value) * mul)  # as Go: float64(value) * 1e-9
         if errors:
             raise PartialFailure("; ".join(errors), [fam for _, fam, _ in fams])
         yield from (fam for _, fam, _ in fams)

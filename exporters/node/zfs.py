@@ -141,18 +141,18 @@ class ZFSCollector(HostCollector):
                 continue
             for kstat, value in parse_kstat(text, path):
                 fams.get(f"node_{subsystem}_{metric_name(kstat)}", f"kstat.zfs.misc.{filename}.{kstat}").add(
-                    (), value)
+                    (), float(value))
         for path in sorted(glob.glob(os.path.join(glob.escape(base), "*", "io"))):
             pool = os.path.basename(os.path.dirname(path))
             for field, value in parse_pool_io(read_text(path), path):
                 fams.get(f"node_zfs_zpool_{metric_name(field)}", f"kstat.zfs.misc.io.{field}", ("zpool",)).add(
-                    (pool,), value)
+                    (pool,), float(value))
         for path in sorted(glob.glob(os.path.join(glob.escape(base), "*", "objset-*"))):
             pool = os.path.basename(os.path.dirname(path))
             dataset, rows = parse_objset(read_text(path), path)
             for kstat, value in rows:
                 fams.get(f"node_zfs_zpool_dataset_{metric_name(kstat)}", f"kstat.zfs.misc.objset.{kstat}",
-                         ("zpool", "dataset")).add((pool, dataset), value)
+                         ("zpool", "dataset")).add((pool, dataset), float(value))
         state_paths = sorted(glob.glob(os.path.join(glob.escape(base), "*", "state")))
         if state_paths:
             fam = POOL_STATE.family()

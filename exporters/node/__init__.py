@@ -11,9 +11,10 @@ from .registry import node_collectors
 
 # Importing a collector module registers it; the order here is the order of /metrics.
 from . import (  # noqa: F401,E402
-    arp, bcache, bonding, btrfs, conntrack, cpu, diskstats, entropy, fibrechannel, filefd, filesystem, infiniband,
-    ipvs, loadavg, mdadm, meminfo, netclass, netdev, netstat, nvme, os_release, pressure, schedstat, selinux,
-    sockstat, softnet, stat, tapestats, textfile, time, timex, udp_queues, uname, vmstat, xfs, zfs,
+    arp, bcache, bonding, btrfs, conntrack, cpu, cpufreq, diskstats, entropy, fibrechannel, filefd, filesystem,
+    hwmon, infiniband, ipvs, loadavg, mdadm, meminfo, netclass, netdev, netstat, nvme, os_release, pressure,
+    schedstat, selinux, sockstat, softnet, stat, tapestats, textfile, thermal_zone, time, timex, udp_queues, uname,
+    vmstat, xfs, zfs,
 )
 
 PATH_FLAGS = (

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 
-from ..core.collector import Flag
+from ..core.collector import Flag, PartialFailure
 from ..core.metrics import counter
+from .cpu_sys import SYS_METRICS, isolated_family, online_family, throttle_families
 from .registry import HostCollector, node_collectors, read_text
 
 CPU_SECONDS = counter("node_cpu_seconds_total", "Seconds the CPUs spent in each mode.", "cpu", "mode")
@@ -81,8 +82,8 @@ class MonotonicCPUTimes:
 @node_collectors.register
 class CPUCollector(HostCollector):
     name = "cpu"
-    description = "Seconds each CPU spent per mode (/proc/stat)."
-    metrics = (CPU_SECONDS, CPU_GUEST_SECONDS)
+    description = "Seconds each CPU spent per mode (/proc/stat); thermal throttles, isolated and online CPUs (sysfs)."
+    metrics = (CPU_SECONDS, CPU_GUEST_SECONDS) + SYS_METRICS
     flags = (
         Flag(
             "--collector.cpu.guest",
@@ -99,6 +100,20 @@ class CPUCollector(HostCollector):
         self._times = MonotonicCPUTimes()
 
     def read(self):
+        families = list(self.read_stat())
+        sysfs_cpu = self.sys("devices", "system", "cpu")
+        try:
+            isolated = [isolated_family(sysfs_cpu)]
+        except ValueError as exc:  # the other series are still served
+            isolated, error = [], f"cpu: {exc}"
+        else:
+            error = None
+        families += [f for f in (*isolated, *throttle_families(sysfs_cpu), online_family(sysfs_cpu)) if f.samples]
+        if error:
+            raise PartialFailure(error, families)
+        return families
+
+    def read_stat(self):
         times = self._times.update(parse_cpu_stat(read_text(self.proc("stat"))))
         seconds = CPU_SECONDS.family()
         for cpu, fields in times.items():

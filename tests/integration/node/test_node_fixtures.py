@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import exporter_cmd, newer_go_binary, require_program, samples, start_exporter, start_go_exporter, ROOT
+from conftest import exporter_cmd, newer_go_binary, parse_families, require_program, samples, start_exporter, start_go_exporter, ROOT
 
 # The same for 1.9, 1.5 and ours: the fixture tree, and no collector that reads the live host's mounts,
 # clock, kernel name or SELinux state (the fixture has none of them).
@@ -114,7 +114,7 @@ COLLECTORS = sorted(set(FAMILY_PREFIX.values()) - {"systemd"})  # systemd: off h
 # Collectors of 1.9 nobody has built yet. Remove a name when its collector is done; the summary test
 # fails while this set is not empty.
 NOT_YET_IMPLEMENTED = {
-    "cpufreq", "dmi", "edac", "hwmon", "nfs", "nfsd", "powersupplyclass", "rapl", "thermal_zone", "watchdog",
+    "dmi", "edac", "nfs", "nfsd", "powersupplyclass", "rapl", "watchdog",
 }
 
 # Series (matched from the start of 'name{label="value",...}', labels sorted) that are not compared,
@@ -188,7 +188,9 @@ def scrapes(node_fixture_tree, tmp_path_factory) -> dict[str, dict]:
     try:
         ours = start_exporter(logs, *our_flags(node_fixture_tree))
         try:
-            return {"1.9": samples(go19.get().text), "ours": samples(ours.get().text), "ours_log": ours.log()}
+            go_text, our_text = go19.get().text, ours.get().text
+            return {"1.9": samples(go_text), "ours": samples(our_text), "ours_log": ours.log(),
+                    "types": {"1.9": sample_types(go_text), "ours": sample_types(our_text)}}
         finally:
             ours.stop()
     finally:
@@ -205,6 +207,11 @@ def scrape_1_5(node_fixture_tree, tmp_path_factory) -> dict:
         return samples(go15.get().text)
     finally:
         go15.stop()
+
+
+def sample_types(text: str) -> dict[str, str]:
+    """{sample name: type of its family}."""
+    return {s.name: fam.type for fam in parse_families(text).values() for s in fam.samples}
 
 
 def by_collector(scrape: dict) -> dict[str | None, dict]:
@@ -248,6 +255,10 @@ def test_collector_reproduces_1_9_samples(scrapes, collector):
     reference = by_collector(scrapes["1.9"]).get(collector, {})
     ours = by_collector(scrapes["ours"]).get(collector, {})
     matched, problems = compare(reference, ours)
+    types = scrapes["types"]
+    problems += [f"type      {name}: ours {types['ours'][name]}, node_exporter {types['1.9'][name]}"
+                 for name in sorted({n for n, _ in reference} & set(types["ours"]))
+                 if types["ours"][name] != types["1.9"][name]]
     print(f"{collector} {matched}/{len(reference)}")
     assert reference, f"1.9 serves nothing of {collector} on the fixture tree"
     assert not problems, f"{collector}: {matched}/{len(reference)} samples of 1.9 reproduced\n" + "\n".join(problems)

@@ -18,7 +18,7 @@ import os
 from ..core.collector import PartialFailure
 from ..core.metrics import counter, gauge
 from .registry import HostCollector, node_collectors
-from .sysfs_util import sys_read, uint10
+from .sysfs_values import go_uint, sys_read
 
 INFO = gauge("node_btrfs_info", "Filesystem information", "label", "uuid")
 GLOBAL_RSV = gauge("node_btrfs_global_rsv_size_bytes", "Size of global reserve.", "uuid")
@@ -67,7 +67,7 @@ class _Reader:
             return ""
 
     def value(self, name: str) -> int:
-        return uint10(self.text(name)) or 0
+        return go_uint(self.text(name)) or 0
 
 
 def parse_commit_stats(text: str) -> dict[str, int]:
@@ -76,7 +76,7 @@ def parse_commit_stats(text: str) -> dict[str, int]:
         parts = line.split()
         if len(parts) != 2:
             raise ValueError(f"invalid commit_stats line {line[:60]!r}")
-        value = uint10(parts[1])
+        value = go_uint(parts[1])
         if value is None:
             raise ValueError(f"commit_stats: {parts[1][:30]!r} is not a number")
         out[parts[0]] = value

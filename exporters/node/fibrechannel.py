@@ -14,7 +14,8 @@ import os
 from ..core.collector import NoData, PartialFailure
 from ..core.metrics import counter, gauge
 from .registry import HostCollector, node_collectors
-from .sysfs_util import SKIP_ERRNOS, go_uint, sys_read
+from .sysfs_util import SKIP_ERRNOS, go_uint0
+from .sysfs_values import sys_read
 
 INFO_ATTRIBUTES = ("dev_loss_tmo", "fabric_name", "port_id", "port_name", "port_state", "port_type", "speed",
                    "supported_classes", "supported_speeds", "symbolic_name")
@@ -81,7 +82,7 @@ class FibreChannelCollector(HostCollector):
                     continue
                 raise
             if fname in _COUNTER_FILES:
-                value = go_uint(text)
+                value = go_uint0(text)
                 if value is None:
                     raise ValueError(f"statistics/{fname}: {text[:40]!r} is not a number")
                 values[fname] = value

@@ -17,7 +17,8 @@ import struct
 from ..core.collector import NoData, PartialFailure
 from ..core.metrics import counter, gauge
 from .registry import HostCollector, node_collectors
-from .sysfs_util import SKIP_ERRNOS, go_uint, sys_read, uint10
+from .sysfs_util import SKIP_ERRNOS, go_uint0
+from .sysfs_values import go_uint, sys_read
 
 INFO = gauge("node_infiniband_info", "Non-numeric data from /sys/class/infiniband/<device>, value is always 1.",
              "board_id", "device", "firmware_version", "hca_type")
@@ -115,7 +116,7 @@ def parse_state(text: str) -> int:
     parts = text.split(":")
     if len(parts) != 2:
         raise ValueError(f"expected 'ID: NAME', got {text.strip()[:40]!r}")
-    value = uint10(parts[0].strip())
+    value = go_uint(parts[0].strip())
     if value is None or value > 0xFFFFFFFF:
         raise ValueError(f"state id {parts[0].strip()[:20]!r} is not a number")
     return value
@@ -161,7 +162,7 @@ def port_counters(port_dir: str) -> list[tuple[object, int]]:
             known = _BY_FILE.get((sub, entry.name))
             if known is None:
                 continue
-            value = go_uint(text)
+            value = go_uint0(text)
             if value is None:
                 if "N/A (no PMA)" in text:
                     continue
@@ -189,7 +190,7 @@ class InfinibandCollector(HostCollector):
                 extra[attr] = ""
         rows = []
         for port in sorted(os.listdir(os.path.join(base, "ports"))):
-            number = uint10(port)
+            number = go_uint(port)
             if number is None or number > 0xFFFFFFFF:
                 raise ValueError(f"port {port[:20]!r} is not a number")
             port_dir = os.path.join(base, "ports", port)

@@ -14,7 +14,7 @@ from ..core.collector import Flag, NoData
 from ..core.errors import ConfigError
 from ..core.metrics import MetricDef, counter, gauge
 from .registry import HostCollector, node_collectors, read_text
-from .sysfs_util import uint10
+from .sysfs_values import go_uint
 
 BACKEND_LABELS = ("local_address", "local_port", "remote_address", "remote_port", "proto", "local_mark")
 
@@ -95,7 +95,7 @@ def parse_ip_vs(text: str) -> list[dict]:
             service = {"proto": "FWM", "local_mark": fields[1], "local_address": "", "local_port": 0}
         elif fields[0] == "->" and len(fields) >= 6:
             address, port = parse_ip_port(fields[1])
-            numbers = [uint10(f) for f in fields[3:6]]
+            numbers = [go_uint(f) for f in fields[3:6]]
             if None in numbers:
                 raise ValueError(f"ip_vs: weight/connections are not numbers: {line.strip()[:80]!r}")
             weight, active, inactive = numbers

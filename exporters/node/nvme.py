@@ -13,7 +13,7 @@ import os
 from ..core.collector import NoData, PartialFailure
 from ..core.metrics import gauge
 from .registry import HostCollector, node_collectors
-from .sysfs_util import sys_read
+from .sysfs_values import sys_read
 
 INFO = gauge("node_nvme_info", "Non-numeric data from /sys/class/nvme/<device>, value is always 1.", "device",
              "firmware_revision", "model", "serial", "state")

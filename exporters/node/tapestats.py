@@ -14,7 +14,8 @@ import re
 from ..core.collector import Flag, NoData, PartialFailure
 from ..core.metrics import counter, gauge
 from .registry import HostCollector, compile_filter, node_collectors
-from .sysfs_util import go_uint, sys_read
+from .sysfs_util import go_uint0
+from .sysfs_values import sys_read
 
 _TAPE = re.compile(r"st[0-9]+")
 DEFAULT_IGNORED = "^$"
@@ -75,7 +76,7 @@ class TapestatsCollector(HostCollector):
         for entry in sorted(os.listdir(stats_dir)):
             text = sys_read(os.path.join(stats_dir, entry))
             if entry in _FILES:
-                value = go_uint(text)
+                value = go_uint0(text)
                 if value is None:
                     raise ValueError(f"stats/{entry}: {text[:40]!r} is not a number")
                 values[entry] = value

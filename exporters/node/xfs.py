@@ -14,7 +14,7 @@ import os
 from ..core.collector import PartialFailure
 from ..core.metrics import counter
 from .registry import HostCollector, node_collectors, read_text
-from .sysfs_util import uint10
+from .sysfs_values import go_uint
 
 # label -> the value counts procfs accepts for it
 LINE_LENGTHS = {
@@ -106,7 +106,7 @@ def parse_xfs_stats(text: str) -> dict[str, list[int]]:
             continue
         label = fields[0]
         limit = 2**64 - 1 if label == "xpc" else 2**32 - 1
-        values = [uint10(v) for v in fields[1:]]
+        values = [go_uint(v) for v in fields[1:]]
         if any(v is None or v > limit for v in values):
             raise ValueError(f"{label}: values are not all numbers: {line[:80]!r}")
         if label in LINE_LENGTHS and len(values) not in LINE_LENGTHS[label]:

@@ -1,4 +1,4 @@
-"""pressure: pressure stall information (PSI) from /proc/pressure/{cpu,io,memory}.
+"""pressure: pressure stall information (PSI) from /proc/pressure/{cpu,io,memory,irq}.
 
 Each file has a ``some`` line (time in which at least one task was stalled on
 the resource) and, for io and memory (and cpu since Linux 5.13), a ``full``
@@ -7,21 +7,25 @@ line (time in which all non-idle tasks were stalled)::
     some avg10=0.22 avg60=0.32 avg300=0.65 total=101030819
     full avg10=0.00 avg60=0.00 avg300=0.00 total=0
 
-We export the ``total=`` microsecond counters in seconds, as node_exporter does:
-``some`` of cpu, io and memory (``*_waiting_seconds_total``) and ``full`` of io
-and memory (``*_stalled_seconds_total``).
+We export the ``total=`` microsecond counters in seconds, as node_exporter 1.9
+does: ``some`` of cpu, io and memory (``*_waiting_seconds_total``) and ``full``
+of io, memory and irq (``*_stalled_seconds_total``; irq has only a full line).
 
 A kernel without PSI (before 4.20, or built without CONFIG_PSI) has no
 /proc/pressure; one booted with ``psi=0`` answers EOPNOTSUPP. node_exporter
-1.5.0 then reports the collector as failed (success 0, logged at debug level
-only); we fail too, with a message saying which of the two it is.
+then reports the collector as failed (success 0, logged at debug level only);
+we fail too, with a message saying which of the two it is. node_exporter reads
+the resources in order and stops at the first one that is unavailable, keeping
+what it has served: a kernel with PSI but without irq PSI (before 6.1, or
+without CONFIG_IRQ_TIME_ACCOUNTING) gets the cpu, io and memory series and
+success 0, and so does ours.
 """
 
 from __future__ import annotations
 
 import errno
 
-from ..core.collector import NoData
+from ..core.collector import NoData, PartialFailure
 from ..core.metrics import counter
 from .registry import HostCollector, node_collectors, read_text
 
@@ -43,16 +47,26 @@ MEMORY_STALLED = counter(
     "Total time in seconds no process could make progress due to memory congestion",
 )
 
-# resource file -> (family of its "some" line, family of its "full" line or None)
+IRQ_STALLED = counter(
+    "node_pressure_irq_stalled_seconds_total",
+    "Total time in seconds no process could make progress due to IRQ congestion",
+)
+
+# resource file -> (family of its "some" line or None, family of its "full" line or None)
 RESOURCES = (
     ("cpu", CPU_WAITING, None),
     ("io", IO_WAITING, IO_STALLED),
     ("memory", MEMORY_WAITING, MEMORY_STALLED),
+    ("irq", None, IRQ_STALLED),
 )
 
 
 class PSIUnavailable(NoData):
     """The kernel does not provide pressure stall information."""
+
+
+class PSIPartlyUnavailable(PartialFailure, NoData):
+    """Some resources have PSI, a later one does not: what was read is served, success 0, debug log."""
 
 
 def parse_psi(text: str) -> dict[str, int]:
@@ -87,7 +101,7 @@ def us_to_seconds(us: int) -> float:
 class PressureCollector(HostCollector):
     name = "pressure"
     description = "Pressure stall information (/proc/pressure); needs Linux 4.20+ with PSI enabled."
-    metrics = (CPU_WAITING, IO_WAITING, IO_STALLED, MEMORY_WAITING, MEMORY_STALLED)
+    metrics = (CPU_WAITING, IO_WAITING, IO_STALLED, MEMORY_WAITING, MEMORY_STALLED, IRQ_STALLED)
 
     def read_resource(self, resource: str) -> dict[str, int]:
         path = self.proc("pressure", resource)
@@ -105,14 +119,21 @@ class PressureCollector(HostCollector):
             raise
 
     def read(self):
+        fams = []
         for resource, some_def, full_def in RESOURCES:
-            totals = self.read_resource(resource)
-            if "some" not in totals:
-                raise ValueError(f"{self.proc('pressure', resource)} has no 'some' line")
-            fam = some_def.family()
-            fam.add((), us_to_seconds(totals["some"]))
-            yield fam
-            if full_def is not None and "full" in totals:
-                fam = full_def.family()
-                fam.add((), us_to_seconds(totals["full"]))
-                yield fam
+            try:
+                totals = self.read_resource(resource)
+                # As 1.9: cpu may lack "full" (before 5.13), irq has no "some"; anything else is no data.
+                for kind, needed in (("some", resource != "irq"), ("full", resource != "cpu")):
+                    if needed and kind not in totals:
+                        raise PSIUnavailable(f"{self.proc('pressure', resource)} has no '{kind}' line")
+            except PSIUnavailable as exc:
+                if not fams:
+                    raise
+                raise PSIPartlyUnavailable(str(exc), fams) from None
+            for definition, kind in ((some_def, "some"), (full_def, "full")):
+                if definition is not None and kind in totals:
+                    fam = definition.family()
+                    fam.add((), us_to_seconds(totals[kind]))
+                    fams.append(fam)
+        return fams

@@ -238,7 +238,7 @@ def test_parse_snmp6():
     assert parse_snmp6("NoSixHere 3\nlonely\nIp6InOctets x\n") == {}
 
 
-# What node_exporter 1.5.0 serves from these fixtures (reference families, values from the fixtures).
+# What node_exporter serves from these fixtures (1.5.0's families and 1.9's two TcpExt additions).
 NETSTAT_EXPECTED = {
     "node_netstat_Icmp6_InErrors": 1, "node_netstat_Icmp6_InMsgs": 1, "node_netstat_Icmp6_OutMsgs": 9,
     "node_netstat_Icmp_InErrors": 0, "node_netstat_Icmp_InMsgs": 1, "node_netstat_Icmp_OutMsgs": 0,
@@ -248,7 +248,7 @@ NETSTAT_EXPECTED = {
     "node_netstat_TcpExt_ListenDrops": 0, "node_netstat_TcpExt_ListenOverflows": 0,
     "node_netstat_TcpExt_SyncookiesFailed": 0, "node_netstat_TcpExt_SyncookiesRecv": 0,
     "node_netstat_TcpExt_SyncookiesSent": 0, "node_netstat_TcpExt_TCPSynRetrans": 0,
-    "node_netstat_TcpExt_TCPTimeouts": 2,
+    "node_netstat_TcpExt_TCPTimeouts": 2, "node_netstat_TcpExt_TCPOFOQueue": 0, "node_netstat_TcpExt_TCPRcvQDrop": 0,
     "node_netstat_Tcp_ActiveOpens": 23982, "node_netstat_Tcp_CurrEstab": 0, "node_netstat_Tcp_InErrs": 0,
     "node_netstat_Tcp_InSegs": 220452, "node_netstat_Tcp_OutRsts": 6502, "node_netstat_Tcp_OutSegs": 219748,
     "node_netstat_Tcp_PassiveOpens": 18542, "node_netstat_Tcp_RetransSegs": 1,
@@ -266,7 +266,7 @@ def test_netstat_collector(proc):
     write(proc / "net" / "snmp6", SNMP6)
     fams = run(NetstatCollector(settings(proc)))
     assert scalars(fams) == NETSTAT_EXPECTED
-    assert "node_netstat_TcpExt_TCPOFOQueue" not in fams  # in later releases' default, not 1.5.0's
+    assert "node_netstat_TcpExt_TCPOFOQueue" in fams  # 1.9's default; 1.5 had nones' default, not 1.5.0's
     assert all(f.type == UNTYPED for f in fams.values())
     assert fams["node_netstat_Ip6_InOctets"].help == "Statistic Ip6InOctets."
     assert fams["node_netstat_TcpExt_ListenDrops"].help == "Statistic TcpExtListenDrops."
@@ -370,25 +370,38 @@ def test_sockstat_collector_without_sockstat6(proc):
 
 
 def test_parse_softnet_stat():
-    assert parse_softnet_stat(SOFTNET_STAT) == [(0x1CF89, 0, 0), (0x18DF6, 3, 26)]
-    # a 2.6-era kernel with 10 columns
-    assert parse_softnet_stat("0000000a 00000001 00000002 0 0 0 0 0 0 0\n") == [(10, 1, 2)]
+    assert [r[:4] for r in parse_softnet_stat(SOFTNET_STAT)] == [(0, 0x1CF89, 0, 0), (1, 0x18DF6, 3, 26)]
+    # a 2.6-era kernel with 10 columns: no CPU id column, the row number is the cpu; missing columns read 0
+    assert parse_softnet_stat("0000000a 00000001 00000002 0 0 0 0 0 00000004 00000005\n") == [
+        (0, 10, 1, 2, 4, 5, 0, 0)]
     with pytest.raises(ValueError, match="at least 9"):
         parse_softnet_stat("0000000a 00000001 00000002\n")
     with pytest.raises(ValueError, match="not hexadecimal"):
         parse_softnet_stat("zz 1 2 3 4 5 6 7 8\n")
 
 
+def test_softnet_cpu_label_is_the_cpu_id_column():
+    """node_exporter 1.9: with CPU 1 offline the rows are CPUs 0 and 2, and the labels say so."""
+    text = ("00000001 0 0 0 0 0 0 0 00000007 00000008 00000009 0000000a 00000000\n"
+            "00000002 0 0 0 0 0 0 0 0 0 0 0 00000002\n")
+    rows = parse_softnet_stat(text)
+    assert [r.cpu for r in rows] == [0, 2]
+    assert rows[0] == (0, 1, 0, 0, 7, 8, 9, 10)
+
+
 def test_softnet_collector(proc):
     write(proc / "net" / "softnet_stat", SOFTNET_STAT)
     fams = run(SoftnetCollector(settings(proc)))
-    assert list(fams) == ["node_softnet_dropped_total", "node_softnet_processed_total",
-                          "node_softnet_times_squeezed_total"]
-    for fam in fams.values():
-        assert fam.type == COUNTER and fam.labelnames == ("cpu",)
+    assert list(fams) == ["node_softnet_processed_total", "node_softnet_dropped_total",
+                          "node_softnet_times_squeezed_total", "node_softnet_cpu_collision_total",
+                          "node_softnet_received_rps_total", "node_softnet_flow_limit_count_total",
+                          "node_softnet_backlog_len"]
+    for name, fam in fams.items():
+        assert fam.type == (GAUGE if name == "node_softnet_backlog_len" else COUNTER) and fam.labelnames == ("cpu",)
     assert samples(fams["node_softnet_processed_total"]) == {'{cpu="0"}': 118665, '{cpu="1"}': 101878}
     assert samples(fams["node_softnet_dropped_total"]) == {'{cpu="0"}': 0, '{cpu="1"}': 3}
     assert samples(fams["node_softnet_times_squeezed_total"]) == {'{cpu="0"}': 0, '{cpu="1"}': 26}
+    assert samples(fams["node_softnet_backlog_len"]) == {'{cpu="0"}': 0, '{cpu="1"}': 0}
     assert fams["node_softnet_processed_total"].help == "Number of processed packets"
     assert fams["node_softnet_dropped_total"].help == "Number of dropped packets"
     assert fams["node_softnet_times_squeezed_total"].help == "Number of times processing packets ran out of quota"
@@ -503,5 +516,5 @@ def test_collectors_are_default_enabled_and_declare_their_families(cls):
         assert flag.flag.startswith(f"--collector.{cls.name}.")
 
 
-def test_netstat_default_is_node_exporter_1_5_0s():
-    assert "TCPOFOQueue" not in NETSTAT_DEFAULT_FIELDS
+def test_netstat_default_is_node_exporter_1_9s():
+    assert "TCPOFOQueue|TCPRcvQDrop)" in NETSTAT_DEFAULT_FIELDS

@@ -67,6 +67,8 @@ PSI_MEMORY = """\
 some avg10=0.00 avg60=0.00 avg300=0.00 total=0
 full avg10=0.00 avg60=0.00 avg300=0.00 total=0
 """
+# Linux 6.1+ with CONFIG_IRQ_TIME_ACCOUNTING: a "full" line only.
+PSI_IRQ = "full avg10=0.00 avg60=0.00 avg300=0.00 total=8494\n"
 
 
 def test_parse_psi():
@@ -93,6 +95,7 @@ def psi_tree(tmp_path, cpu=PSI_CPU):
     write(roots["proc"] / "pressure" / "cpu", cpu)
     write(roots["proc"] / "pressure" / "io", PSI_IO)
     write(roots["proc"] / "pressure" / "memory", PSI_MEMORY)
+    write(roots["proc"] / "pressure" / "irq", PSI_IRQ)
     return roots
 
 
@@ -104,6 +107,7 @@ def test_pressure_collector(tmp_path):
         "node_pressure_io_stalled_seconds_total": 7.634576,
         "node_pressure_memory_waiting_seconds_total": 0,
         "node_pressure_memory_stalled_seconds_total": 0,
+        "node_pressure_irq_stalled_seconds_total": 0.008494,
     }
     assert all(f.type == COUNTER for f in fams.values())
     text = render_text(fams.values())
@@ -120,7 +124,22 @@ def test_pressure_collector(tmp_path):
 def test_pressure_collector_old_kernel_without_cpu_full_line(tmp_path):
     fams = run(PressureCollector(settings(psi_tree(tmp_path, cpu=PSI_CPU_OLD))))
     assert values(fams)["node_pressure_cpu_waiting_seconds_total"] == 115.115994
-    assert len(fams) == 5  # cpu's "full" was never exported
+    assert len(fams) == 6  # cpu's "full" was never exported
+
+
+def test_pressure_collector_kernel_without_irq_psi(tmp_path):
+    """As node_exporter 1.9: cpu, io and memory are served, the collector reports success 0 (debug log only)."""
+    from exporters.core.collector import NoData, PartialFailure
+
+    roots = psi_tree(tmp_path)
+    (roots["proc"] / "pressure" / "irq").unlink()
+    with pytest.raises(PartialFailure, match="pressure/irq does not exist") as info:
+        run(PressureCollector(settings(roots)))
+    assert isinstance(info.value, NoData)
+    assert [f.name for f in info.value.families] == [
+        "node_pressure_cpu_waiting_seconds_total", "node_pressure_io_waiting_seconds_total",
+        "node_pressure_io_stalled_seconds_total", "node_pressure_memory_waiting_seconds_total",
+        "node_pressure_memory_stalled_seconds_total"]
 
 
 def test_pressure_collector_without_psi_fails_clearly(tmp_path):

@@ -14,16 +14,17 @@ of io, memory and irq (``*_stalled_seconds_total``; irq has only a full line).
 A kernel without PSI (before 4.20, or built without CONFIG_PSI) has no
 /proc/pressure; one booted with ``psi=0`` answers EOPNOTSUPP. node_exporter
 then reports the collector as failed (success 0, logged at debug level only);
-we fail too, with a message saying which of the two it is. node_exporter reads
-the resources in order and stops at the first one that is unavailable, keeping
-what it has served: a kernel with PSI but without irq PSI (before 6.1, or
-without CONFIG_IRQ_TIME_ACCOUNTING) gets the cpu, io and memory series and
-success 0, and so does ours.
+we fail too, with a message saying which of the two it is. A kernel with PSI but
+without irq PSI (before 6.1, or without CONFIG_IRQ_TIME_ACCOUNTING) has no
+/proc/pressure/irq: we serve cpu, io and memory and succeed, as node_exporter
+does since 1.10 (1.9 reported the whole collector as failed there, its issue
+#3263).
 """
 
 from __future__ import annotations
 
 import errno
+import os
 
 from ..core.collector import NoData, PartialFailure
 from ..core.metrics import counter
@@ -67,6 +68,9 @@ class PSIUnavailable(NoData):
 
 class PSIPartlyUnavailable(PartialFailure, NoData):
     """Some resources have PSI, a later one does not: what was read is served, success 0, debug log."""
+
+
+IRQ_OPTIONAL = "irq"  # only in Linux 6.1+ with CONFIG_IRQ_TIME_ACCOUNTING
 
 
 def parse_psi(text: str) -> dict[str, int]:
@@ -121,6 +125,8 @@ class PressureCollector(HostCollector):
     def read(self):
         fams = []
         for resource, some_def, full_def in RESOURCES:
+            if resource == IRQ_OPTIONAL and not os.path.exists(self.proc("pressure", resource)):
+                continue
             try:
                 totals = self.read_resource(resource)
                 # As 1.9: cpu may lack "full" (before 5.13), irq has no "some"; anything else is no data.

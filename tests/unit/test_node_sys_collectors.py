@@ -128,18 +128,29 @@ def test_pressure_collector_old_kernel_without_cpu_full_line(tmp_path):
 
 
 def test_pressure_collector_kernel_without_irq_psi(tmp_path):
-    """As node_exporter 1.9: cpu, io and memory are served, the collector reports success 0 (debug log only)."""
+    """Before Linux 6.1 there is no /proc/pressure/irq: cpu, io and memory are served and the collector succeeds,
+    as in node_exporter 1.10 (1.9 reported it failed there, its issue #3263)."""
+    roots = psi_tree(tmp_path)
+    (roots["proc"] / "pressure" / "irq").unlink()
+    fams = run(PressureCollector(settings(roots)))
+    assert list(fams) == [
+        "node_pressure_cpu_waiting_seconds_total", "node_pressure_io_waiting_seconds_total",
+        "node_pressure_io_stalled_seconds_total", "node_pressure_memory_waiting_seconds_total",
+        "node_pressure_memory_stalled_seconds_total"]
+
+
+def test_pressure_collector_resource_without_full_line(tmp_path):
+    """A memory file without its "full" line: what was read before is served, success 0 (no data, as 1.9)."""
     from exporters.core.collector import NoData, PartialFailure
 
     roots = psi_tree(tmp_path)
-    (roots["proc"] / "pressure" / "irq").unlink()
-    with pytest.raises(PartialFailure, match="pressure/irq does not exist") as info:
+    write(roots["proc"] / "pressure" / "memory", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    with pytest.raises(PartialFailure, match="pressure/memory has no 'full' line") as info:
         run(PressureCollector(settings(roots)))
     assert isinstance(info.value, NoData)
     assert [f.name for f in info.value.families] == [
         "node_pressure_cpu_waiting_seconds_total", "node_pressure_io_waiting_seconds_total",
-        "node_pressure_io_stalled_seconds_total", "node_pressure_memory_waiting_seconds_total",
-        "node_pressure_memory_stalled_seconds_total"]
+        "node_pressure_io_stalled_seconds_total"]
 
 
 def test_pressure_collector_without_psi_fails_clearly(tmp_path):

@@ -36,7 +36,7 @@ _GO_ERRNO_TEXT = {errno.ESTALE: "stale NFS file handle"}
 
 
 def go_errno_text(exc: OSError) -> str:
-    """The device_error label of a failed statfs: Go's err.Error() for the errno."""
+    """The device_error label of a failed statfs: Go's err.Error() for its errno."""
     if exc.errno is None:
         return str(exc)
     text = _GO_ERRNO_TEXT.get(exc.errno) or os.strerror(exc.errno)

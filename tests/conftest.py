@@ -181,8 +181,8 @@ def start_go_exporter(binary: str, *args: str, log_path: Path, env: dict | None 
 
 @pytest.fixture(scope="session")
 def node_exporter_go(tmp_path_factory):
-    """Debian's prometheus-node-exporter, the reference we are a drop-in for."""
-    binary = require_program("prometheus-node-exporter", "node_exporter")
+    """Today's node_exporter (Debian 13's 1.9), the reference we are a drop-in for, on this host."""
+    binary = newer_go_binary("prometheus-node-exporter")
     exp = start_go_exporter(
         binary,
         # Debian patches its defaults; give it upstream's (ours) so both see the same set

@@ -11,9 +11,10 @@ from .registry import node_collectors
 
 # Importing a collector module registers it; the order here is the order of /metrics.
 from . import (  # noqa: F401,E402
-    arp, conntrack, cpu, cpufreq, diskstats, dmi, edac, entropy, filefd, filesystem, hwmon, loadavg, meminfo,
-    netclass, netdev, netstat, nfs, nfsd, os_release, powersupplyclass, pressure, rapl, selinux, sockstat, softnet,
-    stat, textfile, thermal_zone, time, timex, udp_queues, uname, vmstat, watchdog,
+    arp, bcache, bonding, btrfs, conntrack, cpu, cpufreq, diskstats, dmi, edac, entropy, fibrechannel, filefd,
+    filesystem, hwmon, infiniband, ipvs, loadavg, mdadm, meminfo, netclass, netdev, netstat, nfs, nfsd, nvme,
+    os_release, powersupplyclass, pressure, rapl, schedstat, selinux, sockstat, softnet, stat, tapestats, textfile,
+    thermal_zone, time, timex, udp_queues, uname, vmstat, watchdog, xfs, zfs,
 )
 
 PATH_FLAGS = (

@@ -5,7 +5,10 @@ A /proc/diskstats line is ``major minor name`` and then 11 (kernels before
 counters the line has. Sectors are always 512 bytes in this file, times are in
 milliseconds. ``node_disk_info`` carries the device's udev properties from
 ``--path.udev.data`` (empty strings when udev has no record, e.g. in a VM
-without udev).
+without udev) and ``rotational`` from <sysfs>/block/<dev>/queue. As in
+node_exporter 1.9, udev also gives ``node_disk_filesystem_info`` (a device with
+``ID_FS_TYPE``), ``node_disk_device_mapper_info`` (``DM_NAME``) and the
+``node_disk_ata_*`` gauges (``ID_ATA`` disks).
 """
 
 from __future__ import annotations
@@ -63,12 +66,36 @@ DISK_INFO = gauge(
     "model",
     "path",
     "revision",
+    "rotational",
     "serial",
     "wwn",
 )
+FILESYSTEM_INFO = gauge("node_disk_filesystem_info", "Info about disk filesystem.", "device", "type", "usage", "uuid",
+                        "version")
+DEVICE_MAPPER_INFO = gauge("node_disk_device_mapper_info", "Info about disk device mapper.", "device", "lv_layer",
+                           "lv_name", "name", "uuid", "vg_name")
+ATA_WRITE_CACHE = gauge("node_disk_ata_write_cache", "ATA disk has a write cache.", "device")
+ATA_WRITE_CACHE_ENABLED = gauge("node_disk_ata_write_cache_enabled", "ATA disk has its write cache enabled.", "device")
+ATA_ROTATION_RATE = gauge("node_disk_ata_rotation_rate_rpm", "ATA disk rotation rate in RPMs (0 for SSDs).", "device")
+# (family, udev property) of the ATA gauges, emitted for disks with ID_ATA when the property is a number.
+ATA_GAUGES = (
+    (ATA_WRITE_CACHE, "ID_ATA_WRITE_CACHE"),
+    (ATA_WRITE_CACHE_ENABLED, "ID_ATA_WRITE_CACHE_ENABLED"),
+    (ATA_ROTATION_RATE, "ID_ATA_ROTATION_RATE_RPM"),
+)
+# node_exporter reads all of these queue attributes and reports rotational 0 unless every one is there.
+QUEUE_FILES = frozenset((
+    "add_random", "dax", "discard_granularity", "discard_max_hw_bytes", "discard_max_bytes", "hw_sector_size",
+    "io_poll", "io_timeout", "iostats", "logical_block_size", "max_hw_sectors_kb", "max_integrity_segments",
+    "max_sectors_kb", "max_segments", "max_segment_size", "minimum_io_size", "nomerges", "nr_requests",
+    "optimal_io_size", "physical_block_size", "read_ahead_kb", "rotational", "rq_affinity", "write_same_max_bytes",
+    "nr_zones", "chunk_sectors", "fua", "max_discard_segments", "write_zeroes_max_bytes", "io_poll_delay",
+    "wbt_lat_usec", "write_cache", "zoned",
+))
 
 # The numbers after the device name, in file order, with the (multiplier,
-# divisor) that turn each into the metric's unit: sectors -> bytes, ms -> s.
+# divisor) that turn each into the metric's unit: sectors -> bytes, ms -> s
+# (ms are multiplied by 0.001, as Go does, so the floats are the same).
 STAT_COLUMNS = (
     (READS_COMPLETED, 1, 1),
     (READS_MERGED, 1, 1),
@@ -92,14 +119,6 @@ MIN_STATS = 11  # kernels since 2.6.25 print at least these
 
 DEFAULT_DEVICE_EXCLUDE = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$"
 
-# node_disk_info label -> udev property (the E: lines of /run/udev/data/b<major>:<minor>).
-UDEV_LABELS = (
-    ("model", "ID_MODEL"),
-    ("path", "ID_PATH"),
-    ("revision", "ID_REVISION"),
-    ("serial", "ID_SERIAL_SHORT"),
-    ("wwn", "ID_WWN"),
-)
 
 
 class DiskLine(NamedTuple):
@@ -138,11 +157,21 @@ def parse_udev_data(text: str) -> dict[str, str]:
     return props
 
 
+def _float(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 @node_collectors.register
 class DiskstatsCollector(HostCollector):
     name = "diskstats"
     description = "Block device I/O statistics (/proc/diskstats) and udev device info."
-    metrics = tuple(d for d, _, _ in STAT_COLUMNS) + (DISK_INFO,)
+    metrics = tuple(d for d, _, _ in STAT_COLUMNS) + (DISK_INFO, FILESYSTEM_INFO, DEVICE_MAPPER_INFO) + tuple(
+        d for d, _ in ATA_GAUGES)
     flags = (
         Flag(
             "--collector.diskstats.device-include",
@@ -174,20 +203,49 @@ class DiskstatsCollector(HostCollector):
         except OSError:
             return {}
 
+    def rotational(self, device: str) -> str:
+        """queue/rotational in base 2, as node_exporter 1.9 formats it; "0" when the queue
+        attributes cannot all be read (node_exporter then has none of them)."""
+        queue = self.sys("block", device, "queue")
+        try:
+            if not QUEUE_FILES.issubset(os.listdir(queue)):
+                return "0"
+            value = int(read_text(os.path.join(queue, "rotational")).strip())
+        except (OSError, ValueError):
+            return "0"
+        return format(value, "b") if value >= 0 else "0"
+
     def read(self):
         families = [d.family() for d, _, _ in STAT_COLUMNS]
         info = DISK_INFO.family()
+        fs_info = FILESYSTEM_INFO.family()
+        dm_info = DEVICE_MAPPER_INFO.family()
+        ata = [(d.family(), key) for d, key in ATA_GAUGES]
         for disk in parse_diskstats(read_text(self.proc("diskstats"))):
             if self.filter.ignored(disk.device):
                 continue
             labels = (disk.device,)
             for fam, (_, mul, div), raw in zip(families, STAT_COLUMNS, disk.stats):
-                # ms -> s as Go computes it, float64(ms) * (1.0 / 1000.0): 9653880 ms is 9653.880000000001
-                fam.add(labels, raw * mul if div == 1 else raw * mul * (1.0 / div))
+                fam.add(labels, float(raw) * mul if div == 1 else float(raw) * 0.001)  # as Go: float64
             props = self.udev_properties(disk.major, disk.minor)
-            info.add(
-                (disk.device, disk.major, disk.minor) + tuple(props.get(key, "") for _, key in UDEV_LABELS),
-                1,
-            )
+            get = props.get
+            info.add((disk.device, disk.major, disk.minor, get("ID_MODEL", ""), get("ID_PATH", ""),
+                      get("ID_REVISION", ""), self.rotational(disk.device),
+                      get("SCSI_IDENT_SERIAL") or get("ID_SERIAL_SHORT", ""), get("ID_WWN", "")), 1)
+            if get("ID_FS_TYPE"):
+                fs_info.add((disk.device, props["ID_FS_TYPE"], get("ID_FS_USAGE", ""), get("ID_FS_UUID", ""),
+                             get("ID_FS_VERSION", "")), 1)
+            if get("DM_NAME"):
+                dm_info.add((disk.device, get("DM_LV_LAYER", ""), get("DM_LV_NAME", ""), props["DM_NAME"],
+                             get("DM_UUID", ""), get("DM_VG_NAME", "")), 1)
+            if get("ID_ATA"):
+                for fam, key in ata:
+                    value = _float(get(key))
+                    if value is not None:
+                        fam.add(labels, value)
         yield from families
         yield info
+        yield fs_info
+        yield dm_info
+        for fam, _ in ata:
+            yield fam

@@ -5,10 +5,16 @@ statvfs runs on a few long-lived worker threads and every call has a timeout;
 a mount that overruns is remembered as stuck, reported as
 ``node_filesystem_device_error 1`` and not touched again until its hung call
 returns. The worker it pinned is replaced, so a stuck mount costs one thread.
+
+As in node_exporter 1.9 every series carries ``device_error``: empty, or what
+went wrong (Go's text of the statfs errno, e.g. ``permission denied``, or
+``mountpoint timeout`` for a stuck mount); a mount with an error has only
+``device_error`` and ``readonly``, no sizes and no ``mount_info``.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
@@ -23,7 +29,18 @@ from .registry import DeviceFilter, HostCollector, node_collectors, read_text
 
 log = logging.getLogger("exporters.node.filesystem")
 
-LABELS = ("device", "fstype", "mountpoint")
+LABELS = ("device", "device_error", "fstype", "mountpoint")
+STUCK = "mountpoint timeout"
+# Go's syscall.Errno texts are glibc's with a lower-case first letter, except these.
+_GO_ERRNO_TEXT = {errno.ESTALE: "stale NFS file handle"}
+
+
+def go_errno_text(exc: OSError) -> str:
+    """The device_error label of a failed statfs: Go's err.Error() for its errno."""
+    if exc.errno is None:
+        return str(exc)
+    text = _GO_ERRNO_TEXT.get(exc.errno) or os.strerror(exc.errno)
+    return text[:1].lower() + text[1:]
 SIZE = gauge("node_filesystem_size_bytes", "Filesystem size in bytes.", *LABELS)
 FREE = gauge("node_filesystem_free_bytes", "Filesystem free space in bytes.", *LABELS)
 AVAIL = gauge("node_filesystem_avail_bytes", "Filesystem space available to non-root users in bytes.", *LABELS)
@@ -303,19 +320,22 @@ class FilesystemCollector(HostCollector):
         fams = {d.name: d.family() for d in self.metrics}
         for key, m in chosen.items():
             st = stats.get(paths[key])
-            fams[MOUNT_INFO.name].add((m.device, m.major, m.minor, key[2]), 1)
+            device, fstype, mountpoint = key
             if not isinstance(st, os.statvfs_result):
                 if isinstance(st, OSError):
                     log.debug("statvfs on %s failed: %s", paths[key], st)
-                fams[DEVICE_ERROR.name].add(key, 1)
-                fams[READONLY.name].add(key, 1 if m.readonly and st is not None else 0)
+                labels = (device, go_errno_text(st) if isinstance(st, OSError) else STUCK, fstype, mountpoint)
+                fams[DEVICE_ERROR.name].add(labels, 1)
+                fams[READONLY.name].add(labels, 1 if m.readonly and st is not None else 0)
                 continue
-            bsize = st.f_bsize
-            fams[DEVICE_ERROR.name].add(key, 0)
-            fams[READONLY.name].add(key, 1 if m.readonly else 0)
-            fams[SIZE.name].add(key, st.f_blocks * bsize)
-            fams[FREE.name].add(key, st.f_bfree * bsize)
-            fams[AVAIL.name].add(key, st.f_bavail * bsize)
-            fams[FILES.name].add(key, st.f_files)
-            fams[FILES_FREE.name].add(key, st.f_ffree)
+            labels = (device, "", fstype, mountpoint)
+            bsize = float(st.f_bsize)  # Go: float64(blocks) * float64(bsize)
+            fams[DEVICE_ERROR.name].add(labels, 0)
+            fams[READONLY.name].add(labels, 1 if m.readonly else 0)
+            fams[SIZE.name].add(labels, float(st.f_blocks) * bsize)
+            fams[FREE.name].add(labels, float(st.f_bfree) * bsize)
+            fams[AVAIL.name].add(labels, float(st.f_bavail) * bsize)
+            fams[FILES.name].add(labels, float(st.f_files))
+            fams[FILES_FREE.name].add(labels, float(st.f_ffree))
+            fams[MOUNT_INFO.name].add((m.device, m.major, m.minor, mountpoint), 1)
         return fams.values()

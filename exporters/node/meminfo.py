@@ -4,6 +4,9 @@
 1024); a line without a unit (``HugePages_Total:  0``) keeps its bare name,
 ``node_memory_HugePages_Total``. ``Active(anon)`` becomes ``Active_anon``.
 The set of lines depends on the kernel, so families are built at read time.
+As node_exporter 1.9 (which reads procfs' fixed Meminfo struct), only the
+fields in FIELDS are served: newer kernels' lines (Zswap, SecPageTables,
+FileHugePages, ...) are not.
 """
 
 from __future__ import annotations
@@ -16,6 +19,20 @@ from .registry import HostCollector, node_collectors, read_text
 # For the generated metric reference only: the real names come from the file.
 MEMORY_BYTES = gauge("node_memory_<Key>_bytes", "Memory information field <Key> from /proc/meminfo, in bytes.")
 MEMORY_UNITLESS = gauge("node_memory_<Key>", "Unitless /proc/meminfo field <Key> (HugePages counts).")
+
+# The series node_exporter 1.9 serves (when the kernel has the line).
+FIELDS = frozenset((
+    "Active_bytes", "Active_anon_bytes", "Active_file_bytes", "AnonHugePages_bytes", "AnonPages_bytes",
+    "Bounce_bytes", "Buffers_bytes", "Cached_bytes", "CmaFree_bytes", "CmaTotal_bytes", "CommitLimit_bytes",
+    "Committed_AS_bytes", "DirectMap1G_bytes", "DirectMap2M_bytes", "DirectMap4k_bytes", "Dirty_bytes",
+    "HardwareCorrupted_bytes", "Hugepagesize_bytes", "Inactive_bytes", "Inactive_anon_bytes", "Inactive_file_bytes",
+    "KernelStack_bytes", "Mapped_bytes", "MemAvailable_bytes", "MemFree_bytes", "MemTotal_bytes", "Mlocked_bytes",
+    "NFS_Unstable_bytes", "PageTables_bytes", "Percpu_bytes", "SReclaimable_bytes", "SUnreclaim_bytes",
+    "Shmem_bytes", "ShmemHugePages_bytes", "ShmemPmdMapped_bytes", "Slab_bytes", "SwapCached_bytes",
+    "SwapFree_bytes", "SwapTotal_bytes", "Unevictable_bytes", "VmallocChunk_bytes", "VmallocTotal_bytes",
+    "VmallocUsed_bytes", "Writeback_bytes", "WritebackTmp_bytes", "HugePages_Free", "HugePages_Rsvd",
+    "HugePages_Surp", "HugePages_Total",
+))
 
 _UNITS = {"kB": 1024}
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
@@ -61,6 +78,8 @@ class MeminfoCollector(HostCollector):
 
     def read(self):
         for key, value in parse_meminfo(read_text(self.proc("meminfo"))).items():
+            if key not in FIELDS:
+                continue
             # node_exporter's rule; no Linux field ends in "_total" today.
             typ = COUNTER if key.endswith("_total") else GAUGE
             fam = MetricFamily(f"node_memory_{key}", typ, f"Memory information field {key}.")

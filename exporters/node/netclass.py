@@ -2,7 +2,9 @@
 
 One family per numeric attribute file (``mtu`` -> ``node_network_mtu_bytes``,
 ``flags`` -> ``node_network_flags``, ...), ``node_network_up`` (operstate is
-``up``) and ``node_network_info`` with the textual attributes as labels.
+``up``) and ``node_network_info`` with the textual attributes as labels and,
+as in node_exporter 1.9, ``adminstate`` (``up`` when IFF_UP is set in
+``flags``, ``down`` when not, ``unknown`` when ``flags`` cannot be read).
 
 The kernel refuses to read some attributes in some states: ``speed``,
 ``duplex``, ``carrier`` and ``dormant`` answer EINVAL on an interface that is
@@ -39,6 +41,7 @@ INFO = gauge(
     "node_network_info",
     "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
     "address",
+    "adminstate",
     "broadcast",
     "device",
     "duplex",
@@ -94,6 +97,15 @@ def parse_int(text: str) -> int | None:
         except ValueError:
             return None
     return value if _INT64_MIN <= value <= _INT64_MAX else None
+
+
+IFF_UP = 0x1
+
+
+def admin_state(flags: int | None) -> str:
+    if flags is None:
+        return "unknown"
+    return "up" if flags & IFF_UP else "down"
 
 
 def speed_bytes(mbits: int) -> int:
@@ -176,7 +188,8 @@ class NetclassCollector(HostCollector):
             labels = (device,)
             address, broadcast, duplex, ifalias, operstate = (attrs.get(f, "") for f in INFO_ATTRIBUTES)
             up.add(labels, 1 if operstate == "up" else 0)
-            info.add((address, broadcast, device, duplex, ifalias, operstate), 1)
+            flags = parse_int(attrs["flags"]) if "flags" in attrs else None
+            info.add((address, admin_state(flags), broadcast, device, duplex, ifalias, operstate), 1)
             for attr, fam in numeric:
                 value = parse_int(attrs[attr]) if attr in attrs else None
                 if value is not None:

@@ -21,7 +21,7 @@ from ..core.collector import Flag
 from ..core.metrics import UNTYPED, MetricDef, MetricFamily
 from .registry import HostCollector, compile_filter, node_collectors, read_text
 
-# node_exporter 1.9's default (1.5 lacked TcpExt_TCPOFOQueue and TcpExt_TCPRcvQDrop).
+# node_exporter 1.9's default (1.5 had neither TcpExt_TCPOFOQueue nor TcpExt_TCPRcvQDrop).
 DEFAULT_FIELDS = (
     r"^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)"
     r"|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)"

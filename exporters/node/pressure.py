@@ -7,21 +7,26 @@ line (time in which all non-idle tasks were stalled)::
     some avg10=0.22 avg60=0.32 avg300=0.65 total=101030819
     full avg10=0.00 avg60=0.00 avg300=0.00 total=0
 
-We export the ``total=`` microsecond counters in seconds, as node_exporter does:
-``some`` of cpu, io and memory (``*_waiting_seconds_total``) and ``full`` of io,
-memory and irq (``*_stalled_seconds_total``; irq has only a ``full`` line).
+We export the ``total=`` microsecond counters in seconds, as node_exporter 1.9
+does: ``some`` of cpu, io and memory (``*_waiting_seconds_total``) and ``full``
+of io, memory and irq (``*_stalled_seconds_total``; irq has only a full line).
 
 A kernel without PSI (before 4.20, or built without CONFIG_PSI) has no
 /proc/pressure; one booted with ``psi=0`` answers EOPNOTSUPP. node_exporter
-1.5.0 then reports the collector as failed (success 0, logged at debug level
-only); we fail too, with a message saying which of the two it is.
+then reports the collector as failed (success 0, logged at debug level only);
+we fail too, with a message saying which of the two it is. A kernel with PSI but
+without irq PSI (before 6.1, or without CONFIG_IRQ_TIME_ACCOUNTING) has no
+/proc/pressure/irq: we serve cpu, io and memory and succeed, as node_exporter
+does since 1.10 (1.9 reported the whole collector as failed there, its issue
+#3263).
 """
 
 from __future__ import annotations
 
 import errno
+import os
 
-from ..core.collector import NoData
+from ..core.collector import NoData, PartialFailure
 from ..core.metrics import counter
 from .registry import HostCollector, node_collectors, read_text
 
@@ -55,13 +60,17 @@ RESOURCES = (
     ("memory", MEMORY_WAITING, MEMORY_STALLED),
     ("irq", None, IRQ_STALLED),
 )
-# Files a PSI kernel may lack: irq needs Linux 6.1+ with CONFIG_IRQ_TIME_ACCOUNTING. node_exporter 1.9 then
-# reports the whole collector as failed (after serving the others); we serve the others and succeed.
-OPTIONAL = {"irq"}
 
 
 class PSIUnavailable(NoData):
     """The kernel does not provide pressure stall information."""
+
+
+class PSIPartlyUnavailable(PartialFailure, NoData):
+    """Some resources have PSI, a later one does not: what was read is served, success 0, debug log."""
+
+
+IRQ_OPTIONAL = "irq"  # only in Linux 6.1+ with CONFIG_IRQ_TIME_ACCOUNTING
 
 
 def parse_psi(text: str) -> dict[str, int]:
@@ -114,20 +123,23 @@ class PressureCollector(HostCollector):
             raise
 
     def read(self):
+        fams = []
         for resource, some_def, full_def in RESOURCES:
+            if resource == IRQ_OPTIONAL and not os.path.exists(self.proc("pressure", resource)):
+                continue
             try:
                 totals = self.read_resource(resource)
-            except PSIUnavailable:
-                if resource in OPTIONAL:
-                    continue
-                raise
-            if some_def is not None:
-                if "some" not in totals:
-                    raise ValueError(f"{self.proc('pressure', resource)} has no 'some' line")
-                fam = some_def.family()
-                fam.add((), us_to_seconds(totals["some"]))
-                yield fam
-            if full_def is not None and "full" in totals:
-                fam = full_def.family()
-                fam.add((), us_to_seconds(totals["full"]))
-                yield fam
+                # As 1.9: cpu may lack "full" (before 5.13), irq has no "some"; anything else is no data.
+                for kind, needed in (("some", resource != "irq"), ("full", resource != "cpu")):
+                    if needed and kind not in totals:
+                        raise PSIUnavailable(f"{self.proc('pressure', resource)} has no '{kind}' line")
+            except PSIUnavailable as exc:
+                if not fams:
+                    raise
+                raise PSIPartlyUnavailable(str(exc), fams) from None
+            for definition, kind in ((some_def, "some"), (full_def, "full")):
+                if definition is not None and kind in totals:
+                    fam = definition.family()
+                    fam.add((), us_to_seconds(totals[kind]))
+                    fams.append(fam)
+        return fams

@@ -1,40 +1,55 @@
-"""softnet: per-CPU packet processing counters from /proc/net/softnet_stat.
+"""softnet: per-CPU packet processing counters from /proc/net/softnet_stat, as node_exporter 1.9.
 
-One row per CPU of hexadecimal columns: packets processed, packets dropped (backlog full), times
-net_rx_action ran out of quota ("squeezed"), five unused columns, transmit lock collisions (column 9), RPS
-wake-ups (10, kernels 2.6.35+), flow limit hits (11, 3.11+), and the backlog length and CPU id (12 and 13,
-5.10+). As node_exporter 1.9 does, the ``cpu`` label is the CPU id of column 13 when the row has it (it
-differs from the row number when CPUs are offline), else the row number; a column the kernel does not
-print reads 0.
+One row per online CPU of hexadecimal columns: packets processed, dropped
+(backlog full), times net_rx_action ran out of quota ("squeezed"), then (9th)
+collisions taking the device's transmit lock, (10th) RPS wake-ups, (11th) flow
+limit hits, and on kernels since 5.10 (12th) the backlog length and (13th) the
+CPU id. As 1.9, the ``cpu`` label is that CPU id when the row has it (it differs
+from the row number when CPUs are offline), else the row number; a column the
+kernel does not print reads as 0.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from ..core.metrics import counter, gauge
 from .registry import HostCollector, node_collectors, read_text
 
 PROCESSED = counter("node_softnet_processed_total", "Number of processed packets", "cpu")
 DROPPED = counter("node_softnet_dropped_total", "Number of dropped packets", "cpu")
-TIMES_SQUEEZED = counter("node_softnet_times_squeezed_total", "Number of times processing packets ran out of quota", "cpu")
+TIMES_SQUEEZED = counter("node_softnet_times_squeezed_total", "Number of times processing packets ran out of quota",
+                         "cpu")
 CPU_COLLISION = counter("node_softnet_cpu_collision_total",
                         "Number of collision occur while obtaining device lock while transmitting", "cpu")
 RECEIVED_RPS = counter("node_softnet_received_rps_total", "Number of times cpu woken up received_rps", "cpu")
 FLOW_LIMIT = counter("node_softnet_flow_limit_count_total", "Number of times flow limit has been reached", "cpu")
 BACKLOG_LEN = gauge("node_softnet_backlog_len", "Softnet backlog status", "cpu")
 
-# (column, family) of the per-CPU values, in node_exporter's order; the CPU id is column 12.
-COLUMNS = ((0, PROCESSED), (1, DROPPED), (2, TIMES_SQUEEZED), (8, CPU_COLLISION), (9, RECEIVED_RPS),
-           (10, FLOW_LIMIT), (11, BACKLOG_LEN))
-CPU_ID_COLUMN = 12
-
-# Kernels since 2.6 print at least this many columns; node_exporter 1.5.0 refuses fewer.
+# Kernels since 2.6 print at least this many columns; node_exporter refuses fewer.
 MIN_COLUMNS = 9
 
 
-def parse_softnet_stat(text: str) -> list[tuple[str, list[int]]]:
-    """Return ``[(cpu label, [value of each COLUMNS column]), ...]``, one per row.
+class SoftnetRow(NamedTuple):
+    cpu: int
+    processed: int
+    dropped: int
+    squeezed: int
+    collision: int
+    received_rps: int
+    flow_limit: int
+    backlog_len: int
 
-    A row with fewer than 9 columns or a non-hex value (of at most 32 bits) raises ValueError."""
+
+def _hex32(text: str) -> int:
+    value = int(text, 16)
+    if value < 0 or value > 0xFFFFFFFF or "_" in text or text[:2].lower() == "0x" or text[:1] in "+-":
+        raise ValueError(text)
+    return value
+
+
+def parse_softnet_stat(text: str) -> list[SoftnetRow]:
+    """One row per CPU line; a row with fewer than 9 columns or a non-hex value raises ValueError."""
     rows = []
     for n, line in enumerate(text.splitlines()):
         columns = line.split()
@@ -43,14 +58,11 @@ def parse_softnet_stat(text: str) -> list[tuple[str, list[int]]]:
         if len(columns) < MIN_COLUMNS:
             raise ValueError(f"softnet_stat row {n}: {len(columns)} columns, at least {MIN_COLUMNS} expected")
         try:
-            numbers = [int(c, 16) for c in columns[:CPU_ID_COLUMN + 1]]
+            v = [_hex32(c) for c in columns[:13]] + [0] * (13 - min(len(columns), 13))
         except ValueError:
             raise ValueError(f"softnet_stat row {n}: not hexadecimal: {line[:80]!r}") from None
-        if any(v >= 2**32 or v < 0 for v in numbers) or any(
-                c[:1] in "+-" or c[:2].lower() == "0x" or "_" in c for c in columns[:CPU_ID_COLUMN + 1]):
-            raise ValueError(f"softnet_stat row {n}: not a 32-bit hexadecimal number: {line[:80]!r}")
-        cpu = str(numbers[CPU_ID_COLUMN]) if len(numbers) > CPU_ID_COLUMN else str(n)
-        rows.append((cpu, [numbers[i] if i < len(numbers) else 0 for i, _ in COLUMNS]))
+        cpu = v[12] if len(columns) >= 13 else len(rows)
+        rows.append(SoftnetRow(cpu, v[0], v[1], v[2], v[8], v[9], v[10], v[11]))
     return rows
 
 
@@ -58,12 +70,13 @@ def parse_softnet_stat(text: str) -> list[tuple[str, list[int]]]:
 class SoftnetCollector(HostCollector):
     name = "softnet"
     description = "Per-CPU softirq packet processing statistics (/proc/net/softnet_stat)."
-    metrics = tuple(d for _, d in COLUMNS)
+    metrics = (PROCESSED, DROPPED, TIMES_SQUEEZED, CPU_COLLISION, RECEIVED_RPS, FLOW_LIMIT, BACKLOG_LEN)
 
     def read(self):
         rows = parse_softnet_stat(read_text(self.proc("net", "softnet_stat")))
-        families = [d.family() for _, d in COLUMNS]
-        for cpu, values in rows:
-            for fam, value in zip(families, values):
-                fam.add((cpu,), value)
-        return families
+        fams = [d.family() for d in self.metrics]
+        for row in rows:
+            label = (str(row.cpu),)
+            for fam, value in zip(fams, row[1:]):
+                fam.add(label, value)
+        return fams

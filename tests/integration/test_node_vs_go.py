@@ -1,9 +1,10 @@
-"""Ours and Debian's node_exporter side by side on this host: every family of the
+"""Ours and today's node_exporter (Debian 13's 1.9) side by side on this host: every family of the
 collectors we implement has the same name, type and label names, and the values
 that do not move between two scrapes agree."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -99,6 +100,10 @@ def test_collectors_succeed_and_fail_where_node_exporter_does(both):
         return {dict(l)["collector"]: v for (n, l), v in samples(text).items() if n == "node_scrape_collector_success"}
 
     ours_s, go_s = success(ours), success(go)
+    # On a kernel with PSI but without irq PSI (before 6.1) node_exporter 1.9 reports pressure as failed
+    # while serving its series (its issue #3263, fixed in 1.10); ours succeeds there, as 1.10 does.
+    if not os.path.exists("/proc/pressure/irq") and os.path.exists("/proc/pressure/cpu"):
+        go_s.pop("pressure", None)
     shared = set(ours_s) & set(go_s)
     assert len(shared) >= 20, sorted(shared)
     assert {c: ours_s[c] for c in shared} == {c: go_s[c] for c in shared}

@@ -82,4 +82,7 @@ def test_prometheus_scrapes_us_and_the_seed_host_alert_expressions_evaluate(prom
     cpu = wait_for(prometheus, '100 - (avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5s])) * 100)')
     assert -1 <= float(cpu[0]["value"][1]) <= 101
     assert query(prometheus, 'scrape_samples_post_metric_relabeling{job="node"}')
-    assert wait_for(prometheus, 'min(node_scrape_collector_success{job="node"}) == 1')
+    # Collectors whose hardware this host lacks (mdadm, zfs, bonding...) report 0 as node_exporter 1.9 does
+    # (test_node_vs_go compares them one by one); those every Linux host has must succeed.
+    assert wait_for(prometheus, 'min(node_scrape_collector_success{job="node",collector=~"cpu|diskstats|filesystem|'
+                                'loadavg|meminfo|netclass|netdev|netstat|stat|vmstat"}) == 1')

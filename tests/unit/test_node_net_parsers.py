@@ -238,7 +238,7 @@ def test_parse_snmp6():
     assert parse_snmp6("NoSixHere 3\nlonely\nIp6InOctets x\n") == {}
 
 
-# What node_exporter 1.9 serves from these fixtures (reference families, values from the fixtures).
+# What node_exporter serves from these fixtures (1.5.0's families and 1.9's two TcpExt additions).
 NETSTAT_EXPECTED = {
     "node_netstat_Icmp6_InErrors": 1, "node_netstat_Icmp6_InMsgs": 1, "node_netstat_Icmp6_OutMsgs": 9,
     "node_netstat_Icmp_InErrors": 0, "node_netstat_Icmp_InMsgs": 1, "node_netstat_Icmp_OutMsgs": 0,
@@ -266,6 +266,7 @@ def test_netstat_collector(proc):
     write(proc / "net" / "snmp6", SNMP6)
     fams = run(NetstatCollector(settings(proc)))
     assert scalars(fams) == NETSTAT_EXPECTED
+    assert "node_netstat_TcpExt_TCPOFOQueue" in fams  # 1.9's default; 1.5 had nones' default, not 1.5.0's
     assert all(f.type == UNTYPED for f in fams.values())
     assert fams["node_netstat_Ip6_InOctets"].help == "Statistic Ip6InOctets."
     assert fams["node_netstat_TcpExt_ListenDrops"].help == "Statistic TcpExtListenDrops."
@@ -369,18 +370,23 @@ def test_sockstat_collector_without_sockstat6(proc):
 
 
 def test_parse_softnet_stat():
-    # (cpu, [processed, dropped, squeezed, cpu_collision, received_rps, flow_limit_count, backlog_len])
-    assert parse_softnet_stat(SOFTNET_STAT) == [("0", [0x1CF89, 0, 0, 0, 0, 0, 0]), ("1", [0x18DF6, 3, 26, 0, 0, 0, 0])]
-    # a 2.6-era kernel with 10 columns: the row number is the cpu
-    assert parse_softnet_stat("0000000a 00000001 00000002 0 0 0 0 0 5 7\n") == [("0", [10, 1, 2, 5, 7, 0, 0])]
-    # 5.10+: backlog length and the CPU id (cpu 2 here, cpu 1 being offline)
-    assert parse_softnet_stat("a 1 2 0 0 0 0 0 0 0 0 9 2\n") == [("2", [10, 1, 2, 0, 0, 0, 9])]
-    with pytest.raises(ValueError, match="32-bit"):
-        parse_softnet_stat("1ffffffff 1 2 3 4 5 6 7 8\n")
+    assert [r[:4] for r in parse_softnet_stat(SOFTNET_STAT)] == [(0, 0x1CF89, 0, 0), (1, 0x18DF6, 3, 26)]
+    # a 2.6-era kernel with 10 columns: no CPU id column, the row number is the cpu; missing columns read 0
+    assert parse_softnet_stat("0000000a 00000001 00000002 0 0 0 0 0 00000004 00000005\n") == [
+        (0, 10, 1, 2, 4, 5, 0, 0)]
     with pytest.raises(ValueError, match="at least 9"):
         parse_softnet_stat("0000000a 00000001 00000002\n")
     with pytest.raises(ValueError, match="not hexadecimal"):
         parse_softnet_stat("zz 1 2 3 4 5 6 7 8\n")
+
+
+def test_softnet_cpu_label_is_the_cpu_id_column():
+    """node_exporter 1.9: with CPU 1 offline the rows are CPUs 0 and 2, and the labels say so."""
+    text = ("00000001 0 0 0 0 0 0 0 00000007 00000008 00000009 0000000a 00000000\n"
+            "00000002 0 0 0 0 0 0 0 0 0 0 0 00000002\n")
+    rows = parse_softnet_stat(text)
+    assert [r.cpu for r in rows] == [0, 2]
+    assert rows[0] == (0, 1, 0, 0, 7, 8, 9, 10)
 
 
 def test_softnet_collector(proc):
@@ -391,10 +397,11 @@ def test_softnet_collector(proc):
                           "node_softnet_received_rps_total", "node_softnet_flow_limit_count_total",
                           "node_softnet_backlog_len"]
     for name, fam in fams.items():
-        assert fam.type == (COUNTER if name.endswith("_total") else "gauge") and fam.labelnames == ("cpu",)
+        assert fam.type == (GAUGE if name == "node_softnet_backlog_len" else COUNTER) and fam.labelnames == ("cpu",)
     assert samples(fams["node_softnet_processed_total"]) == {'{cpu="0"}': 118665, '{cpu="1"}': 101878}
     assert samples(fams["node_softnet_dropped_total"]) == {'{cpu="0"}': 0, '{cpu="1"}': 3}
     assert samples(fams["node_softnet_times_squeezed_total"]) == {'{cpu="0"}': 0, '{cpu="1"}': 26}
+    assert samples(fams["node_softnet_backlog_len"]) == {'{cpu="0"}': 0, '{cpu="1"}': 0}
     assert fams["node_softnet_processed_total"].help == "Number of processed packets"
     assert fams["node_softnet_dropped_total"].help == "Number of dropped packets"
     assert fams["node_softnet_times_squeezed_total"].help == "Number of times processing packets ran out of quota"
@@ -450,19 +457,35 @@ def test_parse_arp():
     assert parse_arp("") == {}
     with pytest.raises(ValueError, match="6 expected"):
         parse_arp(ARP_EMPTY + "192.0.2.1 0x1 0x2 02:fc:00:00:00:05 *\n")
+    # node_exporter 1.9 (procfs) checks the flags and the hardware address of each row.
+    with pytest.raises(ValueError, match="flags"):
+        parse_arp(ARP_EMPTY + "192.0.2.1 0x1 zz 02:fc:00:00:00:05 * eth0\n")
+    with pytest.raises(ValueError, match="hardware address"):
+        parse_arp(ARP_EMPTY + "192.0.2.1 0x1 0x2 02:fc:00:00 * eth0\n")
+
+
+def test_arp_netlink_matches_the_hosts_proc_net_arp(tmp_path):
+    """The default (1.9) source is rtnetlink: the exporter's own namespace, whatever --path.procfs says.
+    Its IPv4 neighbour count per device is what the host's /proc/net/arp lists."""
+    collector = ARPCollector(settings(tmp_path / "nowhere"))
+    assert collector.netlink
+    fam = run(collector)["node_arp_entries"]
+    with open("/proc/net/arp") as f:
+        expected = parse_arp(f.read())
+    assert samples(fam) == {f'{{device="{d}"}}': n for d, n in expected.items()}
 
 
 def test_arp_collector(proc):
     write(proc / "net" / "arp", ARP)
-    fams = run(ARPCollector(settings(proc)))
+    fams = run(ARPCollector(settings(proc, collector_arp_netlink=False)))
     fam = fams["node_arp_entries"]
     assert fam.type == GAUGE and fam.labelnames == ("device",)
     assert fam.help == "ARP entries by device"
     assert samples(fam) == {'{device="br0"}': 1, '{device="eth0"}': 2}
     assert 'node_arp_entries{device="eth0"} 2\n' in render_text(fams.values())
-    fam = run(ARPCollector(settings(proc, collector_arp_device_exclude="^br")))["node_arp_entries"]
+    fam = run(ARPCollector(settings(proc, collector_arp_netlink=False, collector_arp_device_exclude="^br")))["node_arp_entries"]
     assert samples(fam) == {'{device="eth0"}': 2}
-    fam = run(ARPCollector(settings(proc, collector_arp_device_include="^br")))["node_arp_entries"]
+    fam = run(ARPCollector(settings(proc, collector_arp_netlink=False, collector_arp_device_include="^br")))["node_arp_entries"]
     assert samples(fam) == {'{device="br0"}': 1}
     with pytest.raises(ConfigError, match="mutually exclusive"):
         ARPCollector(settings(proc, collector_arp_device_include="a", collector_arp_device_exclude="b"))
@@ -473,12 +496,12 @@ def test_arp_collector(proc):
 def test_arp_collector_empty_table(proc):
     """No neighbours: the family has no samples, so nothing is rendered (as in Go)."""
     write(proc / "net" / "arp", ARP_EMPTY)
-    fams = run(ARPCollector(settings(proc)))
+    fams = run(ARPCollector(settings(proc, collector_arp_netlink=False)))
     assert fams["node_arp_entries"].samples == []
     assert render_text(fams.values()) == ""
     (proc / "net" / "arp").unlink()
     with pytest.raises(FileNotFoundError):
-        run(ARPCollector(settings(proc)))
+        run(ARPCollector(settings(proc, collector_arp_netlink=False)))
 
 
 # --------------------------------------------------------------------------- declarations
@@ -494,4 +517,4 @@ def test_collectors_are_default_enabled_and_declare_their_families(cls):
 
 
 def test_netstat_default_is_node_exporter_1_9s():
-    assert "TCPOFOQueue|TCPRcvQDrop" in NETSTAT_DEFAULT_FIELDS
+    assert "TCPOFOQueue|TCPRcvQDrop)" in NETSTAT_DEFAULT_FIELDS

@@ -287,13 +287,49 @@ def test_diskstats_collector(tmp_path):
     assert set(samples(fams["node_disk_flush_requests_total"])) == {vda}
 
     info = fams["node_disk_info"]
-    assert info.labelnames == ("device", "major", "minor", "model", "path", "revision", "serial", "wwn")
+    assert info.labelnames == ("device", "major", "minor", "model", "path", "revision", "rotational", "serial", "wwn")
     assert samples(info) == {
-        '{device="vda",major="254",minor="0",model="",path="",revision="",serial="",wwn=""}': 1,
+        '{device="vda",major="254",minor="0",model="",path="",revision="",rotational="0",serial="",wwn=""}': 1,
         '{device="sda",major="8",minor="0",model="Samsung_SSD_860_EVO_500GB",path="pci-0000:00:1f.2-ata-1",'
-        'revision="RVT04B6Q",serial="S3Z1NB0K",wwn="0x5002538e40a0eb0e"}': 1,
-        '{device="nvme0n1",major="259",minor="0",model="",path="",revision="",serial="",wwn=""}': 1,
+        'revision="RVT04B6Q",rotational="0",serial="S3Z1NB0K",wwn="0x5002538e40a0eb0e"}': 1,
+        '{device="nvme0n1",major="259",minor="0",model="",path="",revision="",rotational="0",serial="",wwn=""}': 1,
     }
+    # No udev filesystem, device-mapper or ATA properties: those families are empty.
+    assert not fams["node_disk_filesystem_info"].samples and not fams["node_disk_ata_write_cache"].samples
+
+
+def test_diskstats_udev_and_queue(tmp_path):
+    """node_exporter 1.9's udev families, SCSI_IDENT_SERIAL before ID_SERIAL_SHORT, and rotational
+    (base 2) only when all of the block queue's attributes are there."""
+    from exporters.node.diskstats import QUEUE_FILES
+
+    roots = tree(tmp_path)
+    write(roots["proc"] / "diskstats", DISKSTATS)
+    udev = tmp_path / "udev"
+    write(udev / "b254:0", "S:disk/by-id/x\nE:ID_FS_TYPE=ext4\nE:ID_FS_USAGE=filesystem\nE:ID_FS_UUID=u-1\n"
+          "E:ID_FS_VERSION=1.0\nE:DM_NAME=vg-root\nE:DM_UUID=LVM-x\nE:DM_VG_NAME=vg\nE:DM_LV_NAME=root\n"
+          "E:ID_ATA=1\nE:ID_ATA_WRITE_CACHE=1\nE:ID_ATA_WRITE_CACHE_ENABLED=0\nE:ID_ATA_ROTATION_RATE_RPM=junk\n"
+          "E:SCSI_IDENT_SERIAL=LABEL1\nE:ID_SERIAL_SHORT=SHORT1\n")
+    queue = roots["sys"] / "block" / "vda" / "queue"
+    for name in QUEUE_FILES:
+        write(queue / name, "0\n")
+    write(queue / "rotational", "1\n")
+    fams = run(DiskstatsCollector(settings(roots, path_udev_data=str(udev))))
+    vda = '{device="vda"}'
+    info = samples(fams["node_disk_info"])
+    assert '{device="vda",major="254",minor="0",model="",path="",revision="",rotational="1",serial="LABEL1",wwn=""}' \
+        in info
+    assert samples(fams["node_disk_filesystem_info"]) == {
+        '{device="vda",type="ext4",usage="filesystem",uuid="u-1",version="1.0"}': 1}
+    assert samples(fams["node_disk_device_mapper_info"]) == {
+        '{device="vda",lv_layer="",lv_name="root",name="vg-root",uuid="LVM-x",vg_name="vg"}': 1}
+    assert samples(fams["node_disk_ata_write_cache"]) == {vda: 1}
+    assert samples(fams["node_disk_ata_write_cache_enabled"]) == {vda: 0}
+    assert not fams["node_disk_ata_rotation_rate_rpm"].samples  # not a number: left out
+    # A kernel without one of the queue attributes: node_exporter reads none, rotational "0".
+    (queue / "zoned").unlink()
+    info = samples(run(DiskstatsCollector(settings(roots, path_udev_data=str(udev))))["node_disk_info"])
+    assert any('device="vda"' in k and 'rotational="0"' in k for k in info)
 
 
 def test_diskstats_filters(tmp_path):

@@ -67,6 +67,8 @@ PSI_MEMORY = """\
 some avg10=0.00 avg60=0.00 avg300=0.00 total=0
 full avg10=0.00 avg60=0.00 avg300=0.00 total=0
 """
+# Linux 6.1+ with CONFIG_IRQ_TIME_ACCOUNTING: a "full" line only.
+PSI_IRQ = "full avg10=0.00 avg60=0.00 avg300=0.00 total=8494\n"
 
 
 def test_parse_psi():
@@ -93,6 +95,7 @@ def psi_tree(tmp_path, cpu=PSI_CPU):
     write(roots["proc"] / "pressure" / "cpu", cpu)
     write(roots["proc"] / "pressure" / "io", PSI_IO)
     write(roots["proc"] / "pressure" / "memory", PSI_MEMORY)
+    write(roots["proc"] / "pressure" / "irq", PSI_IRQ)
     return roots
 
 
@@ -104,6 +107,7 @@ def test_pressure_collector(tmp_path):
         "node_pressure_io_stalled_seconds_total": 7.634576,
         "node_pressure_memory_waiting_seconds_total": 0,
         "node_pressure_memory_stalled_seconds_total": 0,
+        "node_pressure_irq_stalled_seconds_total": 0.008494,
     }
     assert all(f.type == COUNTER for f in fams.values())
     text = render_text(fams.values())
@@ -130,7 +134,33 @@ def test_pressure_collector_irq_since_linux_6_1(tmp_path):
 def test_pressure_collector_old_kernel_without_cpu_full_line(tmp_path):
     fams = run(PressureCollector(settings(psi_tree(tmp_path, cpu=PSI_CPU_OLD))))
     assert values(fams)["node_pressure_cpu_waiting_seconds_total"] == 115.115994
-    assert len(fams) == 5  # cpu's "full" was never exported
+    assert len(fams) == 6  # cpu's "full" was never exported
+
+
+def test_pressure_collector_kernel_without_irq_psi(tmp_path):
+    """Before Linux 6.1 there is no /proc/pressure/irq: cpu, io and memory are served and the collector succeeds,
+    as in node_exporter 1.10 (1.9 reported it failed there, its issue #3263)."""
+    roots = psi_tree(tmp_path)
+    (roots["proc"] / "pressure" / "irq").unlink()
+    fams = run(PressureCollector(settings(roots)))
+    assert list(fams) == [
+        "node_pressure_cpu_waiting_seconds_total", "node_pressure_io_waiting_seconds_total",
+        "node_pressure_io_stalled_seconds_total", "node_pressure_memory_waiting_seconds_total",
+        "node_pressure_memory_stalled_seconds_total"]
+
+
+def test_pressure_collector_resource_without_full_line(tmp_path):
+    """A memory file without its "full" line: what was read before is served, success 0 (no data, as 1.9)."""
+    from exporters.core.collector import NoData, PartialFailure
+
+    roots = psi_tree(tmp_path)
+    write(roots["proc"] / "pressure" / "memory", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    with pytest.raises(PartialFailure, match="pressure/memory has no 'full' line") as info:
+        run(PressureCollector(settings(roots)))
+    assert isinstance(info.value, NoData)
+    assert [f.name for f in info.value.families] == [
+        "node_pressure_cpu_waiting_seconds_total", "node_pressure_io_waiting_seconds_total",
+        "node_pressure_io_stalled_seconds_total"]
 
 
 def test_pressure_collector_without_psi_fails_clearly(tmp_path):
@@ -279,16 +309,18 @@ def test_netclass_collector(tmp_path, monkeypatch):
         '{device="lo"}': 0,
     }
     info = fams["node_network_info"]
-    assert info.labelnames == ("address", "broadcast", "device", "duplex", "ifalias", "operstate")
+    assert info.labelnames == ("address", "adminstate", "broadcast", "device", "duplex", "ifalias", "operstate")
     text = render_text([info])
+    # adminstate (node_exporter 1.9) is IFF_UP of flags: ifb0/ifb1 (0x82) are administratively down.
     assert (
-        'node_network_info{address="02:fc:00:00:00:01",broadcast="ff:ff:ff:ff:ff:ff",device="eth0",'
+        'node_network_info{address="02:fc:00:00:00:01",adminstate="up",broadcast="ff:ff:ff:ff:ff:ff",device="eth0",'
         'duplex="unknown",ifalias="",operstate="up"} 1\n'
     ) in text
     assert (
-        'node_network_info{address="00:00:00:00:00:00",broadcast="00:00:00:00:00:00",device="lo",'
+        'node_network_info{address="00:00:00:00:00:00",adminstate="up",broadcast="00:00:00:00:00:00",device="lo",'
         'duplex="",ifalias="",operstate="unknown"} 1\n'
     ) in text
+    assert 'adminstate="down",broadcast="ff:ff:ff:ff:ff:ff",device="ifb0"' in text
     assert 'device="enp3s0",duplex="full",ifalias="uplink \\"A\\"",operstate="up"} 1\n' in text
     assert 'device="ifb1",duplex="",ifalias="",operstate="down"} 1\n' in text
 

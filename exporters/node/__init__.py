@@ -14,6 +14,7 @@ from . import (  # noqa: F401,E402
     arp, conntrack, cpu, diskstats, entropy, filefd, filesystem, loadavg, meminfo, netclass, netdev, netstat,
     os_release, pressure, selinux, sockstat, softnet, stat, textfile, time, timex, udp_queues, uname, vmstat,
 )
+from . import interrupts, processes, systemd  # noqa: F401,E402  off by default
 
 PATH_FLAGS = (
     Flag("--path.procfs", "path_procfs", "procfs mountpoint (the host's /proc when run in a container).",
@@ -66,4 +67,5 @@ SPEC = ExporterSpec(
     validate=validate,
     health_checks=health_checks,
     description="Host metrics with node_exporter's names (default port 9100).",
+    go_build_info="node_exporter_build_info",
 )

@@ -15,7 +15,8 @@ import os
 
 from ..core.collector import Flag
 from ..core.metrics import counter
-from .registry import HostCollector, node_collectors, read_text
+from . import cpuinfo
+from .registry import HostCollector, compile_filter, node_collectors, read_text
 
 CPU_SECONDS = counter("node_cpu_seconds_total", "Seconds the CPUs spent in each mode.", "cpu", "mode")
 CPU_GUEST_SECONDS = counter(
@@ -78,11 +79,22 @@ class MonotonicCPUTimes:
         return result
 
 
+def cpufreq_disabled(settings) -> bool:
+    """node_exporter serves node_cpu_frequency_hertz from /proc/cpuinfo only when it has a cpufreq
+    collector and that collector is turned off."""
+    if "cpufreq" not in node_collectors.names():
+        return False
+    explicit = settings.get("enable_collector_cpufreq")
+    if explicit is not None:
+        return not explicit
+    return bool(settings.get("collector_disable_defaults")) or not node_collectors.get("cpufreq").default_enabled
+
+
 @node_collectors.register
 class CPUCollector(HostCollector):
     name = "cpu"
     description = "Seconds each CPU spent per mode (/proc/stat)."
-    metrics = (CPU_SECONDS, CPU_GUEST_SECONDS)
+    metrics = (CPU_SECONDS, CPU_GUEST_SECONDS, *cpuinfo.METRICS)
     flags = (
         Flag(
             "--collector.cpu.guest",
@@ -91,14 +103,25 @@ class CPUCollector(HostCollector):
             default=True,
             type=bool,
         ),
+        *cpuinfo.FLAGS,
     )
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
         self.guest = bool(self.settings.get("collector_cpu_guest", True))
         self._times = MonotonicCPUTimes()
+        self.flags_include = compile_filter("collector.cpu.info.flags-include",
+                                            settings.get("collector_cpu_info_flags_include"))
+        self.bugs_include = compile_filter("collector.cpu.info.bugs-include",
+                                           settings.get("collector_cpu_info_bugs_include"))
+        # a flags or bugs filter turns the info on, as in node_exporter
+        self.info = bool(settings.get("collector_cpu_info")) or bool(self.flags_include or self.bugs_include)
+        self.info_frequency = self.info and cpufreq_disabled(settings)
 
     def read(self):
+        if self.info:
+            yield from cpuinfo.info_families(cpuinfo.parse_cpuinfo(read_text(self.proc("cpuinfo"))),
+                                             self.flags_include, self.bugs_include, self.info_frequency)
         times = self._times.update(parse_cpu_stat(read_text(self.proc("stat"))))
         seconds = CPU_SECONDS.family()
         for cpu, fields in times.items():

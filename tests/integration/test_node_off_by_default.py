@@ -1,0 +1,61 @@
+"""The off-by-default collectors dashboards and node-mixin use (processes, interrupts, cpu --collector.cpu.info)
+on node_exporter's recorded hardware: ours and node_exporter 1.9 with the same flags give the same samples."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import newer_go_binary, parse_families, samples, start_go_exporter
+from exporters.node.registry import node_collectors
+
+FAMILIES = re.compile(r"^node_(processes_|interrupts_total|cpu_(info|flag_info|bug_info|frequency_hertz)$)")
+
+
+def flags(tree):
+    return (f"--path.procfs={tree / 'proc'}", f"--path.sysfs={tree / 'sys'}", "--collector.disable-defaults",
+            "--collector.processes", "--collector.interrupts", "--collector.cpu", "--collector.cpu.info",
+            "--collector.cpu.info.flags-include=^(aes|avx.?|constant_tsc)$",
+            "--collector.cpu.info.bugs-include=^(cpu_meltdown|spectre_.*|mds)$")
+
+
+@pytest.fixture(scope="module")
+def both(node_fixture_tree, tmp_path_factory):
+    from conftest import start_exporter
+
+    tmp = tmp_path_factory.mktemp("off-by-default")
+    ours = start_exporter(tmp, *flags(node_fixture_tree))
+    go = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *flags(node_fixture_tree),
+                           log_path=tmp / "go.log")
+    try:
+        yield ours.get().text, go.get().text
+    finally:
+        ours.stop()
+        go.stop()
+
+
+def chosen(text: str) -> dict:
+    out = {k: v for k, v in samples(text).items() if FAMILIES.match(k[0])}
+    if "cpufreq" not in node_collectors.names():
+        # node_exporter serves node_cpu_frequency_hertz from /proc/cpuinfo when its cpufreq collector is off;
+        # without a cpufreq collector of ours there is nothing to turn off
+        out = {k: v for k, v in out.items() if k[0] != "node_cpu_frequency_hertz"}
+    return out
+
+
+def test_same_samples_as_node_exporter_1_9(both):
+    ours, go = both
+    expected = chosen(go)
+    assert {k[0] for k in expected} >= {"node_processes_threads", "node_processes_state", "node_interrupts_total",
+                                         "node_cpu_info", "node_cpu_flag_info", "node_cpu_bug_info"}
+    assert chosen(ours) == expected
+
+
+def test_same_types_and_success(both):
+    ours, go = both
+    types = lambda text: {n: f.type for n, f in parse_families(text).items() if FAMILIES.match(n)}  # noqa: E731
+    assert types(ours).items() >= {k: v for k, v in types(go).items() if k != "node_cpu_frequency_hertz"}.items()
+    success = lambda text: {dict(l)["collector"]: v for (n, l), v in samples(text).items()  # noqa: E731,E741
+                            if n == "node_scrape_collector_success" and dict(l)["collector"] in ("processes", "interrupts")}
+    assert success(ours) == success(go) == {"processes": 1, "interrupts": 1}

@@ -113,11 +113,24 @@ def build_command(spec: ExporterSpec) -> click.Command:
             envvar=envvar(spec, f"--collector.{cls.name}"), show_envvar=True))
         params += [_option(spec, f) for f in cls.flags]
 
+    def show_version(ctx: click.Context, _param, value) -> None:
+        if value and not ctx.resilient_parsing:
+            from .. import __version__
+
+            click.echo(f"flextime-exporter {spec.name}, version {__version__}")
+            ctx.exit()
+
+    # the Go exporters' --version, and kingpin's --help-long/--help-man (the same help here)
+    params.append(click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True,
+                               callback=show_version, help="Show the version and exit."))
+
     def callback(**values):
         run(spec, Settings(**values))
 
     return click.Command(spec.name, params=params, callback=callback, help=spec.description,
-                         short_help=spec.description, context_settings={"max_content_width": 120})
+                         short_help=spec.description,
+                         context_settings={"max_content_width": 120,
+                                           "help_option_names": ["-h", "--help", "--help-long", "--help-man"]})
 
 
 def parse_settings(spec: ExporterSpec, args: list[str], env: Mapping[str, str]) -> Settings:

@@ -7,6 +7,7 @@ import os
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
 from ..core.server import ExporterSpec
+from .compat import IGNORED_FLAGS, warn_ignored
 from .registry import node_collectors
 
 # Importing a collector module registers it; the order here is the order of /metrics.
@@ -28,7 +29,8 @@ PATH_FLAGS = (
 
 
 def validate(settings: Settings) -> None:
-    """Refuse to start when the host cannot be read at all."""
+    """Refuse to start when the host cannot be read at all; name node_exporter flags we accept but ignore."""
+    warn_ignored(settings)
     for flag, path, probe in (("--path.procfs", settings.path_procfs, "stat"),
                               ("--path.sysfs", settings.path_sysfs, None),
                               ("--path.rootfs", settings.path_rootfs, None)):
@@ -63,7 +65,7 @@ SPEC = ExporterSpec(
     namespace="node",
     default_port=9100,
     collectors=node_collectors,
-    flags=PATH_FLAGS,
+    flags=PATH_FLAGS + IGNORED_FLAGS,
     validate=validate,
     health_checks=health_checks,
     description="Host metrics with node_exporter's names (default port 9100).",

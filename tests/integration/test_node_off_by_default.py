@@ -59,3 +59,17 @@ def test_same_types_and_success(both):
     success = lambda text: {dict(l)["collector"]: v for (n, l), v in samples(text).items()  # noqa: E731,E741
                             if n == "node_scrape_collector_success" and dict(l)["collector"] in ("processes", "interrupts")}
     assert success(ours) == success(go) == {"processes": 1, "interrupts": 1}
+
+
+def test_node_exporter_build_info_beside_ours(both, node_exporter_ours):
+    """Dashboards (node-mixin's instance variable) read node_exporter_build_info: same labels as 1.9's, our version."""
+    from exporters import __version__
+
+    _, go = both
+    ours = parse_families(node_exporter_ours.get().text)
+    go_labels = set(parse_families(go)["node_exporter_build_info"].samples[0].labels)
+    (sample,) = ours["node_exporter_build_info"].samples
+    assert set(sample.labels) == go_labels
+    assert sample.labels["version"] == __version__ and sample.labels["goversion"].startswith("python3.")
+    assert sample.labels["goos"] == "linux" and sample.value == 1
+    assert "flextime_exporter_build_info" in ours

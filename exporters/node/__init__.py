@@ -15,7 +15,9 @@ from . import (  # noqa: F401,E402
     arp, conntrack, cpu, diskstats, entropy, filefd, filesystem, loadavg, meminfo, netclass, netdev, netstat,
     os_release, pressure, selinux, sockstat, softnet, stat, textfile, time, timex, udp_queues, uname, vmstat,
 )
-from . import interrupts, processes, systemd  # noqa: F401,E402  off by default
+from . import (  # noqa: F401,E402  off by default
+    buddyinfo, cpu_vulnerabilities, interrupts, ksmd, processes, softirqs, systemd,
+)
 
 PATH_FLAGS = (
     Flag("--path.procfs", "path_procfs", "procfs mountpoint (the host's /proc when run in a container).",

@@ -10,12 +10,15 @@ import pytest
 from conftest import newer_go_binary, parse_families, samples, start_go_exporter
 from exporters.node.registry import node_collectors
 
-FAMILIES = re.compile(r"^node_(processes_|interrupts_total|cpu_(info|flag_info|bug_info|frequency_hertz)$)")
+FAMILIES = re.compile(r"^node_(processes_|interrupts_total|cpu_(info|flag_info|bug_info|frequency_hertz)$|softirqs_"
+                      r"|buddyinfo_|ksmd_|cpu_vulnerabilities_)")
+COLLECTORS = ("processes", "interrupts", "softirqs", "buddyinfo", "ksmd", "cpu_vulnerabilities")
 
 
 def flags(tree):
     return (f"--path.procfs={tree / 'proc'}", f"--path.sysfs={tree / 'sys'}", "--collector.disable-defaults",
-            "--collector.processes", "--collector.interrupts", "--collector.cpu", "--collector.cpu.info",
+            *(f"--collector.{c}" for c in COLLECTORS), "--collector.cpu", "--collector.cpu.info",
+            "--collector.stat", "--collector.stat.softirq",
             "--collector.cpu.info.flags-include=^(aes|avx.?|constant_tsc)$",
             "--collector.cpu.info.bugs-include=^(cpu_meltdown|spectre_.*|mds)$")
 
@@ -48,17 +51,21 @@ def test_same_samples_as_node_exporter_1_9(both):
     ours, go = both
     expected = chosen(go)
     assert {k[0] for k in expected} >= {"node_processes_threads", "node_processes_state", "node_interrupts_total",
-                                         "node_cpu_info", "node_cpu_flag_info", "node_cpu_bug_info"}
+                                         "node_cpu_info", "node_cpu_flag_info", "node_cpu_bug_info",
+                                         "node_softirqs_functions_total", "node_softirqs_total", "node_buddyinfo_blocks",
+                                         "node_ksmd_sleep_seconds", "node_cpu_vulnerabilities_info"}
     assert chosen(ours) == expected
 
 
 def test_same_types_and_success(both):
     ours, go = both
-    types = lambda text: {n: f.type for n, f in parse_families(text).items() if FAMILIES.match(n)}  # noqa: E731
+    # the parser names a counter family without _total
+    types = lambda text: {n: f.type for n, f in parse_families(text).items()  # noqa: E731
+                          if FAMILIES.match(n) or FAMILIES.match(n + "_total")}
     assert types(ours).items() >= {k: v for k, v in types(go).items() if k != "node_cpu_frequency_hertz"}.items()
     success = lambda text: {dict(l)["collector"]: v for (n, l), v in samples(text).items()  # noqa: E731,E741
-                            if n == "node_scrape_collector_success" and dict(l)["collector"] in ("processes", "interrupts")}
-    assert success(ours) == success(go) == {"processes": 1, "interrupts": 1}
+                            if n == "node_scrape_collector_success" and dict(l)["collector"] in COLLECTORS}
+    assert success(ours) == success(go) == dict.fromkeys(COLLECTORS, 1)
 
 
 def test_node_exporter_build_info_beside_ours(both, node_exporter_ours):

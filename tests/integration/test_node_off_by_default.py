@@ -11,8 +11,9 @@ from conftest import newer_go_binary, parse_families, samples, start_go_exporter
 from exporters.node.registry import node_collectors
 
 FAMILIES = re.compile(r"^node_(processes_|interrupts_total|cpu_(info|flag_info|bug_info|frequency_hertz)$|softirqs_"
-                      r"|buddyinfo_|ksmd_|cpu_vulnerabilities_)")
-COLLECTORS = ("processes", "interrupts", "softirqs", "buddyinfo", "ksmd", "cpu_vulnerabilities")
+                      r"|buddyinfo_|ksmd_|cpu_vulnerabilities_|memory_numa_|slabinfo_)")
+COLLECTORS = ("processes", "interrupts", "softirqs", "buddyinfo", "ksmd", "cpu_vulnerabilities", "meminfo_numa",
+              "slabinfo")
 
 
 def flags(tree):
@@ -53,7 +54,9 @@ def test_same_samples_as_node_exporter_1_9(both):
     assert {k[0] for k in expected} >= {"node_processes_threads", "node_processes_state", "node_interrupts_total",
                                          "node_cpu_info", "node_cpu_flag_info", "node_cpu_bug_info",
                                          "node_softirqs_functions_total", "node_softirqs_total", "node_buddyinfo_blocks",
-                                         "node_ksmd_sleep_seconds", "node_cpu_vulnerabilities_info"}
+                                         "node_ksmd_sleep_seconds", "node_cpu_vulnerabilities_info",
+                                         "node_memory_numa_MemFree", "node_memory_numa_numa_hit_total",
+                                         "node_slabinfo_objects"}
     assert chosen(ours) == expected
 
 

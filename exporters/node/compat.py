@@ -72,7 +72,6 @@ IGNORED: tuple[Ignored, ...] = (
     *_collector("drm"),
     *_collector("ethtool", ("--collector.ethtool.device-include", str), ("--collector.ethtool.device-exclude", str),
                 ("--collector.ethtool.metrics-include", str)),
-    *_collector("lnstat"),
     *_collector("logind"),
     *_collector("mountstats"),
     *_collector("network_route"),
@@ -89,10 +88,8 @@ IGNORED: tuple[Ignored, ...] = (
                 ("--collector.qdisk.device-include", str), ("--collector.qdisk.device-exclude", str)),
     *_collector("runit", ("--collector.runit.servicedir", str)),
     *_collector("supervisord", ("--collector.supervisord.url", str)),
-    *_collector("sysctl", ("--collector.sysctl.include", list), ("--collector.sysctl.include-info", list)),
     *_collector("tcpstat"),
     *_collector("wifi"),
-    *_collector("xfrm"),
     *_collector("zoneinfo"),
 )
 

@@ -11,15 +11,17 @@ from conftest import newer_go_binary, parse_families, samples, start_go_exporter
 from exporters.node.registry import node_collectors
 
 FAMILIES = re.compile(r"^node_(processes_|interrupts_total|cpu_(info|flag_info|bug_info|frequency_hertz)$|softirqs_"
-                      r"|buddyinfo_|ksmd_|cpu_vulnerabilities_|memory_numa_|slabinfo_)")
+                      r"|buddyinfo_|ksmd_|cpu_vulnerabilities_|memory_numa_|slabinfo_|xfrm_|lnstat_|sysctl_)")
 COLLECTORS = ("processes", "interrupts", "softirqs", "buddyinfo", "ksmd", "cpu_vulnerabilities", "meminfo_numa",
-              "slabinfo")
+              "slabinfo", "xfrm", "lnstat", "sysctl")
 
 
 def flags(tree):
     return (f"--path.procfs={tree / 'proc'}", f"--path.sysfs={tree / 'sys'}", "--collector.disable-defaults",
             *(f"--collector.{c}" for c in COLLECTORS), "--collector.cpu", "--collector.cpu.info",
-            "--collector.stat", "--collector.stat.softirq",
+            "--collector.stat", "--collector.stat.softirq", "--collector.sysctl.include=kernel.threads-max",
+            "--collector.sysctl.include=fs.file-nr", "--collector.sysctl.include=fs.file-nr:a,b,c",
+            "--collector.sysctl.include-info=kernel.seccomp.actions_avail",
             "--collector.cpu.info.flags-include=^(aes|avx.?|constant_tsc)$",
             "--collector.cpu.info.bugs-include=^(cpu_meltdown|spectre_.*|mds)$")
 
@@ -56,7 +58,10 @@ def test_same_samples_as_node_exporter_1_9(both):
                                          "node_softirqs_functions_total", "node_softirqs_total", "node_buddyinfo_blocks",
                                          "node_ksmd_sleep_seconds", "node_cpu_vulnerabilities_info",
                                          "node_memory_numa_MemFree", "node_memory_numa_numa_hit_total",
-                                         "node_slabinfo_objects"}
+                                         "node_slabinfo_objects", "node_xfrm_in_error_packets_total",
+                                         "node_lnstat_allocs_total", "node_sysctl_kernel_threads_max",
+                                         "node_sysctl_fs_file_nr", "node_sysctl_fs_file_nr_b",
+                                         "node_sysctl_info"}
     assert chosen(ours) == expected
 
 

@@ -17,7 +17,7 @@ from . import (  # noqa: F401,E402
 )
 from . import (  # noqa: F401,E402  off by default
     buddyinfo, cpu_vulnerabilities, interrupts, ksmd, lnstat, meminfo_numa, processes, slabinfo, softirqs, sysctl,
-    systemd, xfrm,
+    systemd, xfrm, zoneinfo,
 )
 
 PATH_FLAGS = (

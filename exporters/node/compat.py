@@ -90,7 +90,6 @@ IGNORED: tuple[Ignored, ...] = (
     *_collector("supervisord", ("--collector.supervisord.url", str)),
     *_collector("tcpstat"),
     *_collector("wifi"),
-    *_collector("zoneinfo"),
 )
 
 IGNORED_FLAGS = tuple(i.as_flag() for i in IGNORED)

@@ -11,9 +11,9 @@ from conftest import newer_go_binary, parse_families, samples, start_go_exporter
 from exporters.node.registry import node_collectors
 
 FAMILIES = re.compile(r"^node_(processes_|interrupts_total|cpu_(info|flag_info|bug_info|frequency_hertz)$|softirqs_"
-                      r"|buddyinfo_|ksmd_|cpu_vulnerabilities_|memory_numa_|slabinfo_|xfrm_|lnstat_|sysctl_)")
+                      r"|buddyinfo_|ksmd_|cpu_vulnerabilities_|memory_numa_|slabinfo_|xfrm_|lnstat_|sysctl_|zoneinfo_)")
 COLLECTORS = ("processes", "interrupts", "softirqs", "buddyinfo", "ksmd", "cpu_vulnerabilities", "meminfo_numa",
-              "slabinfo", "xfrm", "lnstat", "sysctl")
+              "slabinfo", "xfrm", "lnstat", "sysctl", "zoneinfo")
 
 
 def flags(tree):
@@ -61,7 +61,8 @@ def test_same_samples_as_node_exporter_1_9(both):
                                          "node_slabinfo_objects", "node_xfrm_in_error_packets_total",
                                          "node_lnstat_allocs_total", "node_sysctl_kernel_threads_max",
                                          "node_sysctl_fs_file_nr", "node_sysctl_fs_file_nr_b",
-                                         "node_sysctl_info"}
+                                         "node_sysctl_info", "node_zoneinfo_protection_0",
+                                         "node_zoneinfo_numa_hit_total"}
     assert chosen(ours) == expected
 
 

@@ -10,13 +10,12 @@ next scrape connects afresh. dbus-fast is imported only when this collector is e
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 
-from ..core.collector import Collector, Flag, PartialFailure
+from ..core.collector import Flag, PartialFailure
 from ..core.errors import ConfigError
 from ..core.metrics import counter, gauge
-from ..core.scrape import remaining_seconds
+from .dbus import DBusCollector, DBusError
 from .registry import node_collectors
 
 UNIT_STATE = gauge("node_systemd_unit_state", "Systemd unit", "name", "state", "type")
@@ -45,9 +44,6 @@ VERSION_RE = re.compile(r"[0-9]{3,}(\.[0-9]+)?")
 DEST = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"
 PRIVATE_ADDRESS = "unix:path=/run/systemd/private"
-DEFAULT_SYSTEM_BUS = "unix:path=/run/dbus/system_bus_socket"
-DEADLINE_MARGIN = 0.05  # seconds kept back from the scrape deadline, to answer with our own error
-NO_DEADLINE_TIMEOUT = 10.0  # outside a scrape (tests), never wait longer than this
 
 
 def unit_path(name: str) -> str:
@@ -70,13 +66,10 @@ def parse_version(text: str) -> tuple[float, str]:
     return float(found.group(0)), text
 
 
-class SystemdError(RuntimeError):
-    """An error reply of systemd or the bus (org.freedesktop.DBus.Error.*)."""
-
-
 @node_collectors.register
-class SystemdCollector(Collector):
+class SystemdCollector(DBusCollector):
     name = "systemd"
+    destination = DEST
     default_enabled = False
     description = "systemd units, their states, start times and restarts, sockets, timers (D-Bus)."
     metrics = (UNIT_STATE, UNIT_START_TIME, UNIT_TASKS_CURRENT, UNIT_TASKS_MAX, SYSTEM_RUNNING, UNITS, RESTARTS,
@@ -101,21 +94,14 @@ class SystemdCollector(Collector):
     )
 
     def __init__(self, settings) -> None:
-        super().__init__(settings)
+        self.private = bool(settings.get("collector_systemd_private"))
+        super().__init__(settings, PRIVATE_ADDRESS if self.private else None)
         self.include = self._anchored("collector.systemd.unit-include", settings.get("collector_systemd_unit_include", ".+"))
         self.exclude = self._anchored("collector.systemd.unit-exclude",
                                       settings.get("collector_systemd_unit_exclude", r".+\.(automount|device|mount|scope|slice)"))
-        self.private = bool(settings.get("collector_systemd_private"))
         self.tasks = bool(settings.get("collector_systemd_enable_task_metrics"))
         self.restarts = bool(settings.get("collector_systemd_enable_restarts_metrics"))
         self.start_time = bool(settings.get("collector_systemd_enable_start_time_metrics"))
-        env = settings.get("environ") or os.environ
-        self.address = PRIVATE_ADDRESS if self.private else (env.get("DBUS_SYSTEM_BUS_ADDRESS") or DEFAULT_SYSTEM_BUS)
-        try:
-            import dbus_fast  # noqa: F401  fail at start-up, not at the first scrape
-        except ImportError as exc:
-            raise ConfigError(f"--collector.systemd needs the dbus-fast package: {exc}") from None
-        self._bus = None
 
     @staticmethod
     def _anchored(flag: str, pattern: str) -> re.Pattern:
@@ -124,68 +110,19 @@ class SystemdCollector(Collector):
         except re.error as exc:
             raise ConfigError(f"--{flag}: invalid regular expression {pattern!r}: {exc}") from None
 
-    # ---- D-Bus -------------------------------------------------------------------------------
-    async def _connect(self):
-        from dbus_fast import BusType
-        from dbus_fast.aio import MessageBus
-
-        if self._bus is None or not self._bus.connected:
-            self._bus = await MessageBus(bus_address=self.address, bus_type=BusType.SYSTEM).connect()
-        return self._bus
-
-    def _drop(self) -> None:
-        bus, self._bus = self._bus, None
-        if bus is not None:
-            try:
-                bus.disconnect()
-            except Exception:  # already gone
-                pass
-
-    async def _call(self, path: str, interface: str, member: str, signature: str = "", body=()):
-        from dbus_fast import Message, MessageType
-
-        reply = await self._bus.call(Message(destination=DEST, path=path, interface=interface, member=member,
-                                             signature=signature, body=list(body)))
-        if reply.message_type == MessageType.ERROR:
-            detail = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
-            raise SystemdError(f"{interface}.{member}: {reply.error_name}" + (f": {detail[:120]}" if detail else ""))
-        return reply.body
-
     async def _get(self, path: str, interface: str, prop: str):
-        body = await self._call(path, "org.freedesktop.DBus.Properties", "Get", "ss",
-                                (f"org.freedesktop.systemd1.{interface}", prop))
-        return body[0].value
+        return await self.get(path, f"org.freedesktop.systemd1.{interface}", prop)
 
     async def _try_get(self, name: str, interface: str, prop: str):
         """A unit's property, or None when systemd answers with an error (an older systemd lacks it)."""
-        try:
-            return await self._get(unit_path(name), interface, prop)
-        except SystemdError:
-            return None
+        return await self.try_get(unit_path(name), f"org.freedesktop.systemd1.{interface}", prop)
 
     # ---- scrape ------------------------------------------------------------------------------
-    async def collect(self):
-        left = remaining_seconds()
-        timeout = NO_DEADLINE_TIMEOUT if left == float("inf") else max(0.0, left - DEADLINE_MARGIN)
-        try:
-            async with asyncio.timeout(timeout):
-                await self._connect()
-                return await self._collect()
-        except TimeoutError:
-            self._drop()
-            raise TimeoutError(f"systemd did not answer on {self.address} within the scrape deadline "
-                               f"({timeout:.3g}s)") from None
-        except PartialFailure:
-            raise
-        except BaseException:
-            self._drop()
-            raise
-
-    async def _collect(self):
+    async def gather(self):
         version, version_text = await self._version()
         fam_version = VERSION.family()
         fam_version.add((version_text,), version)
-        units = (await self._call(MANAGER_PATH, "org.freedesktop.systemd1.Manager", "ListUnits"))[0]
+        units = (await self.call(MANAGER_PATH, "org.freedesktop.systemd1.Manager", "ListUnits"))[0]
         # (name, description, load state, active state, sub state, followed, path, job id, type, path)
         summary = dict.fromkeys(UNIT_STATES, 0)
         for u in units:
@@ -209,7 +146,7 @@ class SystemdCollector(Collector):
         if new_enough:
             try:
                 state = await self._get(MANAGER_PATH, "Manager", "SystemState")
-            except SystemdError as exc:
+            except DBusError as exc:
                 raise PartialFailure(f"couldn't get system state: {exc}", families) from None
             running = SYSTEM_RUNNING.family()
             running.add((), 1 if state == "running" else 0)
@@ -219,7 +156,7 @@ class SystemdCollector(Collector):
     async def _version(self) -> tuple[float, str]:
         try:
             text = await self._get(MANAGER_PATH, "Manager", "Version")
-        except SystemdError:
+        except DBusError:
             return 0.0, ""
         return parse_version(str(text))
 
@@ -294,6 +231,3 @@ class SystemdCollector(Collector):
             if usec is not None:
                 fam.add((name,), usec / 1e6)
         return [fam]
-
-    async def close(self) -> None:
-        self._drop()

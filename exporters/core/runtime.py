@@ -44,6 +44,9 @@ def common_flags(spec: ExporterSpec) -> tuple[Flag, ...]:
         Flag("--web.listen-address", "web_listen_address",
              "Address to listen on, [host]:port (IPv6 in brackets); repeatable.",
              default=(f":{spec.default_port}",), multiple=True, metavar="[HOST]:PORT"),
+        Flag("--web.systemd-socket", "web_systemd_socket",
+             "Listen on the sockets systemd passes (socket activation: a .socket unit) instead of "
+             "--web.listen-address.", default=False, type=bool),
         Flag("--web.telemetry-path", "web_telemetry_path", "Path under which to expose metrics.",
              default="/metrics", metavar="PATH"),
         Flag("--web.config.file", "web_config_file",
@@ -127,11 +130,24 @@ def build_command(spec: ExporterSpec) -> click.Command:
             envvar=envvar(spec, f"--collector.{cls.name}"), show_envvar=True))
         params += [_option(spec, f) for f in cls.flags]
 
+    def show_version(ctx: click.Context, _param, value) -> None:
+        if value and not ctx.resilient_parsing:
+            from .. import __version__
+
+            click.echo(f"flextime-exporter {spec.name}, version {__version__}")
+            ctx.exit()
+
+    # the Go exporters' --version, and kingpin's --help-long/--help-man (the same help here)
+    params.append(click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True,
+                               callback=show_version, help="Show the version and exit."))
+
     def callback(**values):
         run(spec, Settings(**values))
 
     return click.Command(spec.name, params=params, callback=callback, help=spec.description,
-                         short_help=spec.description, context_settings={"max_content_width": 120})
+                         short_help=spec.description,
+                         context_settings={"max_content_width": 120,
+                                           "help_option_names": ["-h", "--help", "--help-long", "--help-man"]})
 
 
 def parse_settings(spec: ExporterSpec, args: list[str], env: Mapping[str, str]) -> Settings:
@@ -157,6 +173,7 @@ class Prepared:
     addresses: list  # (text, host, port)
     ssl_context: object
     pool: object  # TargetPool
+    sockets: list = ()  # (text, socket): --web.systemd-socket, in place of addresses
 
 
 def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
@@ -165,6 +182,11 @@ def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
     from .webconfig import WebConfigWatcher
 
     addresses = [(a, *parse_listen_address(a)) for a in settings.web_listen_address]
+    sockets = []
+    if settings.get("web_systemd_socket"):
+        from .sdsocket import systemd_sockets
+
+        sockets, addresses = systemd_sockets(), []
     if not settings.web_telemetry_path.startswith("/"):
         raise ConfigError(f"--web.telemetry-path {settings.web_telemetry_path!r}: must start with '/'")
     if settings.scrape_timeout <= 0 or settings.scrape_timeout_offset < 0:
@@ -181,14 +203,15 @@ def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
         enabled = [name for name in enabled if name in have or explicit.get(name)]
     pool = TargetPool(spec, settings, enabled)
     app = ExporterApp(spec, settings, pool, enabled, web_config)
-    return Prepared(spec, settings, app, addresses, web_config.config.ssl_context, pool)
+    return Prepared(spec, settings, app, addresses, web_config.config.ssl_context, pool, sockets)
 
 
 def run(spec: ExporterSpec, settings: Settings) -> None:
     """Validate every input, then serve until SIGTERM or SIGINT. Bad input raises ConfigError."""
     setup_logging(settings.log_level, settings.log_format)
     prepared = prepare(spec, settings)
-    serve_until_stopped(_serve(prepared.app, prepared.addresses, prepared.ssl_context, prepared.pool))
+    serve_until_stopped(_serve(prepared.app, prepared.addresses, prepared.ssl_context, prepared.pool,
+                                prepared.sockets))
 
 
 def serve_until_stopped(main) -> None:
@@ -270,10 +293,14 @@ def make_runner(app):
                           access_log_class=access_logger_class())
 
 
-async def listen(runner, addresses, ssl_context, what: str) -> None:
-    """Start a site of the set-up ``runner`` on each (text, host, port); a busy port raises ConfigError."""
+async def listen(runner, addresses, ssl_context, what: str, sockets=()) -> None:
+    """Start a site of the set-up ``runner`` on each (text, host, port), and on each (text, socket)
+    systemd passed; a busy port raises ConfigError."""
     from aiohttp import web
 
+    for text, sock in sockets:
+        await web.SockSite(runner, sock, ssl_context=ssl_context).start()
+        log.info("listening on %s (%s), %s", text, "https" if ssl_context else "http", what)
     for text, host, port in addresses:
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         try:
@@ -293,11 +320,11 @@ async def wait_for_signal() -> None:
     log.info("shutting down")
 
 
-async def _serve(app: ExporterApp, addresses, ssl_context, pool) -> None:
+async def _serve(app: ExporterApp, addresses, ssl_context, pool, sockets=()) -> None:
     runner = make_runner(app.build())
     await runner.setup()
     try:
-        await listen(runner, addresses, ssl_context, "collectors: " + (", ".join(app.enabled) or "none"))
+        await listen(runner, addresses, ssl_context, "collectors: " + (", ".join(app.enabled) or "none"), sockets)
         await pool.start()
         await wait_for_signal()
     finally:

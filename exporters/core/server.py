@@ -26,7 +26,7 @@ from .metrics import (
     render_text,
 )
 from .scrape import ScrapeResult
-from .selfmetrics import build_info_family, process_families
+from .selfmetrics import build_info_family, go_build_info_family, process_families
 from .targets import ProbeRefused, TargetPool
 from .webconfig import WebConfigWatcher
 
@@ -104,6 +104,8 @@ class ExporterSpec:
     # the collectors that have something to read with these settings (the scheduler's backend kinds);
     # a collector on by default but not in it does not run, so it reports no success 0 for nothing
     applicable: Callable[[Settings], set[str]] | None = None
+    # the Go exporter's own build-info metric, served too (node: "node_exporter_build_info")
+    go_build_info: str = ""
 
 
 def _refuse_http09(request: web.Request) -> web.StreamResponse:
@@ -303,6 +305,8 @@ class ExporterApp:
     def exporter_families(self) -> list[MetricFamily]:
         out = process_families()
         out.append(build_info_family(self.spec.name))
+        if self.spec.go_build_info:
+            out.append(go_build_info_family(self.spec.go_build_info, self.spec.go_build_info.removesuffix("_build_info")))
         requests = HANDLER_REQUESTS.family()
         for code in (200, 500, 503, *sorted(self.requests_by_code)):
             requests.add((str(code),), self.requests_by_code.get(code, 0))

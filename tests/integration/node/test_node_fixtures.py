@@ -297,6 +297,13 @@ def test_differences_from_1_5_are_listed(scrapes, scrape_1_5):
     assert not stale, f"1.5 and 1.9 agree here; drop from DIFFERENCES_FROM_1_5: {stale}"
 
 
+def test_node_docs_list_every_difference_from_1_5():
+    """docs/node.md gives the user the same list as DIFFERENCES_FROM_1_5."""
+    docs = (ROOT / "docs" / "node.md").read_text()
+    missing = [reason for reason in DIFFERENCES_FROM_1_5.values() if reason not in docs]
+    assert not missing, f"add to docs/node.md: {missing}"
+
+
 def test_ours_follows_1_9_where_1_5_differs(scrapes, scrape_1_5):
     """Where 1.5 serves a series that 1.9 does not (an older label set) or another value, ours has 1.9's."""
     go19, ours = scrapes["1.9"], scrapes["ours"]

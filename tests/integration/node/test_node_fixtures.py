@@ -316,3 +316,35 @@ def test_ours_follows_1_9_where_1_5_differs(scrapes, scrape_1_5):
         elif key in go19 and not same(go19[key], old) and not (key in ours and same(ours[key], go19[key])):
             problems.append(f"{series(*key)}: 1.9 {go19[key]}, 1.5 {old}, ours {ours.get(key)}")
     assert not problems, "\n".join(problems)
+
+
+# Collector flags of 1.9 that change what the hardware collectors serve: both exporters get them, and the
+# samples of those collectors must still agree.
+FLAG_VARIANTS = (
+    "--collector.rapl.enable-zone-label",
+    "--collector.hwmon.chip-include=^platform_",
+    "--collector.hwmon.sensor-exclude=coretemp_0;temp[23]",
+    "--collector.powersupply.ignored-supplies=^AC$",
+)
+
+
+def test_collector_flags_change_the_samples_as_in_1_9(node_fixture_tree, tmp_path):
+    logs = tmp_path
+    only = [f"--collector.{c}" for c in ("rapl", "hwmon", "powersupplyclass")]
+    common = [f.format(tree=node_fixture_tree) for f in COMMON_FLAGS[:3]] + ["--collector.disable-defaults", *only,
+                                                                               *FLAG_VARIANTS]
+    go19 = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *common, log_path=logs / "go.log")
+    try:
+        ours = start_exporter(logs, *common)
+        try:
+            reference, got = by_collector(samples(go19.get().text)), by_collector(samples(ours.get().text))
+        finally:
+            ours.stop()
+    finally:
+        go19.stop()
+    assert any(name == "node_rapl_joules_total" for name, _ in reference["rapl"])
+    assert all(dict(labels)["chip"].startswith("platform_") for name, labels in reference["hwmon"]
+               if name.startswith("node_hwmon_") and "chip" in dict(labels))
+    for collector in ("rapl", "hwmon", "powersupplyclass"):
+        matched, problems = compare(reference[collector], got.get(collector, {}))
+        assert not problems, f"{collector} with {FLAG_VARIANTS}:\n" + "\n".join(problems)

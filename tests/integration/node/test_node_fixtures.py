@@ -1,5 +1,6 @@
 """node_exporter 1.9 and ours on node_exporter's own recorded hardware (tests/data/node-fixtures), with the
-same flags: every sample 1.9 serves (name, labels, value) must be served by ours, collector by collector.
+same flags: every sample 1.9 serves (name, labels, value) must be served by ours, collector by collector,
+in a family of the same type and help text, and ours must serve no other series in those families.
 
 How to extend (several people do, in parallel):
 - a collector of 1.9 gets its families through FAMILY_PREFIX (longest prefix wins);
@@ -211,9 +212,9 @@ def scrape_1_5(node_fixture_tree, tmp_path_factory) -> dict:
         go15.stop()
 
 
-def sample_types(text: str) -> dict[str, str]:
-    """{sample name: type of its family}."""
-    return {s.name: fam.type for fam in parse_families(text).values() for s in fam.samples}
+def sample_types(text: str) -> dict[str, tuple[str, str]]:
+    """{sample name: (type, help) of its family}."""
+    return {s.name: (fam.type, fam.documentation) for fam in parse_families(text).values() for s in fam.samples}
 
 
 def by_collector(scrape: dict) -> dict[str | None, dict]:
@@ -258,7 +259,7 @@ def test_collector_reproduces_1_9_samples(scrapes, collector):
     ours = by_collector(scrapes["ours"]).get(collector, {})
     matched, problems = compare(reference, ours)
     types = scrapes["types"]
-    problems += [f"type      {name}: ours {types['ours'][name]}, node_exporter {types['1.9'][name]}"
+    problems += [f"type/help {name}: ours {types['ours'][name]}, node_exporter {types['1.9'][name]}"
                  for name in sorted({n for n, _ in reference} & set(types["ours"]))
                  if types["ours"][name] != types["1.9"][name]]
     print(f"{collector} {matched}/{len(reference)}")

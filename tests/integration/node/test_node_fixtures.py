@@ -10,9 +10,10 @@ How to extend (several people do, in parallel):
 - a sample that legitimately differs (it reads the live host, not the fixture tree) goes into EXCEPTIONS
   with its reason;
 - where 1.9 and Debian 12's 1.5 differ, ours follows 1.9; each such difference is named in
-  DIFFERENCES_FROM_1_5 (test_ours_matches_1_5_except_where_1_9_differs).
+  DIFFERENCES_FROM_1_5 (test_differences_from_1_5_are_listed; docs/node.md shows the same list), and
+  test_ours_follows_1_9_where_1_5_differs checks that ours serves 1.9's version.
 
-Run with ``-s`` to see the per-collector match counts (e.g. ``hwmon 120/120``).
+Run with ``-s`` to see the per-collector match counts (e.g. ``hwmon 136/136``).
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ DIFFERENCES_FROM_1_5 = {
     r"node_zfs_zpool_dataset_": "1.9 keeps the spaces of a dataset name in the dataset label",
     r"node_zfs_zpool_state$": "1.9 adds the pool state",
 }
+
 
 def series(name: str, labels: tuple) -> str:
     return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"

@@ -233,6 +233,9 @@ class HwmonCollector(HostCollector):
         self.sensors = IncludeExclude("collector.hwmon.sensor", get("collector_hwmon_sensor_include"),
                                       get("collector_hwmon_sensor_exclude"))
         self.warn = WarnOnce(log)
+        # chip label by (class/hwmon entry, its link target): resolving the device path costs a dozen
+        # syscalls per chip; a hwmon directory that reappears elsewhere (module reload) has a new target
+        self.chip_names: dict[tuple[str, str], str] = {}
 
     def read(self):
         base = self.sys("class", "hwmon")
@@ -255,8 +258,20 @@ class HwmonCollector(HostCollector):
             raise PartialFailure(f"hwmon: {len(errors)} chip(s) unreadable: {errors[0]}", families)
         return families
 
+    def chip_name(self, path: str) -> str:
+        try:
+            key = (path, os.readlink(path))
+        except OSError:  # a plain directory, not a link: resolve every time
+            return chip_name(path)
+        chip = self.chip_names.get(key)
+        if chip is None:
+            if len(self.chip_names) >= 1000:
+                self.chip_names.clear()
+            chip = self.chip_names[key] = chip_name(path)
+        return chip
+
     def read_chip(self, path: str, out: Families) -> None:
-        chip = chip_name(path)
+        chip = self.chip_name(path)
         if self.chips.ignored(chip):
             return
         data: dict[str, dict[str, str]] = {}

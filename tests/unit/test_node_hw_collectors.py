@@ -428,3 +428,12 @@ def test_nfsd_collector(tmp_path):
     write(roots["proc"] / "net" / "rpc" / "nfsd", "th 8\n")
     with pytest.raises(ValueError, match="th"):
         NFSdCollector(settings(roots)).read_guarded()
+
+
+def test_cpu_online_when_cpu0_has_the_file(tmp_path):
+    roots = tree(tmp_path)
+    write(roots["proc"] / "stat", "cpu  1 0 1 1 0 0 0 0 0 0\ncpu0 1 0 1 1 0 0 0 0 0 0\n")
+    base = roots["sys"] / "devices" / "system" / "cpu"
+    files(base, {"cpu0/online": "1\n", "cpu1/online": "0\n", "cpu2/online": "garbage\n"})
+    fams = run(CPUCollector(settings(roots)))
+    assert samples(fams["node_cpu_online"]) == {'{cpu="0"}': 1, '{cpu="1"}': 0, '{cpu="2"}': 0}

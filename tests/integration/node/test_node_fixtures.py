@@ -1,5 +1,6 @@
 """node_exporter 1.9 and ours on node_exporter's own recorded hardware (tests/data/node-fixtures), with the
-same flags: every sample 1.9 serves (name, labels, value) must be served by ours, collector by collector.
+same flags: every sample 1.9 serves (name, labels, value) must be served by ours, collector by collector,
+in a family of the same type and help text, and ours must serve no other series in those families.
 
 How to extend (several people do, in parallel):
 - a collector of 1.9 gets its families through FAMILY_PREFIX (longest prefix wins);
@@ -9,9 +10,10 @@ How to extend (several people do, in parallel):
 - a sample that legitimately differs (it reads the live host, not the fixture tree) goes into EXCEPTIONS
   with its reason;
 - where 1.9 and Debian 12's 1.5 differ, ours follows 1.9; each such difference is named in
-  DIFFERENCES_FROM_1_5 (test_ours_matches_1_5_except_where_1_9_differs).
+  DIFFERENCES_FROM_1_5 (test_differences_from_1_5_are_listed; docs/node.md shows the same list), and
+  test_ours_follows_1_9_where_1_5_differs checks that ours serves 1.9's version.
 
-Run with ``-s`` to see the per-collector match counts (e.g. ``hwmon 120/120``).
+Run with ``-s`` to see the per-collector match counts (e.g. ``hwmon 136/136``).
 """
 
 from __future__ import annotations
@@ -154,6 +156,7 @@ DIFFERENCES_FROM_1_5 = {
     r"node_zfs_zpool_state$": "1.9 adds the pool state",
 }
 
+
 def series(name: str, labels: tuple) -> str:
     return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
 
@@ -209,9 +212,9 @@ def scrape_1_5(node_fixture_tree, tmp_path_factory) -> dict:
         go15.stop()
 
 
-def sample_types(text: str) -> dict[str, str]:
-    """{sample name: type of its family}."""
-    return {s.name: fam.type for fam in parse_families(text).values() for s in fam.samples}
+def sample_types(text: str) -> dict[str, tuple[str, str]]:
+    """{sample name: (type, help) of its family}."""
+    return {s.name: (fam.type, fam.documentation) for fam in parse_families(text).values() for s in fam.samples}
 
 
 def by_collector(scrape: dict) -> dict[str | None, dict]:
@@ -256,7 +259,7 @@ def test_collector_reproduces_1_9_samples(scrapes, collector):
     ours = by_collector(scrapes["ours"]).get(collector, {})
     matched, problems = compare(reference, ours)
     types = scrapes["types"]
-    problems += [f"type      {name}: ours {types['ours'][name]}, node_exporter {types['1.9'][name]}"
+    problems += [f"type/help {name}: ours {types['ours'][name]}, node_exporter {types['1.9'][name]}"
                  for name in sorted({n for n, _ in reference} & set(types["ours"]))
                  if types["ours"][name] != types["1.9"][name]]
     print(f"{collector} {matched}/{len(reference)}")
@@ -295,6 +298,13 @@ def test_differences_from_1_5_are_listed(scrapes, scrape_1_5):
     assert not stale, f"1.5 and 1.9 agree here; drop from DIFFERENCES_FROM_1_5: {stale}"
 
 
+def test_node_docs_list_every_difference_from_1_5():
+    """docs/node.md gives the user the same list as DIFFERENCES_FROM_1_5."""
+    docs = (ROOT / "docs" / "node.md").read_text()
+    missing = [reason for reason in DIFFERENCES_FROM_1_5.values() if reason not in docs]
+    assert not missing, f"add to docs/node.md: {missing}"
+
+
 def test_ours_follows_1_9_where_1_5_differs(scrapes, scrape_1_5):
     """Where 1.5 serves a series that 1.9 does not (an older label set) or another value, ours has 1.9's."""
     go19, ours = scrapes["1.9"], scrapes["ours"]
@@ -307,3 +317,35 @@ def test_ours_follows_1_9_where_1_5_differs(scrapes, scrape_1_5):
         elif key in go19 and not same(go19[key], old) and not (key in ours and same(ours[key], go19[key])):
             problems.append(f"{series(*key)}: 1.9 {go19[key]}, 1.5 {old}, ours {ours.get(key)}")
     assert not problems, "\n".join(problems)
+
+
+# Collector flags of 1.9 that change what the hardware collectors serve: both exporters get them, and the
+# samples of those collectors must still agree.
+FLAG_VARIANTS = (
+    "--collector.rapl.enable-zone-label",
+    "--collector.hwmon.chip-include=^platform_",
+    "--collector.hwmon.sensor-exclude=coretemp_0;temp[23]",
+    "--collector.powersupply.ignored-supplies=^AC$",
+)
+
+
+def test_collector_flags_change_the_samples_as_in_1_9(node_fixture_tree, tmp_path):
+    logs = tmp_path
+    only = [f"--collector.{c}" for c in ("rapl", "hwmon", "powersupplyclass")]
+    common = [f.format(tree=node_fixture_tree) for f in COMMON_FLAGS[:3]] + ["--collector.disable-defaults", *only,
+                                                                               *FLAG_VARIANTS]
+    go19 = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *common, log_path=logs / "go.log")
+    try:
+        ours = start_exporter(logs, *common)
+        try:
+            reference, got = by_collector(samples(go19.get().text)), by_collector(samples(ours.get().text))
+        finally:
+            ours.stop()
+    finally:
+        go19.stop()
+    assert any(name == "node_rapl_joules_total" for name, _ in reference["rapl"])
+    assert all(dict(labels)["chip"].startswith("platform_") for name, labels in reference["hwmon"]
+               if name.startswith("node_hwmon_") and "chip" in dict(labels))
+    for collector in ("rapl", "hwmon", "powersupplyclass"):
+        matched, problems = compare(reference[collector], got.get(collector, {}))
+        assert not problems, f"{collector} with {FLAG_VARIANTS}:\n" + "\n".join(problems)

@@ -17,6 +17,13 @@ from typing import Any
 from ..core.metrics import COUNTER, HISTOGRAM, MetricDef, MetricFamily
 
 UNKNOWN = "unknown"
+# Job data is outside input: a label taken from it (sport, team_count, constraint_type, severity) is
+# bounded in length and in distinct values. A value over MAX_LABEL_VALUE_LENGTH characters, or a new
+# value once a label has MAX_DISTINCT_LABEL_VALUES, is shown as OVERFLOW and counted in
+# scheduler_job_label_overflow_total{label}: a 100 KB sport or 100,000 sports cost one series.
+OVERFLOW = "_other"
+MAX_LABEL_VALUE_LENGTH = 64
+MAX_DISTINCT_LABEL_VALUES = 100
 # the seed's buckets (shared/seed/monitoring-and-alerting.md, scheduleGenerationDuration)
 DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
@@ -158,6 +165,9 @@ LEDGER_METRICS = (
     MetricDef("scheduler_queue_history_gaps_total", COUNTER,
               "Times the backend had already dropped history the exporter had not read yet "
               "(jobs finished in between were not counted).", ("backend", "queue")),
+    MetricDef("scheduler_job_label_overflow_total", COUNTER,
+              f"Label values from job data shown as '{OVERFLOW}': longer than {MAX_LABEL_VALUE_LENGTH} characters, "
+              f"or new once the label had {MAX_DISTINCT_LABEL_VALUES} values.", ("label",)),
 )
 _DEFS = {d.name: d for d in LEDGER_METRICS}
 
@@ -176,6 +186,28 @@ class _Histogram:
                 self.buckets[i] += 1
 
 
+class LabelBound:
+    """Keeps each job-data label within MAX_LABEL_VALUE_LENGTH characters and MAX_DISTINCT_LABEL_VALUES
+    values; what does not fit is OVERFLOW, counted per label."""
+
+    def __init__(self, max_length: int = MAX_LABEL_VALUE_LENGTH,
+                 max_distinct: int = MAX_DISTINCT_LABEL_VALUES) -> None:
+        self.max_length = max_length
+        self.max_distinct = max_distinct
+        self.seen: dict[str, set[str]] = {}
+        self.overflows: dict[tuple[str], int] = {}
+
+    def __call__(self, label: str, value: str) -> str:
+        seen = self.seen.setdefault(label, set())
+        if value in seen or value in (UNKNOWN, OVERFLOW):
+            return value
+        if len(value) <= self.max_length and len(seen) < self.max_distinct:
+            seen.add(value)
+            return value
+        self.overflows[(label,)] = self.overflows.get((label,), 0) + 1
+        return OVERFLOW
+
+
 class Ledger:
     """The counters the exporter derives from finished jobs; monotonic for the process's life.
 
@@ -192,6 +224,7 @@ class Ledger:
         self.no_duration: dict[tuple[str, str], int] = {}
         self.undecodable: dict[tuple[str, str, str], int] = {}
         self.gaps: dict[tuple[str, str], int] = {}
+        self.bound = LabelBound()
         self.declare_sport(UNKNOWN)
 
     def declare_queue(self, backend: str, queue: str) -> None:
@@ -222,6 +255,7 @@ class Ledger:
                  else sport_team[0])
         team = (label_text(lookup(c.team_count, job.data, job.result)) if c.team_count.startswith("result")
                 else sport_team[1])
+        sport, team = self.bound("sport", sport), self.bound("team_count", team)
         self.declare_sport(sport)
         if job.failed:
             self.failed[key] = self.failed.get(key, 0) + 1
@@ -236,7 +270,8 @@ class Ledger:
         else:
             self.no_duration[key] = self.no_duration.get(key, 0) + 1
         for kind, severity in violations(c, job.data, job.result):
-            self.violations[(kind, severity)] = self.violations.get((kind, severity), 0) + 1
+            key = (self.bound("constraint_type", kind), self.bound("severity", severity))
+            self.violations[key] = self.violations.get(key, 0) + 1
 
     def families(self) -> list[MetricFamily]:
         out = []
@@ -251,7 +286,8 @@ class Ledger:
                             ("scheduler_queue_jobs_failed_total", self.failed),
                             ("scheduler_jobs_without_duration_total", self.no_duration),
                             ("scheduler_jobs_undecodable_total", self.undecodable),
-                            ("scheduler_queue_history_gaps_total", self.gaps)):
+                            ("scheduler_queue_history_gaps_total", self.gaps),
+                            ("scheduler_job_label_overflow_total", self.bound.overflows)):
             fam = _DEFS[name].family()
             for labels, value in sorted(table.items()):
                 fam.add(labels, value)

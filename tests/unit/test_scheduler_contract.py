@@ -121,3 +121,30 @@ def test_a_bad_config_file_exits_2_naming_the_field(tmp_path):
     assert proc.returncode == 2 and "not valid YAML" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "exporters", "scheduler"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "nothing to read" in proc.stderr
+
+
+def test_labels_from_job_data_are_bounded_in_length_and_number():
+    """A 100 KB sport, and more distinct sports and violation types than the bound, cost one series
+    each ('_other') and are counted per label."""
+    from exporters.scheduler.contract import (MAX_DISTINCT_LABEL_VALUES, OVERFLOW, FinishedJob, JobContract,
+                                              Ledger)
+
+    ledger = Ledger(JobContract())
+    huge = "x" * 100_000
+    ledger.record("bullmq", FinishedJob("q", "1", False, 0.0, 1.0, {"sport": huge, "teamCount": 8},
+                                        {"constraintViolations": [{"type": huge, "severity": "hard"}]}))
+    for i in range(MAX_DISTINCT_LABEL_VALUES + 50):
+        ledger.record("bullmq", FinishedJob("q", f"s{i}", True, data={"sport": f"sport-{i}", "teamCount": i}))
+    families = {f.name: f for f in ledger.families()}
+    sports = {block for _, block, _ in families["schedule_generation_failures_total"].samples}
+    assert len(sports) == MAX_DISTINCT_LABEL_VALUES + 2  # the bound, plus 'unknown' and '_other'
+    assert any(f'sport="{OVERFLOW}"' in b for b in sports)
+    assert all(len(b) < 200 for b in sports)
+    histogram = families["schedule_generation_duration_seconds"].samples
+    assert histogram and all(f'sport="{OVERFLOW}"' in block for _, block, _ in histogram)
+    violations = {block for _, block, _ in families["constraint_violations_total"].samples}
+    assert violations == {f'{{constraint_type="{OVERFLOW}",severity="hard"}}'}
+    overflow = {block: v for _, block, v in families["scheduler_job_label_overflow_total"].samples}
+    # sport: the huge one + 50 beyond the bound; constraint_type: the huge one
+    assert overflow['{label="constraint_type"}'] == 1
+    assert overflow['{label="sport"}'] == 1 + 50

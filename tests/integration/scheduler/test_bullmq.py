@@ -354,3 +354,32 @@ def test_seed_alert_expressions_on_our_metrics(queue_redis, tmp_path):
         if prom is not None:
             prom.stop()
         exp.stop()
+
+
+def test_job_data_labels_are_bounded(queue_redis, tmp_path):
+    """Job data is outside input: a 100 KB sport and more distinct sports than the bound, worked by
+    BullMQ itself, give at most the bound's series (plus 'unknown' and '_other'), each label short,
+    and the overflow is counted."""
+    from exporters.scheduler.contract import MAX_DISTINCT_LABEL_VALUES, OVERFLOW
+
+    queue = f"sched-bound-{RUN}"
+    exp = start_scheduler(tmp_path, f"--redis.addr={queue_redis.url}", f"--bullmq.queue={queue}")
+    try:
+        jobs = [Job("x" * 100_000, 8, 0.0)] + [Job(f"sport-{i}", 4, 0.0) for i in range(MAX_DISTINCT_LABEL_VALUES + 20)]
+        asyncio.run(run_jobs(queue_redis.url, queue, jobs, concurrency=8, timeout=120))
+        deadline = time.monotonic() + 30
+        while True:
+            text = _scrape(exp)
+            done = value(text, "scheduler_queue_jobs_completed_total", backend="bullmq", queue=queue)
+            if done == len(jobs) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert done == len(jobs)
+        sports = {dict(labels)["sport"] for (name, labels) in samples(text)
+                  if name == "schedule_generation_duration_seconds_count"}
+        assert OVERFLOW in sports and len(sports) <= MAX_DISTINCT_LABEL_VALUES + 1
+        assert max(len(s) for s in sports) <= 64
+        assert value(text, "scheduler_job_label_overflow_total", label="sport") == 21
+        assert len(text) < 2_000_000
+    finally:
+        exp.stop()

@@ -24,6 +24,8 @@ import logging
 import time
 from collections import OrderedDict
 
+from redis.exceptions import ResponseError
+
 from .backend import QueueState, Reader, redis_client, short_error
 from .contract import UNDECODABLE, FinishedJob, decode_json, job_labels
 
@@ -79,6 +81,11 @@ class _QueueCursor:
             table.popitem(last=False)
 
 
+# the key behind each reply of read_states' first pipeline, in its order
+STATE_KEYS = ("wait", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed",
+              "meta", "meta-paused", "wait", "paused", "prioritized", "delayed", "active")
+
+
 class BullMQReader(Reader):
     kind = "bullmq"
 
@@ -92,6 +99,7 @@ class BullMQReader(Reader):
         self.queues_over_limit = 0
         self._follower: asyncio.Task | None = None
         self._discovery: asyncio.Task | None = None
+        self.queue_errors: dict[str, str] = {}  # queue -> why it could not be read in this scrape
 
     def _client(self):
         if self.client is None:
@@ -100,6 +108,11 @@ class BullMQReader(Reader):
 
     def key(self, queue: str, suffix: str) -> str:
         return f"{self.prefix}:{queue}:{suffix}"
+
+    def _queue_failed(self, queue: str, key: str, exc: BaseException) -> None:
+        """One queue could not be read (a key of the wrong type): the other queues are served; the
+        error names the queue and the key (a key name of this prefix, never a secret)."""
+        self.queue_errors[queue] = f"queue {queue}: key {key}: {short_error(exc)}"
 
     # ---- queues ---------------------------------------------------------------------------------
     async def queues(self) -> tuple[str, ...]:
@@ -148,8 +161,13 @@ class BullMQReader(Reader):
         batches: dict[str, list] = {}
         gaps: list[str] = []
         added_now: dict[str, int | None] = {}
+        self.queue_errors = {}
         for queue in queues:
-            entries, gap, added = await self._read_stream(client, queue, self._cursor(queue))
+            try:
+                entries, gap, added = await self._read_stream(client, queue, self._cursor(queue))
+            except ResponseError as exc:  # one queue's key of the wrong type: that queue only
+                self._queue_failed(queue, self.key(queue, "events"), exc)
+                continue
             batches[queue] = entries
             added_now[queue] = added
             if gap:
@@ -170,7 +188,11 @@ class BullMQReader(Reader):
             for _, job_id, *_ in finished:
                 pipe.hmget(self.key(queue, job_id), "data", "processedOn", "finishedOn")
                 wanted.append((queue, job_id, "finished"))
-        replies = await pipe.execute() if wanted else []
+        replies = await pipe.execute(raise_on_error=False) if wanted else []
+        for (queue, job_id, _), reply in zip(wanted, replies):
+            if isinstance(reply, ResponseError):  # read as a job whose hash is gone
+                self._queue_failed(queue, self.key(queue, job_id), reply)
+        replies = [None if isinstance(r, Exception) else r for r in replies]
         # ---- apply: no await from here on, so a cancelled scrape leaves no half-applied batch
         hashes = {(q, j, why): r for (q, j, why), r in zip(wanted, replies)}
         for queue, entries in batches.items():
@@ -296,7 +318,9 @@ class BullMQReader(Reader):
         queues = await self.queues()
         now_ms = int(time.time() * 1000)
         pipe = client.pipeline(transaction=False)
+        keys: list[str] = []  # the key each reply is about, to name it when it is of the wrong type
         for q in queues:
+            keys += [self.key(q, s) for s in STATE_KEYS]
             pipe.llen(self.key(q, "wait"))
             pipe.llen(self.key(q, "paused"))
             pipe.llen(self.key(q, "active"))
@@ -309,9 +333,21 @@ class BullMQReader(Reader):
             pipe.zrange(self.key(q, "prioritized"), 0, 0)
             pipe.zcount(self.key(q, "delayed"), "-inf", (now_ms - OVERDUE_GRACE_MS) * 4096)
             pipe.lrange(self.key(q, "active"), 0, ACTIVE_CHECKED - 1)
-        replies = await pipe.execute()
-        per_queue = 15
-        rows = [replies[i * per_queue:(i + 1) * per_queue] for i in range(len(queues))]
+        replies = await pipe.execute(raise_on_error=False)
+        per_queue = len(STATE_KEYS)
+        for key, reply in zip(keys, replies):
+            if isinstance(reply, Exception) and not isinstance(reply, ResponseError):
+                raise reply  # the connection, not a key: the backend is down
+        rows = {}
+        for i, q in enumerate(queues):
+            row = replies[i * per_queue:(i + 1) * per_queue]
+            bad = next((j for j, r in enumerate(row) if isinstance(r, Exception)), None)
+            if bad is None:
+                rows[q] = row
+            else:
+                self._queue_failed(q, keys[i * per_queue + bad], row[bad])
+        queues = tuple(rows)
+        rows = [rows[q] for q in queues]
         # second round: the oldest waiting candidates' timestamps, and the active jobs' locks
         pipe = client.pipeline(transaction=False)
         lookups = []
@@ -325,12 +361,14 @@ class BullMQReader(Reader):
             for job_id in active_ids:
                 pipe.exists(self.key(q, f"{job_id}:lock"))
             lookups.append((len(candidates), len(active_ids)))
-        second = await pipe.execute() if any(a or b for a, b in lookups) else []
+        second = await pipe.execute(raise_on_error=False) if any(a or b for a, b in lookups) else []
+        second = [None if isinstance(r, ResponseError) else r for r in second]
         workers = await self._workers(queues)
         states, pos = [], 0
         for q, row, (n_candidates, n_active) in zip(queues, rows, lookups):
             ages = []
-            for ts, delay in second[pos:pos + n_candidates]:
+            for reply in second[pos:pos + n_candidates]:
+                ts, delay = reply if reply is not None else (None, None)
                 ready = _int(ts)
                 if ready is not None:
                     ages.append(max(0.0, (now_ms - ready - (_int(delay) or 0)) / 1000.0))

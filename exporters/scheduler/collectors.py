@@ -8,14 +8,12 @@ added by the session after the collectors ran (session.py)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from ..core.collector import Collector, CollectorSet, PartialFailure
 from ..core.metrics import GAUGE, MetricDef
 from ..core.scrape import remaining_seconds
 from .backend import QueueState
 
-log = logging.getLogger("flextime.scheduler")
 
 scheduler_collectors = CollectorSet("scheduler")
 
@@ -90,26 +88,14 @@ class QueueCollector(Collector):
         errors = []
         for reader, outcome in zip(readers, outcomes):
             error = describe(outcome) if isinstance(outcome, BaseException) else ""
-            _log_change(reader, error)
+            # queues of an answering backend that could not be read (a key of the wrong type): the
+            # other queues are served, and these are named
+            error = error or "; ".join(sorted(getattr(reader, "queue_errors", {}).values()))
             if error:
                 errors.append(f"{reader.display}: {error}")
         if errors:
             raise PartialFailure("; ".join(errors), families)
         return families
-
-
-_last_error: dict[int, str] = {}  # id(reader) -> its last error, so a lasting failure logs once
-
-
-def _log_change(reader, error: str) -> None:
-    """One line per backend when its failure starts or changes, one when it recovers: the
-    collector's own failure line joins all backends and may be cut short."""
-    previous = _last_error.get(id(reader), "")
-    if error and error != previous:
-        log.error("backend %s: %s", reader.display, error)
-    elif not error and previous:
-        log.info("backend %s answers again", reader.display)
-    _last_error[id(reader)] = error
 
 
 def describe(exc: BaseException) -> str:

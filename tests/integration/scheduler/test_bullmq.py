@@ -383,3 +383,33 @@ def test_job_data_labels_are_bounded(queue_redis, tmp_path):
         assert len(text) < 2_000_000
     finally:
         exp.stop()
+
+
+def test_a_key_of_the_wrong_type_fails_only_its_queue(queue_redis, tmp_path):
+    """SET bull:q:wait notalist (and a stream key that is not a stream) used to take down every queue of
+    the backend; now only that queue is left out, the error names the queue and the key, once."""
+    good, bad, bad_events = f"sched-good-{RUN}", f"sched-badwait-{RUN}", f"sched-badevents-{RUN}"
+    asyncio.run(run_jobs(queue_redis.url, good, [Job("soccer", 8, 0.0)]))
+    asyncio.run(run_jobs(queue_redis.url, bad, [Job("soccer", 8, 0.0)]))
+    asyncio.run(run_jobs(queue_redis.url, bad_events, [Job("soccer", 8, 0.0)]))
+    with redis.Redis.from_url(queue_redis.url) as r:
+        r.delete(f"bull:{bad}:wait")
+        r.set(f"bull:{bad}:wait", "notalist")
+        r.delete(f"bull:{bad_events}:events")
+        r.set(f"bull:{bad_events}:events", "notastream")
+    exp = start_scheduler(tmp_path, f"--redis.addr={queue_redis.url}",
+                          *(f"--bullmq.queue={q}" for q in (good, bad, bad_events)))
+    try:
+        for _ in range(3):
+            text = _scrape(exp)
+            assert value(text, "scheduler_up", backend="bullmq") == 1
+            assert value(text, "scheduler_queue_jobs", backend="bullmq", queue=good, state="completed") == 1
+            assert not [l for (n, l) in samples(text) if n == "scheduler_queue_jobs" and dict(l)["queue"] == bad]
+            assert value(text, "scheduler_queue_jobs", backend="bullmq", queue=bad_events, state="completed") == 1
+            assert value(text, "scheduler_scrape_collector_success", collector="bullmq") == 0
+        log = exp.log()
+        assert f"key bull:{bad}:wait" in log and f"queue {bad}" in log and "WRONGTYPE" in log
+        assert f"key bull:{bad_events}:events" in log
+        assert log.count(f"key bull:{bad}:wait") == 1, log
+    finally:
+        exp.stop()

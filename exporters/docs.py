@@ -34,6 +34,8 @@ def flag_table(name: str) -> str:
         rows.append(f"| `{flag}` | {', '.join(f'`{n}`' for n in names)} | {_cell(shown)} | {_cell(help_text)} |")
 
     for f in (*common_flags(spec), *spec.flags):
+        if f.dest.startswith("ignored_"):  # accepted for compatibility only: listed in docs/<exporter>.md
+            continue
         row(f.flag + (f"/--no-{f.flag[2:]}" if f.type is bool else ""), f.default, f.help, env=envvars(spec, f))
     for cls in spec.collectors:
         row(f"--collector.{cls.name}/--no-collector.{cls.name}", "on" if cls.default_enabled else "off",

@@ -278,14 +278,13 @@ async def serve(fleet: Fleet) -> None:
 
 def run(config: str) -> None:
     from .core.logging import setup_logging
-    from .core.runtime import exit_now
+    from .core.runtime import serve_until_stopped
 
     setup_logging("info", "text")  # the exporters' checks may log while they are built
     fleet = load(config)
     setup_logging(fleet.log_level, fleet.log_format)
     log.info("fleet of %d exporters: %s", len(fleet.members), ", ".join(m.name for m in fleet.members))
-    asyncio.run(serve(fleet))
-    exit_now()
+    serve_until_stopped(serve(fleet))
 
 
 @click.command("fleet", context_settings={"max_content_width": 120})

@@ -20,8 +20,8 @@ NAME = "flextime-exporter"
 
 # modules loaded by name at run time (importlib), or by a driver's own lazy imports
 HIDDEN = ("exporters.fleet", "exporters.rules", "psycopg", "psycopg_binary", "psycopg.pq", "redis.asyncio", "hiredis",
-          "yaml", "bcrypt", "aiohttp")
-SUBMODULES = ("exporters", "psycopg", "redis", "aiohttp")
+          "yaml", "bcrypt", "aiohttp", "dbus_fast", "dbus_fast.aio")
+SUBMODULES = ("exporters", "psycopg", "redis", "aiohttp", "dbus_fast")
 # psycopg's C implementation and the libpq it ships (psycopg_binary.libs); its submodules cannot be
 # listed (it refuses to be imported before psycopg), the hooks find them from the hidden import
 COLLECT_ALL = ("psycopg_binary",)

@@ -123,13 +123,14 @@ def exporter_cmd(*args: str) -> list[str]:
 
 
 def start_exporter(tmp_path: Path, *args: str, exporter: str = "node", scheme: str = "http",
-                   env: dict | None = None, context=None, wait_path: str = "/live") -> Exporter:
+                   env: dict | None = None, context=None, wait_path: str = "/live",
+                   preexec_fn=None) -> Exporter:
     port = free_port()
     log_path = tmp_path / f"exporter-{port}.log"
     logf = open(log_path, "w")
     proc = subprocess.Popen(exporter_cmd(exporter, f"--web.listen-address=127.0.0.1:{port}", *args),
                             stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, preexec_fn=preexec_fn)
     exp = Exporter(proc, port, scheme, log_path)
     try:
         wait_http(f"{scheme}://127.0.0.1:{port}{wait_path}", proc, context=context)

@@ -9,6 +9,7 @@ any flags of its own. A collector knows nothing about HTTP; it turns a source
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
 
@@ -82,27 +83,62 @@ class Collector:
         """Release connections; called once when the exporter shuts down."""
 
 
+class _Read:
+    """One read of a blocking collector in flight; scrapes that arrive meanwhile wait for it."""
+
+    __slots__ = ("done", "families", "error", "started")
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        self.families: list[MetricFamily] = []
+        self.error: BaseException | None = None
+
+
 class BlockingCollector(Collector):
     """A collector whose source is synchronous (files, syscalls): implement
     :meth:`read`. The scrape runner calls it on a worker thread, never on the
     event loop (see ``scrape.py``). Only one read of a collector is in flight at
-    a time, so a read stuck in the kernel cannot pile up threads: later scrapes
-    report this collector as failed until it returns."""
+    a time, so a read stuck in the kernel cannot pile up threads. A scrape that
+    finds a read in flight (one a short-deadline scrape gave up on, say) waits for
+    it, within its own deadline, and serves its result: one client's deadline can
+    never make another client's scrape fail. A read that has already run for half
+    the waiting scrape's whole budget is taken as stuck (a hung mount, a FIFO): the
+    collector fails at once, so a hang costs later scrapes nothing."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._running = threading.Lock()
+        self._lock = threading.Lock()
+        self._current: _Read | None = None
 
     def read(self) -> Iterable[MetricFamily]:
         raise NotImplementedError
 
-    def read_guarded(self) -> list[MetricFamily]:
-        if not self._running.acquire(blocking=False):
-            raise CollectorBusy(f"the previous {self.name} read has not returned yet")
+    def read_guarded(self, wait: float = 0.0, budget: float = 0.0) -> list[MetricFamily]:
+        """Read, or join the read in flight for at most ``wait`` seconds when it is younger than
+        half of ``budget`` (the scrape's whole deadline); CollectorBusy otherwise."""
+        with self._lock:
+            current, mine = self._current, self._current is None
+            if mine:
+                current = self._current = _Read()
+        assert current is not None
+        if not mine:
+            young = time.monotonic() - current.started < budget / 2
+            if not (young and current.done.wait(max(0.0, wait))):
+                raise CollectorBusy(f"the previous {self.name} read has not returned yet")
+            if current.error is not None:
+                raise current.error
+            return list(current.families)
         try:
-            return list(self.read())
+            current.families = list(self.read())
+            return list(current.families)
+        except BaseException as exc:
+            current.error = exc
+            raise
         finally:
-            self._running.release()
+            with self._lock:
+                self._current = None
+            current.done.set()
 
 
 class CollectorSet:

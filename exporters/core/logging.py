@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 
@@ -22,20 +23,36 @@ def _timestamp(record: logging.LogRecord) -> str:
     return datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# The last line of defence for secrets: whatever a message or traceback carries (a library's error
+# that quotes a connection string, an exception whose text is a DSN), the password part of a URI
+# and of a key=value DSN is masked before the line is written. Code must still never log secrets.
+_SECRET_PATTERNS = (
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]*:)[^\s@'\"]*@", re.I), r"\1***@"),
+    (re.compile(r"(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.I), r"\1***"),
+)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the passwords of URIs (``scheme://user:pw@``) and DSNs (``password=pw``) masked."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 class LineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = f"{_timestamp(record)} {record.levelname} [{_component(record)}] {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return redact_secrets(line)
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {"timestamp": _timestamp(record), "level": record.levelname,
-               "component": _component(record), "message": record.getMessage()}
+               "component": _component(record), "message": redact_secrets(record.getMessage())}
         if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
+            doc["exception"] = redact_secrets(self.formatException(record.exc_info))
         return json.dumps(doc)
 
 

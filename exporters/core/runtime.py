@@ -4,10 +4,12 @@ variable), validation of every input before serving, and the serve loop."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -17,16 +19,34 @@ from .collector import Flag, Settings
 from .errors import ConfigError
 from .logging import FORMATS, LEVELS, access_logger_class, setup_logging
 from .server import ExporterApp, ExporterSpec, parse_listen_address
+from .targets import MAX_PROBE_TARGETS, PROBE_IDLE_SECONDS
 
 log = logging.getLogger("exporters.runtime")
 
 
+def probe_flags(spec: ExporterSpec) -> tuple[Flag, ...]:
+    """The multi-target pool's settings, for an exporter that has /probe or /scrape."""
+    if spec.resolve_probe is None:
+        return ()
+    return (
+        Flag("--probe.max-targets", "probe_max_targets",
+             f"Most multi-target ({spec.probe_path}) targets kept with their connections; beyond it the least "
+             "recently probed is closed.", default=MAX_PROBE_TARGETS, type=int),
+        Flag("--probe.idle-timeout", "probe_idle_timeout",
+             f"Seconds after which a {spec.probe_path} target nobody probed is closed with its connections "
+             "(checked on a timer, also when probes stop).", default=PROBE_IDLE_SECONDS, type=float),
+    )
+
+
 def common_flags(spec: ExporterSpec) -> tuple[Flag, ...]:
     """The flags every exporter of the fleet has, named as the Go exporters name them."""
-    return (
+    return probe_flags(spec) + (
         Flag("--web.listen-address", "web_listen_address",
              "Address to listen on, [host]:port (IPv6 in brackets); repeatable.",
              default=(f":{spec.default_port}",), multiple=True, metavar="[HOST]:PORT"),
+        Flag("--web.systemd-socket", "web_systemd_socket",
+             "Listen on the sockets systemd passes (socket activation: a .socket unit) instead of "
+             "--web.listen-address.", default=False, type=bool),
         Flag("--web.telemetry-path", "web_telemetry_path", "Path under which to expose metrics.",
              default="/metrics", metavar="PATH"),
         Flag("--web.config.file", "web_config_file",
@@ -110,11 +130,24 @@ def build_command(spec: ExporterSpec) -> click.Command:
             envvar=envvar(spec, f"--collector.{cls.name}"), show_envvar=True))
         params += [_option(spec, f) for f in cls.flags]
 
+    def show_version(ctx: click.Context, _param, value) -> None:
+        if value and not ctx.resilient_parsing:
+            from .. import __version__
+
+            click.echo(f"flextime-exporter {spec.name}, version {__version__}")
+            ctx.exit()
+
+    # the Go exporters' --version, and kingpin's --help-long/--help-man (the same help here)
+    params.append(click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True,
+                               callback=show_version, help="Show the version and exit."))
+
     def callback(**values):
         run(spec, Settings(**values))
 
     return click.Command(spec.name, params=params, callback=callback, help=spec.description,
-                         short_help=spec.description, context_settings={"max_content_width": 120})
+                         short_help=spec.description,
+                         context_settings={"max_content_width": 120,
+                                           "help_option_names": ["-h", "--help", "--help-long", "--help-man"]})
 
 
 def parse_settings(spec: ExporterSpec, args: list[str], env: Mapping[str, str]) -> Settings:
@@ -140,6 +173,7 @@ class Prepared:
     addresses: list  # (text, host, port)
     ssl_context: object
     pool: object  # TargetPool
+    sockets: list = ()  # (text, socket): --web.systemd-socket, in place of addresses
 
 
 def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
@@ -148,10 +182,17 @@ def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
     from .webconfig import WebConfigWatcher
 
     addresses = [(a, *parse_listen_address(a)) for a in settings.web_listen_address]
+    sockets = []
+    if settings.get("web_systemd_socket"):
+        from .sdsocket import systemd_sockets
+
+        sockets, addresses = systemd_sockets(), []
     if not settings.web_telemetry_path.startswith("/"):
         raise ConfigError(f"--web.telemetry-path {settings.web_telemetry_path!r}: must start with '/'")
     if settings.scrape_timeout <= 0 or settings.scrape_timeout_offset < 0:
         raise ConfigError("--scrape.timeout must be positive and --scrape.timeout-offset not negative")
+    if settings.get("probe_max_targets", 1) < 1 or settings.get("probe_idle_timeout", 1) <= 0:
+        raise ConfigError("--probe.max-targets must be at least 1 and --probe.idle-timeout positive")
     web_config = WebConfigWatcher(settings.web_config_file)
     if spec.validate:
         spec.validate(settings)
@@ -162,15 +203,75 @@ def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
         enabled = [name for name in enabled if name in have or explicit.get(name)]
     pool = TargetPool(spec, settings, enabled)
     app = ExporterApp(spec, settings, pool, enabled, web_config)
-    return Prepared(spec, settings, app, addresses, web_config.config.ssl_context, pool)
+    return Prepared(spec, settings, app, addresses, web_config.config.ssl_context, pool, sockets)
 
 
 def run(spec: ExporterSpec, settings: Settings) -> None:
     """Validate every input, then serve until SIGTERM or SIGINT. Bad input raises ConfigError."""
     setup_logging(settings.log_level, settings.log_format)
     prepared = prepare(spec, settings)
-    asyncio.run(_serve(prepared.app, prepared.addresses, prepared.ssl_context, prepared.pool))
+    serve_until_stopped(_serve(prepared.app, prepared.addresses, prepared.ssl_context, prepared.pool,
+                                prepared.sockets))
+
+
+def serve_until_stopped(main) -> None:
+    """Run ``main`` (serve until SIGTERM/SIGINT, then close) and leave the process.
+
+    Not ``asyncio.run``: its last step waits for every worker thread of the default executor, and a
+    read stuck in the kernel (a FIFO in the textfile directory, a dead NFS mount) never returns, so
+    SIGTERM closed the listener and the process stayed until SIGKILL. Here whatever is left is
+    cancelled (waited for at most SHUTDOWN_GRACE seconds) and the process exits without joining
+    stuck threads: everything that holds state (connections, sessions) was closed by ``main``."""
+    raise_open_file_limit()
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(_quiet_resource_errors())
+    loop.run_until_complete(main)  # an error (a port in use: ConfigError) propagates: exit status 2
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.wait(pending, timeout=SHUTDOWN_GRACE))
     exit_now()
+
+
+SHUTDOWN_GRACE = 5.0
+RESOURCE_ERROR_LOG_INTERVAL = 60.0  # seconds between two log lines about running out of descriptors
+
+
+def raise_open_file_limit() -> None:
+    """Raise the soft RLIMIT_NOFILE to the hard limit, as node_exporter does: the default soft limit
+    (1,024) is reached by a few hundred scrapers plus the database sessions and files."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, target, exc)
+        else:
+            log.debug("open-file limit raised from %d to %d", soft, target)
+
+
+def _quiet_resource_errors():
+    """A loop exception handler: asyncio logs every failed accept() at ERROR with a traceback when the
+    process is out of descriptors (megabytes a second); say it in one line a minute instead."""
+    last = [0.0]
+    resource_errnos = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in resource_errnos:
+            now = time.monotonic()
+            if now - last[0] >= RESOURCE_ERROR_LOG_INTERVAL:
+                last[0] = now
+                log.error("cannot accept connections: %s (open-file limit reached?); "
+                          "said again at most once a minute", exc.strerror or exc)
+            return
+        loop.default_exception_handler(context)
+
+    return handler
 
 
 def exit_now() -> None:
@@ -178,21 +279,28 @@ def exit_now() -> None:
     # thread forever at exit; everything is already closed, so leave without joining it.
     logging.shutdown()
     sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(0)
 
 
 def make_runner(app):
-    """An aiohttp runner for ``app`` (a web.Application) with the exporters' access log."""
+    """An aiohttp runner for ``app`` (a web.Application) with the exporters' access log, and quiet,
+    non-echoing answers to malformed requests (see httpserver.py)."""
+    from .httpserver import ExporterRunner, set_server_header
+
+    app.on_response_prepare.append(set_server_header)
+    return ExporterRunner(app, access_log=logging.getLogger("aiohttp.access"),
+                          access_log_class=access_logger_class())
+
+
+async def listen(runner, addresses, ssl_context, what: str, sockets=()) -> None:
+    """Start a site of the set-up ``runner`` on each (text, host, port), and on each (text, socket)
+    systemd passed; a busy port raises ConfigError."""
     from aiohttp import web
 
-    return web.AppRunner(app, access_log=logging.getLogger("aiohttp.access"),
-                         access_log_class=access_logger_class())
-
-
-async def listen(runner, addresses, ssl_context, what: str) -> None:
-    """Start a site of the set-up ``runner`` on each (text, host, port); a busy port raises ConfigError."""
-    from aiohttp import web
-
+    for text, sock in sockets:
+        await web.SockSite(runner, sock, ssl_context=ssl_context).start()
+        log.info("listening on %s (%s), %s", text, "https" if ssl_context else "http", what)
     for text, host, port in addresses:
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         try:
@@ -212,11 +320,11 @@ async def wait_for_signal() -> None:
     log.info("shutting down")
 
 
-async def _serve(app: ExporterApp, addresses, ssl_context, pool) -> None:
+async def _serve(app: ExporterApp, addresses, ssl_context, pool, sockets=()) -> None:
     runner = make_runner(app.build())
     await runner.setup()
     try:
-        await listen(runner, addresses, ssl_context, "collectors: " + (", ".join(app.enabled) or "none"))
+        await listen(runner, addresses, ssl_context, "collectors: " + (", ".join(app.enabled) or "none"), sockets)
         await pool.start()
         await wait_for_signal()
     finally:

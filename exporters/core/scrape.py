@@ -32,6 +32,8 @@ log = logging.getLogger("exporters.scrape")
 # time.monotonic() by which the current scrape must be done; collectors that
 # wait on something (statvfs, a query) read it through remaining_seconds().
 _deadline: contextvars.ContextVar[float] = contextvars.ContextVar("scrape_deadline", default=float("inf"))
+# the current scrape's whole budget in seconds (its timeout), beside the deadline
+_budget: contextvars.ContextVar[float] = contextvars.ContextVar("scrape_budget", default=0.0)
 
 
 # one object per scrape run: hooks that keep per-run state (the Redis session's replies) key it by this,
@@ -116,7 +118,7 @@ def _run_lane(outcomes: list[_Outcome]) -> None:
             out.state = "running"
             out.started = time.perf_counter()
         try:
-            out.families = out.collector.read_guarded()
+            out.families = out.collector.read_guarded(wait=remaining_seconds(), budget=_budget.get())
         except Exception as exc:  # a collector failing must not fail the scrape
             out.fail(exc)
         out.duration = time.perf_counter() - out.started
@@ -190,6 +192,7 @@ class Scraper:
         t0 = time.perf_counter()
         end = time.monotonic() + timeout
         _deadline.set(end)
+        _budget.set(timeout)
         _run.set(object())
         if self.hooks is not None:
             try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from .. import __version__
 from .collector import Settings
@@ -26,7 +26,7 @@ from .metrics import (
     render_text,
 )
 from .scrape import ScrapeResult
-from .selfmetrics import build_info_family, process_families
+from .selfmetrics import build_info_family, go_build_info_family, process_families
 from .targets import ProbeRefused, TargetPool
 from .webconfig import WebConfigWatcher
 
@@ -44,6 +44,9 @@ SERIES_DROPPED = counter("flextime_exporter_series_dropped_total",
 
 GZIP_LEVEL = 1  # ~6x smaller than plain text for exposition; level 9 costs 30x the CPU for 30% less
 
+
+# the shortest deadline a request's X-Prometheus-Scrape-Timeout-Seconds can ask for (seconds)
+MIN_SCRAPE_DEADLINE = 0.5
 
 RENDER_IN_THREAD_SAMPLES = 20_000  # ~20 ms of rendering: above it, off the event loop
 
@@ -101,6 +104,18 @@ class ExporterSpec:
     # the collectors that have something to read with these settings (the scheduler's backend kinds);
     # a collector on by default but not in it does not run, so it reports no success 0 for nothing
     applicable: Callable[[Settings], set[str]] | None = None
+    # the Go exporter's own build-info metric, served too (node: "node_exporter_build_info")
+    go_build_info: str = ""
+
+
+def _refuse_http09(request: web.Request) -> web.StreamResponse:
+    """HTTP 400 to an HTTP/0.9 request, answered in HTTP/1.1 (as Go's net/http does), never the metrics."""
+    from .httpserver import plain_error
+
+    cache = getattr(request, "_cache", None)  # aiohttp writes the status line in the request's version
+    if isinstance(cache, dict):
+        cache["version"] = HttpVersion11
+    return plain_error(400)
 
 
 class ExporterApp:
@@ -146,6 +161,8 @@ class ExporterApp:
     async def _protect(self, request: web.Request, handler):
         """TLS client SAN check, rate limit and basic auth from the web config; security headers on every answer."""
         cfg = self.web_config.current()
+        if request.version < (1, 0):  # "GET /metrics" with no version: HTTP/0.9, which has no status or headers
+            return self._with_headers(_refuse_http09(request), cfg)
         if cfg.allowed_sans:
             cert = request.transport.get_extra_info("peercert") if request.transport else None
             sans = {v for _, v in (cert or {}).get("subjectAltName", ())}
@@ -183,7 +200,9 @@ class ExporterApp:
 
     # ---- /metrics ----------------------------------------------------------------------------
     def scrape_timeout(self, request: web.Request) -> float:
-        """Prometheus says how long it waits; answer a margin before that."""
+        """Prometheus says how long it waits; answer a margin before that. Any client can send the
+        header, so the deadline has a floor (MIN_SCRAPE_DEADLINE, or --scrape.timeout if lower): a
+        client announcing 1e-6 s gets a scrape that can finish, not 24 failed collectors and their logs."""
         default = self.settings.scrape_timeout
         offset = self.settings.scrape_timeout_offset
         header = request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
@@ -193,7 +212,8 @@ class ExporterApp:
             told = 0.0
         if told <= 0 or told != told:
             return default
-        return told - offset if told - offset > told * 0.1 else told * 0.9
+        deadline = told - offset if told - offset > told * 0.1 else told * 0.9
+        return max(deadline, min(MIN_SCRAPE_DEADLINE, default))
 
     def selected(self, request: web.Request) -> list[str]:
         collect = request.query.getall("collect[]", [])
@@ -285,6 +305,8 @@ class ExporterApp:
     def exporter_families(self) -> list[MetricFamily]:
         out = process_families()
         out.append(build_info_family(self.spec.name))
+        if self.spec.go_build_info:
+            out.append(go_build_info_family(self.spec.go_build_info, self.spec.go_build_info.removesuffix("_build_info")))
         requests = HANDLER_REQUESTS.family()
         for code in (200, 500, 503, *sorted(self.requests_by_code)):
             requests.add((str(code),), self.requests_by_code.get(code, 0))

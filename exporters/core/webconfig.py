@@ -25,6 +25,7 @@ import os
 import re
 import ssl
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
@@ -232,6 +233,8 @@ def _tls_context(tls: dict, base: str) -> tuple[ssl.SSLContext, tuple[str, ...]]
 
 # $2a$/$2b$/$2y$, a two-digit cost from 04 to 31, 22 characters of salt and 31 of hash.
 _BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+AUTH_CACHE_SIZE = 1024  # remembered verdicts, per kind (correct / wrong)
+AUTH_MAX_PENDING = 32  # bcrypt checks waiting at once; beyond it an unknown password is refused at once
 BCRYPT_MAX_PASSWORD = 72  # bcrypt only ever reads this many bytes of a password
 
 
@@ -325,7 +328,9 @@ class WebConfigWatcher:
         self.path = path
         self.config = load_web_config(path) if path else WebConfig()
         self._signature = self._stat()
-        self._auth_cache: dict[bytes, bool] = {}
+        self._auth_ok: OrderedDict[bytes, None] = OrderedDict()  # digests of correct (user, hash, password)
+        self._auth_failed: OrderedDict[bytes, None] = OrderedDict()  # and of wrong ones
+        self._auth_pending = 0
         self._bcrypt_lock = asyncio.Lock()
         self._tokens = float(self.config.rate_burst)
         self._refilled = time.monotonic()
@@ -360,7 +365,8 @@ class WebConfigWatcher:
                     fresh.ssl_context, fresh.allowed_sans = self.config.ssl_context, self.config.allowed_sans
                     fresh.tls_source = self.config.tls_source
                     self.config = fresh
-                    self._auth_cache.clear()
+                    self._auth_ok.clear()
+                    self._auth_failed.clear()
         return self.config
 
     def _tls_files(self) -> list[str]:
@@ -408,26 +414,37 @@ class WebConfigWatcher:
         return False
 
     async def check_password(self, user: str, password: str) -> bool:
-        """bcrypt is slow on purpose: run it off the loop, one at a time, and
-        cache the verdict per (user, hash, password) digest."""
+        """bcrypt is slow on purpose: run it off the loop, one at a time, and remember verdicts per
+        (user, hash, password) digest. Correct passwords and wrong ones are remembered apart, each
+        least-recently-used first out: a flood of distinct wrong passwords only ever evicts other
+        wrong passwords, never the real user, whose scrapes stay free of bcrypt. While more than
+        AUTH_MAX_PENDING checks wait, a new unknown password is refused without queueing."""
         import bcrypt
 
         stored = self.config.users.get(user)
         hashed = stored if stored is not None else _dummy()
         key = hashlib.sha256(b"\0".join((user.encode(), hashed, password.encode()))).digest()
-        cached = self._auth_cache.get(key)
-        if cached is not None:
-            return cached
+        for cache in (self._auth_ok, self._auth_failed):
+            if key in cache:
+                cache.move_to_end(key)
+                return cache is self._auth_ok
+        if self._auth_pending >= AUTH_MAX_PENDING:
+            return False
         # bcrypt reads 72 bytes at most; htpasswd and Go's bcrypt judge a longer password by those
         # (the bcrypt package raises instead, which would answer 500).
         secret = password.encode()[:BCRYPT_MAX_PASSWORD]
-        async with self._bcrypt_lock:
-            try:
-                ok = await asyncio.to_thread(bcrypt.checkpw, secret, hashed)
-            except ValueError:
-                ok = False
+        self._auth_pending += 1
+        try:
+            async with self._bcrypt_lock:
+                try:
+                    ok = await asyncio.to_thread(bcrypt.checkpw, secret, hashed)
+                except ValueError:
+                    ok = False
+        finally:
+            self._auth_pending -= 1
         ok = ok and stored is not None
-        if len(self._auth_cache) > 1024:
-            self._auth_cache.clear()
-        self._auth_cache[key] = ok
+        cache = self._auth_ok if ok else self._auth_failed
+        cache[key] = None
+        while len(cache) > AUTH_CACHE_SIZE:
+            cache.popitem(last=False)
         return ok

@@ -35,11 +35,9 @@ def inject(listen, cert_file, key_file, image, log_level, log_format):
 
     A review it cannot read is answered 'allowed' without a patch and logged: a broken
     injector never blocks pod creation."""
-    import asyncio
-
     from ..core.errors import ConfigError
     from ..core.logging import setup_logging
-    from ..core.runtime import exit_now
+    from ..core.runtime import serve_until_stopped
     from ..core.server import parse_listen_address
     from .server import TLSFiles, check_kubernetes_package, serve
 
@@ -49,5 +47,4 @@ def inject(listen, cert_file, key_file, image, log_level, log_format):
         raise ConfigError("--image must not be empty")
     tls = TLSFiles(cert_file, key_file)
     check_kubernetes_package(image)
-    asyncio.run(serve(addresses, tls, image))
-    exit_now()
+    serve_until_stopped(serve(addresses, tls, image))

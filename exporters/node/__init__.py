@@ -7,15 +7,23 @@ import os
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
 from ..core.server import ExporterSpec
+from .compat import still_ignored, warn_ignored
 from .registry import node_collectors
 
 # Importing a collector module registers it; the order here is the order of /metrics.
 from . import (  # noqa: F401,E402
-    arp, bcache, bonding, btrfs, conntrack, cpu, cpufreq, diskstats, entropy, fibrechannel, filefd, filesystem,
-    hwmon, infiniband, ipvs, loadavg, mdadm, meminfo, netclass, netdev, netstat, nvme, os_release, pressure,
-    schedstat, selinux, sockstat, softnet, stat, tapestats, textfile, thermal_zone, time, timex, udp_queues, uname,
-    vmstat, xfs, zfs,
+    arp, bcache, bonding, btrfs, conntrack, cpu, cpufreq, diskstats, dmi, edac, entropy, fibrechannel, filefd,
+    filesystem, hwmon, infiniband, ipvs, loadavg, mdadm, meminfo, netclass, netdev, netstat, nfs, nfsd, nvme,
+    os_release, powersupplyclass, pressure, rapl, schedstat, selinux, sockstat, softnet, stat, tapestats, textfile,
+    thermal_zone, time, timex, udp_queues, uname, vmstat, watchdog, xfs, zfs,
 )
+from . import (  # noqa: F401,E402  off by default
+    buddyinfo, cgroups, cpu_vulnerabilities, drbd, interrupts, ksmd, lnstat, meminfo_numa, processes, slabinfo, softirqs, sysctl,
+    systemd, xfrm, zoneinfo,
+)
+
+# node_exporter flags we accept with one warning: those of collectors not built here (see compat.py)
+IGNORED = still_ignored(node_collectors)
 
 PATH_FLAGS = (
     Flag("--path.procfs", "path_procfs", "procfs mountpoint (the host's /proc when run in a container).",
@@ -29,7 +37,8 @@ PATH_FLAGS = (
 
 
 def validate(settings: Settings) -> None:
-    """Refuse to start when the host cannot be read at all."""
+    """Refuse to start when the host cannot be read at all; name node_exporter flags we accept but ignore."""
+    warn_ignored(settings, IGNORED)
     for flag, path, probe in (("--path.procfs", settings.path_procfs, "stat"),
                               ("--path.sysfs", settings.path_sysfs, None),
                               ("--path.rootfs", settings.path_rootfs, None)):
@@ -64,8 +73,9 @@ SPEC = ExporterSpec(
     namespace="node",
     default_port=9100,
     collectors=node_collectors,
-    flags=PATH_FLAGS,
+    flags=PATH_FLAGS + tuple(item.as_flag() for item in IGNORED),
     validate=validate,
     health_checks=health_checks,
     description="Host metrics with node_exporter's names (default port 9100).",
+    go_build_info="node_exporter_build_info",
 )

@@ -15,8 +15,9 @@ import os
 
 from ..core.collector import Flag, PartialFailure
 from ..core.metrics import counter
+from . import cpuinfo
 from .cpu_sys import SYS_METRICS, isolated_family, online_family, throttle_families
-from .registry import HostCollector, node_collectors, read_text
+from .registry import HostCollector, compile_filter, node_collectors, read_text
 
 CPU_SECONDS = counter("node_cpu_seconds_total", "Seconds the CPUs spent in each mode.", "cpu", "mode")
 CPU_GUEST_SECONDS = counter(
@@ -79,11 +80,22 @@ class MonotonicCPUTimes:
         return result
 
 
+def cpufreq_disabled(settings) -> bool:
+    """node_exporter serves node_cpu_frequency_hertz from /proc/cpuinfo only when it has a cpufreq
+    collector and that collector is turned off."""
+    if "cpufreq" not in node_collectors.names():
+        return False
+    explicit = settings.get("enable_collector_cpufreq")
+    if explicit is not None:
+        return not explicit
+    return bool(settings.get("collector_disable_defaults")) or not node_collectors.get("cpufreq").default_enabled
+
+
 @node_collectors.register
 class CPUCollector(HostCollector):
     name = "cpu"
     description = "Seconds each CPU spent per mode (/proc/stat); thermal throttles, isolated and online CPUs (sysfs)."
-    metrics = (CPU_SECONDS, CPU_GUEST_SECONDS) + SYS_METRICS
+    metrics = (CPU_SECONDS, CPU_GUEST_SECONDS, *cpuinfo.METRICS) + SYS_METRICS
     flags = (
         Flag(
             "--collector.cpu.guest",
@@ -92,15 +104,27 @@ class CPUCollector(HostCollector):
             default=True,
             type=bool,
         ),
+        *cpuinfo.FLAGS,
     )
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
         self.guest = bool(self.settings.get("collector_cpu_guest", True))
         self._times = MonotonicCPUTimes()
+        self.flags_include = compile_filter("collector.cpu.info.flags-include",
+                                            settings.get("collector_cpu_info_flags_include"))
+        self.bugs_include = compile_filter("collector.cpu.info.bugs-include",
+                                           settings.get("collector_cpu_info_bugs_include"))
+        # a flags or bugs filter turns the info on, as in node_exporter
+        self.info = bool(settings.get("collector_cpu_info")) or bool(self.flags_include or self.bugs_include)
+        self.info_frequency = self.info and cpufreq_disabled(settings)
 
     def read(self):
-        families = list(self.read_stat())
+        families = []
+        if self.info:
+            families += cpuinfo.info_families(cpuinfo.parse_cpuinfo(read_text(self.proc("cpuinfo"))),
+                                              self.flags_include, self.bugs_include, self.info_frequency)
+        families += self.read_stat()
         sysfs_cpu = self.sys("devices", "system", "cpu")
         try:
             isolated = [isolated_family(sysfs_cpu)]

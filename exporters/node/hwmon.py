@@ -276,7 +276,8 @@ class HwmonCollector(HostCollector):
         sensor_type = split_sensor_file(sensor)[0]
         labels = (chip, sensor)
         if "label" in elements:
-            out.add(SENSOR_LABEL.name, GAUGE, SENSOR_LABEL.help, SENSOR_LABEL.labels, (chip, sensor, elements["label"]), 1)
+            out.add(SENSOR_LABEL.name, GAUGE, SENSOR_LABEL.help, SENSOR_LABEL.labels,
+                    (chip, sensor, elements["label"]), 1)
         whole = elements.get("")
         if sensor_type == "beep_enable":
             out.add(BEEP_ENABLED.name, GAUGE, BEEP_ENABLED.help, LABELS, labels, 1 if whole == "1" else 0)

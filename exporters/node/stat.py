@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..core.collector import Flag
 from ..core.metrics import counter, gauge
 from .registry import HostCollector, node_collectors, read_text
 
@@ -22,6 +23,19 @@ STAT_KEYS = (
     ("procs_blocked", PROCS_BLOCKED),
 )
 _WANTED = {key for key, _ in STAT_KEYS}
+SOFTIRQS = counter("node_softirqs_total", "Number of softirq calls.", "vector")
+# the numbers after the total on the "softirq" line, in the kernel's order
+SOFTIRQ_VECTORS = ("hi", "timer", "net_tx", "net_rx", "block", "block_iopoll", "tasklet", "sched", "hrtimer", "rcu")
+
+
+def parse_softirq(text: str) -> dict[str, int]:
+    """{vector: calls} from the "softirq" line of /proc/stat (vectors an old kernel lacks read as 0)."""
+    for line in text.splitlines():
+        if line.startswith("softirq "):
+            values = [int(v) for v in line.split()[2:]]
+            values += [0] * (len(SOFTIRQ_VECTORS) - len(values))
+            return dict(zip(SOFTIRQ_VECTORS, values))
+    return {}
 
 
 def parse_stat(text: str) -> dict[str, int]:
@@ -41,12 +55,20 @@ def parse_stat(text: str) -> dict[str, int]:
 class StatCollector(HostCollector):
     name = "stat"
     description = "Kernel and system statistics (/proc/stat): boot time, context switches, forks, interrupts."
-    metrics = tuple(d for _, d in STAT_KEYS)
+    metrics = (*(d for _, d in STAT_KEYS), SOFTIRQS)
+    flags = (Flag("--collector.stat.softirq", "collector_stat_softirq", "Export softirq calls per vector.",
+                  default=False, type=bool),)
 
     def read(self):
-        values = parse_stat(read_text(self.proc("stat")))
+        text = read_text(self.proc("stat"))
+        values = parse_stat(text)
         for key, d in STAT_KEYS:
             if key in values:
                 fam = d.family()
                 fam.add((), values[key])
                 yield fam
+        if self.settings.get("collector_stat_softirq"):
+            fam = SOFTIRQS.family()
+            for vector, calls in parse_softirq(text).items():
+                fam.add((vector,), calls)
+            yield fam

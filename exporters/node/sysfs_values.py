@@ -32,13 +32,23 @@ def sys_read(path: str, size: int = 128) -> str:
         data = os.read(fd, size)
     finally:
         os.close(fd)
-    return data.decode("utf-8", errors="replace").strip()
+    return valid_utf8(data).strip()
+
+
+_INVALID_RUN = re.compile("[\udc80-\udcff]+")
+
+
+def valid_utf8(data: bytes) -> str:
+    """Text with each run of invalid UTF-8 bytes replaced by one U+FFFD, as Go's strings.ToValidUTF8 does
+    for label values (Python's "replace" would put one per byte)."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    return text if text.isascii() else _INVALID_RUN.sub("\ufffd", text)
 
 
 def read_trimmed(path: str) -> str:
     """The whole file with surrounding whitespace removed (as Go's os.ReadFile + TrimSpace)."""
     with open(path, "rb") as f:
-        return f.read(1 << 20).decode("utf-8", errors="replace").strip()
+        return valid_utf8(f.read(1 << 20)).strip()
 
 
 def go_int(text: str, base: int = 10) -> int | None:

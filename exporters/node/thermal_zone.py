@@ -64,6 +64,6 @@ class ThermalZoneCollector(HostCollector):
             maxi.add(labels, max_state)
         families = [temp, cur, maxi]
         if errors:
-            raise PartialFailure(f"thermal_zone: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
-                                 families)
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise PartialFailure(f"thermal_zone: {errors[0]}{more}", families)
         return families

@@ -19,8 +19,11 @@ The file (postgres_exporter's format, plus ``probe.allowed_targets`` and ``passw
 Why an allowlist: postgres_exporter's /probe connects wherever the request says and sends the
 auth module's password there. Here the default is that nothing may be probed, and every host a
 DSN would make libpq contact (each of a multi-host list, ``hostaddr`` too) must match a pattern.
-A pattern without a port means port 5432; ``host:*`` any port. Host names are compared as text
-(case-insensitive), not resolved: allow the names Prometheus sends.
+A pattern without a port means port 5432; ``host:*`` any port, ``host:54*`` a port glob. Host names
+are compared as text (case-insensitive), not resolved: allow the names Prometheus sends. A host glob
+only ever matches a host name or IP address: a target whose host is a path (a Unix socket directory,
+``host=/tmp/x/evil.corp.test`` or ``%2Ftmp%2F...``) needs a pattern naming exactly that directory
+(``/var/run/postgresql``). A pattern that can match nothing stops start-up.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..core.errors import ConfigError
-from ..core.targets import ProbeRefused, address_allowed
+from ..core.targets import Allowlist, ProbeRefused
 from .dsn import parse, redact
 
 # Parameters a probe request may set itself. Anything that could send the connection elsewhere
@@ -50,9 +53,14 @@ class PgConfig:
     path: str = ""
     auth_modules: dict[str, AuthModule] = field(default_factory=dict)
     allowed_targets: tuple[str, ...] = ()
+    allowlist: Allowlist = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        where = f"--config.file {self.path}: probe.allowed_targets" if self.path else "probe.allowed_targets"
+        self.allowlist = Allowlist(self.allowed_targets, 5432, where)  # ConfigError: a pattern that matches nothing
 
     def allows(self, host: str, port: str) -> bool:
-        return address_allowed(self.allowed_targets, host, port, 5432)
+        return self.allowlist.allows(host, port)
 
 
 def _text(value, where: str) -> str:
@@ -90,6 +98,7 @@ def load(path: str) -> PgConfig:
     if not isinstance(allowed, list):
         raise ConfigError(f"--config.file {path}: probe.allowed_targets must be a list of host:port patterns")
     config.allowed_targets = tuple(_text(p, f"--config.file {path}: probe.allowed_targets") for p in allowed)
+    config.allowlist = Allowlist(config.allowed_targets, 5432, f"--config.file {path}: probe.allowed_targets")
     return config
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
 from ..core.server import ExporterSpec
-from ..core.targets import ProbeRefused
-from .address import Credentials, RedisTarget, allowed, load_password_file, parse_address
+from ..core.targets import Allowlist, ProbeRefused
+from .address import DEFAULT_PORT, Credentials, RedisTarget, allowed, load_password_file, parse_address
 from .registry import redis_collectors
 from .session import STATUS_METRICS, RedisSession
 
@@ -39,8 +39,9 @@ FLAGS = (
          "JSON object of Redis URI to password; each password is only sent to its own address.",
          default="", env=("REDIS_PASSWORD_FILE",), metavar="FILE"),
     Flag("--scrape.allowed-targets", "scrape_allowed_targets",
-         "Comma-separated host:port shell-glob patterns (or socket paths) that /scrape?target= may connect "
-         "to; none by default, so /scrape refuses every target.", default=""),
+         "Comma-separated host:port shell-glob patterns (the port may be a glob too: host:63*) that "
+         "/scrape?target= may connect to; a Unix socket only by its exact path (/run/redis/redis.sock) or "
+         "directory (/run/redis/); none by default, so /scrape refuses every target.", default=""),
     Flag("--connection-timeout", "connection_timeout", "Timeout for connecting to and talking with Redis "
          "(seconds or a Go duration); a scrape's deadline bounds it too.", default="15s", type=duration),
     Flag("--set-client-name", "set_client_name", "Name the connection 'flextime-exporter' (CLIENT SETNAME).",
@@ -77,7 +78,8 @@ def _credentials(settings: Settings) -> Credentials:
 
 def validate(settings: Settings) -> None:
     _credentials(settings)  # a malformed address or password file stops start-up
-    settings.allowed_patterns = tuple(p.strip() for p in settings.scrape_allowed_targets.split(",") if p.strip())
+    settings.allowed_patterns = Allowlist([p for p in settings.scrape_allowed_targets.split(",") if p.strip()],
+                                          DEFAULT_PORT, "--scrape.allowed-targets")
     if settings.connection_timeout <= 0:
         raise ConfigError("--connection-timeout must be positive")
     for flag in ("tls_client_cert_file", "tls_client_key_file", "tls_ca_cert_file"):

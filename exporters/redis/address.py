@@ -15,13 +15,12 @@ ever sent to the target it belongs to.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from ..core.errors import ConfigError
-from ..core.targets import address_allowed
+from ..core.targets import Allowlist
 
 SCHEMES = {"redis": "redis", "rediss": "rediss", "valkey": "redis", "valkeys": "rediss", "unix": "unix"}
 DEFAULT_PORT = 6379
@@ -156,8 +155,9 @@ class Credentials:
         return replace(target, username=target.username or self.user, password=password)
 
 
-def allowed(patterns: tuple[str, ...], target: RedisTarget) -> bool:
-    """host:port shell-glob patterns (no port: 6379; ``host:*`` any port), or a socket path pattern."""
+def allowed(allowlist: Allowlist, target: RedisTarget) -> bool:
+    """host:port shell-glob patterns (no port: 6379; ``host:*`` any port, ``host:63*`` a port glob), or
+    exactly a socket path (a pattern ending in ``/`` allows the sockets directly in that directory)."""
     if target.scheme == "unix":
-        return any(fnmatch.fnmatchcase(target.path, pattern) for pattern in patterns)
-    return address_allowed(patterns, target.host, target.port, DEFAULT_PORT)
+        return allowlist.allows(target.path)
+    return allowlist.allows(target.host, target.port)

@@ -168,7 +168,7 @@ def _verify(units: Path, *names: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("unit", ["flextime-exporter@node.service", "flextime-exporter@postgres.service",
                                   "flextime-exporter@redis.service", "flextime-exporter@scheduler.service",
-                                  "flextime-exporter-fleet.service"])
+                                  "flextime-exporter-fleet.service", "flextime-exporter@node.socket"])
 def test_systemd_analyze_verify_accepts_the_units(tmp_path, unit):
     units = _units_for_verify(tmp_path)
     proc = _verify(units, unit)

@@ -200,6 +200,65 @@ def test_overrunning_collector_respects_prometheus_timeout(exporter_factory, tmp
     assert value(resp.text, "good_metric") == 1
 
 
+def _await_fifo_reader(fifo, timeout: float = 10.0) -> int:
+    """A writer fd of ``fifo``, opened once the exporter's read waits on it (a non-blocking writer open
+    succeeds only when a reader has the FIFO open); kept open, the reader waits for data."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:  # ENXIO: no reader yet
+            assert exc.errno == errno.ENXIO and time.monotonic() < deadline, exc
+            time.sleep(0.02)
+
+
+def test_a_short_deadline_never_fails_another_clients_scrape(exporter_factory, tmp_path):
+    """A client announcing a tiny timeout gives up on the textfile read its scrape started; a normal
+    scrape that arrives while that read is still in flight waits for it and serves its result
+    (success 1), instead of failing with 'the previous textfile read has not returned yet'."""
+    textdir = tmp_path / "text"
+    textdir.mkdir()
+    fifo = textdir / "slow.prom"
+    os.mkfifo(fifo)
+    exp = exporter_factory(f"--collector.textfile.directory={textdir}")
+    short: list = []
+    t = threading.Thread(target=lambda: short.append(exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": "0.05"})))
+    t.start()
+    writer = _await_fifo_reader(fifo)  # the short scrape's read is in flight
+    t.join(10)
+    assert value(short[0].text, "node_scrape_collector_success", collector="textfile") == 0
+    normal: list = []
+    n = threading.Thread(target=lambda: normal.append(exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": "10"})))
+    n.start()
+    time.sleep(0.3)  # gives the normal scrape time to reach the read in flight (passes either way with the fix)
+    os.write(writer, b"slow_metric 7\n")
+    os.close(writer)
+    n.join(15)
+    assert normal[0].status == 200
+    assert value(normal[0].text, "node_scrape_collector_success", collector="textfile") == 1
+    assert value(normal[0].text, "slow_metric") == 7
+    assert "has not returned yet" not in exp.log()
+
+
+def test_a_tiny_announced_timeout_has_a_floor(exporter_factory):
+    """X-Prometheus-Scrape-Timeout-Seconds: 1e-6 from any client still gets a scrape that can finish,
+    and writes no error lines (it wrote 24 failures and 24 recoveries)."""
+    exp = exporter_factory()
+
+    def succeeded(text):
+        return {dict(labels)["collector"] for (name, labels), v in samples(text).items()
+                if name == "node_scrape_collector_success" and v == 1}
+
+    normal = succeeded(exp.get().text)  # the collectors that have data on this host
+    assert len(normal) > 10
+    before = exp.log().count("\n")
+    for header in ("1e-6", "0.05", "-1", "nan", "junk"):
+        resp = exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": header})
+        assert resp.status == 200
+        assert succeeded(resp.text) == normal, header
+    assert " ERROR " not in "\n".join(exp.log().splitlines()[before:])
+
+
 def test_default_deadline_without_header(exporter_factory, tmp_path):
     textdir = tmp_path / "text"
     textdir.mkdir()
@@ -320,3 +379,118 @@ def test_deprecated_node_exporter_flag_spellings_still_work(exporter_factory):
     netdev = re.compile(r"^node_network_(receive|transmit)_.*_total$")  # netdev's families; netclass has its own filter
     assert not [l for (n, l) in series if netdev.match(n) and dict(l)["device"] == "lo"]
     assert [l for (n, l) in series if n == "node_network_receive_bytes_total"]  # other devices remain
+
+
+def _raw_exchange(port: int, data: bytes) -> bytes:
+    """Send raw bytes, read until the server closes (or 5 s)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except socket.timeout:
+            pass
+    return out
+
+
+def test_malformed_requests_are_answered_briefly_and_not_logged(exporter_factory):
+    """Before authentication anyone can send bytes: a malformed request gets a 400 that does not echo
+    it, no version in the Server header, and no log line at the default level (it was 10 lines of
+    ERROR traceback a request). HTTP/0.9 ('GET /metrics' with no version) gets a 400, never metrics."""
+    exp = exporter_factory()
+    exp.get()
+    before = len(exp.log().splitlines())
+    bad = [b"GARBAGE <script>alert(1)</script> HTTP/1.1\r\n\r\n",
+           b"GET / HTTP/1.1\r\nHost: x\r\nBad <b>Header\r\n\r\n",
+           b"GET /metrics HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
+           b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40]
+    for _ in range(5):
+        for data in bad:
+            answer = _raw_exchange(exp.port, data)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.") and b" 400 " in head.split(b"\r\n")[0], answer[:200]
+            assert body == b"400 Bad Request\n", body
+            assert b"Server: flextime-exporter\r\n" in head and b"aiohttp" not in head and b"Python" not in head
+    http09 = _raw_exchange(exp.port, b"GET /metrics\r\n\r\n")
+    assert http09.startswith(b"HTTP/1.1 400 "), http09[:100]
+    assert b"node_" not in http09
+    assert exp.log().splitlines()[before:] == []
+    good = exp.get()
+    assert good.status == 200 and "aiohttp" not in good.headers.get("Server", "")
+
+
+def test_sigterm_exits_while_a_read_is_stuck(exporter_factory, tmp_path):
+    """A FIFO in the textfile directory keeps a worker thread in open() for good: SIGTERM still ends
+    the process (it used to close the listener and stay until SIGKILL)."""
+    import signal
+
+    textdir = tmp_path / "text"
+    textdir.mkdir()
+    os.mkfifo(textdir / "stuck.prom")
+    exp = exporter_factory(f"--collector.textfile.directory={textdir}", "--scrape.timeout=1")
+    assert value(exp.get().text, "node_scrape_collector_success", collector="textfile") == 0
+    exp.proc.send_signal(signal.SIGTERM)
+    assert exp.proc.wait(timeout=15) == 0
+    assert "shutting down" in exp.log()
+
+
+def _fd_limit(soft: int, hard: int):
+    """A preexec_fn that gives the exporter RLIMIT_NOFILE (soft, hard)."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _open_connections(port: int, n: int) -> list:
+    conns = []
+    for _ in range(n):
+        conns.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+    return conns
+
+
+def test_open_file_limit_is_raised_to_the_hard_limit(exporter_factory):
+    """Started with node_exporter's usual soft limit of 1,024 (hard 4,096), the exporter raises its
+    own soft limit: 1,100 idle client connections leave a scrape working."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:  # this test's own 1,100 client sockets
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    exp = exporter_factory(preexec_fn=_fd_limit(1024, 4096))
+    limits = open(f"/proc/{exp.proc.pid}/limits").read()
+    assert re.search(r"Max open files\s+4096\s+4096", limits), limits
+    conns = _open_connections(exp.port, 1100)
+    try:
+        resp = exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": "10"})
+        assert resp.status == 200 and value(resp.text, "node_scrape_collector_success", collector="cpu") == 1
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_running_out_of_descriptors_is_one_log_line_not_a_flood(exporter_factory):
+    """With a hard limit too low for the connections, accept() fails with EMFILE: asyncio logged a
+    traceback for each failed accept (MB/s); now one line a minute, and serving resumes afterwards."""
+    exp = exporter_factory(preexec_fn=_fd_limit(96, 96))
+    conns = _open_connections(exp.port, 150)  # more than the exporter can accept
+    try:
+        deadline = time.monotonic() + 10
+        while "cannot accept connections" not in exp.log():
+            assert time.monotonic() < deadline, exp.log()[-2000:]
+            time.sleep(0.1)
+        time.sleep(2)  # asyncio retries accept() every second: two more tries, no more lines
+        log = exp.log()
+        assert log.count("cannot accept connections") == 1 and "Traceback" not in log, log[-3000:]
+    finally:
+        for c in conns:
+            c.close()
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if exp.get().status == 200:
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline
+        time.sleep(0.2)

@@ -121,6 +121,16 @@ def test_pressure_collector(tmp_path):
     assert "node_pressure_memory_stalled_seconds_total 0\n" in text
 
 
+def test_pressure_collector_irq_since_linux_6_1(tmp_path):
+    """1.9 adds IRQ pressure (only a "full" line); a kernel without /proc/pressure/irq (before 6.1, or without
+    CONFIG_IRQ_TIME_ACCOUNTING) still has the other series and the collector succeeds."""
+    roots = psi_tree(tmp_path)
+    write(roots["proc"] / "pressure" / "irq", "full avg10=0.00 avg60=0.00 avg300=0.00 total=8494\n")
+    fams = run(PressureCollector(settings(roots)))
+    assert values(fams)["node_pressure_irq_stalled_seconds_total"] == 0.008494
+    assert len(fams) == 6
+
+
 def test_pressure_collector_old_kernel_without_cpu_full_line(tmp_path):
     fams = run(PressureCollector(settings(psi_tree(tmp_path, cpu=PSI_CPU_OLD))))
     assert values(fams)["node_pressure_cpu_waiting_seconds_total"] == 115.115994

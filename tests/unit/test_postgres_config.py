@@ -77,6 +77,19 @@ def _probe_config(*allowed: str):
     ("10.0.0.*:5432", "10.0.0.17", "5432", True),
     ("[::1]:5432", "::1", "5432", True),
     ("[::1]:5432", "::2", "5432", False),
+    ("127.0.0.1:574*", "127.0.0.1", "5741", True),               # a port glob
+    ("127.0.0.1:574*", "127.0.0.1", "5432", False),
+    # a host glob only ever matches a host name: a path is a Unix socket directory to libpq
+    ("*.corp.test:5432", "/tmp/x/evil.corp.test", "5432", False),
+    ("*:*", "/tmp/x", "5432", False),
+    ("*:*", "@abstract", "5432", False),
+    ("*:*", "db 1", "5432", False),
+    # a socket directory only by its exact path
+    ("/var/run/postgresql", "/var/run/postgresql", "5432", True),
+    ("/var/run/postgresql", "/var/run/postgresql/", "5432", True),
+    ("/var/run/postgresql", "/var/run/postgresql/../../tmp", "5432", False),
+    ("/var/run/postgresql", "/var/run/postgresql/sub", "5432", False),
+    ("/var/run/postgresql", "/var/run", "5432", False),
 ])
 def test_allowlist_patterns(pattern, host, port, allowed):
     assert _probe_config(pattern).allows(host, port) is allowed

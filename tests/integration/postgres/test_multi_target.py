@@ -218,3 +218,142 @@ def test_bad_config_file_is_one_line_exit_2(tmp_path, config, needle):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and str(path) in lines[0], proc.stderr
+
+
+class UnixListener:
+    """A Unix-socket listener at ``<directory>/.s.PGSQL.<port>`` (where libpq looks when ``host`` is a
+    directory) that counts connections: whoever listens there would receive the auth module's password."""
+
+    def __init__(self, directory: str, port: int = 5432) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(os.path.join(directory, f".s.PGSQL.{port}"))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.accepted = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+def test_a_host_glob_never_matches_a_socket_path(exporter_factory, pg_primary, tmp_path):
+    """'*.corp.test:5432' allows host names under corp.test; a target whose host is a directory named
+    like one (key=value or %2F-escaped URI form) is a Unix socket, and no host glob may let it through:
+    HTTP 400, and the listener on that socket sees no connection (no password sent to it)."""
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="pgsock-", dir="/tmp")  # short: a socket path has ~108 bytes
+    evil = os.path.join(base, "x", "evil.corp.test")
+    listener = UnixListener(evil)
+    try:
+        config = write_config(tmp_path, pg_primary, ["*.corp.test:5432", "*:*"])
+        exp = exporter_factory(f"--config.file={config}", "--log.level=debug", exporter="postgres",
+                               env={"DATA_SOURCE_NAME": ""})
+        for target in (f"host={evil} port=5432 dbname=postgres",
+                       "postgresql://" + urllib.parse.quote(evil, safe="") + ":5432/postgres",
+                       f"postgresql:///postgres?host={urllib.parse.quote(evil, safe='')}&port=5432"):
+            resp = probe(exp, target)
+            assert resp.status == 400, (target, resp.text)
+            assert "is not in probe.allowed_targets" in resp.text
+        time.sleep(0.3)
+        assert listener.accepted == 0
+        assert pg_primary.exporter_password not in exp.log()
+    finally:
+        listener.close()
+        subprocess.run(["rm", "-rf", base], check=False)
+
+
+def test_a_socket_directory_is_allowed_only_by_its_exact_path(exporter_factory, pg_primary, tmp_path):
+    """A socket directory named exactly in the allowlist is probed over its socket; its parent or a
+    sibling directory is refused."""
+    config = write_config(tmp_path, pg_primary, [str(pg_primary.socket_dir)])
+    exp = exporter_factory(f"--config.file={config}", exporter="postgres", env={"DATA_SOURCE_NAME": ""})
+    resp = probe(exp, f"host={pg_primary.socket_dir} port={pg_primary.port} dbname=postgres")
+    assert resp.status == 200 and value(resp.text, "pg_up") == 1, resp.text
+    for other in (os.path.dirname(str(pg_primary.socket_dir)), str(pg_primary.socket_dir) + "-other"):
+        refused = probe(exp, f"host={other} port={pg_primary.port} dbname=postgres")
+        assert refused.status == 400, refused.text
+
+
+@pytest.mark.parametrize("pattern,needle", [
+    ("/tmp/*/sockets", "a socket path is matched exactly, without globs"),
+    ("db-1.internal:54x2", "is not a port number or a glob of one"),
+    ("db-1.internal:70000", "is not a port number or a glob of one"),
+    ("db 1.internal:5432", "cannot match a host name"),
+    ("fd00::1:5432", "write an IPv6 address in brackets"),
+])
+def test_an_allowlist_pattern_that_cannot_match_stops_start_up(tmp_path, pg_primary, pattern, needle):
+    config = write_config(tmp_path, pg_primary, [pattern])
+    proc = subprocess.run(exporter_cmd("postgres", f"--config.file={config}", "--web.listen-address=127.0.0.1:0"),
+                          capture_output=True, text=True, timeout=30, env={**os.environ, "DATA_SOURCE_NAME": ""})
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "probe.allowed_targets" in lines[0], proc.stderr
+
+
+def _distinct_targets(pg_primary) -> list[str]:
+    """Four distinct probe targets of the one test server (the pool keys a target by its whole DSN)."""
+    return [f"host=127.0.0.1 port={pg_primary.port} dbname={db}" for db in ("postgres", "app1", "app2", "template1")]
+
+
+def _await(predicate, timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_idle_probe_targets_close_on_a_timer_and_concurrent_probes_after_expiry_all_answer(
+        exporter_factory, pg_primary, tmp_path):
+    """--probe.idle-timeout: with no probe at all, the idle targets' connections close on time (the
+    timer, not the next request, closes them); then 24 concurrent probes of the expired targets all
+    answer 200 (they raced in the expiry: HTTP 500 and a traceback with the DSN in the log), and no log
+    line holds the password or an ERROR."""
+    app = "flextime-expiry-test"
+    config = write_config(tmp_path, pg_primary, [f"127.0.0.1:{pg_primary.port}"])
+    exp = exporter_factory(f"--config.file={config}", f"--postgres.application-name={app}", "--log.level=debug",
+                           "--probe.idle-timeout=3", exporter="postgres", env={"DATA_SOURCE_NAME": ""})
+    targets = _distinct_targets(pg_primary)
+    for target in targets:
+        assert value(probe(exp, target).text, "pg_up") == 1
+    assert pg_primary.connections_from(app) > 0
+    _await(lambda: pg_primary.connections_from(app) == 0, what="idle probe targets to close with no probe")
+    assert exp.log().count("closed: not probed for 3s") == len(targets)
+
+    results: list = []
+    threads = [threading.Thread(target=lambda t=t: results.append(probe(exp, t))) for t in targets * 6]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert [r.status for r in results] == [200] * len(threads)
+    assert all(value(r.text, "pg_up") == 1 for r in results)
+    log = exp.log()
+    assert pg_primary.exporter_password not in log
+    assert " ERROR " not in log and "Traceback" not in log
+
+
+def test_probe_pool_bound_is_a_setting(exporter_factory, pg_primary, tmp_path):
+    """--probe.max-targets=2: four targets probed in turn leave only the two most recent with connections."""
+    app = "flextime-bound-test"
+    config = write_config(tmp_path, pg_primary, [f"127.0.0.1:{pg_primary.port}"])
+    exp = exporter_factory(f"--config.file={config}", f"--postgres.application-name={app}",
+                           "--probe.max-targets=2", exporter="postgres", env={"DATA_SOURCE_NAME": ""})
+    for target in _distinct_targets(pg_primary)[:4]:
+        assert value(probe(exp, target).text, "pg_up") == 1
+    _await(lambda: pg_primary.connections_from(app) <= 2 * 2, what="the pool to close targets beyond its bound")
+    assert exp.log().count("closed: more than 2 probe targets") == 2

@@ -302,3 +302,72 @@ def test_redis_exporter_environment_variables(redis7, tmp_path):
         assert value(replica, "redis_up") == 1 and value(replica, "redis_master_link_up") == 1
     finally:
         exp.stop()
+
+
+def test_a_host_glob_never_matches_a_socket_path(tmp_path, redis7):
+    """'*.corp.test:6379' allows host names under corp.test; unix:///…/evil.corp.test:6379 is a socket
+    path that merely looks like one: HTTP 400, and the socket there sees no connection (and so no
+    password). A socket is allowed only by its exact path."""
+    import os
+    import socket
+    import tempfile
+    import threading
+
+    base = tempfile.mkdtemp(prefix="rsock-", dir="/tmp")
+    os.makedirs(os.path.join(base, "x"))
+    path = os.path.join(base, "x", "evil.corp.test:6379")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(8)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    passwords = write_password_file(tmp_path / "pw.json", {f"unix://{path}": redis7.exporter_password})
+    exp = start_redis_exporter(tmp_path, "--redis.addr=", "--scrape.allowed-targets=*.corp.test:6379,*:*",
+                               f"--redis.password-file={passwords}", env=as_exporter_user(redis7))
+    try:
+        for target in (f"unix://{path}", f"unix://{path}?db=0"):
+            resp = exp.get(scrape_path(target))
+            assert resp.status == 400 and "is not allowed by --scrape.allowed-targets" in resp.text, resp.text
+        time.sleep(0.3)
+        assert accepted == []
+        # the exact path allows it (the listener then gets a connection: it is what was allowed)
+        (tmp_path / "exact").mkdir()
+        exact = start_redis_exporter(tmp_path / "exact", "--redis.addr=", "--connection-timeout=1s", f"--scrape.allowed-targets={path}")
+        try:
+            resp = exact.get(scrape_path(f"unix://{path}"))
+            assert resp.status == 200, resp.text
+        finally:
+            exact.stop()
+    finally:
+        exp.stop()
+        listener.close()
+        import shutil
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("pattern,needle", [
+    ("/run/redis/*.sock", "a socket path is matched exactly, without globs"),
+    ("cache-1:63x9", "is not a port number or a glob of one"),
+    ("cache 1:6379", "cannot match a host name"),
+])
+def test_an_allowlist_pattern_that_cannot_match_stops_start_up(tmp_path, pattern, needle):
+    import subprocess
+
+    from conftest import exporter_cmd
+    proc = subprocess.run(exporter_cmd("redis", "--redis.addr=", f"--scrape.allowed-targets={pattern}",
+                                       "--web.listen-address=127.0.0.1:0"), capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "--scrape.allowed-targets" in lines[0], proc.stderr
+
+
+def test_a_port_glob_is_a_port_pattern(tmp_path, redis7):
+    """'127.0.0.1:<first digits>*' is read as a port glob (it was read as a host pattern on port 6379)."""
+    port = str(redis7.port)
+    passwords = write_password_file(tmp_path / "pw.json", {f"redis://{redis7.address}": redis7.exporter_password})
+    exp = start_redis_exporter(tmp_path, "--redis.addr=", f"--scrape.allowed-targets=127.0.0.1:{port[:-1]}*",
+                               f"--redis.password-file={passwords}", env={"REDIS_USER": redis7.exporter_user})
+    try:
+        assert value(get_ok(exp, scrape_path(redis7.address)), "redis_up") == 1
+    finally:
+        exp.stop()

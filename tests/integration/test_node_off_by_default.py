@@ -1,0 +1,93 @@
+"""The off-by-default collectors dashboards and node-mixin use (processes, interrupts, cpu --collector.cpu.info)
+on node_exporter's recorded hardware: ours and node_exporter 1.9 with the same flags give the same samples."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import newer_go_binary, parse_families, samples, start_go_exporter
+from exporters.node.registry import node_collectors
+
+FAMILIES = re.compile(r"^node_(processes_|interrupts_total|cpu_(info|flag_info|bug_info|frequency_hertz)$|softirqs_"
+                      r"|buddyinfo_|ksmd_|cpu_vulnerabilities_|memory_numa_|slabinfo_|xfrm_|lnstat_|sysctl_|zoneinfo_|cgroups_|drbd_)")
+COLLECTORS = ("processes", "interrupts", "softirqs", "buddyinfo", "ksmd", "cpu_vulnerabilities", "meminfo_numa",
+              "slabinfo", "xfrm", "lnstat", "sysctl", "zoneinfo", "cgroups",
+              "drbd")
+
+
+def flags(tree):
+    return (f"--path.procfs={tree / 'proc'}", f"--path.sysfs={tree / 'sys'}", "--collector.disable-defaults",
+            *(f"--collector.{c}" for c in COLLECTORS), "--collector.cpu", "--collector.cpu.info",
+            "--collector.stat", "--collector.stat.softirq", "--collector.sysctl.include=kernel.threads-max",
+            "--collector.sysctl.include=fs.file-nr", "--collector.sysctl.include=fs.file-nr:a,b,c",
+            "--collector.sysctl.include-info=kernel.seccomp.actions_avail",
+            "--collector.cpu.info.flags-include=^(aes|avx.?|constant_tsc)$",
+            "--collector.cpu.info.bugs-include=^(cpu_meltdown|spectre_.*|mds)$")
+
+
+@pytest.fixture(scope="module")
+def both(node_fixture_tree, tmp_path_factory):
+    from conftest import start_exporter
+
+    tmp = tmp_path_factory.mktemp("off-by-default")
+    ours = start_exporter(tmp, *flags(node_fixture_tree))
+    go = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *flags(node_fixture_tree),
+                           log_path=tmp / "go.log")
+    try:
+        yield ours.get().text, go.get().text
+    finally:
+        ours.stop()
+        go.stop()
+
+
+def chosen(text: str) -> dict:
+    out = {k: v for k, v in samples(text).items() if FAMILIES.match(k[0])}
+    if "cpufreq" not in node_collectors.names():
+        # node_exporter serves node_cpu_frequency_hertz from /proc/cpuinfo when its cpufreq collector is off;
+        # without a cpufreq collector of ours there is nothing to turn off
+        out = {k: v for k, v in out.items() if k[0] != "node_cpu_frequency_hertz"}
+    return out
+
+
+def test_same_samples_as_node_exporter_1_9(both):
+    ours, go = both
+    expected = chosen(go)
+    assert {k[0] for k in expected} >= {"node_processes_threads", "node_processes_state", "node_interrupts_total",
+                                         "node_cpu_info", "node_cpu_flag_info", "node_cpu_bug_info",
+                                         "node_softirqs_functions_total", "node_softirqs_total", "node_buddyinfo_blocks",
+                                         "node_ksmd_sleep_seconds", "node_cpu_vulnerabilities_info",
+                                         "node_memory_numa_MemFree", "node_memory_numa_numa_hit_total",
+                                         "node_slabinfo_objects", "node_xfrm_in_error_packets_total",
+                                         "node_lnstat_allocs_total", "node_sysctl_kernel_threads_max",
+                                         "node_sysctl_fs_file_nr", "node_sysctl_fs_file_nr_b",
+                                         "node_sysctl_info", "node_zoneinfo_protection_0",
+                                         "node_zoneinfo_numa_hit_total", "node_cgroups_enabled",
+                                         "node_drbd_connected", "node_drbd_disk_state_is_up_to_date"}
+    assert chosen(ours) == expected
+
+
+def test_same_types_and_success(both):
+    ours, go = both
+    # the parser names a counter family without _total
+    types = lambda text: {n: f.type for n, f in parse_families(text).items()  # noqa: E731
+                          if FAMILIES.match(n) or FAMILIES.match(n + "_total")}
+    assert types(ours).items() >= {k: v for k, v in types(go).items() if k != "node_cpu_frequency_hertz"}.items()
+    success = lambda text: {dict(l)["collector"]: v for (n, l), v in samples(text).items()  # noqa: E731,E741
+                            if n == "node_scrape_collector_success" and dict(l)["collector"] in COLLECTORS}
+    assert success(ours) == success(go) == dict.fromkeys(COLLECTORS, 1)
+
+
+def test_node_exporter_build_info_beside_ours(both, node_exporter_ours):
+    """Dashboards (node-mixin's instance variable) read node_exporter_build_info: same labels as 1.9's, our version."""
+    from exporters import __version__
+
+    _, go = both
+    ours = parse_families(node_exporter_ours.get().text)
+    go_labels = set(parse_families(go)["node_exporter_build_info"].samples[0].labels)
+    (sample,) = ours["node_exporter_build_info"].samples
+    assert set(sample.labels) == go_labels
+    assert sample.labels["version"] == __version__ and sample.labels["goversion"].startswith("python3.")
+    assert sample.labels["goos"] == "linux" and sample.value == 1
+    assert "flextime_exporter_build_info" in ours

@@ -12,20 +12,8 @@ import pytest
 
 from conftest import ROOT, exporter_cmd, newer_go_binary, require_program, start_exporter
 
-# Flags of the collectors other helpers are building in parallel (hwmon, thermal_zone, cpufreq, powersupplyclass,
-# rapl, dmi, edac, watchdog, nfs, nfsd; mdadm, bonding, bcache, btrfs, fibrechannel, infiniband, nvme, tapestats,
-# ipvs, schedstat, xfs, zfs). Not accepted on this branch; the lead empties this set after merging theirs.
-FLAGS_OF_COLLECTORS_OTHER_HELPERS_BUILD = {
-    "--collector.bcache", "--collector.bcache.priorityStats", "--collector.bonding", "--collector.btrfs",
-    "--collector.cpufreq", "--collector.dmi", "--collector.edac", "--collector.fibrechannel", "--collector.hwmon",
-    "--collector.hwmon.chip-exclude", "--collector.hwmon.chip-include", "--collector.hwmon.sensor-exclude",
-    "--collector.hwmon.sensor-include", "--collector.infiniband", "--collector.ipvs", "--collector.ipvs.backend-labels",
-    "--collector.mdadm", "--collector.nfs", "--collector.nfsd", "--collector.nvme",
-    "--collector.powersupply.ignored-supplies", "--collector.powersupplyclass", "--collector.rapl",
-    "--collector.rapl.enable-zone-label", "--collector.schedstat", "--collector.tapestats",
-    "--collector.tapestats.ignored-devices", "--collector.thermal_zone", "--collector.watchdog", "--collector.xfs",
-    "--collector.zfs",
-}
+# Flags of 1.9 collectors still being built elsewhere (left out of the start-up test until merged): none now.
+FLAGS_OF_COLLECTORS_OTHER_HELPERS_BUILD: set[str] = set()
 
 # flags that end the program (checked below) or that the start-up test cannot give as-is, with where they are tested
 NOT_IN_THE_START_UP = {

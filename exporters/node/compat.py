@@ -56,7 +56,6 @@ IGNORED: tuple[Ignored, ...] = (
             "no such setting (blocking reads run on one worker thread per scrape)", CANNOT_APPLY, str),
     Ignored("--collector.qdisc.fixtures", "node_exporter's own end-to-end test fixtures", CANNOT_APPLY, str),
     Ignored("--collector.wifi.fixtures", "node_exporter's own end-to-end test fixtures", CANNOT_APPLY, str),
-    Ignored("--collector.arp.netlink", "the arp collector reads /proc/net/arp (the same series)", OTHER_SOURCE),
     Ignored("--collector.netdev.netlink", "the netdev collector reads /proc/net/dev and /sys/class/net (the same "
             "series)", OTHER_SOURCE),
     Ignored("--collector.netclass.netlink", "the netclass collector reads /sys/class/net (the same series)",

@@ -19,6 +19,14 @@ from ..core.metrics import UNTYPED, MetricDef, MetricFamily, gauge
 from .registry import HostCollector, node_collectors, read_text
 
 POOL_STATE = gauge("node_zfs_zpool_state", "kstat.zfs.misc.state", "zpool", "state")
+# For the generated metric reference only: the real names come from the kstat files.
+KSTAT_DOC = MetricDef("node_zfs_<subsystem>_<kstat>", UNTYPED,
+                      "kstat.zfs.misc.<file>.<kstat> (arcstats, abdstats, dbufstats, dmu_tx, dnodestats, fm, "
+                      "vdev_cache_stats, vdev_mirror_stats, xuio_stats, zfetchstats, zil).")
+POOL_IO_DOC = MetricDef("node_zfs_zpool_<field>", UNTYPED, "kstat.zfs.misc.io.<field> of the pool's io kstat.",
+                        ("zpool",))
+DATASET_DOC = MetricDef("node_zfs_zpool_dataset_<kstat>", UNTYPED, "kstat.zfs.misc.objset.<kstat> of a dataset.",
+                        ("zpool", "dataset"))
 POOL_STATES = ("online", "degraded", "faulted", "offline", "removed", "unavail", "suspended")
 
 # metric subsystem -> kstat file
@@ -126,7 +134,7 @@ class ZFSCollector(HostCollector):
     name = "zfs"
     description = ("OpenZFS statistics (<procfs>/spl/kstat/zfs): ARC, DMU, ZIL, per-pool I/O, datasets and state; "
                    "one untyped node_zfs_<subsystem>_<kstat> family per kstat.")
-    metrics = (POOL_STATE,)
+    metrics = (KSTAT_DOC, POOL_IO_DOC, DATASET_DOC, POOL_STATE)
 
     def read(self):
         base = self.proc("spl", "kstat", "zfs")

@@ -681,3 +681,32 @@ def info_families(info: Mapping[str, Mapping[str, str]], *, databases: int = 16,
         fams.add(SLAVE_INFO, (flat.get("master_host", ""), flat.get("master_port", ""),
                               flat.get("slave_read_only", "")), 1)
     return list(fams.values())
+
+
+MODULE_INFO = gauge(NS + "module_info", "Information about loaded Redis module", "api", "filters", "name", "usedby",
+                    "using", "ver")
+
+
+def modules_families(text: str) -> list[MetricFamily]:
+    """INFO MODULES (--include-modules-metrics): ``module:name=..,ver=..,api=..,filters=..,usedby=[..],
+    using=[..],options=[..]`` per loaded module (7 parts, as 1.69 takes it), and the RediSearch fields
+    of the tables above."""
+    fams = _Families()
+    for section in parse_info(text).values():
+        for key, raw in section.items():
+            if key == "module":
+                parts = raw.split(",")
+                if len(parts) == 7:
+                    values = dict(p.split("=", 1) if "=" in p else (p, "") for p in parts[:6])
+                    fams.add(MODULE_INFO, tuple(values.get(k, "") for k in MODULE_INFO.labels), 1)
+                continue
+            _generic(fams, key, raw, FIELDS)
+    return list(fams.values())
+
+
+def tile38_families(pairs: Mapping[str, str]) -> list[MetricFamily]:
+    """SERVER EXT of a Tile38 server (--is-tile38): each field named tile38_<field>, by the tables."""
+    fams = _Families()
+    for key, raw in pairs.items():
+        _generic(fams, key if key.startswith("tile38_") else "tile38_" + key, raw, FIELDS)
+    return list(fams.values())

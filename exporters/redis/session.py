@@ -284,6 +284,10 @@ class RedisSession(ScrapeHooks):
                  ("latency_latest", ("LATENCY", "LATEST"))]
         if self.latency_histogram and (not self.version or self.version >= (7,)):  # Redis 7+, every Valkey
             cmds.append(("latency_histogram", ("LATENCY", "HISTOGRAM")))
+        if self.settings.get("include_modules_metrics"):
+            cmds.append(("info_modules", ("INFO", "MODULES")))
+        if self.settings.get("is_tile38"):
+            cmds.append(("tile38", ("SERVER", "EXT")))
         return cmds
 
     # ---- this scrape's state ------------------------------------------------------------------

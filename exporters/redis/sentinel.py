@@ -84,8 +84,8 @@ class SentinelCollector(RedisCollector):
             fams[OK_SLAVES.name].add((address, name), _ok(slaves))
             flags = m.get("flags", "")
             if any(f in flags for f in (*DOWN_FLAGS, "disconnected")):
-                down.append(f"{name} at {address} ({flags})")
+                down.append(f"{name} at {address}")  # not the flags: they change, and each change is logged
         out = [f for f in fams.values() if f.samples]
         if down:
-            raise PartialFailure("sentinel sees its master down: " + ", ".join(down), out)
+            raise PartialFailure("sentinel sees its master down or unreachable: " + ", ".join(down), out)
         return out

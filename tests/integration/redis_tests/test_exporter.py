@@ -191,7 +191,7 @@ OURS_ONLY_PREFIXES = ("process_",)
 
 # Where ours follows 1.69 and 1.45 differs (docs/redis.md, "redis_exporter 1.45 and 1.69"): families 1.69
 # added (from INFO fields 1.45 dropped, CONFIG's client-output-buffer-limit, hz) ...
-ADDED_IN_169_PREFIXES = ("redis_config_client_output_buffer_limit_",)
+ADDED_IN_169_PREFIXES = ("redis_config_client_output_buffer_limit_", "redis_sentinel_master_setting_")
 ADDED_IN_169 = {
     "redis_async_loading", "redis_configured_hz", "redis_current_eviction_exceeded_time_ms",
     "redis_evicted_clients_total", "redis_eviction_exceeded_time_ms_total", "redis_expire_cycle_cpu_time_ms_total",

@@ -174,12 +174,11 @@ def family_table(text: str) -> dict[str, tuple[str, tuple[str, ...]]]:
 
 # Families only one side has, by design (everything else both must expose identically).
 GO_ONLY = {
-    "redis_exporter_build_info": "ours is flextime_exporter_build_info (the fleet's own)",
     "redis_last_key_groups_scrape_duration_milliseconds": "key groups (--check-key-groups) are not implemented",
 }
 GO_ONLY_PREFIXES = ("go_", "process_")  # Go runtime and process metrics: ours has its own process_*
 OURS_ONLY = {
-    "flextime_exporter_build_info": "the fleet's build info (Go: redis_exporter_build_info)",
+    "flextime_exporter_build_info": "the fleet's build info (beside redis_exporter_build_info)",
     "flextime_exporter_series_dropped_total": "the shared runtime's duplicate-sample counter",
     "promhttp_metric_handler_requests_total": "the shared runtime's handler metrics (1.45 has none)",
     "promhttp_metric_handler_requests_in_flight": "the shared runtime's handler metrics (1.45 has none)",

@@ -160,16 +160,17 @@ def _check_tls_files(settings: Settings) -> None:
 
 async def reload_passwords(app) -> None:
     """/-/reload: the password file read again (ConfigError when it cannot be, the old one kept). The
-    configured target whose password changed gets a new session (its old connection closed)."""
+    configured target whose password changed drops its connection and makes the next one with it."""
     settings = app.settings
     fresh = load_password_file(settings.redis_password_file)
     creds = _credentials(settings)
     settings.redis_credentials = Credentials(creds.addr, creds.user, fresh)
     pool = app.pool
-    for i, (target, key) in enumerate(zip(list(pool.configured), targets(settings))):
-        if target.hooks is not None and target.hooks.target.key() != key:
-            pool.configured[i] = pool._build(key)
-            await target.close()
+    for target, key in zip(list(pool.configured), targets(settings)):
+        session = target.hooks
+        if session is not None and session.target.key() != key:  # its password changed: reconnect with it
+            session.target = RedisTarget.from_key(key)
+            await session.close()
     for key in list(pool.probes):  # probe targets pick up their password at their next request
         await pool._close_probe(key, "password file reloaded")
 

@@ -217,12 +217,14 @@ def test_reload_reads_the_password_file_again(redis7, tmp_path):
                                env={"REDIS_USER": redis7.exporter_user})
     try:
         assert last_error(get_ok(exp)) == ("authentication failed", 1)
+        assert exp.get("/health").status == 503
         write_password_file(path, {f"redis://{redis7.address}": redis7.exporter_password})
         assert value(get_ok(exp), "redis_up") == 0  # not read again until asked
         resp = exp.get("/-/reload")
         assert (resp.status, resp.text) == (200, "ok")
         text = get_ok(exp)
         assert value(text, "redis_up") == 1 and last_error(text) == ("", 0)
+        assert exp.get("/health").status == 200  # the health check uses the new password too
         path.write_text("{not json")  # a broken file: 500 naming it, the passwords in use kept
         resp = http_get(exp.base + "/-/reload")
         assert resp.status == 500 and str(path) in resp.text and "not valid JSON" in resp.text

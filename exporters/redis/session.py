@@ -141,7 +141,7 @@ class RedisSession(ScrapeHooks):
         self._lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()  # one connection at a time, whoever asks (scrape, /health)
         self.version: tuple[int, ...] = ()  # the server's redis_version, read when connecting
-        self.sentinel = False  # redis_mode:sentinel, read when connecting: no CONFIG, SLOWLOG, LATENCY
+        self.sentinel = False  # redis_mode (Valkey: server_mode) sentinel, read when connecting: no CONFIG ...
         self.ping_on_connect = bool(settings.get("ping_on_connect"))
         self.all_config = bool(settings.get("include_config_metrics"))
         self._scrapes: dict[float, _Scrape] = {}  # the running scrapes, by deadline
@@ -214,7 +214,7 @@ class RedisSession(ScrapeHooks):
         for line in text.splitlines():
             if line.startswith("redis_version:"):
                 self.version = tuple(int(p) for p in line.split(":", 1)[1].strip().split(".") if p.isdigit())
-            elif line.startswith("redis_mode:"):
+            elif line.startswith(("redis_mode:", "server_mode:")):  # Valkey 8 says server_mode
                 self.sentinel = line.split(":", 1)[1].strip() == "sentinel"
 
     @staticmethod

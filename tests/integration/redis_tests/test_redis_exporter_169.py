@@ -86,3 +86,33 @@ def test_same_families_as_169_on_a_cluster_node(cluster_redis, tmp_path):  # noq
     problems = compare_169(o, g169)
     assert not problems, "\n".join(problems)
     assert {k for k in samples(o) if k[0] == "redis_db_keys"} == {k for k in samples(g169) if k[0] == "redis_db_keys"}
+
+
+@pytest.mark.parametrize("server_name", ["redis7", "valkey81"])
+def test_optional_families_as_169(all_servers, server_name, tmp_path):
+    """The families behind 1.69's switches, beside 1.69 with the same switches (1.45 lacks
+    -include-modules-metrics): all settings, ping time, system memory, modules (none loaded: no series
+    on either side)."""
+    server = all_servers[server_name]
+    flags = ("-include-config-metrics", "-ping-on-connect", "-include-system-metrics", "-include-modules-metrics")
+    go169 = start_go_redis_exporter(server, tmp_path, *flags, binary=go169_binary(), name="redis_exporter-1.69")
+    ours = start_redis_exporter(tmp_path, f"--redis.addr=redis://{server.address}", *flags,
+                                env=as_exporter_user(server))
+    try:
+        o, g169 = scrape_all(ours, go169)
+    finally:
+        for exp in (ours, go169):
+            exp.stop()
+    problems = compare_169(o, g169)
+    assert not problems, "\n".join(problems)
+    for name in ("redis_config_key_value", "redis_config_value", "redis_exporter_last_scrape_ping_time_seconds",
+                 "redis_total_system_memory_bytes"):
+        assert name in types(o), name
+    ours_settings = {d["key"]: d["value"] for d in series(o, "redis_config_key_value")}
+    go_settings = {d["key"]: d["value"] for d in series(g169, "redis_config_key_value")}
+    # the same settings, but for the password ones (1.69 redacts requirepass, masterauth and the TLS key
+    # passphrases too; ours also any other *pass / *auth setting, such as Valkey's primaryauth)
+    assert set(go_settings) - set(ours_settings) <= {"primaryauth"}, set(go_settings) ^ set(ours_settings)
+    assert ours_settings == {k: v for k, v in go_settings.items() if k in ours_settings}
+    assert value(o, "redis_total_system_memory_bytes") == value(g169, "redis_total_system_memory_bytes")
+    assert server.password not in o and server.exporter_password not in o

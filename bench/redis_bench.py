@@ -208,8 +208,11 @@ def start_ours(server, log_dir: Path, *args: str) -> Running:
     return Running(OURS_NAME, proc, port)
 
 
+GO_BINARY: str | None = None  # --go 1.69: Debian 13's build (tests/tools/newer_go_exporters.py); None: 1.45
+
+
 def start_go(server, log_dir: Path, *args: str) -> Running:
-    exp = start_go_redis_exporter(server, log_dir, *args)
+    exp = start_go_redis_exporter(server, log_dir, *args, binary=GO_BINARY)
     return Running(GO_NAME, exp.proc, exp.port)
 
 
@@ -399,7 +402,16 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=8, help="concurrent scrapers in the second phase (0: skip it)")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the concurrent phase per exporter")
     ap.add_argument("--no-hung", action="store_true", help="skip the hung-server case")
+    ap.add_argument("--go", choices=("1.45", "1.69"), default="1.45",
+                    help="the redis_exporter to compare with: Debian 12's 1.45, or Debian 13's 1.69 (fetched by "
+                         "tests/tools/newer_go_exporters.py)")
     args = ap.parse_args()
+    if args.go == "1.69":
+        global GO_BINARY
+        sys.path.insert(0, str(ROOT / "tests" / "tools"))
+        import newer_go_exporters
+
+        GO_BINARY = str(newer_go_exporters.binary("prometheus-redis-exporter"))
     if not shutil.which("prometheus-redis-exporter") and not shutil.which("redis_exporter"):
         print("redis_exporter not found (apt-get install prometheus-redis-exporter)", file=sys.stderr)
         return 2

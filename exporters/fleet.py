@@ -170,6 +170,9 @@ def load(path: str, environ=None) -> Fleet:
                     raise ConfigError(f"{path}: {where}: duplicate path {route} on the shared listener "
                                       f"(already used by {routes[route]})")
                 routes[route] = where
+            if spec.web_config is not None and spec.web_config(settings):
+                raise ConfigError(f"{path}: {where}: its own TLS / basic auth flags (--tls-server-*, --basic-auth-*) "
+                                  "need its own listener; the shared listener takes them from --web.config.file")
             web_config = (where, settings.web_config_file)
             if shared_web_config is not None and shared_web_config[1] != web_config[1]:
                 raise ConfigError(f"{path}: {where}: --web.config.file {web_config[1]!r} differs from "

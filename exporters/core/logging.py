@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
           "error": logging.ERROR}
-FORMATS = ("text", "json", "logfmt")
+FORMATS = ("text", "json", "logfmt", "txt")  # txt: redis_exporter's name of the line format
 
 
 def _component(record: logging.LogRecord) -> str:
@@ -57,7 +57,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str, fmt: str) -> None:
-    """``logfmt`` (node_exporter's default name) is taken as the default line format."""
+    """``logfmt`` (node_exporter's default name) and ``txt`` (redis_exporter's) are the default line format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else LineFormatter())
     root = logging.getLogger()

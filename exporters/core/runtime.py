@@ -106,6 +106,8 @@ class EnvOption(click.Option):
 
 
 def _option(spec: ExporterSpec, flag: Flag) -> click.Option:
+    if spec.flag_aliases and flag.flag in spec.flag_aliases:
+        flag = Flag(**{**flag.__dict__, "aliases": (*flag.aliases, *spec.flag_aliases[flag.flag])})
     kwargs = dict(help=flag.help, envvar=envvars(spec, flag), show_envvar=True, metavar=flag.metavar)
     if flag.type is bool:
         negative = "--no-" + flag.flag.lstrip("-")
@@ -144,10 +146,51 @@ def build_command(spec: ExporterSpec) -> click.Command:
     def callback(**values):
         run(spec, Settings(**values))
 
-    return click.Command(spec.name, params=params, callback=callback, help=spec.description,
-                         short_help=spec.description,
-                         context_settings={"max_content_width": 120,
-                                           "help_option_names": ["-h", "--help", "--help-long", "--help-man"]})
+    cls = GoFlagCommand if spec.go_flag_syntax else click.Command
+    return cls(spec.name, params=params, callback=callback, help=spec.description, short_help=spec.description,
+               context_settings={"max_content_width": 120,
+                                 "help_option_names": ["-h", "--help", "--help-long", "--help-man"]})
+
+
+GO_TRUE, GO_FALSE = ("1", "t", "true"), ("0", "f", "false")  # Go's strconv.ParseBool, case as Go takes it
+
+
+class GoFlagCommand(click.Command):
+    """Also takes Go's flag package spellings (redis_exporter's): ``-name`` and ``-name=value`` for
+    ``--name``, ``-h``/``-help``, and ``--flag=true|false`` (or 1/0, t/f) for a boolean flag."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, go_style_args(self, list(args)))
+
+
+def go_style_args(command: click.Command, args: list[str]) -> list[str]:
+    options = {o: p for p in command.params if isinstance(p, click.Option) for o in (*p.opts, *p.secondary_opts)}
+    out: list[str] = []
+    takes_value = False  # the previous word was an option that takes the next word as its value
+    for i, word in enumerate(args):
+        if takes_value:
+            out.append(word)
+            takes_value = False
+            continue
+        if word == "--":
+            out += args[i:]
+            break
+        name, eq, value = word.partition("=")
+        if name in ("-h", "-help"):
+            word, name = "--help", "--help"
+        elif name.startswith("-") and not name.startswith("--") and "-" + name in options:
+            name = "-" + name
+            word = name + eq + value
+        option = options.get(name)
+        if option is not None and option.is_flag and eq and name in option.opts and option.secondary_opts:
+            if value.lower() in GO_TRUE and value in (value.lower(), value.upper(), value.capitalize()):
+                word = name
+            elif value.lower() in GO_FALSE and value in (value.lower(), value.upper(), value.capitalize()):
+                word = option.secondary_opts[0]
+        elif option is not None and not option.is_flag and not eq:
+            takes_value = True
+        out.append(word)
+    return out
 
 
 def parse_settings(spec: ExporterSpec, args: list[str], env: Mapping[str, str]) -> Settings:
@@ -193,9 +236,13 @@ def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
         raise ConfigError("--scrape.timeout must be positive and --scrape.timeout-offset not negative")
     if settings.get("probe_max_targets", 1) < 1 or settings.get("probe_idle_timeout", 1) <= 0:
         raise ConfigError("--probe.max-targets must be at least 1 and --probe.idle-timeout positive")
-    web_config = WebConfigWatcher(settings.web_config_file)
     if spec.validate:
         spec.validate(settings)
+    flags_config = spec.web_config(settings) if spec.web_config else None
+    if flags_config and settings.web_config_file:
+        raise ConfigError("--web.config.file and the exporter's own TLS / basic auth flags cannot be combined: "
+                          "use one of them")
+    web_config = WebConfigWatcher(settings.web_config_file, flags_config)
     explicit = {cls.name: settings.get(collector_toggle_dest(cls.name)) for cls in spec.collectors}
     enabled = spec.collectors.enabled_names(explicit, settings.collector_disable_defaults)
     if spec.applicable is not None:  # left out: nothing to read, unless asked for by name

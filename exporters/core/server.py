@@ -106,6 +106,19 @@ class ExporterSpec:
     applicable: Callable[[Settings], set[str]] | None = None
     # the Go exporter's own build-info metric, served too (node: "node_exporter_build_info")
     go_build_info: str = ""
+    # Go's flag package spellings accepted too (redis_exporter): -name, -name=value, --flag=true|false
+    go_flag_syntax: bool = False
+    # other spellings of the common flags (Go's --log-format for --log.format)
+    flag_aliases: dict | None = None
+    # the web config the exporter's own flags describe (redis_exporter's --basic-auth-*, --tls-server-*),
+    # as a web-config.yml mapping; used when --web.config.file is not given
+    web_config: Callable[[Settings], dict | None] | None = None
+    # more exporter-wide families on /metrics (redis_exporter_build_info)
+    exporter_families: Callable[[Settings], list] | None = None
+    # the families of every answer, last step before rendering (redis_exporter's --namespace)
+    finish_families: Callable[[Settings, list, bool], list] | None = None
+    # more routes: (method, path, handler factory taking the ExporterApp) (redis_exporter's /-/reload)
+    routes: tuple = ()
 
 
 def _refuse_http09(request: web.Request) -> web.StreamResponse:
@@ -153,6 +166,8 @@ class ExporterApp:
         app.router.add_get("/live", self.live)
         if self.spec.resolve_probe is not None:
             app.router.add_get(self.spec.probe_path, self.probe)
+        for method, path, factory in self.spec.routes:
+            app.router.add_route(method, path, factory(self))
         if self.telemetry_path != "/":
             app.router.add_get("/", self.landing)
         return app
@@ -288,6 +303,8 @@ class ExporterApp:
             families = result.families
             if own_metrics and not self.settings.web_disable_exporter_metrics:
                 families, _ = merge(families + self.exporter_families())
+            if self.spec.finish_families is not None:
+                families = self.spec.finish_families(self.settings, families, own_metrics)
             if sum(len(f.samples) for f in families) > RENDER_IN_THREAD_SAMPLES:
                 data = await asyncio.to_thread(_encode, families, openmetrics, compress)
             else:
@@ -315,6 +332,8 @@ class ExporterApp:
         dropped = SERIES_DROPPED.family()
         dropped.add((), self.pool.series_dropped)
         out += [requests, in_flight, dropped]
+        if self.spec.exporter_families is not None:
+            out += self.spec.exporter_families(self.settings)
         if self.spec.probe_errors_metric:  # redis_exporter's redis_target_scrape_request_errors_total
             refused = counter(self.spec.probe_errors_metric, "Errors in requests to the exporter").family()
             refused.add((), self.probes_refused)

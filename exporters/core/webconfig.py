@@ -324,9 +324,11 @@ def _build(data: dict, base: str, tls: bool) -> WebConfig:
 class WebConfigWatcher:
     """Holds the current web config; re-reads the file when its mtime changes."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, flags: dict | None = None) -> None:
+        """``flags``: a web config the exporter's own flags describe (redis_exporter's --basic-auth-*,
+        --tls-server-*), in the file's shape, when there is no file; checked as the file would be."""
         self.path = path
-        self.config = load_web_config(path) if path else WebConfig()
+        self.config = load_web_config(path) if path else _build(flags, os.getcwd(), True) if flags else WebConfig()
         self._signature = self._stat()
         self._auth_ok: OrderedDict[bytes, None] = OrderedDict()  # digests of correct (user, hash, password)
         self._auth_failed: OrderedDict[bytes, None] = OrderedDict()  # and of wrong ones

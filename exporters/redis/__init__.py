@@ -4,16 +4,21 @@ See docs/redis.md for targets, passwords, the /scrape allowlist and what differs
 
 from __future__ import annotations
 
+import logging
+
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
 from ..core.server import ExporterSpec
 from ..core.targets import Allowlist, ProbeRefused
+from . import compat
 from .address import DEFAULT_PORT, Credentials, RedisTarget, allowed, load_password_file, parse_address
 from .registry import redis_collectors
 from .session import STATUS_METRICS, RedisSession
 
+log = logging.getLogger("exporters.redis")
+
 # Importing a collector module registers it; the order here is the order of /metrics.
-from . import collectors, commands, keys  # noqa: F401,E402
+from . import collectors, commands, keys, sentinel  # noqa: F401,E402
 
 
 def duration(text) -> float:
@@ -49,7 +54,43 @@ FLAGS = (
     Flag("--config-command", "config_command",
          "Name of the CONFIG command (renamed on managed Redis); '-' to not send it.", default="CONFIG"),
     Flag("--include-system-metrics", "include_system_metrics",
-         "Also export redis_total_system_memory_bytes.", default=False, type=bool),
+         "Also export redis_total_system_memory_bytes.", default=False, type=bool,
+         env=("REDIS_EXPORTER_INCL_SYSTEM_METRICS",)),
+    Flag("--include-config-metrics", "include_config_metrics",
+         "Every CONFIG GET * setting as redis_config_key_value{key,value} (numbers also as redis_config_value); "
+         "one CONFIG GET * per scrape instead of one GET per key. Passwords are never exported.",
+         default=False, type=bool, env=("REDIS_EXPORTER_INCL_CONFIG_METRICS",)),
+    Flag("--redact-config-metrics", "redact_config_metrics",
+         "Leave password settings (requirepass, masterauth, ...) out of --include-config-metrics. Always on here: "
+         "=false is accepted and changes nothing (a warning says so).", default=True, type=bool),
+    Flag("--include-modules-metrics", "include_modules_metrics",
+         "Also send INFO MODULES: redis_module_info per loaded module and the RediSearch fields.",
+         default=False, type=bool, env=("REDIS_EXPORTER_INCL_MODULES_METRICS",)),
+    Flag("--is-tile38", "is_tile38", "The target is Tile38: also send SERVER EXT (its tile38_* fields).",
+         default=False, type=bool),
+    Flag("--ping-on-connect", "ping_on_connect",
+         "PING the server in every scrape, in a round trip of its own, and export "
+         "redis_exporter_last_scrape_ping_time_seconds.", default=False, type=bool),
+    Flag("--namespace", "namespace", "Namespace (name prefix) of the metrics, instead of redis.", default="redis"),
+    Flag("--redis-only-metrics", "redis_only_metrics",
+         "Only Redis' metrics: no process_*, promhttp_*, flextime_exporter_* and redis_exporter_build_info.",
+         default=False, type=bool),
+    Flag("--debug", "debug", "Log at debug level (as --log.level=debug).", default=False, type=bool),
+    Flag("--basic-auth-username", "basic_auth_username",
+         "Require HTTP basic auth with this user (and --basic-auth-password or --basic-auth-hash-password): the "
+         "web config's basic_auth_users. Not with --web.config.file.", default=""),
+    Flag("--basic-auth-password", "basic_auth_password", "Password of --basic-auth-username.", default=""),
+    Flag("--basic-auth-hash-password", "basic_auth_hash_password",
+         "bcrypt hash of the password of --basic-auth-username (instead of --basic-auth-password).", default=""),
+    Flag("--tls-server-cert-file", "tls_server_cert_file",
+         "Serve HTTPS with this certificate (and --tls-server-key-file): the web config's tls_server_config.",
+         default="", metavar="FILE"),
+    Flag("--tls-server-key-file", "tls_server_key_file", "Key of --tls-server-cert-file.", default="",
+         metavar="FILE"),
+    Flag("--tls-server-ca-cert-file", "tls_server_ca_cert_file",
+         "Require client certificates signed by this CA (RequireAndVerifyClientCert).", default="", metavar="FILE"),
+    Flag("--tls-server-min-version", "tls_server_min_version", "Oldest TLS version served: TLS1.0 ... TLS1.3.",
+         default="TLS1.2"),
     Flag("--exclude-latency-histogram-metrics", "exclude_latency_histogram_metrics",
          "Do not send LATENCY HISTOGRAM (Redis 7+).", default=False, type=bool),
     Flag("--include-metrics-for-empty-databases", "include_metrics_for_empty_databases",
@@ -77,6 +118,10 @@ def _credentials(settings: Settings) -> Credentials:
 
 
 def validate(settings: Settings) -> None:
+    compat.apply_logging(settings)
+    compat.check_namespace(settings.namespace)
+    if not settings.redact_config_metrics:
+        log.warning("--redact-config-metrics=false: passwords stay out of redis_config_key_value all the same")
     _credentials(settings)  # a malformed address or password file stops start-up
     settings.allowed_patterns = Allowlist([p for p in settings.scrape_allowed_targets.split(",") if p.strip()],
                                           DEFAULT_PORT, "--scrape.allowed-targets")
@@ -113,6 +158,23 @@ def _check_tls_files(settings: Settings) -> None:
         files = f"--tls-client-cert-file {cert}" + (f" / --tls-client-key-file {key}" if key else "")
         raise ConfigError(f"{files}: not a PEM certificate and its unencrypted key ({exc.reason or 'unreadable'})") \
             from None
+
+
+async def reload_passwords(app) -> None:
+    """/-/reload: the password file read again (ConfigError when it cannot be, the old one kept). The
+    configured target whose password changed drops its connection and makes the next one with it."""
+    settings = app.settings
+    fresh = load_password_file(settings.redis_password_file)
+    creds = _credentials(settings)
+    settings.redis_credentials = Credentials(creds.addr, creds.user, fresh)
+    pool = app.pool
+    for target, key in zip(list(pool.configured), targets(settings)):
+        session = target.hooks
+        if session is not None and session.target.key() != key:  # its password changed: reconnect with it
+            session.target = RedisTarget.from_key(key)
+            await session.close()
+    for key in list(pool.probes):  # probe targets pick up their password at their next request
+        await pool._close_probe(key, "password file reloaded")
 
 
 def targets(settings: Settings) -> list[str]:
@@ -157,4 +219,10 @@ SPEC = ExporterSpec(
     probe_path="/scrape",
     probe_errors_metric="redis_target_scrape_request_errors_total",
     go_env_prefix="REDIS_EXPORTER_",
+    go_flag_syntax=True,
+    flag_aliases={"--log.format": ("--log-format",)},
+    web_config=compat.web_config,
+    exporter_families=compat.exporter_families,
+    finish_families=compat.finish_families,
+    routes=(("*", "/-/reload", compat.reload_route),),
 )

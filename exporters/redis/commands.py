@@ -9,15 +9,32 @@ the refusal's first words as the reason, logged once.
 from __future__ import annotations
 
 from ..core.metrics import HISTOGRAM, MetricDef, gauge
+from .info import parse_float
 from .registry import RedisCollector, pairs, redis_collectors, text
 from .session import CommandFailed
 
-# CONFIG key -> metric (1.45 exports these three; `databases` feeds the keyspace's empty databases)
+# CONFIG key -> metric (`databases` feeds the keyspace's empty databases)
 CONFIG_METRICS = {
     "maxclients": gauge("redis_config_maxclients", "config_maxclients metric"),
     "maxmemory": gauge("redis_config_maxmemory", "config_maxmemory metric"),
     "io-threads": gauge("redis_config_io_threads", "config_io_threads metric"),
 }
+# client-output-buffer-limit "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60" (1.69)
+BUFFER_LIMIT = gauge("redis_config_client_output_buffer_limit_bytes", "The configured buffer limits per class",
+                     "class", "limit")
+BUFFER_OVERCOME = gauge("redis_config_client_output_buffer_limit_overcome_seconds",
+                        "How long for buffer limits per class to be exceeded before replicas are dropped",
+                        "class", "limit")
+# --include-config-metrics (1.69): every CONFIG GET * setting
+CONFIG_KEY_VALUE = gauge("redis_config_key_value", "Config key and value", "key", "value")
+CONFIG_VALUE = gauge("redis_config_value", "Config key and value as metric", "key")
+# Settings redis_exporter redacts under --redact-config-metrics (its default); here always, whatever the
+# flag says (secrets never go into metrics), with Valkey's primaryauth and any other *pass / *auth setting.
+REDACTED = frozenset({"masterauth", "primaryauth", "requirepass", "tls-key-file-pass", "tls-client-key-file-pass"})
+
+
+def redacted(key: str) -> bool:
+    return key in REDACTED or key.endswith(("pass", "auth", "password"))
 
 SLOWLOG_LENGTH = gauge("redis_slowlog_length", "Total slowlog")
 SLOWLOG_LAST_ID = gauge("redis_slowlog_last_id", "Last id of slowlog")
@@ -32,9 +49,28 @@ LATENCY_HISTOGRAM = MetricDef("redis_commands_latencies_usec", HISTOGRAM,
 
 
 def config_value(session, key: str) -> str | None:
-    """A CONFIG GET value of this scrape, None when the server has no such key."""
-    values = pairs(session.reply(f"config:{key}"))
+    """A CONFIG GET value of this scrape, None when the server has no such key. With
+    --include-config-metrics the scrape sent one CONFIG GET * instead of one GET per key."""
+    name = "config:*" if "config:*" in session.replies else f"config:{key}"
+    values = pairs(session.reply(name))
     return text(values[key]) if key in values else None
+
+
+def buffer_limit_families(value: str):
+    """redis_config_client_output_buffer_limit_*: per class its hard and soft limit (bytes) and the
+    soft limit's seconds, as 1.69 reads the setting (4 words per class; a short tail is skipped)."""
+    limits, overcome = BUFFER_LIMIT.family(), BUFFER_OVERCOME.family()
+    words = value.split(" ")
+    for i in range(0, len(words) - 3, 4):
+        cls = words[i]
+        for fam, word, limit in ((limits, words[i + 1], "hard"), (limits, words[i + 2], "soft"),
+                                 (overcome, words[i + 3], "soft")):
+            number = parse_float(word)
+            if number is not None:
+                fam.add((cls, limit), number)
+    return [f for f in (limits, overcome) if f.samples]
+
+
 
 
 @redis_collectors.register
@@ -42,12 +78,14 @@ class ConfigCollector(RedisCollector):
     name = "config"
     description = ("maxclients, maxmemory and io-threads from CONFIG GET (--config-command names a renamed "
                    "CONFIG, '-' skips it: managed Redis).")
-    metrics = tuple(CONFIG_METRICS.values())
+    metrics = (*CONFIG_METRICS.values(), BUFFER_LIMIT, BUFFER_OVERCOME, CONFIG_KEY_VALUE, CONFIG_VALUE)
 
     async def collect(self):
-        if self.session.config_command == "-":  # switched off (managed Redis): nothing sent, nothing to report
+        if self.session.config_command == "-" or self.session.sentinel:  # nothing sent, nothing to report
             return []
         out = []
+        if "config:*" in self.session.replies:
+            out += self.all_settings()
         for key, d in CONFIG_METRICS.items():
             value = config_value(self.session, key)
             if value is None:
@@ -59,7 +97,24 @@ class ConfigCollector(RedisCollector):
             fam = d.family()
             fam.add((), number)
             out.append(fam)
+        limits = config_value(self.session, "client-output-buffer-limit")
+        if limits:
+            out += buffer_limit_families(limits)
         return out
+
+    def all_settings(self):
+        """--include-config-metrics: every setting as redis_config_key_value, the numeric ones also as
+        redis_config_value; passwords never (see REDACTED)."""
+        key_value, numbers = CONFIG_KEY_VALUE.family(), CONFIG_VALUE.family()
+        for key, raw in pairs(self.session.reply("config:*")).items():
+            if redacted(key):
+                continue
+            value = text(raw)
+            key_value.add((key, value), 1)
+            number = parse_float(value)
+            if number is not None:
+                numbers.add((key,), number)
+        return [key_value, numbers]
 
 
 @redis_collectors.register
@@ -69,6 +124,8 @@ class SlowlogCollector(RedisCollector):
     metrics = (SLOWLOG_LENGTH, SLOWLOG_LAST_ID, LAST_SLOW)
 
     async def collect(self):
+        if self.session.sentinel:  # a sentinel has no SLOWLOG: not sent
+            return []
         length = SLOWLOG_LENGTH.family()
         length.add((), int(self.session.reply("slowlog_len")))
         entries = self.session.reply("slowlog_get") or []
@@ -89,6 +146,8 @@ class LatencyCollector(RedisCollector):
     metrics = (SPIKE_LAST, SPIKE_DURATION, LATENCY_HISTOGRAM)
 
     async def collect(self):
+        if self.session.sentinel:  # a sentinel has no LATENCY: not sent
+            return []
         last, duration = SPIKE_LAST.family(), SPIKE_DURATION.family()
         for event in self.session.reply("latency_latest") or []:
             name = text(event[0])

@@ -1,27 +1,30 @@
 """INFO ALL (and CLUSTER INFO) to redis_exporter's metric families: the compatibility contract as data.
 
-Where the contract comes from: Debian's ``prometheus-redis-exporter`` 1.45.0 (the reference; see
-shared/reference/go-exporters/redis_exporter.families.txt). Its INFO rules were read from
-oliver006/redis_exporter (exporter.go's ``metricMapGauges`` / ``metricMapCounters``, info.go,
-metrics.go) and checked field by field against the 1.45 binary itself, fed every field of the
-captured INFO of Redis 6.2, Redis 7.0 and Valkey 8.1 (tests/data/redis/). So:
+Where the contract comes from: redis_exporter 1.69 (Debian 13's, the reference; Debian 12's 1.45 where
+they agree). Its INFO rules were read from oliver006/redis_exporter (exporter.go's ``metricMapGauges`` /
+``metricMapCounters``, info.go, metrics.go, sentinels.go) and checked against both binaries on Redis 6.2,
+Redis 7.0, Valkey 8.1 and a sentinel (tests/integration/redis_tests/test_redis_exporter_169.py). So:
 
 - an INFO field is exported only when it is in :data:`GAUGES` or :data:`COUNTERS`, or its name
   starts with ``db``, ``cmdstat_`` or ``cluster_`` (then a gauge under its own name); every other
-  field, numeric or not (``hz``, ``maxclients``, ``mem_replication_backlog``, ``*_human``, versions,
-  and every field 1.45 predates: ``rdb_saves``, ``evicted_clients``, ``number_of_functions`` ...)
-  is dropped, as 1.45 drops it;
+  field, numeric or not (``mem_replication_backlog``, ``*_human``, versions, Valkey's own fields such
+  as ``io_threaded_reads_processed``' newer siblings) is dropped, as 1.69 drops it; ``hz`` and
+  ``configured_hz`` (Server) and the ``# Sentinel`` section have rules of their own;
 - ``ok``/``true`` are 1 and ``err``/``fail``/``false`` 0 (``rdb_last_bgsave_status`` and the like);
 - the type is counter only for :data:`COUNTERS` fields, whatever the name says: some counters lack
   ``_total`` (``redis_total_error_replies``) and some gauges carry it
-  (``redis_migrate_cached_sockets_total``, ``redis_expired_time_cap_reached_total``).
+  (``redis_migrate_cached_sockets_total``, ``redis_rdb_saves_total``).
+
+Where 1.69 and 1.45 differ, this follows 1.69 (docs/redis.md lists it): the fields 1.69 added
+(``evicted_clients``, ``number_of_functions``, ``mem_total_replication_buffers``, ``maxclients`` as
+``redis_max_clients`` ...), ``hz``/``configured_hz``, ``master_replid`` on ``redis_instance_info``, and
+``redis_expired_time_cap_reached_total`` a counter (1.45: a gauge).
 
 Not derived from INFO, so not here (they are the session's and commands' part): ``redis_up``,
 ``redis_exporter_*`` and ``redis_target_scrape_request_errors_total``, ``redis_config_*`` (CONFIG GET),
 ``redis_slowlog_*`` and ``redis_last_slow_execution_duration_seconds`` (SLOWLOG), latency spikes
-and ``redis_commands_latencies_usec`` (LATENCY LATEST / HISTOGRAM), key checks, key groups
-(``redis_last_key_groups_scrape_duration_milliseconds``) and streams. Sentinel's families (partly
-from INFO's ``# Sentinel`` section, partly from SENTINEL commands) are not implemented: no capture.
+and ``redis_commands_latencies_usec`` (LATENCY LATEST / HISTOGRAM), key checks and streams, and the
+sentinel families from SENTINEL commands (sentinel.py).
 
 Shape: :data:`GAUGES` and :data:`COUNTERS` map an INFO field to its metric name without the
 ``redis_`` namespace; :data:`FIELDS` is both as {field: FieldMetric(MetricDef, scale)}, and
@@ -56,8 +59,14 @@ GAUGES: dict[str, str] = {
     # Clients
     "connected_clients": "connected_clients",
     "blocked_clients": "blocked_clients",
+    "maxclients": "max_clients",  # 1.69
     "tracking_clients": "tracking_clients",
     "clients_in_timeout_table": "clients_in_timeout_table",
+    "pubsub_clients": "pubsub_clients",  # 1.69, Redis 7.4
+    "watching_clients": "watching_clients",  # 1.69, Redis 7.4
+    "total_watched_keys": "total_watched_keys",  # 1.69, Redis 7.4
+    "total_blocking_keys": "total_blocking_keys",  # 1.69, Redis 7.2
+    "total_blocking_keys_on_nokey": "total_blocking_keys_on_nokey",  # 1.69, Redis 7.2
     "client_longest_output_list": "client_longest_output_list",  # Redis < 5
     "client_biggest_input_buf": "client_biggest_input_buf",  # Redis < 5
     "client_recent_max_output_buffer": "client_recent_max_output_buffer_bytes",
@@ -74,11 +83,18 @@ GAUGES: dict[str, str] = {
     "used_memory_rss": "memory_used_rss_bytes",
     "used_memory_peak": "memory_used_peak_bytes",
     "used_memory_lua": "memory_used_lua_bytes",
+    "used_memory_vm_eval": "memory_used_vm_eval_bytes",  # 1.69, Redis 7.0
+    "used_memory_scripts_eval": "memory_used_scripts_eval_bytes",  # 1.69, Redis 7.0
     "used_memory_overhead": "memory_used_overhead_bytes",
     "used_memory_startup": "memory_used_startup_bytes",
     "used_memory_dataset": "memory_used_dataset_bytes",
     "used_memory_scripts": "memory_used_scripts_bytes",
     "number_of_cached_scripts": "number_of_cached_scripts",
+    "number_of_functions": "number_of_functions",  # 1.69, Redis 7.0
+    "number_of_libraries": "number_of_libraries",  # 1.69, Redis 7.4
+    "used_memory_vm_functions": "memory_used_vm_functions_bytes",  # 1.69, Redis 7.0
+    "used_memory_functions": "memory_used_functions_bytes",  # 1.69, Redis 7.0
+    "used_memory_vm_total": "memory_used_vm_total",  # 1.69, Redis 7.0
     "maxmemory": "memory_max_bytes",
     "maxmemory_reservation": "memory_max_reservation_bytes",
     "maxmemory_desired_reservation": "memory_max_reservation_desired_bytes",
@@ -89,6 +105,8 @@ GAUGES: dict[str, str] = {
     "mem_clients_slaves": "mem_clients_slaves",
     "mem_clients_normal": "mem_clients_normal",
     "mem_not_counted_for_evict": "mem_not_counted_for_eviction_bytes",
+    "mem_total_replication_buffers": "mem_total_replication_buffers_bytes",  # 1.69, Redis 7.0
+    "mem_overhead_db_hashtable_rehashing": "mem_overhead_db_hashtable_rehashing_bytes",  # 1.69, Redis 7.4
     "expired_stale_perc": "expired_stale_percentage",
     "lazyfree_pending_objects": "lazyfree_pending_objects",
     "active_defrag_running": "active_defrag_running",
@@ -97,16 +115,19 @@ GAUGES: dict[str, str] = {
     "active_defrag_misses": "defrag_misses",
     "active_defrag_key_hits": "defrag_key_hits",
     "active_defrag_key_misses": "defrag_key_misses",
-    "expired_time_cap_reached_count": "expired_time_cap_reached_total",  # a gauge despite _total
     # Persistence
     "loading": "loading_dump_file",
+    "async_loading": "async_loading",  # 1.69, Redis 7.0
     "rdb_changes_since_last_save": "rdb_changes_since_last_save",
     "rdb_bgsave_in_progress": "rdb_bgsave_in_progress",
     "rdb_last_save_time": "rdb_last_save_timestamp_seconds",
     "rdb_last_bgsave_status": "rdb_last_bgsave_status",  # ok -> 1, err -> 0
     "rdb_last_bgsave_time_sec": "rdb_last_bgsave_duration_sec",
     "rdb_current_bgsave_time_sec": "rdb_current_bgsave_duration_sec",
+    "rdb_saves": "rdb_saves_total",  # 1.69: a gauge despite _total
     "rdb_last_cow_size": "rdb_last_cow_size_bytes",
+    "rdb_last_load_keys_expired": "rdb_last_load_expired_keys",  # 1.69, Redis 7.0
+    "rdb_last_load_keys_loaded": "rdb_last_load_loaded_keys",  # 1.69, Redis 7.0
     "aof_enabled": "aof_enabled",
     "aof_rewrite_in_progress": "aof_rewrite_in_progress",
     "aof_rewrite_scheduled": "aof_rewrite_scheduled",
@@ -125,8 +146,10 @@ GAUGES: dict[str, str] = {
     "module_fork_in_progress": "module_fork_in_progress",
     "module_fork_last_cow_size": "module_fork_last_cow_size",
     # Stats
+    "current_eviction_exceeded_time": "current_eviction_exceeded_time_ms",  # 1.69
     "pubsub_channels": "pubsub_channels",
     "pubsub_patterns": "pubsub_patterns",
+    "pubsubshard_channels": "pubsubshard_channels",  # 1.69, Redis 7.0.3
     "latest_fork_usec": "latest_fork_seconds",  # microseconds -> seconds, see SCALE
     "tracking_total_keys": "tracking_total_keys",
     "tracking_total_items": "tracking_total_items",
@@ -147,6 +170,36 @@ GAUGES: dict[str, str] = {
     # CLUSTER INFO (gauges despite _total)
     "cluster_stats_messages_sent": "cluster_messages_sent_total",
     "cluster_stats_messages_received": "cluster_messages_received_total",
+    # Tile38 (1.69)
+    "tile38_aof_size": "tile38_aof_size_bytes",
+    "tile38_avg_point_size": "tile38_avg_item_size_bytes",
+    "tile38_sys_cpus": "tile38_cpus_total",
+    "tile38_heap_released_bytes": "tile38_heap_released_bytes",
+    "tile38_heap_alloc_bytes": "tile38_heap_size_bytes",
+    "tile38_http_transport": "tile38_http_transport",
+    "tile38_in_memory_size": "tile38_in_memory_size_bytes",
+    "tile38_max_heap_size": "tile38_max_heap_size_bytes",
+    "tile38_alloc_bytes": "tile38_mem_alloc_bytes",
+    "tile38_num_collections": "tile38_num_collections_total",
+    "tile38_num_hooks": "tile38_num_hooks_total",
+    "tile38_num_objects": "tile38_num_objects_total",
+    "tile38_num_points": "tile38_num_points_total",
+    "tile38_pointer_size": "tile38_pointer_size_bytes",
+    "tile38_read_only": "tile38_read_only",
+    "tile38_go_threads": "tile38_threads_total",
+    "tile38_go_goroutines": "tile38_go_goroutines_total",
+    "tile38_last_gc_time_seconds": "tile38_last_gc_time_seconds",
+    "tile38_next_gc_bytes": "tile38_next_gc_bytes",
+    # RediSearch module (1.69)
+    "search_number_of_indexes": "search_number_of_indexes",
+    "search_used_memory_indexes": "search_used_memory_indexes_bytes",
+    "search_global_idle": "search_global_idle",
+    "search_global_total": "search_global_total",
+    "search_bytes_collected": "search_collected_bytes",
+    "search_dialect_1": "search_dialect_1",
+    "search_dialect_2": "search_dialect_2",
+    "search_dialect_3": "search_dialect_3",
+    "search_dialect_4": "search_dialect_4",
     # KeyDB
     "server_threads": "server_threads_total",
     "long_lock_waits": "long_lock_waits_total",
@@ -159,8 +212,16 @@ COUNTERS: dict[str, str] = {
     "rejected_connections": "rejected_connections_total",
     "total_net_input_bytes": "net_input_bytes_total",
     "total_net_output_bytes": "net_output_bytes_total",
+    "total_net_repl_input_bytes": "net_repl_input_bytes_total",  # 1.69
+    "total_net_repl_output_bytes": "net_repl_output_bytes_total",  # 1.69
+    "expired_subkeys": "expired_subkeys_total",  # 1.69, Redis 7.4
     "expired_keys": "expired_keys_total",
+    "expired_time_cap_reached_count": "expired_time_cap_reached_total",  # 1.69: a counter (1.45: a gauge)
+    "expire_cycle_cpu_milliseconds": "expire_cycle_cpu_time_ms_total",  # 1.69
     "evicted_keys": "evicted_keys_total",
+    "evicted_clients": "evicted_clients_total",  # 1.69, Redis 7.0
+    "evicted_scripts": "evicted_scripts_total",  # 1.69, Redis 7.4
+    "total_eviction_exceeded_time": "eviction_exceeded_time_ms_total",  # 1.69
     "keyspace_hits": "keyspace_hits_total",
     "keyspace_misses": "keyspace_misses_total",
     "used_cpu_sys": "cpu_sys_seconds_total",
@@ -177,6 +238,19 @@ COUNTERS: dict[str, str] = {
     "total_writes_processed": "total_writes_processed",
     "io_threaded_reads_processed": "io_threaded_reads_processed",
     "io_threaded_writes_processed": "io_threaded_writes_processed",
+    # 1.69
+    "client_query_buffer_limit_disconnections": "client_query_buffer_limit_disconnections_total",
+    "client_output_buffer_limit_disconnections": "client_output_buffer_limit_disconnections_total",
+    "reply_buffer_shrinks": "reply_buffer_shrinks_total",
+    "reply_buffer_expands": "reply_buffer_expands_total",
+    "acl_access_denied_auth": "acl_access_denied_auth_total",
+    "acl_access_denied_cmd": "acl_access_denied_cmd_total",
+    "acl_access_denied_key": "acl_access_denied_key_total",
+    "acl_access_denied_channel": "acl_access_denied_channel_total",
+    # RediSearch module (1.69)
+    "search_total_indexing_time": "search_indexing_time_ms_total",
+    "search_total_cycles": "search_cycles_total",
+    "search_total_ms_run": "search_run_ms_total",
     # KeyDB
     "cached_keys": "cached_keys_total",
     "storage_provider_read_hits": "storage_provider_read_hits",
@@ -221,8 +295,9 @@ _FIELDS_WITH_SYSTEM: dict[str, FieldMetric] = {**FIELDS, **SYSTEM_FIELDS}  # --i
 MASTER = ("master_host", "master_port")
 SLAVE = ("slave_ip", "slave_port", "slave_state")
 
-INSTANCE_INFO = gauge(NS + "instance_info", "Information about the Redis instance", "maxmemory_policy", "os",
-                      "process_id", "redis_build_id", "redis_mode", "redis_version", "role", "run_id", "tcp_port")
+INSTANCE_INFO = gauge(NS + "instance_info", "Information about the Redis instance", "master_replid",
+                      "maxmemory_policy", "os", "process_id", "redis_build_id", "redis_mode", "redis_version", "role",
+                      "run_id", "tcp_port")
 SLAVE_INFO = gauge(NS + "slave_info", "Information about the Redis slave", *MASTER, "read_only")
 MASTER_LINK_UP = gauge(NS + "master_link_up", "Master link status on Redis slave", *MASTER)
 MASTER_LAST_IO = gauge(NS + "master_last_io_seconds_ago", "Master last io seconds ago", *MASTER)
@@ -247,10 +322,30 @@ ERRORS = counter(NS + "errors_total", "Total number of errors per error type", "
 LATENCY_PERCENTILES = MetricDef(NS + "latency_percentiles_usec", SUMMARY,
                                 "A summary of latency percentile distribution per command", ("cmd",))
 START_TIME = gauge(NS + "start_time_seconds", "Start time of the Redis instance since unix epoch in seconds.")
+# Server fields 1.69 reads as integers (strconv.ParseInt), with the generic HELP
+SERVER_INTS = {"hz": gauge(NS + "hz", "hz metric"), "configured_hz": gauge(NS + "configured_hz", "configured_hz metric")}
+
+# A sentinel's INFO (1.69): its counters, and one masterN line per watched master
+SENTINEL_GAUGES = {
+    "sentinel_masters": gauge(NS + "sentinel_masters", "The number of masters this sentinel is watching"),
+    "sentinel_tilt": gauge(NS + "sentinel_tilt", "Sentinel is in TILT mode"),
+    "sentinel_running_scripts": gauge(NS + "sentinel_running_scripts", "Number of scripts in execution right now"),
+    "sentinel_scripts_queue_length": gauge(NS + "sentinel_scripts_queue_length", "Queue of user scripts to execute"),
+    "sentinel_simulate_failure_flags": gauge(NS + "sentinel_simulate_failure_flags", "Failures simulations"),
+}
+SENTINEL_MASTER_STATUS = gauge(NS + "sentinel_master_status", "Master status on Sentinel", "master_address",
+                               "master_name", "master_status")
+SENTINEL_MASTER_SLAVES = gauge(NS + "sentinel_master_slaves", "The number of slaves of the master",
+                               "master_address", "master_name")
+SENTINEL_MASTER_SENTINELS = gauge(NS + "sentinel_master_sentinels", "The number of sentinels monitoring this master",
+                                  "master_address", "master_name")
+_SENTINEL_MASTER = re.compile(r"master[0-9]+")
 
 STRUCTURED = (INSTANCE_INFO, SLAVE_INFO, MASTER_LINK_UP, MASTER_LAST_IO, MASTER_SYNC, SLAVE_REPL_OFFSET,
               SLAVE_OFFSET, SLAVE_LAG, DB_KEYS, DB_KEYS_EXPIRING, DB_AVG_TTL, DB_KEYS_CACHED, COMMANDS,
-              COMMANDS_DURATION, COMMANDS_REJECTED, COMMANDS_FAILED, ERRORS, LATENCY_PERCENTILES, START_TIME)
+              COMMANDS_DURATION, COMMANDS_REJECTED, COMMANDS_FAILED, ERRORS, LATENCY_PERCENTILES, START_TIME,
+              *SERVER_INTS.values(), *SENTINEL_GAUGES.values(), SENTINEL_MASTER_STATUS, SENTINEL_MASTER_SLAVES,
+              SENTINEL_MASTER_SENTINELS)
 _STRUCTURED_NAMES = frozenset(d.name for d in STRUCTURED)
 
 # Every family this module can emit, for the generated metric reference.
@@ -483,6 +578,30 @@ def _latencystats(fams: _Families, section: Mapping[str, str], calls_usec: Mappi
             fam.add((cmd,), count, "_count")
 
 
+def _sentinel(fams: _Families, key: str, raw: str) -> None:
+    """A sentinel's ``# Sentinel`` section, as 1.69 reads it: the counters (not a number is 0, as Go's
+    Atoi), and ``masterN:name=..,status=..,address=..,slaves=..,sentinels=..`` per watched master."""
+    d = SENTINEL_GAUGES.get(key)
+    if d is not None:
+        value = _int(raw)
+        fams.add(d, (), value if value is not None else 0)
+        return
+    if not _SENTINEL_MASTER.match(key):
+        return
+    kv = {}
+    for part in raw.split(","):
+        pieces = part.split("=")
+        if len(pieces) == 2:  # Go skips a malformed part and keeps the others
+            kv[pieces[0]] = pieces[1]
+    slaves, sentinels = parse_float(kv.get("slaves", "")), parse_float(kv.get("sentinels", ""))
+    if slaves is None or sentinels is None:
+        return
+    name, status, address = kv.get("name", ""), kv.get("status", ""), kv.get("address", "")
+    fams.add(SENTINEL_MASTER_STATUS, (address, name, status), 1 if status == "ok" else 0)
+    fams.add(SENTINEL_MASTER_SLAVES, (address, name), slaves)
+    fams.add(SENTINEL_MASTER_SENTINELS, (address, name), sentinels)
+
+
 def _errorstats(fams: _Families, section: Mapping[str, str]) -> None:
     """errorstat_<ERR>:count=N."""
     for key, raw in section.items():
@@ -495,7 +614,7 @@ def _errorstats(fams: _Families, section: Mapping[str, str]) -> None:
 def info_families(info: Mapping[str, Mapping[str, str]], *, databases: int = 16,
                   include_system_metrics: bool = False, cluster_info: str | None = None,
                   now: float | None = None) -> list[MetricFamily]:
-    """The families redis_exporter 1.45 derives from one parsed INFO ALL, built fresh on each call.
+    """The families redis_exporter 1.69 derives from one parsed INFO ALL, built fresh on each call.
 
     ``databases``: CONFIG GET databases (16 when CONFIG is unavailable, as Go assumes; 0 turns the
     padding off): db0..db<databases-1> missing from Keyspace get ``redis_db_keys`` and
@@ -537,10 +656,17 @@ def info_families(info: Mapping[str, Mapping[str, str]], *, databases: int = 16,
             if name == "keyspace" and _keyspace(fams, key, raw):
                 handled_dbs.add(key)
                 continue
-            if name == "server" and key == "uptime_in_seconds":
-                uptime = parse_float(raw)
-                if uptime is not None:
-                    fams.add(START_TIME, (), float(int(time.time() if now is None else now)) - uptime)
+            if name == "server":
+                if key == "uptime_in_seconds":
+                    uptime = parse_float(raw)
+                    if uptime is not None:
+                        fams.add(START_TIME, (), float(int(time.time() if now is None else now)) - uptime)
+                elif key in SERVER_INTS:
+                    hz = _int(raw)
+                    if hz is not None:
+                        fams.add(SERVER_INTS[key], (), hz)
+            elif name == "sentinel":
+                _sentinel(fams, key, raw)
             _generic(fams, key, raw, fields)
     _latencystats(fams, info.get("latencystats", {}), calls_usec)
 
@@ -554,4 +680,33 @@ def info_families(info: Mapping[str, Mapping[str, str]], *, databases: int = 16,
     if flat.get("role") == "slave":
         fams.add(SLAVE_INFO, (flat.get("master_host", ""), flat.get("master_port", ""),
                               flat.get("slave_read_only", "")), 1)
+    return list(fams.values())
+
+
+MODULE_INFO = gauge(NS + "module_info", "Information about loaded Redis module", "api", "filters", "name", "usedby",
+                    "using", "ver")
+
+
+def modules_families(text: str) -> list[MetricFamily]:
+    """INFO MODULES (--include-modules-metrics): ``module:name=..,ver=..,api=..,filters=..,usedby=[..],
+    using=[..],options=[..]`` per loaded module (7 parts, as 1.69 takes it), and the RediSearch fields
+    of the tables above."""
+    fams = _Families()
+    for section in parse_info(text).values():
+        for key, raw in section.items():
+            if key == "module":
+                parts = raw.split(",")
+                if len(parts) == 7:
+                    values = dict(p.split("=", 1) if "=" in p else (p, "") for p in parts[:6])
+                    fams.add(MODULE_INFO, tuple(values.get(k, "") for k in MODULE_INFO.labels), 1)
+                continue
+            _generic(fams, key, raw, FIELDS)
+    return list(fams.values())
+
+
+def tile38_families(pairs: Mapping[str, str]) -> list[MetricFamily]:
+    """SERVER EXT of a Tile38 server (--is-tile38): each field named tile38_<field>, by the tables."""
+    fams = _Families()
+    for key, raw in pairs.items():
+        _generic(fams, key if key.startswith("tile38_") else "tile38_" + key, raw, FIELDS)
     return list(fams.values())

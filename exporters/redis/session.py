@@ -41,10 +41,12 @@ CONNECT_TIME = MetricDef("redis_exporter_last_scrape_connect_time_seconds", GAUG
                          "exporter_last_scrape_connect_time_seconds metric")
 SCRAPE_DURATION = MetricDef("redis_exporter_scrape_duration_seconds", SUMMARY,
                             "Durations of scrapes by the exporter")
-STATUS_METRICS = (UP, LAST_ERROR, SCRAPES, LAST_DURATION, CONNECT_TIME, SCRAPE_DURATION)
+PING_TIME = MetricDef("redis_exporter_last_scrape_ping_time_seconds", GAUGE,
+                      "exporter_last_scrape_ping_time_seconds metric")  # --ping-on-connect (1.69)
+STATUS_METRICS = (UP, LAST_ERROR, SCRAPES, LAST_DURATION, CONNECT_TIME, SCRAPE_DURATION, PING_TIME)
 
 # CONFIG keys the config and keyspace collectors read; one CONFIG GET each (6.2 takes one pattern)
-CONFIG_KEYS = ("maxmemory", "maxclients", "io-threads", "databases")
+CONFIG_KEYS = ("maxmemory", "maxclients", "io-threads", "databases", "client-output-buffer-limit")
 
 
 class TargetDown(NoData):
@@ -57,7 +59,16 @@ class TargetDown(NoData):
 
 
 class CommandFailed(RuntimeError):
-    """The server answered a command with an error (NOPERM, unknown command): one collector fails."""
+    """The server answered a command with an error (NOPERM, unknown command): one collector fails.
+    ``detail`` is the server's whole error line (SENTINEL CKQUORUM's answer is one)."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail or message
+
+
+def _refused(exc: Exception) -> CommandFailed:
+    return CommandFailed(_short_refusal(exc), str(exc).strip().split("\n")[0][:500])
 
 
 def error_class(exc: BaseException) -> str:
@@ -113,6 +124,7 @@ class _Scrape:
     replies: dict[str, object] = field(default_factory=dict)  # by name; an Exception when refused
     up: bool = False
     error: str = ""
+    ping: float | None = None  # seconds PING took (--ping-on-connect)
 
 
 class RedisSession(ScrapeHooks):
@@ -129,6 +141,9 @@ class RedisSession(ScrapeHooks):
         self._lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()  # one connection at a time, whoever asks (scrape, /health)
         self.version: tuple[int, ...] = ()  # the server's redis_version, read when connecting
+        self.sentinel = False  # redis_mode (Valkey: server_mode) sentinel, read when connecting: no CONFIG ...
+        self.ping_on_connect = bool(settings.get("ping_on_connect"))
+        self.all_config = bool(settings.get("include_config_metrics"))
         self._scrapes: dict[float, _Scrape] = {}  # the running scrapes, by deadline
         self._last = _Scrape()  # the latest finished before(): what a caller outside a scrape sees
         self.connect_time = 0.0
@@ -199,6 +214,8 @@ class RedisSession(ScrapeHooks):
         for line in text.splitlines():
             if line.startswith("redis_version:"):
                 self.version = tuple(int(p) for p in line.split(":", 1)[1].strip().split(".") if p.isdigit())
+            elif line.startswith(("redis_mode:", "server_mode:")):  # Valkey 8 says server_mode
+                self.sentinel = line.split(":", 1)[1].strip() == "sentinel"
 
     @staticmethod
     async def _close_quietly(conn) -> None:
@@ -245,24 +262,32 @@ class RedisSession(ScrapeHooks):
         if (isinstance(reader, asyncio.StreamReader) and not conn.encoder.decode_responses
                 and str(getattr(conn, "protocol", 2) or 2) == "2"):
             replies = await resp.read_replies(reader, len(commands), conn._parser.parse_error)
-            return [CommandFailed(_short_refusal(r)) if isinstance(r, rex.ResponseError) else r for r in replies]
+            return [_refused(r) if isinstance(r, rex.ResponseError) else r for r in replies]
         replies: list = []
         for _ in commands:  # redis-py's own parser: one coroutine per RESP line
             try:
                 replies.append(await conn.read_response())
             except rex.ResponseError as exc:  # the reply was read: the connection stays in step
-                replies.append(CommandFailed(_short_refusal(exc)))
+                replies.append(_refused(exc))
         return replies
 
     # ---- one scrape -----------------------------------------------------------------------------
     def _scrape_commands(self) -> list[tuple[str, tuple]]:
         cmds = [("info", ("INFO", "ALL"))]
-        if self.config_command != "-":
+        if self.sentinel:  # no CONFIG, SLOWLOG or LATENCY on a sentinel; its masters instead
+            return cmds + [("sentinel_masters", ("SENTINEL", "MASTERS"))]
+        if self.config_command != "-" and self.all_config:  # --include-config-metrics: every setting
+            cmds.append(("config:*", (self.config_command, "GET", "*")))
+        elif self.config_command != "-":
             cmds += [(f"config:{k}", (self.config_command, "GET", k)) for k in CONFIG_KEYS]
         cmds += [("slowlog_len", ("SLOWLOG", "LEN")), ("slowlog_get", ("SLOWLOG", "GET", "1")),
                  ("latency_latest", ("LATENCY", "LATEST"))]
         if self.latency_histogram and (not self.version or self.version >= (7,)):  # Redis 7+, every Valkey
             cmds.append(("latency_histogram", ("LATENCY", "HISTOGRAM")))
+        if self.settings.get("include_modules_metrics"):
+            cmds.append(("info_modules", ("INFO", "MODULES")))
+        if self.settings.get("is_tile38"):
+            cmds.append(("tile38", ("SERVER", "EXT")))
         return cmds
 
     # ---- this scrape's state ------------------------------------------------------------------
@@ -305,6 +330,11 @@ class RedisSession(ScrapeHooks):
             info = state.replies["info"]
             if isinstance(info, CommandFailed):
                 raise info
+            if self.ping_on_connect:  # its own round trip, timed (redis_exporter PINGs each new connection)
+                started = time.perf_counter()
+                (pong,) = await self.execute(("PING",))
+                if not isinstance(pong, Exception):
+                    state.ping = time.perf_counter() - started
             self._set_state(state, True, "")
         except asyncio.CancelledError:
             self._set_state(state, False, "timeout")
@@ -350,6 +380,10 @@ class RedisSession(ScrapeHooks):
             fam = d.family()
             fam.add((), v)
             out.append(fam)
+        if state.ping is not None:
+            ping = PING_TIME.family()
+            ping.add((), state.ping)
+            out.append(ping)
         summary = SCRAPE_DURATION.family()
         summary.add((), total + result.duration, "_sum")
         summary.add((), count + 1, "_count")

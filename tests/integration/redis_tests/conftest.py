@@ -549,15 +549,17 @@ class GoRedisExporter(Exporter):
         return resp.text
 
 
-def start_go_redis_exporter(server: RedisServer, log_dir: Path, *args: str) -> GoRedisExporter:
+def start_go_redis_exporter(server: RedisServer, log_dir: Path, *args: str, binary: str | None = None,
+                            name: str = "redis_exporter") -> GoRedisExporter:
     """Debian's prometheus-redis-exporter on a free 127.0.0.1 port, scraping ``server`` as the
     ``exporter`` user; address, user and password go in its environment (REDIS_ADDR,
-    REDIS_USER, REDIS_PASSWORD), not on its command line. ``args``: extra flags."""
-    binary = require_program("prometheus-redis-exporter", "redis_exporter")
+    REDIS_USER, REDIS_PASSWORD), not on its command line. ``args``: extra flags. ``binary``: another
+    build (Debian 13's 1.69, from newer_go_binary); Debian 12's 1.45 by default."""
+    binary = binary or require_program("prometheus-redis-exporter", "redis_exporter")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS", "http_", "https_", "HTTP"))}
     env.update(REDIS_ADDR=f"redis://{server.address}", REDIS_USER=server.exporter_user,
                REDIS_PASSWORD=server.exporter_password)
-    return start_go_exporter(binary, *args, log_path=log_dir / f"redis_exporter-{server.name}.log", env=env,
+    return start_go_exporter(binary, *args, log_path=log_dir / f"{name}-{server.name}.log", env=env,
                              wait_path="/", cls=GoRedisExporter, server=server)
 
 

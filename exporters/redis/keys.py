@@ -233,6 +233,18 @@ class OutOfTime(Exception):
     """The SCAN calls have used their share of the scrape's time."""
 
 
+async def in_db(session, db: int, *commands: tuple) -> list:
+    """``commands`` in database ``db``, one round trip: SELECT db first, SELECT back last, so the
+    shared connection is never left in a foreign database."""
+    home = session.target.db
+    if db == home:
+        return await session.execute(*commands)
+    replies = await session.execute(("SELECT", db), *commands, ("SELECT", home))
+    if isinstance(replies[0], Exception):
+        raise SelectRefused(f"db{db}: {replies[0]}")
+    return replies[1:-1]
+
+
 @dataclass
 class Scan:
     """The bounds and the cost of one scrape's SCAN calls."""
@@ -304,14 +316,7 @@ class KeysCollector(RedisCollector):
 
     # ---- the connection ----------------------------------------------------------------------------
     async def _in_db(self, db: int, *commands: tuple) -> list:
-        """``commands`` in database ``db``, one round trip: SELECT db first, SELECT back last."""
-        home = self.session.target.db
-        if db == home:
-            return await self.session.execute(*commands)
-        replies = await self.session.execute(("SELECT", db), *commands, ("SELECT", home))
-        if isinstance(replies[0], Exception):
-            raise SelectRefused(f"db{db}: {replies[0]}")
-        return replies[1:-1]
+        return await in_db(self.session, db, *commands)
 
     # ---- SCAN ---------------------------------------------------------------------------------------
     async def _scan(self, scan: Scan, db: int, pattern: bytes, type_: str | None):

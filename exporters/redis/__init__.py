@@ -13,7 +13,7 @@ from .registry import redis_collectors
 from .session import STATUS_METRICS, RedisSession
 
 # Importing a collector module registers it; the order here is the order of /metrics.
-from . import collectors, commands, keys, key_groups  # noqa: F401,E402
+from . import collectors, commands, keys, key_groups, scripts  # noqa: F401,E402
 
 
 def duration(text) -> float:
@@ -88,6 +88,7 @@ def validate(settings: Settings) -> None:
             except OSError as exc:
                 raise ConfigError(f"--{flag.replace('_', '-')} {path}: {exc.strerror or exc}") from None
     _check_tls_files(settings)
+    settings.redis_scripts = scripts.load_scripts(scripts.script_paths(settings.get("script")))
 
 
 def _check_tls_files(settings: Settings) -> None:

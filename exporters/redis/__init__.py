@@ -13,7 +13,7 @@ from .registry import redis_collectors
 from .session import STATUS_METRICS, RedisSession
 
 # Importing a collector module registers it; the order here is the order of /metrics.
-from . import collectors, commands, keys, key_groups, scripts  # noqa: F401,E402
+from . import collectors, commands, keys, key_groups, scripts, clients  # noqa: F401,E402
 
 
 def duration(text) -> float:

@@ -101,6 +101,8 @@ class ExporterSpec:
     # the collectors that have something to read with these settings (the scheduler's backend kinds);
     # a collector on by default but not in it does not run, so it reports no success 0 for nothing
     applicable: Callable[[Settings], set[str]] | None = None
+    # more GET routes of the exporter (redis' /discover-cluster-nodes): each (path, handler) of the running app
+    routes: tuple[Callable[["ExporterApp"], tuple[str, Callable]], ...] = ()
 
 
 class ExporterApp:
@@ -138,6 +140,8 @@ class ExporterApp:
         app.router.add_get("/live", self.live)
         if self.spec.resolve_probe is not None:
             app.router.add_get(self.spec.probe_path, self.probe)
+        for route in self.spec.routes:
+            app.router.add_get(*route(self))
         if self.telemetry_path != "/":
             app.router.add_get("/", self.landing)
         return app

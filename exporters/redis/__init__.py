@@ -14,6 +14,7 @@ from .session import STATUS_METRICS, RedisSession
 
 # Importing a collector module registers it; the order here is the order of /metrics.
 from . import collectors, commands, keys, key_groups, scripts, clients  # noqa: F401,E402
+from .cluster import discover_route  # noqa: E402
 
 
 def duration(text) -> float:
@@ -156,4 +157,5 @@ SPEC = ExporterSpec(
     probe_path="/scrape",
     probe_errors_metric="redis_target_scrape_request_errors_total",
     go_env_prefix="REDIS_EXPORTER_",
+    routes=(discover_route,),
 )

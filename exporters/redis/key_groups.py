@@ -221,10 +221,10 @@ FLAGS = (
          "Comma separated list of Lua patterns that group keys (the group is the concatenation of the "
          "captures; keys no pattern matches are 'unclassified'): key count and memory per group, from a "
          "SCAN walk of every database that goes on across scrapes.", default="", type=key_groups,
-         metavar="PATTERN,..."),
+         metavar="PATTERN,...", aliases=("-check-key-groups",)),
     Flag("--max-distinct-key-groups", "max_distinct_key_groups",
          "Most key groups per database exported, those with the most memory; the rest are summed in the "
-         "'overflow' group.", default=100, type=at_least_one, metavar="N"),
+         "'overflow' group.", default=100, type=at_least_one, metavar="N", aliases=("-max-distinct-key-groups",)),
     Flag("--top-keys-by-memory", "top_keys_by_memory",
          f"Export the N (at most {MAX_TOP_KEYS}) largest keys by MEMORY USAGE of each database "
          "(redis_top_key_memory_usage_bytes), from the same walk; 0: off. Key names become label values.",

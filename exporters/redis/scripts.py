@@ -34,7 +34,7 @@ FLAGS = (
     Flag("--script", "script",
          "Comma separated list of paths of Lua scripts run read-only (EVAL_RO, Redis 7+ and Valkey) every scrape; "
          "each returns a flat list of key, value pairs (redis_script_values).", default="", type=script_paths,
-         metavar="FILE,..."),
+         metavar="FILE,...", aliases=("-script",)),
 )
 
 

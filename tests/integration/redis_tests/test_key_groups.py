@@ -210,3 +210,17 @@ def test_lua_patterns_group_as_redis_lua_does(redis7):
                 lua = c.eval(script, 0, k, p)
                 theirs = None if lua is None else lua.decode("latin-1")
                 assert ours.group(k.encode().decode("latin-1")) == theirs, (p, k)
+
+
+def test_single_dash_spelling(tmp_path, redis7):
+    """redis_exporter's Go flags are written with one dash; the value flags of this module take it too."""
+    script = tmp_path / "one.lua"
+    script.write_text('return {"one", "1"}\n')
+    exp = start(tmp_path, redis7, f"-check-key-groups=^({PREFIX}):", "-max-distinct-key-groups=1", f"-script={script}",
+                admin=True)
+    try:
+        text = get_ok(exp)
+    finally:
+        exp.stop()
+    assert "redis_number_of_distinct_key_groups" in types(text)
+    assert value(text, "redis_script_values", key="one", filename=str(script)) == 1

@@ -6,7 +6,9 @@ for a glob goes to one node only. Here, every scrape with key checks reads the s
 CLUSTER SLOTS, on the kept connection), SCANs every primary for globs, and sends each key's
 commands to the primary that owns its slot, one pipeline per node. The other primaries'
 connections are kept between scrapes like the target's own, with the target's credentials: only
-nodes the target's own CLUSTER SLOTS names are connected to.
+nodes the target's own CLUSTER SLOTS names are connected to; for a ``/scrape?target=`` probe, only those
+``--scrape.allowed-targets`` allows too, each with its own password-file entry (a probed server
+cannot make the exporter send a password to an address of its choosing).
 """
 
 from __future__ import annotations
@@ -16,8 +18,13 @@ import dataclasses
 import json
 import re
 
+from .address import allowed
 from .registry import text
-from .session import CommandFailed, RedisSession, TargetDown
+from .session import CommandFailed, RedisSession, TargetDown, error_class
+
+
+class NodeRefused(TargetDown):
+    """A node the probed target's CLUSTER SLOTS names, which --scrape.allowed-targets does not allow."""
 
 SLOTS = 16384
 _NODE_ADDRESS = re.compile(r"^(.+):(\d+)@(\d+)(?:,(.+))?")
@@ -87,29 +94,46 @@ class Cluster:
         t = self.session.target
         return (t.host, t.port) == address
 
+    def _node_target(self, address: tuple[str, int]):
+        """The configured target's cluster: its credentials for every node, as redis_exporter. A probe
+        target's: only allowed nodes, each with its own password (NodeRefused otherwise)."""
+        settings = self.session.settings
+        own = self.session.target
+        node = dataclasses.replace(own, host=address[0], port=address[1], db=0)
+        creds = settings.get("redis_credentials")
+        if creds is not None and creds.addr is not None and creds.addr.address == own.address:
+            return node
+        if not allowed(settings.get("allowed_patterns") or (), node):
+            raise NodeRefused(f"cluster node {node.address} is not allowed by --scrape.allowed-targets")
+        return creds.for_probe(dataclasses.replace(node, password="")) if creds is not None else node
+
     async def node(self, address: tuple[str, int]) -> RedisSession:
-        """The connected session of the primary at ``address``; raises TargetDown."""
+        """The connected session of the primary at ``address``; raises TargetDown (NodeRefused)."""
         if self._is_target(address):
             return self.session
         node = self.nodes.get(address)
         if node is None:
-            target = dataclasses.replace(self.session.target, host=address[0], port=address[1], db=0)
-            node = self.nodes[address] = RedisSession(target, self.session.settings)
+            node = self.nodes[address] = RedisSession(self._node_target(address), self.session.settings)
         await node._connect()
         return node
 
-    async def primaries(self) -> list[RedisSession]:
-        return [await self.node(a) for a in self.slots.primaries]
+    async def primaries(self, problems: list[str]) -> list[RedisSession]:
+        """The connected primaries; one that cannot be reached (or is not allowed) is a problem, skipped."""
+        out = []
+        for address in self.slots.primaries:
+            try:
+                out.append(await self.node(address))
+            except Exception as exc:
+                problems.append(str(exc) if isinstance(exc, TargetDown) else
+                                f"cluster node {address[0]}:{address[1]}: {error_class(exc)}")
+        return out
 
-    async def route(self, keys) -> list[tuple[RedisSession | None, list]]:
-        """``keys`` grouped by the session of the primary owning their slot (None: an unassigned slot)."""
+    def route(self, keys) -> dict:
+        """``keys`` grouped by the address of the primary owning their slot (None: an unassigned slot)."""
         groups: dict = {}
         for key in keys:
             groups.setdefault(self.slots.owner(key), []).append(key)
-        out = []
-        for address, group in groups.items():
-            out.append((await self.node(address) if address is not None else None, group))
-        return out
+        return groups
 
     async def close(self) -> None:
         for node in self.nodes.values():
@@ -157,8 +181,6 @@ def discover_route(app):
         except (TargetDown, CommandFailed, OSError, TimeoutError) as exc:
             return web.Response(status=500, text=f"Failed to fetch cluster nodes: {exc}\n")
         except Exception as exc:  # the connection failed (auth, TLS): its class only, never its text
-            from .session import error_class
-
             return web.Response(status=500, text=f"Couldn't connect to redis cluster: {error_class(exc)}\n")
         body = discovery_document(session.target.scheme, node_addresses(text(reply)))
         return web.Response(text=body, content_type="application/json")

@@ -285,10 +285,10 @@ class KeyGroupsCollector(RedisCollector):
     async def collect(self):
         started = time.monotonic()
         duration = DURATION.family()
+        info = text(self.session.reply("info"))  # raises when the target is down: no series, as redis_exporter
         if not (self.patterns or self.top_n):
             duration.add((), 0)  # as redis_exporter: the family is there without the flag
             return [duration]
-        info = text(self.session.reply("info"))  # raises when the target is down: no series
         cluster = "cluster_enabled:1" in info
         with_keys = _keyspace(info)
         count = 1 if cluster else self._databases()

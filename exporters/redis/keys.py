@@ -306,7 +306,7 @@ class KeysCollector(RedisCollector):
         problems: list[str] = []
         out = {d.name: d.family() for d in self.metrics}
         if self.is_cluster:
-            await self._cluster_primaries()
+            await self._cluster_primaries(problems)
         if self.check_keys or self.single_keys:
             keys = await self._expand(scan, "check-keys", self.single_keys, self.check_keys, None, problems)
             for db, names in keys.items():
@@ -331,23 +331,28 @@ class KeysCollector(RedisCollector):
         return await in_db(_NODE.get() or self.session, db, *commands)
 
     # ---- --is-cluster ---------------------------------------------------------------------------------
-    async def _cluster_primaries(self) -> None:
+    async def _cluster_primaries(self, problems: list[str]) -> None:
         """Read the slot map and connect to every primary (kept); SCAN walks them all in this scrape."""
         from .cluster import Cluster
 
         if self.cluster is None:
             self.cluster = Cluster(self.session)
         await self.cluster.refresh()
-        _PRIMARIES.set(await self.cluster.primaries())
+        _PRIMARIES.set(await self.cluster.primaries(problems))
 
     async def _on_owners(self, check, db: int, names: dict, out, problems) -> None:
         """``check`` of ``names``: on the target, or with --is-cluster on each key's primary, one group each."""
         if not self.is_cluster:
             await check(db, names, out, problems)
             return
-        for node, keys in await self.cluster.route(names):
-            if node is None:
+        for address, keys in self.cluster.route(names).items():
+            if address is None:
                 problems.append(f"{len(keys)} key(s) in slots no primary serves")
+                continue
+            try:
+                node = await self.cluster.node(address)
+            except TargetDown as exc:  # down, or not allowed: that node's keys are left out
+                problems.append(str(exc))
                 continue
             token = _NODE.set(node)
             try:

@@ -150,3 +150,37 @@ def test_discover_cluster_nodes(tmp_path, cluster):
     assert cluster[0].password not in resp.text
     assert refused.status == 400
     assert "only available on a redis cluster" in refused.text
+
+
+def test_probe_follows_only_allowed_nodes(tmp_path, cluster, keyed):
+    """/scrape?target= of a cluster node: the other primaries are connected to only when
+    --scrape.allowed-targets allows them, each with its own password-file entry."""
+    from .test_exporter import scrape_path, write_password_file
+
+    passwords = write_password_file(tmp_path / "passwords.json",
+                                    {f"redis://{n.address}": n.password for n in cluster})
+    flags = ["--is-cluster", f"--check-keys={PREFIX}k:*", f"--redis.password-file={passwords}"]
+    narrow = start_redis_exporter(tmp_path, "--redis.addr=", f"--scrape.allowed-targets={cluster[0].address}", *flags)
+    wide = start_redis_exporter(tmp_path, "--redis.addr=", "--scrape.allowed-targets=127.0.0.1:*", *flags)
+
+    def received():
+        return [int(n.info("stats")["total_connections_received"]) for n in cluster]
+
+    try:
+        before = received()
+        narrow_text = get_ok(narrow, scrape_path(cluster[0].address))
+        after = received()
+        log = narrow.log()
+        wide_text = get_ok(wide, scrape_path(cluster[0].address))
+    finally:
+        narrow.stop()
+        wide.stop()
+    assert after[1:] == before[1:]  # not even a connection to the nodes not allowed
+    assert value(narrow_text, "redis_scrape_collector_success", collector="keys") == 0
+    on_first = {k: n for k, n in keyed.items() if owner(cluster, k) is cluster[0]}
+    assert sizes(narrow_text) == on_first
+    assert f"cluster node {cluster[1].address} is not allowed by --scrape.allowed-targets" in log
+    assert value(wide_text, "redis_scrape_collector_success", collector="keys") == 1
+    assert sizes(wide_text) == keyed
+    for text in (narrow_text, wide_text, log):
+        assert cluster[0].password not in text

@@ -281,6 +281,7 @@ class KeyGroupsCollector(RedisCollector):
         self.results: dict[int, WalkResult] = {}
         self.completed: dict[int, int] = {}
         self.refused = ""
+        self._resume = 0
 
     async def collect(self):
         started = time.monotonic()
@@ -294,13 +295,17 @@ class KeyGroupsCollector(RedisCollector):
         count = 1 if cluster else self._databases()
         deadline = started + WALK_SHARE * min(remaining_seconds(), self.session.timeout)
         problems = []
-        for db in range(count):
+        first = self._resume % count  # round robin: the database whose walk was cut short goes first
+        for db in [*range(first, count), *range(first)]:
             if db not in with_keys:  # nothing to walk: an empty result right away
                 self.walks.pop(db, None)
                 self.results[db] = WalkResult({}, [])
                 continue
+            if time.monotonic() >= deadline:
+                continue  # its turn comes at a later scrape
             try:
-                await self._advance(db, deadline)
+                if not await self._advance(db, deadline):
+                    self._resume = db
             except (SelectRefused, CommandFailed) as exc:
                 problems.append(f"db{db}: {exc}")
                 self.walks.pop(db, None)
@@ -318,9 +323,9 @@ class KeyGroupsCollector(RedisCollector):
             return DEFAULT_DATABASES
         return int(value) if value and value.isdigit() else DEFAULT_DATABASES
 
-    async def _advance(self, db: int, deadline: float) -> None:
-        """Go on with ``db``'s walk until it completes or the time share is spent. Each round trip
-        holds MEMORY USAGE of the keys the previous SCAN call found and the next SCAN call."""
+    async def _advance(self, db: int, deadline: float) -> bool:
+        """Go on with ``db``'s walk until it completes (True) or the time share is spent (False). Each
+        round trip holds MEMORY USAGE of the keys the previous SCAN call found and the next SCAN call."""
         walk = self.walks.setdefault(db, Walk())
         pending: list = []
         done = False
@@ -342,11 +347,13 @@ class KeyGroupsCollector(RedisCollector):
                 walk.cursor = cursor if isinstance(cursor, bytes) else str(cursor).encode()
                 done = walk.cursor == b"0"
             elif not done:
-                return  # out of time: the walk goes on at the next scrape
-        if done:
-            self.results[db] = WalkResult(walk.groups, sorted(walk.top, reverse=True))
-            self.completed[db] = self.completed.get(db, 0) + 1
-            del self.walks[db]
+                return False  # out of time: the walk goes on at the next scrape
+        if not done:
+            return False  # out of time before the first SCAN call
+        self.results[db] = WalkResult(walk.groups, sorted(walk.top, reverse=True))
+        self.completed[db] = self.completed.get(db, 0) + 1
+        del self.walks[db]
+        return True
 
     def _account(self, walk: Walk, keys: list, usages: list) -> None:
         for key, usage in zip(keys, usages):

@@ -224,3 +224,39 @@ def test_single_dash_spelling(tmp_path, redis7):
         exp.stop()
     assert "redis_number_of_distinct_key_groups" in types(text)
     assert value(text, "redis_script_values", key="one", filename=str(script)) == 1
+
+
+def test_walks_take_turns_between_databases(tmp_path, redis7):
+    """Two large databases: the one whose walk was cut short goes first at the next scrape, so neither
+    starves: both complete a walk, and the first completes once more only after the second's turn."""
+    n, second = 10_000, SCRATCH_DB + 1
+    clients = [redis7.client(db=SCRATCH_DB), redis7.client(db=second)]
+    try:
+        for c in clients:
+            _delete_ours(c)
+            pipe = c.pipeline(transaction=False)
+            for i in range(n):
+                pipe.set(f"{PREFIX}turn:{i}", "1")
+            pipe.execute()
+        exp = start(tmp_path, redis7, f"--check-key-groups=^{PREFIX}(%a+):", "--check-keys-batch-size=1")
+        try:
+            history = []
+            for _ in range(300):  # bounded
+                text = get_ok(exp, timeout_header=1.0)
+                done = {d: v for (name, labels), v in samples(text).items()
+                        if name == "redis_exporter_key_walks_completed_total"
+                        for d in [dict(labels)["db"]] if d in (DB, f"db{second}")}
+                history.append(done)
+                if len(done) == 2:
+                    break
+        finally:
+            exp.stop()
+    finally:
+        for c in clients:
+            _delete_ours(c)
+            c.close()
+    assert len(history) > 4, history  # cut short: each walk took several scrapes
+    # the second database's first walk completed before the first database walked again
+    assert history[-1] == {DB: 1, f"db{second}": 1}, history[-1]
+    assert value(text, "redis_key_group_count", db=DB, key_group="turn") == n
+    assert value(text, "redis_key_group_count", db=f"db{second}", key_group="turn") == n

@@ -27,7 +27,7 @@ class NodeRefused(TargetDown):
     """A node the probed target's CLUSTER SLOTS names, which --scrape.allowed-targets does not allow."""
 
 SLOTS = 16384
-_NODE_ADDRESS = re.compile(r"^(.+):(\d+)@(\d+)(?:,(.+))?")
+_NODE_ADDRESS = re.compile(r"^(.*):(\d+)@(\d+)(?:,(.+))?")
 
 
 def key_slot(key: bytes) -> int:
@@ -142,17 +142,25 @@ class Cluster:
 
 
 # --- /discover-cluster-nodes ------------------------------------------------------------------------
-def node_addresses(cluster_nodes: str) -> list[str]:
+def node_addresses(cluster_nodes: str, own_host: str) -> list[str]:
     """host:port of every node in CLUSTER NODES' text, as redis_exporter lists them (the ip, not the
-    hostname; a node without an address, ':0@0', is left out)."""
+    hostname). A node that does not know its own ip yet (a cluster of one: ':6379@16379') is the node
+    asked, at ``own_host`` (redis_exporter leaves it out, and lists nothing); one without any address
+    (port 0) is left out."""
     out = []
     for line in cluster_nodes.split("\n"):
         fields = line.split()
-        if len(fields) < 2:
+        if len(fields) < 3:
             continue
         m = _NODE_ADDRESS.match(fields[1])
-        if m:
-            out.append(f"{m.group(1)}:{m.group(2)}")
+        if not m or m.group(2) == "0":
+            continue
+        host = m.group(1)
+        if not host:
+            if "myself" not in fields[2].split(","):
+                continue
+            host = own_host
+        out.append(f"{host}:{m.group(2)}")
     return out
 
 
@@ -182,7 +190,7 @@ def discover_route(app):
             return web.Response(status=500, text=f"Failed to fetch cluster nodes: {exc}\n")
         except Exception as exc:  # the connection failed (auth, TLS): its class only, never its text
             return web.Response(status=500, text=f"Couldn't connect to redis cluster: {error_class(exc)}\n")
-        body = discovery_document(session.target.scheme, node_addresses(text(reply)))
+        body = discovery_document(session.target.scheme, node_addresses(text(reply), session.target.host))
         return web.Response(text=body, content_type="application/json")
 
     return "/discover-cluster-nodes", handler

@@ -14,7 +14,7 @@ from conftest import samples, value
 
 from .conftest import READY_TIMEOUT, _binary_version, _cleanup, _new_server, _redis_module, debian_redis_binary
 from .test_exporter import get_ok, start_redis_exporter
-from .test_exporter_modes import CANARY_PREFIX, cluster_port
+from .test_exporter_modes import CANARY_PREFIX, cluster_port, cluster_redis  # noqa: F401 (a fixture)
 from .test_key_groups import start_go169
 
 PREFIX = "flextime:cl:"
@@ -184,3 +184,33 @@ def test_probe_follows_only_allowed_nodes(tmp_path, cluster, keyed):
     assert sizes(wide_text) == keyed
     for text in (narrow_text, wide_text, log):
         assert cluster[0].password not in text
+
+
+def test_discover_on_a_single_node_cluster_and_169_has_no_endpoint(tmp_path, cluster_redis):
+    """The existing single-node cluster fixture: the endpoint lists its one node. redis_exporter 1.69 has
+    no such endpoint (1.70 added it): the one difference of this module from 1.69, by design."""
+    ours = start(tmp_path, cluster_redis, "--is-cluster")
+    go = start_go169(cluster_redis, tmp_path, "--is-cluster")
+    try:
+        resp = ours.get("/discover-cluster-nodes")
+        go_resp = go.get("/discover-cluster-nodes")
+    finally:
+        ours.stop()
+        go.stop()
+    assert resp.status == 200
+    assert json.loads(resp.text) == [{"targets": [f"redis://{cluster_redis.address}"], "labels": {}}]
+    assert go_resp.status != 200 or "targets" not in go_resp.text
+
+
+def test_discover_when_the_node_is_down(tmp_path):
+    from conftest import free_port
+
+    exp = start_redis_exporter(tmp_path, "--is-cluster", env={"REDIS_ADDR": f"redis://127.0.0.1:{free_port()}"})
+    try:
+        resp = exp.get("/discover-cluster-nodes")
+        metrics = exp.get("/metrics")
+    finally:
+        exp.stop()
+    assert resp.status == 500
+    assert resp.text.startswith("Couldn't connect to redis cluster: connection failed")
+    assert metrics.status == 200

@@ -88,9 +88,10 @@ def thresholds(value) -> tuple[int, ...]:
     for item in str(value or "").split(","):
         if item.strip():
             number = int(item)
-            if number < 1:
-                raise ValueError(f"{item!r}: a threshold is a number of seconds, at least 1")
-            out.append(number)
+            if number < 0:
+                raise ValueError(f"{item!r}: a threshold is a number of seconds (0: off)")
+            if number:  # 0 is off, as in redis_exporter's pull request #1162
+                out.append(number)
     return tuple(sorted(set(out)))
 
 
@@ -110,7 +111,7 @@ FLAGS = (
          "under name \"_other\".", default=50, type=at_least_one, metavar="N"),
     Flag("--client-idle-threshold-seconds", "client_idle_threshold_seconds",
          "Comma separated list of seconds: redis_client_connections_idle counts the clients idle at least that "
-         "long, one series per threshold. Empty: off.", default="", type=thresholds, metavar="SECONDS,..."),
+         "long, one series per threshold. Empty or 0: off.", default="", type=thresholds, metavar="SECONDS,..."),
 )
 
 

@@ -209,6 +209,13 @@ def key_groups(value) -> tuple[LuaPattern, ...]:
     return tuple(out)
 
 
+def not_negative(value) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"{value!r}: must be 0 or more")
+    return number
+
+
 def top_keys(value) -> int:
     number = int(value)
     if not 0 <= number <= MAX_TOP_KEYS:
@@ -224,7 +231,8 @@ FLAGS = (
          metavar="PATTERN,...", aliases=("-check-key-groups",)),
     Flag("--max-distinct-key-groups", "max_distinct_key_groups",
          "Most key groups per database exported, those with the most memory; the rest are summed in the "
-         "'overflow' group.", default=100, type=at_least_one, metavar="N", aliases=("-max-distinct-key-groups",)),
+         "'overflow' group (0: all of them).", default=100, type=not_negative, metavar="N",
+         aliases=("-max-distinct-key-groups",)),
     Flag("--top-keys-by-memory", "top_keys_by_memory",
          f"Export the N (at most {MAX_TOP_KEYS}) largest keys by MEMORY USAGE of each database "
          "(redis_top_key_memory_usage_bytes), from the same walk; 0: off. Key names become label values.",
@@ -274,7 +282,7 @@ class KeyGroupsCollector(RedisCollector):
         super().__init__(settings)
         s = settings
         self.patterns = key_groups(s.get("check_key_groups"))
-        self.max_groups = at_least_one(s.get("max_distinct_key_groups", 100))
+        self.max_groups = not_negative(s.get("max_distinct_key_groups", 100))
         self.top_n = top_keys(s.get("top_keys_by_memory", 0))
         self.batch = at_least_one(s.get("check_keys_batch_size", 1000))
         self.walks: dict[int, Walk] = {}

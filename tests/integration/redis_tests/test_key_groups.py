@@ -87,7 +87,7 @@ def group_samples(text: str) -> dict:
     return {k: v for k, v in samples(text).items() if k[0] in GROUP_FAMILIES}
 
 
-@pytest.mark.parametrize("max_groups", [100, 2])
+@pytest.mark.parametrize("max_groups", [100, 2, 0])
 def test_key_groups_like_redis_exporter_169(tmp_path, server, grouped, max_groups):
     flags = [f"--check-key-groups={PATTERNS}", f"--max-distinct-key-groups={max_groups}"]
     go = start_go169(server, tmp_path, *flags)
@@ -104,9 +104,11 @@ def test_key_groups_like_redis_exporter_169(tmp_path, server, grouped, max_group
     counts = in_db(our_text, "redis_key_group_count")
     if max_groups == 100:
         assert counts == {("user",): 6, ("session",): 4, ("cart",): 2, ("job",): 1, ("unclassified",): 4}
-    else:  # the two groups with the most memory, the rest summed in 'overflow'
+    elif max_groups == 2:  # the two groups with the most memory, the rest summed in 'overflow'
         assert set(counts) == {("unclassified",), ("user",), ("overflow",)}, counts
         assert counts[("overflow",)] == 4 + 2 + 1
+    else:  # 0, as redis_exporter takes it: every group summed in 'overflow'
+        assert counts == {("overflow",): 6 + 4 + 2 + 1 + 4}
     assert in_db(our_text, "redis_number_of_distinct_key_groups") == {(): 5}
     for name in (*GROUP_FAMILIES, "redis_last_key_groups_scrape_duration_milliseconds"):
         assert types(our_text)[name] == types(go_text)[name] == "gauge", name

@@ -130,3 +130,23 @@ def test_unreadable_script_stops_startup(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--script" in lines[0] and str(missing) in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("server", EVAL_RO_SERVERS, indirect=True)
+def test_a_broken_script_is_not_the_target_down(tmp_path, server, scripts):
+    """The difference from redis_exporter 1.69 by design: 1.69 reports a scrape whose script fails as
+    redis_up 0 (with the server's error text as a label); ours keeps redis_up 1 and fails the scripts
+    collector only."""
+    flag = f"--script={scripts['broken']}"
+    go = start_go169(server, tmp_path, flag)  # not the writing script: 1.69 would run it
+    ours = start(tmp_path, server, flag, admin=True)
+    try:
+        go_text, our_text = go.metrics(), get_ok(ours)
+    finally:
+        go.stop()
+        ours.stop()
+    assert value(go_text, "redis_up") == 0
+    assert value(our_text, "redis_up") == 1
+    assert value(our_text, "redis_scrape_collector_success", collector="scripts") == 0
+    assert value(go_text, "redis_script_result", filename=scripts["broken"]) == \
+        value(our_text, "redis_script_result", filename=scripts["broken"]) == 0

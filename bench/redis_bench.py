@@ -31,6 +31,12 @@ the absolute figures, and the concurrent rows as machine-saturated figures.
 
     python bench/redis_bench.py [--scale small|large] [--case default|check-keys|all] [--scrapes 200]
                                 [--clients 8] [--seconds 10] [--no-hung]
+
+``--key-walk [N]`` runs only the key-walk scenario instead: N keys (default 1,000,000, written with
+DEBUG POPULATE, two prefixes) in db0; ours with ``--check-key-groups=^(%a+): --top-keys-by-memory=10``
+scraped with Prometheus' 10 s timeout header until its first complete walk (each scrape's latency,
+how many scrapes, exporter CPU and peak RSS, the counts it found), and Debian 13's redis_exporter 1.69
+with ``-check-key-groups=^(%a+):`` scraped once (as the default user: its Lua needs EVAL).
 """
 
 from __future__ import annotations
@@ -315,6 +321,75 @@ def run_case(server, case: str, args, log_dir: Path) -> tuple[list[dict], list[d
             t.stop()
 
 
+def key_walk(keys: int, log_dir: Path) -> int:
+    """The key-walk scenario (see the module's docstring); prints its table."""
+    import re
+    import subprocess
+
+    from conftest import newer_go_binary
+
+    binary = debian_redis_binary()
+    flavor, version = _binary_version(binary)
+    import secrets
+
+    server = _new_server("bench-walk", "master", binary, flavor, version, "bench-" + secrets.token_hex(12))
+    with open(server.config_path, "a") as f:
+        f.write("enable-debug-command local\n")
+    ours = go = None
+    try:
+        server.start()
+        half = keys // 2
+        server.cli("DEBUG", "POPULATE", str(half), "user:walk")
+        server.cli("DEBUG", "POPULATE", str(keys - half), "session:walk")
+        flags = ("--check-key-groups=^(%a+):",)
+        ours = start_ours(server, log_dir, *flags, "--top-keys-by-memory=10")
+        header = {"X-Prometheus-Scrape-Timeout-Seconds": "10"}
+        latencies, text = [], ""
+        cpu0 = node_bench.cpu_seconds(ours.proc.pid)
+        for _ in range(120):  # bounded: a walk that never completes shows as 120 scrapes
+            req = urllib.request.Request(ours.url, headers=header)
+            t0 = time.perf_counter()
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                text = resp.read().decode()
+            latencies.append(time.perf_counter() - t0)
+            if re.search(r'^redis_exporter_key_walks_completed_total\{db="db0"\} ', text, re.M):
+                break
+        cpu = node_bench.cpu_seconds(ours.proc.pid) - cpu0
+        counts = dict(re.findall(r'^redis_key_group_count\{db="db0",key_group="(\w+)"\} (\S+)$', text, re.M))
+        top = len(re.findall(r"^redis_top_key_memory_usage_bytes\{", text, re.M))
+        peak = peak_rss_mib(ours.proc.pid)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS", "http_", "https_", "HTTP"))}
+        env.update(REDIS_ADDR=f"redis://{server.address}", REDIS_PASSWORD=server.password)
+        port = node_bench.free_port()
+        go_log = open(log_dir / "go-169-walk.log", "w")
+        go = Running("redis_exporter 1.69", subprocess.Popen(
+            [newer_go_binary("prometheus-redis-exporter"), f"--web.listen-address=127.0.0.1:{port}", *flags],
+            stdin=subprocess.DEVNULL, stdout=go_log, stderr=subprocess.STDOUT, env=env), port)
+        node_bench.wait_up(f"http://127.0.0.1:{port}/", timeout=30)
+        t0 = time.perf_counter()
+        go_cpu0 = node_bench.cpu_seconds(go.proc.pid)
+        with urllib.request.urlopen(go.url, timeout=300) as resp:  # as long as it takes: that is the figure
+            go_text = resp.read().decode()
+        go_seconds = time.perf_counter() - t0
+        go_cpu = node_bench.cpu_seconds(go.proc.pid) - go_cpu0
+        go_counts = dict(re.findall(r'^redis_key_group_count\{db="db0",key_group="(\w+)"\} (\S+)$', go_text, re.M))
+        print(f"Redis {server.version}, {keys:,} keys in db0 (DEBUG POPULATE: {half:,} user:walk:N, "
+              f"{keys - half:,} session:walk:N); load average {os.getloadavg()[0]:.2f} after.\n")
+        print("| exporter | scrapes to a complete walk | latency per scrape s (max) | total s | exporter CPU s "
+              "| peak RSS MiB | groups found |")
+        print("|---|---|---|---|---|---|---|")
+        print(f"| {OURS_NAME} (10 s header) | {len(latencies)} | {max(latencies):.2f} | {sum(latencies):.2f} | "
+              f"{cpu:.2f} | {peak:.1f} | {counts} (+ top {top} keys) |")
+        print(f"| redis_exporter 1.69 | 1 | {go_seconds:.2f} | {go_seconds:.2f} | {go_cpu:.2f} | "
+              f"{peak_rss_mib(go.proc.pid):.1f} | {go_counts} |")
+        return 0
+    finally:
+        for t in (ours, go):
+            if t is not None:
+                t.stop()
+        _cleanup(server)
+
+
 def hung(log_dir: Path) -> list[dict]:
     """One scrape of each exporter pointed at a listener that accepts and never answers, both at once."""
     fake = FakeRedis()
@@ -405,6 +480,8 @@ def main() -> int:
     ap.add_argument("--go", choices=("1.45", "1.69"), default="1.45",
                     help="the redis_exporter to compare with: Debian 12's 1.45, or Debian 13's 1.69 (fetched by "
                          "tests/tools/newer_go_exporters.py)")
+    ap.add_argument("--key-walk", type=int, nargs="?", const=1_000_000, default=0, metavar="N",
+                    help="only the key-walk scenario: key groups and the largest keys over N keys (1,000,000)")
     args = ap.parse_args()
     if args.go == "1.69":
         global GO_BINARY
@@ -412,6 +489,9 @@ def main() -> int:
         import newer_go_exporters
 
         GO_BINARY = str(newer_go_exporters.binary("prometheus-redis-exporter"))
+    if args.key_walk:
+        with tempfile.TemporaryDirectory(prefix="flextime-redis-bench-") as tmp:
+            return key_walk(args.key_walk, Path(tmp))
     if not shutil.which("prometheus-redis-exporter") and not shutil.which("redis_exporter"):
         print("redis_exporter not found (apt-get install prometheus-redis-exporter)", file=sys.stderr)
         return 2

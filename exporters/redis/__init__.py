@@ -18,7 +18,8 @@ from .session import STATUS_METRICS, RedisSession
 log = logging.getLogger("exporters.redis")
 
 # Importing a collector module registers it; the order here is the order of /metrics.
-from . import collectors, commands, keys, sentinel  # noqa: F401,E402
+from . import clients, collectors, commands, key_groups, keys, scripts, sentinel  # noqa: F401,E402
+from .cluster import discover_route  # noqa: E402
 
 
 def duration(text) -> float:
@@ -135,6 +136,7 @@ def validate(settings: Settings) -> None:
             except OSError as exc:
                 raise ConfigError(f"--{flag.replace('_', '-')} {path}: {exc.strerror or exc}") from None
     _check_tls_files(settings)
+    settings.redis_scripts = scripts.load_scripts(scripts.script_paths(settings.get("script")))
 
 
 def _check_tls_files(settings: Settings) -> None:
@@ -224,5 +226,5 @@ SPEC = ExporterSpec(
     web_config=compat.web_config,
     exporter_families=compat.exporter_families,
     finish_families=compat.finish_families,
-    routes=(("*", "/-/reload", compat.reload_route),),
+    routes=(("*", "/-/reload", compat.reload_route), ("GET", "/discover-cluster-nodes", discover_route)),
 )

@@ -18,6 +18,7 @@ exported as 0, #381 SCAN COUNT), and what this does instead:
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import re
@@ -30,7 +31,7 @@ from ..core.collector import Flag, PartialFailure
 from ..core.metrics import counter, gauge
 from ..core.scrape import remaining_seconds
 from .registry import RedisCollector, pairs, redis_collectors, text
-from .session import CommandFailed
+from .session import CommandFailed, TargetDown
 
 log = logging.getLogger("exporters.redis")
 
@@ -93,6 +94,9 @@ TRUNCATED = counter("redis_exporter_key_checks_truncated_total",
 # TYPE -> the command that gives its size; strings are PFCOUNT (HyperLogLog) else STRLEN
 SIZE_COMMANDS = {"list": "LLEN", "set": "SCARD", "zset": "ZCARD", "hash": "HLEN", "stream": "XLEN"}
 GLOB = re.compile(r"[?*\[\]^]")  # redis_exporter's test for "this is a pattern, SCAN for it"
+# --is-cluster: the session of the node this task's commands go to, and the primaries SCAN walks
+_NODE: contextvars.ContextVar = contextvars.ContextVar("redis_key_node", default=None)
+_PRIMARIES: contextvars.ContextVar = contextvars.ContextVar("redis_key_primaries", default=None)
 
 
 # --- flags ---------------------------------------------------------------------------------------
@@ -178,6 +182,10 @@ FLAGS = (
     Flag("--disable-exporting-key-values", "disable_exporting_key_values",
          "Do not read the values of checked keys (no GET): no redis_key_value, no redis_key_value_as_string.",
          default=False, type=bool),
+    Flag("--is-cluster", "is_cluster",
+         "The target is a Redis Cluster node: key and stream checks SCAN every primary and read each key from the "
+         "primary owning its slot (CLUSTER SLOTS each scrape); /discover-cluster-nodes lists the nodes.",
+         default=False, type=bool),
 )
 
 
@@ -233,6 +241,18 @@ class OutOfTime(Exception):
     """The SCAN calls have used their share of the scrape's time."""
 
 
+async def in_db(session, db: int, *commands: tuple) -> list:
+    """``commands`` in database ``db``, one round trip: SELECT db first, SELECT back last, so the
+    shared connection is never left in a foreign database."""
+    home = session.target.db
+    if db == home:
+        return await session.execute(*commands)
+    replies = await session.execute(("SELECT", db), *commands, ("SELECT", home))
+    if isinstance(replies[0], Exception):
+        raise SelectRefused(f"db{db}: {replies[0]}")
+    return replies[1:-1]
+
+
 @dataclass
 class Scan:
     """The bounds and the cost of one scrape's SCAN calls."""
@@ -274,6 +294,8 @@ class KeysCollector(RedisCollector):
                                 for reason in (("deadline",) if flag == "count-keys" else ("deadline", "max_keys"))}
         self.refused: dict[str, str] = {}  # optional commands (GET, MEMORY) the server refused: not sent again
         self._logged_truncation: set = set()
+        self.is_cluster = bool(s.get("is_cluster", False))
+        self.cluster = None  # cluster.Cluster, made at the first scrape with --is-cluster
 
     async def collect(self):
         if not self.active:
@@ -283,17 +305,19 @@ class KeysCollector(RedisCollector):
         scan = Scan(started + SCAN_SHARE * left, self.batch)
         problems: list[str] = []
         out = {d.name: d.family() for d in self.metrics}
+        if self.is_cluster:
+            await self._cluster_primaries(problems)
         if self.check_keys or self.single_keys:
             keys = await self._expand(scan, "check-keys", self.single_keys, self.check_keys, None, problems)
             for db, names in keys.items():
                 if names:
-                    await self._check_keys(db, names, out, problems)
+                    await self._on_owners(self._check_keys, db, names, out, problems)
         if self.check_streams or self.single_streams:
             streams = await self._expand(scan, "check-streams", self.single_streams, self.check_streams, "stream",
                                          problems)
             for db, names in streams.items():
                 if names:
-                    await self._check_streams(db, names, out, problems)
+                    await self._on_owners(self._check_streams, db, names, out, problems)
         for pattern in self.count_keys:
             await self._count(scan, pattern, out, problems)
         self._report(scan, started, out)
@@ -304,33 +328,59 @@ class KeysCollector(RedisCollector):
 
     # ---- the connection ----------------------------------------------------------------------------
     async def _in_db(self, db: int, *commands: tuple) -> list:
-        """``commands`` in database ``db``, one round trip: SELECT db first, SELECT back last."""
-        home = self.session.target.db
-        if db == home:
-            return await self.session.execute(*commands)
-        replies = await self.session.execute(("SELECT", db), *commands, ("SELECT", home))
-        if isinstance(replies[0], Exception):
-            raise SelectRefused(f"db{db}: {replies[0]}")
-        return replies[1:-1]
+        return await in_db(_NODE.get() or self.session, db, *commands)
+
+    # ---- --is-cluster ---------------------------------------------------------------------------------
+    async def _cluster_primaries(self, problems: list[str]) -> None:
+        """Read the slot map and connect to every primary (kept); SCAN walks them all in this scrape."""
+        from .cluster import Cluster
+
+        if self.cluster is None:
+            self.cluster = Cluster(self.session)
+        await self.cluster.refresh()
+        _PRIMARIES.set(await self.cluster.primaries(problems))
+
+    async def _on_owners(self, check, db: int, names: dict, out, problems) -> None:
+        """``check`` of ``names``: on the target, or with --is-cluster on each key's primary, one group each."""
+        if not self.is_cluster:
+            await check(db, names, out, problems)
+            return
+        for address, keys in self.cluster.route(names).items():
+            if address is None:
+                problems.append(f"{len(keys)} key(s) in slots no primary serves")
+                continue
+            try:
+                node = await self.cluster.node(address)
+            except TargetDown as exc:  # down, or not allowed: that node's keys are left out
+                problems.append(str(exc))
+                continue
+            token = _NODE.set(node)
+            try:
+                await check(db, dict.fromkeys(keys), out, problems)
+            except TargetDown as exc:
+                problems.append(str(exc))
+            finally:
+                _NODE.reset(token)
 
     # ---- SCAN ---------------------------------------------------------------------------------------
     async def _scan(self, scan: Scan, db: int, pattern: bytes, type_: str | None):
         """The keys SCAN MATCH finds, call by call, until the cursor comes back to 0. Raises OutOfTime
         when the scrape's SCAN share is spent before that; the caller stops early for --check-keys.max-keys."""
-        cursor = b"0"
-        while True:
-            if time.monotonic() >= scan.deadline:
-                raise OutOfTime()
-            cmd = ("SCAN", cursor, "MATCH", pattern, "COUNT", scan.batch) + (("TYPE", type_) if type_ else ())
-            (reply,) = await self._in_db(db, cmd)
-            scan.calls += 1
-            if isinstance(reply, Exception):
-                raise reply
-            cursor, found = reply
-            for key in found:
-                yield key
-            if cursor in (b"0", 0):
-                return
+        for node in _PRIMARIES.get() or [self.session]:  # --is-cluster: every primary's keys, one after another
+            cursor = b"0"
+            while True:
+                if time.monotonic() >= scan.deadline:
+                    raise OutOfTime()
+                cmd = ("SCAN", cursor, "MATCH", pattern, "COUNT", scan.batch) + (("TYPE", type_) if type_ else ())
+                (reply,) = await in_db(node, db, cmd)
+                scan.calls += 1
+                if isinstance(reply, Exception):
+                    raise reply
+                cursor, found = reply
+                for key in found:
+                    yield key
+                if cursor in (b"0", 0):
+                    break
 
     async def _expand(self, scan: Scan, flag: str, singles, patterns, type_, problems) -> dict[int, dict]:
         """db -> {key: None}: the single keys, the literal patterns (no SCAN, as redis_exporter) and, up

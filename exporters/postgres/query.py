@@ -231,11 +231,13 @@ class _Families:
 
 def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
     """Make and register the collector class that runs ``spec``'s query for the target's version."""
-    metric_defs = tuple({
-        (spec.prefix + "_" + (c.name or c.column)): MetricDef(
-            spec.prefix + "_" + (c.name or c.column), c.type, c.help, (*q.labels, "server") if server else q.labels)
-        for queries, server in ((spec.queries, spec.legacy_server), (spec.legacy_queries or (), True))
-        for q in queries for c in q.columns}.values())
+    defs: dict[str, MetricDef] = {}  # the default (0.17) queries' first, then names only 0.11 has
+    for queries, server in ((spec.queries, spec.legacy_server), (spec.legacy_queries or (), True)):
+        for q in queries:
+            for c in q.columns:
+                name = spec.prefix + "_" + (c.name or c.column)
+                defs.setdefault(name, MetricDef(name, c.type, c.help, (*q.labels, "server") if server else q.labels))
+    metric_defs = tuple(defs.values())
 
     class QueryCollector(PgCollector):
         name = spec.name

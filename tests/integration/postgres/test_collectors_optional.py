@@ -40,7 +40,7 @@ def superuser_dsn(pg: PgServer, dbname: str) -> str:
 
 
 def start(pg: PgServer, tmp_path_factory, dbname: str, *args: str):
-    return start_exporter(tmp_path_factory.mktemp(f"pg-optional-{dbname}"), f"--postgres.application-name={APP}",
+    return start_exporter(tmp_path_factory.mktemp(f"pg-optional-{dbname}"), "--compat=0.11", f"--postgres.application-name={APP}",
                           *args, exporter="postgres",
                           env={"DATA_SOURCE_NAME": pg.exporter_dsn_for(dbname) + "?sslmode=disable"})
 
@@ -197,7 +197,7 @@ def test_stat_statements_on_pg18(pg18_primary, tmp_path_factory):
     if not has_stat_statements(pg18_primary):
         missing("this PostgreSQL build has no pg_stat_statements (Debian: postgresql-contrib)")
     pg18_primary.psql("SELECT 1")
-    exp = start_exporter(tmp_path_factory.mktemp("pg18-optional"), *ON, exporter="postgres",
+    exp = start_exporter(tmp_path_factory.mktemp("pg18-optional"), "--compat=0.11", *ON, exporter="postgres",
                          env={"DATA_SOURCE_NAME": pg18_primary.exporter_dsn + "?sslmode=disable"})
     try:
         out = scrape(exp)

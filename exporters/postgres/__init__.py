@@ -22,7 +22,7 @@ from . import (  # noqa: F401,E402
     stat_user_tables, statio_user_tables, wal,
     database_wraparound, long_running_transactions, stat_statements, statio_user_indexes,
     process_idle, replication_slot, stat_activity_autovacuum, stat_wal_receiver, xlog_location,
-    stat_io, wait_events,
+    stat_io, wait_events, bloat,
 )
 from . import user_queries  # noqa: E402  (last: custom queries come after the built-in families)
 

@@ -77,3 +77,55 @@ def test_wait_events_of_active_backends(pg_primary, tmp_path):
         sleeper.join(10)
         conn.close()
         exp.stop()
+
+
+BLOATED = """DROP TABLE IF EXISTS bloated;
+CREATE TABLE bloated (id int PRIMARY KEY, pad text) WITH (autovacuum_enabled = false);
+INSERT INTO bloated SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;
+DELETE FROM bloated WHERE id % 10 <> 0;
+ANALYZE bloated;
+ANALYZE items;
+DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bloatmon') THEN
+  CREATE ROLE bloatmon LOGIN PASSWORD 'bloatmon-pw' IN ROLE pg_monitor, pg_read_all_data; END IF; END $$;
+"""
+
+
+def test_bloat_estimates_bounded_and_cached(pg_primary, tmp_path):
+    """A table with 90% of its rows deleted (and no vacuum) shows ~90% table and index bloat, a fresh
+    one little; the estimates are kept for cache-seconds; --collector.bloat.limit bounds the series."""
+    pg_primary.psql(BLOATED, dbname="app1")
+    dsn = f"postgresql://bloatmon:bloatmon-pw@127.0.0.1:{pg_primary.port}/app1?sslmode=disable"
+    exp = start_exporter(tmp_path, "--collector.bloat", "--collector.bloat.limit=5", exporter="postgres",
+                         env={"DATA_SOURCE_NAME": dsn})
+    limited = start_exporter(tmp_path, "--collector.bloat", "--collector.bloat.limit=1", exporter="postgres",
+                             env={"DATA_SOURCE_NAME": dsn})
+    try:
+        text = exp.get().text
+        assert value(text, "pg_scrape_collector_success", collector="bloat") == 1
+        table = {"datname": "app1", "schemaname": "public", "relname": "bloated"}
+        assert 0.7 < value(text, "pg_bloat_table_ratio", **table) <= 1
+        assert value(text, "pg_bloat_table_bytes", **table) > 1_000_000
+        assert value(text, "pg_bloat_table_ratio", datname="app1", schemaname="public", relname="items") < 0.3
+        assert 0.5 < value(text, "pg_bloat_index_ratio", indexrelname="bloated_pkey", **table) <= 1
+        pg_primary.psql("VACUUM FULL bloated; ANALYZE bloated", dbname="app1")
+        again = exp.get().text  # within --collector.bloat.cache-seconds (600): the same estimate
+        assert value(again, "pg_bloat_table_bytes", **table) == value(text, "pg_bloat_table_bytes", **table)
+        one = limited.get().text
+        assert value(one, "pg_bloat_table_ratio", **table) < 0.3  # read after the VACUUM FULL
+        assert one.count("\npg_bloat_table_bytes{") == 1 and one.count("\npg_bloat_index_bytes{") == 1
+    finally:
+        exp.stop()
+        limited.stop()
+
+
+def test_bloat_leaves_out_tables_whose_statistics_the_role_cannot_see(pg_primary, tmp_path):
+    """The fixture's exporter role has pg_monitor only: pg_stats hides the columns, no estimate."""
+    pg_primary.psql(BLOATED, dbname="app1")
+    exp = start_exporter(tmp_path, "--collector.bloat", exporter="postgres",
+                         env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn_for("app1") + "?sslmode=disable"})
+    try:
+        text = exp.get().text
+    finally:
+        exp.stop()
+    assert value(text, "pg_scrape_collector_success", collector="bloat") == 1
+    assert "pg_bloat_table_bytes{" not in text

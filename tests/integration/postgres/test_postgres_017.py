@@ -354,3 +354,21 @@ def test_every_flag_of_both_help_outputs(pg_primary, tmp_path):
 def test_version_flag():
     proc = subprocess.run(exporter_cmd("postgres", "--version"), capture_output=True, text=True, timeout=20, cwd=ROOT)
     assert proc.returncode == 0 and "version" in proc.stdout
+
+
+@pytest.mark.parametrize("args,on,off", [
+    (("--no-collector.bgwriter",), (), ("stat_bgwriter",)),  # 0.11.1's name of the collector
+    (("--disable-default-metrics",), ("locks", "stat_database", "settings"),
+     ("stat_activity", "stat_archiver", "replication_slots", "stat_replication", "stat_database_conflicts")),
+    (("--disable-default-metrics", "--compat=0.11"), ("settings", "database"), ("locks", "stat_database")),
+    (("--disable-default-metrics", "--collector.stat_activity"), ("stat_activity",), ("stat_archiver",)),
+    (("--disable-settings-metrics",), ("stat_activity",), ("settings",)),
+])
+def test_flags_choose_the_collectors(pg_primary, tmp_path, args, on, off):
+    exp = _ours(pg_primary, tmp_path, *args)
+    try:
+        text = exp.get().text
+    finally:
+        exp.stop()
+    ran = {m for m in re.findall(r'^pg_scrape_collector_success\{collector="(\w+)"\}', text, re.M)}
+    assert set(on) <= ran and not set(off) & ran, sorted(ran)

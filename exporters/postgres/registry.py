@@ -1,4 +1,6 @@
-"""The PostgreSQL exporter's collector set and the base every PostgreSQL collector shares."""
+"""The PostgreSQL exporter's collector set and the base every PostgreSQL collector shares.
+
+In the collectors' docstrings ``[,server]`` is the label only ``--compat=0.11`` adds (compat.py)."""
 
 from __future__ import annotations
 

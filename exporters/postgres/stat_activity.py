@@ -1,14 +1,13 @@
 """stat_activity: sessions per database and state, and the age of the oldest
 open transaction, from pg_stat_activity.
 
-As postgres_exporter 0.11.1: ``pg_stat_activity_count{datname,state,server}``
-and ``pg_stat_activity_max_tx_duration{datname,state,server}`` for every
-database crossed with the fixed list of states (including 'disabled', shown when
+As postgres_exporter: ``pg_stat_activity_count`` and ``pg_stat_activity_max_tx_duration`` for
+every database crossed with the fixed list of states (including 'disabled', shown when
 track_activities is off), so empty combinations read 0; the duration is the
 largest ``now() - xact_start`` in seconds (0 when no transaction is open).
 Sessions without a database (background workers, walsenders) are not counted.
 
-Unlike 0.11.1, the exporter's own backends are left out: every backend with
+Unlike upstream, the exporter's own backends are left out: every backend with
 the exporter's application_name (its main connection, the one that runs
 pg_database_size() beside it, and the per-database fan-out's) would otherwise
 show as 'active' sessions with transactions of a few milliseconds in every

@@ -2,10 +2,10 @@
 
 Current upstream postgres_exporter's families, plus ``server``:
 
-- ``pg_stat_progress_vacuum_phase{datname,relname,phase,server}``: one-hot over the
+- ``pg_stat_progress_vacuum_phase{datname,relname,phase[,server]}``: one-hot over the
   seven phases (1 for the phase the vacuum is in, 0 for the others);
 - ``pg_stat_progress_vacuum_{heap_blks,heap_blks_scanned,heap_blks_vacuumed,index_vacuums}``
-  gauges ``{datname,relname,server}``;
+  gauges ``{datname,relname[,server]}``;
 - ``_max_dead_tuples`` / ``_num_dead_tuples`` before PostgreSQL 17; from 17 on, where the
   server replaced those columns, ``_max_dead_tuple_bytes`` / ``_num_dead_item_ids``.
 

@@ -1,7 +1,7 @@
 """stat_statements (off by default): per-statement totals from the pg_stat_statements extension.
 
 ``pg_stat_statements_{calls_total,seconds_total,rows_total,block_read_seconds_total,
-block_write_seconds_total}{user,datname,queryid,server}``, counters, as upstream names them: the
+block_write_seconds_total}{user,datname,queryid[,server]}``, counters, as upstream names them: the
 times are the extension's milliseconds in seconds (``total_exec_time``; ``total_time`` before
 PostgreSQL 13; ``shared_blk_read_time`` / ``shared_blk_write_time`` from 17 on, where
 ``blk_read_time`` / ``blk_write_time`` were renamed). Entries that differ only in ``toplevel``
@@ -13,7 +13,7 @@ Cardinality is bounded: only the top ``--collector.stat_statements.limit`` state
 flags): at most ``limit`` series per family whatever the number of statements, users and
 databases. The statement text is not exposed unless
 ``--collector.stat_statements.include_query`` is given; then
-``pg_stat_statements_query_id{queryid,query,server}`` = 1 maps each of those queryids to its text,
+``pg_stat_statements_query_id{queryid,query[,server]}`` = 1 maps each of those queryids to its text,
 cut to ``--collector.stat_statements.query_length`` characters (default 120).
 
 The view exists only in the databases where ``CREATE EXTENSION pg_stat_statements`` was run, and

@@ -1,7 +1,7 @@
 """stat_user_tables: per-table activity (pg_stat_user_tables) of the DSN's database, or of every
 database with ``--auto-discover-databases`` (the fan-out, fanout.py).
 
-``pg_stat_user_tables_<column>{datname,schemaname,relname,server}`` with the
+``pg_stat_user_tables_<column>{datname,schemaname,relname[,server]}`` with the
 names, types and HELP of the ``pg_stat_user_tables`` query in the example
 queries.yaml that Debian ships with postgres_exporter 0.11.1 (and that the Helm
 chart shipped until 2023): scan and row counters, ``n_live_tup`` /

@@ -13,7 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import ROOT, exporter_cmd, free_port, newer_go_binary, require_program, start_exporter, start_go_exporter, value
+from conftest import (ROOT, exporter_cmd, free_port, newer_go_binary, require_program, samples, start_exporter,
+                      start_go_exporter, value)
 
 from .conftest import _clean_env
 
@@ -203,6 +204,26 @@ def test_pg15_values_of_the_new_collectors(pg15, pg_primary):
     assert value(ours, "pg_stat_activity_count", datname="app1", state="idle", usename="postgres",
                  application_name=IDLE_APP, backend_type="client backend", wait_event_type="Client",
                  wait_event="ClientRead", server=f"127.0.0.1:{pg_primary.port}") == 1
+
+
+def _series(text: str, name: str) -> dict[tuple, float]:
+    return {labels: v for (n, labels), v in samples(text).items() if n == name}
+
+
+def test_pg15_same_series_and_stable_values_as_0_17_1(pg15):
+    """Beyond names and labels: the same label sets (databases, modes, roles, tables, slots) and, where
+    they stand still, the same values."""
+    ours, go17, _, _ = pg15
+    for name in ("pg_locks_count", "pg_database_size_bytes", "pg_stat_database_numbackends",
+                 "pg_stat_user_tables_seq_scan_total", "pg_statio_user_tables_heap_blocks_read_total",
+                 "pg_replication_slot_wal_status", "pg_replication_slot_slot_current_wal_lsn"):
+        assert set(_series(ours, name)) == set(_series(go17, name)) and _series(ours, name), name
+    for name in ("pg_database_connection_limit", "pg_roles_connection_limit", "pg_replication_slot_slot_is_active",
+                 "pg_stat_database_xact_commit_total"):
+        o, g = _series(ours, name), _series(go17, name)
+        if name == "pg_stat_database_xact_commit_total":  # template0 takes no connections: it stands still
+            o, g = ({k: v for k, v in d.items() if ("datname", "template0") in k} for d in (o, g))
+        assert o == g and o, name
 
 
 def test_pg15_replica_as_0_17_1(pg_replica, idle_client, tmp_path_factory):

@@ -9,6 +9,8 @@ max_connections series, application_name being set by clients."""
 
 from __future__ import annotations
 
+import math
+
 from ..core.metrics import HISTOGRAM, MetricDef
 from .registry import PgCollector, pg_collectors
 
@@ -35,5 +37,6 @@ class ProcessIdleCollector(PgCollector):
         fam = self.family(IDLE)
         for key, ages in groups.items():
             buckets = [(b, sum(1 for a in ages if a <= b)) for b in BOUNDS]
-            fam.add_histogram(self.labels(*key), buckets, float(sum(int(a) for a in ages)), len(ages))
+            # the sum of whole seconds, each rounded as upstream's ::bigint rounds (half away from zero)
+            fam.add_histogram(self.labels(*key), buckets, float(sum(math.floor(a + 0.5) for a in ages)), len(ages))
         return [fam]

@@ -40,7 +40,8 @@ def superuser_dsn(pg: PgServer, dbname: str) -> str:
 
 
 def start(pg: PgServer, tmp_path_factory, dbname: str, *args: str):
-    return start_exporter(tmp_path_factory.mktemp(f"pg-optional-{dbname}"), "--compat=0.11", f"--postgres.application-name={APP}",
+    return start_exporter(tmp_path_factory.mktemp(f"pg-optional-{dbname}"), "--compat=0.11",
+                          f"--postgres.application-name={APP}",
                           *args, exporter="postgres",
                           env={"DATA_SOURCE_NAME": pg.exporter_dsn_for(dbname) + "?sslmode=disable"})
 
@@ -220,9 +221,9 @@ def test_stat_statements_excluded_users_and_databases(pg_primary, app1, tmp_path
     label, excluded = left_out
     with psycopg.connect(pg_primary.exporter_dsn_for("app1") + "?sslmode=disable", autocommit=True) as conn:
         conn.execute("SELECT count(*) FROM pg_stat_activity").fetchall()  # a statement of user exporter
-    kept = start(pg_primary, tmp_path_factory, "app1", "--collector.stat_statements", "--collector.stat_statements.limit=1000")
-    exp = start(pg_primary, tmp_path_factory, "app1", "--collector.stat_statements", "--collector.stat_statements.limit=1000",
-                flag)
+    on = ("--collector.stat_statements", "--collector.stat_statements.limit=1000")
+    kept = start(pg_primary, tmp_path_factory, "app1", *on)
+    exp = start(pg_primary, tmp_path_factory, "app1", *on, flag)
     try:
         before, after = scrape(kept), scrape(exp)
     finally:

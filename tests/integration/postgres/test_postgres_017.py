@@ -196,7 +196,8 @@ def test_pg15_values_of_the_new_collectors(pg15, pg_primary):
     slot = {"slot_name": "flextime_replica", "slot_type": "physical"}
     assert value(ours, "pg_replication_slot_slot_is_active", **slot) == 1
     assert value(ours, "pg_replication_slot_wal_status", wal_status="reserved", **slot) == 1
-    assert 0 < value(ours, "pg_replication_slot_safe_wal_size_bytes", **slot) <= 2 * 1024 ** 3  # the keep size plus the current segment
+    # max_slot_wal_keep_size (1 GiB) plus what is left of the current segment
+    assert 0 < value(ours, "pg_replication_slot_safe_wal_size_bytes", **slot) <= 2 * 1024 ** 3
     assert value(ours, "pg_replication_slot_slot_current_wal_lsn", **slot) > 0
     idle = {"state": "idle", "application_name": IDLE_APP}
     assert value(ours, "pg_process_idle_seconds_count", **idle) == 1
@@ -260,7 +261,8 @@ def test_disable_default_metrics_and_settings_as_0_17_1(pg_primary, tmp_path_fac
     for flag in ("--disable-default-metrics", "--disable-settings-metrics"):
         ours, go17, ours11, go11 = _side_by_side(pg_primary, tmp_path_factory, flag)
         assert compare(ours, go17, OURS_ONLY) == [], flag
-        assert compare(ours11, go11, OURS_ONLY_011, {"postgres_exporter_build_info": "0.11.1 has no tags label"}) == [], flag
+        no_tags = {"postgres_exporter_build_info": "0.11.1 has no tags label"}
+        assert compare(ours11, go11, OURS_ONLY_011, no_tags) == [], flag
     assert "pg_settings_" not in ours and "pg_static" in ours
 
 
@@ -355,7 +357,8 @@ def test_every_flag_of_both_help_outputs(pg_primary, tmp_path):
     log = tmp_path / "ours.log"
     with open(log, "w") as logf:
         proc = subprocess.Popen(exporter_cmd("postgres", *args), stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={"PATH": "/usr/bin:/bin", "DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"})
+                                env={"PATH": "/usr/bin:/bin",
+                                     "DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"})
     try:
         from conftest import http_get, wait_http
 

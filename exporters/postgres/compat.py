@@ -40,7 +40,8 @@ DEFAULT_MAPS = {MODERN: ("stat_activity", "stat_archiver", "replication_slots", 
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 METRIC_PREFIX = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-RESERVED_LABELS = ("le", "quantile", "server")
+# labels of families that are not any collector's: pg_scrape_collector_*, pg_static, histograms
+RESERVED_LABELS = ("le", "quantile", "server", "collector", "short_version", "version")
 
 
 def mode(settings: Settings) -> str:

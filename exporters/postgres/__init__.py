@@ -5,11 +5,12 @@ See docs/postgres.md for targets, collectors and what differs from postgres_expo
 from __future__ import annotations
 
 import os
+import time
 
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
 from ..core.server import ExporterSpec
-from . import config, fanout
+from . import compat, config, fanout
 from .dsn import resolve_dsns
 from .registry import pg_collectors
 from .session import STATUS_METRICS, PgSession
@@ -20,6 +21,8 @@ from . import (  # noqa: F401,E402
     stat_archiver, stat_bgwriter, stat_checkpointer, stat_database, stat_progress_vacuum, stat_replication,
     stat_user_tables, statio_user_tables, wal,
     database_wraparound, long_running_transactions, stat_statements, statio_user_indexes,
+    process_idle, replication_slot, stat_activity_autovacuum, stat_wal_receiver, xlog_location,
+    stat_io, wait_events, bloat,
 )
 from . import user_queries  # noqa: E402  (last: custom queries come after the built-in families)
 
@@ -39,6 +42,7 @@ FLAGS = (
          default=2.0, type=float),
     user_queries.FLAG,
     *fanout.FANOUT_FLAGS,
+    *compat.FLAGS,
 )
 
 
@@ -48,7 +52,19 @@ def targets(settings: Settings) -> list[str]:
 
 
 def validate(settings: Settings) -> None:
+    if settings.get("show_version"):
+        from .. import __version__
+
+        print(f"flextime-exporter postgres, version {__version__}")
+        raise SystemExit(0)
+    if settings.get("dumpmaps"):
+        import sys
+
+        compat.dump_maps(pg_collectors, settings, sys.stdout)
+        raise SystemExit(0)
+    compat.apply(settings, pg_collectors)
     settings.pg_config = config.load(settings.config_file) if settings.get("config_file") else config.PgConfig()
+    settings.pg_config_loaded_at = round(time.time(), 3) if settings.get("config_file") else 0.0
     if not targets(settings) and not settings.pg_config.allowed_targets:
         raise ConfigError("no PostgreSQL target: give --dsn or set DATA_SOURCE_NAME "
                           "(or DATA_SOURCE_URI with DATA_SOURCE_USER / DATA_SOURCE_PASS), "
@@ -69,7 +85,12 @@ def make_session(settings: Settings, dsn: str) -> PgSession:
                      application_name=settings.postgres_application_name,
                      connect_timeout=settings.postgres_connect_timeout,
                      statement_timeout=settings.postgres_statement_timeout,
-                     lock_timeout=settings.postgres_lock_timeout)
+                     lock_timeout=settings.postgres_lock_timeout,
+                     constant_labels=settings.get("pg_constant_labels", ()),
+                     metric_prefix=settings.get("pg_metric_prefix", "pg"),
+                     static=not settings.get("disable_default_metrics"),
+                     build_info_tags=compat.modern(settings),
+                     config_loaded_at=settings.get("pg_config_loaded_at", 0.0) if compat.modern(settings) else None)
 
 
 def resolve_probe(settings: Settings, query) -> str:

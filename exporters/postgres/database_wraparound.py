@@ -1,7 +1,7 @@
 """database_wraparound (off by default): how far each database is from transaction ID wraparound.
 
-``pg_database_wraparound_age_datfrozenxid_seconds{datname,server}`` = ``age(datfrozenxid)`` and
-``pg_database_wraparound_age_datminmxid_seconds{datname,server}`` = ``mxid_age(datminmxid)``, for
+``pg_database_wraparound_age_datfrozenxid_seconds{datname[,server]}`` = ``age(datfrozenxid)`` and
+``pg_database_wraparound_age_datminmxid_seconds{datname[,server]}`` = ``mxid_age(datminmxid)``, for
 every database that allows connections. Despite the ``_seconds`` in upstream's names (kept for
 compatibility), the values are ages in transactions (multixacts), not seconds."""
 

@@ -1,4 +1,4 @@
-"""locks: ``pg_locks_count{datname,mode,server}``, the number of locks held or
+"""locks: ``pg_locks_count{datname,mode[,server]}``, the number of locks held or
 awaited per database and lock mode.
 
 As postgres_exporter 0.11.1: every database of pg_database crossed with the nine

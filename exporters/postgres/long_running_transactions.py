@@ -1,9 +1,9 @@
 """long_running_transactions (off by default): transactions open for longer than a threshold.
 
-``pg_long_running_transactions{server}``: the number of backends (other than the exporter's own,
+``pg_long_running_transactions{[server]}``: the number of backends (other than the exporter's own,
 autovacuum workers not counted) whose current transaction started more than
 ``--collector.long_running_transactions.threshold`` seconds ago (default 300, five minutes).
-``pg_long_running_transactions_oldest_timestamp_seconds{server}``: the age in seconds of the
+``pg_long_running_transactions_oldest_timestamp_seconds{[server]}``: the age in seconds of the
 oldest open transaction of any backend (0 when none), whatever the threshold. The names are
 upstream's."""
 

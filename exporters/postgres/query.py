@@ -5,7 +5,9 @@ collector. Adding a metric is adding a :class:`Column`.
 
 Value rules, as postgres_exporter 0.11 (the Debian reference) has them: a NULL
 value becomes NaN, a NULL label becomes "", a timestamp becomes epoch seconds,
-booleans 1/0. Every family carries the ``server`` label (host:port of the target).
+booleans 1/0. Under ``--compat=0.11`` every family carries the ``server`` label (host:port of
+the target); under 0.17 (the default) only those of postgres_exporter's built-in maps
+(``legacy_server``), as 0.17.1 has them (compat.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Callable
 
 from ..core.collector import Flag, PartialFailure, Settings
 from ..core.metrics import COUNTER, GAUGE, UNTYPED, MetricDef, MetricFamily, prerender_text
-from . import fanout
+from . import compat, fanout
 from .registry import PgCollector, pg_collectors
 
 ANY_VERSION = (0, 10**7)
@@ -126,6 +128,10 @@ class QueryCollectorSpec:
     # runs in every database through the fan-out (fanout.py), and its families get a ``datname``
     # label (the database's name) when the query has none of its own.
     per_database: bool = False
+    # a family of postgres_exporter's built-in query maps, which keeps ``server`` under --compat=0.17
+    legacy_server: bool = False
+    # the queries under --compat=0.11 when 0.11.1's names or labels differ from 0.17.1's (None: ``queries``)
+    legacy_queries: tuple[Query, ...] | None = None
 
 
 class _RowsFamily(MetricFamily):
@@ -149,10 +155,10 @@ class _RowsFamily(MetricFamily):
 class _Families:
     """The families of one query's results: rows of one or (fan-out) several databases."""
 
-    def __init__(self, spec: QueryCollectorSpec, q: Query, server: str, add_datname: bool | None) -> None:
-        self.spec, self.q, self.server = spec, q, server
+    def __init__(self, spec: QueryCollectorSpec, q: Query, server: str | None, add_datname: bool | None) -> None:
+        self.spec, self.q, self.server = spec, q, server  # server None: no server label (--compat=0.17)
         self.add_datname = bool(add_datname)
-        self.labelnames = (("datname",) if self.add_datname else ()) + q.labels + ("server",)
+        self.labelnames = (("datname",) if self.add_datname else ()) + q.labels + (("server",) if server else ())
         self.families: dict[str, MetricFamily] = {}
         self._blocks: set[str] = set()  # label blocks of the rows taken so far
 
@@ -182,8 +188,9 @@ class _Families:
 
         parts = [const("datname", datname)] if self.add_datname else []
         parts += [f'{name}="%s"' for name in q.labels]
-        parts.append(const("server", self.server))
-        template = "{" + ",".join(parts) + "}"
+        if self.server is not None:
+            parts.append(const("server", self.server))
+        template = "{" + ",".join(parts) + "}" if parts else ""
         if label_idx:
             columns_text = [_escaped(list(map(itemgetter(i), rows))) for i in label_idx]
             blocks = list(map(template.__mod__, zip(*columns_text)))
@@ -224,10 +231,13 @@ class _Families:
 
 def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
     """Make and register the collector class that runs ``spec``'s query for the target's version."""
-    metric_defs = tuple({
-        (spec.prefix + "_" + (c.name or c.column)): MetricDef(
-            spec.prefix + "_" + (c.name or c.column), c.type, c.help, (*q.labels, "server"))
-        for q in spec.queries for c in q.columns}.values())
+    defs: dict[str, MetricDef] = {}  # the default (0.17) queries' first, then names only 0.11 has
+    for queries, server in ((spec.queries, spec.legacy_server), (spec.legacy_queries or (), True)):
+        for q in queries:
+            for c in q.columns:
+                name = spec.prefix + "_" + (c.name or c.column)
+                defs.setdefault(name, MetricDef(name, c.type, c.help, (*q.labels, "server") if server else q.labels))
+    metric_defs = tuple(defs.values())
 
     class QueryCollector(PgCollector):
         name = spec.name
@@ -235,6 +245,7 @@ def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
         default_enabled = spec.default_enabled
         metrics = metric_defs
         flags = spec.flags
+        legacy_server = spec.legacy_server
 
         def __init__(self, settings: Settings) -> None:
             super().__init__(settings)
@@ -243,10 +254,16 @@ def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
                 raise ValueError(f"{spec.name}: only integers go into SQL text")
             self.params = params
             self.fanout = spec.per_database and fanout.configure(settings).enabled
+            self.with_server = compat.keeps_server(settings, spec.legacy_server)
+            self.queries = spec.legacy_queries if spec.legacy_queries and not compat.modern(settings) else spec.queries
+
+        @property
+        def server(self) -> str | None:
+            return self.session.server if self.with_server else None
 
         def query(self) -> Query | None:
             version = self.session.version_num
-            for q in spec.queries:
+            for q in self.queries:
                 if q.versions[0] <= version < q.versions[1]:
                     return q
             return None
@@ -258,9 +275,9 @@ def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
             sql = q.sql % self.params if self.params is not None else q.sql
             if not self.fanout:
                 names, rows = await self.session.fetch(sql)
-                return _Families(spec, q, self.session.server, None).add(names, rows).result()
+                return _Families(spec, q, self.server, None).add(names, rows).result()
             pending = await fanout.fanout_for(self.session, self.settings).fetch(sql)
-            families = _Families(spec, q, self.session.server, "datname" not in q.labels)
+            families = _Families(spec, q, self.server, "datname" not in q.labels)
             failed = []
             for datname, result in pending:  # in database order, each as soon as it has arrived
                 try:

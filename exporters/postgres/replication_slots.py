@@ -22,6 +22,7 @@ register_query_collector(QueryCollectorSpec(
     name="replication_slots",
     description="Replication slots: active, and WAL retained in bytes (pg_replication_slots).",
     prefix="pg_replication_slots",
+    legacy_server=True,  # one of postgres_exporter 0.17.1's built-in maps: keeps ``server``
     queries=(
         Query(SQL, labels=("slot_name", "database"), columns=(
             Column("active", GAUGE, "Flag indicating if the slot is active"),

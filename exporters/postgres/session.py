@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 
 from ..core.collector import NoData
-from ..core.metrics import COUNTER, GAUGE, UNTYPED, MetricDef
+from ..core.metrics import COUNTER, GAUGE, UNTYPED, MetricDef, MetricFamily
 from ..core.scrape import ScrapeHooks, ScrapeResult, describe_error, remaining_seconds
+from .compat import relabel
 from .dsn import redact, scrub, server_label
 
 log = logging.getLogger("exporters.postgres")
@@ -38,7 +40,15 @@ LAST_ERROR = MetricDef("pg_exporter_last_scrape_error", GAUGE,
 SCRAPES = MetricDef("pg_exporter_scrapes_total", COUNTER, "Total number of times PostgreSQL was scraped for metrics.")
 LAST_DURATION = MetricDef("pg_exporter_last_scrape_duration_seconds", GAUGE,
                           "Duration of the last scrape of metrics from PostgreSQL.")
-STATUS_METRICS = (UP, STATIC, LAST_ERROR, SCRAPES, LAST_DURATION)
+BUILD_INFO = MetricDef("postgres_exporter_build_info", GAUGE,
+                       "A metric with a constant '1' value labeled by version, revision, branch, goversion from which "
+                       "postgres_exporter was built, and the goos and goarch for the build.",
+                       ("branch", "goarch", "goos", "goversion", "revision", "tags", "version"))
+RELOAD_OK = MetricDef("postgres_exporter_config_last_reload_successful", GAUGE,
+                      "Postgres exporter config loaded successfully.")
+RELOAD_AT = MetricDef("postgres_exporter_config_last_reload_success_timestamp_seconds", GAUGE,
+                      "Timestamp of the last successful configuration reload.")
+STATUS_METRICS = (UP, STATIC, LAST_ERROR, SCRAPES, LAST_DURATION, BUILD_INFO, RELOAD_OK, RELOAD_AT)
 
 _PROBE_SQL = "SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery()"
 
@@ -84,10 +94,34 @@ def short_version(version: str) -> str:
     return ".".join(g or "0" for g in m.groups())
 
 
+def _build_info(tags: bool):
+    """postgres_exporter's build info, with this exporter's version: dashboards that show which
+    exporter version runs find it under the name they know (goversion: the Python version)."""
+    import platform
+
+    from .. import __version__
+
+    labels = BUILD_INFO.labels if tags else tuple(n for n in BUILD_INFO.labels if n != "tags")
+    fam = MetricFamily(BUILD_INFO.name, GAUGE, BUILD_INFO.help, labels)
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    values = {"branch": "", "goarch": arch, "goos": platform.system().lower(),
+              "goversion": "python" + platform.python_version(),
+              "revision": os.environ.get("FLEXTIME_EXPORTER_REVISION", "unknown"), "tags": "", "version": __version__}
+    fam.add(tuple(values[n] for n in labels), 1)
+    return fam
+
+
 class PgSession(ScrapeHooks):
     def __init__(self, dsn: str, *, application_name: str, connect_timeout: float,
-                 statement_timeout: float, lock_timeout: float, second_connection: bool = True) -> None:
+                 statement_timeout: float, lock_timeout: float, second_connection: bool = True,
+                 constant_labels: tuple = (), metric_prefix: str = "pg", static: bool = True,
+                 build_info_tags: bool = True, config_loaded_at: float | None = None) -> None:
         self.dsn = dsn
+        self.constant_labels, self.metric_prefix = constant_labels, metric_prefix
+        self.static = static  # pg_static: one of the built-in maps --disable-default-metrics leaves out
+        self.build_info_tags = build_info_tags  # 0.11.1's build_info has no ``tags`` label
+        # 0.17.1's --config.file metrics (None: not served, --compat=0.11); 0 when no file was given
+        self.config_loaded_at = config_loaded_at
         self.second_connection = second_connection
         self.display = redact(dsn)
         self.server = self.label = server_label(dsn)
@@ -282,7 +316,7 @@ class PgSession(ScrapeHooks):
         up = UP.family()
         up.add((), 1 if self.up else 0)
         out = [up]
-        if self.up:
+        if self.up and self.static:
             static = STATIC.family()
             static.add((self.server, short_version(self.version), self.version), 1)
             out.append(static)
@@ -291,6 +325,15 @@ class PgSession(ScrapeHooks):
             fam = d.family()
             fam.add((), v)
             out.append(fam)
+        if self.constant_labels or self.metric_prefix != "pg":  # the collectors' families too, once per run
+            result.families[:] = relabel(result.families, self.constant_labels, self.metric_prefix)
+            out = relabel(out, self.constant_labels, self.metric_prefix)
+        out.append(_build_info(self.build_info_tags))
+        if self.config_loaded_at is not None:
+            for d, v in ((RELOAD_OK, 1 if self.config_loaded_at else 0), (RELOAD_AT, self.config_loaded_at)):
+                fam = d.family()
+                fam.add((), v)
+                out.append(fam)
         return out
 
     async def close(self) -> None:

@@ -41,6 +41,7 @@ def convert(name: str, setting: str, unit: str, vartype: str) -> tuple[str, floa
 class SettingsCollector(PgCollector):
     name = "settings"
     description = "Numeric and boolean server settings (pg_settings)."
+    legacy_server = True  # 0.17.1 still serves pg_settings_* with ``server``
     metrics = (SETTING,)
 
     async def collect(self):

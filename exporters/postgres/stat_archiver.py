@@ -13,6 +13,7 @@ register_query_collector(QueryCollectorSpec(
     name="stat_archiver",
     description="WAL archiver statistics (pg_stat_archiver).",
     prefix="pg_stat_archiver",
+    legacy_server=True,  # one of postgres_exporter 0.17.1's built-in maps: keeps ``server``
     queries=(
         Query(SQL, columns=(
             Column("archived_count", COUNTER, "Number of WAL files that have been successfully archived"),

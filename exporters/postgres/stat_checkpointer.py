@@ -7,7 +7,7 @@ default, so dashboards go blank on 17 until someone turns it on. Here it is on b
 default and only queries servers >= 17; on older servers it succeeds with no series.
 
 ``pg_stat_checkpointer_{num_timed,num_requested,restartpoints_timed,restartpoints_req,
-restartpoints_done,write_time,sync_time,buffers_written,stats_reset}_total{server}``
+restartpoints_done,write_time,sync_time,buffers_written,stats_reset}_total{[server]}``
 counters as upstream names them (``write_time`` / ``sync_time`` in milliseconds,
 ``stats_reset`` a unix timestamp), plus PostgreSQL 18's ``num_done`` and
 ``slru_written`` (``_total``)."""

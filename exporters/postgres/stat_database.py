@@ -1,5 +1,6 @@
-"""stat_database and stat_database_conflicts: per-database statistics, as
-postgres_exporter 0.11.1 reads them (``SELECT *`` of each view).
+"""stat_database and stat_database_conflicts: per-database statistics, as postgres_exporter
+reads them: 0.17.1's known columns and ``active_time_seconds_total`` (PostgreSQL 14+, seconds)
+without ``server`` by default; under ``--compat=0.11`` as 0.11.1 (``SELECT *`` of the view):
 
 ``pg_stat_database_<column>{datid,datname,server}``: ``numbackends`` is a gauge;
 the cumulative columns are counters *without* ``_total`` (the times are
@@ -74,18 +75,33 @@ CONFLICTS_COLUMNS = (
     Column("confl_deadlock", COUNTER, "Number of queries in this database that have been canceled due to deadlocks"),
 )
 
+# 0.17.1: the columns it knows, of the databases only (not the shared-objects row), and from
+# PostgreSQL 14 on active_time in seconds as a counter
+_KNOWN = [c.column for c in STAT_DATABASE_COLUMNS if c.type != UNTYPED]
+_SQL_017 = f"SELECT datid, datname, {', '.join(_KNOWN)}{{active}} FROM pg_stat_database WHERE datname IS NOT NULL"
+_COLUMNS_017 = tuple(c for c in STAT_DATABASE_COLUMNS if c.type != UNTYPED)
+_ACTIVE = Column("active_time_seconds_total", COUNTER,
+                 "Time spent executing SQL statements in this database, in seconds")
+PG14 = 140000
+
 register_query_collector(QueryCollectorSpec(
     name="stat_database",
-    description="Per-database statistics (pg_stat_database), including the shared-objects row (datid 0).",
+    description="Per-database statistics (pg_stat_database); with --compat=0.11 every column of the view and "
+                "the shared-objects row (datid 0).",
     prefix="pg_stat_database",
-    queries=(Query("SELECT * FROM pg_stat_database", labels=("datid", "datname"),
-                   columns=STAT_DATABASE_COLUMNS, unknown_columns=True),),
+    queries=(Query(_SQL_017.format(active=""), labels=("datid", "datname"), columns=_COLUMNS_017,
+                   versions=(0, PG14)),
+             Query(_SQL_017.format(active=", active_time / 1000.0 AS active_time_seconds_total"),
+                   labels=("datid", "datname"), columns=(*_COLUMNS_017, _ACTIVE), versions=(PG14, 10**7))),
+    legacy_queries=(Query("SELECT * FROM pg_stat_database", labels=("datid", "datname"),
+                          columns=STAT_DATABASE_COLUMNS, unknown_columns=True),),
 ))
 
 register_query_collector(QueryCollectorSpec(
     name="stat_database_conflicts",
     description="Queries cancelled by recovery conflicts, per database (pg_stat_database_conflicts).",
     prefix="pg_stat_database_conflicts",
+    legacy_server=True,  # one of postgres_exporter 0.17.1's built-in maps: keeps ``server``
     queries=(Query("SELECT * FROM pg_stat_database_conflicts", labels=("datid", "datname"),
                    columns=CONFLICTS_COLUMNS, unknown_columns=True),),
 ))

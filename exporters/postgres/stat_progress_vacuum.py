@@ -2,10 +2,10 @@
 
 Current upstream postgres_exporter's families, plus ``server``:
 
-- ``pg_stat_progress_vacuum_phase{datname,relname,phase,server}``: one-hot over the
+- ``pg_stat_progress_vacuum_phase{datname,relname,phase[,server]}``: one-hot over the
   seven phases (1 for the phase the vacuum is in, 0 for the others);
 - ``pg_stat_progress_vacuum_{heap_blks,heap_blks_scanned,heap_blks_vacuumed,index_vacuums}``
-  gauges ``{datname,relname,server}``;
+  gauges ``{datname,relname[,server]}``;
 - ``_max_dead_tuples`` / ``_num_dead_tuples`` before PostgreSQL 17; from 17 on, where the
   server replaced those columns, ``_max_dead_tuple_bytes`` / ``_num_dead_item_ids``.
 
@@ -73,14 +73,13 @@ class StatProgressVacuumCollector(PgCollector):
             return []
         sql, values = sql_for(version)
         rows = await self.rows(sql)
-        server = self.session.server
-        phase = PHASE.family()
-        families = [(column, metric.family()) for column, metric, _, _ in values]
+        phase = self.family(PHASE)
+        families = [(column, self.family(metric)) for column, metric, _, _ in values]
         for row in rows:
             datname, relname = row["datname"] or "", row["relname"] or ""
             for p in PHASES:
-                phase.add((datname, relname, p, server), 1 if row["phase"] == p else 0)
+                phase.add(self.labels(datname, relname, p), 1 if row["phase"] == p else 0)
             for column, fam in families:
                 v = row[column]
-                fam.add((datname, relname, server), float("nan") if v is None else float(v))
+                fam.add(self.labels(datname, relname), float("nan") if v is None else float(v))
         return [phase, *(fam for _, fam in families)]

@@ -43,6 +43,7 @@ register_query_collector(QueryCollectorSpec(
     name="stat_replication",
     description="Per-walsender WAL position and byte lag of each standby (pg_stat_replication).",
     prefix="pg_stat_replication",
+    legacy_server=True,  # one of postgres_exporter 0.17.1's built-in maps: keeps ``server``
     queries=(
         Query(_sql(), labels=LABELS, columns=_COLUMNS, versions=(PG10, PG12)),
         Query(_sql(", r.reply_time"), labels=LABELS,

@@ -1,16 +1,19 @@
 """stat_statements (off by default): per-statement totals from the pg_stat_statements extension.
 
 ``pg_stat_statements_{calls_total,seconds_total,rows_total,block_read_seconds_total,
-block_write_seconds_total}{user,datname,queryid,server}``, counters, as upstream names them: the
+block_write_seconds_total}{user,datname,queryid[,server]}``, counters, as upstream names them: the
 times are the extension's milliseconds in seconds (``total_exec_time``; ``total_time`` before
 PostgreSQL 13; ``shared_blk_read_time`` / ``shared_blk_write_time`` from 17 on, where
 ``blk_read_time`` / ``blk_write_time`` were renamed). Entries that differ only in ``toplevel``
 (PostgreSQL 14+) are summed, so every (user, datname, queryid) is one series.
 
 Cardinality is bounded: only the top ``--collector.stat_statements.limit`` statements (default
-100) by total execution time. The statement text is not exposed unless
+100) by total execution time, after leaving out the databases and users of
+``--collector.stat_statements.exclude_databases`` / ``exclude_users`` (postgres_exporter 0.19's
+flags): at most ``limit`` series per family whatever the number of statements, users and
+databases. The statement text is not exposed unless
 ``--collector.stat_statements.include_query`` is given; then
-``pg_stat_statements_query_id{queryid,query,server}`` = 1 maps each of those queryids to its text,
+``pg_stat_statements_query_id{queryid,query[,server]}`` = 1 maps each of those queryids to its text,
 cut to ``--collector.stat_statements.query_length`` characters (default 120).
 
 The view exists only in the databases where ``CREATE EXTENSION pg_stat_statements`` was run, and
@@ -49,7 +52,7 @@ def _sql(total: str, read: str, write: str) -> str:
   sum(s.{read}) / 1000.0 AS block_read_seconds_total, sum(s.{write}) / 1000.0 AS block_write_seconds_total"""
             "{query}\n"
             """FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-WHERE s.queryid IS NOT NULL
+WHERE s.queryid IS NOT NULL{exclude}
 GROUP BY s.userid, d.datname, s.queryid
 ORDER BY seconds_total DESC, queryid
 LIMIT %(limit)d""")
@@ -80,6 +83,12 @@ class StatStatementsCollector(PgCollector):
              default=False, type=bool),
         Flag("--collector.stat_statements.query_length", "collector_stat_statements_query_length",
              "Cut the exposed statement text to this many characters.", default=DEFAULT_QUERY_LENGTH, type=int),
+        Flag("--collector.stat_statements.exclude_databases", "collector_stat_statements_exclude_databases",
+             "Comma-separated database names whose statements are not read (postgres_exporter 0.19's flag).",
+             metavar="NAMES"),
+        Flag("--collector.stat_statements.exclude_users", "collector_stat_statements_exclude_users",
+             "Comma-separated user names whose statements are not read (postgres_exporter 0.19's flag).",
+             metavar="NAMES"),
     )
 
     def __init__(self, settings) -> None:
@@ -93,13 +102,21 @@ class StatStatementsCollector(PgCollector):
         if self.length < 1:
             raise ValueError("--collector.stat_statements.query_length must be at least 1")
         self.include_query = bool(settings.get("collector_stat_statements_include_query"))
+        self.exclude = ""
+        for column, dest in (("d.datname", "collector_stat_statements_exclude_databases"),
+                             ("pg_get_userbyid(s.userid)", "collector_stat_statements_exclude_users")):
+            names = [n.strip() for n in (settings.get(dest) or "").split(",") if n.strip()]
+            if names:  # names as SQL literals (quotes doubled): the statement stays parameter-free
+                quoted = ", ".join("'" + n.replace("'", "''") + "'" for n in names)
+                self.exclude += f"\n  AND {column} NOT IN ({quoted})"
 
     def _sql(self) -> str | None:
         version = self.session.version_num
         for q in QUERIES:
             if q.versions[0] <= version < q.versions[1]:
                 query = QUERY_COLUMN if self.include_query else ""
-                return q.sql.replace("{query}", query) % {"limit": self.limit, "length": self.length}
+                sql = q.sql.replace("{query}", query).replace("{exclude}", self.exclude.replace("%", "%%"))
+                return sql % {"limit": self.limit, "length": self.length}
         return None
 
     async def collect(self):
@@ -115,12 +132,11 @@ class StatStatementsCollector(PgCollector):
                                    "shared_preload_libraries = 'pg_stat_statements')") from None
             raise
         index = {n: i for i, n in enumerate(names)}
-        server = self.session.server
-        families = [d.family() for d in METRICS[:-1]]
-        query_ids = QUERY_ID.family() if self.include_query else None
+        families = [self.family(d) for d in METRICS[:-1]]
+        query_ids = self.family(QUERY_ID) if self.include_query else None
         seen = set()
         for row in rows:
-            labels = tuple(to_label(row[index[l]]) for l in LABELS) + (server,)
+            labels = self.labels(*(to_label(row[index[l]]) for l in LABELS))
             for family, (column, _) in zip(families, VALUES):
                 try:
                     family.add(labels, to_float(row[index[column]]))
@@ -130,7 +146,7 @@ class StatStatementsCollector(PgCollector):
                 key = (labels[2], to_label(row[index["query"]]))
                 if key not in seen:  # one statement under several users or databases: one series
                     seen.add(key)
-                    query_ids.add((*key, server), 1)
+                    query_ids.add(self.labels(*key), 1)
         return families + ([query_ids] if query_ids is not None else [])
 
 

@@ -1,7 +1,7 @@
 """stat_user_tables: per-table activity (pg_stat_user_tables) of the DSN's database, or of every
 database with ``--auto-discover-databases`` (the fan-out, fanout.py).
 
-``pg_stat_user_tables_<column>{datname,schemaname,relname,server}`` with the
+``pg_stat_user_tables_<column>{datname,schemaname,relname[,server]}`` with the
 names, types and HELP of the ``pg_stat_user_tables`` query in the example
 queries.yaml that Debian ships with postgres_exporter 0.11.1 (and that the Helm
 chart shipped until 2023): scan and row counters, ``n_live_tup`` /
@@ -54,7 +54,8 @@ SQL = f"""SELECT current_database() AS datname, schemaname, relname,
   n_live_tup, n_dead_tup, n_mod_since_analyze,
   {_ts("last_vacuum")}, {_ts("last_autovacuum")}, {_ts("last_analyze")}, {_ts("last_autoanalyze")},
   vacuum_count, autovacuum_count, analyze_count, autoanalyze_count,
-  pg_indexes_size(relid) AS index_size_bytes, pg_table_size(relid) AS table_size_bytes
+  pg_indexes_size(relid) AS index_size_bytes, pg_table_size(relid) AS table_size_bytes,
+  pg_total_relation_size(relid) AS size_bytes
 FROM pg_stat_user_tables
 ORDER BY schemaname, relname
 LIMIT %(limit)d"""
@@ -81,6 +82,7 @@ COLUMNS = (
     Column("autoanalyze_count", COUNTER, "Number of times this table has been analyzed by the autovacuum daemon"),
     Column("index_size_bytes", GAUGE, "Total disk space used by the indexes of this table, in bytes"),
     Column("table_size_bytes", GAUGE, "Total disk space used by this table without its indexes (pg_table_size), in bytes"),
+    Column("size_bytes", GAUGE, "Total disk space used by this table, in bytes, including all indexes and TOAST data"),
 )
 
 FLAG = "--collector.stat_user_tables.limit"

@@ -3,7 +3,7 @@
 ``--auto-discover-databases``.
 
 ``pg_statio_user_indexes_idx_blks_read_total`` and ``pg_statio_user_indexes_idx_blks_hit_total``
-``{schemaname,relname,indexrelname,server}``, counters, as upstream names them. With the fan-out
+``{schemaname,relname,indexrelname[,server]}``, counters, as upstream names them. With the fan-out
 they also get ``datname`` (first), or the same index name in two databases would be one series;
 without it they keep upstream's labels. At most ``--collector.statio_user_indexes.limit`` indexes
 per database (default 5000, by schema, table and index name)."""

@@ -1,10 +1,10 @@
 """statio_user_tables: per-table buffer hits and block reads (pg_statio_user_tables) of the
 DSN's database, or of every database with ``--auto-discover-databases``.
 
-``pg_statio_user_tables_{heap,idx,toast,tidx}_blks_{read,hit}{datname,schemaname,relname,server}``,
-counters, with the names, types and HELP of the example queries.yaml Debian ships
-with postgres_exporter 0.11.1. Current upstream spells them ``heap_blocks_read`` …
-(without ``server``); we keep the queries.yaml names that existing dashboards use.
+``pg_statio_user_tables_{heap,idx,toast,tidx}_blocks_{read,hit}{datname,schemaname,relname}``,
+counters, with postgres_exporter 0.17.1's names ``heap_blocks_read`` … (without ``server``), or under
+``--compat=0.11`` the names, types and HELP of the example queries.yaml Debian ships with
+0.11.1 (``heap_blks_read`` …, with ``server``).
 ``datname`` is ``current_database()`` of the database read; at most
 ``--collector.statio_user_tables.limit`` tables per database (default 5000, by schema and table name)."""
 
@@ -31,6 +31,9 @@ COLUMNS = (
     Column("tidx_blks_hit", COUNTER, "Number of buffer hits in this table's TOAST table indexes (if any)"),
 )
 
+# 0.17.1's names: heap_blocks_read ... (the collector's), not the example queries.yaml's heap_blks_read
+COLUMNS_017 = tuple(Column(c.column, c.type, c.help, c.column.replace("_blks_", "_blocks_")) for c in COLUMNS)
+
 FLAG = "--collector.statio_user_tables.limit"
 DEST = "collector_statio_user_tables_limit"
 
@@ -40,7 +43,8 @@ register_query_collector(QueryCollectorSpec(
                 "database with --auto-discover-databases; at most --collector.statio_user_tables.limit tables "
                 "per database.",
     prefix="pg_statio_user_tables",
-    queries=(Query(SQL, labels=LABELS, columns=COLUMNS),),
+    queries=(Query(SQL, labels=LABELS, columns=COLUMNS_017),),
+    legacy_queries=(Query(SQL, labels=LABELS, columns=COLUMNS),),
     flags=(limit_flag(FLAG, DEST, "tables"),),
     params=limit_param(FLAG, DEST),
     per_database=True,

@@ -216,6 +216,7 @@ class _State:
 
 @pg_collectors.register
 class UserQueriesCollector(PgCollector):
+    legacy_server = True  # custom queries keep ``server`` under 0.17.1 too
     name = "user_queries"
     default_enabled = True
     description = ("Custom queries from --extend.query-path (postgres_exporter's queries.yaml format); "

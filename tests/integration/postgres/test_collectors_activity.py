@@ -19,7 +19,7 @@ APP = "flextime-exporter-activity-test"
 
 @pytest.fixture(scope="module")
 def ours(pg_primary, tmp_path_factory):
-    exp = start_exporter(tmp_path_factory.mktemp("pg-activity"), f"--postgres.application-name={APP}",
+    exp = start_exporter(tmp_path_factory.mktemp("pg-activity"), "--compat=0.11", f"--postgres.application-name={APP}",
                          exporter="postgres", env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"})
     yield exp
     exp.stop()

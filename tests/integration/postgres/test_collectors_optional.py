@@ -40,7 +40,8 @@ def superuser_dsn(pg: PgServer, dbname: str) -> str:
 
 
 def start(pg: PgServer, tmp_path_factory, dbname: str, *args: str):
-    return start_exporter(tmp_path_factory.mktemp(f"pg-optional-{dbname}"), f"--postgres.application-name={APP}",
+    return start_exporter(tmp_path_factory.mktemp(f"pg-optional-{dbname}"), "--compat=0.11",
+                          f"--postgres.application-name={APP}",
                           *args, exporter="postgres",
                           env={"DATA_SOURCE_NAME": pg.exporter_dsn_for(dbname) + "?sslmode=disable"})
 
@@ -197,7 +198,7 @@ def test_stat_statements_on_pg18(pg18_primary, tmp_path_factory):
     if not has_stat_statements(pg18_primary):
         missing("this PostgreSQL build has no pg_stat_statements (Debian: postgresql-contrib)")
     pg18_primary.psql("SELECT 1")
-    exp = start_exporter(tmp_path_factory.mktemp("pg18-optional"), *ON, exporter="postgres",
+    exp = start_exporter(tmp_path_factory.mktemp("pg18-optional"), "--compat=0.11", *ON, exporter="postgres",
                          env={"DATA_SOURCE_NAME": pg18_primary.exporter_dsn + "?sslmode=disable"})
     try:
         out = scrape(exp)
@@ -208,3 +209,28 @@ def test_stat_statements_on_pg18(pg18_primary, tmp_path_factory):
         assert fams["pg_stat_statements_block_read_seconds"].samples
     finally:
         exp.stop()
+
+
+@pytest.mark.parametrize("flag,left_out", [
+    ("--collector.stat_statements.exclude_users=postgres, nobody", ("user", "postgres")),
+    ("--collector.stat_statements.exclude_databases=app1", ("datname", "app1")),
+])
+def test_stat_statements_excluded_users_and_databases(pg_primary, app1, tmp_path_factory, flag, left_out):
+    """postgres_exporter 0.19's exclude flags: the statements of those users / databases are not read
+    (also not counted against the limit). app1 holds statements of both users (the exporter's own)."""
+    label, excluded = left_out
+    with psycopg.connect(pg_primary.exporter_dsn_for("app1") + "?sslmode=disable", autocommit=True) as conn:
+        conn.execute("SELECT count(*) FROM pg_stat_activity").fetchall()  # a statement of user exporter
+    on = ("--collector.stat_statements", "--collector.stat_statements.limit=1000")
+    kept = start(pg_primary, tmp_path_factory, "app1", *on)
+    exp = start(pg_primary, tmp_path_factory, "app1", *on, flag)
+    try:
+        before, after = scrape(kept), scrape(exp)
+    finally:
+        kept.stop()
+        exp.stop()
+    def values_of(text: str) -> set[str]:
+        return {s.labels[label] for s in parse_families(text)["pg_stat_statements_calls"].samples}
+    assert excluded in values_of(before)
+    assert excluded not in values_of(after) and values_of(after), values_of(after)
+    assert value(after, "pg_scrape_collector_success", collector="stat_statements") == 1

@@ -20,7 +20,7 @@ PAIRS = {"debian": ("pg_primary", "pg_replica"), "pg18": ("pg18_primary", "pg18_
 
 
 def _start(server, tmp_path_factory, name):
-    return start_exporter(tmp_path_factory.mktemp(name), f"--postgres.application-name=flextime-{name}",
+    return start_exporter(tmp_path_factory.mktemp(name), "--compat=0.11", f"--postgres.application-name=flextime-{name}",
                           exporter="postgres", env={"DATA_SOURCE_NAME": server.exporter_dsn + "?sslmode=disable"})
 
 

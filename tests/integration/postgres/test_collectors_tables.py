@@ -23,7 +23,8 @@ def superuser_dsn(pg: PgServer, dbname: str) -> str:
 
 
 def start(pg: PgServer, tmp_path_factory, dbname: str, *args: str):
-    return start_exporter(tmp_path_factory.mktemp(f"pg-tables-{dbname}"), f"--postgres.application-name={APP}",
+    return start_exporter(tmp_path_factory.mktemp(f"pg-tables-{dbname}"), "--compat=0.11",
+                          f"--postgres.application-name={APP}",
                           *args, exporter="postgres",
                           env={"DATA_SOURCE_NAME": pg.exporter_dsn_for(dbname) + "?sslmode=disable"})
 
@@ -134,7 +135,8 @@ def test_only_the_dsn_database(on_app1, on_postgres, pg_primary):
 def test_limit_bounds_the_tables(pg_primary, exporter_factory):
     pg_primary.psql("CREATE TABLE aaa_limit_probe (id int); CREATE TABLE zzz_limit_probe (id int);", dbname="app2")
     try:
-        exp = exporter_factory("--collector.stat_user_tables.limit=2", "--collector.statio_user_tables.limit=1",
+        exp = exporter_factory("--compat=0.11", "--collector.stat_user_tables.limit=2",
+                               "--collector.statio_user_tables.limit=1",
                                exporter="postgres",
                                env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn_for("app2") + "?sslmode=disable"})
         fams = parse_families(scrape(exp))
@@ -196,7 +198,7 @@ def vacuum_probe(pg_primary):
 def test_running_vacuum_shows_its_phase(pg_primary, exporter_factory, vacuum_probe):
     """A cursor keeps a pin on the table's first page; VACUUM (FREEZE) must freeze its tuples, so it
     waits for the page's cleanup lock in phase 'scanning heap' until the cursor closes."""
-    exp = exporter_factory(exporter="postgres",
+    exp = exporter_factory("--compat=0.11", exporter="postgres",
                            env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn_for("app2") + "?sslmode=disable"})
     text = scrape(exp)
     assert value(text, "pg_scrape_collector_success", collector="stat_progress_vacuum") == 1

@@ -50,7 +50,7 @@ def fanout_backends(pg: PgServer, app: str) -> int:
 
 
 def start(exporter_factory, pg: PgServer, app: str, *args: str, env: dict | None = None):
-    return exporter_factory(f"--postgres.application-name={app}", *args, exporter="postgres",
+    return exporter_factory("--compat=0.11", f"--postgres.application-name={app}", *args, exporter="postgres",
                             env={"DATA_SOURCE_NAME": pg.exporter_dsn_for("postgres") + "?sslmode=disable",
                                  **(env or {})})
 

@@ -14,7 +14,7 @@ from exporters.postgres import pg_collectors
 
 @pytest.fixture(scope="module")
 def on_pg18(pg18_primary, tmp_path_factory):
-    exp = start_exporter(tmp_path_factory.mktemp("pg18"), exporter="postgres",
+    exp = start_exporter(tmp_path_factory.mktemp("pg18"), "--compat=0.11", exporter="postgres",
                          env={"DATA_SOURCE_NAME": pg18_primary.exporter_dsn + "?sslmode=disable"})
     yield exp
     exp.stop()

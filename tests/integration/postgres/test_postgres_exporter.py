@@ -22,7 +22,7 @@ def label_names(metric) -> tuple[str, ...]:
 
 @pytest.fixture(scope="module")
 def ours(pg_primary, tmp_path_factory):
-    exp = start_exporter(tmp_path_factory.mktemp("pg"), f"--postgres.application-name={APP}",
+    exp = start_exporter(tmp_path_factory.mktemp("pg"), "--compat=0.11", f"--postgres.application-name={APP}",
                          "--web.enable-openmetrics", exporter="postgres", env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"})
     yield exp
     exp.stop()

@@ -98,7 +98,7 @@ def dsn(pg: PgServer, role: str, password: str, extra: str = "") -> str:
 def start(exporter_factory, pg: PgServer, role: str, password: str, *args: str, extra: str = ""):
     """Our exporter as ``role``, at debug level, with a bound of 1: more databases than connections,
     so every scrape opens a connection per database (none is kept) and each one logs in."""
-    return exporter_factory(f"--postgres.application-name={PREFIX}-{role}", "--log.level=debug",
+    return exporter_factory("--compat=0.11", f"--postgres.application-name={PREFIX}-{role}", "--log.level=debug",
                             "--auto-discover-databases", "--postgres.fanout-connections=1", *args,
                             exporter="postgres", env={"DATA_SOURCE_NAME": dsn(pg, role, password, extra)})
 
@@ -248,7 +248,7 @@ def test_where_the_password_comes_from(exporter_factory, pg_primary, databases, 
         env = {"DATA_SOURCE_NAME": dsn(pg_primary, role, quote(password, safe=""))}
     if file.exists():
         file.chmod(0o600)  # libpq ignores a password file others can read
-    exp = exporter_factory(app, "--log.level=debug", "--auto-discover-databases", "--postgres.fanout-connections=1",
+    exp = exporter_factory("--compat=0.11", app, "--log.level=debug", "--auto-discover-databases", "--postgres.fanout-connections=1",
                            include, exporter="postgres", env=env)
     for _ in range(2):
         assert_every_database(scrape(exp), databases)

@@ -64,7 +64,7 @@ app.kubernetes.io/part-of: flextime-exporters
 {{- define "flextime-exporters.imagePullSecrets" -}}
 {{- $names := list -}}
 {{- range concat (default (list) .Values.imagePullSecrets) (dig "imagePullSecrets" (list) (default (dict) .Values.global)) -}}
-{{- $names = append $names (ternary . (dig "name" "" .) (kindIs "string" .)) -}}
+{{- if kindIs "string" . }}{{ $names = append $names . }}{{ else }}{{ $names = append $names (dig "name" "" .) }}{{ end -}}
 {{- end -}}
 {{- range $names | compact | uniq }}
 - name: {{ . }}

@@ -332,6 +332,8 @@ def test_inconsistent_values_fail_with_a_message(chart):
     bad = {"postgres": {"enabled": True, "targets": [{"name": "db", "host": "db", "authModule": "nope"}]}}
     with pytest.raises(helm.HelmError, match="authModule \"nope\""):
         chart.render(bad, name=RELEASE, namespace=NAMESPACE)
+    with pytest.raises(helm.HelmError, match="postgres.targets or postgres.allowedTargets"):
+        chart.render({"postgres": {"enabled": True}}, name=RELEASE)   # the exporter would exit 2
     with pytest.raises(helm.HelmError, match="caBundle"):
         chart.render({"inject": {"enabled": True, "tls": {"certManager": {"enabled": False}}}}, name=RELEASE)
 
@@ -464,7 +466,7 @@ def test_job_label_replaces_the_job_relabeling(chart):
 def test_no_monitor_without_endpoints(chart, component):
     """No targets: only the exporter's own /metrics, and with exporterMetrics off no monitor at all
     (a ServiceMonitor with null endpoints is refused by the operator)."""
-    values = {"serviceMonitor": {"enabled": True}, component: {"enabled": True}}
+    values = {"serviceMonitor": {"enabled": True}, component: {"enabled": True, "allowedTargets": ["*.internal:1"]}}
     (sm,) = of_kind(objects(chart.render(values, name=RELEASE, namespace=NAMESPACE)), "ServiceMonitor")
     assert [e["path"] for e in sm["spec"]["endpoints"]] == ["/metrics"]
     values[component]["serviceMonitor"] = {"exporterMetrics": False}

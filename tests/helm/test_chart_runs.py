@@ -191,3 +191,20 @@ def test_every_container_starts(chart, name, tmp_path, certificate):
             stop_process(proc)
         started.append(where)
     assert started, f"{name}: no container of ours"
+
+
+def exporter_flags(subcommand: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-m", "exporters", subcommand, "--help"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr
+    return set(re.findall(r"--(?:no-)?([a-z][\w.-]*[\w])", out.stdout))
+
+
+def test_collectors_the_chart_names_exist():
+    """Every --collector.<name> flag the chart's README, values.yaml and ci files name is a flag of one
+    of the exporters (the README once named collectors that did not exist)."""
+    flags = set().union(*(exporter_flags(s) for s in ("node", "postgres", "redis", "scheduler")))
+    texts = [CHART / "README.md", CHART / "values.yaml", *sorted((CHART / "ci").glob("*.yaml"))]
+    named = {(p.name, m) for p in texts for m in re.findall(r"--(?:no-)?(collector\.[\w.-]*\w)", p.read_text())}
+    assert len(named) >= 5
+    assert not {(where, flag) for where, flag in named if flag not in flags}

@@ -318,6 +318,14 @@ spec:
     ({"redis": {"passwordFileSecret": {"name": "x", "key": "k", "password": "hunter2"}}}, "password"),
     ({"inject": {"failurePolicy": "Sometimes"}}, "/inject/failurePolicy"),
     ({"redis": {"serviceMonitor": {"enabled": "on"}}}, "/redis/serviceMonitor/enabled"),
+    ({"node": {"listenOnAllInterfaces": "no"}}, "/node/listenOnAllInterfaces"),
+    ({"serviceMonitor": {"relabelings": [{"action": "rename"}]}}, "/serviceMonitor/relabelings/0/action"),
+    ({"postgres": {"serviceMonitor": {"metricRelabelings": [{"source_labels": ["x"]}]}}}, "source_labels"),
+    ({"prometheusRule": {"disabled": {"RedisDown": "yes"}}}, "/prometheusRule/disabled/RedisDown"),
+    ({"node": {"extraHostVolumeMounts": [{"name": "t", "hostPath": "var/lib", "mountPath": "/t"}]}},
+     "/node/extraHostVolumeMounts/0/hostPath"),
+    ({"inject": {"podDisruptionBudget": {"maxUnavalable": 1}}}, "maxUnavalable"),
+    ({"global": {"imagePullSecrets": [{"nam": "x"}]}}, "/global/imagePullSecrets/0"),
 ])
 def test_wrong_values_are_refused_naming_them(chart, bad, named):
     with pytest.raises(helm.HelmValuesError) as exc:

@@ -89,7 +89,7 @@ automountServiceAccountToken: {{ default false .automountToken }}
 {{- with .serviceAccountName }}
 serviceAccountName: {{ . }}
 {{- end }}
-{{- with include "flextime-exporters.imagePullSecrets" .root }}
+{{- with include "flextime-exporters.imagePullSecrets" .root | trim }}
 imagePullSecrets:
   {{- . | nindent 2 }}
 {{- end }}
@@ -119,7 +119,7 @@ initContainers:
 {{/* A component's extraVolumeMounts, under a container's volumeMounts. */}}
 {{- define "flextime-exporters.extraVolumeMounts" -}}
 {{- $c := index .root.Values .component -}}
-{{- with $c.extraVolumeMounts }}
+{{- with $c.extraVolumeMounts -}}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
@@ -127,7 +127,7 @@ initContainers:
 {{/* A component's extraContainers, after its exporter container (values may use templates). */}}
 {{- define "flextime-exporters.extraContainers" -}}
 {{- $c := index .root.Values .component -}}
-{{- with $c.extraContainers }}
+{{- with $c.extraContainers -}}
 {{ tpl (toYaml .) $.root }}
 {{- end }}
 {{- end -}}
@@ -135,7 +135,7 @@ initContainers:
 {{/* A component's extraVolumes, under the pod's volumes. */}}
 {{- define "flextime-exporters.extraVolumes" -}}
 {{- $c := index .root.Values .component -}}
-{{- with $c.extraVolumes }}
+{{- with $c.extraVolumes -}}
 {{ tpl (toYaml .) $.root }}
 {{- end }}
 {{- end -}}

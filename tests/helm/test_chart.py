@@ -520,6 +520,12 @@ def test_node_behind_kube_rbac_proxy_in_its_own_namespace(chart):
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": ds["metadata"]["name"], "namespace": "node-exporters"}]
     (pm,) = of_kind(docs, "PodMonitor")
     assert pm["spec"]["namespaceSelector"] == {"matchNames": ["node-exporters"]}
+    assert pm["metadata"]["labels"]["release"] == "kube-prometheus-stack"   # podMonitor.additionalLabels
+    # global.imageRegistry applies to the proxy's image too
+    values = {**values_of("node-rbac"), "global": {"imageRegistry": "registry.example.net"}}
+    (ds,) = of_kind(objects(chart.render(values, name=RELEASE, namespace=NAMESPACE)), "DaemonSet")
+    images = [c["image"] for c in ds["spec"]["template"]["spec"]["containers"]]
+    assert images == ["registry.example.net/flextime/flextime-exporters:0.1.0", "registry.example.net/brancz/kube-rbac-proxy:v0.19.1"]
     (ep,) = pm["spec"]["podMetricsEndpoints"]
     assert ep["scheme"] == "https" and ep["authorization"]["credentials"] == {"name": "prometheus-scrape-token", "key": "token"}
 

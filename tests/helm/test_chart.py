@@ -97,7 +97,7 @@ def test_lint_has_no_errors(name):
 @pytest.mark.parametrize("name", VALUE_SETS)
 def test_rendered_manifests_validate(chart, name):
     docs = render(chart, name)
-    assert docs
+    assert docs or name == "default"
     for doc in docs:
         where = f"{name}: {doc['kind']}/{doc['metadata']['name']}"
         if doc["kind"] in MONITORING_KINDS:
@@ -115,15 +115,16 @@ def test_rendered_manifests_validate(chart, name):
                 pytest.fail(f"{where}: {exc.message} at {list(exc.path)}")
 
 
-def test_default_values_render_the_node_daemonset_only(chart):
-    kinds = sorted(d["kind"] for d in render(chart, "default"))
-    assert kinds == ["DaemonSet", "Service"]
+def test_default_values_render_nothing(chart):
+    """Every component is off by default, node too: beside kube-prometheus-stack's node-exporter (host
+    port 9100 on every node) a second DaemonSet on that port would stay Pending."""
+    assert render(chart, "default") == []
 
 
 def test_daemonset_mounts_args_and_probes(chart):
     (ds,) = of_kind(render(chart, "node"), "DaemonSet")
     spec = ds["spec"]["template"]["spec"]
-    assert spec["hostNetwork"] is True and spec["hostPID"] is True
+    assert spec["hostNetwork"] is True and spec["hostPID"] is False
     assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert {"operator": "Exists"} in spec["tolerations"]
     (c,) = spec["containers"]
@@ -144,9 +145,11 @@ def test_daemonset_mounts_args_and_probes(chart):
 @pytest.mark.parametrize("name", VALUE_SETS)
 def test_every_container_is_locked_down(chart, name):
     specs = pod_specs(render(chart, name))
-    assert specs
+    assert specs or name == "default"
     for where, spec in specs:
-        assert spec["automountServiceAccountToken"] is False, where
+        rbac_proxy = any(c["name"] == "kube-rbac-proxy" for c in spec["containers"])
+        # only kube-rbac-proxy calls the API server (TokenReview, SubjectAccessReview)
+        assert spec["automountServiceAccountToken"] is rbac_proxy, where
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True and pod["runAsUser"] == 65534, where
         assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, where
@@ -192,19 +195,22 @@ def test_service_monitors_one_endpoint_per_target(chart):
             job = next(r for r in ep["relabelings"] if r["targetLabel"] == "job")
             assert job["replacement"] == f"{component}-exporter"   # the job names the alert rules use
     pg = monitors["postgres"]["spec"]["endpoints"]
-    assert [(e["path"], e["params"]) for e in pg] == [
+    assert [(e["path"], e.get("params")) for e in pg] == [
+        ("/metrics", None),   # the exporter's own metrics
+
         ("/probe", {"target": ["db-1.internal:5432/postgres"], "auth_module": ["monitoring"]}),
         ("/probe", {"target": ["db-2.internal:5432/postgres"], "auth_module": ["monitoring"]})]
     rd = monitors["redis"]["spec"]["endpoints"]
-    assert [(e["path"], e["params"]["target"]) for e in rd] == [
-        ("/scrape", ["redis://cache-1.internal:6379"]), ("/scrape", ["rediss://queue-1.internal:6380"])]
+    assert [(e["path"], e.get("params", {}).get("target")) for e in rd] == [
+        ("/metrics", None), ("/scrape", ["redis://cache-1.internal:6379"]), ("/scrape", ["rediss://queue-1.internal:6380"])]
 
 
 @pytest.mark.parametrize("values, monitored", [
-    ({}, set()),                                                   # off by default
-    ({"serviceMonitor": {"enabled": True}}, {"node"}),             # the global switch: every enabled component
-    ({"serviceMonitor": {"enabled": True}, "scheduler": {"enabled": True}}, {"node", "scheduler"}),
-    ({"serviceMonitor": {"enabled": True}, "node": {"serviceMonitor": {"enabled": False}},
+    ({"node": {"enabled": True}}, set()),                          # off by default
+    ({"serviceMonitor": {"enabled": True}, "node": {"enabled": True}}, {"node"}),  # the global switch
+    ({"serviceMonitor": {"enabled": True}, "node": {"enabled": True}, "scheduler": {"enabled": True}},
+     {"node", "scheduler"}),
+    ({"serviceMonitor": {"enabled": True}, "node": {"enabled": True, "serviceMonitor": {"enabled": False}},
       "scheduler": {"enabled": True}}, {"scheduler"}),               # one component opts out
     ({"scheduler": {"enabled": True, "serviceMonitor": {"enabled": True}}}, {"scheduler"}),  # one opts in
     ({"node": {"enabled": False, "serviceMonitor": {"enabled": True}}}, set()),  # never for a disabled component
@@ -312,6 +318,14 @@ spec:
     ({"redis": {"passwordFileSecret": {"name": "x", "key": "k", "password": "hunter2"}}}, "password"),
     ({"inject": {"failurePolicy": "Sometimes"}}, "/inject/failurePolicy"),
     ({"redis": {"serviceMonitor": {"enabled": "on"}}}, "/redis/serviceMonitor/enabled"),
+    ({"node": {"listenOnAllInterfaces": "no"}}, "/node/listenOnAllInterfaces"),
+    ({"serviceMonitor": {"relabelings": [{"action": "rename"}]}}, "/serviceMonitor/relabelings/0/action"),
+    ({"postgres": {"serviceMonitor": {"metricRelabelings": [{"source_labels": ["x"]}]}}}, "source_labels"),
+    ({"prometheusRule": {"disabled": {"RedisDown": "yes"}}}, "/prometheusRule/disabled/RedisDown"),
+    ({"node": {"extraHostVolumeMounts": [{"name": "t", "hostPath": "var/lib", "mountPath": "/t"}]}},
+     "/node/extraHostVolumeMounts/0/hostPath"),
+    ({"inject": {"podDisruptionBudget": {"maxUnavalable": 1}}}, "maxUnavalable"),
+    ({"global": {"imagePullSecrets": [{"nam": "x"}]}}, "/global/imagePullSecrets/0"),
 ])
 def test_wrong_values_are_refused_naming_them(chart, bad, named):
     with pytest.raises(helm.HelmValuesError) as exc:
@@ -326,6 +340,8 @@ def test_inconsistent_values_fail_with_a_message(chart):
     bad = {"postgres": {"enabled": True, "targets": [{"name": "db", "host": "db", "authModule": "nope"}]}}
     with pytest.raises(helm.HelmError, match="authModule \"nope\""):
         chart.render(bad, name=RELEASE, namespace=NAMESPACE)
+    with pytest.raises(helm.HelmError, match="postgres.targets or postgres.allowedTargets"):
+        chart.render({"postgres": {"enabled": True}}, name=RELEASE)   # the exporter would exit 2
     with pytest.raises(helm.HelmError, match="caBundle"):
         chart.render({"inject": {"enabled": True, "tls": {"certManager": {"enabled": False}}}}, name=RELEASE)
 
@@ -339,3 +355,187 @@ def test_crd_schemas_catch_mistakes(chart):
     rule["spec"]["groups"][0]["rules"][0]["for"] = "5 minutes"
     for doc in (sm, rule):
         assert list(jsonschema.Draft7Validator(crd_schema(doc["kind"])).iter_errors(doc)), doc["kind"]
+
+
+# --- the values a prometheus-community chart user brings (ci/community-values.yaml) -------------------------
+
+FULL = f"{RELEASE}-flextime-exporters"
+CLUSTER_SCOPED = {"MutatingWebhookConfiguration", "ClusterRole", "ClusterRoleBinding"}
+
+
+def named(docs: list[dict], kind: str, name: str) -> dict:
+    (doc,) = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    return doc
+
+
+def container(spec: dict, name: str) -> dict:
+    (c,) = [c for c in spec["containers"] if c["name"] == name]
+    return c
+
+
+def test_community_values_reach_their_objects(chart):
+    docs = render(chart, "community")
+    values = values_of("community")
+    # namespaceOverride: every namespaced object
+    for d in docs:
+        if d["kind"] not in CLUSTER_SCOPED:
+            assert d["metadata"]["namespace"] == "observability", (d["kind"], d["metadata"]["name"])
+    # extraManifests, objects and strings, through tpl
+    assert named(docs, "ConfigMap", f"{RELEASE}-extra")["data"] == {"note": f"installed by {RELEASE}"}
+    assert named(docs, "ConfigMap", f"{RELEASE}-extra-string")["data"] == {"note": "a string manifest"}
+    for component, kind, main in (("node", "DaemonSet", "node-exporter"), ("postgres", "Deployment", "postgres-exporter"),
+                                  ("redis", "Deployment", "redis-exporter"), ("scheduler", "Deployment", "scheduler-exporter"),
+                                  ("inject", "Deployment", "inject")):
+        c = values[component]
+        workload = named(docs, kind, f"{FULL}-{component}")
+        pod = workload["spec"]["template"]
+        spec = pod["spec"]
+        # global.imagePullSecrets (a bare name, as community charts take it) after imagePullSecrets
+        assert spec["imagePullSecrets"] == [{"name": "flextime-pull"}, {"name": "registry-example-net"}], component
+        # global.imageRegistry wins over image.registry
+        assert container(spec, main)["image"] == "registry.example.net/flextime/flextime-exporters:0.1.0", component
+        assert c["podAnnotations"].items() <= pod["metadata"]["annotations"].items(), component
+        assert c["podLabels"].items() <= pod["metadata"]["labels"].items(), component
+        service = named(docs, "Service", f"{FULL}-{component}")
+        assert service["metadata"]["annotations"] == c["service"]["annotations"], component
+        for volume in c.get("extraVolumes", []):
+            assert volume in spec["volumes"], component
+        for mount in c.get("extraVolumeMounts", []):
+            assert mount in container(spec, main)["volumeMounts"], component
+        for extra in c.get("extraContainers", []):
+            assert container(spec, extra["name"]) == extra, component
+        assert spec.get("initContainers", []) == c.get("initContainers", []), component
+        policy = named(docs, "NetworkPolicy", f"{FULL}-{component}")
+        assert policy["spec"]["podSelector"]["matchLabels"] == workload["spec"]["selector"]["matchLabels"]
+        (ingress,) = policy["spec"]["ingress"]
+        assert ingress["ports"] == [{"port": container(spec, main)["ports"][0]["containerPort"], "protocol": "TCP"}], component
+        assert ingress.get("from", []) == c["networkPolicy"].get("ingressFrom", []), component
+    # node: another port (beside kube-prometheus-stack's 9100), the host's IP only, a host directory
+    node = named(docs, "DaemonSet", f"{FULL}-node")["spec"]["template"]["spec"]
+    exporter = container(node, "node-exporter")
+    assert "--web.listen-address=[$(HOST_IP)]:9110" in exporter["args"]
+    assert {"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}} in exporter["env"]
+    assert exporter["ports"] == [{"name": "metrics", "containerPort": 9110, "hostPort": 9110, "protocol": "TCP"}]
+    assert {"name": "textfile", "hostPath": {"path": "/var/lib/node_exporter/textfile", "type": "DirectoryOrCreate"}} in node["volumes"]
+    assert {"name": "textfile", "mountPath": "/host/textfile", "readOnly": True} in exporter["volumeMounts"]
+    assert node["hostPID"] is False
+    # where postgres and redis may connect: DNS and their targets' ports only
+    pg_egress = named(docs, "NetworkPolicy", f"{FULL}-postgres")["spec"]["egress"]
+    assert pg_egress[1] == {"ports": [{"port": 5433, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}
+    assert {"port": 53, "protocol": "UDP"} in pg_egress[0]["ports"]
+    assert named(docs, "NetworkPolicy", f"{FULL}-redis")["spec"]["egress"][1] == {"ports": [{"port": 6380, "protocol": "TCP"}]}
+    assert "egress" not in named(docs, "NetworkPolicy", f"{FULL}-scheduler")["spec"]
+    # the webhook: replicas, its PodDisruptionBudget (minAvailable given), spread over nodes
+    inject = named(docs, "Deployment", f"{FULL}-inject")
+    assert inject["spec"]["replicas"] == 3
+    assert named(docs, "PodDisruptionBudget", f"{FULL}-inject")["spec"] == {
+        "minAvailable": 2, "selector": inject["spec"]["selector"]}
+    anti = inject["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+
+
+def test_community_monitor_settings(chart):
+    docs = render(chart, "community")
+    sm = values_of("community")["serviceMonitor"]
+    monitors = {(d["kind"], d["metadata"]["name"].rsplit("-", 1)[1]): d for d in docs if d["kind"] in MONITORING_KINDS}
+    assert set(monitors) == {("ServiceMonitor", "node"), ("ServiceMonitor", "postgres"), ("PodMonitor", "redis"),
+                             ("ServiceMonitor", "scheduler"), ("PrometheusRule", "rules")}
+    node = monitors["ServiceMonitor", "node"]
+    assert node["spec"]["sampleLimit"] == 100000 and node["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    (ep,) = node["spec"]["endpoints"]
+    assert ep["interval"] == "60s" and ep["scrapeTimeout"] == "30s"
+    assert ep["metricRelabelings"] == sm["metricRelabelings"]
+    # the chart's relabelings first, then the component's own (which replace the global ones)
+    assert [r["targetLabel"] for r in ep["relabelings"]] == ["job", "instance", "node"]
+    pg = monitors["ServiceMonitor", "postgres"]
+    assert pg["spec"]["sampleLimit"] == 20000
+    for ep in pg["spec"]["endpoints"]:
+        assert ep["metricRelabelings"] == [{"action": "drop", "sourceLabels": ["__name__"], "regex": "pg_settings_.*"}]
+        assert ep["relabelings"][-1] == {"action": "replace", "targetLabel": "cluster", "replacement": "prod-eu-1"}
+    redis = monitors["PodMonitor", "redis"]
+    assert [e["path"] for e in redis["spec"]["podMetricsEndpoints"]] == ["/metrics", "/scrape"]
+    assert all(e["honorLabels"] is True for e in redis["spec"]["podMetricsEndpoints"])
+    alerts = {r["alert"] for g in monitors["PrometheusRule", "rules"]["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    # kube-prometheus-stack ships these under its own names; DatabaseSlowQueries switched off by name
+    assert not alerts & {"KubernetesPodCrashLooping", "KubernetesNodeNotReady", "HighCPUUsage", "HighMemoryUsage",
+                         "DiskSpaceLow", "DatabaseSlowQueries"}
+    assert {"ExporterDown", "DatabaseDown", "RedisDown"} <= alerts
+
+
+def test_job_label_replaces_the_job_relabeling(chart):
+    docs = objects(chart.render({"node": {"enabled": True}, "serviceMonitor": {"enabled": True, "jobLabel": "app.kubernetes.io/name"}},
+                                name=RELEASE, namespace=NAMESPACE))
+    (sm,) = of_kind(docs, "ServiceMonitor")
+    assert sm["spec"]["jobLabel"] == "app.kubernetes.io/name"
+    assert [r["targetLabel"] for r in sm["spec"]["endpoints"][0]["relabelings"]] == ["instance"]
+
+
+@pytest.mark.parametrize("component", ["postgres", "redis"])
+def test_no_monitor_without_endpoints(chart, component):
+    """No targets: only the exporter's own /metrics, and with exporterMetrics off no monitor at all
+    (a ServiceMonitor with null endpoints is refused by the operator)."""
+    values = {"serviceMonitor": {"enabled": True}, component: {"enabled": True, "allowedTargets": ["*.internal:1"]}}
+    (sm,) = of_kind(objects(chart.render(values, name=RELEASE, namespace=NAMESPACE)), "ServiceMonitor")
+    assert [e["path"] for e in sm["spec"]["endpoints"]] == ["/metrics"]
+    values[component]["serviceMonitor"] = {"exporterMetrics": False}
+    assert of_kind(objects(chart.render(values, name=RELEASE, namespace=NAMESPACE)), "ServiceMonitor") == []
+
+
+def test_alerts_switched_off_by_name(chart):
+    base = {"prometheusRule": {"enabled": True}}
+    (rule,) = of_kind(objects(chart.render(base, name=RELEASE, namespace=NAMESPACE)), "PrometheusRule")
+    names = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    assert "KubernetesPodCrashLooping" in names and "RedisDown" in names
+    values = {"prometheusRule": {"enabled": True, "disabled": {"RedisDown": True, "ExporterDown": False}}}
+    (rule,) = of_kind(objects(chart.render(values, name=RELEASE, namespace=NAMESPACE)), "PrometheusRule")
+    left = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    assert left == [n for n in names if n != "RedisDown"]
+    with pytest.raises(helm.HelmError, match='no bundled alert is named "RedisDwn"'):
+        chart.render({"prometheusRule": {"enabled": True, "disabled": {"RedisDwn": True}}}, name=RELEASE)
+
+
+def test_inject_defaults_two_replicas_spread_with_a_budget(chart):
+    docs = render(chart, "inject")
+    (deploy,) = of_kind(docs, "Deployment")
+    assert deploy["spec"]["replicas"] == 2
+    assert "podAntiAffinity" in deploy["spec"]["template"]["spec"]["affinity"]
+    (pdb,) = of_kind(docs, "PodDisruptionBudget")
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": deploy["spec"]["selector"]}
+
+
+def test_node_behind_kube_rbac_proxy_in_its_own_namespace(chart):
+    docs = render(chart, "node-rbac")
+    (ds,) = of_kind(docs, "DaemonSet")
+    assert ds["metadata"]["namespace"] == "node-exporters"
+    spec = ds["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == ds["metadata"]["name"] and spec["automountServiceAccountToken"] is True
+    exporter, proxy = spec["containers"]
+    assert "--web.listen-address=127.0.0.1:9101" in exporter["args"] and "ports" not in exporter
+    assert proxy["image"] == "quay.io/brancz/kube-rbac-proxy:v0.19.1"
+    assert proxy["args"][:2] == ["--secure-listen-address=[$(HOST_IP)]:9100", "--upstream=http://127.0.0.1:9101/"]
+    assert proxy["ports"][0] == {"name": "metrics", "containerPort": 9100, "hostPort": 9100, "protocol": "TCP"}
+    (role,) = of_kind(docs, "ClusterRole")
+    assert {r["resources"][0] for r in role["rules"]} == {"tokenreviews", "subjectaccessreviews"}
+    (binding,) = of_kind(docs, "ClusterRoleBinding")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": ds["metadata"]["name"], "namespace": "node-exporters"}]
+    (pm,) = of_kind(docs, "PodMonitor")
+    assert pm["spec"]["namespaceSelector"] == {"matchNames": ["node-exporters"]}
+    assert pm["metadata"]["labels"]["release"] == "kube-prometheus-stack"   # podMonitor.additionalLabels
+    # global.imageRegistry applies to the proxy's image too
+    values = {**values_of("node-rbac"), "global": {"imageRegistry": "registry.example.net"}}
+    (ds,) = of_kind(objects(chart.render(values, name=RELEASE, namespace=NAMESPACE)), "DaemonSet")
+    images = [c["image"] for c in ds["spec"]["template"]["spec"]["containers"]]
+    assert images == ["registry.example.net/flextime/flextime-exporters:0.1.0", "registry.example.net/brancz/kube-rbac-proxy:v0.19.1"]
+    (ep,) = pm["spec"]["podMetricsEndpoints"]
+    assert ep["scheme"] == "https" and ep["authorization"]["credentials"] == {"name": "prometheus-scrape-token", "key": "token"}
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_only_node_pods_need_pod_security_privileged(chart, name):
+    """Host paths and host namespaces (Pod Security "privileged") only in the node DaemonSet, which
+    node.namespace can put apart: every other pod of the chart meets "restricted"."""
+    for where, spec in pod_specs(render(chart, name)):
+        host = [k for k in ("hostNetwork", "hostPID", "hostIPC") if spec.get(k)]
+        host += [v["name"] for v in spec.get("volumes", []) if "hostPath" in v]
+        assert not host or where.startswith("DaemonSet/") and where.endswith("-node"), (where, host)
+        assert spec.get("hostPID") is not True, where   # no collector needs it

@@ -38,14 +38,36 @@ app.kubernetes.io/part-of: flextime-exporters
 {{- end }}
 {{- end -}}
 
-{{- define "flextime-exporters.image" -}}
-{{- $img := .Values.image -}}
+{{/* The release's namespace, or namespaceOverride (every namespaced object of the chart). */}}
+{{- define "flextime-exporters.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride -}}
+{{- end -}}
+
+{{/* An image reference: (dict "root" $ "image" <image values>); global.imageRegistry wins over image.registry. */}}
+{{- define "flextime-exporters.imageRef" -}}
+{{- $img := .image -}}
+{{- $registry := default $img.registry (dig "imageRegistry" "" (default (dict) .root.Values.global)) -}}
 {{- $repo := $img.repository -}}
-{{- if $img.registry }}{{ $repo = printf "%s/%s" $img.registry $img.repository }}{{ end -}}
+{{- if $registry }}{{ $repo = printf "%s/%s" $registry $img.repository }}{{ end -}}
 {{- if $img.digest -}}
 {{- printf "%s@%s" $repo $img.digest -}}
 {{- else -}}
-{{- printf "%s:%s" $repo (default .Chart.AppVersion $img.tag) -}}
+{{- printf "%s:%s" $repo (default .root.Chart.AppVersion $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "flextime-exporters.image" -}}
+{{- include "flextime-exporters.imageRef" (dict "root" . "image" .Values.image) -}}
+{{- end -}}
+
+{{/* imagePullSecrets and global.imagePullSecrets (names or {name: ...}), deduplicated. */}}
+{{- define "flextime-exporters.imagePullSecrets" -}}
+{{- $names := list -}}
+{{- range concat (default (list) .Values.imagePullSecrets) (dig "imagePullSecrets" (list) (default (dict) .Values.global)) -}}
+{{- if kindIs "string" . }}{{ $names = append $names . }}{{ else }}{{ $names = append $names (dig "name" "" .) }}{{ end -}}
+{{- end -}}
+{{- range $names | compact | uniq }}
+- name: {{ . }}
 {{- end -}}
 {{- end -}}
 
@@ -63,10 +85,13 @@ app.kubernetes.io/part-of: flextime-exporters
 {{/* Scheduling and pod-level settings shared by every component's pod spec. */}}
 {{- define "flextime-exporters.podCommon" -}}
 {{- $c := index .root.Values .component -}}
-automountServiceAccountToken: false
-{{- with .root.Values.imagePullSecrets }}
+automountServiceAccountToken: {{ default false .automountToken }}
+{{- with .serviceAccountName }}
+serviceAccountName: {{ . }}
+{{- end }}
+{{- with include "flextime-exporters.imagePullSecrets" .root | trim }}
 imagePullSecrets:
-  {{- toYaml . | nindent 2 }}
+  {{- . | nindent 2 }}
 {{- end }}
 {{- with $c.priorityClassName }}
 priorityClassName: {{ . }}
@@ -81,8 +106,45 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with $c.affinity }}
+{{- with (default .defaultAffinity $c.affinity) }}
 affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.initContainers }}
+initContainers:
+  {{- tpl (toYaml .) $.root | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* A component's extraVolumeMounts, under a container's volumeMounts. */}}
+{{- define "flextime-exporters.extraVolumeMounts" -}}
+{{- $c := index .root.Values .component -}}
+{{- with $c.extraVolumeMounts -}}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* A component's extraContainers, after its exporter container (values may use templates). */}}
+{{- define "flextime-exporters.extraContainers" -}}
+{{- $c := index .root.Values .component -}}
+{{- with $c.extraContainers -}}
+{{ tpl (toYaml .) $.root }}
+{{- end }}
+{{- end -}}
+
+{{/* A component's extraVolumes, under the pod's volumes. */}}
+{{- define "flextime-exporters.extraVolumes" -}}
+{{- $c := index .root.Values .component -}}
+{{- with $c.extraVolumes -}}
+{{ tpl (toYaml .) $.root }}
+{{- end }}
+{{- end -}}
+
+{{/* A component's Service annotations (service.annotations). */}}
+{{- define "flextime-exporters.serviceAnnotations" -}}
+{{- $c := index .root.Values .component -}}
+{{- with dig "service" "annotations" (dict) $c }}
+annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
@@ -212,4 +274,11 @@ Parameters (a dict):
       drop: [ALL]
     seccompProfile:
       type: RuntimeDefault
+{{- end -}}
+
+{{/* The namespace of a component's workload: node.namespace when set (a namespace whose Pod Security level
+admits host paths), else the chart's. (dict "root" $ "component" "node") */}}
+{{- define "flextime-exporters.componentNamespace" -}}
+{{- $c := index .root.Values .component -}}
+{{- default (include "flextime-exporters.namespace" .root) (dig "namespace" "" $c) -}}
 {{- end -}}

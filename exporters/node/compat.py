@@ -85,7 +85,6 @@ IGNORED: tuple[Ignored, ...] = (
                 ("--collector.qdisk.device-include", str), ("--collector.qdisk.device-exclude", str)),
     *_collector("runit", ("--collector.runit.servicedir", str)),
     *_collector("supervisord", ("--collector.supervisord.url", str)),
-    *_collector("tcpstat"),
     *_collector("wifi"),
 )
 

@@ -91,3 +91,35 @@ def test_node_exporter_build_info_beside_ours(both, node_exporter_ours):
     assert sample.labels["version"] == __version__ and sample.labels["goversion"].startswith("python3.")
     assert sample.labels["goos"] == "linux" and sample.value == 1
     assert "flextime_exporter_build_info" in ours
+
+
+def test_tcpstat_counts_this_hosts_sockets_as_1_9_does(tmp_path):
+    """tcpstat asks the kernel (netlink sock_diag), not /proc: on this live host, with three listeners of the
+    test's own open, both exporters count them; other programs' sockets come and go, hence the tolerance."""
+    import socket
+
+    from conftest import start_exporter
+
+    listeners = []
+    for _ in range(3):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        listeners.append(s)
+    flags = ("--collector.disable-defaults", "--collector.tcpstat")
+    ours = start_exporter(tmp_path, *flags)
+    go = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *flags, log_path=tmp_path / "go.log")
+    try:
+        states = lambda text: {dict(l)["state"]: v for (n, l), v in samples(text).items()  # noqa: E731,E741
+                               if n == "node_tcp_connection_states"}
+        mine, theirs = states(ours.get().text), states(go.get().text)
+    finally:
+        ours.stop()
+        go.stop()
+        for s in listeners:
+            s.close()
+    assert mine["listen"] >= 3 + 2  # ours, the reference's own listener and the three
+    assert abs(mine["listen"] - theirs["listen"]) <= 10, (mine, theirs)
+    assert {"established", "listen", "rx_queued_bytes", "tx_queued_bytes"} <= set(mine)
+    assert set(mine) <= {"established", "syn_sent", "syn_recv", "fin_wait1", "fin_wait2", "time_wait", "close",
+                         "close_wait", "last_ack", "listen", "closing", "rx_queued_bytes", "tx_queued_bytes"}

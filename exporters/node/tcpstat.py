@@ -10,6 +10,7 @@ import struct
 
 from ..core.metrics import gauge
 from ..core.scrape import remaining_seconds
+from . import netlink
 from .registry import HostCollector, node_collectors
 
 STATES = gauge("node_tcp_connection_states", "Number of connection states.", "state")
@@ -19,49 +20,26 @@ STATE_NAMES = {1: "established", 2: "syn_sent", 3: "syn_recv", 4: "fin_wait1", 5
 
 NETLINK_INET_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-NLMSG_ERROR, NLMSG_DONE = 2, 3
 TCPF_ALL = 0xFFF
 INET_DIAG_INFO = 2
-_HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port id
 _MSG = struct.Struct("=BBBB48sIIIII")  # inet_diag_msg: family, state, timer, retrans, id, expires, rqueue, wqueue, ...
 MAX_SECONDS = 5.0
 
 
-def diag_request(family: int, seq: int = 1) -> bytes:
-    """A dump request for every TCP socket of ``family`` (inet_diag_req_v2 with an empty socket id)."""
-    body = struct.pack("=BBBBI48s", family, socket.IPPROTO_TCP, 1 << (INET_DIAG_INFO - 1), 0, TCPF_ALL, b"")
-    return _HEADER.pack(_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
-
-
-def count_messages(data: bytes, counts: dict[str, float]) -> bool:
-    """Add the sockets of one netlink datagram to ``counts``; True once the dump is done."""
-    offset = 0
-    while offset + _HEADER.size <= len(data):
-        length, kind, _flags, _seq, _pid = _HEADER.unpack_from(data, offset)
-        if length < _HEADER.size:
-            raise ValueError(f"netlink: malformed message length {length}")
-        if kind == NLMSG_DONE:
-            return True
-        if kind == NLMSG_ERROR:
-            errno = -struct.unpack_from("=i", data, offset + _HEADER.size)[0]
-            raise OSError(errno, f"sock_diag: {os.strerror(errno)}")
-        if length >= _HEADER.size + _MSG.size:
-            _fam, state, _t, _r, _id, _exp, rqueue, wqueue, _uid, _inode = _MSG.unpack_from(data, offset + _HEADER.size)
-            counts["tx_queued_bytes"] = counts.get("tx_queued_bytes", 0) + wqueue
-            counts["rx_queued_bytes"] = counts.get("rx_queued_bytes", 0) + rqueue
-            name = STATE_NAMES.get(state, "unknown")
-            counts[name] = counts.get(name, 0) + 1
-        offset += (length + 3) & ~3
-    return False
+def diag_request(family: int) -> bytes:
+    """inet_diag_req_v2 for every TCP socket of ``family`` (an empty socket id)."""
+    return struct.pack("=BBBBI48s", family, socket.IPPROTO_TCP, 1 << (INET_DIAG_INFO - 1), 0, TCPF_ALL, b"")
 
 
 def tcp_stats(family: int, counts: dict[str, float], timeout: float) -> None:
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_INET_DIAG) as sock:
-        sock.settimeout(timeout)
-        sock.send(diag_request(family))
-        while not count_messages(sock.recv(1 << 16), counts):
-            pass
+    for _kind, payload in netlink.dump(NETLINK_INET_DIAG, SOCK_DIAG_BY_FAMILY, diag_request(family), timeout):
+        if len(payload) < _MSG.size:
+            continue
+        _fam, state, _t, _r, _id, _exp, rqueue, wqueue, _uid, _inode = _MSG.unpack_from(payload)
+        counts["tx_queued_bytes"] = counts.get("tx_queued_bytes", 0) + wqueue
+        counts["rx_queued_bytes"] = counts.get("rx_queued_bytes", 0) + rqueue
+        name = STATE_NAMES.get(state, "unknown")
+        counts[name] = counts.get(name, 0) + 1
 
 
 @node_collectors.register

@@ -123,3 +123,22 @@ def test_tcpstat_counts_this_hosts_sockets_as_1_9_does(tmp_path):
     assert {"established", "listen", "rx_queued_bytes", "tx_queued_bytes"} <= set(mine)
     assert set(mine) <= {"established", "syn_sent", "syn_recv", "fin_wait1", "fin_wait2", "time_wait", "close",
                          "close_wait", "last_ack", "listen", "closing", "rx_queued_bytes", "tx_queued_bytes"}
+
+
+def test_network_route_same_routes_as_1_9(tmp_path):
+    """network_route asks the kernel (rtnetlink), not /proc: on this live host (its routes do not move during the
+    test) both exporters give the same series."""
+    from conftest import start_exporter
+
+    flags = ("--collector.disable-defaults", "--collector.network_route")
+    ours = start_exporter(tmp_path, *flags)
+    go = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *flags, log_path=tmp_path / "go.log")
+    try:
+        routes = lambda text: {k: v for k, v in samples(text).items()  # noqa: E731
+                               if k[0] in ("node_network_route_info", "node_network_routes")}
+        mine, theirs = routes(ours.get().text), routes(go.get().text)
+    finally:
+        ours.stop()
+        go.stop()
+    assert any(k[0] == "node_network_routes" for k in theirs)
+    assert mine == theirs

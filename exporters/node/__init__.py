@@ -16,8 +16,8 @@ from . import (  # noqa: F401,E402
     os_release, pressure, selinux, sockstat, softnet, stat, textfile, time, timex, udp_queues, uname, vmstat,
 )
 from . import (  # noqa: F401,E402  off by default
-    buddyinfo, cgroups, cpu_vulnerabilities, drbd, interrupts, ksmd, lnstat, logind, network_route, meminfo_numa, processes, slabinfo, softirqs, sysctl,
-    systemd, tcpstat, xfrm, zoneinfo,
+    buddyinfo, cgroups, cpu_vulnerabilities, drbd, interrupts, ksmd, lnstat, logind, meminfo_numa, mountstats,
+    network_route, processes, slabinfo, softirqs, sysctl, systemd, tcpstat, xfrm, zoneinfo,
 )
 
 PATH_FLAGS = (

@@ -70,7 +70,6 @@ IGNORED: tuple[Ignored, ...] = (
     *_collector("drm"),
     *_collector("ethtool", ("--collector.ethtool.device-include", str), ("--collector.ethtool.device-exclude", str),
                 ("--collector.ethtool.metrics-include", str)),
-    *_collector("mountstats"),
     *_collector("ntp", ("--collector.ntp.server", str), ("--collector.ntp.server-port", str),
                 ("--collector.ntp.protocol-version", str), ("--collector.ntp.server-is-local", bool),
                 ("--collector.ntp.ip-ttl", str), ("--collector.ntp.max-distance", str),

@@ -11,10 +11,10 @@ from conftest import newer_go_binary, parse_families, samples, start_go_exporter
 from exporters.node.registry import node_collectors
 
 FAMILIES = re.compile(r"^node_(processes_|interrupts_total|cpu_(info|flag_info|bug_info|frequency_hertz)$|softirqs_"
-                      r"|buddyinfo_|ksmd_|cpu_vulnerabilities_|memory_numa_|slabinfo_|xfrm_|lnstat_|sysctl_|zoneinfo_|cgroups_|drbd_)")
+                      r"|buddyinfo_|ksmd_|cpu_vulnerabilities_|memory_numa_|slabinfo_|xfrm_|lnstat_|sysctl_|zoneinfo_|cgroups_|drbd_|mountstats_)")
 COLLECTORS = ("processes", "interrupts", "softirqs", "buddyinfo", "ksmd", "cpu_vulnerabilities", "meminfo_numa",
               "slabinfo", "xfrm", "lnstat", "sysctl", "zoneinfo", "cgroups",
-              "drbd")
+              "drbd", "mountstats")
 
 
 def flags(tree):
@@ -64,7 +64,9 @@ def test_same_samples_as_node_exporter_1_9(both):
                                          "node_sysctl_fs_file_nr", "node_sysctl_fs_file_nr_b",
                                          "node_sysctl_info", "node_zoneinfo_protection_0",
                                          "node_zoneinfo_numa_hit_total", "node_cgroups_enabled",
-                                         "node_drbd_connected", "node_drbd_disk_state_is_up_to_date"}
+                                         "node_drbd_connected", "node_drbd_disk_state_is_up_to_date",
+                                         "node_mountstats_nfs_operations_requests_total",
+                                         "node_mountstats_nfs_transport_idle_time_seconds"}
     assert chosen(ours) == expected
 
 

@@ -82,7 +82,6 @@ IGNORED: tuple[Ignored, ...] = (
     *_collector("qdisc", ("--collector.qdisc.device-include", str), ("--collector.qdisc.device-exclude", str),
                 ("--collector.qdisk.device-include", str), ("--collector.qdisk.device-exclude", str)),
     *_collector("runit", ("--collector.runit.servicedir", str)),
-    *_collector("supervisord", ("--collector.supervisord.url", str)),
     *_collector("wifi"),
 )
 

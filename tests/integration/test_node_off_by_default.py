@@ -144,3 +144,48 @@ def test_network_route_same_routes_as_1_9(tmp_path):
         go.stop()
     assert any(k[0] == "node_network_routes" for k in theirs)
     assert mine == theirs
+
+
+def test_supervisord_same_series_as_1_9(tmp_path):
+    """supervisord's XML-RPC answered by a scripted supervisor.getAllProcessInfo on a loopback port (no
+    supervisord here): ours and 1.9 give the same samples; a supervisord that does not answer costs the collector."""
+    import threading
+    from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+
+    from conftest import start_exporter, value
+
+    class Quiet(SimpleXMLRPCRequestHandler):
+        rpc_paths = ("/RPC2",)
+
+        def log_message(self, *args):
+            pass
+
+    processes = [
+        {"name": "web", "group": "app", "start": 1765000000, "stop": 0, "now": 1765000100, "state": 20,
+         "statename": "RUNNING", "spawnerr": "", "exitstatus": 0, "pid": 4242},
+        {"name": "worker-1", "group": "workers", "start": 1765000000, "stop": 1765000050, "now": 1765000100,
+         "state": 100, "statename": "EXITED", "spawnerr": "", "exitstatus": 3, "pid": 0},
+        {"name": "cron", "group": "cron", "start": 1765000010, "stop": 0, "now": 1765000100, "state": 10,
+         "statename": "STARTING", "spawnerr": "", "exitstatus": 0, "pid": 99},
+    ]
+    server = SimpleXMLRPCServer(("127.0.0.1", 0), requestHandler=Quiet, logRequests=False, allow_none=True)
+    server.register_function(lambda: processes, "supervisor.getAllProcessInfo")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    flags = ("--collector.disable-defaults", "--collector.supervisord",
+             f"--collector.supervisord.url=http://127.0.0.1:{server.server_address[1]}/RPC2")
+    ours = start_exporter(tmp_path, *flags)
+    go = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *flags, log_path=tmp_path / "go.log")
+    try:
+        chosen = lambda text: {k: v for k, v in samples(text).items() if k[0].startswith("node_supervisord_")}  # noqa: E731
+        mine, theirs = chosen(ours.get().text), chosen(go.get().text)
+        assert len(theirs) == 3 * 3 + 2
+        assert mine == theirs
+        types = lambda text: {n: f.type for n, f in parse_families(text).items()  # noqa: E731
+                              if n.startswith("node_supervisord_")}
+        assert types(ours.get().text) == types(go.get().text)
+        server.shutdown()
+        server.server_close()
+        assert value(ours.get().text, "node_scrape_collector_success", collector="supervisord") == 0
+    finally:
+        ours.stop()
+        go.stop()

@@ -81,7 +81,6 @@ IGNORED: tuple[Ignored, ...] = (
     # --collector.qdisk.* is 1.5's spelling of --collector.qdisc.*
     *_collector("qdisc", ("--collector.qdisc.device-include", str), ("--collector.qdisc.device-exclude", str),
                 ("--collector.qdisk.device-include", str), ("--collector.qdisk.device-exclude", str)),
-    *_collector("runit", ("--collector.runit.servicedir", str)),
     *_collector("wifi"),
 )
 

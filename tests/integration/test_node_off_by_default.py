@@ -189,3 +189,37 @@ def test_supervisord_same_series_as_1_9(tmp_path):
     finally:
         ours.stop()
         go.stop()
+
+
+def test_runit_same_series_as_1_9(tmp_path):
+    """runit services as runsv leaves them (supervise/status records, a down file), in a temporary service
+    directory: ours and 1.9 give the same samples."""
+    from conftest import start_exporter
+
+    services = tmp_path / "service"
+
+    def service(name: str, state: int, want: bytes, changed: int, down: bool = False, status: bool = True) -> None:
+        supervise = services / name / "supervise"
+        supervise.mkdir(parents=True)
+        if status:
+            record = (changed + 4611686018427387914).to_bytes(8, "big") + bytes(4) + (4242).to_bytes(4, "little")
+            (supervise / "status").write_bytes(record + b"\0" + want + b"\0" + bytes([state]))
+        if down:
+            (supervise / "down").write_text("")
+
+    service("web", 1, b"u", 1765000000)
+    service("batch", 0, b"d", 1764000000, down=True)
+    service("finishing", 2, b"u", 1765000500)
+    service("no-runsv", 1, b"u", 0, status=False)
+    (services / "not-a-service").write_text("")
+    flags = ("--collector.disable-defaults", "--collector.runit", f"--collector.runit.servicedir={services}")
+    ours = start_exporter(tmp_path, *flags)
+    go = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *flags, log_path=tmp_path / "go.log")
+    try:
+        chosen = lambda text: {k: v for k, v in samples(text).items() if k[0].startswith("node_service_")}  # noqa: E731
+        mine, theirs = chosen(ours.get().text), chosen(go.get().text)
+    finally:
+        ours.stop()
+        go.stop()
+    assert len(theirs) == 3 * 4
+    assert mine == theirs

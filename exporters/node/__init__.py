@@ -16,7 +16,7 @@ from . import (  # noqa: F401,E402
     os_release, pressure, selinux, sockstat, softnet, stat, textfile, time, timex, udp_queues, uname, vmstat,
 )
 from . import (  # noqa: F401,E402  off by default
-    buddyinfo, cgroups, cpu_vulnerabilities, drbd, interrupts, ksmd, lnstat, logind, meminfo_numa, mountstats,
+    buddyinfo, cgroups, cpu_vulnerabilities, drbd, drm, interrupts, ksmd, lnstat, logind, meminfo_numa, mountstats,
     network_route, processes, runit, slabinfo, softirqs, supervisord, sysctl, systemd, tcpstat, xfrm, zoneinfo,
 )
 

@@ -67,7 +67,6 @@ IGNORED: tuple[Ignored, ...] = (
     Ignored("--collector.netdev.enable-detailed-metrics", "the detailed (incompatible) netdev names are not "
             "implemented", NOT_IMPLEMENTED),
     Ignored("--collector.netdev.label-ifalias", "the ifalias label is not implemented yet", NOT_IMPLEMENTED),
-    *_collector("drm"),
     *_collector("ethtool", ("--collector.ethtool.device-include", str), ("--collector.ethtool.device-exclude", str),
                 ("--collector.ethtool.metrics-include", str)),
     *_collector("ntp", ("--collector.ntp.server", str), ("--collector.ntp.server-port", str),

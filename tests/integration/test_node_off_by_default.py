@@ -223,3 +223,35 @@ def test_runit_same_series_as_1_9(tmp_path):
         go.stop()
     assert len(theirs) == 3 * 4
     assert mine == theirs
+
+
+def test_drm_same_series_as_1_9(tmp_path):
+    """An AMD GPU and another card in a temporary sysfs tree: ours and 1.9 give the same samples."""
+    from conftest import start_exporter
+
+    sysfs = tmp_path / "sys"
+    amd = sysfs / "class" / "drm" / "card0" / "device"
+    amd.mkdir(parents=True)
+    files = {"uevent": "DRIVER=amdgpu\nPCI_ID=1002:67DF\n", "gpu_busy_percent": "4\n",
+             "mem_info_gtt_total": "8573157376\n", "mem_info_gtt_used": "144560128\n",
+             "mem_info_vis_vram_total": "8573157376\n", "mem_info_vis_vram_used": "1490378752\n",
+             "mem_info_vram_total": "8573157376\n", "mem_info_vram_used": "1490378752\n",
+             "mem_info_vram_vendor": "samsung\n", "power_dpm_force_performance_level": "manual\n",
+             "unique_id": "0123456789abcdef\n"}
+    for name, text in files.items():
+        (amd / name).write_text(text)
+    other = sysfs / "class" / "drm" / "card1" / "device"
+    other.mkdir(parents=True)
+    (other / "uevent").write_text("DRIVER=i915\n")
+    (other / "gpu_busy_percent").write_text("50\n")
+    flags = ("--collector.disable-defaults", "--collector.drm", f"--path.sysfs={sysfs}")
+    ours = start_exporter(tmp_path, *flags)
+    go = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *flags, log_path=tmp_path / "go.log")
+    try:
+        chosen = lambda text: {k: v for k, v in samples(text).items() if k[0].startswith("node_drm_")}  # noqa: E731
+        mine, theirs = chosen(ours.get().text), chosen(go.get().text)
+    finally:
+        ours.stop()
+        go.stop()
+    assert len(theirs) == 2 * 8
+    assert mine == theirs

@@ -76,6 +76,10 @@ def test_same_types_and_success(both):
     types = lambda text: {n: f.type for n, f in parse_families(text).items()  # noqa: E731
                           if FAMILIES.match(n) or FAMILIES.match(n + "_total")}
     assert types(ours).items() >= {k: v for k, v in types(go).items() if k != "node_cpu_frequency_hertz"}.items()
+    helps = lambda text: {n: f.documentation for n, f in parse_families(text).items()  # noqa: E731
+                          if FAMILIES.match(n) or FAMILIES.match(n + "_total")}
+    shared = set(helps(ours)) & set(helps(go))
+    assert len(shared) > 100 and {n: helps(ours)[n] for n in shared} == {n: helps(go)[n] for n in shared}
     success = lambda text: {dict(l)["collector"]: v for (n, l), v in samples(text).items()  # noqa: E731,E741
                             if n == "node_scrape_collector_success" and dict(l)["collector"] in COLLECTORS}
     assert success(ours) == success(go) == dict.fromkeys(COLLECTORS, 1)

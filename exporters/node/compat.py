@@ -62,10 +62,8 @@ IGNORED: tuple[Ignored, ...] = (
             OTHER_SOURCE),
     Ignored("--collector.netclass_rtnl.with-stats", "needs the netlink netclass reader (--collector.netclass.netlink); "
             "the netdev collector serves these statistics", OTHER_SOURCE),
-    Ignored("--collector.netdev.address-info", "node_network_address_info is not implemented yet", NOT_IMPLEMENTED),
     Ignored("--collector.netdev.enable-detailed-metrics", "the detailed (incompatible) netdev names are not "
             "implemented", NOT_IMPLEMENTED),
-    Ignored("--collector.netdev.label-ifalias", "the ifalias label is not implemented yet", NOT_IMPLEMENTED),
     *_collector("ethtool", ("--collector.ethtool.device-include", str), ("--collector.ethtool.device-exclude", str),
                 ("--collector.ethtool.metrics-include", str)),
     *_collector("ntp", ("--collector.ntp.server", str), ("--collector.ntp.server-port", str),

@@ -7,8 +7,12 @@ protocol wanted them), which /proc/net/dev does not show: it comes from
 
 from __future__ import annotations
 
+import os
+
 from ..core.collector import Flag
 from ..core.metrics import counter
+from ..core.scrape import remaining_seconds
+from . import netaddr
 from .registry import DeviceFilter, HostCollector, node_collectors, read_text
 
 # Column order of /proc/net/dev after "<dev>:".
@@ -49,7 +53,7 @@ def parse_net_dev(text: str) -> dict[str, dict[str, int]]:
 class NetdevCollector(HostCollector):
     name = "netdev"
     description = "Network interface statistics (/proc/net/dev)."
-    metrics = tuple(STAT_DEFS.values())
+    metrics = (*STAT_DEFS.values(), netaddr.ADDRESS_INFO)
     flags = (
         Flag(
             "--collector.netdev.device-include",
@@ -63,6 +67,10 @@ class NetdevCollector(HostCollector):
             "Regexp of net devices to exclude (mutually exclusive to device-include).",
             aliases=("--collector.netdev.device-blacklist",),
         ),
+        Flag("--collector.netdev.address-info", "collector_netdev_address_info",
+             "Collect address-info for every device (node_network_address_info).", default=False, type=bool),
+        Flag("--collector.netdev.label-ifalias", "collector_netdev_label_ifalias",
+             "Add ifAlias label (from /sys/class/net/<device>/ifalias).", default=False, type=bool),
     )
 
     def __init__(self, settings) -> None:
@@ -80,14 +88,33 @@ class NetdevCollector(HostCollector):
         except (OSError, ValueError):
             return None
 
+    def ifalias(self, device: str) -> str | None:
+        """The device's alias ("" without one); None for a device sysfs does not list (no label, as node_exporter)."""
+        if not os.path.isdir(self.sys("class", "net", device)):
+            return None
+        try:
+            return read_text(self.sys("class", "net", device, "ifalias")).strip()
+        except OSError:
+            return ""
+
     def read(self):
         families = {stat: d.family() for stat, d in STAT_DEFS.items()}
+        with_alias = bool(self.settings.get("collector_netdev_label_ifalias"))
         for device, stats in parse_net_dev(read_text(self.proc("net", "dev"))).items():
             if self.filter.ignored(device):
                 continue
-            for stat, value in stats.items():
-                families[stat].add((device,), value)
+            alias = self.ifalias(device) if with_alias else None
             nohandler = self.rx_nohandler(device)
             if nohandler is not None:
-                families[NOHANDLER].add((device,), nohandler)
+                stats = {**stats, NOHANDLER: nohandler}
+            for stat, value in stats.items():
+                if alias is None:
+                    families[stat].add((device,), value)
+                else:
+                    families[stat].add_labeled((("device", device), ("ifalias", alias)), value)
         yield from families.values()
+        if self.settings.get("collector_netdev_address_info"):
+            info = netaddr.ADDRESS_INFO.family()
+            for labels in netaddr.addresses(max(0.1, min(5.0, remaining_seconds()))):
+                info.add(labels, 1)
+            yield info

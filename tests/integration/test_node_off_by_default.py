@@ -296,3 +296,24 @@ def test_qdisc_same_series_as_1_9(tmp_path):
             assert len(theirs) == 2 * 7 and mine == theirs
         else:  # live: traffic moves the counters between the two reads
             assert {k for k in mine} == {k for k in theirs} and mine
+
+
+def test_netdev_address_info_and_ifalias_as_1_9(tmp_path):
+    """--collector.netdev.address-info (rtnetlink addresses, Go's notion of scope) and --collector.netdev.label-ifalias
+    on the live host: the same address series as 1.9, and the same label sets on the traffic counters."""
+    from conftest import start_exporter
+
+    flags = ("--collector.disable-defaults", "--collector.netdev", "--collector.netdev.address-info",
+             "--collector.netdev.label-ifalias", "--no-collector.netdev.netlink")
+    ours = start_exporter(tmp_path, *flags)
+    go = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *flags, log_path=tmp_path / "go.log")
+    try:
+        mine, theirs = samples(ours.get().text), samples(go.get().text)
+    finally:
+        ours.stop()
+        go.stop()
+    addresses = lambda s: {k: v for k, v in s.items() if k[0] == "node_network_address_info"}  # noqa: E731
+    assert addresses(theirs) and addresses(mine) == addresses(theirs)
+    received = lambda s: {k[1] for k in s if k[0] == "node_network_receive_bytes_total"}  # noqa: E731
+    assert received(mine) == received(theirs) and all(dict(labels).keys() == {"device", "ifalias"}
+                                                      for labels in received(mine))

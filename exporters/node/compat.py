@@ -62,8 +62,6 @@ IGNORED: tuple[Ignored, ...] = (
             OTHER_SOURCE),
     Ignored("--collector.netclass_rtnl.with-stats", "needs the netlink netclass reader (--collector.netclass.netlink); "
             "the netdev collector serves these statistics", OTHER_SOURCE),
-    Ignored("--collector.netdev.enable-detailed-metrics", "the detailed (incompatible) netdev names are not "
-            "implemented", NOT_IMPLEMENTED),
     *_collector("ethtool", ("--collector.ethtool.device-include", str), ("--collector.ethtool.device-exclude", str),
                 ("--collector.ethtool.metrics-include", str)),
     *_collector("ntp", ("--collector.ntp.server", str), ("--collector.ntp.server-port", str),

@@ -317,3 +317,22 @@ def test_netdev_address_info_and_ifalias_as_1_9(tmp_path):
     received = lambda s: {k[1] for k in s if k[0] == "node_network_receive_bytes_total"}  # noqa: E731
     assert received(mine) == received(theirs) and all(dict(labels).keys() == {"device", "ifalias"}
                                                       for labels in received(mine))
+
+
+def test_netdev_detailed_metrics_as_1_9(tmp_path):
+    """--collector.netdev.enable-detailed-metrics: the same series as 1.9 (which reads them over netlink; we read
+    the same kernel counters from sysfs), and the same values for the error counters, which do not move here."""
+    from conftest import start_exporter
+
+    flags = ("--collector.disable-defaults", "--collector.netdev", "--collector.netdev.enable-detailed-metrics")
+    ours = start_exporter(tmp_path, *flags)
+    go = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *flags, log_path=tmp_path / "go.log")
+    try:
+        mine, theirs = samples(ours.get().text), samples(go.get().text)
+    finally:
+        ours.stop()
+        go.stop()
+    network = lambda s: {k: v for k, v in s.items() if k[0].startswith("node_network_")}  # noqa: E731
+    assert set(network(mine)) == set(network(theirs))
+    errors = lambda s: {k: v for k, v in network(s).items() if "_errors_total" in k[0]}  # noqa: E731
+    assert len(errors(theirs)) >= 11 and errors(mine) == errors(theirs)

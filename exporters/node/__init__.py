@@ -17,7 +17,7 @@ from . import (  # noqa: F401,E402
 )
 from . import (  # noqa: F401,E402  off by default
     buddyinfo, cgroups, cpu_vulnerabilities, drbd, drm, interrupts, ksmd, lnstat, logind, meminfo_numa, mountstats,
-    network_route, processes, qdisc, runit, slabinfo, softirqs, supervisord, sysctl, systemd, tcpstat, xfrm, zoneinfo,
+    network_route, ntp, processes, qdisc, runit, slabinfo, softirqs, supervisord, sysctl, systemd, tcpstat, xfrm, zoneinfo,
 )
 
 PATH_FLAGS = (

@@ -336,3 +336,56 @@ def test_netdev_detailed_metrics_as_1_9(tmp_path):
     assert set(network(mine)) == set(network(theirs))
     errors = lambda s: {k: v for k, v in network(s).items() if "_errors_total" in k[0]}  # noqa: E731
     assert len(errors(theirs)) >= 11 and errors(mine) == errors(theirs)
+
+
+def test_ntp_same_series_as_1_9(tmp_path):
+    """A scripted SNTP server on a loopback port answers both exporters: stratum, leap, reference time, root delay
+    and dispersion and the sanity verdict are 1.9's exactly; offset and round trip (timings) within 50 ms."""
+    import socket
+    import struct
+    import threading
+    import time
+
+    from conftest import start_exporter
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    state = {"leap": 0, "stop": False, "ref": int(time.time()) - 60 + 0.25}  # fresh: synchronised a minute ago
+
+    def ntp(t: float) -> int:
+        return int((t + 2208988800) * (1 << 32)) & 0xFFFFFFFFFFFFFFFF
+
+    def serve():
+        while not state["stop"]:
+            try:
+                data, peer = sock.recvfrom(512)
+            except OSError:
+                continue
+            now = time.time()
+            origin = struct.unpack_from("!Q", data, 40)[0]
+            reply = struct.pack("!BBbbIIIQQQQ", (state["leap"] << 6) | (4 << 3) | 4, 2, 6, -20, 0x00000A00,
+                                0x00001200, 0x7F7F0101, ntp(state["ref"]), origin, ntp(now), ntp(now))
+            sock.sendto(reply, peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    flags = ("--collector.disable-defaults", "--collector.ntp", "--collector.ntp.server=127.0.0.1",
+             f"--collector.ntp.server-port={sock.getsockname()[1]}", "--collector.ntp.max-distance=1000h")
+    ours = start_exporter(tmp_path, *flags)
+    go = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *flags, log_path=tmp_path / "go.log")
+    try:
+        for leap, sane in ((0, 1), (3, 0)):
+            state["leap"] = leap
+            mine, theirs = samples(ours.get().text), samples(go.get().text)
+            exact = lambda s: {k: v for k, v in s.items() if k[0].startswith("node_ntp_")  # noqa: E731
+                               and k[0] not in ("node_ntp_offset_seconds", "node_ntp_rtt_seconds")}
+            assert exact(mine) == exact(theirs) and exact(mine)[("node_ntp_sanity", ())] == sane
+            for name in ("node_ntp_offset_seconds", "node_ntp_rtt_seconds"):
+                assert abs(mine[(name, ())] - theirs[(name, ())]) < 0.05
+    finally:
+        ours.stop()
+        go.stop()
+        state["stop"] = True
+        thread.join(5)
+        sock.close()

@@ -24,7 +24,8 @@ from exporters.node.systemd import unit_path  # noqa: E402  the object path rule
 
 MANAGER = "/org/freedesktop/systemd1"
 # D-Bus type of each property systemd has (node_exporter asserts these Go types)
-TYPES = {"Remote": "b", "Class": "s", "Version": "s", "SystemState": "s", "Type": "s", "NRestarts": "u", "NAccepted": "u", "NConnections": "u",
+TYPES = {"Remote": "b", "Class": "s", "Version": "s", "SystemState": "s", "Type": "s", "NRestarts": "u",
+         "NAccepted": "u", "NConnections": "u",
          "NRefused": "u", "ActiveEnterTimestamp": "t", "TasksCurrent": "t", "TasksMax": "t", "LastTriggerUSec": "t"}
 
 

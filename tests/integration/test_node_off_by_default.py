@@ -11,7 +11,8 @@ from conftest import newer_go_binary, parse_families, samples, start_go_exporter
 from exporters.node.registry import node_collectors
 
 FAMILIES = re.compile(r"^node_(processes_|interrupts_total|cpu_(info|flag_info|bug_info|frequency_hertz)$|softirqs_"
-                      r"|buddyinfo_|ksmd_|cpu_vulnerabilities_|memory_numa_|slabinfo_|xfrm_|lnstat_|sysctl_|zoneinfo_|cgroups_|drbd_|mountstats_)")
+                      r"|buddyinfo_|ksmd_|cpu_vulnerabilities_|memory_numa_|slabinfo_|xfrm_|lnstat_|sysctl_|zoneinfo_"
+                      r"|cgroups_|drbd_|mountstats_)")
 COLLECTORS = ("processes", "interrupts", "softirqs", "buddyinfo", "ksmd", "cpu_vulnerabilities", "meminfo_numa",
               "slabinfo", "xfrm", "lnstat", "sysctl", "zoneinfo", "cgroups",
               "drbd", "mountstats")

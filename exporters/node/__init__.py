@@ -16,8 +16,9 @@ from . import (  # noqa: F401,E402
     os_release, pressure, selinux, sockstat, softnet, stat, textfile, time, timex, udp_queues, uname, vmstat,
 )
 from . import (  # noqa: F401,E402  off by default
-    buddyinfo, cgroups, cpu_vulnerabilities, drbd, drm, interrupts, ksmd, lnstat, logind, meminfo_numa, mountstats,
-    network_route, ntp, processes, qdisc, runit, slabinfo, softirqs, supervisord, sysctl, systemd, tcpstat, xfrm, zoneinfo,
+    buddyinfo, cgroups, cpu_vulnerabilities, drbd, drm, ethtool, interrupts, ksmd, lnstat, logind, meminfo_numa,
+    mountstats, network_route, ntp, processes, qdisc, runit, slabinfo, softirqs, supervisord, sysctl, systemd,
+    tcpstat, xfrm, zoneinfo,
 )
 
 PATH_FLAGS = (

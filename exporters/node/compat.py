@@ -62,8 +62,6 @@ IGNORED: tuple[Ignored, ...] = (
             OTHER_SOURCE),
     Ignored("--collector.netclass_rtnl.with-stats", "needs the netlink netclass reader (--collector.netclass.netlink); "
             "the netdev collector serves these statistics", OTHER_SOURCE),
-    *_collector("ethtool", ("--collector.ethtool.device-include", str), ("--collector.ethtool.device-exclude", str),
-                ("--collector.ethtool.metrics-include", str)),
     *_collector("perf", ("--collector.perf.cpus", str), ("--collector.perf.tracepoint", list),
                 ("--collector.perf.disable-hardware-profilers", bool), ("--collector.perf.hardware-profilers", list),
                 ("--collector.perf.disable-software-profilers", bool), ("--collector.perf.software-profilers", list),

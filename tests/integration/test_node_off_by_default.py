@@ -390,3 +390,29 @@ def test_ntp_same_series_as_1_9(tmp_path):
         state["stop"] = True
         thread.join(5)
         sock.close()
+
+
+def test_ethtool_same_series_as_1_9(tmp_path):
+    """ethtool (SIOCETHTOOL) on the live host's devices: the same series, types and HELP as 1.9, the same driver
+    information and link modes; NIC counters move between the two reads, so only their names are compared."""
+    from conftest import start_exporter
+
+    flags = ("--collector.disable-defaults", "--collector.ethtool")
+    ours = start_exporter(tmp_path, *flags)
+    go = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *flags, log_path=tmp_path / "go.log")
+    try:
+        mine_text, theirs_text = ours.get().text, go.get().text
+    finally:
+        ours.stop()
+        go.stop()
+    chosen = lambda text: {k: v for k, v in samples(text).items()  # noqa: E731
+                           if k[0].startswith(("node_ethtool_", "node_network_"))}
+    mine, theirs = chosen(mine_text), chosen(theirs_text)
+    assert any(k[0] == "node_ethtool_info" for k in theirs)
+    assert set(mine) == set(theirs)
+    stable = lambda s: {k: v for k, v in s.items()  # noqa: E731
+                        if k[0] == "node_ethtool_info" or k[0].startswith("node_network_")}
+    assert stable(mine) == stable(theirs)
+    described = lambda text: {n: (f.type, f.documentation) for n, f in parse_families(text).items()  # noqa: E731
+                              if n.startswith(("node_ethtool_", "node_network_"))}
+    assert described(mine_text) == described(theirs_text)

@@ -79,8 +79,9 @@ def test_same_types_and_success(both):
     assert types(ours).items() >= {k: v for k, v in types(go).items() if k != "node_cpu_frequency_hertz"}.items()
     helps = lambda text: {n: f.documentation for n, f in parse_families(text).items()  # noqa: E731
                           if FAMILIES.match(n) or FAMILIES.match(n + "_total")}
-    shared = set(helps(ours)) & set(helps(go))
-    assert len(shared) > 100 and {n: helps(ours)[n] for n in shared} == {n: helps(go)[n] for n in shared}
+    helps_ours, helps_go = helps(ours), helps(go)
+    shared = set(helps_ours) & set(helps_go)
+    assert len(shared) > 100 and {n: helps_ours[n] for n in shared} == {n: helps_go[n] for n in shared}
     success = lambda text: {dict(l)["collector"]: v for (n, l), v in samples(text).items()  # noqa: E731,E741
                             if n == "node_scrape_collector_success" and dict(l)["collector"] in COLLECTORS}
     assert success(ours) == success(go) == dict.fromkeys(COLLECTORS, 1)

@@ -54,7 +54,6 @@ def _collector(name: str, *flags: tuple[str, type]) -> list[Ignored]:
 IGNORED: tuple[Ignored, ...] = (
     Ignored("--runtime.gomaxprocs", "the number of OS threads of the Go runtime (GOMAXPROCS); the Python runtime has "
             "no such setting (blocking reads run on one worker thread per scrape)", CANNOT_APPLY, str),
-    Ignored("--collector.wifi.fixtures", "node_exporter's own end-to-end test fixtures", CANNOT_APPLY, str),
     Ignored("--collector.arp.netlink", "the arp collector reads /proc/net/arp (the same series)", OTHER_SOURCE),
     Ignored("--collector.netdev.netlink", "the netdev collector reads /proc/net/dev and /sys/class/net (the same "
             "series)", OTHER_SOURCE),
@@ -66,7 +65,7 @@ IGNORED: tuple[Ignored, ...] = (
                 ("--collector.perf.disable-hardware-profilers", bool), ("--collector.perf.hardware-profilers", list),
                 ("--collector.perf.disable-software-profilers", bool), ("--collector.perf.software-profilers", list),
                 ("--collector.perf.disable-cache-profilers", bool), ("--collector.perf.cache-profilers", list)),
-    *_collector("wifi"),
+    *_collector("wifi", ("--collector.wifi.fixtures", str)),
 )
 
 IGNORED_FLAGS = tuple(i.as_flag() for i in IGNORED)

@@ -2,9 +2,9 @@
 unit file or Helm values written for node_exporter start it unchanged. A flag given a value that asks for
 something we do not do is reported by one warning line naming it and the reason; docs/node.md lists them.
 
-Three kinds: flags of the Go runtime or of node_exporter's own test harness, which cannot apply here;
-other ways to read the same data (netlink), where we read /proc or /sys; and collectors (with their flags)
-that node_exporter has off by default and we do not implement yet."""
+Three kinds: the Go runtime's flag, which cannot apply here; other ways to read the same data (netlink),
+where we read /proc or /sys; and the collectors (with their flags) that node_exporter has off by default
+and we do not implement yet (perf, wifi)."""
 
 from __future__ import annotations
 

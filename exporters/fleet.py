@@ -151,6 +151,8 @@ def load(path: str, environ=None) -> Fleet:
             settings.web_listen_address = ()
         elif entry.get("listen") is not None:
             settings.web_listen_address = tuple(_addresses(entry["listen"], f"{path}: {where}: listen"))
+        if settings.get("web_systemd_socket"):  # every member would take the same passed descriptors
+            raise ConfigError(f"{path}: {where}: --web.systemd-socket is for a standalone exporter, not a fleet member")
         try:
             prepared = prepare(spec, settings)
         except ConfigError as exc:

@@ -18,8 +18,9 @@ from . import (  # noqa: F401,E402
     thermal_zone, time, timex, udp_queues, uname, vmstat, watchdog, xfs, zfs,
 )
 from . import (  # noqa: F401,E402  off by default
-    buddyinfo, cgroups, cpu_vulnerabilities, drbd, interrupts, ksmd, lnstat, meminfo_numa, processes, slabinfo, softirqs, sysctl,
-    systemd, xfrm, zoneinfo,
+    buddyinfo, cgroups, cpu_vulnerabilities, drbd, drm, ethtool, interrupts, ksmd, lnstat, logind, meminfo_numa,
+    mountstats, network_route, ntp, processes, qdisc, runit, slabinfo, softirqs, supervisord, sysctl, systemd,
+    tcpstat, xfrm, zoneinfo,
 )
 
 # node_exporter flags we accept with one warning: those of collectors not built here (see compat.py)

@@ -44,6 +44,8 @@ VERSION_RE = re.compile(r"[0-9]{3,}(\.[0-9]+)?")
 DEST = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"
 PRIVATE_ADDRESS = "unix:path=/run/systemd/private"
+DEFAULT_INCLUDE = ".+"
+DEFAULT_EXCLUDE = r".+\.(automount|device|mount|scope|slice)"  # upstream's; Debian's package adds "target"
 
 
 def unit_path(name: str) -> str:
@@ -77,10 +79,10 @@ class SystemdCollector(DBusCollector):
     flags = (
         Flag("--collector.systemd.unit-include", "collector_systemd_unit_include",
              "Regexp of systemd units to include. Units must both match include and not match exclude to be included.",
-             default=".+", metavar="REGEX", aliases=("--collector.systemd.unit-whitelist",)),
+             default=DEFAULT_INCLUDE, metavar="REGEX", aliases=("--collector.systemd.unit-whitelist",)),
         Flag("--collector.systemd.unit-exclude", "collector_systemd_unit_exclude",
              "Regexp of systemd units to exclude. Units must both match include and not match exclude to be included.",
-             default=r".+\.(automount|device|mount|scope|slice)", metavar="REGEX",
+             default=DEFAULT_EXCLUDE, metavar="REGEX",
              aliases=("--collector.systemd.unit-blacklist",)),
         Flag("--collector.systemd.private", "collector_systemd_private",
              "Talk to systemd on its private socket (/run/systemd/private, needs root) instead of the system bus.",
@@ -96,9 +98,10 @@ class SystemdCollector(DBusCollector):
     def __init__(self, settings) -> None:
         self.private = bool(settings.get("collector_systemd_private"))
         super().__init__(settings, PRIVATE_ADDRESS if self.private else None)
-        self.include = self._anchored("collector.systemd.unit-include", settings.get("collector_systemd_unit_include", ".+"))
+        self.include = self._anchored("collector.systemd.unit-include",
+                                      settings.get("collector_systemd_unit_include", DEFAULT_INCLUDE))
         self.exclude = self._anchored("collector.systemd.unit-exclude",
-                                      settings.get("collector_systemd_unit_exclude", r".+\.(automount|device|mount|scope|slice)"))
+                                      settings.get("collector_systemd_unit_exclude", DEFAULT_EXCLUDE))
         self.tasks = bool(settings.get("collector_systemd_enable_task_metrics"))
         self.restarts = bool(settings.get("collector_systemd_enable_restarts_metrics"))
         self.start_time = bool(settings.get("collector_systemd_enable_start_time_metrics"))

@@ -52,11 +52,6 @@ def targets(settings: Settings) -> list[str]:
 
 
 def validate(settings: Settings) -> None:
-    if settings.get("show_version"):
-        from .. import __version__
-
-        print(f"flextime-exporter postgres, version {__version__}")
-        raise SystemExit(0)
     if settings.get("dumpmaps"):
         import sys
 

@@ -104,7 +104,6 @@ FLAGS = (
          "labels) and exit.", default=False, type=bool),
     Flag("--collector.bgwriter", "collector_bgwriter", "postgres_exporter 0.11's name of --collector.stat_bgwriter.",
          default=False, type=bool),
-    Flag("--version", "show_version", "Print the version and exit.", default=False, type=bool),
 )
 
 

@@ -159,7 +159,7 @@ def _busy_port():
 @pytest.mark.parametrize("case", [
     "duplicate-path", "reserved-path", "duplicate-port", "shared-port", "any-host-port", "unknown-exporter",
     "bad-flag", "bad-flag-value", "exporter-check", "unknown-key", "libpq-env", "path-without-listen",
-    "duplicate-name", "not-yaml", "missing-file", "port-in-use", "own-auth-on-shared",
+    "duplicate-name", "not-yaml", "missing-file", "port-in-use", "own-auth-on-shared", "systemd-socket",
 ])
 def test_bad_config_one_line_exit_2_naming_it(tmp_path, case):
     p1, p2 = free_port(), free_port()
@@ -198,6 +198,9 @@ def test_bad_config_one_line_exit_2_naming_it(tmp_path, case):
                                 "exporters": [_node("/node"), {"exporter": "redis", "path": "/redis", "args": [
                                     "--redis.addr=", "-basic-auth-username=u", "-basic-auth-password=p"]}]},
                                ["exporters[1] (redis)", "--basic-auth-*", "own listener"]),
+        "systemd-socket": ({"exporters": [{"exporter": "redis", "listen": f"127.0.0.1:{p1}",
+                                           "args": ["--web.systemd-socket"]}]},
+                           ["exporters[0] (redis)", "--web.systemd-socket"]),
     }
     if case == "not-yaml":
         path = tmp_path / "fleet.yml"

@@ -1,6 +1,6 @@
-"""The systemd collector against a real dbus-daemon and a scripted org.freedesktop.systemd1 (this machine
-has no systemd as PID 1): the same series as node_exporter 1.9 pointed at the same bus, and a stalled
-systemd costs one collector, never the scrape."""
+"""The systemd and logind collectors against a real dbus-daemon and a scripted org.freedesktop.systemd1 and
+org.freedesktop.login1 (this machine has no systemd as PID 1): the same series as node_exporter 1.9 pointed at
+the same bus, and a stalled systemd costs one collector, never the scrape."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pytest
 
 from conftest import ROOT, newer_go_binary, parse_families, require_program, samples, start_go_exporter, stop_process, value
 
-SYSTEMD_FLAGS = ("--collector.disable-defaults", "--collector.systemd", "--collector.systemd.enable-task-metrics",
+SYSTEMD_FLAGS = ("--collector.disable-defaults", "--collector.systemd", "--collector.logind",
+                 "--collector.systemd.enable-task-metrics",
                  "--collector.systemd.enable-restarts-metrics", "--collector.systemd.enable-start-time-metrics")
 
 UNITS = {
@@ -43,6 +44,18 @@ UNITS = {
         {"name": "reloading.service", "active": "reloading",
          "props": {"Service": {"Type": "forking", "NRestarts": 1}}},
     ],
+    "logind": {
+        "seats": ["seat0"],
+        "sessions": [
+            {"seat": "seat0", "Remote": False, "Type": "x11", "Class": "user"},
+            {"seat": "seat0", "Remote": False, "Type": "wayland", "Class": "greeter"},
+            {"seat": "", "Remote": True, "Type": "tty", "Class": "user"},
+            {"seat": "", "Remote": True, "Type": "tty", "Class": "user"},
+            {"seat": "", "Remote": True, "Type": "brand-new", "Class": "manager"},  # "other", "other"
+            {"seat": "seat9", "Remote": False, "Type": "tty", "Class": "user"},  # no such seat: not counted
+            {"seat": "", "Remote": True},  # no Type: logind does not describe it, not counted
+        ],
+    },
 }
 
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -98,7 +111,7 @@ def stalled(fake_systemd):
 
 
 def systemd_samples(text: str) -> dict:
-    return {k: v for k, v in samples(text).items() if k[0].startswith("node_systemd_")}
+    return {k: v for k, v in samples(text).items() if k[0].startswith(("node_systemd_", "node_logind_"))}
 
 
 def test_same_series_as_node_exporter_1_9(fake_systemd, exporter_factory, tmp_path):
@@ -112,18 +125,22 @@ def test_same_series_as_node_exporter_1_9(fake_systemd, exporter_factory, tmp_pa
     finally:
         go.stop()
     ours_text = ours.get().text
-    assert value(go_text, "node_scrape_collector_success", collector="systemd") == 1, go.log()
-    assert value(ours_text, "node_scrape_collector_success", collector="systemd") == 1, ours.log()
+    for collector in ("systemd", "logind"):
+        assert value(go_text, "node_scrape_collector_success", collector=collector) == 1, go.log()
+        assert value(ours_text, "node_scrape_collector_success", collector=collector) == 1, ours.log()
     expected, got = systemd_samples(go_text), systemd_samples(ours_text)
     assert len(expected) > 40
     assert got == expected
-    types = lambda text: {n: f.type for n, f in parse_families(text).items() if n.startswith("node_systemd_")}  # noqa: E731
+    types = lambda text: {n: f.type for n, f in parse_families(text).items()  # noqa: E731
+                          if n.startswith(("node_systemd_", "node_logind_"))}
     assert types(ours_text) == types(go_text)
     # what a user reads from it
     assert got[("node_systemd_unit_state", (("name", "cron.service"), ("state", "failed"), ("type", "simple")))] == 1
     assert value(ours_text, "node_systemd_units", state="reloading") == 1
     assert value(ours_text, "node_systemd_system_running") == 0
     assert value(ours_text, "node_systemd_version", version="252.38-1~deb12u1") == 252.38
+    assert value(ours_text, "node_logind_sessions", seat="", remote="true", type="tty", **{"class": "user"}) == 2
+    assert value(ours_text, "node_logind_sessions", seat="", remote="true", type="other", **{"class": "other"}) == 1
 
 
 def test_unit_filters(fake_systemd, exporter_factory):

@@ -162,3 +162,12 @@ def test_systemd_object_paths_and_versions():
     assert unit_path("1-x_y.socket") == "/org/freedesktop/systemd1/unit/_31_2dx_5fy_2esocket"
     assert parse_version("252.38-1~deb12u1") == (252.38, "252.38-1~deb12u1")
     assert parse_version("v99") == (0.0, "")
+
+
+def test_ethtool_statistic_names_as_node_exporter_spells_them():
+    from exporters.node.ethtool import stat_name
+
+    assert stat_name("rx_queue_0_bytes") == "node_ethtool_received_queue_0_bytes"
+    assert stat_name("tx0_tx_timeouts") == "node_ethtool_tx0_transmitted_timeouts"
+    assert stat_name("rx0_xdp_tx") == "node_ethtool_rx0_xdp_transmitted"
+    assert stat_name("Rx-CRC errors") == "node_ethtool_received_crc_errors"

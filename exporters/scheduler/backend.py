@@ -33,6 +33,7 @@ class QueueState:
     paused: bool | None = None
     overdue: int | None = None  # delayed / scheduled jobs whose run time has passed (the promoter is stuck)
     stalled: int | None = None  # active jobs whose worker stopped renewing its lock / heartbeat
+    longest_active_age: float | None = None  # seconds the longest-running active job has run; 0 when none
 
 
 class Reader:

@@ -38,7 +38,8 @@ CACHE_MAX = 100_000  # jobs whose start time / labels are remembered until they 
 DISCOVERY_INTERVAL = 60.0  # seconds between background SCANs for new queues (SCAN walks the keyspace)
 OVERDUE_GRACE_MS = 1000  # a delayed job this late is overdue (promotion normally takes milliseconds)
 FOLLOW_BLOCK_MS = 2000  # the follower's XREAD BLOCK; the loop then looks for new queues
-LABEL_EVENTS = (b"added", b"active")  # the job hash surely exists at these events
+LABEL_EVENTS = (b"added", b"active")
+MAX_NAME = 256  # characters of a job name remembered (the label itself is bounded by the ledger)  # the job hash surely exists at these events
 
 STATES = ("waiting", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed")
 
@@ -68,10 +69,38 @@ class _QueueCursor:
         self.added: int | None = None  # the stream's entries-added when it was last read to its end
         self.started: OrderedDict[str, int] = OrderedDict()  # job id -> ms of its last active event
         self.labels: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self.ready: OrderedDict[str, int] = OrderedDict()  # job id -> ms it last became ready (added, due, retried)
+        self.attempts: OrderedDict[str, int] = OrderedDict()  # job id -> active events read (attempts started)
+        self.names: OrderedDict[str, str] = OrderedDict()  # job id -> name, from its added event
 
     def next_id(self) -> str:
         ms, seq = self.last
         return f"{ms}-{seq + 1}"
+
+    def follow(self, entries) -> None:
+        """Note, in stream order, what the events say of jobs not finished yet: when each became
+        ready (added; due when delayed; requeued by a retry), its name, its starts."""
+        for entry_id, fields in entries:
+            event = fields.get(b"event")
+            job_id = _text(fields.get(b"jobId", b""))
+            if not job_id:
+                continue
+            ms = _id_parts(entry_id)[0]
+            if event == b"added":  # a delayed job's "delayed" (its due time) may come first: keep the later
+                self.remember(self.ready, job_id, max(ms, self.ready.get(job_id, 0)))
+                if fields.get(b"name") is not None:
+                    self.remember(self.names, job_id, _text(fields[b"name"])[:MAX_NAME])
+            elif event == b"delayed":
+                self.remember(self.ready, job_id, _int(fields.get(b"delay")) or ms)
+            elif event == b"waiting" and fields.get(b"prev") in (b"active", b"failed"):
+                self.remember(self.ready, job_id, ms)  # retried at once (retryJob)
+            elif event == b"active":
+                self.remember(self.started, job_id, ms)
+                self.remember(self.attempts, job_id, self.attempts.get(job_id, 0) + 1)
+
+    def forget(self, job_id: str) -> None:
+        for table in (self.started, self.labels, self.ready, self.attempts, self.names):
+            table.pop(job_id, None)
 
     @staticmethod
     def remember(table: OrderedDict, key: str, value) -> None:
@@ -186,7 +215,8 @@ class BullMQReader(Reader):
                                      fields.get(b"returnvalue")))
             plans[queue] = finished
             for _, job_id, *_ in finished:
-                pipe.hmget(self.key(queue, job_id), "data", "processedOn", "finishedOn")
+                pipe.hmget(self.key(queue, job_id), "data", "processedOn", "finishedOn", "name", "timestamp", "delay",
+                           "atm")
                 wanted.append((queue, job_id, "finished"))
         replies = await pipe.execute(raise_on_error=False) if wanted else []
         for (queue, job_id, _), reply in zip(wanted, replies):
@@ -197,26 +227,32 @@ class BullMQReader(Reader):
         hashes = {(q, j, why): r for (q, j, why), r in zip(wanted, replies)}
         for queue, entries in batches.items():
             cursor = self.cursors[queue]
-            active_ms = {_text(f.get(b"jobId", b"")): _id_parts(i)[0]
-                         for i, f in entries if f.get(b"event") == b"active"}
-            for job_id, ms in active_ms.items():
-                cursor.remember(cursor.started, job_id, ms)
+            cursor.follow(entries)
             finished = plans[queue]
             for entry_id, job_id, failed, ms, returnvalue in finished:
-                data_raw, processed_on, finished_on = hashes.get((queue, job_id, "finished")) or (None, None, None)
+                data_raw, processed_on, finished_on, name, stamp, delay, atm = \
+                    hashes.get((queue, job_id, "finished")) or (None,) * 7
                 started = _int(processed_on)
                 ended = _int(finished_on)
                 if started is None or ended is None:  # the hash is gone: the events' own times
                     started, ended = cursor.started.get(job_id), ms
+                # ready: from the events when they were all read (they follow retries and delays), else
+                # the hash's creation time plus delay; retries: the hash's attempts made, else the events'
+                ready = cursor.ready.get(job_id)
+                if ready is None and _int(stamp) is not None:
+                    ready = _int(stamp) + (_int(delay) or 0)
+                attempts = _int(atm) if _int(atm) is not None else cursor.attempts.get(job_id)
                 data = decode_json(data_raw)
                 self.ledger.record(self.name, FinishedJob(
                     queue=queue, job_id=job_id, failed=failed,
                     started=None if started is None else started / 1000.0,
                     finished=None if ended is None else ended / 1000.0,
                     data=data, result=None if failed else decode_json(returnvalue),
-                    labels=cursor.labels.get(job_id)))
-                cursor.started.pop(job_id, None)
-                cursor.labels.pop(job_id, None)
+                    labels=cursor.labels.get(job_id),
+                    ready=None if ready is None else ready / 1000.0,
+                    name=_text(name) if name is not None else cursor.names.get(job_id),
+                    retries=None if attempts is None else max(0, attempts - 1)))
+                cursor.forget(job_id)
             if entries:
                 cursor.last = _id_parts(entries[-1][0])
             cursor.added = added_now[queue]
@@ -360,6 +396,7 @@ class BullMQReader(Reader):
             active_ids = [_text(x) for x in row[14]]
             for job_id in active_ids:
                 pipe.exists(self.key(q, f"{job_id}:lock"))
+                pipe.hget(self.key(q, job_id), "processedOn")
             lookups.append((len(candidates), len(active_ids)))
         second = await pipe.execute(raise_on_error=False) if any(a or b for a, b in lookups) else []
         second = [None if isinstance(r, ResponseError) else r for r in second]
@@ -373,8 +410,10 @@ class BullMQReader(Reader):
                 if ready is not None:
                     ages.append(max(0.0, (now_ms - ready - (_int(delay) or 0)) / 1000.0))
             pos += n_candidates
-            locks = second[pos:pos + n_active]
-            pos += n_active
+            locks = second[pos:pos + 2 * n_active:2]
+            starts = [_int(x) for x in second[pos + 1:pos + 2 * n_active:2]]
+            pos += 2 * n_active
+            starts = [t for t in starts if t is not None]
             wait = row[0]
             if row[10] is not None and _text(row[10]).startswith("0:"):
                 wait -= 1  # a BullMQ v4 marker in wait, not a job
@@ -384,7 +423,8 @@ class BullMQReader(Reader):
                 queue=q, jobs=jobs, oldest_waiting_age=max(ages) if ages else 0.0,
                 workers=workers.get(q) if workers is not None else None,
                 paused=bool(row[8]) or bool(row[9]), overdue=row[13],
-                stalled=sum(1 for held in locks if not held)))
+                stalled=sum(1 for held in locks if not held),
+                longest_active_age=max(0.0, (now_ms - min(starts)) / 1000.0) if starts else 0.0))
         return states
 
     async def _workers(self, queues) -> dict[str, int] | None:

@@ -31,6 +31,8 @@ QUEUE_METRICS = (
               ("backend", "queue")),
     MetricDef("scheduler_queue_stalled_jobs", GAUGE,
               "Active jobs whose worker stopped renewing its lock or heartbeat (abandoned).", ("backend", "queue")),
+    MetricDef("scheduler_queue_longest_active_job_age_seconds", GAUGE,
+              "Seconds since the longest-running active job started; 0 when none runs.", ("backend", "queue")),
 )
 _Q = {d.name: d for d in QUEUE_METRICS}
 ACTIVE_STATES = ("active", "started")  # being processed: active_scheduling_sessions
@@ -52,7 +54,8 @@ def queue_families(results: list[tuple[str, list[QueueState] | BaseException]]):
                                 ("scheduler_queue_workers", st.workers),
                                 ("scheduler_queue_paused", None if st.paused is None else int(st.paused)),
                                 ("scheduler_queue_overdue_jobs", st.overdue),
-                                ("scheduler_queue_stalled_jobs", st.stalled)):
+                                ("scheduler_queue_stalled_jobs", st.stalled),
+                                ("scheduler_queue_longest_active_job_age_seconds", st.longest_active_age)):
                 if value is not None:
                     fams[name].add(q, value)
     return list(fams.values())

@@ -26,6 +26,11 @@ MAX_LABEL_VALUE_LENGTH = 64
 MAX_DISTINCT_LABEL_VALUES = 100
 # the seed's buckets (shared/seed/monitoring-and-alerting.md, scheduleGenerationDuration)
 DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# Per-queue wait (ready -> started) and run time (started -> finished). Scheduling work is a few
+# hundred milliseconds to tens of minutes; a healthy queue starts a job within a second, a backlog
+# within minutes, so both cover 50 ms .. 1 h, about x2-x3 apart (docs/scheduler.md, "Buckets").
+WAIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+RUN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,9 @@ class FinishedJob:
     data: Any = None
     result: Any = None
     labels: tuple[str, str] | None = None  # (sport, team_count) seen earlier, when data is gone
+    ready: float | None = None  # epoch seconds the job could start (enqueued, or due when delayed)
+    name: str | None = None  # the job's name (BullMQ) or function (RQ): job_name label, bounded
+    retries: int | None = None  # attempts before the last one, as the library recorded them
 
 
 def job_labels(contract: JobContract, data: Any) -> tuple[str, str]:
@@ -165,6 +173,15 @@ LEDGER_METRICS = (
     MetricDef("scheduler_queue_history_gaps_total", COUNTER,
               "Times the backend had already dropped history the exporter had not read yet "
               "(jobs finished in between were not counted).", ("backend", "queue")),
+    MetricDef("scheduler_queue_job_wait_seconds", HISTOGRAM,
+              "Time finished jobs waited from enqueued (or due, when delayed) to their start, counted once per "
+              "finished job.", ("backend", "queue")),
+    MetricDef("scheduler_queue_job_duration_seconds", HISTOGRAM,
+              "Run time (started to finished) of completed and failed jobs, per queue and job name "
+              f"(names bounded: '{OVERFLOW}' past the bound).", ("backend", "queue", "job_name")),
+    MetricDef("scheduler_queue_jobs_retried_total", COUNTER,
+              "Retries of finished jobs (attempts before the last one, as the queue library recorded them).",
+              ("backend", "queue")),
     MetricDef("scheduler_job_label_overflow_total", COUNTER,
               f"Label values from job data shown as '{OVERFLOW}': longer than {MAX_LABEL_VALUE_LENGTH} characters, "
               f"or new once the label had {MAX_DISTINCT_LABEL_VALUES} values.", ("label",)),
@@ -174,16 +191,22 @@ _DEFS = {d.name: d for d in LEDGER_METRICS}
 
 @dataclass
 class _Histogram:
-    buckets: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS))
+    bounds: tuple[float, ...] = DURATION_BUCKETS
+    buckets: list[int] = field(default_factory=list)
     count: int = 0
     total: float = 0.0
 
     def observe(self, value: float) -> None:
+        if not self.buckets:
+            self.buckets = [0] * len(self.bounds)
         self.count += 1
         self.total += value
-        for i, bound in enumerate(DURATION_BUCKETS):
+        for i, bound in enumerate(self.bounds):
             if value <= bound:
                 self.buckets[i] += 1
+
+    def cumulative(self):
+        return zip(self.bounds, self.buckets or [0] * len(self.bounds))
 
 
 class LabelBound:
@@ -224,12 +247,15 @@ class Ledger:
         self.no_duration: dict[tuple[str, str], int] = {}
         self.undecodable: dict[tuple[str, str, str], int] = {}
         self.gaps: dict[tuple[str, str], int] = {}
+        self.waits: dict[tuple[str, str], _Histogram] = {}
+        self.runs: dict[tuple[str, str, str], _Histogram] = {}
+        self.retried: dict[tuple[str, str], int] = {}
         self.bound = LabelBound()
         self.declare_sport(UNKNOWN)
 
     def declare_queue(self, backend: str, queue: str) -> None:
         """Show a queue's counters at 0 before its first finished job, so increase() works from the start."""
-        for table in (self.completed, self.failed):
+        for table in (self.completed, self.failed, self.retried):
             table.setdefault((backend, queue), 0)
 
     def declare_sport(self, sport: str) -> None:
@@ -257,6 +283,7 @@ class Ledger:
                 else sport_team[1])
         sport, team = self.bound("sport", sport), self.bound("team_count", team)
         self.declare_sport(sport)
+        self._queue_times(backend, job)
         if job.failed:
             self.failed[key] = self.failed.get(key, 0) + 1
             self.failures[(sport,)] = self.failures.get((sport,), 0) + 1
@@ -273,13 +300,33 @@ class Ledger:
             key = (self.bound("constraint_type", kind), self.bound("severity", severity))
             self.violations[key] = self.violations.get(key, 0) + 1
 
+    def _queue_times(self, backend: str, job: FinishedJob) -> None:
+        """Wait, run time and retries of one finished job (completed or failed), per queue."""
+        key = (backend, job.queue)
+        if job.retries:
+            self.retried[key] = self.retried.get(key, 0) + max(0, job.retries)
+        if job.ready is not None and job.started is not None:
+            hist = self.waits.get(key)
+            if hist is None:
+                hist = self.waits[key] = _Histogram(WAIT_BUCKETS)
+            hist.observe(max(0.0, job.started - job.ready))
+        if job.started is not None and job.finished is not None:
+            name = self.bound("job_name", label_text(job.name))
+            hist = self.runs.get((*key, name))
+            if hist is None:
+                hist = self.runs[(*key, name)] = _Histogram(RUN_BUCKETS)
+            hist.observe(max(0.0, job.finished - job.started))
+
     def families(self) -> list[MetricFamily]:
         out = []
-        hist_family = _DEFS["schedule_generation_duration_seconds"].family()
-        for labels, h in sorted(self.durations.items()):
-            # each bucket already counts every observation <= its bound (cumulative)
-            hist_family.add_histogram(labels, zip(DURATION_BUCKETS, h.buckets), h.total, h.count)
-        out.append(hist_family)
+        for name, table in (("schedule_generation_duration_seconds", self.durations),
+                            ("scheduler_queue_job_wait_seconds", self.waits),
+                            ("scheduler_queue_job_duration_seconds", self.runs)):
+            hist_family = _DEFS[name].family()
+            for labels, h in sorted(table.items()):
+                # each bucket already counts every observation <= its bound (cumulative)
+                hist_family.add_histogram(labels, h.cumulative(), h.total, h.count)
+            out.append(hist_family)
         for name, table in (("schedule_generation_failures_total", self.failures),
                             ("constraint_violations_total", self.violations),
                             ("scheduler_queue_jobs_completed_total", self.completed),
@@ -287,6 +334,7 @@ class Ledger:
                             ("scheduler_jobs_without_duration_total", self.no_duration),
                             ("scheduler_jobs_undecodable_total", self.undecodable),
                             ("scheduler_queue_history_gaps_total", self.gaps),
+                            ("scheduler_queue_jobs_retried_total", self.retried),
                             ("scheduler_job_label_overflow_total", self.bound.overflows)):
             fam = _DEFS[name].family()
             for labels, value in sorted(table.items()):

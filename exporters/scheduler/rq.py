@@ -45,6 +45,7 @@ MAX_CLASSES = 64
 MAX_INF_SEEN = 200_000
 MAX_CLASSIFIED = 200_000  # classified live entries remembered per reader, shared by its registries (~20 MiB)
 MAX_WORKER_KEYS = 1000
+ACTIVE_CHECKED = 1000  # started jobs whose start time is read per queue (the longest-running one)
 DEFAULT_TTL = {"finished": 500, "failed": 31_536_000}
 STATE_KEYS = (("queued", None), ("started", "wip"), ("finished", "finished"), ("failed", "failed"),
               ("deferred", "deferred"), ("scheduled", "scheduled"), ("canceled", "canceled"))
@@ -86,10 +87,8 @@ def safe_loads(raw: bytes | None) -> Any:
         return UNDECODABLE
 
 
-def job_data(raw: bytes | None) -> Any:
-    """The contract's ``data`` root of an RQ job: the call's kwargs merged over its first
-    positional argument when that is a dict ({} when neither is); UNDECODABLE when the
-    stored call cannot be read safely."""
+def _call(raw: bytes | None) -> Any:
+    """The stored call (func, instance, args, kwargs); None when absent, UNDECODABLE when unreadable."""
     if raw is None:
         return None
     inflated = _inflate(raw)
@@ -98,6 +97,24 @@ def job_data(raw: bytes | None) -> Any:
     call = safe_loads(inflated)
     if not isinstance(call, (list, tuple)) or len(call) != 4:
         return UNDECODABLE
+    return call
+
+
+def job_name(raw: bytes | None) -> str | None:
+    """The job's function as RQ stored it (``module.function``): the job_name label."""
+    call = _call(raw)
+    if call is None or call is UNDECODABLE:
+        return None
+    return call[0][:256] if isinstance(call[0], str) else None
+
+
+def job_data(raw: bytes | None) -> Any:
+    """The contract's ``data`` root of an RQ job: the call's kwargs merged over its first
+    positional argument when that is a dict ({} when neither is); UNDECODABLE when the
+    stored call cannot be read safely."""
+    call = _call(raw)
+    if call is None or call is UNDECODABLE:
+        return call
     _func, _instance, args, kwargs = call
     out: dict = {}
     if isinstance(args, (list, tuple)) and args and isinstance(args[0], dict):
@@ -208,13 +225,14 @@ class RQReader(Reader):
                 pipe.llen(QUEUE_PREFIX + q)
                 for _, reg in STATE_KEYS[1:]:
                     pipe.zcard(f"{PREFIX}:{reg}:{q}")
+                pipe.zrange(f"{PREFIX}:wip:{q}", 0, ACTIVE_CHECKED - 1)
                 pipe.lindex(QUEUE_PREFIX + q, 0)
                 pipe.smembers(f"{PREFIX}:workers:{q}")
 
         replies = await self._run(first)
         now = self._now(replies[0])
         suspended = bool(replies[1])
-        per = len(STATE_KEYS) + 2
+        per = len(STATE_KEYS) + 3
         rows = [replies[2 + i * per: 2 + (i + 1) * per] for i in range(len(queues))]
         workers = [sorted(r[-1])[:MAX_WORKER_KEYS] for r in rows]
 
@@ -226,6 +244,8 @@ class RQReader(Reader):
                 pipe.zcount(f"{PREFIX}:wip:{q}", "-inf", f"({now}")
                 for key in w:
                     pipe.exists(key)
+                for member in r[-3]:  # <job>:<execution> since RQ 2.0, the job id before
+                    pipe.hget(f"{PREFIX}:job:" + _text(member).split(":", 1)[0], "started_at")
 
         more = iter(await self._run(second))
         out = []
@@ -238,8 +258,10 @@ class RQReader(Reader):
             overdue = int(next(more))
             stalled = int(next(more))
             live = sum(1 for _ in w if next(more))
+            starts = [t for t in (parse_time(next(more)) for _ in r[-3]) if t is not None]
             out.append(QueueState(q, jobs, oldest_waiting_age=age, workers=live, paused=suspended,
-                                  overdue=overdue, stalled=stalled))
+                                  overdue=overdue, stalled=stalled,
+                                  longest_active_age=max(0.0, now - min(starts)) if starts else 0.0))
         return out
 
     # ------------------------------------------------------------------ counters
@@ -406,7 +428,9 @@ class RQReader(Reader):
                 records.append(FinishedJob(queue=q, job_id=_text(member), failed=(reg == "failed"),
                                            started=job.get("started"),
                                            finished=ended, data=job.get("data"),
-                                           result=None if reg == "failed" else job.get("result")))
+                                           result=None if reg == "failed" else job.get("result"),
+                                           ready=job.get("ready"), name=job.get("name"),
+                                           retries=job.get("retries")))
         # ---- apply (synchronous from here on)
         for q in queues:
             self.ledger.declare_queue(self.name, q)
@@ -452,14 +476,20 @@ class RQReader(Reader):
         def build(pipe):
             for p, m in order:
                 jid = _text(m)
-                pipe.hmget(f"{PREFIX}:job:{jid}", "data", "started_at", "ended_at", "result", "status")
+                pipe.hmget(f"{PREFIX}:job:{jid}", "data", "started_at", "ended_at", "result", "status", "enqueued_at",
+                           "number_of_retries")
                 pipe.xrevrange(f"{PREFIX}:results:{jid}", "+", "-", count=1)
 
         replies = await self._run(build)
         for i, (p, m) in enumerate(order):
-            data, started, ended, legacy, status = replies[2 * i]
+            data, started, ended, legacy, status, enqueued, retries = replies[2 * i]
             stream = replies[2 * i + 1]
-            job: dict[str, Any] = {"started": parse_time(started), "ended": parse_time(ended)}
+            job: dict[str, Any] = {"started": parse_time(started), "ended": parse_time(ended),
+                                   "ready": parse_time(enqueued), "name": job_name(data)}
+            try:
+                job["retries"] = int(retries) if retries is not None else (None if status is None else 0)
+            except ValueError:
+                job["retries"] = None
             if data is None and status is None:
                 job["missing"] = True  # the job hash expired: still a finished job, fields unknown
             job["data"] = job_data(data)

@@ -148,3 +148,37 @@ def test_labels_from_job_data_are_bounded_in_length_and_number():
     # sport: the huge one + 50 beyond the bound; constraint_type: the huge one
     assert overflow['{label="constraint_type"}'] == 1
     assert overflow['{label="sport"}'] == 1 + 50
+
+
+def test_job_names_are_bounded_with_100000_distinct_names_and_a_100_kb_name():
+    """The job_name label of scheduler_queue_job_duration_seconds: 100,000 distinct names and one of
+    100 KB give at most the bound's series plus '_other'; every job is still observed."""
+    from exporters.scheduler.contract import MAX_DISTINCT_LABEL_VALUES, OVERFLOW
+
+    ledger = Ledger(C)
+    ledger.record("bullmq", FinishedJob("q", "big", False, 10.0, 11.0, name="n" * 100_000, ready=9.0))
+    for i in range(100_000):
+        ledger.record("bullmq", FinishedJob("q", str(i), False, 10.0, 10.5, name=f"name-{i}", ready=10.0, retries=1))
+    families = {f.name: f for f in ledger.families()}
+    counts = {block: v for name, block, v in families["scheduler_queue_job_duration_seconds"].samples
+              if name.endswith("_count")}
+    assert len(counts) == MAX_DISTINCT_LABEL_VALUES + 1
+    assert sum(counts.values()) == 100_001
+    assert counts[f'{{backend="bullmq",queue="q",job_name="{OVERFLOW}"}}'] == 100_001 - MAX_DISTINCT_LABEL_VALUES
+    assert all(len(b) < 120 for b in counts)
+    waits = {name: v for name, block, v in families["scheduler_queue_job_wait_seconds"].samples}
+    assert waits["scheduler_queue_job_wait_seconds_count"] == 100_001
+    retried = [v for _, _, v in families["scheduler_queue_jobs_retried_total"].samples]
+    assert retried == [100_000]
+
+
+def test_wait_and_run_buckets():
+    """Wait 0.3 s lands in le=0.5 (not 0.25); a run of 45 s in le=60 (not 30)."""
+    ledger = Ledger(C)
+    ledger.record("rq", FinishedJob("q", "1", False, started=100.3, finished=145.3, ready=100.0, name="f"))
+    samples = {(name, block): v for f in ledger.families() for name, block, v in f.samples}
+    assert samples[("scheduler_queue_job_wait_seconds_bucket", '{backend="rq",queue="q",le="0.25"}')] == 0
+    assert samples[("scheduler_queue_job_wait_seconds_bucket", '{backend="rq",queue="q",le="0.5"}')] == 1
+    run = "scheduler_queue_job_duration_seconds_bucket"
+    assert samples[(run, '{backend="rq",queue="q",job_name="f",le="30"}')] == 0
+    assert samples[(run, '{backend="rq",queue="q",job_name="f",le="60"}')] == 1

@@ -18,6 +18,9 @@ FLAGS = (
     Flag("--redis.addr", "redis_addr", "Redis of the --bullmq.queue / --rq.queue queues (and the config file's "
          "default): redis://, rediss:// or unix://.", default="", metavar="URI"),
     Flag("--redis.password", "redis_password", "Password for --redis.addr, when not in the URI.", default=""),
+    Flag("--redis.password-file", "redis_password_file", "File holding the Redis password (the whole file, "
+         "trailing newline stripped), for every Redis read (config file backends too, unless they give their "
+         "own password_file); read again when it changes.", default="", metavar="FILE"),
     Flag("--bullmq.queue", "bullmq_queue", "A BullMQ queue to read (repeatable).", multiple=True, metavar="NAME"),
     Flag("--bullmq.prefix", "bullmq_prefix", "BullMQ key prefix.", default="bull"),
     Flag("--bullmq.discover", "bullmq_discover", "Read every BullMQ queue under the prefix (found by its meta key).",
@@ -50,6 +53,8 @@ def _with_password(url: str, password: str) -> str:
 def validate(settings: Settings) -> None:
     if settings.connection_timeout <= 0:
         raise ConfigError("--connection-timeout must be positive")
+    if settings.redis_password and settings.redis_password_file:
+        raise ConfigError("give --redis.password or --redis.password-file, not both")
     settings.redis_addr = _with_password(settings.redis_addr, settings.redis_password)
     for b in (cfg := load(settings)).backends:
         if b.kind in ("bullmq", "rq"):

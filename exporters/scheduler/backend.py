@@ -15,8 +15,12 @@ await in between, so a scrape cancelled at its deadline counts nothing twice and
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from redis.credentials import CredentialProvider
 
 from .config import BackendConfig
 from .contract import Ledger
@@ -80,14 +84,64 @@ class Reader:
         pass
 
 
-def redis_client(url: str, timeout: float):
+class PasswordFile(CredentialProvider):
+    """A redis-py credential provider reading the password from a file (a mounted secret): read
+    again whenever the file changes (size, mtime or inode), so a rotated password is used by the
+    next connection without a restart. The error names the file, never its content."""
+
+    def __init__(self, path: str, username: str | None = None) -> None:
+        self.path = path
+        self.username = username
+        self._stamp: tuple | None = None
+        self._password = ""
+
+    def read(self) -> str:
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            if stamp != self._stamp:
+                with open(self.path, encoding="utf-8") as handle:
+                    self._password = handle.read().rstrip("\r\n")
+                self._stamp = stamp
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConnectionError(f"password file {self.path}: "
+                                  f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+        return self._password
+
+    def get_credentials(self):
+        password = self.read()
+        return (self.username, password) if self.username else (password,)
+
+    async def get_credentials_async(self):
+        return self.get_credentials()
+
+
+def _without_password(url: str) -> tuple[str, str | None]:
+    """The URL without its user and password (the provider sends them), and the user name."""
+    parts = urlsplit(url)
+    query = "&".join(kv for kv in parts.query.split("&") if kv and not kv.startswith(("password=", "username=")))
+    if parts.scheme == "unix":
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment)), parts.username
+    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    if parts.hostname and ":" in parts.hostname:
+        netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), \
+        (unquote(parts.username) if parts.username else None)
+
+
+def redis_client(url: str, timeout: float, password_file: str = ""):
     """A redis-py asyncio client for a reader: bytes replies, bounded connect and socket
-    timeouts, at most 4 connections (a scrape uses one or two at a time)."""
+    timeouts, at most 4 connections (a scrape uses one or two at a time). With ``password_file``
+    the password comes from that file, read again when it changes."""
     import redis.asyncio as aioredis
 
+    extra = {}
+    if password_file:
+        url, user = _without_password(url)
+        extra["credential_provider"] = PasswordFile(password_file, user)
     return aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                    max_connections=4, decode_responses=False, health_check_interval=0,
-                                   client_name="flextime-exporter")
+                                   client_name="flextime-exporter", **extra)
 
 
 def short_error(exc: BaseException) -> str:

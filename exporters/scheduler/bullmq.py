@@ -132,7 +132,7 @@ class BullMQReader(Reader):
 
     def _client(self):
         if self.client is None:
-            self.client = redis_client(self.config.redis_url, self.timeout)
+            self.client = redis_client(self.config.redis_url, self.timeout, self.config.password_file)
         return self.client
 
     def key(self, queue: str, suffix: str) -> str:
@@ -300,7 +300,8 @@ class BullMQReader(Reader):
         """Read every queue's events as they come and keep the labels of jobs being added or
         started, while their hash still exists. Runs until close(); a Redis that is down is
         retried every few seconds (quietly: scheduler_up already says so)."""
-        client = redis_client(self.config.redis_url, self.timeout + FOLLOW_BLOCK_MS / 1000)
+        client = redis_client(self.config.redis_url, self.timeout + FOLLOW_BLOCK_MS / 1000,
+                              self.config.password_file)
         positions: dict[str, str] = {}
         backoff = 0.5
         try:

@@ -34,6 +34,7 @@ class BackendConfig:
     kind: str
     name: str
     redis_url: str = field(default="", repr=False)  # bullmq / rq (may hold a password: never shown)
+    password_file: str = ""  # bullmq / rq: the Redis password is read from this file (again when it changes)
     queues: tuple[str, ...] = ()
     discover: bool = False  # bullmq: every queue with a <prefix>:*:meta key; rq: every queue in rq:queues
     prefix: str = "bull"  # bullmq
@@ -89,17 +90,17 @@ def _known(section: dict, allowed: set[str], where: str) -> None:
         raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
 
 
-def _backend(raw: Any, index: int, default_redis: str) -> BackendConfig:
+def _backend(raw: Any, index: int, default_redis: str, default_password_file: str = "") -> BackendConfig:
     where = f"backends[{index}]"
     raw = _mapping(raw, where)
     kind = _str(raw.get("type", ""), f"{where}.type")
     common = {"type", "name"}
     if kind == "bullmq":
-        _known(raw, common | {"redis", "prefix", "queues", "discover", "max_queues"}, where)
+        _known(raw, common | {"redis", "password_file", "prefix", "queues", "discover", "max_queues"}, where)
         cfg = BackendConfig("bullmq", _str(raw.get("name", "bullmq"), f"{where}.name"),
                             prefix=_str(raw.get("prefix", "bull"), f"{where}.prefix"))
     elif kind == "rq":
-        _known(raw, common | {"redis", "queues", "discover", "max_queues"}, where)
+        _known(raw, common | {"redis", "password_file", "queues", "discover", "max_queues"}, where)
         cfg = BackendConfig("rq", _str(raw.get("name", "rq"), f"{where}.name"))
     elif kind == "sql":
         _known(raw, common | {"dsn", "table", "columns", "states", "queues", "stalled_after"}, where)
@@ -132,6 +133,7 @@ def _backend(raw: Any, index: int, default_redis: str) -> BackendConfig:
         raise ConfigError(f"{where}.type: {kind!r} is not one of bullmq, rq, sql")
     if kind in ("bullmq", "rq"):
         cfg.redis_url = _str(raw.get("redis", default_redis), f"{where}.redis")
+        cfg.password_file = _str(raw.get("password_file", default_password_file), f"{where}.password_file")
         if not cfg.redis_url:
             raise ConfigError(f"{where}.redis: a Redis URL is required (or --redis.addr)")
         cfg.discover = bool(raw.get("discover", False))
@@ -146,7 +148,7 @@ def _backend(raw: Any, index: int, default_redis: str) -> BackendConfig:
     return cfg
 
 
-def parse_config(raw: Any, path: str, default_redis: str = "") -> SchedulerConfig:
+def parse_config(raw: Any, path: str, default_redis: str = "", default_password_file: str = "") -> SchedulerConfig:
     """The config file's content (already YAML-decoded) as a SchedulerConfig."""
     raw = _mapping(raw, path or "config")
     _known(raw, {"backends", "job_contract", "connection_pool"}, path or "config")
@@ -154,7 +156,7 @@ def parse_config(raw: Any, path: str, default_redis: str = "") -> SchedulerConfi
     backends = raw.get("backends") or []
     if not isinstance(backends, list):
         raise ConfigError("backends: expected a list")
-    cfg.backends = [_backend(b, i, default_redis) for i, b in enumerate(backends)]
+    cfg.backends = [_backend(b, i, default_redis, default_password_file) for i, b in enumerate(backends)]
     contract = _mapping(raw.get("job_contract"), "job_contract")
     _known(contract, {"sport", "team_count", "constraint_violations", "violation_type", "violation_severity"},
            "job_contract")
@@ -182,6 +184,7 @@ def load(settings) -> SchedulerConfig:
     RQ backend from the flags when ``--bullmq.queue`` / ``--rq.queue`` are given."""
     path = settings.get("config_file") or ""
     default_redis = settings.get("redis_addr") or ""
+    password_file = settings.get("redis_password_file") or ""
     raw: Any = {}
     if path:
         import yaml
@@ -196,17 +199,19 @@ def load(settings) -> SchedulerConfig:
             where = f" line {mark.line + 1}" if mark is not None else ""
             raise ConfigError(f"--config.file {path}{where}: not valid YAML") from None
     try:
-        cfg = parse_config(raw, path, default_redis)
+        cfg = parse_config(raw, path, default_redis, password_file)
     except ConfigError as exc:
         raise ConfigError(f"--config.file {path}: {exc}" if path else str(exc)) from None
     bull_queues = tuple(q for q in (settings.get("bullmq_queue") or ()) if q)
     if bull_queues or settings.get("bullmq_discover"):
-        cfg.backends.append(BackendConfig("bullmq", "bullmq", redis_url=default_redis, queues=bull_queues,
+        cfg.backends.append(BackendConfig("bullmq", "bullmq", redis_url=default_redis, password_file=password_file,
+                                          queues=bull_queues,
                                           discover=bool(settings.get("bullmq_discover")),
                                           prefix=settings.get("bullmq_prefix") or "bull"))
     rq_queues = tuple(q for q in (settings.get("rq_queue") or ()) if q)
     if rq_queues or settings.get("rq_discover"):
-        cfg.backends.append(BackendConfig("rq", "rq", redis_url=default_redis, queues=rq_queues,
+        cfg.backends.append(BackendConfig("rq", "rq", redis_url=default_redis, password_file=password_file,
+                                          queues=rq_queues,
                                           discover=bool(settings.get("rq_discover"))))
     if settings.get("pool_dsn"):
         if not settings.get("pool_application_name"):
@@ -219,6 +224,13 @@ def load(settings) -> SchedulerConfig:
     for b in cfg.backends:
         if b.kind in ("bullmq", "rq") and not b.redis_url:
             raise ConfigError(f"backend {b.name}: no Redis address (--redis.addr or redis: in the config file)")
+        if b.kind in ("bullmq", "rq") and b.password_file:
+            try:
+                with open(b.password_file, "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(f"backend {b.name}: password file {b.password_file}: "
+                                  f"{exc.strerror or type(exc).__name__}") from None
     if not cfg.backends and cfg.pool is None:
         raise ConfigError("nothing to read: give --bullmq.queue, --rq.queue, --pool.dsn or --config.file "
                           "with backends")

@@ -191,7 +191,7 @@ class RQReader(Reader):
     @property
     def client(self):
         if self._client is None:
-            self._client = redis_client(self.config.redis_url, self.timeout)
+            self._client = redis_client(self.config.redis_url, self.timeout, self.config.password_file)
         return self._client
 
     async def _run(self, build) -> list:

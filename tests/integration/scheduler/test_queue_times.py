@@ -283,3 +283,55 @@ def test_rq_wait_run_times_retries_and_longest_active(queue_redis, tmp_path):
         assert value(text, "scheduler_queue_longest_active_job_age_seconds", queue=q) == 0
     finally:
         exp.stop()
+
+
+def test_redis_password_file_is_read_again_when_it_changes(queue_redis, tmp_path):
+    """--redis.password-file for the flags' backends and a config file's: a wrong password gives
+    scheduler_up 0 (the error names the file, never a password); the right one written to the same
+    file is used from the next scrape, no restart."""
+    import rq
+
+    q = f"qt-pwfile-{RUN}"
+    asyncio.run(_add_one(queue_redis.url, q))
+    rq.Queue(q, connection=redis.Redis.from_url(queue_redis.url)).enqueue("os.getpid")
+    pw = tmp_path / "redis-password"
+    pw.write_text("wrong-" + secrets.token_hex(4) + "\n")
+    config = tmp_path / "sched.yml"
+    config.write_text(f"backends:\n  - type: rq\n    name: rq-file\n    redis: redis://{queue_redis.address}\n"
+                      f"    queues: [{q}]\n")
+    exp = start_scheduler(tmp_path, f"--redis.addr=redis://{queue_redis.address}", f"--redis.password-file={pw}",
+                          f"--bullmq.queue={q}", f"--config.file={config}")
+    try:
+        text = _scrape(exp)
+        assert value(text, "scheduler_up", backend="bullmq") == 0
+        assert value(text, "scheduler_up", backend="rq-file") == 0
+        pw.write_text(queue_redis.password + "\n")
+        text = _scrape(exp)
+        assert value(text, "scheduler_up", backend="bullmq") == 1
+        assert value(text, "scheduler_up", backend="rq-file") == 1
+        assert value(text, "scheduler_queue_jobs", backend="bullmq", queue=q, state="waiting") == 1
+        assert value(text, "scheduler_queue_jobs", backend="rq-file", queue=q, state="queued") == 1
+        assert queue_redis.password not in text and queue_redis.password not in exp.log()
+    finally:
+        exp.stop()
+
+
+def test_a_missing_password_file_is_a_start_up_error(queue_redis, tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "exporters", "scheduler", f"--redis.addr={queue_redis.url}",
+                          "--bullmq.queue=x", f"--redis.password-file={tmp_path}/nope"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "password file" in out.stderr and "nope" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+async def _add_one(url: str, queue: str) -> None:
+    from bullmq import Queue
+
+    q = Queue(queue, {"connection": url})
+    try:
+        await q.add("one", {})
+    finally:
+        await q.close()

@@ -27,6 +27,23 @@ from .contract import Ledger
 
 
 @dataclass
+class Recurring:
+    """One recurring job (a BullMQ job scheduler / repeatable job, an rq-scheduler job) of a queue."""
+
+    name: str
+    next_run: float | None = None  # epoch seconds it is due next
+    last_run: float | None = None  # epoch seconds a job of it last finished (seen since the exporter started)
+    interval: float | None = None  # seconds between runs, when known (every, or from the cron pattern)
+    overdue: bool = False  # its next run is past due by more than the grace (its slot was missed)
+
+
+def overdue_grace(interval: float | None) -> float:
+    """Seconds a recurring job may be late before it counts as overdue: half its interval, within
+    1 s .. 5 min; 60 s when the interval is unknown (a pattern that does not parse)."""
+    return 60.0 if interval is None else min(300.0, max(1.0, interval / 2))
+
+
+@dataclass
 class QueueState:
     """Gauges of one queue, read in this scrape. None means the backend cannot tell."""
 
@@ -38,6 +55,7 @@ class QueueState:
     overdue: int | None = None  # delayed / scheduled jobs whose run time has passed (the promoter is stuck)
     stalled: int | None = None  # active jobs whose worker stopped renewing its lock / heartbeat
     longest_active_age: float | None = None  # seconds the longest-running active job has run; 0 when none
+    recurring: list[Recurring] = field(default_factory=list)
 
 
 class Reader:

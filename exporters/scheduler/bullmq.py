@@ -26,7 +26,7 @@ from collections import OrderedDict
 
 from redis.exceptions import ResponseError
 
-from .backend import QueueState, Reader, redis_client, short_error
+from .backend import QueueState, Reader, Recurring, overdue_grace, redis_client, short_error
 from .contract import UNDECODABLE, FinishedJob, decode_json, job_labels
 
 log = logging.getLogger("flextime.scheduler")
@@ -55,6 +55,22 @@ def _int(value) -> int | None:
         return None
 
 
+def cron_interval(pattern: str, tz: str | None, after: float) -> float:
+    """Seconds between the first two runs of ``pattern`` after epoch ``after`` (croniter; BullMQ's
+    cron-parser puts seconds first in a 6-field pattern). Raises when the pattern does not parse."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from croniter import croniter
+
+    if len(pattern) > 256:
+        raise ValueError("pattern too long")
+    zone = ZoneInfo(tz) if tz else timezone.utc
+    it = croniter(pattern, datetime.fromtimestamp(after, zone), second_at_beginning=len(pattern.split()) == 6)
+    first = it.get_next(float)
+    return it.get_next(float) - first
+
+
 def _id_parts(entry_id) -> tuple[int, int]:
     ms, _, seq = _text(entry_id).partition("-")
     return int(ms), int(seq or 0)
@@ -72,6 +88,7 @@ class _QueueCursor:
         self.ready: OrderedDict[str, int] = OrderedDict()  # job id -> ms it last became ready (added, due, retried)
         self.attempts: OrderedDict[str, int] = OrderedDict()  # job id -> active events read (attempts started)
         self.names: OrderedDict[str, str] = OrderedDict()  # job id -> name, from its added event
+        self.last_runs: OrderedDict[str, int] = OrderedDict()  # job scheduler id -> ms its last job finished
 
     def next_id(self) -> str:
         ms, seq = self.last
@@ -112,7 +129,9 @@ class _QueueCursor:
 
 # the key behind each reply of read_states' first pipeline, in its order
 STATE_KEYS = ("wait", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed",
-              "meta", "meta-paused", "wait", "paused", "prioritized", "delayed", "active")
+              "meta", "meta-paused", "wait", "paused", "prioritized", "delayed", "active", "repeat")
+MAX_RECURRING = 100  # recurring jobs read per queue (the soonest due first: the overdue ones are among them)
+MAX_RECURRING_NAME = 128  # a longer job scheduler id is left out (logged once): label values stay bounded
 
 
 class BullMQReader(Reader):
@@ -129,6 +148,8 @@ class BullMQReader(Reader):
         self._follower: asyncio.Task | None = None
         self._discovery: asyncio.Task | None = None
         self.queue_errors: dict[str, str] = {}  # queue -> why it could not be read in this scrape
+        self._bad_patterns: set[tuple[str, str, str]] = set()  # recurring job patterns already logged
+        self._long_names: set[str] = set()
 
     def _client(self):
         if self.client is None:
@@ -253,6 +274,8 @@ class BullMQReader(Reader):
                     name=_text(name) if name is not None else cursor.names.get(job_id),
                     retries=None if attempts is None else max(0, attempts - 1)))
                 cursor.forget(job_id)
+                if job_id.startswith("repeat:") and job_id.count(":") >= 2:  # repeat:<scheduler id>:<due ms>
+                    cursor.remember(cursor.last_runs, job_id[len("repeat:"):].rsplit(":", 1)[0], ms)
             if entries:
                 cursor.last = _id_parts(entries[-1][0])
             cursor.added = added_now[queue]
@@ -370,6 +393,7 @@ class BullMQReader(Reader):
             pipe.zrange(self.key(q, "prioritized"), 0, 0)
             pipe.zcount(self.key(q, "delayed"), "-inf", (now_ms - OVERDUE_GRACE_MS) * 4096)
             pipe.lrange(self.key(q, "active"), 0, ACTIVE_CHECKED - 1)
+            pipe.zrange(self.key(q, "repeat"), 0, MAX_RECURRING - 1, withscores=True)
         replies = await pipe.execute(raise_on_error=False)
         per_queue = len(STATE_KEYS)
         for key, reply in zip(keys, replies):
@@ -398,12 +422,16 @@ class BullMQReader(Reader):
             for job_id in active_ids:
                 pipe.exists(self.key(q, f"{job_id}:lock"))
                 pipe.hget(self.key(q, job_id), "processedOn")
-            lookups.append((len(candidates), len(active_ids)))
-        second = await pipe.execute(raise_on_error=False) if any(a or b for a, b in lookups) else []
+            repeats = [(_text(m), score) for m, score in row[15] if len(m) <= MAX_RECURRING_NAME]
+            self._note_long_names(q, [m for m, _ in row[15] if len(m) > MAX_RECURRING_NAME])
+            for sched_id, _ in repeats:
+                pipe.hmget(self.key(q, f"repeat:{sched_id}"), "pattern", "every", "tz")
+            lookups.append((len(candidates), len(active_ids), repeats))
+        second = await pipe.execute(raise_on_error=False) if any(a or b or c for a, b, c in lookups) else []
         second = [None if isinstance(r, ResponseError) else r for r in second]
         workers = await self._workers(queues)
         states, pos = [], 0
-        for q, row, (n_candidates, n_active) in zip(queues, rows, lookups):
+        for q, row, (n_candidates, n_active, repeats) in zip(queues, rows, lookups):
             ages = []
             for reply in second[pos:pos + n_candidates]:
                 ts, delay = reply if reply is not None else (None, None)
@@ -415,6 +443,8 @@ class BullMQReader(Reader):
             starts = [_int(x) for x in second[pos + 1:pos + 2 * n_active:2]]
             pos += 2 * n_active
             starts = [t for t in starts if t is not None]
+            recurring = self._recurring(q, repeats, second[pos:pos + len(repeats)], now_ms)
+            pos += len(repeats)
             wait = row[0]
             if row[10] is not None and _text(row[10]).startswith("0:"):
                 wait -= 1  # a BullMQ v4 marker in wait, not a job
@@ -425,8 +455,55 @@ class BullMQReader(Reader):
                 workers=workers.get(q) if workers is not None else None,
                 paused=bool(row[8]) or bool(row[9]), overdue=row[13],
                 stalled=sum(1 for held in locks if not held),
-                longest_active_age=max(0.0, (now_ms - min(starts)) / 1000.0) if starts else 0.0))
+                longest_active_age=max(0.0, (now_ms - min(starts)) / 1000.0) if starts else 0.0,
+                recurring=recurring))
         return states
+
+    def _recurring(self, queue: str, repeats, records, now_ms: int) -> list[Recurring]:
+        """The queue's job schedulers: due next (the ``repeat`` ZSET's score), last finished (the
+        events read by consume), interval (``every``, or two runs of the cron pattern), overdue."""
+        cursor = self._cursor(queue)
+        out = []
+        for (sched_id, score), record in zip(repeats, records):
+            pattern, every, tz = (None, None, None) if not isinstance(record, list) else record
+            if pattern is None and every is None and ":" in sched_id:
+                # a legacy repeatable job (no hash): its key is name:id:endDate:tz:pattern-or-every
+                legacy = sched_id.rsplit(":", 1)[1]
+                every, pattern = (legacy, None) if legacy.isdigit() else (None, legacy or None)
+            interval = None
+            if _int(every):
+                interval = _int(every) / 1000.0
+            elif pattern is not None:
+                interval = self._cron_interval(queue, sched_id, _text(pattern), _text(tz) if tz else None,
+                                               score / 1000.0)
+            next_run = score / 1000.0
+            last = cursor.last_runs.get(sched_id)
+            out.append(Recurring(name=sched_id, next_run=next_run,
+                                 last_run=None if last is None else last / 1000.0, interval=interval,
+                                 overdue=now_ms / 1000.0 - next_run > overdue_grace(interval)))
+        return out
+
+    def _cron_interval(self, queue: str, sched_id: str, pattern: str, tz: str | None, after: float) -> float | None:
+        """Seconds between the two runs after ``after`` of a cron pattern (cron-parser's syntax: 5 fields,
+        or 6 with seconds first); None, logged once, when it does not parse."""
+        key = (queue, sched_id, pattern)
+        if key in self._bad_patterns:
+            return None
+        try:
+            return cron_interval(pattern, tz, after)
+        except Exception as exc:  # croniter's errors, an unknown time zone, croniter missing
+            if len(self._bad_patterns) < 1000:
+                self._bad_patterns.add(key)
+                log.warning("backend %s: queue %s: recurring job %s: pattern %r does not parse (%s); "
+                            "overdue after 60 s", self.display, queue, sched_id[:64], pattern[:64],
+                            short_error(exc)[:120])
+            return None
+
+    def _note_long_names(self, queue: str, names) -> None:
+        if names and queue not in self._long_names and len(self._long_names) < 1000:
+            self._long_names.add(queue)
+            log.warning("backend %s: queue %s: %d recurring job(s) with an id over %d characters left out",
+                        self.display, queue, len(names), MAX_RECURRING_NAME)
 
     async def _workers(self, queues) -> dict[str, int] | None:
         """Connections named as BullMQ workers name them: ``<prefix>:<queue>`` (+ ``:w:<name>``),

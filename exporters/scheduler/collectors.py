@@ -33,6 +33,18 @@ QUEUE_METRICS = (
               "Active jobs whose worker stopped renewing its lock or heartbeat (abandoned).", ("backend", "queue")),
     MetricDef("scheduler_queue_longest_active_job_age_seconds", GAUGE,
               "Seconds since the longest-running active job started; 0 when none runs.", ("backend", "queue")),
+    MetricDef("scheduler_recurring_job_next_run_timestamp_seconds", GAUGE,
+              "When the recurring job (BullMQ job scheduler / repeatable job) is due next, epoch seconds.",
+              ("backend", "queue", "recurring_job")),
+    MetricDef("scheduler_recurring_job_last_run_timestamp_seconds", GAUGE,
+              "When a job of the recurring job last finished (seen since the exporter started), epoch seconds.",
+              ("backend", "queue", "recurring_job")),
+    MetricDef("scheduler_recurring_job_interval_seconds", GAUGE,
+              "Seconds between the recurring job's runs (its 'every', or its cron pattern's); absent when unknown.",
+              ("backend", "queue", "recurring_job")),
+    MetricDef("scheduler_recurring_job_overdue", GAUGE,
+              "1 when the recurring job's next run is past due by more than half its interval (1 s .. 5 min; "
+              "60 s when unknown): its slot was missed.", ("backend", "queue", "recurring_job")),
 )
 _Q = {d.name: d for d in QUEUE_METRICS}
 ACTIVE_STATES = ("active", "started")  # being processed: active_scheduling_sessions
@@ -58,6 +70,14 @@ def queue_families(results: list[tuple[str, list[QueueState] | BaseException]]):
                                 ("scheduler_queue_longest_active_job_age_seconds", st.longest_active_age)):
                 if value is not None:
                     fams[name].add(q, value)
+            for r in st.recurring:
+                labels = (*q, r.name)
+                for name, value in (("scheduler_recurring_job_next_run_timestamp_seconds", r.next_run),
+                                    ("scheduler_recurring_job_last_run_timestamp_seconds", r.last_run),
+                                    ("scheduler_recurring_job_interval_seconds", r.interval),
+                                    ("scheduler_recurring_job_overdue", int(r.overdue))):
+                    if value is not None:
+                        fams[name].add(labels, value)
     return list(fams.values())
 
 

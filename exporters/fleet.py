@@ -10,13 +10,11 @@ input raises ConfigError naming the exporter (exit status 2)."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import html
 import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import click
 
@@ -69,7 +67,7 @@ def load(path: str, environ=None) -> Fleet:
     """Read and check the fleet config at ``path`` and build every exporter (nothing listens yet)."""
     import yaml
 
-    from .cli import EXPORTERS, load_spec
+    from .catalogue import EXPORTERS, load_spec
     from .core.logging import FORMATS, LEVELS
     from .core.runtime import parse_settings, prepare
 
@@ -210,7 +208,7 @@ def _shared_application(fleet: Fleet):
 
     on_shared = [m for m in fleet.members if m.path]
     first = on_shared[0].prepared.app  # same web config for all of them (checked in load)
-    app = web.Application(middlewares=[first._protect])
+    app = web.Application(middlewares=[first.protect])
     checks = {}
     for m in on_shared:
         exp = m.prepared.app
@@ -219,7 +217,7 @@ def _shared_application(fleet: Fleet):
             app.router.add_get(m.probe_path, exp.probe)
         for check, fn in exp.health_checks.items():
             checks[check if check.startswith(m.name) else f"{m.name} {check}"] = fn
-    app.router.add_get("/health", functools.partial(ExporterApp.health, SimpleNamespace(health_checks=checks)))
+    app.router.add_get("/health", ExporterApp.health_handler(checks))
     app.router.add_get("/ready", first.ready)
     app.router.add_get("/live", first.live)
 

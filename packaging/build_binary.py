@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NAME = "flextime-exporter"
 
 # modules loaded by name at run time (importlib), or by a driver's own lazy imports
-HIDDEN = ("exporters.fleet", "exporters.rules", "psycopg", "psycopg_binary", "psycopg.pq", "redis.asyncio", "hiredis",
+HIDDEN = ("exporters.fleet", "exporters.rules.command", "psycopg", "psycopg_binary", "psycopg.pq", "redis.asyncio", "hiredis",
           "yaml", "bcrypt", "aiohttp")
 SUBMODULES = ("exporters", "psycopg", "redis", "aiohttp")
 # psycopg's C implementation and the libpq it ships (psycopg_binary.libs); its submodules cannot be

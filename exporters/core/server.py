@@ -12,7 +12,6 @@ import html
 import json
 import logging
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
@@ -27,13 +26,11 @@ from .metrics import (
 )
 from .scrape import ScrapeResult
 from .selfmetrics import build_info_family, process_families
+from .spec import ExporterSpec, HealthCheck
 from .targets import ProbeRefused, TargetPool
 from .webconfig import WebConfigWatcher
 
 log = logging.getLogger("exporters.web")
-
-# A health check returns None when healthy, or a short reason (never a secret).
-HealthCheck = Callable[[], Awaitable[str | None]]
 
 HANDLER_REQUESTS = counter("promhttp_metric_handler_requests_total",
                            "Total number of scrapes by HTTP status code.", "code")
@@ -69,40 +66,6 @@ def parse_listen_address(text: str) -> tuple[str | None, int]:
     return (host or None), int(port)
 
 
-@dataclass
-class ExporterSpec:
-    """What makes one exporter of the fleet: its name, metric namespace, port,
-    collectors, own flags, start-up validation and health checks; for an exporter
-    with targets (a database), how to reach them (see core/targets.py)."""
-
-    name: str
-    namespace: str
-    default_port: int
-    collectors: "object"  # CollectorSet
-    flags: tuple = ()
-    validate: Callable[[Settings], None] | None = None
-    # health checks by name (default: each configured target's session.health())
-    health_checks: Callable[[Settings], dict[str, HealthCheck]] | None = None
-    description: str = ""
-    # the configured targets' connection strings (secrets: never shown), scraped on /metrics
-    targets: Callable[[Settings], list[str]] | None = None
-    # the ScrapeHooks (session) of one target; its collectors find it as settings.hooks
-    session: Callable[[Settings, str], object] | None = None
-    target_label: str = ""  # label added to every family when several targets share /metrics
-    # multi-target mode: the connection string a /probe request names, or ProbeRefused
-    resolve_probe: Callable[[Settings, "object"], str] | None = None
-    probe_path: str = "/probe"
-    # a counter of refused probe requests on /metrics, when the Go exporter has one
-    probe_errors_metric: str = ""
-    # the Go exporter's environment prefix (REDIS_EXPORTER_): every flag is also read from it
-    go_env_prefix: str = ""
-    # families the session adds after the collectors (the scheduler's counters), for the metric reference
-    session_metrics: tuple = ()
-    # the collectors that have something to read with these settings (the scheduler's backend kinds);
-    # a collector on by default but not in it does not run, so it reports no success 0 for nothing
-    applicable: Callable[[Settings], set[str]] | None = None
-
-
 class ExporterApp:
     """The aiohttp application of one running exporter."""
 
@@ -131,7 +94,7 @@ class ExporterApp:
 
     # ---- application -------------------------------------------------------------------------
     def build(self) -> web.Application:
-        app = web.Application(middlewares=[self._protect])
+        app = web.Application(middlewares=[self.protect])
         app.router.add_get(self.telemetry_path, self.metrics)
         app.router.add_get("/health", self.health)
         app.router.add_get("/ready", self.ready)
@@ -143,7 +106,7 @@ class ExporterApp:
         return app
 
     @web.middleware
-    async def _protect(self, request: web.Request, handler):
+    async def protect(self, request: web.Request, handler):
         """TLS client SAN check, rate limit and basic auth from the web config; security headers on every answer."""
         cfg = self.web_config.current()
         if cfg.allowed_sans:
@@ -302,9 +265,21 @@ class ExporterApp:
     # ---- health and landing ------------------------------------------------------------------
     async def health(self, request: web.Request) -> web.Response:
         """200 when every check passes, else 503; the JSON shape of the platform's own /health."""
-        body = {"status": "healthy", "timestamp": now_iso(), "checks": {}}
-        names = list(self.health_checks)
-        results = await asyncio.gather(*(self.health_checks[n]() for n in names), return_exceptions=True)
+        return await self.health_answer(self.health_checks)
+
+    @staticmethod
+    def health_handler(checks: dict[str, HealthCheck]) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """A /health route over ``checks`` (the fleet's shared listener: every member's checks)."""
+        async def health(request: web.Request) -> web.Response:
+            return await ExporterApp.health_answer(checks)
+
+        return health
+
+    @staticmethod
+    async def health_answer(checks: dict[str, HealthCheck]) -> web.Response:
+        body: dict = {"status": "healthy", "timestamp": now_iso(), "checks": {}}
+        names = list(checks)
+        results = await asyncio.gather(*(checks[n]() for n in names), return_exceptions=True)
         for name, res in zip(names, results):
             if res is None:
                 body["checks"][name] = {"status": "healthy"}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
+from ..catalogue import description
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
-from ..core.server import ExporterSpec
+from ..core.spec import ExporterSpec
 from .registry import node_collectors
 
 # Importing a collector module registers it; the order here is the order of /metrics.
@@ -65,5 +66,5 @@ SPEC = ExporterSpec(
     flags=PATH_FLAGS,
     validate=validate,
     health_checks=health_checks,
-    description="Host metrics with node_exporter's names (default port 9100).",
+    description=description("node"),
 )

@@ -4,9 +4,10 @@ See docs/redis.md for targets, passwords, the /scrape allowlist and what differs
 
 from __future__ import annotations
 
+from ..catalogue import description
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
-from ..core.server import ExporterSpec
+from ..core.spec import ExporterSpec
 from ..core.targets import ProbeRefused
 from .address import Credentials, RedisTarget, allowed, load_password_file, parse_address
 from .registry import redis_collectors
@@ -147,7 +148,7 @@ SPEC = ExporterSpec(
     collectors=redis_collectors,
     flags=FLAGS,
     validate=validate,
-    description="Redis and Valkey metrics with redis_exporter's names (default port 9121).",
+    description=description("redis"),
     targets=targets,
     session=make_session,
     target_label="instance",

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from ..catalogue import description
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
-from ..core.server import ExporterSpec
+from ..core.spec import ExporterSpec
 from .collectors import scheduler_collectors
 from .config import load
 from .session import SESSION_METRICS
@@ -84,8 +85,7 @@ SPEC = ExporterSpec(
     collectors=scheduler_collectors,
     flags=FLAGS,
     validate=validate,
-    description="FlexTime scheduling metrics and job-queue health from BullMQ, RQ or a SQL job table "
-                "(default port 9839).",
+    description=description("scheduler"),
     targets=targets,
     session=make_session,
     session_metrics=SESSION_METRICS,

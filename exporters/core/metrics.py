@@ -1,7 +1,7 @@
 """Metric definitions, per-scrape metric families, and the exposition writer.
 
 Why not prometheus_client's families and ``generate_latest``: they cost ~7 us per
-series and 10+ MiB of imports (see shared/design/QUEUES-AND-LIBRARIES.md §1.7).
+series and 10+ MiB of imports (measured: docs/architecture.md).
 Every exporter of the fleet renders through :func:`render`, so making it fast
 here makes all of them fast.
 

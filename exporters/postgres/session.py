@@ -26,7 +26,11 @@ import time
 
 from ..core.collector import NoData
 from ..core.metrics import COUNTER, GAUGE, UNTYPED, MetricDef
-from ..core.scrape import ScrapeHooks, ScrapeResult, describe_error, remaining_seconds
+from ..core.errors import describe_error
+from ..core.helpers import resolve_future as _resolve
+from ..core.logging import log_on_change
+from ..core.scrape import ScrapeHooks, ScrapeResult
+from ..core.scrape import time_left as _left
 from .dsn import redact, scrub, server_label
 
 log = logging.getLogger("exporters.postgres")
@@ -40,22 +44,9 @@ LAST_DURATION = MetricDef("pg_exporter_last_scrape_duration_seconds", GAUGE,
                           "Duration of the last scrape of metrics from PostgreSQL.")
 STATUS_METRICS = (UP, STATIC, LAST_ERROR, SCRAPES, LAST_DURATION)
 
+_CANNOT_SCRAPE = ("cannot scrape %s: %s", "connected to %s again")  # logged once per change, not every scrape
+
 _PROBE_SQL = "SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery()"
-
-
-def _resolve(future: asyncio.Future, result) -> None:
-    """Give a waiting collector its result or exception, unless it stopped waiting."""
-    if future.done():
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
-
-
-def _left(cap: float = 30.0) -> float:
-    """Seconds a wait may take: the scrape deadline, or ``cap`` outside a scrape (/health)."""
-    return max(0.01, min(cap, remaining_seconds()))
 
 
 class _Lane:
@@ -263,9 +254,7 @@ class PgSession(ScrapeHooks):
                 await self._discard()
                 await self._probe()
             self.up, self.error = True, ""
-            if self._logged_error:
-                log.info("connected to %s again", self.display)
-                self._logged_error = ""
+            self._logged_error = log_on_change(log, self._logged_error, "", *_CANNOT_SCRAPE, self.display)
         except asyncio.CancelledError:
             self.up, self.error = False, "timed out"
             await self._discard()
@@ -274,9 +263,7 @@ class PgSession(ScrapeHooks):
             self.up = False
             self.error = "timed out" if isinstance(exc, asyncio.TimeoutError) else scrub(describe_error(exc), self.dsn)
             await self._discard()
-            if self.error != self._logged_error:  # once per change, not every scrape
-                log.error("cannot scrape %s: %s", self.display, self.error)
-                self._logged_error = self.error
+            self._logged_error = log_on_change(log, self._logged_error, self.error, *_CANNOT_SCRAPE, self.display)
 
     def families(self, result: ScrapeResult):
         up = UP.family()

@@ -1,7 +1,7 @@
 """INFO ALL (and CLUSTER INFO) to redis_exporter's metric families: the compatibility contract as data.
 
-Where the contract comes from: Debian's ``prometheus-redis-exporter`` 1.45.0 (the reference; see
-shared/reference/go-exporters/redis_exporter.families.txt). Its INFO rules were read from
+Where the contract comes from: Debian's ``prometheus-redis-exporter`` 1.45.0 (the reference: its
+families, recorded by tests/integration/redis_tests against the binary). Its INFO rules were read from
 oliver006/redis_exporter (exporter.go's ``metricMapGauges`` / ``metricMapCounters``, info.go,
 metrics.go) and checked field by field against the 1.45 binary itself, fed every field of the
 captured INFO of Redis 6.2, Redis 7.0 and Valkey 8.1 (tests/data/redis/). So:

@@ -11,6 +11,8 @@ import asyncio
 import logging
 
 from ..core.collector import Collector, CollectorSet, PartialFailure
+from ..core.errors import describe_error
+from ..core.logging import log_on_change
 from ..core.metrics import GAUGE, MetricDef
 from ..core.scrape import remaining_seconds
 from .backend import QueueState
@@ -66,6 +68,12 @@ class QueueCollector(Collector):
     kind = ""
     metrics = QUEUE_METRICS
 
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        # each backend's last error: one line when its failure starts or changes, one when it recovers
+        # (the collector's own failure line joins all backends and may be cut short)
+        self._logged_errors: dict[object, str] = {}
+
     async def collect(self):
         session = self.settings.hooks
         readers = session.readers(self.kind)
@@ -89,33 +97,14 @@ class QueueCollector(Collector):
         families = queue_families(results)
         errors = []
         for reader, outcome in zip(readers, outcomes):
-            error = describe(outcome) if isinstance(outcome, BaseException) else ""
-            _log_change(reader, error)
+            error = describe_error(outcome) if isinstance(outcome, BaseException) else ""
+            self._logged_errors[reader] = log_on_change(log, self._logged_errors.get(reader, ""), error,
+                                                        "backend %s: %s", "backend %s answers again", reader.display)
             if error:
                 errors.append(f"{reader.display}: {error}")
         if errors:
             raise PartialFailure("; ".join(errors), families)
         return families
-
-
-_last_error: dict[int, str] = {}  # id(reader) -> its last error, so a lasting failure logs once
-
-
-def _log_change(reader, error: str) -> None:
-    """One line per backend when its failure starts or changes, one when it recovers: the
-    collector's own failure line joins all backends and may be cut short."""
-    previous = _last_error.get(id(reader), "")
-    if error and error != previous:
-        log.error("backend %s: %s", reader.display, error)
-    elif not error and previous:
-        log.info("backend %s answers again", reader.display)
-    _last_error[id(reader)] = error
-
-
-def describe(exc: BaseException) -> str:
-    from .backend import short_error
-
-    return short_error(exc)
 
 
 @scheduler_collectors.register

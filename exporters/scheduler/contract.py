@@ -17,15 +17,15 @@ from typing import Any
 from ..core.metrics import COUNTER, HISTOGRAM, MetricDef, MetricFamily
 
 UNKNOWN = "unknown"
-# the seed's buckets (shared/seed/monitoring-and-alerting.md, scheduleGenerationDuration)
+# the buckets of FlexTime's original scheduleGenerationDuration histogram (docs/original-design.md)
 DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
 @dataclass(frozen=True)
 class JobContract:
     """Where a job carries the FlexTime fields: a dotted path whose first part is ``data``
-    (the job's input) or ``result`` (a completed job's return value). Defaults are the
-    design note's (shared/design/ARCHITECTURE.md, "The FlexTime scheduler exporter")."""
+    (the job's input) or ``result`` (a completed job's return value). Defaults are those of
+    FlexTime's original monitoring design (docs/scheduler.md, "The job contract")."""
 
     sport: str = "data.sport"
     team_count: str = "data.teamCount"
@@ -201,7 +201,7 @@ class Ledger:
 
     def declare_sport(self, sport: str) -> None:
         """Show schedule_generation_failures_total{sport} at 0 once the sport is known, so the
-        seed's ``increase(...[5m]) > 0`` sees its first failure (a series born at 1 has no increase)."""
+        original alert's ``increase(...[5m]) > 0`` sees its first failure (a series born at 1 has no increase)."""
         self.failures.setdefault((sport,), 0)
 
     def gap(self, backend: str, queue: str) -> None:

@@ -15,11 +15,15 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__
 from .core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from .core.runtime import Prepared
 
 log = logging.getLogger("exporters.fleet")
 
@@ -34,7 +38,7 @@ class Member:
 
     name: str
     where: str  # "exporters[1] (postgres)": how messages name it
-    prepared: object  # runtime.Prepared
+    prepared: Prepared
     path: str | None = None  # metrics path on the shared listener; None: its own listener
     probe_path: str | None = None
 

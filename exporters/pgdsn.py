@@ -22,7 +22,8 @@ def _password_of(dsn: str) -> str | None:
     try:
         from psycopg.conninfo import conninfo_to_dict
 
-        return conninfo_to_dict(dsn).get("password")
+        password = conninfo_to_dict(dsn).get("password")
+        return None if password is None else str(password)
     except Exception:
         return None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 from .errors import ConfigError
 from .metrics import MetricDef, MetricFamily
@@ -41,6 +41,11 @@ class Settings:
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.__dict__.get(name, default)
+
+    if TYPE_CHECKING:  # the flags are attributes made at run time, one per Flag.dest
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
 
 class CollectorBusy(RuntimeError):

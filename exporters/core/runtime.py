@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import click
 
@@ -17,6 +17,9 @@ from .collector import Flag, Settings
 from .errors import ConfigError
 from .logging import FORMATS, LEVELS, access_logger_class, setup_logging
 from .server import ExporterApp, ExporterSpec, parse_listen_address
+
+if TYPE_CHECKING:
+    from .targets import TargetPool
 
 log = logging.getLogger("exporters.runtime")
 
@@ -86,7 +89,7 @@ class EnvOption(click.Option):
 
 
 def _option(spec: ExporterSpec, flag: Flag) -> click.Option:
-    kwargs = dict(help=flag.help, envvar=envvars(spec, flag), show_envvar=True, metavar=flag.metavar)
+    kwargs: dict[str, Any] = dict(help=flag.help, envvar=envvars(spec, flag), show_envvar=True, metavar=flag.metavar)
     if flag.type is bool:
         negative = "--no-" + flag.flag.lstrip("-")
         return EnvOption([f"{flag.flag}/{negative}", flag.dest], default=bool(flag.default), **kwargs)
@@ -139,7 +142,7 @@ class Prepared:
     app: ExporterApp
     addresses: list  # (text, host, port)
     ssl_context: object
-    pool: object  # TargetPool
+    pool: TargetPool
 
 
 def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:

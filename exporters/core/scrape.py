@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Sequence, cast
 
 from .collector import BlockingCollector, Collector, CollectorBusy, NoData, PartialFailure
 from .errors import describe_error
@@ -114,7 +115,7 @@ def _run_lane(outcomes: list[_Outcome]) -> None:
             out.state = "running"
             out.started = time.perf_counter()
         try:
-            out.families = out.collector.read_guarded()
+            out.families = cast(BlockingCollector, out.collector).read_guarded()
         except Exception as exc:  # a collector failing must not fail the scrape
             out.fail(exc)
         out.duration = time.perf_counter() - out.started
@@ -210,7 +211,7 @@ class Scraper:
             result.families.extend(self.hooks.families(result))
         return result
 
-    async def _run_lanes(self, blocking: list[_Outcome], end: float, tasks: list[asyncio.Future]) -> list:
+    async def _run_lanes(self, blocking: list[_Outcome], end: float, tasks: Sequence[asyncio.Future]) -> list:
         """Run blocking collectors on lanes until all are done or the deadline passes."""
         if not blocking:
             return []

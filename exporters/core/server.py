@@ -9,7 +9,6 @@ import base64
 import binascii
 import gzip
 import html
-import json
 import logging
 import time
 from datetime import datetime, timezone
@@ -21,7 +20,13 @@ from .. import __version__
 from .collector import Settings
 from .errors import ConfigError
 from .metrics import (
-    OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, MetricFamily, counter, gauge, merge, render_openmetrics,
+    OPENMETRICS_CONTENT_TYPE,
+    TEXT_CONTENT_TYPE,
+    MetricFamily,
+    counter,
+    gauge,
+    merge,
+    render_openmetrics,
     render_text,
 )
 from .scrape import ScrapeResult

@@ -27,7 +27,7 @@ from typing import Mapping
 
 from .collector import Collector, Settings
 from .metrics import MetricFamily, merge
-from .scrape import Scraper, ScrapeHooks, ScrapeResult
+from .scrape import ScrapeHooks, Scraper, ScrapeResult
 
 log = logging.getLogger("exporters.targets")
 

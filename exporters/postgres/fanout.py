@@ -213,7 +213,7 @@ class DatabaseFanout:
         conn = None
         try:
             conn = await self._take(datname)
-            for attempt in range(2):
+            for _attempt in range(2):
                 reused = conn is not None
                 if conn is None:
                     conn = await self._connect(datname)

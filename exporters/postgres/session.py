@@ -25,10 +25,10 @@ import re
 import time
 
 from ..core.collector import NoData
-from ..core.metrics import COUNTER, GAUGE, UNTYPED, MetricDef
 from ..core.errors import describe_error
 from ..core.helpers import resolve_future as _resolve
 from ..core.logging import log_on_change
+from ..core.metrics import COUNTER, GAUGE, UNTYPED, MetricDef
 from ..core.scrape import ScrapeHooks, ScrapeResult
 from ..core.scrape import time_left as _left
 from .dsn import redact, scrub, server_label

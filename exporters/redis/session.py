@@ -22,12 +22,11 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.collector import NoData, Settings
-from ..core.metrics import COUNTER, GAUGE, SUMMARY, MetricDef
 from ..core.errors import first_line
 from ..core.logging import log_on_change
-from ..core.scrape import ScrapeHooks, ScrapeResult
+from ..core.metrics import COUNTER, GAUGE, SUMMARY, MetricDef
+from ..core.scrape import ScrapeHooks, ScrapeResult, current_run  # current_run: see _Scrape
 from ..core.scrape import time_left as _left
-from ..core.scrape import current_run  # names the scrape run a task belongs to (see _Scrape)
 from . import resp
 from .address import RedisTarget
 

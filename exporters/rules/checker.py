@@ -11,6 +11,7 @@ from .catalogue import Catalogue, fleet_catalogue, other_provider
 from .loader import Source, expand_paths, expr_line, load
 from .promql import PromQLError, series_names
 
+
 @dataclass
 class Finding:
     name: str

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from json import decoder as _json_decoder
 from json import scanner as _json_scanner
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TypeGuard
 
 from ..core.errors import ConfigError
 
@@ -22,16 +22,26 @@ class _Map(dict):
     line: int = 1
     pos: int | None = None  # JSON: offset of "{"
     text: str | None = None  # JSON: the whole document, to find a key's line
-    keys: dict | None = None  # YAML: key -> (key line, value line, value style)
+    key_lines: dict | None = None  # YAML: key -> (key line, value line, value style)
 
 
 class _Seq(list):
     line: int = 1
 
 
+def _is_map(node) -> TypeGuard[_Map]:
+    """A mapping of the document (the loaders make every mapping a _Map)."""
+    return isinstance(node, dict)
+
+
+def _is_seq(node) -> TypeGuard[_Seq]:
+    """A list of the document (the loaders make every list a _Seq)."""
+    return isinstance(node, list)
+
+
 def _line_of_key(m: _Map, key: str) -> int:
-    if m.keys is not None and key in m.keys:
-        return m.keys[key][0]
+    if m.key_lines is not None and key in m.key_lines:
+        return m.key_lines[key][0]
     if m.text is not None and m.pos is not None:
         at = m.text.find(json.dumps(key), m.pos)
         if at >= 0:
@@ -50,12 +60,12 @@ def _yaml_loader():
     def mapping(loader, node):
         m = _Map()
         m.line = node.start_mark.line + 1
-        m.keys = {}
+        m.key_lines = {}
         yield m
         m.update(loader.construct_mapping(node))
         for k, v in node.value:
             if isinstance(k.value, str):
-                m.keys[k.value] = (k.start_mark.line + 1, v.start_mark.line + 1, getattr(v, "style", None))
+                m.key_lines[k.value] = (k.start_mark.line + 1, v.start_mark.line + 1, getattr(v, "style", None))
 
     def sequence(loader, node):
         s = _Seq()
@@ -105,7 +115,7 @@ def _load_json(path: str, text: str):
 
             self.parse_object = parse_object
             self.parse_array = parse_array
-            self.scan_once = _json_scanner.py_make_scanner(self)
+            self.scan_once = _json_scanner.py_make_scanner(self)  # type: ignore[attr-defined]
 
     try:
         return Decoder().decode(text)
@@ -151,8 +161,8 @@ def _scalar_expr(path: str, where: _Map, key: str, what: str) -> str | None:
 
 def expr_line(where: _Map, key: str, expr: str, offset: int) -> int:
     """The file line of character ``offset`` of the expression under ``key``."""
-    if where.keys is not None and key in where.keys:
-        _, value_line, style = where.keys[key]
+    if where.key_lines is not None and key in where.key_lines:
+        _, value_line, style = where.key_lines[key]
         return value_line + (1 if style in ("|", ">") else 0) + expr.count("\n", 0, offset)
     return _line_of_key(where, key)
 
@@ -162,10 +172,10 @@ def _rule_file(path: str, doc: _Map) -> Source:
     groups = doc["groups"]
     if groups is None:
         return src
-    if not isinstance(groups, list):
+    if not _is_seq(groups):
         raise ConfigError(f"{path}:{_line_of_key(doc, 'groups')}: not a rule file: 'groups' is not a list")
     for g in groups:
-        if not isinstance(g, dict):
+        if not _is_map(g):
             raise ConfigError(f"{path}:{_line(g, _line(groups, 1))}: not a rule file: a group is not a mapping")
         name = g.get("name")
         if not name:
@@ -173,10 +183,10 @@ def _rule_file(path: str, doc: _Map) -> Source:
         rules = g.get("rules")
         if rules is None:
             continue
-        if not isinstance(rules, list):
+        if not _is_seq(rules):
             raise ConfigError(f"{path}:{_line_of_key(g, 'rules')}: group {name!r}: 'rules' is not a list")
         for r in rules:
-            if not isinstance(r, dict):
+            if not _is_map(r):
                 raise ConfigError(f"{path}:{_line(r, rules.line)}: group {name!r}: a rule is not a mapping")
             alert, record = r.get("alert"), r.get("record")
             if bool(alert) == bool(record):
@@ -201,10 +211,10 @@ def _panels(path: str, node: _Map) -> Iterator[_Map]:
         items = node.get(key)
         if items is None:
             continue
-        if not isinstance(items, list):
+        if not _is_seq(items):
             raise ConfigError(f"{path}:{_line_of_key(node, key)}: not a Grafana dashboard: '{key}' is not a list")
         for p in items:
-            if not isinstance(p, dict):
+            if not _is_map(p):
                 raise ConfigError(f"{path}:{_line(p, _line(items, 1))}: not a Grafana dashboard: "
                                   f"an entry of '{key}' is not an object")
             if key == "panels":
@@ -224,10 +234,10 @@ def _dashboard(path: str, doc: _Map) -> Source:
         targets = panel.get("targets")
         if targets is None:
             continue
-        if not isinstance(targets, list):
+        if not _is_seq(targets):
             raise ConfigError(f"{path}:{_line_of_key(panel, 'targets')}: panel {title!r}: 'targets' is not a list")
         for t in targets:
-            if not isinstance(t, dict):
+            if not _is_map(t):
                 raise ConfigError(f"{path}:{_line(t, targets.line)}: panel {title!r}: a target is not an object")
             kind = _datasource_type(t) or _datasource_type(panel)
             if kind not in (None, "prometheus"):  # Loki, Grafana expressions, ...: not PromQL
@@ -265,7 +275,7 @@ def load(path: Path, explicit: bool = True) -> Source | None:
         doc = _load_yaml(name, text)
     if isinstance(doc, dict) and isinstance(doc.get("dashboard"), dict) and _is_dashboard(doc["dashboard"]):
         doc = doc["dashboard"]  # the HTTP API's {"dashboard": {...}, "meta": {...}}
-    if isinstance(doc, dict) and "groups" in doc:
+    if _is_map(doc) and "groups" in doc:
         return _rule_file(name, doc)
     if _is_dashboard(doc):
         return _dashboard(name, doc)

@@ -178,7 +178,7 @@ class BullMQReader(Reader):
             for job_id, ms in active_ms.items():
                 cursor.remember(cursor.started, job_id, ms)
             finished = plans[queue]
-            for entry_id, job_id, failed, ms, returnvalue in finished:
+            for _entry_id, job_id, failed, ms, returnvalue in finished:
                 data_raw, processed_on, finished_on = hashes.get((queue, job_id, "finished")) or (None, None, None)
                 started = _int(processed_on)
                 ended = _int(finished_on)
@@ -270,7 +270,7 @@ class BullMQReader(Reader):
             stream = as_text(stream)
             queue = stream[len(head):-len(":events")]
             cursor = self._cursor(queue)
-            for entry_id, fields in entries:
+            for _entry_id, fields in entries:
                 job_id = as_text(fields.get(b"jobId", b""))
                 if fields.get(b"event") in LABEL_EVENTS and job_id and job_id not in cursor.labels:
                     jobs.append((queue, job_id))

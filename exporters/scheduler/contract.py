@@ -253,8 +253,8 @@ class Ledger:
                             ("scheduler_jobs_undecodable_total", self.undecodable),
                             ("scheduler_queue_history_gaps_total", self.gaps)):
             fam = _DEFS[name].family()
-            for labels, value in sorted(table.items()):
-                fam.add(labels, value)
+            for labelvalues, value in sorted(table.items()):
+                fam.add(labelvalues, value)
             out.append(fam)
         return out
 

@@ -482,7 +482,7 @@ class RQReader(Reader):
             return out
 
         def build(pipe):
-            for p, m in order:
+            for _, m in order:
                 jid = as_text(m)
                 pipe.hmget(f"{PREFIX}:job:{jid}", "data", "started_at", "ended_at", "result", "status")
                 pipe.xrevrange(f"{PREFIX}:results:{jid}", "+", "-", count=1)

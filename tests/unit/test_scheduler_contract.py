@@ -11,7 +11,14 @@ from exporters.core.errors import ConfigError
 from exporters.core.metrics import render_text
 from exporters.scheduler.config import parse_config
 from exporters.scheduler.contract import (
-    UNDECODABLE, FinishedJob, JobContract, Ledger, decode_json, job_labels, label_text, violations,
+    UNDECODABLE,
+    FinishedJob,
+    JobContract,
+    Ledger,
+    decode_json,
+    job_labels,
+    label_text,
+    violations,
 )
 
 C = JobContract()

@@ -201,10 +201,9 @@ def _member(path: str, i: int, entry, environ: dict, shared: list, claims: _Clai
             raise ConfigError(f"{path}: {where}: 'path' {member_path!r} needs the top-level 'listen'")
         if not isinstance(member_path, str) or not member_path.startswith("/"):
             raise ConfigError(f"{path}: {where}: path {member_path!r} must start with '/'")
-        settings.web_telemetry_path = member_path
-        settings.web_listen_address = ()
+        settings = settings.replace(web_telemetry_path=member_path, web_listen_address=())
     elif entry.get("listen") is not None:
-        settings.web_listen_address = tuple(_addresses(entry["listen"], f"{path}: {where}: listen"))
+        settings = settings.replace(web_listen_address=tuple(_addresses(entry["listen"], f"{path}: {where}: listen")))
     try:
         prepared = prepare(spec, settings)
     except ConfigError as exc:

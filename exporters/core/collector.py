@@ -34,10 +34,16 @@ class Flag:
 
 
 class Settings:
-    """The parsed flags, as attributes (``settings.path_procfs``)."""
+    """The parsed flags, as attributes (``settings.path_procfs``); ``options``: what the exporter's
+    ``validate`` made of them (typed and frozen), ``hooks``: the target's session. Not written to
+    once parsed: :meth:`replace` makes a changed copy."""
 
     def __init__(self, **values: Any) -> None:
         self.__dict__.update(values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes``."""
+        return Settings(**{**self.__dict__, **changes})
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.__dict__.get(name, default)

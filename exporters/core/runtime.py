@@ -128,9 +128,7 @@ def parse_settings(spec: ExporterSpec, args: list[str], env: Mapping[str, str]) 
     parent = click.Context(click.Command("flextime-exporter"), info_name="flextime-exporter")
     parent.meta[ENV_META_KEY] = env
     with command.make_context(spec.name, list(args), parent=parent) as ctx:
-        settings = Settings(**ctx.params)
-    settings.environ = env
-    return settings
+        return Settings(**ctx.params, environ=env)
 
 
 @dataclass
@@ -156,8 +154,9 @@ def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
     if settings.scrape_timeout <= 0 or settings.scrape_timeout_offset < 0:
         raise ConfigError("--scrape.timeout must be positive and --scrape.timeout-offset not negative")
     web_config = WebConfigWatcher(settings.web_config_file)
-    if spec.validate:
-        spec.validate(settings)
+    options = spec.validate(settings) if spec.validate else None
+    if options is not None:  # the exporter's typed options, passed down with the settings
+        settings = settings.replace(options=options)
     explicit = {cls.name: settings.get(collector_toggle_dest(cls.name)) for cls in spec.collectors}
     enabled = spec.collectors.enabled_names(explicit, settings.collector_disable_defaults)
     if spec.applicable is not None:  # left out: nothing to read, unless asked for by name

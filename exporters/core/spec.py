@@ -25,6 +25,8 @@ class ExporterSpec:
     default_port: int
     collectors: CollectorSet
     flags: tuple[Flag, ...] = ()
+    # checks every input before serving (ConfigError), and returns the exporter's options: a frozen,
+    # typed object its sessions and collectors read as settings.options (None: they read the flags)
     validate: Callable[[Settings], Any] | None = None
     # health checks by name (default: each configured target's session.health())
     health_checks: Callable[[Settings], dict[str, HealthCheck]] | None = None

@@ -1,4 +1,4 @@
-"""BullMQ queues read from their raw Redis keys (shared/design/QUEUES-AND-LIBRARIES.md §2).
+"""BullMQ queues read from their raw Redis keys (docs/scheduler.md, "BullMQ").
 
 Read-only by construction: only LLEN, ZCARD, ZCOUNT, ZRANGE, LINDEX, LRANGE, HEXISTS, HMGET,
 EXISTS, XRANGE, XINFO STREAM, SCAN and CLIENT LIST are sent, never BullMQ's Lua scripts
@@ -26,7 +26,9 @@ from collections import OrderedDict
 
 from redis.exceptions import ResponseError
 
-from .backend import QueueState, Reader, redis_client, short_error
+from ..core.errors import describe_error
+from ..core.helpers import as_text
+from .backend import QueueState, Reader, redis_client
 from .contract import UNDECODABLE, FinishedJob, decode_json, job_labels
 
 log = logging.getLogger("flextime.scheduler")
@@ -43,10 +45,6 @@ LABEL_EVENTS = (b"added", b"active")  # the job hash surely exists at these even
 STATES = ("waiting", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed")
 
 
-def _text(value) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
-
-
 def _int(value) -> int | None:
     try:
         return int(value)
@@ -55,7 +53,7 @@ def _int(value) -> int | None:
 
 
 def _id_parts(entry_id) -> tuple[int, int]:
-    ms, _, seq = _text(entry_id).partition("-")
+    ms, _, seq = as_text(entry_id).partition("-")
     return int(ms), int(seq or 0)
 
 
@@ -112,7 +110,7 @@ class BullMQReader(Reader):
     def _queue_failed(self, queue: str, key: str, exc: BaseException) -> None:
         """One queue could not be read (a key of the wrong type): the other queues are served; the
         error names the queue and the key (a key name of this prefix, never a secret)."""
-        self.queue_errors[queue] = f"queue {queue}: key {key}: {short_error(exc)}"
+        self.queue_errors[queue] = f"queue {queue}: key {key}: {describe_error(exc)}"
 
     # ---- queues ---------------------------------------------------------------------------------
     async def queues(self) -> tuple[str, ...]:
@@ -133,13 +131,13 @@ class BullMQReader(Reader):
 
     def _discovery_done(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:
-            log.debug("backend %s: discovery: %s", self.display, short_error(task.exception()))
+            log.debug("backend %s: discovery: %s", self.display, describe_error(task.exception()))
 
     async def _discover(self) -> None:
         found: set[str] = set(self.config.queues)
         head, tail = f"{self.prefix}:", ":meta"
         async for key in self._client().scan_iter(match=f"{self.prefix}:*:meta", count=1000):
-            name = _text(key)
+            name = as_text(key)
             if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
                 found.add(name[len(head):-len(tail)])  # never split on ':' (queue names may hold it)
         ordered = sorted(found)
@@ -179,8 +177,8 @@ class BullMQReader(Reader):
         for queue, entries in batches.items():
             finished = []
             for entry_id, fields in entries:
-                event = _text(fields.get(b"event", b""))
-                job_id = _text(fields.get(b"jobId", b""))
+                event = as_text(fields.get(b"event", b""))
+                job_id = as_text(fields.get(b"jobId", b""))
                 if event in ("completed", "failed") and job_id:
                     finished.append((entry_id, job_id, event == "failed", _id_parts(entry_id)[0],
                                      fields.get(b"returnvalue")))
@@ -197,12 +195,12 @@ class BullMQReader(Reader):
         hashes = {(q, j, why): r for (q, j, why), r in zip(wanted, replies)}
         for queue, entries in batches.items():
             cursor = self.cursors[queue]
-            active_ms = {_text(f.get(b"jobId", b"")): _id_parts(i)[0]
+            active_ms = {as_text(f.get(b"jobId", b"")): _id_parts(i)[0]
                          for i, f in entries if f.get(b"event") == b"active"}
             for job_id, ms in active_ms.items():
                 cursor.remember(cursor.started, job_id, ms)
             finished = plans[queue]
-            for entry_id, job_id, failed, ms, returnvalue in finished:
+            for _entry_id, job_id, failed, ms, returnvalue in finished:
                 data_raw, processed_on, finished_on = hashes.get((queue, job_id, "finished")) or (None, None, None)
                 started = _int(processed_on)
                 ended = _int(finished_on)
@@ -240,7 +238,7 @@ class BullMQReader(Reader):
             raise chunk
         snapshot = info if not isinstance(info, Exception) else {}
         added, generated = snapshot.get("entries-added"), snapshot.get("last-generated-id")
-        upper = _text(generated) if generated is not None else "+"  # never past the snapshot
+        upper = as_text(generated) if generated is not None else "+"  # never past the snapshot
         entries = list(chunk)
         while len(chunk) == EVENTS_PER_CALL and len(entries) < EVENTS_PER_SCRAPE:
             ms, seq = _id_parts(chunk[-1][0])
@@ -281,7 +279,7 @@ class BullMQReader(Reader):
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    log.debug("backend %s: label follower: %s", self.display, short_error(exc))
+                    log.debug("backend %s: label follower: %s", self.display, describe_error(exc))
                     await asyncio.sleep(backoff)
                     backoff = min(5.0, backoff * 2)
         finally:
@@ -291,15 +289,15 @@ class BullMQReader(Reader):
         head = f"{self.prefix}:"
         jobs: list[tuple[str, str]] = []
         for stream, entries in reply:
-            stream = _text(stream)
+            stream = as_text(stream)
             queue = stream[len(head):-len(":events")]
             cursor = self._cursor(queue)
-            for entry_id, fields in entries:
-                job_id = _text(fields.get(b"jobId", b""))
+            for _entry_id, fields in entries:
+                job_id = as_text(fields.get(b"jobId", b""))
                 if fields.get(b"event") in LABEL_EVENTS and job_id and job_id not in cursor.labels:
                     jobs.append((queue, job_id))
             if entries:
-                positions[stream] = _text(entries[-1][0])
+                positions[stream] = as_text(entries[-1][0])
         if not jobs:
             return
         pipe = client.pipeline(transaction=False)
@@ -335,29 +333,29 @@ class BullMQReader(Reader):
             pipe.lrange(self.key(q, "active"), 0, ACTIVE_CHECKED - 1)
         replies = await pipe.execute(raise_on_error=False)
         per_queue = len(STATE_KEYS)
-        for key, reply in zip(keys, replies):
+        for _key, reply in zip(keys, replies):
             if isinstance(reply, Exception) and not isinstance(reply, ResponseError):
                 raise reply  # the connection, not a key: the backend is down
-        rows = {}
+        readable: dict[str, list] = {}
         for i, q in enumerate(queues):
             row = replies[i * per_queue:(i + 1) * per_queue]
             bad = next((j for j, r in enumerate(row) if isinstance(r, Exception)), None)
             if bad is None:
-                rows[q] = row
+                readable[q] = row
             else:
                 self._queue_failed(q, keys[i * per_queue + bad], row[bad])
-        queues = tuple(rows)
-        rows = [rows[q] for q in queues]
+        queues = tuple(readable)
+        rows = [readable[q] for q in queues]
         # second round: the oldest waiting candidates' timestamps, and the active jobs' locks
         pipe = client.pipeline(transaction=False)
         lookups = []
         for q, row in zip(queues, rows):
-            candidates = [_text(x) for x in (row[10], row[11]) if x is not None]
-            candidates += [_text(x) for x in row[12]]
+            candidates = [as_text(x) for x in (row[10], row[11]) if x is not None]
+            candidates += [as_text(x) for x in row[12]]
             candidates = [c for c in candidates if not c.startswith("0:")]  # v4 markers are not jobs
             for job_id in candidates:
                 pipe.hmget(self.key(q, job_id), "timestamp", "delay")
-            active_ids = [_text(x) for x in row[14]]
+            active_ids = [as_text(x) for x in row[14]]
             for job_id in active_ids:
                 pipe.exists(self.key(q, f"{job_id}:lock"))
             lookups.append((len(candidates), len(active_ids)))
@@ -376,7 +374,7 @@ class BullMQReader(Reader):
             locks = second[pos:pos + n_active]
             pos += n_active
             wait = row[0]
-            if row[10] is not None and _text(row[10]).startswith("0:"):
+            if row[10] is not None and as_text(row[10]).startswith("0:"):
                 wait -= 1  # a BullMQ v4 marker in wait, not a job
             jobs = {"waiting": wait, "paused": row[1], "active": row[2], "prioritized": row[3],
                     "delayed": row[4], "waiting-children": row[5], "completed": row[6], "failed": row[7]}
@@ -411,7 +409,7 @@ class BullMQReader(Reader):
             await self._client().ping()
             return None
         except Exception as exc:
-            return short_error(exc)
+            return describe_error(exc)
 
     async def close(self) -> None:
         for task in (self._follower, self._discovery):

@@ -1,10 +1,15 @@
-"""Benchmark: flextime-exporter node vs Debian's node_exporter, same host, same run.
+"""Benchmark: flextime-exporter node vs node_exporter, same host, same run.
 
 Scrape latency (median, p90) over N sequential scrapes with gzip as Prometheus
 sends it, exporter CPU per scrape (utime+stime of its PID), and RSS after the
 run. Prints a table with ratios (ours / Go). Loopback only; bounded loops.
 
-    python bench/node_bench.py [--scrapes 200] [--go-binary prometheus-node-exporter]
+    python bench/node_bench.py [--scrapes 200] [--go 1.9|1.5] [--fixtures]
+
+``--go 1.9`` (the default) compares with today's node_exporter (Debian 13's build, fetched by
+tests/tools/newer_go_exporters.py), ``--go 1.5`` with Debian 12's. ``--fixtures`` runs every exporter
+on node_exporter's recorded hardware (tests/data/node-fixtures: RAID, ZFS, hwmon, ...) instead of
+this host, with the same flags for all.
 """
 
 from __future__ import annotations
@@ -173,8 +178,30 @@ def main() -> int:
     ap.add_argument("--scrapes", type=int, default=200)
     ap.add_argument("--clients", type=int, default=8, help="concurrent scrapers in the second phase (0: skip it)")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the concurrent phase per exporter")
-    ap.add_argument("--go-binary", default=shutil.which("prometheus-node-exporter") or shutil.which("node_exporter"))
+    ap.add_argument("--go", choices=("1.9", "1.5"), default="1.9", help="the node_exporter to compare with")
+    ap.add_argument("--go-binary", help="a node_exporter binary (instead of --go)")
+    ap.add_argument("--fixtures", action="store_true", help="run on node_exporter's recorded hardware")
     args = ap.parse_args()
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    if not args.go_binary and args.go == "1.9":
+        sys.path.insert(0, os.path.join(root, "tests", "tools"))
+        import newer_go_exporters
+
+        args.go_binary = str(newer_go_exporters.binary("prometheus-node-exporter"))
+    elif not args.go_binary:
+        args.go_binary = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+    extra: list[str] = []
+    if args.fixtures:
+        import tempfile
+
+        tree = tempfile.mkdtemp(prefix="node-fixtures-")
+        for name in ("proc", "sys", "udev"):
+            subprocess.run(["tar", "xzf", os.path.join(root, "tests", "data", "node-fixtures", f"{name}.tar.gz"),
+                            "-C", tree], check=True)
+        # the collectors that read the live host whatever the paths say are left out, for all alike
+        extra = [f"--path.procfs={tree}/proc", f"--path.sysfs={tree}/sys", f"--path.udev.data={tree}/udev/data",
+                 "--no-collector.filesystem", "--no-collector.time", "--no-collector.timex", "--no-collector.uname",
+                 "--no-collector.selinux", "--no-collector.netdev.netlink", "--no-collector.arp.netlink"]
     if not args.go_binary:
         print("node_exporter not found (apt-get install prometheus-node-exporter)", file=sys.stderr)
         return 2
@@ -184,12 +211,17 @@ def main() -> int:
     ours_collectors = SPEC.collectors.enabled_names({}, False)
     ports = [free_port() for _ in range(3)]
     same = ["--collector.disable-defaults", *[f"--collector.{c}" for c in ours_collectors]]
+    if args.fixtures:
+        same = [a for a in same if a.split("--collector.")[-1] not in ("filesystem", "time", "timex", "uname",
+                                                                       "selinux")]
+    go_name = f"node_exporter {args.go}"
     targets = [
-        Target("node_exporter (Go), defaults", [args.go_binary, f"--web.listen-address=127.0.0.1:{ports[0]}"], ports[0]),
-        Target("node_exporter (Go), our set", [args.go_binary, f"--web.listen-address=127.0.0.1:{ports[1]}", *same],
+        Target(f"{go_name}, defaults", [args.go_binary, f"--web.listen-address=127.0.0.1:{ports[0]}", *extra], ports[0]),
+        Target(f"{go_name}, our set", [args.go_binary, f"--web.listen-address=127.0.0.1:{ports[1]}", *same,
+                                       *[e for e in extra if not e.startswith("--no-collector.") or "netlink" in e]],
                ports[1]),
         Target("flextime-exporter node", [sys.executable, "-m", "exporters", "node",
-                                          f"--web.listen-address=127.0.0.1:{ports[2]}"], ports[2]),
+                                          f"--web.listen-address=127.0.0.1:{ports[2]}", *extra], ports[2]),
     ]
     try:
         rows = measure(targets, args.scrapes)
@@ -203,7 +235,7 @@ def main() -> int:
     for r in rows:
         print(f"{r['name']:<32}{r['series']:>8}{r['median']:>11.2f}{r['p90']:>9.2f}{r['cpu']:>15.2f}{r['rss']:>9.1f}")
     for go in rows[:2]:
-        print(f"{'ratio ours / Go, ' + go['name'].split('), ')[-1]:<32}{ours['series'] / go['series']:>8.2f}"
+        print(f"{'ratio ours / Go, ' + go['name'].split(', ')[-1]:<32}{ours['series'] / go['series']:>8.2f}"
               f"{ours['median'] / go['median']:>11.2f}{ours['p90'] / go['p90']:>9.2f}"
               f"{ours['cpu'] / go['cpu'] if go['cpu'] else float('nan'):>15.2f}{ours['rss'] / go['rss']:>9.2f}")
     if concurrent:

@@ -49,11 +49,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests"), str(ROOT)]
 
-import node_bench  # noqa: E402  (Target, measure, measure_concurrent: the same method as the node bench)
 import pytest  # noqa: E402  (the fixture helpers skip through pytest when something is missing)
 
+import node_bench  # noqa: E402  (Target, measure, measure_concurrent: the same method as the node bench)
 from integration.postgres.conftest import (  # noqa: E402
-    DEBIAN_QUERIES_YAML, EXPORTER_ROLE, PG_HBA, SUPERUSER, PgServer, _cleanup, _config, _new_server, _quote, _RunAs,
+    DEBIAN_QUERIES_YAML,
+    EXPORTER_ROLE,
+    PG_HBA,
+    SUPERUSER,
+    PgServer,
+    _cleanup,
+    _config,
+    _new_server,
+    _quote,
+    _RunAs,
     find_bin_dir,
 )
 

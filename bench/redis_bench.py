@@ -56,14 +56,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests"), str(ROOT)]
 
-import node_bench  # noqa: E402  (Target, measure, measure_concurrent: the same method as the node bench)
 import pytest  # noqa: E402  (the fixture helpers skip through pytest when something is missing)
-from postgres_bench import gzip_kib, peak_rss_mib, ratio  # noqa: E402
 
+import node_bench  # noqa: E402  (Target, measure, measure_concurrent: the same method as the node bench)
 from integration.redis_tests.conftest import (  # noqa: E402
-    _binary_version, _cleanup, _config_text, _new_server, debian_redis_binary, start_go_redis_exporter,
+    _binary_version,
+    _cleanup,
+    _config_text,
+    _new_server,
+    debian_redis_binary,
+    start_go_redis_exporter,
 )
 from integration.redis_tests.test_exporter import FakeRedis  # noqa: E402
+from postgres_bench import gzip_kib, peak_rss_mib, ratio  # noqa: E402
 
 GO_NAME, OURS_NAME = "redis_exporter (Go)", "flextime-exporter redis"
 CLIENT_NAMES = {GO_NAME: "redis_exporter", OURS_NAME: "flextime-exporter"}
@@ -181,7 +186,7 @@ def connections_received(server) -> int:
 class Running(node_bench.Target):
     """node_bench's Target around a process started elsewhere (the test helpers start them)."""
 
-    def __init__(self, name: str, proc, port: int) -> None:  # noqa: super().__init__ would start a process
+    def __init__(self, name: str, proc, port: int) -> None:  # no super().__init__: it would start a process
         self.name = name
         self.proc = proc
         self.url = f"http://127.0.0.1:{port}/metrics"

@@ -45,9 +45,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests"), str(ROOT / "tests" / "integration"), str(ROOT)]
 
-import node_bench  # noqa: E402
 from redis_bench import start_server  # noqa: E402
 
+import node_bench  # noqa: E402
 from integration.redis_tests.conftest import _cleanup  # noqa: E402
 
 QUEUES = 10

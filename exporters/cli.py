@@ -1,47 +1,17 @@
 """``flextime-exporter``: one subcommand per exporter of the fleet.
 
-Each exporter is imported only when its subcommand runs, so the host exporter
-never loads a database driver (memory: see shared/design/ARCHITECTURE.md)."""
+Each exporter is imported only when its subcommand runs, so the host exporter never loads a
+database driver (memory: docs/architecture.md); the commands are listed in exporters/catalogue.py."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 
 from . import __version__
+from .catalogue import EXPORTERS, TOOLS, load_spec
 from .core.errors import ConfigError
-
-# subcommand -> "module:attribute" of its ExporterSpec
-EXPORTERS = {
-    "node": ("exporters.node", "SPEC", "Host metrics with node_exporter's names (default port 9100)."),
-    "postgres": ("exporters.postgres", "SPEC",
-                 "PostgreSQL metrics with postgres_exporter's names (default port 9187)."),
-    "redis": ("exporters.redis", "SPEC", "Redis and Valkey metrics with redis_exporter's names (default port 9121)."),
-    "scheduler": ("exporters.scheduler", "SPEC",
-                  "FlexTime scheduling metrics and job-queue health from BullMQ, RQ or a SQL job table "
-                  "(default port 9839)."),
-}
-
-
-# commands that are not exporters: name -> ("module", "attribute" of its click command, description);
-# their modules load only when they run
-TOOLS = {
-    "rules": ("exporters.cli", "rules",
-              "Check Prometheus rule files and Grafana dashboards: is every series they use provided by the "
-              "fleet, by another component, or by nothing?"),
-    "fleet": ("exporters.fleet", "command",
-              "Run several exporters in one process, each on its own port or path (--config fleet.yml)."),
-    "inject": ("exporters.inject.command", "inject",
-               "Sidecar injection webhook: adds the postgres or redis exporter to pods annotated "
-               "exporters.flextime.io/inject (AdmissionReview over TLS)."),
-}
-
-
-def load_spec(name: str):
-    module, attr, _ = EXPORTERS[name]
-    return getattr(importlib.import_module(module), attr)
 
 
 class FleetGroup(click.Group):
@@ -50,8 +20,7 @@ class FleetGroup(click.Group):
 
     def get_command(self, ctx, name):
         if name in TOOLS:
-            module, attr, _ = TOOLS[name]
-            return getattr(importlib.import_module(module), attr)
+            return TOOLS[name].command()
         if name not in EXPORTERS:
             return None
         from .core.runtime import build_command
@@ -60,39 +29,11 @@ class FleetGroup(click.Group):
 
     def format_commands(self, ctx, formatter):
         # describe subcommands without importing them
-        rows = [(name, EXPORTERS[name][2]) for name in sorted(EXPORTERS)]
+        rows = [(name, EXPORTERS[name].description) for name in sorted(EXPORTERS)]
         with formatter.section("Exporters"):
             formatter.write_dl(rows)
         with formatter.section("Other commands"):
-            formatter.write_dl([(name, TOOLS[name][2]) for name in sorted(TOOLS)])
-
-
-@click.group(invoke_without_command=True, no_args_is_help=False,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
-@click.pass_context
-def rules(ctx):
-    """Prometheus rule files and Grafana dashboards."""
-    if ctx.invoked_subcommand is None:
-        raise click.UsageError("missing command: rules check FILES...", ctx)
-
-
-@rules.command("check", short_help="List the series that rule files and dashboards use, and who provides each.")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
-def rules_check(files):
-    """List every series the rule files and dashboards FILES use, and who provides it.
-
-    FILES are Prometheus rule files (YAML) and Grafana dashboards (JSON); a directory is
-    searched for *.yml, *.yaml and *.json (files there that are neither are skipped).
-    Each series is provided by an exporter of the fleet, by a recording rule of FILES,
-    by another component (the application's http_*, kube-state-metrics' kube_*,
-    Prometheus' up, ALERTS and scrape_*), or it is MISSING.
-
-    Exit status: 0 when nothing is missing, 1 when a series is provided by nothing,
-    2 for a file that is not a rule file or dashboard."""
-    from .rules import check
-
-    # SystemExit, not ctx.exit(): with standalone_mode=False click would turn ctx.exit(1) into a return value
-    sys.exit(check(files, out=sys.stdout, err=sys.stderr))
+            formatter.write_dl([(name, TOOLS[name].description) for name in sorted(TOOLS)])
 
 
 @click.group(cls=FleetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})

@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from .cli import EXPORTERS, load_spec
+from .catalogue import EXPORTERS, load_spec
 from .core.runtime import common_flags, envvar, envvars
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -50,11 +50,8 @@ def metric_reference(name: str) -> str:
     spec = load_spec(name)
     rows = ["| collector | metric | type | labels | help |", "| --- | --- | --- | --- | --- |"]
     by_def: dict = {}  # a family several collectors share (the scheduler's queue gauges) is one row
-    for cls in spec.collectors:
-        for d in cls.metrics:
-            by_def.setdefault(d, []).append(cls.name)
-    for d in spec.session_metrics:
-        by_def.setdefault(d, []).append("(always)")
+    for owner, d in EXPORTERS[name].metric_defs():
+        by_def.setdefault(d, []).append(owner)
     for d, owners in by_def.items():
         rows.append(f"| {', '.join(owners)} | `{d.name}` | {d.type} | {_cell(', '.join(d.labels))} | {_cell(d.help)} |")
     ns = spec.namespace
@@ -78,7 +75,7 @@ def render(readme: str) -> str:
                              re.S)
         if not pattern.search(readme):
             raise SystemExit(f"README.md has no generated section {key!r}")
-        readme = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), readme)
+        readme = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), readme)  # noqa: B023 (used at once)
     return readme
 
 

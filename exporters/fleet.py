@@ -9,19 +9,20 @@ input raises ConfigError naming the exporter (exit status 2)."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import html
 import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__
 from .core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from .core.runtime import Prepared
 
 log = logging.getLogger("exporters.fleet")
 
@@ -36,7 +37,7 @@ class Member:
 
     name: str
     where: str  # "exporters[1] (postgres)": how messages name it
-    prepared: object  # runtime.Prepared
+    prepared: Prepared
     path: str | None = None  # metrics path on the shared listener; None: its own listener
     probe_path: str | None = None
 
@@ -67,13 +68,27 @@ def _parse_address(text: str, where: str):
 
 def load(path: str, environ=None) -> Fleet:
     """Read and check the fleet config at ``path`` and build every exporter (nothing listens yet)."""
+    environ = dict(os.environ if environ is None else environ)
+    data = _read_yaml(path)
+    log_level, log_format = _log_options(path, data)
+    shared = [_parse_address(a, f"{path}: listen") for a in _addresses(data["listen"], f"{path}: listen")] \
+        if data.get("listen") is not None else []
+    entries = data.get("exporters")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: 'exporters' must be a non-empty list")
+
+    claims = _Claims(path, shared)
+    members = [_member(path, i, entry, environ, shared, claims) for i, entry in enumerate(entries)]
+    _check_ports(path, claims.ports)
+    if shared and not any(m.path for m in members):
+        raise ConfigError(f"{path}: listen: no exporter has a 'path' on the shared listener")
+    return Fleet(members, shared, log_level, log_format)
+
+
+def _read_yaml(path: str) -> dict:
+    """The config file as a mapping with only known top-level keys."""
     import yaml
 
-    from .cli import EXPORTERS, load_spec
-    from .core.logging import FORMATS, LEVELS
-    from .core.runtime import parse_settings, prepare
-
-    environ = dict(os.environ if environ is None else environ)
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f)
@@ -88,108 +103,130 @@ def load(path: str, environ=None) -> Fleet:
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(TOP_KEYS))})")
+    return data
+
+
+def _log_options(path: str, data: dict) -> tuple[str, str]:
+    from .core.logging import FORMATS, LEVELS
+
     log_level = str(data.get("log_level", "info"))
     log_format = str(data.get("log_format", "text"))
     if log_level not in LEVELS or log_format not in FORMATS:
         raise ConfigError(f"{path}: log_level must be one of {', '.join(LEVELS)} and log_format one of "
                           f"{', '.join(FORMATS)}")
-    shared = [_parse_address(a, f"{path}: listen") for a in _addresses(data["listen"], f"{path}: listen")] \
-        if data.get("listen") is not None else []
-    entries = data.get("exporters")
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{path}: 'exporters' must be a non-empty list")
+    return log_level, log_format
 
-    members: list[Member] = []
-    names: dict[str, str] = {}
-    routes: dict[str, str] = {r: "the fleet" for r in SHARED_ROUTES}  # path on the shared listener -> owner
-    ports: list[tuple[str, str | None, int, str]] = [(t, h, p, "the shared listener") for t, h, p in shared]
-    shared_web_config: tuple[str, str | None] | None = None
-    for i, entry in enumerate(entries):
-        where = f"exporters[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{path}: {where}: expected a mapping with 'exporter'")
-        kind = entry.get("exporter")
-        if kind not in EXPORTERS:
-            raise ConfigError(f"{path}: {where}: unknown exporter {kind!r} (one of {', '.join(sorted(EXPORTERS))})")
-        name = str(entry.get("name") or kind)
-        where = f"{where} ({name})"
-        unknown = sorted(set(entry) - ENTRY_KEYS)
-        if unknown:
-            raise ConfigError(f"{path}: {where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(ENTRY_KEYS))})")
-        if name in names:
-            raise ConfigError(f"{path}: {where}: duplicate name {name!r} (also {names[name]}); "
+
+class _Claims:
+    """What the members checked so far use: names, paths on the shared listener, ports, and the
+    shared listener's web config; a second claim is an error naming both owners."""
+
+    def __init__(self, path: str, shared: list) -> None:
+        self.path = path
+        self.names: dict[str, str] = {}  # exporter name -> where
+        self.routes: dict[str, str] = {r: "the fleet" for r in SHARED_ROUTES}  # path on the shared listener -> owner
+        self.ports: list[tuple[str, str | None, int, str]] = [(t, h, p, "the shared listener") for t, h, p in shared]
+        self.web_config: tuple[str, str | None] | None = None  # (where, --web.config.file) of the shared listener
+
+    def name(self, name: str, where: str) -> None:
+        if name in self.names:
+            raise ConfigError(f"{self.path}: {where}: duplicate name {name!r} (also {self.names[name]}); "
                               "give each exporter of the same kind its own 'name'")
-        names[name] = where
-        args = entry.get("args") or []
-        if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) for a in args):
-            raise ConfigError(f"{path}: {where}: 'args' must be a list of strings")
-        env = entry.get("env") or {}
-        if not isinstance(env, dict) or not all(isinstance(v, (str, int, float, bool)) for v in env.values()):
-            raise ConfigError(f"{path}: {where}: 'env' must be a mapping of names to strings")
-        libpq = sorted(k for k in env if str(k).startswith("PG"))
-        if libpq:
-            raise ConfigError(f"{path}: {where}: env {libpq[0]}: libpq reads its PG* variables from the process "
-                              "environment, not per exporter; put it in the DSN (e.g. passfile=...) or in the "
-                              "service's environment")
-        member_path = entry.get("path")
-        if member_path is not None and entry.get("listen") is not None:
-            raise ConfigError(f"{path}: {where}: give 'path' (on the shared listener) or 'listen' (its own), not both")
-        spec = load_spec(kind)
-        try:
-            settings = parse_settings(spec, [str(a) for a in args],
-                                      {**environ, **{str(k): str(v) for k, v in env.items()}})
-        except click.UsageError as exc:
-            raise ConfigError(f"{path}: {where}: {exc.format_message()}") from None
-        except click.exceptions.Exit:
-            raise ConfigError(f"{path}: {where}: --help and --version are not exporter flags here") from None
-        if member_path is not None:
-            if not shared:
-                raise ConfigError(f"{path}: {where}: 'path' {member_path!r} needs the top-level 'listen'")
-            if not isinstance(member_path, str) or not member_path.startswith("/"):
-                raise ConfigError(f"{path}: {where}: path {member_path!r} must start with '/'")
-            settings.web_telemetry_path = member_path
-            settings.web_listen_address = ()
-        elif entry.get("listen") is not None:
-            settings.web_listen_address = tuple(_addresses(entry["listen"], f"{path}: {where}: listen"))
-        if settings.get("web_systemd_socket"):  # every member would take the same passed descriptors
-            raise ConfigError(f"{path}: {where}: --web.systemd-socket is for a standalone exporter, not a fleet member")
-        try:
-            prepared = prepare(spec, settings)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {where}: {exc}") from None
-        member = Member(name, where, prepared)
-        if member_path is not None:
-            member.path = member_path
-            wanted = [member_path]
-            if spec.resolve_probe is not None:
-                default_probe = member_path.rsplit("/", 1)[0] + spec.probe_path
-                member.probe_path = str(entry.get("probe_path") or default_probe)
-                if not member.probe_path.startswith("/"):
-                    raise ConfigError(f"{path}: {where}: probe_path {member.probe_path!r} must start with '/'")
-                wanted.append(member.probe_path)
-            for route in wanted:
-                if route in routes:
-                    raise ConfigError(f"{path}: {where}: duplicate path {route} on the shared listener "
-                                      f"(already used by {routes[route]})")
-                routes[route] = where
-            if spec.web_config is not None and spec.web_config(settings):
-                raise ConfigError(f"{path}: {where}: its own TLS / basic auth flags (--tls-server-*, --basic-auth-*) "
-                                  "need its own listener; the shared listener takes them from --web.config.file")
-            web_config = (where, settings.web_config_file)
-            if shared_web_config is not None and shared_web_config[1] != web_config[1]:
-                raise ConfigError(f"{path}: {where}: --web.config.file {web_config[1]!r} differs from "
-                                  f"{shared_web_config[0]}'s {shared_web_config[1]!r}: the exporters on the "
-                                  "shared listener share its TLS and basic auth")
-            shared_web_config = shared_web_config or web_config
-        else:
-            for text, host, port in prepared.addresses:
-                ports.append((text, host, port, where))
-        members.append(member)
+        self.names[name] = where
 
-    _check_ports(path, ports)
-    if shared and not any(m.path for m in members):
-        raise ConfigError(f"{path}: listen: no exporter has a 'path' on the shared listener")
-    return Fleet(members, shared, log_level, log_format)
+    def route(self, route: str, where: str) -> None:
+        if route in self.routes:
+            raise ConfigError(f"{self.path}: {where}: duplicate path {route} on the shared listener "
+                              f"(already used by {self.routes[route]})")
+        self.routes[route] = where
+
+    def shared_web_config(self, where: str, web_config_file: str | None) -> None:
+        if self.web_config is not None and self.web_config[1] != web_config_file:
+            raise ConfigError(f"{self.path}: {where}: --web.config.file {web_config_file!r} differs from "
+                              f"{self.web_config[0]}'s {self.web_config[1]!r}: the exporters on the "
+                              "shared listener share its TLS and basic auth")
+        self.web_config = self.web_config or (where, web_config_file)
+
+
+def _entry(path: str, i: int, entry, claims: _Claims) -> tuple[str, str, str, list[str], dict[str, str]]:
+    """One entry of 'exporters' checked, before its exporter parses its flags: (kind, name, where, args, env)."""
+    from .catalogue import EXPORTERS
+
+    where = f"exporters[{i}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{path}: {where}: expected a mapping with 'exporter'")
+    kind = entry.get("exporter")
+    if kind not in EXPORTERS:
+        raise ConfigError(f"{path}: {where}: unknown exporter {kind!r} (one of {', '.join(sorted(EXPORTERS))})")
+    name = str(entry.get("name") or kind)
+    where = f"{where} ({name})"
+    unknown = sorted(set(entry) - ENTRY_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: {where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(ENTRY_KEYS))})")
+    claims.name(name, where)
+    args = entry.get("args") or []
+    if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) for a in args):
+        raise ConfigError(f"{path}: {where}: 'args' must be a list of strings")
+    env = entry.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(v, (str, int, float, bool)) for v in env.values()):
+        raise ConfigError(f"{path}: {where}: 'env' must be a mapping of names to strings")
+    libpq = sorted(k for k in env if str(k).startswith("PG"))
+    if libpq:
+        raise ConfigError(f"{path}: {where}: env {libpq[0]}: libpq reads its PG* variables from the process "
+                          "environment, not per exporter; put it in the DSN (e.g. passfile=...) or in the "
+                          "service's environment")
+    if entry.get("path") is not None and entry.get("listen") is not None:
+        raise ConfigError(f"{path}: {where}: give 'path' (on the shared listener) or 'listen' (its own), not both")
+    return kind, name, where, [str(a) for a in args], {str(k): str(v) for k, v in env.items()}
+
+
+def _member(path: str, i: int, entry, environ: dict, shared: list, claims: _Claims) -> Member:
+    """One exporter of the fleet: its flags parsed and checked as standalone, on the shared
+    listener ('path') or its own ('listen', or its flags' --web.listen-address)."""
+    from .catalogue import load_spec
+    from .core.runtime import parse_settings, prepare
+
+    kind, name, where, args, env = _entry(path, i, entry, claims)
+    spec = load_spec(kind)
+    try:
+        settings = parse_settings(spec, args, {**environ, **env})
+    except click.UsageError as exc:
+        raise ConfigError(f"{path}: {where}: {exc.format_message()}") from None
+    except click.exceptions.Exit:
+        raise ConfigError(f"{path}: {where}: --help and --version are not exporter flags here") from None
+    member_path = entry.get("path")
+    if member_path is not None:
+        if not shared:
+            raise ConfigError(f"{path}: {where}: 'path' {member_path!r} needs the top-level 'listen'")
+        if not isinstance(member_path, str) or not member_path.startswith("/"):
+            raise ConfigError(f"{path}: {where}: path {member_path!r} must start with '/'")
+        settings = settings.replace(web_telemetry_path=member_path, web_listen_address=())
+    elif entry.get("listen") is not None:
+        settings = settings.replace(web_listen_address=tuple(_addresses(entry["listen"], f"{path}: {where}: listen")))
+    if settings.get("web_systemd_socket"):  # every member would take the same passed descriptors
+        raise ConfigError(f"{path}: {where}: --web.systemd-socket is for a standalone exporter, not a fleet member")
+    try:
+        prepared = prepare(spec, settings)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {where}: {exc}") from None
+    member = Member(name, where, prepared)
+    if member_path is None:
+        claims.ports += [(text, host, port, where) for text, host, port in prepared.addresses]
+        return member
+    member.path = member_path
+    if spec.resolve_probe is not None:
+        default_probe = member_path.rsplit("/", 1)[0] + spec.probe_path
+        member.probe_path = str(entry.get("probe_path") or default_probe)
+        if not member.probe_path.startswith("/"):
+            raise ConfigError(f"{path}: {where}: probe_path {member.probe_path!r} must start with '/'")
+    for route in (member_path, member.probe_path):
+        if route is not None:
+            claims.route(route, where)
+    if spec.web_config is not None and spec.web_config(settings):
+        raise ConfigError(f"{path}: {where}: its own TLS / basic auth flags (--tls-server-*, --basic-auth-*) "
+                          "need its own listener; the shared listener takes them from --web.config.file")
+    claims.shared_web_config(where, settings.web_config_file)
+    return member
 
 
 _ANY = {None, "", "0.0.0.0", "::"}
@@ -215,7 +252,7 @@ def _shared_application(fleet: Fleet):
 
     on_shared = [m for m in fleet.members if m.path]
     first = on_shared[0].prepared.app  # same web config for all of them (checked in load)
-    app = web.Application(middlewares=[first._protect])
+    app = web.Application(middlewares=[first.protect])
     checks = {}
     for m in on_shared:
         exp = m.prepared.app
@@ -224,7 +261,7 @@ def _shared_application(fleet: Fleet):
             app.router.add_get(m.probe_path, exp.probe)
         for check, fn in exp.health_checks.items():
             checks[check if check.startswith(m.name) else f"{m.name} {check}"] = fn
-    app.router.add_get("/health", functools.partial(ExporterApp.health, SimpleNamespace(health_checks=checks)))
+    app.router.add_get("/health", ExporterApp.health_handler(checks))
     app.router.add_get("/ready", first.ready)
     app.router.add_get("/live", first.live)
 

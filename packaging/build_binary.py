@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NAME = "flextime-exporter"
 
 # modules loaded by name at run time (importlib), or by a driver's own lazy imports
-HIDDEN = ("exporters.fleet", "exporters.rules", "psycopg", "psycopg_binary", "psycopg.pq", "redis.asyncio", "hiredis",
-          "yaml", "bcrypt", "aiohttp", "dbus_fast", "dbus_fast.aio")
+HIDDEN = ("exporters.fleet", "exporters.rules.command", "psycopg", "psycopg_binary", "psycopg.pq", "redis.asyncio",
+          "hiredis", "yaml", "bcrypt", "aiohttp", "dbus_fast", "dbus_fast.aio")
 SUBMODULES = ("exporters", "psycopg", "redis", "aiohttp", "dbus_fast")
 # psycopg's C implementation and the libpq it ships (psycopg_binary.libs); its submodules cannot be
 # listed (it refuses to be imported before psycopg), the hooks find them from the hidden import

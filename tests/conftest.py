@@ -136,7 +136,7 @@ def start_exporter(tmp_path: Path, *args: str, exporter: str = "node", scheme: s
         wait_http(f"{scheme}://127.0.0.1:{port}{wait_path}", proc, context=context)
     except Exception:
         exp.stop()
-        raise RuntimeError(f"exporter did not start: {log_path.read_text()}")
+        raise RuntimeError(f"exporter did not start: {log_path.read_text()}") from None
     return exp
 
 

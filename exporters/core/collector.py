@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 from .errors import ConfigError
 from .metrics import MetricDef, MetricFamily
@@ -35,13 +35,24 @@ class Flag:
 
 
 class Settings:
-    """The parsed flags, as attributes (``settings.path_procfs``)."""
+    """The parsed flags, as attributes (``settings.path_procfs``); ``options``: what the exporter's
+    ``validate`` made of them (typed and frozen), ``hooks``: the target's session. Not written to
+    once parsed: :meth:`replace` makes a changed copy."""
 
     def __init__(self, **values: Any) -> None:
         self.__dict__.update(values)
 
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes``."""
+        return Settings(**{**self.__dict__, **changes})
+
     def get(self, name: str, default: Any = None) -> Any:
         return self.__dict__.get(name, default)
+
+    if TYPE_CHECKING:  # the flags are attributes made at run time, one per Flag.dest
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
 
 class CollectorBusy(RuntimeError):

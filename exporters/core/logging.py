@@ -14,6 +14,18 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
 FORMATS = ("text", "json", "logfmt", "txt")  # txt: redis_exporter's name of the line format
 
 
+def log_on_change(logger: logging.Logger, previous: str, error: str, failed: str, recovered: str, *args,
+                  level: int = logging.ERROR) -> str:
+    """Log a failure when it starts or changes (``failed % (*args, error)``) and the recovery once
+    (``recovered % args``): a failure that repeats scrape after scrape does not flood the log.
+    ``previous`` is the error last seen ("" for none); returns ``error``, the caller's next ``previous``."""
+    if error and error != previous:
+        logger.log(level, failed, *args, error)
+    elif not error and previous:
+        logger.info(recovered, *args)
+    return error
+
+
 def _component(record: logging.LogRecord) -> str:
     name = record.name
     return name[len("exporters."):] if name.startswith("exporters.") else name

@@ -1,7 +1,7 @@
 """Metric definitions, per-scrape metric families, and the exposition writer.
 
 Why not prometheus_client's families and ``generate_latest``: they cost ~7 us per
-series and 10+ MiB of imports (see shared/design/QUEUES-AND-LIBRARIES.md §1.7).
+series and 10+ MiB of imports (measured: docs/architecture.md).
 Every exporter of the fleet renders through :func:`render`, so making it fast
 here makes all of them fast.
 
@@ -185,6 +185,7 @@ def _format_le(bound: float) -> str:
     if bound == 0:
         return "0"
     sign, digits, exponent = Decimal(repr(float(bound))).normalize().as_tuple()
+    exponent = int(exponent)  # a finite number's (infinities and 0 are answered above)
     point = len(digits) - 1 + exponent  # the decimal exponent of the first digit
     if -4 <= point < 6:
         return format(Decimal((sign, digits, exponent)), "f")
@@ -212,7 +213,7 @@ def merge(families: Iterable[MetricFamily]) -> tuple[list[MetricFamily], int]:
             # copy before appending: the inputs may be shared by coalesced scrapes
             first = MetricFamily(first.name, first.type, first.help, first.labelnames,
                                  list(first.samples), 0, set(first._seen))
-            first._merged_copy = True
+            first._merged_copy = True  # type: ignore[attr-defined]
             by_name[fam.name] = first
         kept_before = len(first.samples)
         for name, block, value in fam.samples:

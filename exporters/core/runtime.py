@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import click
 
@@ -20,6 +20,9 @@ from .errors import ConfigError
 from .logging import FORMATS, LEVELS, access_logger_class, setup_logging
 from .server import ExporterApp, ExporterSpec, parse_listen_address
 from .targets import MAX_PROBE_TARGETS, PROBE_IDLE_SECONDS
+
+if TYPE_CHECKING:
+    from .targets import TargetPool
 
 log = logging.getLogger("exporters.runtime")
 
@@ -108,7 +111,7 @@ class EnvOption(click.Option):
 def _option(spec: ExporterSpec, flag: Flag) -> click.Option:
     if spec.flag_aliases and flag.flag in spec.flag_aliases:
         flag = Flag(**{**flag.__dict__, "aliases": (*flag.aliases, *spec.flag_aliases[flag.flag])})
-    kwargs = dict(help=flag.help, envvar=envvars(spec, flag), show_envvar=True, metavar=flag.metavar)
+    kwargs: dict[str, Any] = dict(help=flag.help, envvar=envvars(spec, flag), show_envvar=True, metavar=flag.metavar)
     if flag.type is bool:
         negative = "--no-" + flag.flag.lstrip("-")
         return EnvOption([f"{flag.flag}/{negative}", flag.dest], default=bool(flag.default), **kwargs)
@@ -201,9 +204,7 @@ def parse_settings(spec: ExporterSpec, args: list[str], env: Mapping[str, str]) 
     parent = click.Context(click.Command("flextime-exporter"), info_name="flextime-exporter")
     parent.meta[ENV_META_KEY] = env
     with command.make_context(spec.name, list(args), parent=parent) as ctx:
-        settings = Settings(**ctx.params)
-    settings.environ = env
-    return settings
+        return Settings(**ctx.params, environ=env)
 
 
 @dataclass
@@ -215,8 +216,8 @@ class Prepared:
     app: ExporterApp
     addresses: list  # (text, host, port)
     ssl_context: object
-    pool: object  # TargetPool
-    sockets: list = ()  # (text, socket): --web.systemd-socket, in place of addresses
+    pool: TargetPool
+    sockets: list | tuple = ()  # (text, socket): --web.systemd-socket, in place of addresses
 
 
 def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
@@ -236,8 +237,9 @@ def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
         raise ConfigError("--scrape.timeout must be positive and --scrape.timeout-offset not negative")
     if settings.get("probe_max_targets", 1) < 1 or settings.get("probe_idle_timeout", 1) <= 0:
         raise ConfigError("--probe.max-targets must be at least 1 and --probe.idle-timeout positive")
-    if spec.validate:
-        spec.validate(settings)
+    options = spec.validate(settings) if spec.validate else None
+    if options is not None:  # the exporter's typed options, passed down with the settings
+        settings = settings.replace(options=options)
     flags_config = spec.web_config(settings) if spec.web_config else None
     if flags_config and settings.web_config_file:
         raise ConfigError("--web.config.file and the exporter's own TLS / basic auth flags cannot be combined: "

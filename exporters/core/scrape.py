@@ -23,8 +23,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Sequence, cast
 
 from .collector import BlockingCollector, Collector, CollectorBusy, NoData, PartialFailure
+from .errors import describe_error
+from .logging import log_on_change
 from .metrics import GAUGE, MetricDef, MetricFamily, merge
 
 log = logging.getLogger("exporters.scrape")
@@ -51,6 +54,12 @@ def remaining_seconds() -> float:
     return _deadline.get() - time.monotonic()
 
 
+def time_left(cap: float = 30.0) -> float:
+    """Seconds a wait may take: what is left of the scrape's deadline, or ``cap`` outside a scrape
+    (/health); never less than 10 ms, so a wait at the deadline fails as a timeout, not an error."""
+    return max(0.01, min(cap, remaining_seconds()))
+
+
 @dataclass
 class CollectorStatus:
     """The last outcome of one collector, for the landing page and /health."""
@@ -69,16 +78,6 @@ class ScrapeResult:
     statuses: dict[str, CollectorStatus] = field(default_factory=dict)
     # rendered bodies by (format, gzip): requests that share this result share the rendering too
     bodies: dict[tuple[bool, bool], "asyncio.Future[bytes]"] = field(default_factory=dict)
-
-
-def describe_error(exc: BaseException) -> str:
-    """A short, bounded error description for logs and the landing page.
-
-    Only the exception class and its first line; collectors must not put
-    secrets into exception messages (the database exporters sanitise DSNs)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = text[:200]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _Outcome:
@@ -118,7 +117,8 @@ def _run_lane(outcomes: list[_Outcome]) -> None:
             out.state = "running"
             out.started = time.perf_counter()
         try:
-            out.families = out.collector.read_guarded(wait=remaining_seconds(), budget=_budget.get())
+            out.families = cast(BlockingCollector, out.collector).read_guarded(wait=remaining_seconds(),
+                                                                              budget=_budget.get())
         except Exception as exc:  # a collector failing must not fail the scrape
             out.fail(exc)
         out.duration = time.perf_counter() - out.started
@@ -215,7 +215,7 @@ class Scraper:
             result.families.extend(self.hooks.families(result))
         return result
 
-    async def _run_lanes(self, blocking: list[_Outcome], end: float, tasks: list[asyncio.Future]) -> list:
+    async def _run_lanes(self, blocking: list[_Outcome], end: float, tasks: Sequence[asyncio.Future]) -> list:
         """Run blocking collectors on lanes until all are done or the deadline passes."""
         if not blocking:
             return []
@@ -261,14 +261,9 @@ class Scraper:
     def _log_change(self, out: _Outcome, error: str) -> None:
         """Log a collector's failure when it starts or changes, and its recovery; a
         failure that repeats scrape after scrape (a missing permission) does not flood the log."""
-        previous = self.status[out.name]
-        if error and error != previous.error:
-            if out.quiet:
-                log.debug("collector %s has no data: %s", out.name, error)
-            else:
-                log.error("collector %s failed: %s", out.name, error)
-        elif not error and previous.error:
-            log.info("collector %s succeeds again", out.name)
+        failed = "collector %s has no data: %s" if out.quiet else "collector %s failed: %s"
+        log_on_change(log, self.status[out.name].error, error, failed, "collector %s succeeds again", out.name,
+                      level=logging.DEBUG if out.quiet else logging.ERROR)
 
     def _result(self, outcomes: list[_Outcome], started: float, t0: float, timeout: float) -> ScrapeResult:
         families: list[MetricFamily] = []

@@ -9,10 +9,8 @@ import base64
 import binascii
 import gzip
 import html
-import json
 import logging
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
@@ -22,18 +20,22 @@ from .. import __version__
 from .collector import Settings
 from .errors import ConfigError
 from .metrics import (
-    OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, MetricFamily, counter, gauge, merge, render_openmetrics,
+    OPENMETRICS_CONTENT_TYPE,
+    TEXT_CONTENT_TYPE,
+    MetricFamily,
+    counter,
+    gauge,
+    merge,
+    render_openmetrics,
     render_text,
 )
 from .scrape import ScrapeResult
 from .selfmetrics import build_info_family, go_build_info_family, process_families
+from .spec import ExporterSpec, HealthCheck
 from .targets import ProbeRefused, TargetPool
 from .webconfig import WebConfigWatcher
 
 log = logging.getLogger("exporters.web")
-
-# A health check returns None when healthy, or a short reason (never a secret).
-HealthCheck = Callable[[], Awaitable[str | None]]
 
 HANDLER_REQUESTS = counter("promhttp_metric_handler_requests_total",
                            "Total number of scrapes by HTTP status code.", "code")
@@ -70,55 +72,6 @@ def parse_listen_address(text: str) -> tuple[str | None, int]:
     elif ":" in host or "[" in host or "]" in host:
         raise ConfigError(f"--web.listen-address {text!r}: write IPv6 addresses in brackets, e.g. [::1]:{port}")
     return (host or None), int(port)
-
-
-@dataclass
-class ExporterSpec:
-    """What makes one exporter of the fleet: its name, metric namespace, port,
-    collectors, own flags, start-up validation and health checks; for an exporter
-    with targets (a database), how to reach them (see core/targets.py)."""
-
-    name: str
-    namespace: str
-    default_port: int
-    collectors: "object"  # CollectorSet
-    flags: tuple = ()
-    validate: Callable[[Settings], None] | None = None
-    # health checks by name (default: each configured target's session.health())
-    health_checks: Callable[[Settings], dict[str, HealthCheck]] | None = None
-    description: str = ""
-    # the configured targets' connection strings (secrets: never shown), scraped on /metrics
-    targets: Callable[[Settings], list[str]] | None = None
-    # the ScrapeHooks (session) of one target; its collectors find it as settings.hooks
-    session: Callable[[Settings, str], object] | None = None
-    target_label: str = ""  # label added to every family when several targets share /metrics
-    # multi-target mode: the connection string a /probe request names, or ProbeRefused
-    resolve_probe: Callable[[Settings, "object"], str] | None = None
-    probe_path: str = "/probe"
-    # a counter of refused probe requests on /metrics, when the Go exporter has one
-    probe_errors_metric: str = ""
-    # the Go exporter's environment prefix (REDIS_EXPORTER_): every flag is also read from it
-    go_env_prefix: str = ""
-    # families the session adds after the collectors (the scheduler's counters), for the metric reference
-    session_metrics: tuple = ()
-    # the collectors that have something to read with these settings (the scheduler's backend kinds);
-    # a collector on by default but not in it does not run, so it reports no success 0 for nothing
-    applicable: Callable[[Settings], set[str]] | None = None
-    # the Go exporter's own build-info metric, served too (node: "node_exporter_build_info")
-    go_build_info: str = ""
-    # Go's flag package spellings accepted too (redis_exporter): -name, -name=value, --flag=true|false
-    go_flag_syntax: bool = False
-    # other spellings of the common flags (Go's --log-format for --log.format)
-    flag_aliases: dict | None = None
-    # the web config the exporter's own flags describe (redis_exporter's --basic-auth-*, --tls-server-*),
-    # as a web-config.yml mapping; used when --web.config.file is not given
-    web_config: Callable[[Settings], dict | None] | None = None
-    # more exporter-wide families on /metrics (redis_exporter_build_info)
-    exporter_families: Callable[[Settings], list] | None = None
-    # the families of every answer, last step before rendering (redis_exporter's --namespace)
-    finish_families: Callable[[Settings, list, bool], list] | None = None
-    # more routes: (method, path, handler factory taking the ExporterApp) (redis_exporter's /-/reload)
-    routes: tuple = ()
 
 
 def _refuse_http09(request: web.Request) -> web.StreamResponse:
@@ -159,7 +112,7 @@ class ExporterApp:
 
     # ---- application -------------------------------------------------------------------------
     def build(self) -> web.Application:
-        app = web.Application(middlewares=[self._protect])
+        app = web.Application(middlewares=[self.protect])
         app.router.add_get(self.telemetry_path, self.metrics)
         app.router.add_get("/health", self.health)
         app.router.add_get("/ready", self.ready)
@@ -173,7 +126,7 @@ class ExporterApp:
         return app
 
     @web.middleware
-    async def _protect(self, request: web.Request, handler):
+    async def protect(self, request: web.Request, handler):
         """TLS client SAN check, rate limit and basic auth from the web config; security headers on every answer."""
         cfg = self.web_config.current()
         if request.version < (1, 0):  # "GET /metrics" with no version: HTTP/0.9, which has no status or headers
@@ -343,9 +296,21 @@ class ExporterApp:
     # ---- health and landing ------------------------------------------------------------------
     async def health(self, request: web.Request) -> web.Response:
         """200 when every check passes, else 503; the JSON shape of the platform's own /health."""
-        body = {"status": "healthy", "timestamp": now_iso(), "checks": {}}
-        names = list(self.health_checks)
-        results = await asyncio.gather(*(self.health_checks[n]() for n in names), return_exceptions=True)
+        return await self.health_answer(self.health_checks)
+
+    @staticmethod
+    def health_handler(checks: dict[str, HealthCheck]) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """A /health route over ``checks`` (the fleet's shared listener: every member's checks)."""
+        async def health(request: web.Request) -> web.Response:
+            return await ExporterApp.health_answer(checks)
+
+        return health
+
+    @staticmethod
+    async def health_answer(checks: dict[str, HealthCheck]) -> web.Response:
+        body: dict = {"status": "healthy", "timestamp": now_iso(), "checks": {}}
+        names = list(checks)
+        results = await asyncio.gather(*(checks[n]() for n in names), return_exceptions=True)
         for name, res in zip(names, results):
             if res is None:
                 body["checks"][name] = {"status": "healthy"}

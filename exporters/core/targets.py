@@ -31,7 +31,7 @@ from typing import Mapping
 from .collector import Collector, Settings
 from .errors import ConfigError
 from .metrics import MetricFamily, merge
-from .scrape import Scraper, ScrapeHooks, ScrapeResult
+from .scrape import ScrapeHooks, Scraper, ScrapeResult
 
 log = logging.getLogger("exporters.targets")
 
@@ -189,7 +189,7 @@ class TargetPool:
 
     def _build(self, key: str | None) -> Target:
         hooks = self.spec.session(self.settings, key) if key is not None else None
-        target_settings = Settings(**{**self.settings.__dict__, "hooks": hooks})
+        target_settings = self.settings.replace(hooks=hooks)
         collectors = self.spec.collectors.instantiate(self.enabled, target_settings)
         return Target(hooks, collectors, Scraper(self.spec.namespace, collectors, hooks))
 

@@ -101,7 +101,8 @@ async def _read_body(request, limit: int = MAX_BODY) -> bytes | None:
     """The request body, or None past ``limit`` (read no further than that)."""
     if request.content_length is not None and request.content_length > limit:
         return None
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         chunk = await request.content.read(65536)
         if not chunk:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
+from ..catalogue import description
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
-from ..core.server import ExporterSpec
+from ..core.spec import ExporterSpec
 from .compat import still_ignored, warn_ignored
 from .registry import node_collectors
 
@@ -77,6 +78,6 @@ SPEC = ExporterSpec(
     flags=PATH_FLAGS + tuple(item.as_flag() for item in IGNORED),
     validate=validate,
     health_checks=health_checks,
-    description="Host metrics with node_exporter's names (default port 9100).",
+    description=description("node"),
     go_build_info="node_exporter_build_info",
 )

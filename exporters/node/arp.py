@@ -10,6 +10,7 @@ incomplete ones too. A device without entries has no series.
 
 from __future__ import annotations
 
+import errno
 import re
 import socket
 import struct
@@ -77,7 +78,7 @@ NETLINK_TIMEOUT = 5.0
 
 def netlink_neighbours(family: int = socket.AF_INET) -> list[tuple[int, int]]:
     """(ifindex, state) of every neighbour entry of ``family``, from an RTM_GETNEIGH dump."""
-    out = []
+    out: list[tuple[int, int]] = []
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as sock:
         sock.settimeout(NETLINK_TIMEOUT)
         sock.bind((0, 0))
@@ -95,7 +96,7 @@ def netlink_neighbours(family: int = socket.AF_INET) -> list[tuple[int, int]]:
                 if mtype == NLMSG_ERROR:
                     (code,) = struct.unpack_from("=i", data, offset + _NLMSG.size)
                     if code:
-                        raise OSError(-code, f"netlink RTM_GETNEIGH: {socket.errno.errorcode.get(-code, code)}")
+                        raise OSError(-code, f"netlink RTM_GETNEIGH: {errno.errorcode.get(-code, code)}")
                 elif mtype == RTM_NEWNEIGH and length >= _NLMSG.size + _NDMSG.size:
                     nd_family, ifindex, state, _, _ = _NDMSG.unpack_from(data, offset + _NLMSG.size)
                     if nd_family == family:

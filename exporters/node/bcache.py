@@ -190,7 +190,7 @@ class BcacheCollector(HostCollector):
     def cache_set(self, path: str) -> list[tuple]:
         uuid = os.path.basename(path)
         r = _Reader(path)
-        rows = [(m, (uuid,), r.value(f) * mul) for f, m, mul in SET_METRICS]
+        rows: list[tuple] = [(m, (uuid,), r.value(f) * mul) for f, m, mul in SET_METRICS]
         for f in SET_CHECKED:
             r.value(f)
         for bdev_dir in sorted(glob.glob(os.path.join(glob.escape(path), "bdev[0-9]*"))):

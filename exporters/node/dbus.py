@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 from ..core.collector import Collector, PartialFailure
 from ..core.errors import ConfigError
@@ -34,7 +35,7 @@ class DBusCollector(Collector):
             import dbus_fast  # noqa: F401  fail at start-up, not at the first scrape
         except ImportError as exc:
             raise ConfigError(f"--collector.{self.name} needs the dbus-fast package: {exc}") from None
-        self._bus = None
+        self._bus: Any = None
 
     async def gather(self) -> list:
         raise NotImplementedError

@@ -13,7 +13,7 @@ import socket
 import struct
 
 from ..core.collector import Flag
-from ..core.metrics import GAUGE, UNTYPED, MetricDef, MetricFamily, gauge
+from ..core.metrics import UNTYPED, MetricDef, MetricFamily, gauge
 from .registry import HostCollector, compile_filter, node_collectors
 
 SIOCETHTOOL = 0x8946

@@ -68,7 +68,7 @@ class FibreChannelCollector(HostCollector):
             if attr in HEX_NAMES and len(value) > 2:
                 value = value[2:]
             attrs[attr] = value
-        rows = [(INFO, tuple(attrs[a] if a != "fc_host" else name for a in INFO.labels), 1)]
+        rows: list[tuple] = [(INFO, tuple(attrs[a] if a != "fc_host" else name for a in INFO.labels), 1)]
         stats = os.path.join(base, "statistics")
         with os.scandir(stats) as entries:
             files = sorted((e.name, e.path) for e in entries
@@ -82,14 +82,14 @@ class FibreChannelCollector(HostCollector):
                     continue
                 raise
             if fname in _COUNTER_FILES:
-                value = go_uint0(text)
-                if value is None:
+                number = go_uint0(text)
+                if number is None:
                     raise ValueError(f"statistics/{fname}: {text[:40]!r} is not a number")
-                values[fname] = value
+                values[fname] = number
         for fname, metric in COUNTERS:
-            value = values.get(fname)
-            if value is not None and value != NOT_KEPT:
-                rows.append((metric, (name,), value))
+            number = values.get(fname)
+            if number is not None and number != NOT_KEPT:
+                rows.append((metric, (name,), number))
         return rows
 
     def read(self):

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from ..core.collector import Flag, NoData, PartialFailure
 from ..core.metrics import COUNTER, GAUGE, MetricFamily, counter, gauge
@@ -61,7 +62,7 @@ class Rule:
     elements: frozenset | None
     suffix: str
     help: str  # {type} and {element} are filled in
-    scale: object = _same
+    scale: Callable[[float], float] = _same
     type: str = GAUGE
 
 

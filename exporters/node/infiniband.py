@@ -188,7 +188,7 @@ class InfinibandCollector(HostCollector):
                 extra[attr] = sys_read(os.path.join(base, attr))
             except FileNotFoundError:
                 extra[attr] = ""
-        rows = []
+        rows: list[tuple] = []
         for port in sorted(os.listdir(os.path.join(base, "ports"))):
             number = go_uint(port)
             if number is None or number > 0xFFFFFFFF:

@@ -67,6 +67,7 @@ def _format_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
 
 def parse_ip_port(text: str) -> tuple[str, int]:
     """``C0A80016:0CEA`` or ``[2620:0000:...:0001]:0050`` -> (address, port)."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     try:
         if len(text) == 13:
             ip = ipaddress.IPv4Address(bytes.fromhex(text[0:8]))

@@ -143,7 +143,7 @@ def parse_mountstats(text: str) -> list[dict]:
             continue
         if len(ss) < 8 or [ss[j] for j in (0, 2, 3, 5, 6)] != ["device", "mounted", "on", "with", "fstype"]:
             raise ValueError(f"mountstats: invalid device line {' '.join(ss)[:80]!r}")
-        mount = {"device": ss[1], "type": ss[7], "nfs": False}
+        mount: dict = {"device": ss[1], "type": ss[7], "nfs": False}
         mounts.append(mount)
         if len(ss) == 8:
             continue

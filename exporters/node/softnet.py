@@ -50,7 +50,7 @@ def _hex32(text: str) -> int:
 
 def parse_softnet_stat(text: str) -> list[SoftnetRow]:
     """One row per CPU line; a row with fewer than 9 columns or a non-hex value raises ValueError."""
-    rows = []
+    rows: list[SoftnetRow] = []
     for n, line in enumerate(text.splitlines()):
         columns = line.split()
         if not columns:

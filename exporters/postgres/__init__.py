@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 import time
 
+from ..catalogue import description
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
-from ..core.server import ExporterSpec
+from ..core.spec import ExporterSpec
 from . import compat, config, fanout
 from .dsn import resolve_dsns
 from .registry import pg_collectors
@@ -105,5 +106,5 @@ SPEC = ExporterSpec(
     target_label="server",
     resolve_probe=resolve_probe,
     go_env_prefix="PG_EXPORTER_",  # PG_EXPORTER_EXTEND_QUERY_PATH, PG_EXPORTER_AUTO_DISCOVER_DATABASES, ...
-    description="PostgreSQL metrics with postgres_exporter's names (default port 9187).",
+    description=description("postgres"),
 )

@@ -128,7 +128,9 @@ class BloatCollector(PgCollector):
 
     async def _read(self) -> tuple[list, list, int]:
         """[(spec, names, rows)] of every database read, the reads that failed, the databases."""
-        out, failed, databases = [], [], 1
+        out: list = []
+        failed: list = []
+        databases = 1
         for spec in (TABLE, INDEX):
             sql = spec.queries[0].sql % {"limit": self.limit}
             if not self.fanout:

@@ -1,5 +1,5 @@
 """Where the PostgreSQL exporter's target comes from, as postgres_exporter takes it,
-and how a DSN is shown without its password.
+and how a DSN is shown without its password (exporters/pgdsn.py, shared with the scheduler).
 
 Precedence (highest first): ``--dsn``; ``DATA_SOURCE_NAME`` (URI or key=value,
 comma-separated list); ``DATA_SOURCE_URI`` (host[:port]/db?params) with
@@ -15,6 +15,9 @@ from typing import Mapping
 from urllib.parse import quote
 
 from ..core.errors import ConfigError
+from ..pgdsn import parse, redact, scrub, server_label
+
+__all__ = ["parse", "redact", "resolve_dsns", "scrub", "server_label"]
 
 
 def _env_or_file(env: Mapping[str, str], name: str) -> str | None:
@@ -53,52 +56,3 @@ def resolve_dsns(env: Mapping[str, str] | None = None, flag: str | None = None) 
     for dsn in dsns:
         parse(dsn, source)
     return dsns
-
-
-def parse(dsn: str, source: str = "DSN") -> dict[str, str]:
-    """libpq's reading of the DSN; a ConfigError that never repeats the password."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        return {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
-    except Exception as exc:  # psycopg.ProgrammingError: libpq's message, which quotes no password
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{source}: malformed DSN {redact(dsn)}: {scrub(message, dsn)}") from None
-
-
-def _password_of(dsn: str) -> str | None:
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        return conninfo_to_dict(dsn).get("password")
-    except Exception:
-        return None
-
-
-def scrub(text: str, dsn: str) -> str:
-    """Remove the DSN's password (and the DSN itself) from a message."""
-    password = _password_of(dsn)
-    text = text.replace(dsn, redact(dsn))
-    return text.replace(password, "***") if password else text
-
-
-def redact(dsn: str) -> str:
-    """``postgresql://user@host:port/db`` with no password, for logs, errors and the landing page."""
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        parts = conninfo_to_dict(dsn)
-    except Exception:
-        return "<unparsable DSN>"
-    user = f"{parts['user']}@" if parts.get("user") else ""
-    host = parts.get("host") or parts.get("hostaddr") or "localhost"
-    port = f":{parts['port']}" if parts.get("port") else ""
-    db = f"/{parts['dbname']}" if parts.get("dbname") else ""
-    return f"postgresql://{user}{host}{port}{db}"
-
-
-def server_label(dsn: str) -> str:
-    """postgres_exporter's ``server`` label: host:port of the target."""
-    parts = parse(dsn)
-    host = parts.get("host") or parts.get("hostaddr") or "localhost"
-    return f"{host}:{parts.get('port') or '5432'}"

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 import click
 
 from ..core.collector import Flag, Settings
-from ..core.scrape import describe_error, remaining_seconds
+from ..core.errors import describe_error
+from ..core.helpers import resolve_future as _resolve
+from ..core.scrape import time_left as _left
 from . import scram
 from .dsn import scrub
 
@@ -111,18 +113,6 @@ def failure_message(failed: list[DatabaseFailed], total: int) -> str:
     """'1 of 4 databases failed: app3: OperationalError: ...', naming at most three."""
     shown = "; ".join(str(f) for f in failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
     return f"{len(failed)} of {total} databases failed: {shown}"
-
-
-def _left(cap: float = 30.0) -> float:
-    return max(0.01, min(cap, remaining_seconds()))
-
-
-def _resolve(future: asyncio.Future, result) -> None:
-    if not future.done():
-        if isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
 
 
 def _retrieve(future: asyncio.Future) -> None:
@@ -223,7 +213,7 @@ class DatabaseFanout:
         conn = None
         try:
             conn = await self._take(datname)
-            for attempt in range(2):
+            for _attempt in range(2):
                 reused = conn is not None
                 if conn is None:
                     conn = await self._connect(datname)

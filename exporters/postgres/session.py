@@ -26,8 +26,12 @@ import re
 import time
 
 from ..core.collector import NoData
+from ..core.errors import describe_error
+from ..core.helpers import resolve_future as _resolve
+from ..core.logging import log_on_change
 from ..core.metrics import COUNTER, GAUGE, UNTYPED, MetricDef, MetricFamily
-from ..core.scrape import ScrapeHooks, ScrapeResult, describe_error, remaining_seconds
+from ..core.scrape import ScrapeHooks, ScrapeResult
+from ..core.scrape import time_left as _left
 from .compat import relabel
 from .dsn import redact, scrub, server_label
 
@@ -50,22 +54,9 @@ RELOAD_AT = MetricDef("postgres_exporter_config_last_reload_success_timestamp_se
                       "Timestamp of the last successful configuration reload.")
 STATUS_METRICS = (UP, STATIC, LAST_ERROR, SCRAPES, LAST_DURATION, BUILD_INFO, RELOAD_OK, RELOAD_AT)
 
+_CANNOT_SCRAPE = ("cannot scrape %s: %s", "connected to %s again")  # logged once per change, not every scrape
+
 _PROBE_SQL = "SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery()"
-
-
-def _resolve(future: asyncio.Future, result) -> None:
-    """Give a waiting collector its result or exception, unless it stopped waiting."""
-    if future.done():
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
-
-
-def _left(cap: float = 30.0) -> float:
-    """Seconds a wait may take: the scrape deadline, or ``cap`` outside a scrape (/health)."""
-    return max(0.01, min(cap, remaining_seconds()))
 
 
 class _Lane:
@@ -297,9 +288,7 @@ class PgSession(ScrapeHooks):
                 await self._discard()
                 await self._probe()
             self.up, self.error = True, ""
-            if self._logged_error:
-                log.info("connected to %s again", self.display)
-                self._logged_error = ""
+            self._logged_error = log_on_change(log, self._logged_error, "", *_CANNOT_SCRAPE, self.display)
         except asyncio.CancelledError:
             self.up, self.error = False, "timed out"
             await self._discard()
@@ -308,9 +297,7 @@ class PgSession(ScrapeHooks):
             self.up = False
             self.error = "timed out" if isinstance(exc, asyncio.TimeoutError) else scrub(describe_error(exc), self.dsn)
             await self._discard()
-            if self.error != self._logged_error:  # once per change, not every scrape
-                log.error("cannot scrape %s: %s", self.display, self.error)
-                self._logged_error = self.error
+            self._logged_error = log_on_change(log, self._logged_error, self.error, *_CANNOT_SCRAPE, self.display)
 
     def families(self, result: ScrapeResult):
         up = UP.family()

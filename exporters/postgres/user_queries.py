@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 
-from ..core.collector import PartialFailure, Flag, Settings
+from ..core.collector import Flag, PartialFailure, Settings
 from ..core.errors import ConfigError
 from ..core.metrics import COUNTER, GAUGE, HISTOGRAM, UNTYPED, MetricDef, MetricFamily
 from .query import to_float, to_label
@@ -124,7 +124,7 @@ def parse(text: str, filename: str) -> list[UserQuery]:
     out = []
     for namespace, body in doc.items():
         def bad(problem: str) -> ConfigError:
-            return ConfigError(f"{filename}: namespace {namespace}: {problem}")
+            return ConfigError(f"{filename}: namespace {namespace}: {problem}")  # noqa: B023 (used at once)
 
         if not isinstance(body, dict):
             raise bad("must be a mapping with query and metrics")

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import logging
 
+from ..catalogue import description
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
-from ..core.server import ExporterSpec
+from ..core.spec import ExporterSpec
 from ..core.targets import Allowlist, ProbeRefused
 from . import compat
 from .address import DEFAULT_PORT, Credentials, RedisTarget, allowed, load_password_file, parse_address
@@ -213,7 +214,7 @@ SPEC = ExporterSpec(
     collectors=redis_collectors,
     flags=FLAGS,
     validate=validate,
-    description="Redis and Valkey metrics with redis_exporter's names (default port 9121).",
+    description=description("redis"),
     targets=targets,
     session=make_session,
     target_label="instance",
@@ -226,5 +227,5 @@ SPEC = ExporterSpec(
     web_config=compat.web_config,
     exporter_families=compat.exporter_families,
     finish_families=compat.finish_families,
-    routes=(("*", "/-/reload", compat.reload_route), ("GET", "/discover-cluster-nodes", discover_route)),
+    routes=(("*", "/-/reload", compat.reload_route(reload_passwords)), ("GET", "/discover-cluster-nodes", discover_route)),
 )

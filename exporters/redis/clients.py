@@ -180,7 +180,7 @@ class ClientsCollector(RedisCollector):
                 labels.append(("resp", c["resp"]))
             info.add_labeled(labels, 1)
             base = (c.get("id", ""), c.get("name", ""))
-            for key, fam in fams.items():
+            for key, _fam in fams.items():
                 if key not in c and key not in ALWAYS:
                     continue  # ssub (Redis 7.0.3+), watch (7.4+): no series where the server has no field
                 raw = c.get(key, "0")

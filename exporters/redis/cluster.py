@@ -103,7 +103,8 @@ class Cluster:
         creds = settings.get("redis_credentials")
         if creds is not None and creds.addr is not None and creds.addr.address == own.address:
             return node
-        if not allowed(settings.get("allowed_patterns") or (), node):
+        patterns = settings.get("allowed_patterns")  # an Allowlist (empty: allows nothing)
+        if patterns is None or not allowed(patterns, node):
             raise NodeRefused(f"cluster node {node.address} is not allowed by --scrape.allowed-targets")
         return creds.for_probe(dataclasses.replace(node, password="")) if creds is not None else node
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from ..core.collector import NoData
 from . import info as info_contract
 from .commands import config_value
 from .registry import RedisCollector, pairs, redis_collectors, text
-from ..core.collector import NoData
 from .session import CommandFailed
 
 DEFAULT_DATABASES = 16  # when CONFIG is unavailable (managed Redis), as redis_exporter assumes

@@ -93,13 +93,16 @@ def apply_logging(settings) -> None:
         setup_logging("debug", settings.log_format)
 
 
-def reload_route(app):
-    """/-/reload (any method, as redis_exporter): the password file read again; the configured
-    target's connection is made anew when its password changed. 400 without a password file; a
-    file that cannot be read keeps the passwords in use (500 with one line naming the file)."""
-    from aiohttp import web
+def reload_route(reload_passwords):
+    """/-/reload (any method, as redis_exporter): the password file read again (``reload_passwords(app)``,
+    the package's: passed in, so this module does not import its package); the configured target's
+    connection is made anew when its password changed. 400 without a password file; a file that cannot
+    be read keeps the passwords in use (500 with one line naming the file)."""
+    return lambda app: _reload_handler(app, reload_passwords)
 
-    from . import reload_passwords
+
+def _reload_handler(app, reload_passwords):
+    from aiohttp import web
 
     async def handler(request):
         if not app.settings.redis_password_file:

@@ -339,7 +339,7 @@ class KeyGroupsCollector(RedisCollector):
         done = False
         while True:
             scan = not done and time.monotonic() < deadline
-            cmds = [("MEMORY", "USAGE", k) for k in pending]
+            cmds: list[tuple] = [("MEMORY", "USAGE", k) for k in pending]
             if scan:
                 cmds.append(("SCAN", walk.cursor, "COUNT", self.batch))
             if not cmds:
@@ -403,9 +403,9 @@ class KeyGroupsCollector(RedisCollector):
             label = f"db{db}"
             result = self.results.get(db)
             if result is not None and self.patterns:
-                shown = sorted(result.groups.items(), key=lambda kv: (-kv[1][1], kv[1][0], kv[0]))
-                rest = shown[self.max_groups:]
-                shown = dict(shown[:self.max_groups])
+                ranked = sorted(result.groups.items(), key=lambda kv: (-kv[1][1], kv[1][0], kv[0]))
+                rest = ranked[self.max_groups:]
+                shown = dict(ranked[:self.max_groups])
                 if rest:  # redis_exporter's 'overflow' group: what is beyond the top groups by memory
                     entry = shown.setdefault("overflow", [0, 0])
                     entry = shown["overflow"] = [entry[0] + sum(v[0] for _, v in rest),

@@ -22,9 +22,11 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.collector import NoData, Settings
+from ..core.errors import first_line
+from ..core.logging import log_on_change
 from ..core.metrics import COUNTER, GAUGE, SUMMARY, MetricDef
-from ..core.scrape import ScrapeHooks, ScrapeResult, remaining_seconds
-from ..core.scrape import current_run  # names the scrape run a task belongs to (see _Scrape)
+from ..core.scrape import ScrapeHooks, ScrapeResult, current_run  # current_run: see _Scrape
+from ..core.scrape import time_left as _left
 from . import resp
 from .address import RedisTarget
 
@@ -91,10 +93,6 @@ def error_class(exc: BaseException) -> str:
     if isinstance(exc, (rex.ConnectionError, OSError)):
         return "connection failed"
     return "error"
-
-
-def _left(cap: float) -> float:
-    return max(0.01, min(cap, remaining_seconds()))
 
 
 def _tls_connection_class():
@@ -347,11 +345,8 @@ class RedisSession(ScrapeHooks):
     def _set_state(self, state: _Scrape, up: bool, error: str) -> None:
         state.up, state.error = up, error
         self._last = state
-        if error and error != self._logged_error:  # once per change, not every scrape
-            log.error("cannot scrape %s: %s", self.display, error)
-        elif not error and self._logged_error:
-            log.info("connected to %s again", self.display)
-        self._logged_error = error
+        self._logged_error = log_on_change(log, self._logged_error, error, "cannot scrape %s: %s",
+                                           "connected to %s again", self.display)
 
     def reply(self, name: str):
         """This scrape's reply to ``name``; raises TargetDown or CommandFailed as collectors should."""
@@ -426,7 +421,7 @@ def _quiet_connection_kwargs() -> dict:
 
 def _short_refusal(exc: Exception) -> str:
     """The first words of a server's refusal ('NOPERM ...', 'ERR unknown command ...'), bounded."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc)
     code = getattr(exc, "status_code", None)  # redis-py takes 'NOPERM' off the text into status_code
     if isinstance(code, str) and code and not text.startswith(code):
         text = f"{code} {text}"

@@ -5,13 +5,15 @@ See docs/scheduler.md for the config file, the job contract and how the counters
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from ..catalogue import description
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
-from ..core.server import ExporterSpec
+from ..core.spec import ExporterSpec
 from .collectors import scheduler_collectors
-from .config import load
+from .config import SchedulerConfig, load
 from .session import SESSION_METRICS
 
 FLAGS = (
@@ -50,25 +52,32 @@ def _with_password(url: str, password: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def validate(settings: Settings) -> None:
+@dataclass(frozen=True)
+class SchedulerOptions:
+    """What validate() made of the flags and the config file; the session reads it (settings.options)."""
+
+    config: SchedulerConfig
+    connection_timeout: float
+
+
+def validate(settings: Settings) -> SchedulerOptions:
     if settings.connection_timeout <= 0:
         raise ConfigError("--connection-timeout must be positive")
     if settings.redis_password and settings.redis_password_file:
         raise ConfigError("give --redis.password or --redis.password-file, not both")
-    settings.redis_addr = _with_password(settings.redis_addr, settings.redis_password)
-    for b in (cfg := load(settings)).backends:
+    for b in (cfg := load(settings, _with_password(settings.redis_addr, settings.redis_password))).backends:
         if b.kind in ("bullmq", "rq"):
             parts = urlsplit(b.redis_url)
             if parts.scheme not in ("redis", "rediss", "unix"):
                 raise ConfigError(f"backend {b.name}: the Redis address must start with redis://, rediss:// or "
                                   f"unix:// (got {parts.scheme or 'no scheme'})")
-    settings.scheduler_config = cfg
+    return SchedulerOptions(cfg, settings.connection_timeout)
 
 
 def applicable(settings: Settings) -> set[str]:
     """The backend kinds configured, and connection_pool when a pool is: the other collectors
     would only report an empty success."""
-    cfg = settings.scheduler_config
+    cfg = settings.options.config
     return {b.kind for b in cfg.backends} | ({"connection_pool"} if cfg.pool is not None else set())
 
 
@@ -79,7 +88,8 @@ def targets(settings: Settings) -> list[str]:
 def make_session(settings: Settings, key: str):
     from .session import SchedulerSession
 
-    return SchedulerSession(settings.scheduler_config, settings.connection_timeout)
+    options: SchedulerOptions = settings.options
+    return SchedulerSession(options.config, options.connection_timeout)
 
 
 SPEC = ExporterSpec(
@@ -89,8 +99,7 @@ SPEC = ExporterSpec(
     collectors=scheduler_collectors,
     flags=FLAGS,
     validate=validate,
-    description="FlexTime scheduling metrics and job-queue health from BullMQ, RQ or a SQL job table "
-                "(default port 9839).",
+    description=description("scheduler"),
     targets=targets,
     session=make_session,
     session_metrics=SESSION_METRICS,

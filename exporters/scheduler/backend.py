@@ -160,10 +160,3 @@ def redis_client(url: str, timeout: float, password_file: str = ""):
     return aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                    max_connections=4, decode_responses=False, health_check_interval=0,
                                    client_name="flextime-exporter", **extra)
-
-
-def short_error(exc: BaseException) -> str:
-    """A backend failure as one short line: its class and first line. Readers must not put a
-    URL or DSN in their errors (redis-py and libpq name host:port only; passwords never)."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__

@@ -1,4 +1,4 @@
-"""BullMQ queues read from their raw Redis keys (shared/design/QUEUES-AND-LIBRARIES.md §2).
+"""BullMQ queues read from their raw Redis keys (docs/scheduler.md, "BullMQ").
 
 Read-only by construction: only LLEN, ZCARD, ZCOUNT, ZRANGE, LINDEX, LRANGE, HEXISTS, HMGET,
 EXISTS, XRANGE, XINFO STREAM, SCAN and CLIENT LIST are sent, never BullMQ's Lua scripts
@@ -26,7 +26,9 @@ from collections import OrderedDict
 
 from redis.exceptions import ResponseError
 
-from .backend import QueueState, Reader, Recurring, overdue_grace, redis_client, short_error
+from ..core.errors import describe_error
+from ..core.helpers import as_text
+from .backend import QueueState, Reader, Recurring, overdue_grace, redis_client
 from .contract import UNDECODABLE, FinishedJob, decode_json, job_labels
 
 log = logging.getLogger("flextime.scheduler")
@@ -42,10 +44,6 @@ LABEL_EVENTS = (b"added", b"active")
 MAX_NAME = 256  # characters of a job name remembered (the label itself is bounded by the ledger)  # the job hash surely exists at these events
 
 STATES = ("waiting", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed")
-
-
-def _text(value) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def _int(value) -> int | None:
@@ -72,7 +70,7 @@ def cron_interval(pattern: str, tz: str | None, after: float) -> float:
 
 
 def _id_parts(entry_id) -> tuple[int, int]:
-    ms, _, seq = _text(entry_id).partition("-")
+    ms, _, seq = as_text(entry_id).partition("-")
     return int(ms), int(seq or 0)
 
 
@@ -99,14 +97,14 @@ class _QueueCursor:
         ready (added; due when delayed; requeued by a retry), its name, its starts."""
         for entry_id, fields in entries:
             event = fields.get(b"event")
-            job_id = _text(fields.get(b"jobId", b""))
+            job_id = as_text(fields.get(b"jobId", b""))
             if not job_id:
                 continue
             ms = _id_parts(entry_id)[0]
             if event == b"added":  # a delayed job's "delayed" (its due time) may come first: keep the later
                 self.remember(self.ready, job_id, max(ms, self.ready.get(job_id, 0)))
                 if fields.get(b"name") is not None:
-                    self.remember(self.names, job_id, _text(fields[b"name"])[:MAX_NAME])
+                    self.remember(self.names, job_id, as_text(fields[b"name"])[:MAX_NAME])
             elif event == b"delayed":
                 self.remember(self.ready, job_id, _int(fields.get(b"delay")) or ms)
             elif event == b"waiting" and fields.get(b"prev") in (b"active", b"failed"):
@@ -162,7 +160,7 @@ class BullMQReader(Reader):
     def _queue_failed(self, queue: str, key: str, exc: BaseException) -> None:
         """One queue could not be read (a key of the wrong type): the other queues are served; the
         error names the queue and the key (a key name of this prefix, never a secret)."""
-        self.queue_errors[queue] = f"queue {queue}: key {key}: {short_error(exc)}"
+        self.queue_errors[queue] = f"queue {queue}: key {key}: {describe_error(exc)}"
 
     # ---- queues ---------------------------------------------------------------------------------
     async def queues(self) -> tuple[str, ...]:
@@ -183,13 +181,13 @@ class BullMQReader(Reader):
 
     def _discovery_done(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:
-            log.debug("backend %s: discovery: %s", self.display, short_error(task.exception()))
+            log.debug("backend %s: discovery: %s", self.display, describe_error(task.exception()))
 
     async def _discover(self) -> None:
         found: set[str] = set(self.config.queues)
         head, tail = f"{self.prefix}:", ":meta"
         async for key in self._client().scan_iter(match=f"{self.prefix}:*:meta", count=1000):
-            name = _text(key)
+            name = as_text(key)
             if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
                 found.add(name[len(head):-len(tail)])  # never split on ':' (queue names may hold it)
         ordered = sorted(found)
@@ -229,8 +227,8 @@ class BullMQReader(Reader):
         for queue, entries in batches.items():
             finished = []
             for entry_id, fields in entries:
-                event = _text(fields.get(b"event", b""))
-                job_id = _text(fields.get(b"jobId", b""))
+                event = as_text(fields.get(b"event", b""))
+                job_id = as_text(fields.get(b"jobId", b""))
                 if event in ("completed", "failed") and job_id:
                     finished.append((entry_id, job_id, event == "failed", _id_parts(entry_id)[0],
                                      fields.get(b"returnvalue")))
@@ -250,7 +248,7 @@ class BullMQReader(Reader):
             cursor = self.cursors[queue]
             cursor.follow(entries)
             finished = plans[queue]
-            for entry_id, job_id, failed, ms, returnvalue in finished:
+            for _entry_id, job_id, failed, ms, returnvalue in finished:
                 data_raw, processed_on, finished_on, name, stamp, delay, atm = \
                     hashes.get((queue, job_id, "finished")) or (None,) * 7
                 started = _int(processed_on)
@@ -271,7 +269,7 @@ class BullMQReader(Reader):
                     data=data, result=None if failed else decode_json(returnvalue),
                     labels=cursor.labels.get(job_id),
                     ready=None if ready is None else ready / 1000.0,
-                    name=_text(name) if name is not None else cursor.names.get(job_id),
+                    name=as_text(name) if name is not None else cursor.names.get(job_id),
                     retries=None if attempts is None else max(0, attempts - 1)))
                 cursor.forget(job_id)
                 if job_id.startswith("repeat:") and job_id.count(":") >= 2:  # repeat:<scheduler id>:<due ms>
@@ -299,7 +297,7 @@ class BullMQReader(Reader):
             raise chunk
         snapshot = info if not isinstance(info, Exception) else {}
         added, generated = snapshot.get("entries-added"), snapshot.get("last-generated-id")
-        upper = _text(generated) if generated is not None else "+"  # never past the snapshot
+        upper = as_text(generated) if generated is not None else "+"  # never past the snapshot
         entries = list(chunk)
         while len(chunk) == EVENTS_PER_CALL and len(entries) < EVENTS_PER_SCRAPE:
             ms, seq = _id_parts(chunk[-1][0])
@@ -341,7 +339,7 @@ class BullMQReader(Reader):
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    log.debug("backend %s: label follower: %s", self.display, short_error(exc))
+                    log.debug("backend %s: label follower: %s", self.display, describe_error(exc))
                     await asyncio.sleep(backoff)
                     backoff = min(5.0, backoff * 2)
         finally:
@@ -351,15 +349,15 @@ class BullMQReader(Reader):
         head = f"{self.prefix}:"
         jobs: list[tuple[str, str]] = []
         for stream, entries in reply:
-            stream = _text(stream)
+            stream = as_text(stream)
             queue = stream[len(head):-len(":events")]
             cursor = self._cursor(queue)
-            for entry_id, fields in entries:
-                job_id = _text(fields.get(b"jobId", b""))
+            for _entry_id, fields in entries:
+                job_id = as_text(fields.get(b"jobId", b""))
                 if fields.get(b"event") in LABEL_EVENTS and job_id and job_id not in cursor.labels:
                     jobs.append((queue, job_id))
             if entries:
-                positions[stream] = _text(entries[-1][0])
+                positions[stream] = as_text(entries[-1][0])
         if not jobs:
             return
         pipe = client.pipeline(transaction=False)
@@ -396,33 +394,33 @@ class BullMQReader(Reader):
             pipe.zrange(self.key(q, "repeat"), 0, MAX_RECURRING - 1, withscores=True)
         replies = await pipe.execute(raise_on_error=False)
         per_queue = len(STATE_KEYS)
-        for key, reply in zip(keys, replies):
+        for _key, reply in zip(keys, replies):
             if isinstance(reply, Exception) and not isinstance(reply, ResponseError):
                 raise reply  # the connection, not a key: the backend is down
-        rows = {}
+        readable: dict[str, list] = {}
         for i, q in enumerate(queues):
             row = replies[i * per_queue:(i + 1) * per_queue]
             bad = next((j for j, r in enumerate(row) if isinstance(r, Exception)), None)
             if bad is None:
-                rows[q] = row
+                readable[q] = row
             else:
                 self._queue_failed(q, keys[i * per_queue + bad], row[bad])
-        queues = tuple(rows)
-        rows = [rows[q] for q in queues]
+        queues = tuple(readable)
+        rows = [readable[q] for q in queues]
         # second round: the oldest waiting candidates' timestamps, and the active jobs' locks
         pipe = client.pipeline(transaction=False)
         lookups = []
         for q, row in zip(queues, rows):
-            candidates = [_text(x) for x in (row[10], row[11]) if x is not None]
-            candidates += [_text(x) for x in row[12]]
+            candidates = [as_text(x) for x in (row[10], row[11]) if x is not None]
+            candidates += [as_text(x) for x in row[12]]
             candidates = [c for c in candidates if not c.startswith("0:")]  # v4 markers are not jobs
             for job_id in candidates:
                 pipe.hmget(self.key(q, job_id), "timestamp", "delay")
-            active_ids = [_text(x) for x in row[14]]
+            active_ids = [as_text(x) for x in row[14]]
             for job_id in active_ids:
                 pipe.exists(self.key(q, f"{job_id}:lock"))
                 pipe.hget(self.key(q, job_id), "processedOn")
-            repeats = [(_text(m), score) for m, score in row[15] if len(m) <= MAX_RECURRING_NAME]
+            repeats = [(as_text(m), score) for m, score in row[15] if len(m) <= MAX_RECURRING_NAME]
             self._note_long_names(q, [m for m, _ in row[15] if len(m) > MAX_RECURRING_NAME])
             for sched_id, _ in repeats:
                 pipe.hmget(self.key(q, f"repeat:{sched_id}"), "pattern", "every", "tz")
@@ -446,7 +444,7 @@ class BullMQReader(Reader):
             recurring = self._recurring(q, repeats, second[pos:pos + len(repeats)], now_ms)
             pos += len(repeats)
             wait = row[0]
-            if row[10] is not None and _text(row[10]).startswith("0:"):
+            if row[10] is not None and as_text(row[10]).startswith("0:"):
                 wait -= 1  # a BullMQ v4 marker in wait, not a job
             jobs = {"waiting": wait, "paused": row[1], "active": row[2], "prioritized": row[3],
                     "delayed": row[4], "waiting-children": row[5], "completed": row[6], "failed": row[7]}
@@ -474,7 +472,7 @@ class BullMQReader(Reader):
             if _int(every):
                 interval = _int(every) / 1000.0
             elif pattern is not None:
-                interval = self._cron_interval(queue, sched_id, _text(pattern), _text(tz) if tz else None,
+                interval = self._cron_interval(queue, sched_id, as_text(pattern), as_text(tz) if tz else None,
                                                score / 1000.0)
             next_run = score / 1000.0
             last = cursor.last_runs.get(sched_id)
@@ -496,7 +494,7 @@ class BullMQReader(Reader):
                 self._bad_patterns.add(key)
                 log.warning("backend %s: queue %s: recurring job %s: pattern %r does not parse (%s); "
                             "overdue after 60 s", self.display, queue, sched_id[:64], pattern[:64],
-                            short_error(exc)[:120])
+                            describe_error(exc)[:120])
             return None
 
     def _note_long_names(self, queue: str, names) -> None:
@@ -529,7 +527,7 @@ class BullMQReader(Reader):
             await self._client().ping()
             return None
         except Exception as exc:
-            return short_error(exc)
+            return describe_error(exc)
 
     async def close(self) -> None:
         for task in (self._follower, self._discovery):

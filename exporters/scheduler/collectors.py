@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 
 from ..core.collector import Collector, CollectorSet, PartialFailure
+from ..core.errors import describe_error
 from ..core.metrics import GAUGE, MetricDef
 from ..core.scrape import remaining_seconds
 from .backend import QueueState
-
 
 scheduler_collectors = CollectorSet("scheduler")
 
@@ -110,7 +110,7 @@ class QueueCollector(Collector):
         families = queue_families(results)
         errors = []
         for reader, outcome in zip(readers, outcomes):
-            error = describe(outcome) if isinstance(outcome, BaseException) else ""
+            error = describe_error(outcome) if isinstance(outcome, BaseException) else ""
             # queues of an answering backend that could not be read (a key of the wrong type): the
             # other queues are served, and these are named
             error = error or "; ".join(sorted(getattr(reader, "queue_errors", {}).values()))
@@ -119,12 +119,6 @@ class QueueCollector(Collector):
         if errors:
             raise PartialFailure("; ".join(errors), families)
         return families
-
-
-def describe(exc: BaseException) -> str:
-    from .backend import short_error
-
-    return short_error(exc)
 
 
 @scheduler_collectors.register

@@ -179,11 +179,12 @@ def parse_config(raw: Any, path: str, default_redis: str = "", default_password_
     return cfg
 
 
-def load(settings) -> SchedulerConfig:
+def load(settings, redis_addr: str | None = None) -> SchedulerConfig:
     """Flags and the optional file, merged: the file's backends first, then one BullMQ and one
-    RQ backend from the flags when ``--bullmq.queue`` / ``--rq.queue`` are given."""
+    RQ backend from the flags when ``--bullmq.queue`` / ``--rq.queue`` are given. ``redis_addr``:
+    the default Redis (``--redis.addr`` with ``--redis.password``), when not the flag as given."""
     path = settings.get("config_file") or ""
-    default_redis = settings.get("redis_addr") or ""
+    default_redis = (settings.get("redis_addr") or "") if redis_addr is None else redis_addr
     password_file = settings.get("redis_password_file") or ""
     raw: Any = {}
     if path:

@@ -24,7 +24,7 @@ UNKNOWN = "unknown"
 OVERFLOW = "_other"
 MAX_LABEL_VALUE_LENGTH = 64
 MAX_DISTINCT_LABEL_VALUES = 100
-# the seed's buckets (shared/seed/monitoring-and-alerting.md, scheduleGenerationDuration)
+# the buckets of FlexTime's original scheduleGenerationDuration histogram (docs/original-design.md)
 DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 # Per-queue wait (ready -> started) and run time (started -> finished). Scheduling work is a few
 # hundred milliseconds to tens of minutes; a healthy queue starts a job within a second, a backlog
@@ -36,8 +36,8 @@ RUN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300
 @dataclass(frozen=True)
 class JobContract:
     """Where a job carries the FlexTime fields: a dotted path whose first part is ``data``
-    (the job's input) or ``result`` (a completed job's return value). Defaults are the
-    design note's (shared/design/ARCHITECTURE.md, "The FlexTime scheduler exporter")."""
+    (the job's input) or ``result`` (a completed job's return value). Defaults are those of
+    FlexTime's original monitoring design (docs/scheduler.md, "The job contract")."""
 
     sport: str = "data.sport"
     team_count: str = "data.teamCount"
@@ -260,7 +260,7 @@ class Ledger:
 
     def declare_sport(self, sport: str) -> None:
         """Show schedule_generation_failures_total{sport} at 0 once the sport is known, so the
-        seed's ``increase(...[5m]) > 0`` sees its first failure (a series born at 1 has no increase)."""
+        original alert's ``increase(...[5m]) > 0`` sees its first failure (a series born at 1 has no increase)."""
         self.failures.setdefault((sport,), 0)
 
     def gap(self, backend: str, queue: str) -> None:
@@ -337,8 +337,8 @@ class Ledger:
                             ("scheduler_queue_jobs_retried_total", self.retried),
                             ("scheduler_job_label_overflow_total", self.bound.overflows)):
             fam = _DEFS[name].family()
-            for labels, value in sorted(table.items()):
-                fam.add(labels, value)
+            for labelvalues, value in sorted(table.items()):
+                fam.add(labelvalues, value)
             out.append(fam)
         return out
 

@@ -4,11 +4,14 @@ Autocommit, read-only (``default_transaction_read_only``), named by ``applicatio
 ``connect_timeout``, ``statement_timeout`` and ``lock_timeout`` from the exporter's
 ``--connection-timeout`` (added to any ``options`` the DSN has). A connection that breaks, times
 out or is cancelled is dropped and made again on the next use. Errors are one line with the DSN's
-password scrubbed (exporters/postgres/dsn.py)."""
+password scrubbed (exporters/pgdsn.py)."""
 
 from __future__ import annotations
 
 import asyncio
+
+from ..core.errors import describe_error, first_line
+from ..pgdsn import scrub
 
 
 class BackendError(RuntimeError):
@@ -24,10 +27,7 @@ class KeptConnection:
         self._lock = asyncio.Lock()  # one statement at a time on the kept connection
 
     def error(self, exc: BaseException) -> BackendError:
-        from ..postgres.dsn import scrub
-
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return BackendError(scrub(text, self.dsn)[:180])
+        return BackendError(scrub(first_line(exc), self.dsn)[:180])
 
     async def _connect(self):
         import psycopg
@@ -81,7 +81,7 @@ class KeptConnection:
         except asyncio.TimeoutError:
             return f"no answer within {self.timeout:g}s"
         except Exception as exc:
-            return f"{type(exc).__name__}: {exc}"[:200]
+            return describe_error(exc)
         return None
 
     async def close(self) -> None:

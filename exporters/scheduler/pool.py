@@ -9,7 +9,7 @@ What the server can tell, per client backend whose ``application_name`` is the c
 * ``waiting``: the connection runs a statement that is blocked on a heavyweight lock held by
   another session (``wait_event_type = 'Lock'``: row, table, transaction-id, advisory locks).
   Such a connection is checked out of the pool and makes no progress: when many are, the pool
-  runs dry and requests queue inside the application, which is what the seed's
+  runs dry and requests queue inside the application, which is what FlexTime's original
   DatabaseConnectionPoolExhaustion alert (``waiting > 5``) is after. Short internal waits
   (LWLock, IO, client reads) are not counted.
 * ``active``: checked out and not blocked on a lock: running a statement
@@ -22,6 +22,7 @@ when track_activities is off, counts as active)."""
 
 from __future__ import annotations
 
+from ..pgdsn import redact
 from .config import PoolConfig
 from .pgconn import KeptConnection
 
@@ -44,8 +45,6 @@ class PoolReader:
 
     @property
     def display(self) -> str:
-        from ..postgres.dsn import redact
-
         return f"connection_pool {redact(self.config.dsn)}"
 
     async def read(self) -> dict[str, int]:

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .backend import QueueState, Reader, redis_client, short_error
+from ..core.errors import describe_error
+from ..core.helpers import as_text
+from .backend import QueueState, Reader, redis_client
 from .contract import UNDECODABLE, FinishedJob
 
 PREFIX = "rq"
@@ -47,6 +49,7 @@ MAX_CLASSIFIED = 200_000  # classified live entries remembered per reader, share
 MAX_WORKER_KEYS = 1000
 ACTIVE_CHECKED = 1000  # started jobs whose start time is read per queue (the longest-running one)
 DEFAULT_TTL = {"finished": 500, "failed": 31_536_000}
+REGISTRIES = ("finished", "failed")  # the registries whose entries are counted once each
 STATE_KEYS = (("queued", None), ("started", "wip"), ("finished", "finished"), ("failed", "failed"),
               ("deferred", "deferred"), ("scheduled", "scheduled"), ("canceled", "canceled"))
 
@@ -137,10 +140,6 @@ def parse_time(raw: bytes | None) -> float | None:
     return None
 
 
-def _text(raw) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-
-
 @dataclass
 class _Cursor:
     """Where consume() is in one registry (finished or failed) of one queue."""
@@ -154,6 +153,30 @@ class _Cursor:
     # hash(member) -> score of live entries already classified (probed or counted): the discovery
     # scan does not probe them again, so an idle scrape probes only entries it has never looked at
     classified: dict[int, float] = field(default_factory=dict)
+
+
+Pair = tuple[str, str]  # (queue, registry)
+
+
+@dataclass
+class _Pass:
+    """What one consume() found in its reads, per (queue, registry), before anything is applied."""
+
+    now: float  # Redis time of this consume
+    cursors: dict[Pair, _Cursor]
+    gaps: set[str] = field(default_factory=set)  # queues whose history has a gap
+    candidates: dict[Pair, dict[bytes, float]] = field(default_factory=dict)  # maybe newly finished -> score
+    probes: dict[Pair, dict[bytes, float]] = field(default_factory=dict)  # entries to learn the TTL class of
+    forever_count: dict[Pair, int] = field(default_factory=dict)  # kept-forever entries now
+    forever_members: dict[Pair, list[bytes]] = field(default_factory=dict)  # read when their count changed
+    next_scan: dict[Pair, float] = field(default_factory=dict)  # where the discovery scan goes on
+    jobs: dict[Pair, dict[bytes, dict]] = field(default_factory=dict)  # the candidates' job hashes
+    new_classes: dict[Pair, set[int]] = field(default_factory=dict)  # TTL classes learned in this consume
+
+    def __post_init__(self) -> None:
+        for pair in self.cursors:
+            self.candidates[pair], self.probes[pair], self.new_classes[pair] = {}, {}, set()
+            self.forever_count[pair] = 0
 
 
 class RQReader(Reader):
@@ -205,7 +228,7 @@ class RQReader(Reader):
         if not self.config.discover:
             return list(self.config.queues)
         members = await self.client.smembers(f"{PREFIX}:queues")
-        names = sorted({_text(m)[len(QUEUE_PREFIX):] for m in members if _text(m).startswith(QUEUE_PREFIX)}
+        names = sorted({as_text(m)[len(QUEUE_PREFIX):] for m in members if as_text(m).startswith(QUEUE_PREFIX)}
                        | set(self.config.queues))
         return names[: max(0, self.config.max_queues)]
 
@@ -239,13 +262,13 @@ class RQReader(Reader):
         def second(pipe):
             for q, r, w in zip(queues, rows, workers):
                 if r[-2] is not None:
-                    pipe.hget(f"{PREFIX}:job:" + _text(r[-2]), "enqueued_at")
+                    pipe.hget(f"{PREFIX}:job:" + as_text(r[-2]), "enqueued_at")
                 pipe.zcount(f"{PREFIX}:scheduled:{q}", "-inf", now)
                 pipe.zcount(f"{PREFIX}:wip:{q}", "-inf", f"({now}")
                 for key in w:
                     pipe.exists(key)
                 for member in r[-3]:  # <job>:<execution> since RQ 2.0, the job id before
-                    pipe.hget(f"{PREFIX}:job:" + _text(member).split(":", 1)[0], "started_at")
+                    pipe.hget(f"{PREFIX}:job:" + as_text(member).split(":", 1)[0], "started_at")
 
         more = iter(await self._run(second))
         out = []
@@ -273,7 +296,7 @@ class RQReader(Reader):
 
     def _bands(self, cur: _Cursor, now: float) -> list[tuple[float, float]]:
         lo_base = (cur.last if cur.last is not None else self.started_at)
-        bands = sorted((int(lo_base) + L - SLACK, now + L + SLACK) for L in cur.classes)
+        bands = sorted((int(lo_base) + ttl - SLACK, now + ttl + SLACK) for ttl in cur.classes)
         merged: list[list[float]] = []
         for lo, hi in bands:
             if merged and lo <= merged[-1][1]:
@@ -283,188 +306,197 @@ class RQReader(Reader):
         return [(lo, hi) for lo, hi in merged]
 
     async def consume(self) -> None:
+        """Count the jobs that finished since the previous consume, in named steps: every read
+        first (``_Pass`` gathers what they found), then the ledger, with no await in between."""
         queues = await self._queues()
-        regs = ("finished", "failed")
-        pairs = [(q, reg) for q in queues for reg in regs]
-        cursors = {p: self._cursor(*p) for p in pairs}
-        now_reply = await self.client.time()
-        now = self._now(now_reply)
-        first_time = {p: c.last is None for p, c in cursors.items()}
+        pairs = [(q, reg) for q in queues for reg in REGISTRIES]
+        now = self._now(await self.client.time())
+        step = _Pass(now, {pair: self._cursor(*pair) for pair in pairs})
+        await self._read_bands_and_scans(step)
+        await self._read_kept_forever(step)
+        # the job hashes of the candidates, and ended_at of the probes (to learn unknown TTL classes)
+        step.jobs = await self._read_jobs(step.candidates)
+        self._learn_classes(step, await self._probe_ends(step.probes))
+        await self._catch_up_new_classes(step)
+        records = self._finished_jobs(step)
+        self._apply(step, queues, records)  # synchronous from here on
 
-        # round 1: the bands, the kept-forever count, the discovery scan (and a sample at the first read)
-        plan: list[tuple[tuple[str, str], str, Any]] = []
+    async def _read_bands_and_scans(self, step: _Pass) -> None:
+        """Per registry: the bands of its known TTL classes, the kept-forever count, the rotating
+        discovery scan, the short-TTL band (and a sample of the newest entries at the first read)."""
+        plan: list[tuple[Pair, str]] = []
 
-        def round1(pipe):
-            for p, cur in cursors.items():
-                key = f"{PREFIX}:{p[1]}:{p[0]}"
-                for lo, hi in self._bands(cur, now):
+        def reads(pipe):
+            for pair, cur in step.cursors.items():
+                key = f"{PREFIX}:{pair[1]}:{pair[0]}"
+                for lo, hi in self._bands(cur, step.now):
                     pipe.zrangebyscore(key, lo, hi, start=0, num=WINDOW_LIMIT, withscores=True)
-                    plan.append((p, "band", (lo, hi)))
+                    plan.append((pair, "band"))
                 for lo, hi in FOREVER_RANGES:
                     pipe.zcount(key, lo, hi)
-                    plan.append((p, "forevercount", None))
-                pipe.zrangebyscore(key, f"({max(cur.scan_from, now)}", INF_SCORE, start=0, num=SCAN_CHUNK,
+                    plan.append((pair, "forevercount"))
+                pipe.zrangebyscore(key, f"({max(cur.scan_from, step.now)}", INF_SCORE, start=0, num=SCAN_CHUNK,
                                    withscores=True)
-                plan.append((p, "scan", None))
+                plan.append((pair, "scan"))
                 base = cur.last if cur.last is not None else self.started_at
-                pipe.zrangebyscore(key, int(base) - SLACK, now + SHORT_TTL + SLACK, start=0, num=WINDOW_LIMIT,
+                pipe.zrangebyscore(key, int(base) - SLACK, step.now + SHORT_TTL + SLACK, start=0, num=WINDOW_LIMIT,
                                    withscores=True)
-                plan.append((p, "short", None))
-                if first_time[p]:
+                plan.append((pair, "short"))
+                if cur.last is None:
                     pipe.zrevrangebyscore(key, INF_SCORE, 0, start=0, num=SCAN_CHUNK, withscores=True)
-                    plan.append((p, "sample", None))
+                    plan.append((pair, "sample"))
 
-        replies = await self._run(round1)
-        gaps: set[str] = set()
-        candidates: dict[tuple[str, str], dict[bytes, float]] = {p: {} for p in pairs}
-        probes: dict[tuple[str, str], dict[bytes, float]] = {p: {} for p in pairs}  # entries to classify
-        new_forever_count: dict[tuple[str, str], int] = {p: 0 for p in pairs}
-        next_scan: dict[tuple[str, str], float] = {}
-        for (p, what, extra), reply in zip(plan, replies):
-            cur = cursors[p]
+        replies = await self._run(reads)
+        for (pair, what), reply in zip(plan, replies):
+            cur = step.cursors[pair]
+            candidates, probes = step.candidates[pair], step.probes[pair]
             if what == "band":
                 if len(reply) >= WINDOW_LIMIT:
-                    gaps.add(p[0])
+                    step.gaps.add(pair[0])
                 for member, score in reply:
                     if member not in cur.seen:
-                        candidates[p][member] = score
+                        candidates[member] = score
             elif what == "forevercount":
-                new_forever_count[p] += int(reply)
+                step.forever_count[pair] += int(reply)
             elif what == "scan":
-                next_scan[p] = reply[-1][1] if len(reply) == SCAN_CHUNK else 0.0
+                step.next_scan[pair] = reply[-1][1] if len(reply) == SCAN_CHUNK else 0.0
                 for member, score in reply:
-                    if member not in cur.seen and member not in candidates[p] and hash(member) not in cur.classified:
-                        probes[p][member] = score
+                    if member not in cur.seen and member not in candidates and hash(member) not in cur.classified:
+                        probes[member] = score
             elif what in ("sample", "short"):
                 for member, score in reply:
-                    if member not in candidates[p] and hash(member) not in cur.classified:
-                        probes[p][member] = score
+                    if member not in candidates and hash(member) not in cur.classified:
+                        probes[member] = score
 
-        # kept-forever members (TTL -1): re-read only when their number changed
-        forever_pairs = [p for p in pairs if new_forever_count[p] and new_forever_count[p] != cursors[p].forever_count]
-        forever_members: dict[tuple[str, str], list[bytes]] = {p: [] for p in forever_pairs}
-        if forever_pairs:
-            def round_forever(pipe):
-                for p in forever_pairs:
-                    for lo, hi in FOREVER_RANGES:
-                        pipe.zrangebyscore(f"{PREFIX}:{p[1]}:{p[0]}", lo, hi, start=0, num=MAX_INF_SEEN)
-            replies = iter(await self._run(round_forever))
-            for p in forever_pairs:
-                for _ in FOREVER_RANGES:
-                    part = next(replies)
-                    if len(part) >= MAX_INF_SEEN:
-                        gaps.add(p[0])
-                    forever_members[p] += part
-        for p, members in forever_members.items():
-            for m in members:
-                if m not in cursors[p].forever_seen:
-                    candidates[p][m] = float("inf")  # one score for both ranges: "kept forever"
+    async def _read_kept_forever(self, step: _Pass) -> None:
+        """Kept-forever members (TTL -1) are unordered: re-read only when their number changed."""
+        changed = [pair for pair in step.cursors
+                   if step.forever_count[pair] and step.forever_count[pair] != step.cursors[pair].forever_count]
+        if not changed:
+            return
 
-        # round 2: job hashes of candidates, ended_at of probes (to learn unknown TTL classes)
-        jobs = await self._read_jobs(candidates)
-        probe_ends = await self._probe_ends(probes)
-        new_classes: dict[tuple[str, str], set[int]] = {p: set() for p in pairs}
-        for p in pairs:
-            cur = cursors[p]
-            for member, score in probe_ends[p].items():
-                ended, _ = score
-                L = _class_of(probes[p][member], ended)
-                if L is not None and not _known(L, cur.classes | new_classes[p]) and \
-                        len(cur.classes) + len(new_classes[p]) < MAX_CLASSES:
-                    new_classes[p].add(L)
-            for member, job in jobs[p].items():
-                L = _class_of(candidates[p][member], job.get("ended"))
-                if L is not None and not _known(L, cur.classes | new_classes[p]) and \
-                        len(cur.classes) + len(new_classes[p]) < MAX_CLASSES:
-                    new_classes[p].add(L)
+        def reads(pipe):
+            for pair in changed:
+                for lo, hi in FOREVER_RANGES:
+                    pipe.zrangebyscore(f"{PREFIX}:{pair[1]}:{pair[0]}", lo, hi, start=0, num=MAX_INF_SEEN)
 
-        # round 3 (only when a TTL class was discovered): one catch-up band from started_at
-        catch_pairs = [p for p in pairs if new_classes[p]]
-        if catch_pairs:
-            catch_plan = []
+        replies = iter(await self._run(reads))
+        for pair in changed:
+            members = step.forever_members[pair] = []
+            for _ in FOREVER_RANGES:
+                part = next(replies)
+                if len(part) >= MAX_INF_SEEN:
+                    step.gaps.add(pair[0])
+                members += part
+            for member in members:
+                if member not in step.cursors[pair].forever_seen:
+                    step.candidates[pair][member] = float("inf")  # one score for both ranges: "kept forever"
 
-            def round3(pipe):
-                for p in catch_pairs:
-                    for L in sorted(new_classes[p]):
-                        pipe.zrangebyscore(f"{PREFIX}:{p[1]}:{p[0]}", int(self.started_at) + L - SLACK,
-                                           now + L + SLACK, start=0, num=WINDOW_LIMIT, withscores=True)
-                        catch_plan.append((p, L))
+    @staticmethod
+    def _learn_classes(step: _Pass, probe_ends) -> None:
+        """TTL classes not known yet, from the probes' and the candidates' ``score - ended_at``."""
+        for pair, cur in step.cursors.items():
+            new = step.new_classes[pair]
+            entries = [(step.probes[pair][member], ended) for member, (ended, _) in probe_ends[pair].items()]
+            entries += [(step.candidates[pair][member], job.get("ended")) for member, job in step.jobs[pair].items()]
+            for score, ended in entries:
+                ttl = _class_of(score, ended)
+                if ttl is not None and not _known(ttl, cur.classes | new) and len(cur.classes) + len(new) < MAX_CLASSES:
+                    new.add(ttl)
 
-            extra_cands: dict[tuple[str, str], dict[bytes, float]] = {p: {} for p in pairs}
-            for (p, L), reply in zip(catch_plan, await self._run(round3)):
-                if len(reply) >= WINDOW_LIMIT:
-                    gaps.add(p[0])
-                for member, score in reply:
-                    if member not in cursors[p].seen and member not in candidates[p]:
-                        extra_cands[p][member] = score
-            extra_jobs = await self._read_jobs(extra_cands)
-            for p in catch_pairs:
-                for member, job in extra_jobs[p].items():
-                    # only the jobs of a class just learned are new: the others are covered by their bands
-                    if _known(_class_of(extra_cands[p][member], job.get("ended")), new_classes[p]):
-                        candidates[p][member] = extra_cands[p][member]
-                        jobs[p][member] = job
+    async def _catch_up_new_classes(self, step: _Pass) -> None:
+        """For a TTL class just learned: one catch-up band from started_at, read in this consume."""
+        learned = [pair for pair in step.cursors if step.new_classes[pair]]
+        if not learned:
+            return
+        plan: list[tuple[Pair, int]] = []
 
-        # decide, then apply everything with no await in between
+        def reads(pipe):
+            for pair in learned:
+                for ttl in sorted(step.new_classes[pair]):
+                    pipe.zrangebyscore(f"{PREFIX}:{pair[1]}:{pair[0]}", int(self.started_at) + ttl - SLACK,
+                                       step.now + ttl + SLACK, start=0, num=WINDOW_LIMIT, withscores=True)
+                    plan.append((pair, ttl))
+
+        found: dict[Pair, dict[bytes, float]] = {pair: {} for pair in step.cursors}
+        for (pair, _), reply in zip(plan, await self._run(reads)):
+            if len(reply) >= WINDOW_LIMIT:
+                step.gaps.add(pair[0])
+            for member, score in reply:
+                if member not in step.cursors[pair].seen and member not in step.candidates[pair]:
+                    found[pair][member] = score
+        found_jobs = await self._read_jobs(found)
+        for pair in learned:
+            for member, job in found_jobs[pair].items():
+                # only the jobs of a class just learned are new: the others are covered by their bands
+                if _known(_class_of(found[pair][member], job.get("ended")), step.new_classes[pair]):
+                    step.candidates[pair][member] = found[pair][member]
+                    step.jobs[pair][member] = job
+
+    def _finished_jobs(self, step: _Pass) -> list[FinishedJob]:
+        """The candidates that are jobs finished since the previous consume, each once: an entry
+        outside its own class's band was (or will be) counted when that band is read."""
         records: list[FinishedJob] = []
-        for p in pairs:
-            q, reg = p
-            cur = cursors[p]
+        for (q, reg), cur in step.cursors.items():
             base = int(cur.last if cur.last is not None else self.started_at)
-            for member, score in candidates[p].items():
-                job = jobs[p].get(member)
+            for member, score in step.candidates[(q, reg)].items():
+                job = step.jobs[(q, reg)].get(member)
                 if job is None:
                     continue
                 if score != float("inf"):
-                    L = _class_of(score, job.get("ended"))
-                    own = _match(L, cur.classes)
-                    if own is not None and not base + own - SLACK <= score <= now + own + SLACK:
+                    ttl = _class_of(score, job.get("ended"))
+                    own = _match(ttl, cur.classes)
+                    if own is not None and not base + own - SLACK <= score <= step.now + own + SLACK:
                         continue  # outside its own class's band: counted when that band was read
-                    if L is None and not any(base + c - SLACK <= score <= now + c + SLACK for c in cur.classes):
+                    if ttl is None and not any(base + c - SLACK <= score <= step.now + c + SLACK for c in cur.classes):
                         continue
                 ended = job.get("ended")
                 if ended is not None and ended < self.started_at:
                     continue
-                records.append(FinishedJob(queue=q, job_id=_text(member), failed=(reg == "failed"),
+                records.append(FinishedJob(queue=q, job_id=as_text(member), failed=(reg == "failed"),
                                            started=job.get("started"),
                                            finished=ended, data=job.get("data"),
                                            result=None if reg == "failed" else job.get("result"),
                                            ready=job.get("ready"), name=job.get("name"),
                                            retries=job.get("retries")))
-        # ---- apply (synchronous from here on)
+        return records
+
+    def _apply(self, step: _Pass, queues: list[str], records: list[FinishedJob]) -> None:
+        """Move the cursors on and update the ledger: synchronous, so a cancelled scrape counts nothing twice."""
+        now = step.now
         for q in queues:
             self.ledger.declare_queue(self.name, q)
-        for p in pairs:
-            cur = cursors[p]
+        for pair, cur in step.cursors.items():
             if cur.last is not None:
                 interval = now - cur.last
                 # an entry of TTL L leaves the registry (RQ's cleanup) from int(finish) + L on: with
                 # more than L + 1 s between two reads some may have gone unread
-                if any(L + 1 < interval for L in cur.classes):
-                    gaps.add(p[0])
-            cur.classes |= new_classes[p]
-            for member, score in candidates[p].items():
-                if member not in jobs[p]:
+                if any(ttl + 1 < interval for ttl in cur.classes):
+                    step.gaps.add(pair[0])
+            cur.classes |= step.new_classes[pair]
+            jobs = step.jobs[pair]
+            for member, score in step.candidates[pair].items():
+                if member not in jobs:
                     continue
                 if score == float("inf"):
                     cur.forever_seen.add(member)
                 else:
-                    L = _class_of(score, jobs[p][member].get("ended"))
-                    cur.seen[member] = (score, _match(L, cur.classes) if L is not None else None)
-            cur.forever_count = new_forever_count[p]
-            _remember_classified(cur, [*probes[p].items(), *candidates[p].items()], now,
-                                 limit=MAX_CLASSIFIED // len(pairs))
-            cur.scan_from = next_scan[p]
+                    ttl = _class_of(score, jobs[member].get("ended"))
+                    cur.seen[member] = (score, _match(ttl, cur.classes) if ttl is not None else None)
+            cur.forever_count = step.forever_count[pair]
+            _remember_classified(cur, [*step.probes[pair].items(), *step.candidates[pair].items()], now,
+                                 limit=MAX_CLASSIFIED // len(step.cursors))
+            cur.scan_from = step.next_scan[pair]
             cur.last = now
             # forget an entry once it is below its own class's next band (whose low end is
             # int(now) + L - SLACK, see _bands: the same expression, or an entry between int(now)
             # and now would be read again and counted twice): it cannot be new again
             cur.seen = {m: (s, c) for m, (s, c) in cur.seen.items() if s >= int(now) + (c or 0) - SLACK}
-            if p in forever_members:
-                cur.forever_seen &= set(forever_members[p])
+            if pair in step.forever_members:
+                cur.forever_seen &= set(step.forever_members[pair])
         for job in records:
             self.ledger.record(self.name, job)
-        for q in sorted(gaps):
+        for q in sorted(step.gaps):
             self.ledger.gap(self.name, q)
 
     async def _read_jobs(self, candidates) -> dict[tuple[str, str], dict[bytes, dict]]:
@@ -474,8 +506,8 @@ class RQReader(Reader):
             return out
 
         def build(pipe):
-            for p, m in order:
-                jid = _text(m)
+            for _, m in order:
+                jid = as_text(m)
                 pipe.hmget(f"{PREFIX}:job:{jid}", "data", "started_at", "ended_at", "result", "status", "enqueued_at",
                            "number_of_retries")
                 pipe.xrevrange(f"{PREFIX}:results:{jid}", "+", "-", count=1)
@@ -521,7 +553,7 @@ class RQReader(Reader):
 
         def build(pipe):
             for _, m in order:
-                pipe.hget(f"{PREFIX}:job:{_text(m)}", "ended_at")
+                pipe.hget(f"{PREFIX}:job:{as_text(m)}", "ended_at")
 
         for (p, m), ended in zip(order, await self._run(build)):
             out[p][m] = (parse_time(ended), None)
@@ -532,7 +564,7 @@ class RQReader(Reader):
         try:
             await self.client.ping()
         except Exception as exc:
-            return short_error(exc)
+            return describe_error(exc)
         return None
 
     async def close(self) -> None:
@@ -556,16 +588,18 @@ def _remember_classified(cur: _Cursor, entries, now: float, limit: int) -> None:
     cur.classified.update(new[:room])
 
 
-def _known(L: int | None, classes) -> bool:
-    """Whether TTL ``L`` is one of ``classes`` (within 2 s: scores are whole seconds taken just
+def _known(ttl: int | None, classes) -> bool:
+    """Whether TTL ``ttl`` is one of ``classes`` (within 2 s: scores are whole seconds taken just
     after ended_at)."""
-    return L is not None and any(abs(L - c) <= 2 for c in classes)
+    return ttl is not None and any(abs(ttl - c) <= 2 for c in classes)
 
 
-def _match(L: int | None, classes) -> int | None:
-    """The known class TTL ``L`` belongs to (the nearest within 2 s), or None."""
-    near = [c for c in classes if L is not None and abs(L - c) <= 2]
-    return min(near, key=lambda c: abs(L - c)) if near else None
+def _match(ttl: int | None, classes) -> int | None:
+    """The known class TTL ``ttl`` belongs to (the nearest within 2 s), or None."""
+    if ttl is None:
+        return None
+    near = [c for c in classes if abs(ttl - c) <= 2]
+    return min(near, key=lambda c: abs(ttl - c)) if near else None
 
 
 def _class_of(score: float, ended: float | None) -> int | None:

@@ -171,7 +171,7 @@ class SQLReader(Reader):
         return sql.SQL(" AND {} = ANY(%(queues)s{})").format(self._col("queue"), self._cast("queue", True))
 
     # ---- consume ---------------------------------------------------------------------------
-    def _payload_columns(self) -> tuple[list, list[tuple[str, list[str] | None]]]:
+    def _payload_columns(self) -> tuple[list, list[tuple[str, Any]]]:
         """The SELECT expressions for data / result, and how to rebuild each from its parts.
 
         A json / jsonb column sends only the job contract's paths (``col #> '{a,b}'``), not the
@@ -179,7 +179,8 @@ class SQLReader(Reader):
         decoded here. Returns (expressions, [(role, path or None for whole)])."""
         from psycopg import sql
 
-        exprs, plan = [], []
+        exprs: list = []
+        plan: list[tuple[str, Any]] = []  # (role, how: "isnull", a JSON path, or None for the column)
         paths = self.ledger.contract.paths().values()
         for role in ("data", "result"):
             if role not in (self._schema or {}):

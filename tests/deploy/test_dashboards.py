@@ -144,7 +144,7 @@ def _exporter_metric_patterns() -> list[re.Pattern]:
     tables, the sessions' families, <namespace>_scrape_collector_*, and the exporters' own metrics.
     Names written as templates (``node_memory_<Key>_bytes``, ``pg_settings_<name>[_seconds|_bytes]``)
     become patterns."""
-    from exporters.cli import EXPORTERS, load_spec
+    from exporters.catalogue import EXPORTERS, load_spec
     from exporters.core.metrics import MetricDef
 
     defs: set = set()

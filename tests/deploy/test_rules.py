@@ -225,7 +225,7 @@ def test_every_series_is_exposed_by_the_fleet_or_another_component():
     patterns = _reference_patterns()
     assert len(patterns) > 300, "README's generated metric reference not found"
     used = {}
-    for name, (path, rule) in all_alerts().items():
+    for name, (_path, rule) in all_alerts().items():
         for series in _series_names(rule["expr"]):
             used.setdefault(series, []).append(name)
     assert {"pg_up", "redis_up", "scheduler_up", "pg_stat_database_numbackends",

@@ -11,7 +11,6 @@ with CI=true (pip install -e '.[test]')."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml

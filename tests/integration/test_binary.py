@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from conftest import IN_CI, ROOT, free_port, http_get, samples, stop_process, wait_http
 from postgres.conftest import _cleanup as _pg_cleanup
 from postgres.conftest import _start_primary, find_bin_dir
+
+from conftest import IN_CI, ROOT, free_port, http_get, samples, stop_process, wait_http
 
 SYSTEMD_DIR = ROOT / "deploy" / "systemd"
 

@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -57,7 +56,7 @@ def fleet_proc(tmp_path):
         try:
             wait_http(wait_url, proc)
         except RuntimeError:
-            raise RuntimeError((tmp_path / "fleet.log").read_text())
+            raise RuntimeError((tmp_path / "fleet.log").read_text()) from None
         proc.log_path = tmp_path / "fleet.log"
         return proc
 

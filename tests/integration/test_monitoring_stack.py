@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, Prometheus, free_port, require_program, start_exporter, stop_process, wait_http
+
 from exporters.rules import series_names
 
 DEPLOY = ROOT / "deploy"
@@ -133,9 +134,8 @@ _COMPARISON = re.compile(r"^(?P<lhs>.*?)\s*(?:==|!=|>=|<=|>|<)\s*-?[0-9.e+]+\s*$
 def stack(tmp_path_factory):
     from postgres.conftest import _cleanup as pg_cleanup
     from postgres.conftest import _start_primary, find_bin_dir
-    from redis_tests.conftest import CANARY_PREFIX, _binary_version, debian_redis_binary
+    from redis_tests.conftest import CANARY_PREFIX, _binary_version, _new_server, debian_redis_binary
     from redis_tests.conftest import _cleanup as redis_cleanup
-    from redis_tests.conftest import _new_server
 
     tmp = tmp_path_factory.mktemp("stack")
     started: list = []

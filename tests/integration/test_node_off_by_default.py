@@ -8,6 +8,7 @@ import re
 import pytest
 
 from conftest import newer_go_binary, parse_families, samples, start_go_exporter
+
 from exporters.node.registry import node_collectors
 
 FAMILIES = re.compile(r"^node_(processes_|interrupts_total|cpu_(info|flag_info|bug_info|frequency_hertz)$|softirqs_"

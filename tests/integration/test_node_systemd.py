@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, newer_go_binary, parse_families, require_program, samples, start_go_exporter, stop_process, value
+from conftest import (
+    ROOT,
+    newer_go_binary,
+    parse_families,
+    require_program,
+    samples,
+    start_go_exporter,
+    stop_process,
+    value,
+)
 
 SYSTEMD_FLAGS = ("--collector.disable-defaults", "--collector.systemd", "--collector.logind",
                  "--collector.systemd.enable-task-metrics",

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from exporters.node.filesystem import parse_mountinfo
-
 from conftest import IN_CI, samples, value
+
+from exporters.node.filesystem import parse_mountinfo
 
 pytestmark = pytest.mark.slow
 

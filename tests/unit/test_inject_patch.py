@@ -13,8 +13,8 @@ import sys
 import pytest
 
 from conftest import IN_CI, ROOT
-from exporters.inject.patch import (DEFAULT_IMAGE, INJECT, Malformed, build_container, build_patch, pointer,
-                                    show)
+
+from exporters.inject.patch import DEFAULT_IMAGE, INJECT, Malformed, build_container, build_patch, pointer, show
 
 P = "exporters.flextime.io/"
 

@@ -9,7 +9,15 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text_pc
 
 from exporters.core.metrics import (
-    COUNTER, GAUGE, HISTOGRAM, MetricFamily, counter, format_le, format_value, gauge, merge, render_openmetrics,
+    COUNTER,
+    HISTOGRAM,
+    MetricFamily,
+    counter,
+    format_le,
+    format_value,
+    gauge,
+    merge,
+    render_openmetrics,
     render_text,
 )
 from exporters.core.textparse import ParseError, parse_text

@@ -11,6 +11,9 @@ import os
 
 import pytest
 
+from node_tree import run as _run
+from node_tree import samples, settings, tree, write
+
 from exporters.core.collector import NoData, PartialFailure
 from exporters.node.cpu import CPUCollector
 from exporters.node.cpufreq import CPUFreqCollector, parse_cpu_list
@@ -24,9 +27,6 @@ from exporters.node.rapl import RaplCollector, sanitize
 from exporters.node.sysfs_values import go_float, go_int, go_uint, valid_utf8
 from exporters.node.thermal_zone import ThermalZoneCollector
 from exporters.node.watchdog import WatchdogCollector
-
-from node_tree import samples, settings, tree, write
-from node_tree import run as _run
 
 
 def run(collector) -> dict:

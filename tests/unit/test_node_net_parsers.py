@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from node_tree import run, samples, write
+
 from exporters.core.collector import Settings
 from exporters.core.errors import ConfigError
 from exporters.core.metrics import COUNTER, GAUGE, UNTYPED, render_text
@@ -18,7 +20,6 @@ from exporters.node.sockstat import SockstatCollector, parse_sockstat, sockstat_
 from exporters.node.softnet import SoftnetCollector, parse_softnet_stat
 from exporters.node.udp_queues import UDPQueuesCollector, parse_udp_queues
 from exporters.node.vmstat import VmstatCollector, parse_vmstat
-from node_tree import run, samples, write
 
 # --------------------------------------------------------------------------- fixtures
 

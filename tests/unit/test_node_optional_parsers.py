@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from node_tree import run, samples, settings, tree, write
+
 from exporters.core.errors import ConfigError
 from exporters.node.cpu import CPUCollector
 from exporters.node.interrupts import InterruptsCollector, parse_interrupts
 from exporters.node.processes import ProcessesCollector, parse_pid_stat
 from exporters.node.stat import StatCollector, parse_softirq
 from exporters.node.systemd import parse_version, unit_path
-from node_tree import run, samples, settings, tree, write
 
 INTERRUPTS = """\
            CPU0       CPU1

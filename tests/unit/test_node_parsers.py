@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from node_tree import run, samples, settings, tree, write
+
 from exporters.core.errors import ConfigError
 from exporters.core.metrics import COUNTER, GAUGE, render_text
 from exporters.node.cpu import CPUCollector, MonotonicCPUTimes, parse_cpu_stat
@@ -20,7 +22,6 @@ from exporters.node.os_release import OSCollector, os_version, parse_os_release
 from exporters.node.stat import StatCollector, parse_stat
 from exporters.node.time import TimeCollector, clocksource_device, parse_clocksources
 from exporters.node.uname import UnameCollector, parse_domainname
-from node_tree import run, samples, settings, tree, write
 
 HZ = os.sysconf("SC_CLK_TCK")
 

@@ -11,6 +11,9 @@ import math
 
 import pytest
 
+from node_tree import run as _run
+from node_tree import samples, settings, tree, write
+
 from exporters.core.collector import NoData, PartialFailure
 from exporters.core.errors import ConfigError
 from exporters.core.metrics import COUNTER, GAUGE, UNTYPED
@@ -27,9 +30,6 @@ from exporters.node.sysfs_util import go_uint0
 from exporters.node.tapestats import TapestatsCollector
 from exporters.node.xfs import XFSCollector
 from exporters.node.zfs import ZFSCollector
-
-from node_tree import samples, settings, tree, write
-from node_tree import run as _run
 
 
 def run(collector) -> dict:

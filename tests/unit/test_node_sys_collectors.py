@@ -13,6 +13,9 @@ import os
 
 import pytest
 
+from node_tree import run as _run
+from node_tree import samples, settings, tree, write
+
 from exporters.core.collector import Settings
 from exporters.core.errors import ConfigError
 from exporters.core.metrics import COUNTER, GAUGE, render_text
@@ -30,9 +33,6 @@ from exporters.node.timex import (
     adjtimex_read,
     timex_values,
 )
-
-from node_tree import samples, settings, tree, write
-from node_tree import run as _run
 
 
 def run(collector) -> dict:

@@ -3,7 +3,8 @@
 import asyncio
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis import exceptions as rex
 from redis.asyncio.connection import Connection
 

@@ -9,10 +9,17 @@ import json
 import pytest
 
 from exporters import cli
-from exporters.rules import (OTHER_PROVIDERS, Catalogue, PromQLError, check, classify, fleet_catalogue,
-                             other_provider,
-                             series_names, tokenize)
-
+from exporters.rules import (
+    OTHER_PROVIDERS,
+    Catalogue,
+    PromQLError,
+    check,
+    classify,
+    fleet_catalogue,
+    other_provider,
+    series_names,
+    tokenize,
+)
 
 # ---- the tokenizer --------------------------------------------------------------------------------
 

@@ -11,7 +11,14 @@ from exporters.core.errors import ConfigError
 from exporters.core.metrics import render_text
 from exporters.scheduler.config import parse_config
 from exporters.scheduler.contract import (
-    UNDECODABLE, FinishedJob, JobContract, Ledger, decode_json, job_labels, label_text, violations,
+    UNDECODABLE,
+    FinishedJob,
+    JobContract,
+    Ledger,
+    decode_json,
+    job_labels,
+    label_text,
+    violations,
 )
 
 C = JobContract()
@@ -126,8 +133,7 @@ def test_a_bad_config_file_exits_2_naming_the_field(tmp_path):
 def test_labels_from_job_data_are_bounded_in_length_and_number():
     """A 100 KB sport, and more distinct sports and violation types than the bound, cost one series
     each ('_other') and are counted per label."""
-    from exporters.scheduler.contract import (MAX_DISTINCT_LABEL_VALUES, OVERFLOW, FinishedJob, JobContract,
-                                              Ledger)
+    from exporters.scheduler.contract import MAX_DISTINCT_LABEL_VALUES, OVERFLOW, FinishedJob, JobContract, Ledger
 
     ledger = Ledger(JobContract())
     huge = "x" * 100_000

@@ -25,7 +25,7 @@ def test_data_root_kwargs_over_first_dict_arg():
         {"sport": "football", "teamCount": 14}
     assert job_data(_call(("x",), {})) == {}
     for proto in range(0, pickle.HIGHEST_PROTOCOL + 1):
-        assert job_data(_call(({"sport": "a"},), {}, lambda v: pickle.dumps(v, protocol=proto))) == {"sport": "a"}
+        assert job_data(_call(({"sport": "a"},), {}, lambda v: pickle.dumps(v, protocol=proto))) == {"sport": "a"}  # noqa: B023
 
 
 def test_json_serializer():

@@ -25,8 +25,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ROOT, exporter_cmd, newer_go_binary, parse_families, require_program, samples, start_exporter,
-                      start_go_exporter)
+from conftest import (
+    ROOT,
+    exporter_cmd,
+    newer_go_binary,
+    parse_families,
+    require_program,
+    samples,
+    start_exporter,
+    start_go_exporter,
+)
 
 # The same for 1.9, 1.5 and ours: the fixture tree, and no collector that reads the live host's mounts,
 # clock, kernel name or SELinux state (the fixture has none of them).

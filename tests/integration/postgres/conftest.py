@@ -201,7 +201,7 @@ class PgServer:
                 return
             except RuntimeError:
                 if time.monotonic() > end:
-                    raise RuntimeError(f"{self.name} does not accept connections:\n{self.log_text()[-3000:]}")
+                    raise RuntimeError(f"{self.name} does not accept connections:\n{self.log_text()[-3000:]}") from None
                 time.sleep(0.05)
 
     def stop(self) -> None:

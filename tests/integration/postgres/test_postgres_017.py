@@ -13,8 +13,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import (ROOT, exporter_cmd, free_port, newer_go_binary, require_program, samples, start_exporter,
-                      start_go_exporter, value)
+from conftest import (
+    ROOT,
+    exporter_cmd,
+    free_port,
+    newer_go_binary,
+    require_program,
+    samples,
+    start_exporter,
+    start_go_exporter,
+    value,
+)
 
 from .conftest import _clean_env
 

@@ -4,14 +4,13 @@ and the password never shown."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import ROOT, exporter_cmd, free_port, parse_families, samples, start_exporter, value
+from conftest import ROOT, exporter_cmd, free_port, parse_families, start_exporter, value
 
 APP = "flextime-exporter-test"
 

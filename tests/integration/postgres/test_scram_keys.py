@@ -31,6 +31,7 @@ import psycopg
 import pytest
 
 from conftest import parse_families, value
+
 from exporters.postgres import scram
 
 from .conftest import EXPORTER_ROLE, PgServer, _missing

@@ -20,8 +20,15 @@ import pytest
 
 from conftest import ROOT, parse_families, value
 
-from .conftest import CANARY_PREFIX, SEED_COUNTS, SEED_PREFIX, SERVER_FIXTURES, RedisServer, seed_keys, \
-    start_go_redis_exporter
+from .conftest import (
+    CANARY_PREFIX,
+    SEED_COUNTS,
+    SEED_PREFIX,
+    SERVER_FIXTURES,
+    RedisServer,
+    seed_keys,
+    start_go_redis_exporter,
+)
 
 DATA = ROOT / "tests" / "data" / "redis"
 RECAPTURE = os.environ.get("FLEXTIME_REDIS_RECAPTURE", "") == "1"

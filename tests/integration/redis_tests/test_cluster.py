@@ -186,7 +186,7 @@ def test_probe_follows_only_allowed_nodes(tmp_path, cluster, keyed):
         assert cluster[0].password not in text
 
 
-def test_discover_on_a_single_node_cluster_and_169_has_no_endpoint(tmp_path, cluster_redis):
+def test_discover_on_a_single_node_cluster_and_169_has_no_endpoint(tmp_path, cluster_redis):  # noqa: F811
     """The existing single-node cluster fixture: the endpoint lists its one node. redis_exporter 1.69 has
     no such endpoint (1.70 added it): the one difference of this module from 1.69, by design."""
     ours = start(tmp_path, cluster_redis, "--is-cluster")

@@ -13,10 +13,22 @@ import pytest
 
 from conftest import ROOT, value
 
-from .conftest import RedisServer, SERVER_FIXTURES
-from .test_exporter import (CORE_COLLECTORS, ERROR_CLASSES, FakeRedis, as_exporter_user, collector_success,
-                            fake_redis, get_ok, last_error, scrape_path, series, start_redis_exporter,
-                            types, write_password_file)
+from .conftest import SERVER_FIXTURES, RedisServer
+from .test_exporter import (
+    CORE_COLLECTORS,
+    ERROR_CLASSES,
+    FakeRedis,
+    as_exporter_user,
+    collector_success,
+    fake_redis,
+    get_ok,
+    last_error,
+    scrape_path,
+    series,
+    start_redis_exporter,
+    types,
+    write_password_file,
+)
 
 __all__ = ["fake_redis"]  # a fixture, imported to be found here
 

@@ -17,10 +17,16 @@ import pytest
 
 from conftest import IN_CI, ROOT, exporter_cmd, free_port, value
 
-from .conftest import (_binary_version, _cleanup, _new_server, _quiet_client_kwargs, _redis_module,
-                       debian_redis_binary)
-from .test_exporter import (collector_success, get_ok, last_error, series, start_redis_exporter,
-                            types, write_password_file)
+from .conftest import _binary_version, _cleanup, _new_server, _quiet_client_kwargs, _redis_module, debian_redis_binary
+from .test_exporter import (
+    collector_success,
+    get_ok,
+    last_error,
+    series,
+    start_redis_exporter,
+    types,
+    write_password_file,
+)
 
 SCRAPE_HEADER = 2.0  # X-Prometheus-Scrape-Timeout-Seconds of the fault scrapes: the answer must beat it
 
@@ -88,7 +94,7 @@ def test_server_stopped_and_started_again(own_redis, tmp_path):
     assert "again" in log and own_redis.password not in log
 
 
-def test_server_that_never_answers_costs_one_deadline(tmp_path, fake_redis):
+def test_server_that_never_answers_costs_one_deadline(tmp_path, fake_redis):  # noqa: F811 (the fixture)
     exp = start_redis_exporter(tmp_path, f"--redis.addr=redis://{fake_redis.address}",
                                env={"REDIS_PASSWORD": "canary-redis-unused"})
     try:

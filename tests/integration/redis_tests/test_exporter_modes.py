@@ -16,8 +16,16 @@ import pytest
 
 from conftest import samples, value
 
-from .conftest import (READY_TIMEOUT, _binary_version, _cleanup, _new_server, _quiet_client_kwargs,
-                       _redis_module, debian_redis_binary, start_go_redis_exporter)
+from .conftest import (
+    READY_TIMEOUT,
+    _binary_version,
+    _cleanup,
+    _new_server,
+    _quiet_client_kwargs,
+    _redis_module,
+    debian_redis_binary,
+    start_go_redis_exporter,
+)
 from .test_exporter import collector_success, family_table, get_ok, helps, start_redis_exporter
 
 CANARY_PREFIX = "canary-redis-"

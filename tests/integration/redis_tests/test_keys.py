@@ -15,8 +15,16 @@ import pytest
 from conftest import ROOT, samples, value
 
 from .conftest import SCRATCH_DB, SERVER_FIXTURES, RedisServer, start_go_redis_exporter
-from .test_exporter import as_exporter_user, get_ok, helps, label_names, scrape_path, start_redis_exporter, \
-    types, write_password_file
+from .test_exporter import (
+    as_exporter_user,
+    get_ok,
+    helps,
+    label_names,
+    scrape_path,
+    start_redis_exporter,
+    types,
+    write_password_file,
+)
 
 PREFIX = "flextime:keys:"
 DB = f"db{SCRATCH_DB}"
@@ -147,7 +155,7 @@ def test_sizes_values_and_missing_keys(tmp_path, server, scratch):
     sizes = by(text, "redis_key_size", "key")
     assert sizes == {**{k: size for k, (_, size) in KEYS.items()}, STREAM: 3}  # a glob and single keys, once each
     # a missing key has no series at all (redis_exporter exports key_size 0: its #891)
-    assert not [k for (_, pairs) in samples(text) for n, v in pairs if n == "key" and v.endswith("missing")]
+    assert not [v for (_, pairs) in samples(text) for n, v in pairs if n == "key" and v.endswith("missing")]
     # values of strings, as redis_exporter: numbers in key_value, other strings as the val label
     assert by(text, "redis_key_value", "key") == VALUES
     assert by(text, "redis_key_value_as_string", "key", "val") == {(k, v): 1 for k, v in STRING_VALUES.items()}

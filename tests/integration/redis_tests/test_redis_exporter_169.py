@@ -13,7 +13,14 @@ from conftest import newer_go_binary, samples, value
 from .compare169 import compare_169
 from .conftest import SERVER_FIXTURES, seed_keys, start_go_redis_exporter
 from .test_exporter import (
-    all_servers, as_exporter_user, collector_success, compare_families, get_ok, series, start_redis_exporter, types,
+    all_servers,
+    as_exporter_user,
+    collector_success,
+    compare_families,
+    get_ok,
+    series,
+    start_redis_exporter,
+    types,
 )
 from .test_exporter_modes import cluster_redis  # noqa: F401  (a fixture)
 

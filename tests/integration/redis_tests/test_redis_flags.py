@@ -13,15 +13,30 @@ import subprocess
 import time
 
 import pytest
+from test_webconfig import PKI, pki  # noqa: F401  (pki is a fixture: a throwaway CA, server and client certs)
 
 from conftest import (
-    ROOT, exporter_cmd, free_port, http_get, newer_go_binary, require_program, samples, stop_process, value,
+    ROOT,
+    exporter_cmd,
+    free_port,
+    http_get,
+    newer_go_binary,
+    require_program,
+    samples,
+    stop_process,
+    value,
 )
-from test_webconfig import PKI, pki  # noqa: F401  (pki is a fixture: a throwaway CA, server and client certs)
 
 from .conftest import seed_keys
 from .test_exporter import (
-    as_exporter_user, collector_success, get_ok, last_error, series, start_redis_exporter, types, write_password_file,
+    as_exporter_user,
+    collector_success,
+    get_ok,
+    last_error,
+    series,
+    start_redis_exporter,
+    types,
+    write_password_file,
 )
 
 OTHER_HELPER_FLAGS: set[str] = set()  # flags of 1.69 still being built elsewhere: none

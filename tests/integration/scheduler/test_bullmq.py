@@ -282,9 +282,8 @@ def test_discovery_finds_every_queue_under_the_prefix(queue_redis, worked, tmp_p
 def test_redis_stopped_then_started_again(tmp_path):
     """Its own Redis (the shared one must stay up): down -> scheduler_up 0 and HTTP 200 within
     the deadline, the counters kept; up again -> counting resumes, nothing counted twice."""
-    from redis_tests.conftest import CANARY_PREFIX, _binary_version, debian_redis_binary
+    from redis_tests.conftest import CANARY_PREFIX, _binary_version, _new_server, debian_redis_binary
     from redis_tests.conftest import _cleanup as redis_cleanup
-    from redis_tests.conftest import _new_server
 
     binary = debian_redis_binary()
     server = _new_server(f"sched-fault-{RUN}", "master", binary, *_binary_version(binary),

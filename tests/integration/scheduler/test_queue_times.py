@@ -46,7 +46,8 @@ async def _process(job, token):
 
 async def _work(url: str, queue: str, opts: dict) -> None:
     """Short and long jobs, three of them retried twice (attempts: 3): added with no worker, which
-    starts WAITED seconds later; then more jobs once it runs."""
+    starts WAITED seconds later; then more jobs once it runs. Run times sit mid-bucket (0.15 s, 0.35 s,
+    1.6 s), so the milliseconds between the job hash's times and the events' cannot move a job across a bound."""
     from bullmq import Queue, Worker
 
     q = Queue(queue, {"connection": url})
@@ -61,15 +62,15 @@ async def _work(url: str, queue: str, opts: dict) -> None:
 
     try:
         for _ in range(3):
-            await q.add("short", {"sport": "soccer", "seconds": 0.1}, dict(opts))
+            await q.add("short", {"sport": "soccer", "seconds": 0.15}, dict(opts))
         await asyncio.sleep(WAITED)  # the wait being measured: no worker yet
         worker = Worker(queue, _process, {"connection": url, "concurrency": 4, "name": f"t-{queue}"})
         worker.on("completed", on_done)  # every job completes in the end (the retried ones on their third run)
         try:
             for _ in range(4):
-                await q.add("long", {"sport": "soccer", "seconds": 1.2}, dict(opts))
+                await q.add("long", {"sport": "soccer", "seconds": 1.6}, dict(opts))
             for _ in range(3):
-                await q.add("retried", {"sport": "soccer", "seconds": 0.05, "failTimes": 2},
+                await q.add("retried", {"sport": "soccer", "seconds": 0.35, "failTimes": 2},
                             {**opts, "attempts": 3})
             await asyncio.wait_for(finished.wait(), 60)
         finally:
@@ -126,8 +127,10 @@ def test_bullmq_wait_and_run_times_land_in_their_buckets(bull):
     assert value(text, run + "_count", queue=q, job_name="long") == 4
     assert value(text, run + "_bucket", queue=q, job_name="long", le="1") == 0
     assert value(text, run + "_bucket", queue=q, job_name="long", le="2.5") == 4
+    assert value(text, run + "_bucket", queue=q, job_name="short", le="0.1") == 0
     assert value(text, run + "_bucket", queue=q, job_name="short", le="0.25") == 3
-    assert value(text, run + "_count", queue=q, job_name="retried") == 3
+    assert value(text, run + "_bucket", queue=q, job_name="retried", le="0.25") == 0  # the last run only
+    assert value(text, run + "_bucket", queue=q, job_name="retried", le="0.5") == 3
 
 
 def test_bullmq_retries_equal_the_attempts_bullmq_recorded(bull):

@@ -12,17 +12,16 @@ import threading
 import time
 
 import pytest
-
-from conftest import samples, value
+import redis  # noqa: E402  (test dependencies: a missing one is an error, never a skip)
+import rq  # noqa: E402
 from redis_tests.conftest import CANARY_PREFIX, _binary_version, debian_redis_binary
 from redis_tests.conftest import _cleanup as _redis_cleanup
 from redis_tests.conftest import _new_server as _new_redis
 
+from conftest import samples, value
+
 from .conftest import start_scheduler
 from .rq_jobs import generate
-
-import redis  # noqa: E402  (test dependencies: a missing one is an error, never a skip)
-import rq  # noqa: E402
 
 # (sport, teamCount, sleep, fail, violations)
 JOBS = [

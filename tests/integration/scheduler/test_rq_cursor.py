@@ -15,14 +15,13 @@ import time
 from collections import Counter
 
 import pytest
+import redis  # noqa: E402  (test dependencies: a missing one is an error, never a skip)
+import rq  # noqa: E402
 
 from conftest import samples, value
 
 from .conftest import start_scheduler
 from .rq_cursor_jobs import quick
-
-import redis  # noqa: E402  (test dependencies: a missing one is an error, never a skip)
-import rq  # noqa: E402
 
 COUNTERS = ("schedule_generation_duration_seconds_count", "schedule_generation_failures_total",
             "constraint_violations_total", "scheduler_queue_jobs_completed_total",

@@ -190,7 +190,7 @@ def test_counters_match_what_the_workers_did(worked):
     truth = worked["truth"]
     assert len(truth) == len(JOBS) and all(state in ("completed", "failed") for _, _, state, _, _ in truth)
     # durations are the table's finished_at - started_at, and those are the known processing times
-    for sport, teams, state, took, seconds in truth:
+    for sport, _teams, _state, took, seconds in truth:
         assert seconds <= took < seconds + 0.5, (sport, took, seconds)
     expected: dict = {}
     for sport, teams, state, took, _ in truth:

@@ -29,6 +29,10 @@ FLAGS = (
          default=False, type=bool),
     Flag("--rq.queue", "rq_queue", "An RQ queue to read (repeatable).", multiple=True, metavar="NAME"),
     Flag("--rq.discover", "rq_discover", "Read every RQ queue listed in rq:queues.", default=False, type=bool),
+    Flag("--celery.queue", "celery_queue", "A Celery queue (Redis broker) to read (repeatable).", multiple=True,
+         metavar="NAME"),
+    Flag("--celery.result-backend", "celery_result_backend", "The Celery Redis result backend, when not "
+         "--redis.addr (redis://, rediss:// or unix://).", default="", metavar="URI"),
     Flag("--pool.dsn", "pool_dsn", "PostgreSQL the application connects to, for database_connection_pool_size.",
          default="", metavar="DSN"),
     Flag("--pool.application-name", "pool_application_name",
@@ -66,7 +70,7 @@ def validate(settings: Settings) -> SchedulerOptions:
     if settings.redis_password and settings.redis_password_file:
         raise ConfigError("give --redis.password or --redis.password-file, not both")
     for b in (cfg := load(settings, _with_password(settings.redis_addr, settings.redis_password))).backends:
-        if b.kind in ("bullmq", "rq"):
+        if b.kind in ("bullmq", "rq", "celery"):
             parts = urlsplit(b.redis_url)
             if parts.scheme not in ("redis", "rediss", "unix"):
                 raise ConfigError(f"backend {b.name}: the Redis address must start with redis://, rediss:// or "

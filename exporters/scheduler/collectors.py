@@ -136,6 +136,13 @@ class RQCollector(QueueCollector):
 
 
 @scheduler_collectors.register
+class CeleryCollector(QueueCollector):
+    name = "celery"
+    kind = "celery"
+    description = "Celery queues on a Redis broker, results from a Redis result backend (no task events)"
+
+
+@scheduler_collectors.register
 class SQLCollector(QueueCollector):
     name = "sql"
     kind = "sql"

@@ -14,6 +14,7 @@ from typing import Any
 from ..core.errors import ConfigError
 from .contract import JobContract, check_path
 
+REDIS_KINDS = ("bullmq", "rq", "celery")  # the backends read from Redis
 SQL_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 # the documented default job table (docs/scheduler.md, "SQL job table")
 DEFAULT_SQL_COLUMNS = {
@@ -44,6 +45,7 @@ class BackendConfig:
     states: dict[str, str] = field(default_factory=dict)  # sql: value in the state column -> state label
     stalled_after: float = 300.0  # sql: an active row whose heartbeat is older than this is stalled
     max_queues: int = 100  # discovery bound; queues beyond it are counted, not read
+    result_backend: str = field(default="", repr=False)  # celery: the Redis result backend (default: the broker)
 
 
 @dataclass
@@ -102,6 +104,9 @@ def _backend(raw: Any, index: int, default_redis: str, default_password_file: st
     elif kind == "rq":
         _known(raw, common | {"redis", "password_file", "queues", "discover", "max_queues"}, where)
         cfg = BackendConfig("rq", _str(raw.get("name", "rq"), f"{where}.name"))
+    elif kind == "celery":
+        _known(raw, common | {"redis", "password_file", "result_backend", "queues"}, where)
+        cfg = BackendConfig("celery", _str(raw.get("name", "celery"), f"{where}.name"))
     elif kind == "sql":
         _known(raw, common | {"dsn", "table", "columns", "states", "queues", "stalled_after"}, where)
         cfg = BackendConfig("sql", _str(raw.get("name", "sql"), f"{where}.name"))
@@ -130,12 +135,13 @@ def _backend(raw: Any, index: int, default_redis: str, default_password_file: st
         except (TypeError, ValueError):
             raise ConfigError(f"{where}.stalled_after: expected seconds") from None
     else:
-        raise ConfigError(f"{where}.type: {kind!r} is not one of bullmq, rq, sql")
-    if kind in ("bullmq", "rq"):
+        raise ConfigError(f"{where}.type: {kind!r} is not one of bullmq, rq, celery, sql")
+    if kind in ("bullmq", "rq", "celery"):
         cfg.redis_url = _str(raw.get("redis", default_redis), f"{where}.redis")
         cfg.password_file = _str(raw.get("password_file", default_password_file), f"{where}.password_file")
         if not cfg.redis_url:
             raise ConfigError(f"{where}.redis: a Redis URL is required (or --redis.addr)")
+        cfg.result_backend = _str(raw.get("result_backend", cfg.redis_url), f"{where}.result_backend")
         cfg.discover = bool(raw.get("discover", False))
         try:
             cfg.max_queues = int(raw.get("max_queues", 100))
@@ -214,6 +220,11 @@ def load(settings, redis_addr: str | None = None) -> SchedulerConfig:
         cfg.backends.append(BackendConfig("rq", "rq", redis_url=default_redis, password_file=password_file,
                                           queues=rq_queues,
                                           discover=bool(settings.get("rq_discover"))))
+    celery_queues = tuple(q for q in (settings.get("celery_queue") or ()) if q)
+    if celery_queues:
+        cfg.backends.append(BackendConfig("celery", "celery", redis_url=default_redis, password_file=password_file,
+                                          result_backend=settings.get("celery_result_backend") or default_redis,
+                                          queues=celery_queues))
     if settings.get("pool_dsn"):
         if not settings.get("pool_application_name"):
             raise ConfigError("--pool.dsn needs --pool.application-name (the application's connections)")
@@ -223,9 +234,9 @@ def load(settings, redis_addr: str | None = None) -> SchedulerConfig:
         if names.count(name) > 1:
             raise ConfigError(f"backend name {name!r} is used twice: give each backend its own name:")
     for b in cfg.backends:
-        if b.kind in ("bullmq", "rq") and not b.redis_url:
+        if b.kind in REDIS_KINDS and not b.redis_url:
             raise ConfigError(f"backend {b.name}: no Redis address (--redis.addr or redis: in the config file)")
-        if b.kind in ("bullmq", "rq") and b.password_file:
+        if b.kind in REDIS_KINDS and b.password_file:
             try:
                 with open(b.password_file, "rb"):
                     pass

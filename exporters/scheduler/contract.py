@@ -182,6 +182,10 @@ LEDGER_METRICS = (
     MetricDef("scheduler_queue_jobs_retried_total", COUNTER,
               "Retries of finished jobs (attempts before the last one, as the queue library recorded them).",
               ("backend", "queue")),
+    MetricDef("scheduler_celery_tasks_total", COUNTER,
+              "Celery tasks that reached a final state (SUCCESS, FAILURE, REVOKED), from the result backend, by "
+              f"task name (result_extended; 'unknown' without it; bounded: '{OVERFLOW}').",
+              ("backend", "queue", "task", "state")),
     MetricDef("scheduler_job_label_overflow_total", COUNTER,
               f"Label values from job data shown as '{OVERFLOW}': longer than {MAX_LABEL_VALUE_LENGTH} characters, "
               f"or new once the label had {MAX_DISTINCT_LABEL_VALUES} values.", ("label",)),
@@ -250,6 +254,7 @@ class Ledger:
         self.waits: dict[tuple[str, str], _Histogram] = {}
         self.runs: dict[tuple[str, str, str], _Histogram] = {}
         self.retried: dict[tuple[str, str], int] = {}
+        self.tasks: dict[tuple[str, str, str, str], int] = {}
         self.bound = LabelBound()
         self.declare_sport(UNKNOWN)
 
@@ -300,6 +305,11 @@ class Ledger:
             key = (self.bound("constraint_type", kind), self.bound("severity", severity))
             self.violations[key] = self.violations.get(key, 0) + 1
 
+    def count_task(self, backend: str, queue: str, name: str | None, state: str) -> None:
+        """One Celery task in a final state (its job counters went through record())."""
+        key = (backend, queue, self.bound("job_name", label_text(name)), state)
+        self.tasks[key] = self.tasks.get(key, 0) + 1
+
     def _queue_times(self, backend: str, job: FinishedJob) -> None:
         """Wait, run time and retries of one finished job (completed or failed), per queue."""
         key = (backend, job.queue)
@@ -335,6 +345,7 @@ class Ledger:
                             ("scheduler_jobs_undecodable_total", self.undecodable),
                             ("scheduler_queue_history_gaps_total", self.gaps),
                             ("scheduler_queue_jobs_retried_total", self.retried),
+                            ("scheduler_celery_tasks_total", self.tasks),
                             ("scheduler_job_label_overflow_total", self.bound.overflows)):
             fam = _DEFS[name].family()
             for labelvalues, value in sorted(table.items()):

@@ -16,7 +16,7 @@ from .config import SchedulerConfig
 from .contract import LEDGER_METRICS, Ledger
 
 READERS = {"bullmq": "exporters.scheduler.bullmq:BullMQReader", "rq": "exporters.scheduler.rq:RQReader",
-           "sql": "exporters.scheduler.sql:SQLReader"}
+           "sql": "exporters.scheduler.sql:SQLReader", "celery": "exporters.scheduler.celery:CeleryReader"}
 ACTIVE_SESSIONS = MetricDef("active_scheduling_sessions", GAUGE,
                             "Jobs being processed now (active / started) in every queue read in this scrape.")
 SESSION_METRICS = (*LEDGER_METRICS, ACTIVE_SESSIONS)

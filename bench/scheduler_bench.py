@@ -5,7 +5,9 @@ tests' helpers), or a SQL job table (the documented default schema) on its own P
 sets of 10 queues are filled: ``small`` with 1,000 finished jobs kept in total, ``large`` with
 ``--history`` (default 1,000,000; RQ: 100,000, see below), each job with a sport, team count and a
 result with constraint violations; finished jobs are kept. BullMQ and RQ queues are filled by their
-own libraries (producers and workers in 2 processes; RQ's with ``result_ttl`` of a week); the SQL
+own libraries (producers and workers in 2 processes; RQ's with ``result_ttl`` of a week); BullMQ's with
+five job names, every tenth job retried once, and a job scheduler per queue, so the wait and run-time
+histograms, retries, the longest active job and the recurring jobs are all read; the SQL
 table by INSERT ... SELECT, as an application's workers would have left it. Then, for each set,
 ``flextime-exporter scheduler`` reading its 10 queues, started after the fill:
 
@@ -55,10 +57,14 @@ SPORTS = ("soccer", "basketball", "hockey", "baseball", "volleyball")
 VIOLATIONS = ({"type": "venue_conflict", "severity": "hard"}, {"type": "rest_days", "severity": "soft"})
 
 
+JOB_NAMES = ("generate-schedule", "regenerate-week", "validate-schedule", "publish-schedule", "optimize-travel")
+
+
 def _job(i: int) -> dict:
-    return {"name": "generate-schedule",
-            "data": {"sport": SPORTS[i % len(SPORTS)], "teamCount": 8 + i % 4 * 4},
-            "opts": {}}
+    """One job of the history: five job names (the job_name label), every tenth retried once."""
+    return {"name": JOB_NAMES[i % len(JOB_NAMES)],
+            "data": {"sport": SPORTS[i % len(SPORTS)], "teamCount": 8 + i % 4 * 4, "failOnce": i % 10 == 0},
+            "opts": {"attempts": 2} if i % 10 == 0 else {}}
 
 
 async def _work(url: str, prefix: str, queues: list[str], per_queue: int) -> None:
@@ -66,6 +72,8 @@ async def _work(url: str, prefix: str, queues: list[str], per_queue: int) -> Non
     from bullmq import Queue, Worker
 
     async def process(job, token):
+        if job.data.get("failOnce") and job.attemptsMade == 0:
+            raise RuntimeError("retried once")
         return {"schedule": "ok", "constraintViolations": list(VIOLATIONS[: hash(job.id) % 3])}
 
     for name in queues:
@@ -79,8 +87,9 @@ async def _work(url: str, prefix: str, queues: list[str], per_queue: int) -> Non
                 done.set()
 
         worker = Worker(name, process, {"connection": url, "prefix": prefix, "concurrency": 20})
-        worker.on("completed", finished)
-        worker.on("failed", finished)
+        worker.on("completed", finished)  # every job completes (the retried ones at their second attempt)
+        # a recurring job per queue (read by every scrape: next run, interval, overdue)
+        await q.upsertJobScheduler(f"hourly-{name}", {"pattern": "0 * * * *"}, "hourly-report", {})
         for start in range(0, per_queue, 1000):
             await q.addBulk([_job(i) for i in range(start, min(per_queue, start + 1000))])
         await asyncio.wait_for(done.wait(), timeout=max(600, per_queue / 50))

@@ -123,6 +123,7 @@ class _Scrape:
     up: bool = False
     error: str = ""
     ping: float | None = None  # seconds PING took (--ping-on-connect)
+    started: float = field(default_factory=time.monotonic)
 
 
 class RedisSession(ScrapeHooks):
@@ -142,7 +143,7 @@ class RedisSession(ScrapeHooks):
         self.sentinel = False  # redis_mode (Valkey: server_mode) sentinel, read when connecting: no CONFIG ...
         self.ping_on_connect = bool(settings.get("ping_on_connect"))
         self.all_config = bool(settings.get("include_config_metrics"))
-        self._scrapes: dict[float, _Scrape] = {}  # the running scrapes, by deadline
+        self._scrapes: dict[object, _Scrape] = {}  # the running scrapes, by their run (core.scrape.current_run)
         self._last = _Scrape()  # the latest finished before(): what a caller outside a scrape sees
         self.connect_time = 0.0
         self.scrapes = 0
@@ -309,8 +310,8 @@ class RedisSession(ScrapeHooks):
         """Connect if needed and send the scrape's pipeline; its INFO reply is this scrape's redis_up."""
         self.scrapes += 1
         now = time.monotonic()
-        for deadline in [d for d in self._scrapes if d < now - 60]:  # a scrape whose families() never came
-            del self._scrapes[deadline]
+        for run in [r for r, st in self._scrapes.items() if st.started < now - 60]:  # families() never came
+            del self._scrapes[run]
         state = self._scrapes[current_run()] = _Scrape()
         try:
             fresh = self._conn is None

@@ -197,8 +197,9 @@ async def listen(runner, addresses, ssl_context, what: str) -> None:
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         try:
             await site.start()
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {text}: {exc.strerror or exc}") from exc
+        except OSError as exc:  # asyncio's message names the address as a Python tuple: ours as given
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise ConfigError(f"cannot listen on {text}: {reason}") from exc
         log.info("listening on %s (%s), %s", text, "https" if ssl_context else "http", what)
 
 

@@ -99,9 +99,44 @@ def collector_toggle_dest(name: str) -> str:
     return f"enable_collector_{name}"
 
 
+def help_section(flag: str) -> str:
+    """Which --help heading a common flag goes under (the exporter's own flags go under "Target")."""
+    if flag.startswith("--log."):
+        return "Logging"
+    if flag.startswith("--collector."):
+        return "Collectors"
+    return "Web"  # --web.* and --scrape.*: how the exporter serves
+
+
+HELP_SECTIONS = ("Target", "Collectors", "Web", "Logging")
+
+
+class SectionedCommand(click.Command):
+    """--help with the options under headings, the exporter's own (target) flags first, instead of
+    one flat list of 200-300 lines. ``sections`` maps a parameter's name to its heading."""
+
+    def __init__(self, *args, sections: Mapping[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sections = dict(sections)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows: dict[str, list] = {title: [] for title in (*HELP_SECTIONS, "Other")}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                rows[self.sections.get(param.name, "Other")].append(record)
+        for title, records in rows.items():
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
 def build_command(spec: ExporterSpec) -> click.Command:
-    params: list[click.Parameter] = [_option(spec, f) for f in common_flags(spec)]
-    params += [_option(spec, f) for f in spec.flags]
+    common = common_flags(spec)
+    sections = {f.dest: help_section(f.flag) for f in common}
+    params: list[click.Parameter] = [_option(spec, f) for f in spec.flags]
+    sections.update({f.dest: "Target" for f in spec.flags})
+    params += [_option(spec, f) for f in common if sections[f.dest] == "Collectors"]  # --collector.disable-defaults
     for cls in spec.collectors:
         state = "on" if cls.default_enabled else "off"
         params.append(EnvOption(
@@ -109,12 +144,15 @@ def build_command(spec: ExporterSpec) -> click.Command:
             default=None, help=f"{cls.description} (default: {state})",
             envvar=envvar(spec, f"--collector.{cls.name}"), show_envvar=True))
         params += [_option(spec, f) for f in cls.flags]
+        sections.update({collector_toggle_dest(cls.name): "Collectors", **{f.dest: "Collectors" for f in cls.flags}})
+    params += [_option(spec, f) for f in common if sections[f.dest] != "Collectors"]
 
     def callback(**values):
         run(spec, Settings(**values))
 
-    return click.Command(spec.name, params=params, callback=callback, help=spec.description,
-                         short_help=spec.description, context_settings={"max_content_width": 120})
+    return SectionedCommand(spec.name, params=params, callback=callback, help=spec.description,
+                            short_help=spec.description, context_settings={"max_content_width": 120},
+                            sections=sections)
 
 
 def parse_settings(spec: ExporterSpec, args: list[str], env: Mapping[str, str]) -> Settings:

@@ -66,3 +66,21 @@ def test_port_in_use_is_host_colon_port(family, host, shown):
         port = s.getsockname()[1]
         line = one_error_line(run_cli("node", f"--web.listen-address={shown.format(port=port)}"))
     assert line == f"flextime-exporter node: error: cannot listen on {shown.format(port=port)}: address already in use"
+
+
+@pytest.mark.parametrize("how", ["--dsn", "DATA_SOURCE_NAME"])
+def test_postgres_dsn_with_a_bad_port_stops_start_up(how):
+    """libpq reads the port only when it connects: without a check at start-up the exporter would
+    serve pg_up 0 forever. One line, exit 2, the password nowhere."""
+    dsn = "postgresql://u:s3cret-pw@host:notaport/db"
+    listen = f"--web.listen-address=127.0.0.1:{free_port()}"
+    if how == "--dsn":
+        proc = run_cli("postgres", f"--dsn={dsn}", listen)
+    else:
+        import os
+
+        proc = subprocess.run(exporter_cmd("postgres", listen), capture_output=True, text=True, timeout=30, cwd=ROOT,
+                              env={**os.environ, "DATA_SOURCE_NAME": dsn})
+    line = one_error_line(proc)
+    assert line.startswith(f"flextime-exporter postgres: error: {how}: malformed DSN "), line
+    assert "'notaport'" in line and "s3cret-pw" not in line, line

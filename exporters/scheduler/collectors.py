@@ -33,6 +33,9 @@ QUEUE_METRICS = (
               ("backend", "queue")),
     MetricDef("scheduler_queue_stalled_jobs", GAUGE,
               "Active jobs whose worker stopped renewing its lock or heartbeat (abandoned).", ("backend", "queue")),
+    MetricDef("scheduler_queue_exists", GAUGE,
+              "Whether the backend has the queue (1) or not (0): a configured queue name that no job ever "
+              "used (a typo) has no keys, and would otherwise look like an idle queue.", ("backend", "queue")),
 )
 _Q = {d.name: d for d in QUEUE_METRICS}
 ACTIVE_STATES = ("active", "started")  # being processed: active_scheduling_sessions
@@ -54,7 +57,8 @@ def queue_families(results: list[tuple[str, list[QueueState] | BaseException]]):
                                 ("scheduler_queue_workers", st.workers),
                                 ("scheduler_queue_paused", None if st.paused is None else int(st.paused)),
                                 ("scheduler_queue_overdue_jobs", st.overdue),
-                                ("scheduler_queue_stalled_jobs", st.stalled)):
+                                ("scheduler_queue_stalled_jobs", st.stalled),
+                                ("scheduler_queue_exists", None if st.exists is None else int(st.exists))):
                 if value is not None:
                     fams[name].add(q, value)
     return list(fams.values())
@@ -91,6 +95,8 @@ class QueueCollector(Collector):
         for reader, outcome in zip(readers, outcomes):
             error = describe(outcome) if isinstance(outcome, BaseException) else ""
             _log_change(reader, error)
+            if not error:
+                _log_missing(reader, {st.queue for st in outcome if st.exists is False})
             if error:
                 errors.append(f"{reader.display}: {error}")
         if errors:
@@ -110,6 +116,20 @@ def _log_change(reader, error: str) -> None:
     elif not error and previous:
         log.info("backend %s answers again", reader.display)
     _last_error[id(reader)] = error
+
+
+_last_missing: dict[int, set[str]] = {}  # id(reader) -> the queues it found missing in its last read
+
+
+def _log_missing(reader, missing: set[str]) -> None:
+    """One line when a configured queue is found missing (scheduler_queue_exists 0), one when it appears."""
+    previous = _last_missing.get(id(reader), set())
+    for queue in sorted(missing - previous):
+        log.warning("backend %s: queue %r does not exist (no job ever used it: a typo in its name?); "
+                    "scheduler_queue_exists 0", reader.display, queue)
+    for queue in sorted(previous - missing):
+        log.info("backend %s: queue %r exists now", reader.display, queue)
+    _last_missing[id(reader)] = missing
 
 
 def describe(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ from conftest import ROOT, samples, value
 from .bullmq_jobs import Job, run_jobs
 from .conftest import start_scheduler
 from .rq_jobs import generate
+from .rq_worker import SimpleWorker
 
 DOC = ROOT / "docs" / "scheduler.md"
 
@@ -43,7 +44,7 @@ def test_read_only_acl_user_as_documented(queue_redis, tmp_path):
         try:
             queue = rq.Queue(rq_q, connection=conn)
             queue.enqueue(generate, {"sport": "football", "teamCount": 4})
-            assert rq.SimpleWorker([queue], connection=conn).work(burst=True)
+            assert SimpleWorker([queue], connection=conn).work(burst=True)
         finally:
             conn.close()
         exp = start_scheduler(tmp_path, f"--redis.addr=redis://{user}:{password}@{queue_redis.address}",

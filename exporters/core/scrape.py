@@ -156,6 +156,7 @@ class Scraper:
         self.collectors = collectors
         self.hooks = hooks
         self.status: dict[str, CollectorStatus] = {name: CollectorStatus() for name in collectors}
+        self._quiet_failures: set[str] = set()  # collectors whose current failure was logged at debug level
         self._success_def = MetricDef(
             f"{namespace}_scrape_collector_success", GAUGE,
             f"{namespace}_exporter: Whether a collector succeeded.", ("collector",))
@@ -265,10 +266,18 @@ class Scraper:
         if error and error != previous.error:
             if out.quiet:
                 log.debug("collector %s has no data: %s", out.name, error)
+                self._quiet_failures.add(out.name)
             else:
                 log.error("collector %s failed: %s", out.name, error)
+                self._quiet_failures.discard(out.name)
         elif not error and previous.error:
-            log.info("collector %s succeeds again", out.name)
+            # a recovery is said at the level its failure was: after a database restart the session
+            # says "connected again" once, not once more per collector whose absence was a debug line
+            if out.name in self._quiet_failures:
+                self._quiet_failures.discard(out.name)
+                log.debug("collector %s has data again", out.name)
+            else:
+                log.info("collector %s succeeds again", out.name)
 
     def _result(self, outcomes: list[_Outcome], started: float, t0: float, timeout: float) -> ScrapeResult:
         families: list[MetricFamily] = []

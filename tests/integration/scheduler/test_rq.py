@@ -20,6 +20,7 @@ from redis_tests.conftest import _new_server as _new_redis
 
 from .conftest import start_scheduler
 from .rq_jobs import generate
+from .rq_worker import SimpleWorker
 
 import redis  # noqa: E402  (test dependencies: a missing one is an error, never a skip)
 import rq  # noqa: E402
@@ -41,7 +42,8 @@ def _sync_redis(server, **kw):
 
 
 def _worker(conn, *queues):
-    return rq.SimpleWorker([rq.Queue(q, connection=conn) for q in queues], connection=conn)
+    """rq's SimpleWorker without its pub/sub listener, whose close could take a minute (rq_worker.py)."""
+    return SimpleWorker([rq.Queue(q, connection=conn) for q in queues], connection=conn)
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,8 @@ OVERDUE_GRACE_MS = 1000  # a delayed job this late is overdue (promotion normall
 FOLLOW_BLOCK_MS = 2000  # the follower's XREAD BLOCK; the loop then looks for new queues
 LABEL_EVENTS = (b"added", b"active")  # the job hash surely exists at these events
 
+# a queue exists when one of these keys does: the job id counter and the events stream outlive the jobs
+EXISTENCE_KEYS = ("meta", "id", "events", "wait", "paused", "active", "prioritized", "delayed", "completed", "failed")
 STATES = ("waiting", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed")
 
 
@@ -81,7 +83,7 @@ class _QueueCursor:
 
 # the key behind each reply of read_states' first pipeline, in its order
 STATE_KEYS = ("wait", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed",
-              "meta", "meta-paused", "wait", "paused", "prioritized", "delayed", "active")
+              "meta", "meta-paused", "wait", "paused", "prioritized", "delayed", "active", "meta")
 
 
 class BullMQReader(Reader):
@@ -331,6 +333,8 @@ class BullMQReader(Reader):
             pipe.zrange(self.key(q, "prioritized"), 0, 0)
             pipe.zcount(self.key(q, "delayed"), "-inf", (now_ms - OVERDUE_GRACE_MS) * 4096)
             pipe.lrange(self.key(q, "active"), 0, ACTIVE_CHECKED - 1)
+            # the queue exists when any of its keys does (the job id counter outlives every job)
+            pipe.exists(*(self.key(q, k) for k in EXISTENCE_KEYS))
         replies = await pipe.execute(raise_on_error=False)
         per_queue = len(STATE_KEYS)
         for _key, reply in zip(keys, replies):
@@ -382,7 +386,7 @@ class BullMQReader(Reader):
                 queue=q, jobs=jobs, oldest_waiting_age=max(ages) if ages else 0.0,
                 workers=workers.get(q) if workers is not None else None,
                 paused=bool(row[8]) or bool(row[9]), overdue=row[13],
-                stalled=sum(1 for held in locks if not held)))
+                stalled=sum(1 for held in locks if not held), exists=bool(row[15])))
         return states
 
     async def _workers(self, queues) -> dict[str, int] | None:

@@ -8,12 +8,15 @@ added by the session after the collectors ran (session.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from ..core.collector import Collector, CollectorSet, PartialFailure
 from ..core.errors import describe_error
 from ..core.metrics import GAUGE, MetricDef
 from ..core.scrape import remaining_seconds
 from .backend import QueueState
+
+log = logging.getLogger("flextime.scheduler")
 
 scheduler_collectors = CollectorSet("scheduler")
 
@@ -31,6 +34,9 @@ QUEUE_METRICS = (
               ("backend", "queue")),
     MetricDef("scheduler_queue_stalled_jobs", GAUGE,
               "Active jobs whose worker stopped renewing its lock or heartbeat (abandoned).", ("backend", "queue")),
+    MetricDef("scheduler_queue_exists", GAUGE,
+              "Whether the backend has the queue (1) or not (0): a configured queue name that no job ever "
+              "used (a typo) has no keys, and would otherwise look like an idle queue.", ("backend", "queue")),
 )
 _Q = {d.name: d for d in QUEUE_METRICS}
 ACTIVE_STATES = ("active", "started")  # being processed: active_scheduling_sessions
@@ -52,7 +58,8 @@ def queue_families(results: list[tuple[str, list[QueueState] | BaseException]]):
                                 ("scheduler_queue_workers", st.workers),
                                 ("scheduler_queue_paused", None if st.paused is None else int(st.paused)),
                                 ("scheduler_queue_overdue_jobs", st.overdue),
-                                ("scheduler_queue_stalled_jobs", st.stalled)):
+                                ("scheduler_queue_stalled_jobs", st.stalled),
+                                ("scheduler_queue_exists", None if st.exists is None else int(st.exists))):
                 if value is not None:
                     fams[name].add(q, value)
     return list(fams.values())
@@ -63,6 +70,10 @@ class QueueCollector(Collector):
 
     kind = ""
     metrics = QUEUE_METRICS
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self._missing: dict[object, set[str]] = {}  # each backend's queues found missing in its last read
 
     async def collect(self):
         session = self.settings.hooks
@@ -91,11 +102,23 @@ class QueueCollector(Collector):
             # queues of an answering backend that could not be read (a key of the wrong type): the
             # other queues are served, and these are named
             error = error or "; ".join(sorted(getattr(reader, "queue_errors", {}).values()))
+            if not isinstance(outcome, BaseException):
+                self._log_missing(reader, {st.queue for st in outcome if st.exists is False})
             if error:
                 errors.append(f"{reader.display}: {error}")
         if errors:
             raise PartialFailure("; ".join(errors), families)
         return families
+
+    def _log_missing(self, reader, missing: set[str]) -> None:
+        """One line when a configured queue is found missing (scheduler_queue_exists 0), one when it appears."""
+        previous = self._missing.get(reader, set())
+        for queue in sorted(missing - previous):
+            log.warning("backend %s: queue %r does not exist (no job ever used it: a typo in its name?); "
+                        "scheduler_queue_exists 0", reader.display, queue)
+        for queue in sorted(previous - missing):
+            log.info("backend %s: queue %r exists now", reader.display, queue)
+        self._missing[reader] = missing
 
 
 @scheduler_collectors.register

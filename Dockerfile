@@ -8,13 +8,14 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # ---- build: the package and its dependencies in a virtual environment ------------------------
+# with the inject extra (the kubernetes package), so the chart's webhook runs from the same image
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporters ./exporters
 RUN python -m venv /opt/flextime \
-    && /opt/flextime/bin/pip install --no-compile . \
+    && /opt/flextime/bin/pip install --no-compile '.[inject]' \
     && /opt/flextime/bin/python -m compileall -q /opt/flextime/lib
 
 # ---- final: the virtual environment only, as an unprivileged user -----------------------------

@@ -11,7 +11,7 @@ import click
 
 from . import __version__
 from .catalogue import EXPORTERS, TOOLS, load_spec
-from .core.errors import ConfigError
+from .core.errors import ConfigError, did_you_mean, error_line
 
 
 class FleetGroup(click.Group):
@@ -45,8 +45,33 @@ def cli():
     subcommand's --help (FLEXTIME_<EXPORTER>_<FLAG>)."""
 
 
+def _usage_message(exc: click.UsageError) -> str:
+    """click's message with its suggestions in our one format (click has two, and none for lazy commands)."""
+    name = getattr(exc, "option_name", None) or getattr(exc, "command_name", None)
+    possibilities = list(getattr(exc, "possibilities", None) or ())
+    if name is None or not hasattr(exc, "possibilities"):
+        return exc.format_message()
+    if not possibilities and hasattr(exc, "command_name") and exc.ctx and isinstance(exc.ctx.command, click.Group):
+        import difflib
+
+        possibilities = difflib.get_close_matches(name, exc.ctx.command.list_commands(exc.ctx))
+    return " ".join(filter(None, [exc.message, did_you_mean(sorted(possibilities))]))
+
+
+def _command_path(prog: str, args: list[str]) -> str:
+    """The (sub)command ``args`` name, as click names it: "flextime-exporter rules check"."""
+    path, command = [prog], cli
+    for arg in args:
+        if not isinstance(command, click.Group) or arg not in command.list_commands(None):
+            break
+        path.append(arg)
+        command = command.get_command(None, arg)
+    return " ".join(path)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Bad input ends in one line naming the problem and exit status 2, never a traceback."""
+    """Bad input ends in one line naming the problem and exit status 2, never a traceback:
+    ``flextime-exporter <sub>: error: <message>``."""
     args = sys.argv[1:] if argv is None else argv
     prog = "flextime-exporter"
     try:
@@ -54,13 +79,13 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx else prog  # "flextime-exporter rules check"
-        print(f"{where}: error: {exc.format_message()} (see --help)", file=sys.stderr)
+        path = exc.ctx.command_path if exc.ctx else prog  # "flextime-exporter rules check"
+        print(error_line(path, f"{_usage_message(exc)} (see --help)"), file=sys.stderr)
         sys.exit(2)
     except click.Abort:
         sys.exit(1)
     except ConfigError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(error_line(_command_path(prog, args), str(exc)), file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -13,9 +13,16 @@ def parse(dsn: str, source: str = "DSN") -> dict[str, str]:
     from psycopg.conninfo import conninfo_to_dict
 
     try:
-        return {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
+        parts = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
     except Exception as exc:  # psycopg.ProgrammingError: libpq's message, which quotes no password
         raise ConfigError(f"{source}: malformed DSN {redact(dsn)}: {scrub(first_line(exc), dsn)}") from None
+    # libpq parses the port only when it connects: check it now, so a typo stops start-up (exit 2)
+    # rather than failing every scrape; a multi-host DSN has one port per host ("5432,5433")
+    for port in parts.get("port", "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"{source}: malformed DSN {redact(dsn)}: the port {port!r} is not a number "
+                              "from 1 to 65535")
+    return parts
 
 
 def _password_of(dsn: str) -> str | None:

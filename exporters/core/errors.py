@@ -23,3 +23,17 @@ def describe_error(exc: BaseException) -> str:
     text = str(exc).strip()
     text = text.splitlines()[0][:ERROR_TEXT_LIMIT] if text else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def did_you_mean(candidates) -> str:
+    """The one way every message suggests names: "Did you mean '--a'?", "Did you mean '--a' or '--b'?"."""
+    names = [repr(c) for c in dict.fromkeys(candidates)]
+    if not names:
+        return ""
+    shown = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return f"Did you mean {shown}?"
+
+
+def error_line(command_path: str, message: str) -> str:
+    """The one error format of the command line: ``flextime-exporter <sub>: error: <message>``."""
+    return f"{command_path}: error: {message}"

@@ -124,9 +124,44 @@ def collector_toggle_dest(name: str) -> str:
     return f"enable_collector_{name}"
 
 
+def help_section(flag: str) -> str:
+    """Which --help heading a common flag goes under (the exporter's own flags go under "Target")."""
+    if flag.startswith("--log."):
+        return "Logging"
+    if flag.startswith("--collector."):
+        return "Collectors"
+    return "Web"  # --web.*, --scrape.* and --probe.*: how the exporter serves
+
+
+HELP_SECTIONS = ("Target", "Collectors", "Web", "Logging")
+
+
+class SectionedCommand(click.Command):
+    """--help with the options under headings, the exporter's own (target) flags first, instead of
+    one flat list of 200-300 lines. ``sections`` maps a parameter's name to its heading."""
+
+    def __init__(self, *args, sections: Mapping[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sections = dict(sections)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows: dict[str, list] = {title: [] for title in (*HELP_SECTIONS, "Other")}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                rows[self.sections.get(param.name, "Other")].append(record)
+        for title, records in rows.items():
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
 def build_command(spec: ExporterSpec) -> click.Command:
-    params: list[click.Parameter] = [_option(spec, f) for f in common_flags(spec)]
-    params += [_option(spec, f) for f in spec.flags]
+    common = common_flags(spec)
+    sections = {f.dest: help_section(f.flag) for f in common}
+    params: list[click.Parameter] = [_option(spec, f) for f in spec.flags]
+    sections.update({f.dest: "Target" for f in spec.flags})
+    params += [_option(spec, f) for f in common if sections[f.dest] == "Collectors"]  # --collector.disable-defaults
     for cls in spec.collectors:
         state = "on" if cls.default_enabled else "off"
         params.append(EnvOption(
@@ -134,6 +169,8 @@ def build_command(spec: ExporterSpec) -> click.Command:
             default=None, help=f"{cls.description} (default: {state})",
             envvar=envvar(spec, f"--collector.{cls.name}"), show_envvar=True))
         params += [_option(spec, f) for f in cls.flags]
+        sections.update({collector_toggle_dest(cls.name): "Collectors", **{f.dest: "Collectors" for f in cls.flags}})
+    params += [_option(spec, f) for f in common if sections[f.dest] != "Collectors"]
 
     def show_version(ctx: click.Context, _param, value) -> None:
         if value and not ctx.resilient_parsing:
@@ -149,16 +186,17 @@ def build_command(spec: ExporterSpec) -> click.Command:
     def callback(**values):
         run(spec, Settings(**values))
 
-    cls = GoFlagCommand if spec.go_flag_syntax else click.Command
+    cls = GoFlagCommand if spec.go_flag_syntax else SectionedCommand
     return cls(spec.name, params=params, callback=callback, help=spec.description, short_help=spec.description,
                context_settings={"max_content_width": 120,
-                                 "help_option_names": ["-h", "--help", "--help-long", "--help-man"]})
+                                 "help_option_names": ["-h", "--help", "--help-long", "--help-man"]},
+               sections=sections)
 
 
 GO_TRUE, GO_FALSE = ("1", "t", "true"), ("0", "f", "false")  # Go's strconv.ParseBool, case as Go takes it
 
 
-class GoFlagCommand(click.Command):
+class GoFlagCommand(SectionedCommand):
     """Also takes Go's flag package spellings (redis_exporter's): ``-name`` and ``-name=value`` for
     ``--name``, ``-h``/``-help``, and ``--flag=true|false`` (or 1/0, t/f) for a boolean flag."""
 
@@ -354,8 +392,9 @@ async def listen(runner, addresses, ssl_context, what: str, sockets=()) -> None:
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         try:
             await site.start()
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {text}: {exc.strerror or exc}") from exc
+        except OSError as exc:  # asyncio's message names the address as a Python tuple: ours as given
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise ConfigError(f"cannot listen on {text}: {reason}") from exc
         log.info("listening on %s (%s), %s", text, "https" if ssl_context else "http", what)
 
 

@@ -27,7 +27,6 @@ from typing import Sequence, cast
 
 from .collector import BlockingCollector, Collector, CollectorBusy, NoData, PartialFailure
 from .errors import describe_error
-from .logging import log_on_change
 from .metrics import GAUGE, MetricDef, MetricFamily, merge
 
 log = logging.getLogger("exporters.scrape")
@@ -156,6 +155,7 @@ class Scraper:
         self.collectors = collectors
         self.hooks = hooks
         self.status: dict[str, CollectorStatus] = {name: CollectorStatus() for name in collectors}
+        self._quiet_failures: set[str] = set()  # collectors whose current failure was logged at debug level
         self._success_def = MetricDef(
             f"{namespace}_scrape_collector_success", GAUGE,
             f"{namespace}_exporter: Whether a collector succeeded.", ("collector",))
@@ -261,9 +261,22 @@ class Scraper:
     def _log_change(self, out: _Outcome, error: str) -> None:
         """Log a collector's failure when it starts or changes, and its recovery; a
         failure that repeats scrape after scrape (a missing permission) does not flood the log."""
-        failed = "collector %s has no data: %s" if out.quiet else "collector %s failed: %s"
-        log_on_change(log, self.status[out.name].error, error, failed, "collector %s succeeds again", out.name,
-                      level=logging.DEBUG if out.quiet else logging.ERROR)
+        previous = self.status[out.name]
+        if error and error != previous.error:
+            if out.quiet:
+                log.debug("collector %s has no data: %s", out.name, error)
+                self._quiet_failures.add(out.name)
+            else:
+                log.error("collector %s failed: %s", out.name, error)
+                self._quiet_failures.discard(out.name)
+        elif not error and previous.error:
+            # a recovery is said at the level its failure was: after a database restart the session
+            # says "connected again" once, not once more per collector whose absence was a debug line
+            if out.name in self._quiet_failures:
+                self._quiet_failures.discard(out.name)
+                log.debug("collector %s has data again", out.name)
+            else:
+                log.info("collector %s succeeds again", out.name)
 
     def _result(self, outcomes: list[_Outcome], started: float, t0: float, timeout: float) -> ScrapeResult:
         families: list[MetricFamily] = []

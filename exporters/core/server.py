@@ -342,10 +342,24 @@ class ExporterApp:
                 when = datetime.fromtimestamp(st.finished_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
                 err = st.error
             rows.append(f"<tr class=\"{esc(state.split()[0])}\"><td>{esc(name)}</td><td>{esc(state)}</td>"
-                        f"<td>{esc(dur)}</td><td>{esc(when)}</td><td>{esc(err)}</td>"
+                        f"<td class=\"nowrap\">{esc(dur)}</td><td class=\"nowrap\">{esc(when)}</td><td>{esc(err)}</td>"
                         f"<td>{esc(cls.description)}</td></tr>")
-        return ("<table><tr><th>collector</th><th>last status</th><th>duration</th><th>last scrape</th>"
-                "<th>error</th><th>what it reads</th></tr>\n" + "\n".join(rows) + "\n</table>")
+        return (f"{self._summary(status)}\n<table><tr><th>collector</th><th>last status</th><th>duration</th>"
+                "<th>last scrape</th><th>error</th><th>what it reads</th></tr>\n" + "\n".join(rows) + "\n</table>")
+
+    def _summary(self, status: dict) -> str:
+        """One line above the table: "24/24 collectors ok", or which failed, or not scraped yet."""
+        enabled = [name for name in self.spec.collectors.names() if name in self.enabled]
+        results = [status[name].success if name in status else None for name in enabled]
+        ok, failed = results.count(True), [n for n, r in zip(enabled, results) if r is False]
+        waiting = results.count(None)
+        text = f"{ok}/{len(enabled)} collectors ok"
+        if failed:
+            text += f", {len(failed)} failed: " + ", ".join(failed)
+        if waiting:
+            text += f", {waiting} not scraped yet"
+        state = "failed" if failed else "ok" if not waiting else "waiting"
+        return f'<p class="summary {state}">{html.escape(text)}</p>'
 
     async def landing(self, request: web.Request) -> web.Response:
         esc = html.escape
@@ -360,7 +374,8 @@ class ExporterApp:
         page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>flextime-exporter {esc(self.spec.name)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}
-tr.failed{{background:#fdd}}tr.ok{{background:#efe}}tr.disabled{{color:#888}}</style></head>
+tr.failed{{background:#fdd}}tr.ok{{background:#efe}}tr.disabled{{color:#888}}.nowrap{{white-space:nowrap}}
+p.summary{{font-weight:bold}}p.summary.failed{{color:#a00}}</style></head>
 <body><h1>flextime-exporter {esc(self.spec.name)}</h1>
 <p>{esc(self.spec.description)} Version {esc(__version__)}.</p>
 <ul><li><a href="{esc(self.telemetry_path)}">{esc(self.telemetry_path)}</a> metrics</li>

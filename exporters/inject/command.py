@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import click
 
 from ..core.logging import FORMATS, LEVELS
@@ -16,7 +18,19 @@ def _opt(flag: str, dest: str, help: str, **kw):
     return click.option(f"--{flag}", dest, envvar=_env(flag), show_envvar=True, help=help, **kw)
 
 
-@click.command("inject", context_settings={"max_content_width": 120},
+class InjectCommand(click.Command):
+    """Says that the kubernetes package (the inject extra) is missing before anything else, --help aside."""
+
+    def parse_args(self, ctx, args):
+        wants_help = any(a in ctx.help_option_names for a in args)
+        if not wants_help and importlib.util.find_spec("kubernetes") is None:
+            from ..core.errors import ConfigError
+
+            raise ConfigError("the kubernetes package is missing: pip install 'flextime-exporters[inject]'")
+        return super().parse_args(ctx, args)
+
+
+@click.command("inject", cls=InjectCommand, context_settings={"max_content_width": 120},
                short_help="Sidecar injection webhook for pods annotated exporters.flextime.io/inject.")
 @_opt("web.listen-address", "listen", "Address to serve the webhook on, [host]:port (IPv6 in brackets); repeatable.",
       multiple=True, default=(":8443",), show_default=True, metavar="[HOST]:PORT")

@@ -180,7 +180,7 @@ def check_kubernetes_package(image: str) -> None:
         build_container("redis", {}, image)
     except ImportError as exc:
         raise ConfigError(f"the kubernetes package is needed by inject ({exc.name} is missing): "
-                          "pip install 'kubernetes>=28'") from None
+                          "pip install 'flextime-exporters[inject]'") from None
 
 
 async def serve(addresses, tls: TLSFiles, image: str) -> None:

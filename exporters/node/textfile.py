@@ -32,7 +32,21 @@ class TextfileCollector(HostCollector):
              "Directory (or glob) to read *.prom files from; repeatable.", multiple=True, metavar="DIR"),
     )
 
-    def files(self) -> tuple[list[str], bool]:
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self._problems: dict[str, str] = {}  # directory or file -> its error, as last logged
+
+    def _report(self, problems: dict[str, str]) -> None:
+        """Log each problem once, when it starts or changes, and once when it is gone: a directory
+        that cannot be read stays unreadable for every scrape, which must not fill the log."""
+        for where, message in problems.items():
+            if self._problems.get(where) != message:
+                log.error("%s", message)
+        for where in self._problems.keys() - problems.keys():
+            log.info("textfile %s is read again", where)
+        self._problems = problems
+
+    def files(self, problems: dict[str, str] | None = None) -> tuple[list[str], bool]:
         """The *.prom files in the configured directories, sorted; and whether a directory failed."""
         paths: list[str] = []
         error = False
@@ -42,14 +56,16 @@ class TextfileCollector(HostCollector):
                 try:
                     names = sorted(os.listdir(directory))
                 except OSError as exc:
-                    log.error("cannot read textfile directory %s: %s", directory, exc.strerror or exc)
+                    if problems is not None:
+                        problems[directory] = f"cannot read textfile directory {directory}: {exc.strerror or exc}"
                     error = True
                     continue
                 paths.extend(os.path.join(directory, n) for n in names if n.endswith(".prom"))
         return paths, error
 
     def read(self):
-        paths, error = self.files()
+        problems: dict[str, str] = {}
+        paths, error = self.files(problems)
         out: list[MetricFamily] = []
         mtime = MTIME.family()
         for path in paths:
@@ -59,14 +75,15 @@ class TextfileCollector(HostCollector):
                     text = f.read()
                 out.extend(parse_text(text, default_help=f"Metric read from {path}"))
             except ParseError as exc:
-                log.error("failed to parse textfile data from %s: %s", path, exc)
+                problems[path] = f"failed to parse textfile data from {path}: {exc}"
                 error = True
                 continue
             except (OSError, UnicodeDecodeError) as exc:
-                log.error("failed to collect textfile data from %s: %s", path, exc)
+                problems[path] = f"failed to collect textfile data from {path}: {exc}"
                 error = True
                 continue
             mtime.add((path,), int(st.st_mtime))
+        self._report(problems)
         scrape_error = SCRAPE_ERROR.family()
         scrape_error.add((), 1 if error else 0)
         return [*out, mtime, scrape_error]

@@ -16,7 +16,9 @@ Commands with more round trips (SCAN for key checks, CLUSTER INFO) go through :m
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -55,9 +57,10 @@ class TargetDown(NoData):
     """This scrape could not talk to the target; collectors fail fast (logged once by the session).
     ``cls`` is the error class of the cause (see :func:`error_class`)."""
 
-    def __init__(self, message: str, cls: str = "connection failed") -> None:
+    def __init__(self, message: str, cls: str = "connection failed", cause: str = "") -> None:
         super().__init__(message)
         self.cls = cls
+        self.cause = cause
 
 
 class CommandFailed(RuntimeError):
@@ -95,6 +98,55 @@ def error_class(exc: BaseException) -> str:
     return "error"
 
 
+_ERRNO_CAUSES = {errno.ECONNREFUSED: "connection refused", errno.ECONNRESET: "connection reset",
+                 errno.EHOSTUNREACH: "host unreachable", errno.ENETUNREACH: "network unreachable",
+                 errno.ETIMEDOUT: "connect timed out", errno.EPIPE: "connection closed", errno.ENOENT: "no such socket",
+                 errno.EACCES: "permission denied"}
+
+
+def error_cause(exc: BaseException) -> str:
+    """Why a connection failed, for the log line and /health ("connection failed (connection
+    refused)"): a few words from a fixed set, never the server's or the OS's raw text."""
+    from redis import exceptions as rex
+
+    if isinstance(exc, TargetDown):
+        return exc.cause
+    text = str(exc).lower()
+    max_clients = getattr(rex, "MaxClientsReachedError", ())
+    if (max_clients and isinstance(exc, max_clients)) or "max number of clients" in text:
+        return "max number of clients reached"
+    if isinstance(exc, (asyncio.TimeoutError, rex.TimeoutError)):
+        return ""  # the class, "timeout", says it
+    if isinstance(exc, rex.AuthenticationError) or "wrongpass" in text or "invalid password" in text \
+            or "invalid username-password" in text:
+        return "wrong user name or password"
+    if "noauth" in text or "authentication required" in text:
+        return "the server wants a password"
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in seen and len(seen) < 5:  # redis-py wraps the OSError
+        seen.append(cur)
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            return "TLS certificate not trusted"
+        if isinstance(cur, ssl.SSLError):
+            return "TLS handshake failed"
+        if isinstance(cur, socket.gaierror):
+            return "host name not found"
+        if isinstance(cur, OSError) and cur.errno in _ERRNO_CAUSES:
+            return _ERRNO_CAUSES[cur.errno]
+        cur = cur.__cause__ or cur.__context__
+    if "closed by server" in text or "connection closed" in text:
+        return "connection closed by the server"
+    if "refused" in text:
+        return "connection refused"
+    return ""
+
+
+def with_cause(error: str, cause: str) -> str:
+    """``connection failed (connection refused)``; the class alone when the cause adds nothing."""
+    return f"{error} ({cause})" if cause and error and cause != error else error
+
+
 def _tls_connection_class():
     from redis.asyncio.connection import SSLConnection
 
@@ -123,6 +175,8 @@ class _Scrape:
     up: bool = False
     error: str = ""
     ping: float | None = None  # seconds PING took (--ping-on-connect)
+    started: float = field(default_factory=time.monotonic)
+    cause: str = ""  # error_cause(): for the log and /health, not the metric
 
 
 class RedisSession(ScrapeHooks):
@@ -142,7 +196,7 @@ class RedisSession(ScrapeHooks):
         self.sentinel = False  # redis_mode (Valkey: server_mode) sentinel, read when connecting: no CONFIG ...
         self.ping_on_connect = bool(settings.get("ping_on_connect"))
         self.all_config = bool(settings.get("include_config_metrics"))
-        self._scrapes: dict[float, _Scrape] = {}  # the running scrapes, by deadline
+        self._scrapes: dict[object, _Scrape] = {}  # the running scrapes, by their run (core.scrape.current_run)
         self._last = _Scrape()  # the latest finished before(): what a caller outside a scrape sees
         self.connect_time = 0.0
         self.scrapes = 0
@@ -249,7 +303,7 @@ class RedisSession(ScrapeHooks):
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 cls = error_class(exc)
-                raise TargetDown(f"{self.display}: {cls}", cls) from None
+                raise TargetDown(f"{self.display}: {cls}", cls, error_cause(exc)) from None
 
     @staticmethod
     async def _pipeline(conn, commands) -> list:
@@ -309,8 +363,8 @@ class RedisSession(ScrapeHooks):
         """Connect if needed and send the scrape's pipeline; its INFO reply is this scrape's redis_up."""
         self.scrapes += 1
         now = time.monotonic()
-        for deadline in [d for d in self._scrapes if d < now - 60]:  # a scrape whose families() never came
-            del self._scrapes[deadline]
+        for run in [r for r, st in self._scrapes.items() if st.started < now - 60]:  # families() never came
+            del self._scrapes[run]
         state = self._scrapes[current_run()] = _Scrape()
         try:
             fresh = self._conn is None
@@ -339,13 +393,14 @@ class RedisSession(ScrapeHooks):
             await self._discard()
             raise
         except Exception as exc:
-            self._set_state(state, False, error_class(exc))
+            self._set_state(state, False, error_class(exc), error_cause(exc))
             await self._discard()
 
-    def _set_state(self, state: _Scrape, up: bool, error: str) -> None:
-        state.up, state.error = up, error
+    def _set_state(self, state: _Scrape, up: bool, error: str, cause: str = "") -> None:
+        state.up, state.error, state.cause = up, error, cause
         self._last = state
-        self._logged_error = log_on_change(log, self._logged_error, error, "cannot scrape %s: %s",
+        said = with_cause(error, cause) if error else ""
+        self._logged_error = log_on_change(log, self._logged_error, said, "cannot scrape %s: %s",
                                            "connected to %s again", self.display)
 
     def reply(self, name: str):
@@ -395,7 +450,7 @@ class RedisSession(ScrapeHooks):
             reply = (await asyncio.wait_for(self.execute(("PING",)), timeout=5))[0]
             return None if not isinstance(reply, Exception) else str(reply)
         except Exception as exc:
-            return error_class(exc)
+            return with_cause(error_class(exc), error_cause(exc))
 
 
 def _quiet_connection_kwargs() -> dict:

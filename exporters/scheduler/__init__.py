@@ -17,8 +17,8 @@ from .config import SchedulerConfig, load
 from .session import SESSION_METRICS
 
 FLAGS = (
-    Flag("--redis.addr", "redis_addr", "Redis of the --bullmq.queue / --rq.queue queues (and the config file's "
-         "default): redis://, rediss:// or unix://.", default="", metavar="URI"),
+    Flag("--redis.addr", "redis_addr", "Redis of the --bullmq.queue / --rq.queue / --celery.queue queues "
+         "(and the config file's default): redis://, rediss:// or unix://.", default="", metavar="URI"),
     Flag("--redis.password", "redis_password", "Password for --redis.addr, when not in the URI.", default=""),
     Flag("--redis.password-file", "redis_password_file", "File holding the Redis password (the whole file, "
          "trailing newline stripped), for every Redis read (config file backends too, unless they give their "

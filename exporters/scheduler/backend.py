@@ -54,6 +54,7 @@ class QueueState:
     paused: bool | None = None
     overdue: int | None = None  # delayed / scheduled jobs whose run time has passed (the promoter is stuck)
     stalled: int | None = None  # active jobs whose worker stopped renewing its lock / heartbeat
+    exists: bool | None = None  # whether the backend has the queue at all (a typo in a queue name reads as idle)
     longest_active_age: float | None = None  # seconds the longest-running active job has run; 0 when none
     recurring: list[Recurring] = field(default_factory=list)
 

@@ -40,9 +40,11 @@ CACHE_MAX = 100_000  # jobs whose start time / labels are remembered until they 
 DISCOVERY_INTERVAL = 60.0  # seconds between background SCANs for new queues (SCAN walks the keyspace)
 OVERDUE_GRACE_MS = 1000  # a delayed job this late is overdue (promotion normally takes milliseconds)
 FOLLOW_BLOCK_MS = 2000  # the follower's XREAD BLOCK; the loop then looks for new queues
-LABEL_EVENTS = (b"added", b"active")
-MAX_NAME = 256  # characters of a job name remembered (the label itself is bounded by the ledger)  # the job hash surely exists at these events
+LABEL_EVENTS = (b"added", b"active")  # the job hash surely exists at these events
+MAX_NAME = 256  # characters of a job name remembered (the label itself is bounded by the ledger)
 
+# a queue exists when one of these keys does: the job id counter and the events stream outlive the jobs
+EXISTENCE_KEYS = ("meta", "id", "events", "wait", "paused", "active", "prioritized", "delayed", "completed", "failed")
 STATES = ("waiting", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed")
 
 
@@ -127,7 +129,7 @@ class _QueueCursor:
 
 # the key behind each reply of read_states' first pipeline, in its order
 STATE_KEYS = ("wait", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed",
-              "meta", "meta-paused", "wait", "paused", "prioritized", "delayed", "active", "repeat")
+              "meta", "meta-paused", "wait", "paused", "prioritized", "delayed", "active", "meta", "repeat")
 MAX_RECURRING = 100  # recurring jobs read per queue (the soonest due first: the overdue ones are among them)
 MAX_RECURRING_NAME = 128  # a longer job scheduler id is left out (logged once): label values stay bounded
 
@@ -391,6 +393,8 @@ class BullMQReader(Reader):
             pipe.zrange(self.key(q, "prioritized"), 0, 0)
             pipe.zcount(self.key(q, "delayed"), "-inf", (now_ms - OVERDUE_GRACE_MS) * 4096)
             pipe.lrange(self.key(q, "active"), 0, ACTIVE_CHECKED - 1)
+            # the queue exists when any of its keys does (the job id counter outlives every job)
+            pipe.exists(*(self.key(q, k) for k in EXISTENCE_KEYS))
             pipe.zrange(self.key(q, "repeat"), 0, MAX_RECURRING - 1, withscores=True)
         replies = await pipe.execute(raise_on_error=False)
         per_queue = len(STATE_KEYS)
@@ -420,8 +424,8 @@ class BullMQReader(Reader):
             for job_id in active_ids:
                 pipe.exists(self.key(q, f"{job_id}:lock"))
                 pipe.hget(self.key(q, job_id), "processedOn")
-            repeats = [(as_text(m), score) for m, score in row[15] if len(m) <= MAX_RECURRING_NAME]
-            self._note_long_names(q, [m for m, _ in row[15] if len(m) > MAX_RECURRING_NAME])
+            repeats = [(as_text(m), score) for m, score in row[16] if len(m) <= MAX_RECURRING_NAME]
+            self._note_long_names(q, [m for m, _ in row[16] if len(m) > MAX_RECURRING_NAME])
             for sched_id, _ in repeats:
                 pipe.hmget(self.key(q, f"repeat:{sched_id}"), "pattern", "every", "tz")
             lookups.append((len(candidates), len(active_ids), repeats))
@@ -452,7 +456,7 @@ class BullMQReader(Reader):
                 queue=q, jobs=jobs, oldest_waiting_age=max(ages) if ages else 0.0,
                 workers=workers.get(q) if workers is not None else None,
                 paused=bool(row[8]) or bool(row[9]), overdue=row[13],
-                stalled=sum(1 for held in locks if not held),
+                stalled=sum(1 for held in locks if not held), exists=bool(row[15]),
                 longest_active_age=max(0.0, (now_ms - min(starts)) / 1000.0) if starts else 0.0,
                 recurring=recurring))
         return states

@@ -8,12 +8,15 @@ added by the session after the collectors ran (session.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from ..core.collector import Collector, CollectorSet, PartialFailure
 from ..core.errors import describe_error
 from ..core.metrics import GAUGE, MetricDef
 from ..core.scrape import remaining_seconds
 from .backend import QueueState
+
+log = logging.getLogger("flextime.scheduler")
 
 scheduler_collectors = CollectorSet("scheduler")
 
@@ -31,6 +34,9 @@ QUEUE_METRICS = (
               ("backend", "queue")),
     MetricDef("scheduler_queue_stalled_jobs", GAUGE,
               "Active jobs whose worker stopped renewing its lock or heartbeat (abandoned).", ("backend", "queue")),
+    MetricDef("scheduler_queue_exists", GAUGE,
+              "Whether the backend has the queue (1) or not (0): a configured queue name that no job ever "
+              "used (a typo) has no keys, and would otherwise look like an idle queue.", ("backend", "queue")),
     MetricDef("scheduler_queue_longest_active_job_age_seconds", GAUGE,
               "Seconds since the longest-running active job started; 0 when none runs.", ("backend", "queue")),
     MetricDef("scheduler_recurring_job_next_run_timestamp_seconds", GAUGE,
@@ -67,6 +73,7 @@ def queue_families(results: list[tuple[str, list[QueueState] | BaseException]]):
                                 ("scheduler_queue_paused", None if st.paused is None else int(st.paused)),
                                 ("scheduler_queue_overdue_jobs", st.overdue),
                                 ("scheduler_queue_stalled_jobs", st.stalled),
+                                ("scheduler_queue_exists", None if st.exists is None else int(st.exists)),
                                 ("scheduler_queue_longest_active_job_age_seconds", st.longest_active_age)):
                 if value is not None:
                     fams[name].add(q, value)
@@ -86,6 +93,10 @@ class QueueCollector(Collector):
 
     kind = ""
     metrics = QUEUE_METRICS
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self._missing: dict[object, set[str]] = {}  # each backend's queues found missing in its last read
 
     async def collect(self):
         session = self.settings.hooks
@@ -114,11 +125,23 @@ class QueueCollector(Collector):
             # queues of an answering backend that could not be read (a key of the wrong type): the
             # other queues are served, and these are named
             error = error or "; ".join(sorted(getattr(reader, "queue_errors", {}).values()))
+            if not isinstance(outcome, BaseException):
+                self._log_missing(reader, {st.queue for st in outcome if st.exists is False})
             if error:
                 errors.append(f"{reader.display}: {error}")
         if errors:
             raise PartialFailure("; ".join(errors), families)
         return families
+
+    def _log_missing(self, reader, missing: set[str]) -> None:
+        """One line when a configured queue is found missing (scheduler_queue_exists 0), one when it appears."""
+        previous = self._missing.get(reader, set())
+        for queue in sorted(missing - previous):
+            log.warning("backend %s: queue %r does not exist (no job ever used it: a typo in its name?); "
+                        "scheduler_queue_exists 0", reader.display, queue)
+        for queue in sorted(previous - missing):
+            log.info("backend %s: queue %r exists now", reader.display, queue)
+        self._missing[reader] = missing
 
 
 @scheduler_collectors.register

@@ -250,24 +250,25 @@ class RQReader(Reader):
                     pipe.zcard(f"{PREFIX}:{reg}:{q}")
                 pipe.zrange(f"{PREFIX}:wip:{q}", 0, ACTIVE_CHECKED - 1)
                 pipe.lindex(QUEUE_PREFIX + q, 0)
+                pipe.sismember(f"{PREFIX}:queues", QUEUE_PREFIX + q)  # RQ lists every queue it enqueued to
                 pipe.smembers(f"{PREFIX}:workers:{q}")
 
         replies = await self._run(first)
         now = self._now(replies[0])
         suspended = bool(replies[1])
-        per = len(STATE_KEYS) + 3
+        per = len(STATE_KEYS) + 4
         rows = [replies[2 + i * per: 2 + (i + 1) * per] for i in range(len(queues))]
         workers = [sorted(r[-1])[:MAX_WORKER_KEYS] for r in rows]
 
         def second(pipe):
             for q, r, w in zip(queues, rows, workers):
-                if r[-2] is not None:
-                    pipe.hget(f"{PREFIX}:job:" + as_text(r[-2]), "enqueued_at")
+                if r[-3] is not None:
+                    pipe.hget(f"{PREFIX}:job:" + as_text(r[-3]), "enqueued_at")
                 pipe.zcount(f"{PREFIX}:scheduled:{q}", "-inf", now)
                 pipe.zcount(f"{PREFIX}:wip:{q}", "-inf", f"({now}")
                 for key in w:
                     pipe.exists(key)
-                for member in r[-3]:  # <job>:<execution> since RQ 2.0, the job id before
+                for member in r[-4]:  # <job>:<execution> since RQ 2.0, the job id before
                     pipe.hget(f"{PREFIX}:job:" + as_text(member).split(":", 1)[0], "started_at")
 
         more = iter(await self._run(second))
@@ -275,15 +276,16 @@ class RQReader(Reader):
         for q, r, w in zip(queues, rows, workers):
             jobs = {state: int(n) for (state, _), n in zip(STATE_KEYS, r[: len(STATE_KEYS)])}
             age = 0.0
-            if r[-2] is not None:
+            if r[-3] is not None:
                 enqueued = parse_time(next(more))
                 age = max(0.0, now - enqueued) if enqueued is not None else 0.0
             overdue = int(next(more))
             stalled = int(next(more))
             live = sum(1 for _ in w if next(more))
-            starts = [t for t in (parse_time(next(more)) for _ in r[-3]) if t is not None]
+            starts = [t for t in (parse_time(next(more)) for _ in r[-4]) if t is not None]
+            exists = bool(r[-2]) or any(jobs.values())  # a queue with jobs exists, listed or not
             out.append(QueueState(q, jobs, oldest_waiting_age=age, workers=live, paused=suspended,
-                                  overdue=overdue, stalled=stalled,
+                                  overdue=overdue, stalled=stalled, exists=exists,
                                   longest_active_age=max(0.0, now - min(starts)) if starts else 0.0))
         return out
 

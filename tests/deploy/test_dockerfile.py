@@ -54,6 +54,8 @@ def test_hadolint_accepts_the_dockerfile():
 def test_image_conventions():
     build, final = stages()
     assert any(w == "RUN" and "pip install" in r for w, r in build)
+    # the inject extra (the kubernetes package): the chart's webhook runs from this image
+    assert any(w == "RUN" and "pip install" in r and "'.[inject]'" in r for w, r in build)
     words = dict((w, r) for w, r in final)
     assert words["USER"] == "65534:65534"  # not root
     assert json.loads(words["ENTRYPOINT"]) == ["flextime-exporter"]  # the one console script

@@ -93,7 +93,7 @@ def test_not_a_rule_file_exits_2_naming_file_and_line(tmp_path):
     proc = rules_check(str(f))
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == [
-        f"flextime-exporter: error: {f}:1: not a Prometheus rule file (no 'groups') or Grafana dashboard "
+        f"flextime-exporter rules check: error: {f}:1: not a Prometheus rule file (no 'groups') or Grafana dashboard "
         "(no 'panels'): the document is a mapping"]
 
 

@@ -80,3 +80,25 @@ def test_no_directory_configured(node_exporter_ours):
     text = node_exporter_ours.get().text
     assert value(text, "node_textfile_scrape_error") == 0
     assert "node_textfile_mtime_seconds" not in text
+
+
+def test_failing_directory_is_logged_once_not_on_every_scrape(exporter_factory, tmp_path):
+    """An unreadable directory stays unreadable: one error line when it starts, one info line when
+    it is read again, and again one line when it breaks again; each scrape still says so."""
+    directory = tmp_path / "jobs"
+    exp = exporter_factory("--collector.disable-defaults", "--collector.textfile",
+                           f"--collector.textfile.directory={directory}")
+    for _ in range(4):
+        assert value(exp.get().text, "node_textfile_scrape_error") == 1
+    assert exp.log().count(f"cannot read textfile directory {directory}") == 1, exp.log()
+    directory.mkdir()
+    (directory / "m.prom").write_text("job_metric 1\n")
+    for _ in range(3):
+        text = exp.get().text
+        assert value(text, "node_textfile_scrape_error") == 0 and value(text, "job_metric") == 1
+    assert exp.log().count(f"textfile {directory} is read again") == 1, exp.log()
+    (directory / "m.prom").unlink()
+    directory.rmdir()
+    for _ in range(3):
+        assert value(exp.get().text, "node_textfile_scrape_error") == 1
+    assert exp.log().count(f"cannot read textfile directory {directory}") == 2, exp.log()

@@ -538,7 +538,7 @@ def test_bad_web_config_is_one_line_and_exit_status_2(bad_outcomes, case):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
     line = lines[0]
-    assert line.startswith("flextime-exporter: error: --web.config.file "), line
+    assert line.startswith("flextime-exporter node: error: --web.config.file "), line
     for word in needles:
         assert word in line, f"{word!r} not named in: {line}"
     for secret in secrets:

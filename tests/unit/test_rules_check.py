@@ -303,7 +303,7 @@ def test_bad_input_names_file_and_line(tmp_path, capsys, name, text, where, need
     assert status == 2, (out, err)
     lines = err.splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith(f"flextime-exporter: error: {f}{where}"), lines[0]
+    assert lines[0].startswith(f"flextime-exporter rules check: error: {f}{where}"), lines[0]
     assert needle in lines[0]
     assert "Traceback" not in err and out == ""
 
@@ -317,7 +317,7 @@ def test_bad_file_in_a_directory_is_still_an_error(tmp_path, capsys):
 
 def test_missing_file_and_missing_arguments(tmp_path, capsys):
     status, _, err = run_main(capsys, tmp_path / "nope.yml")
-    assert status == 2 and err == f"flextime-exporter: error: {tmp_path / 'nope.yml'}: no such file or directory\n"
+    assert status == 2 and err == f"flextime-exporter rules check: error: {tmp_path / 'nope.yml'}: no such file or directory\n"
     with pytest.raises(SystemExit) as exc:
         cli.main(["rules", "check"])
     assert exc.value.code == 2

@@ -94,7 +94,7 @@ def test_labels_seen_earlier_are_used_when_the_job_data_is_gone():
 
 
 @pytest.mark.parametrize("raw, message", [
-    ({"backends": [{"type": "kafka"}]}, "backends[0].type: 'kafka' is not one of bullmq, rq, sql"),
+    ({"backends": [{"type": "kafka"}]}, "backends[0].type: 'kafka' is not one of bullmq, rq, celery, sql"),
     ({"backends": [{"type": "bullmq", "redis": "redis://x"}]}, "backends[0]: give queues: [...] or discover: true"),
     ({"backends": [{"type": "bullmq", "queues": ["a"], "prefx": "b"}]}, "backends[0]: unknown field 'prefx'"),
     ({"backends": [{"type": "sql", "dsn": "postgresql://x", "table": "jobs; drop"}]}, "backends[0].table"),

@@ -107,7 +107,7 @@ def test_replica_lag_is_zero_caught_up_grows_while_paused_and_recovers(on_replic
         primary.psql("INSERT INTO lag_probe VALUES (1)", dbname="app1")
         time.sleep(2.2)
         primary.psql("INSERT INTO lag_probe SELECT generate_series(1, 100)", dbname="app1")
-        text = wait_for(on_replica, lambda t: min(lags(t)) >= 1, timeout=5)
+        text = wait_for(on_replica, lambda t: min(lags(t)) >= 1, timeout=30)  # awaited: a loaded machine replays late
         first = lags(text)
         assert min(first) >= 1, first
         assert value(text, "pg_replication_is_replica") == 1

@@ -100,6 +100,11 @@ def test_pg_up_follows_the_server_down_and_back(exporter_factory, pg_primary):
     assert value(resp.text, "pg_up") == 1
     assert value(resp.text, "pg_scrape_collector_success", collector="settings") == 1
     assert exp.get("/health").status == 200
+    # one line for the failure, one for the recovery: not one more per collector
+    lines = exp.log().splitlines()
+    assert sum(" ERROR " in line for line in lines) == 1, "\n".join(lines)
+    again = [line for line in lines if " INFO " in line and "again" in line]
+    assert len(again) == 1 and "connected to" in again[0], "\n".join(lines)
 
 
 def test_server_that_never_answers_costs_one_deadline(exporter_factory, stalling_proxy):

@@ -411,3 +411,24 @@ def test_every_collector_on_every_version(version_prober, all_servers, server_na
     # as the least-privileged user, on every version: not one refused command
     ours = [e for e in server.acl_log() if e.get("username") == "exporter"]
     assert not ours, ours
+
+
+def test_concurrent_scrapes_of_different_collector_sets_each_get_their_own_replies(ours_redis7):
+    """Scrapes of one target with different collect[] sets run at the same time (not coalesced); each
+    keeps its own replies. Pruning the running scrapes compared run objects with a number (TypeError),
+    so a scrape could be left reading another's state."""
+    import threading
+
+    results: list = []
+    paths = ["/metrics?collect[]=info", "/metrics?collect[]=info&collect[]=config", "/metrics?collect[]=slowlog",
+             "/metrics"] * 4
+    threads = [threading.Thread(target=lambda p=p: results.append((p, ours_redis7.get(p)))) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == len(paths)
+    for path, resp in results:
+        assert resp.status == 200, path
+        assert value(resp.text, "redis_up") == 1, path
+        assert "TypeError" not in ours_redis7.log()

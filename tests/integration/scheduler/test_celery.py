@@ -89,7 +89,10 @@ def test_celery_queue_lengths_reserved_and_finished_tasks_counted_once(celery_en
             except Exception:
                 pass
         t.join(30)
-        done = lambda text: value(text, "scheduler_queue_jobs_completed_total", backend="celery", queue=q) == 4
+
+        def done(text):
+            return value(text, "scheduler_queue_jobs_completed_total", backend="celery", queue=q) == 4
+
         text = _until(many, done)
         text_once = _until(once, done)
         for t_ in (text, text_once):

@@ -22,7 +22,8 @@ EVERY_MS = 2000
 
 def maybe(text: str, name: str, **labels) -> float | None:
     """The sample ``name{labels}``, or None when the scrape does not have it."""
-    found = [v for (n, l), v in samples(text).items() if n == name and all(dict(l).get(k) == w for k, w in labels.items())]
+    found = [v for (n, labels_), v in samples(text).items()
+             if n == name and all(dict(labels_).get(k) == w for k, w in labels.items())]
     assert len(found) <= 1
     return found[0] if found else None
 
@@ -78,7 +79,8 @@ def test_job_schedulers_last_next_interval_and_overdue_when_the_worker_stops(que
         deadline = time.monotonic() + 10
         while True:  # the events of the last run are read at the next scrape
             text = _scrape(exp)
-            last = maybe(text, "scheduler_recurring_job_last_run_timestamp_seconds", queue=q, recurring_job="every-2s")
+            last = maybe(text, "scheduler_recurring_job_last_run_timestamp_seconds", queue=q,
+                         recurring_job="every-2s")
             if last is not None or time.monotonic() > deadline:
                 break
             time.sleep(0.2)

@@ -22,6 +22,7 @@ from conftest import samples, value
 
 from .conftest import start_scheduler
 from .rq_jobs import generate
+from .rq_worker import SimpleWorker
 
 # (sport, teamCount, sleep, fail, violations)
 JOBS = [
@@ -40,7 +41,8 @@ def _sync_redis(server, **kw):
 
 
 def _worker(conn, *queues):
-    return rq.SimpleWorker([rq.Queue(q, connection=conn) for q in queues], connection=conn)
+    """rq's SimpleWorker without its pub/sub listener, whose close could take a minute (rq_worker.py)."""
+    return SimpleWorker([rq.Queue(q, connection=conn) for q in queues], connection=conn)
 
 
 @pytest.fixture(scope="module")

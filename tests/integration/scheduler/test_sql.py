@@ -328,7 +328,7 @@ def test_missing_table_or_column(jobdb, tmp_path):
         assert value(text, "scheduler_scrape_collector_success", collector="sql") == 0
         log = exp.log()
         assert "no_such_jobs" in log and "done_at" in log and "columns.finished_at" in log
-        assert len([line for line in log.splitlines() if "backend sql notable" in line]) == 1  # once, not per scrape
+        assert len([line for line in log.splitlines() if "sql notable" in line]) == 1  # once, not per scrape
         assert jobdb.exporter_password not in log + text + exp.get("/").text
     finally:
         exp.stop()

@@ -12,7 +12,9 @@ Keys read (RQ 1.x, 2.x and 3.0 share them; ``rq`` is the default ``RQ_KEY_PREFIX
 * ``rq:job:<id>`` (HASH: ``data`` = zlib(serializer((func, instance, args, kwargs))), UTC strings
   ``enqueued_at`` / ``started_at`` / ``ended_at``, ``result`` before 1.12);
 * ``rq:results:<id>`` (STREAM, 1.12+: ``return_value`` = base64(serializer(value)));
-* ``rq:workers:<q>`` (SET of ``rq:worker:<name>``, may hold dead members), ``rq:suspended``.
+* ``rq:workers:<q>`` (SET of ``rq:worker:<name>``, may hold dead members), ``rq:suspended``;
+* ``rq:scheduler:scheduled_jobs`` (ZSET, rq-scheduler: job id -> next run), whose jobs' ``meta``
+  (``interval`` / ``cron_string``) make them recurring jobs.
 
 Payloads are decoded without running code: pickles through an Unpickler whose ``find_class``
 refuses every global, so only plain containers, strings and numbers load; JSON as JSON.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import pickle
 import zlib
 from dataclasses import dataclass, field
@@ -31,10 +34,14 @@ from typing import Any
 
 from ..core.errors import describe_error
 from ..core.helpers import as_text
-from .backend import QueueState, Reader, redis_client
+from .backend import QueueState, Reader, Recurring, overdue_grace, redis_client
 from .contract import UNDECODABLE, FinishedJob
 
+log = logging.getLogger("flextime.scheduler")
+
 PREFIX = "rq"
+SCHEDULED_KEY = "rq:scheduler:scheduled_jobs"  # rq-scheduler's jobs, by next run (epoch seconds)
+MAX_RECURRING = 100
 QUEUE_PREFIX = f"{PREFIX}:queue:"
 INF_SCORE = 1e300  # finite upper bound that excludes +inf members (TTL -1)
 FOREVER_RANGES = (("+inf", "+inf"), ("-inf", "(0"))  # score ranges of kept-forever entries (see above)
@@ -209,6 +216,7 @@ class RQReader(Reader):
         super().__init__(config, ledger, timeout, started_at)
         self._client = None
         self._cursors: dict[tuple[str, str], _Cursor] = {}
+        self._bad_patterns: set[tuple[str, str, str]] = set()
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -287,7 +295,63 @@ class RQReader(Reader):
             out.append(QueueState(q, jobs, oldest_waiting_age=age, workers=live, paused=suspended,
                                   overdue=overdue, stalled=stalled, exists=exists,
                                   longest_active_age=max(0.0, now - min(starts)) if starts else 0.0))
+        recurring = await self._recurring(set(queues), now)
+        for st in out:
+            st.recurring = recurring.get(st.queue, [])
         return out
+
+    async def _recurring(self, queues: set[str], now: float) -> dict[str, list[Recurring]]:
+        """rq-scheduler's periodic jobs (``interval`` or ``cron_string`` in the job's meta) of these
+        queues: due next (their score in ``rq:scheduler:scheduled_jobs``), last finished (the job's
+        ``ended_at``: rq-scheduler enqueues the same job each time), interval, overdue. One-off
+        scheduled jobs are not recurring. The MAX_RECURRING due soonest are looked at."""
+        from redis.exceptions import ResponseError
+
+        try:
+            entries = await self.client.zrange(SCHEDULED_KEY, 0, MAX_RECURRING - 1, withscores=True)
+        except ResponseError:  # not a ZSET: not rq-scheduler's; the queues are still served
+            return {}
+        if not entries:
+            return {}
+
+        def build(pipe):
+            for member, _ in entries:
+                pipe.hmget(f"{PREFIX}:job:{as_text(member)}", "origin", "meta", "ended_at")
+
+        out: dict[str, list[Recurring]] = {}
+        for (member, score), (origin, meta_raw, ended) in zip(entries, await self._run(build)):
+            queue = as_text(origin) if origin is not None else None
+            if queue not in queues or len(member) > 128:
+                continue
+            meta = safe_loads(meta_raw) if meta_raw else None
+            if not isinstance(meta, dict) or not (meta.get("interval") or meta.get("cron_string")):
+                continue
+            name = as_text(member)
+            interval = None
+            if isinstance(meta.get("interval"), (int, float)) and meta["interval"] > 0:
+                interval = float(meta["interval"])
+            elif isinstance(meta.get("cron_string"), str):
+                interval = self._cron_interval(queue, name, meta["cron_string"], score)
+            out.setdefault(queue, []).append(Recurring(
+                name=name, next_run=score, last_run=parse_time(ended), interval=interval,
+                overdue=now - score > overdue_grace(interval)))
+        return out
+
+    def _cron_interval(self, queue: str, name: str, pattern: str, after: float) -> float | None:
+        key = (queue, name, pattern)
+        if key in self._bad_patterns:
+            return None
+        try:
+            from .bullmq import cron_interval
+
+            return cron_interval(pattern, None, after)  # rq-scheduler: UTC unless use_local_timezone
+        except Exception as exc:
+            if len(self._bad_patterns) < 1000:
+                self._bad_patterns.add(key)
+                log.warning("backend %s: queue %s: recurring job %s: cron string %r does not parse (%s); "
+                            "overdue after 60 s", self.display, queue, name[:64], pattern[:64],
+                            describe_error(exc)[:120])
+            return None
 
     # ------------------------------------------------------------------ counters
     def _cursor(self, q: str, reg: str) -> _Cursor:

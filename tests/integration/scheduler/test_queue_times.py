@@ -252,6 +252,7 @@ def test_rq_wait_run_times_retries_and_longest_active(queue_redis, tmp_path):
     import rq
 
     from .rq_jobs import flaky, generate
+    from .rq_worker import SimpleWorker
 
     conn = redis.Redis.from_url(queue_redis.url)
     q = f"qt-rq-{RUN}"
@@ -262,7 +263,7 @@ def test_rq_wait_run_times_retries_and_longest_active(queue_redis, tmp_path):
             queue.enqueue(generate, {"sport": "golf", "teamCount": 4}, sleep=1.2)
         flaky_job = queue.enqueue(flaky, f"qt-flaky-{RUN}", 2)
         time.sleep(WAITED)  # the wait being measured: no worker yet
-        worker = rq.SimpleWorker([queue], connection=conn)
+        worker = SimpleWorker([queue], connection=conn)  # without the pub/sub listener (rq_worker.py)
         assert worker.work(burst=True)
         deadline = time.monotonic() + 20
         while True:

@@ -143,3 +143,45 @@ def test_a_pattern_that_does_not_parse_is_logged_once_and_costs_only_its_interva
         assert not [k for k in samples(text) if "x" * 100 in str(k)]
     finally:
         exp.stop()
+
+
+def test_rq_scheduler_periodic_job_last_next_and_overdue_without_the_scheduler(queue_redis, tmp_path):
+    """rq-scheduler schedules a job every 2 s; its scheduler enqueues it once and an RQ worker runs it;
+    then the scheduler is not run again: the job turns overdue within one interval."""
+    import rq
+    from rq_scheduler import Scheduler
+
+    from .rq_jobs import generate
+    from .rq_worker import SimpleWorker
+
+    conn = redis.Redis.from_url(queue_redis.url)
+    q = f"rec-rq-{RUN}"
+    exp = start_scheduler(tmp_path, f"--redis.addr={queue_redis.url}", f"--rq.queue={q}")
+    scheduler = Scheduler(queue_name=q, connection=conn)
+    job = None
+    try:
+        from datetime import datetime, timezone
+
+        job = scheduler.schedule(datetime.now(timezone.utc), generate, args=[{"sport": "golf"}], interval=2,
+                                 queue_name=q)
+        scheduler.enqueue_jobs()  # what `rqscheduler` does each poll: enqueue the due job, schedule the next
+        SimpleWorker([rq.Queue(q, connection=conn)], connection=conn).work(burst=True)
+        ran = time.time()
+        text = _scrape(exp)
+        name = job.id
+        assert value(text, "scheduler_recurring_job_interval_seconds", backend="rq", queue=q, recurring_job=name) == 2
+        assert ran - 5 <= value(text, "scheduler_recurring_job_last_run_timestamp_seconds", backend="rq", queue=q,
+                                recurring_job=name) <= ran + 0.5
+        nxt = value(text, "scheduler_recurring_job_next_run_timestamp_seconds", backend="rq", queue=q,
+                    recurring_job=name)
+        assert ran - 1 <= nxt <= ran + 3
+        deadline = time.monotonic() + 8
+        while value(_scrape(exp), "scheduler_recurring_job_overdue", backend="rq", queue=q, recurring_job=name) != 1:
+            assert time.monotonic() < deadline, "never overdue"
+            time.sleep(0.2)
+        assert time.time() <= nxt + 2 + 0.5  # within one interval after the missed slot
+    finally:
+        if job is not None:
+            scheduler.cancel(job)
+        conn.close()
+        exp.stop()

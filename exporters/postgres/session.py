@@ -50,6 +50,8 @@ RELOAD_AT = MetricDef("postgres_exporter_config_last_reload_success_timestamp_se
                       "Timestamp of the last successful configuration reload.")
 STATUS_METRICS = (UP, STATIC, LAST_ERROR, SCRAPES, LAST_DURATION, BUILD_INFO, RELOAD_OK, RELOAD_AT)
 
+CANCEL_GRACE = 2.0  # seconds a query cancelled at the scrape deadline may take to unwind
+
 _PROBE_SQL = "SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery()"
 
 
@@ -61,6 +63,39 @@ def _resolve(future: asyncio.Future, result) -> None:
         future.set_exception(result)
     else:
         future.set_result(result)
+
+
+# SQLSTATEs that end the session itself (connection exceptions, shutdown, crash); any other error
+# answers one query and leaves the connection usable
+_FATAL_STATES = ("08", "57P01", "57P02", "57P03", "XX")
+
+
+def connection_failed(conn, exc: BaseException) -> bool:
+    """Whether ``exc`` means the connection is lost (a new one is needed), not that one query failed."""
+    if conn.closed or conn.broken:
+        return True
+    state = getattr(exc, "sqlstate", None)
+    if state is None:  # raised by psycopg itself (PipelineAborted is handled by the caller)
+        return exc.__class__.__name__ != "PipelineAborted"
+    return state.startswith(_FATAL_STATES)
+
+
+def failed_query(cursors: list) -> int | None:
+    """The index of the query whose error aborted a pipeline: results arrive in order, so the
+    queries before it have theirs and it is the first without a successful result."""
+    from psycopg.pq import ExecStatus
+
+    for i, cur in enumerate(cursors):
+        result = cur.pgresult
+        if result is None or result.status == ExecStatus.FATAL_ERROR:
+            return i
+    return None
+
+
+def psycopg_error() -> type:
+    import psycopg
+
+    return psycopg.Error
 
 
 def _left(cap: float = 30.0) -> float:
@@ -208,16 +243,47 @@ class PgSession(ScrapeHooks):
             try:
                 if conn is None:
                     raise TargetDown(f"no connection to {self.display}")
-                await asyncio.wait_for(self._pipeline(conn, items), timeout=_left())
+                await self._bounded(conn, items)
             except asyncio.CancelledError:
                 self._give_up(lane, conn)
                 raise
-            except (asyncio.TimeoutError, psycopg.OperationalError, TargetDown) as exc:
+            except (asyncio.TimeoutError, psycopg.Error, TargetDown) as exc:
                 # mid-protocol or broken: a new connection next scrape
                 self._give_up(lane, conn)
                 error = exc if isinstance(exc, TargetDown) else TargetDown(scrub(describe_error(exc), self.dsn))
                 for _, _, future in items:
                     _resolve(future, error)
+
+    async def _bounded(self, conn, items: list) -> None:
+        """The batch's pipeline within the scrape deadline. Shortly before the deadline the server
+        is asked to cancel the query it is running (as a statement timeout would): that query's
+        collector fails and the queries queued behind it still answer in time. At the deadline
+        whatever runs is cancelled too, and the pipeline gets CANCEL_GRACE seconds to unwind, so
+        the connection is kept: a slow query costs its collector, not a new backend every scrape.
+        Raises TimeoutError when the server does not answer the cancel."""
+        task = asyncio.ensure_future(self._pipeline(conn, items))
+        left = _left()
+        margin = min(1.0, 0.2 * left)  # time left for the queries behind a cancelled one
+        try:
+            for wait in (left - margin, None, CANCEL_GRACE):
+                done, _ = await asyncio.wait({task}, timeout=max(0.0, _left() if wait is None else wait))
+                if done:
+                    break
+                if wait == CANCEL_GRACE:
+                    task.cancel()
+                    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+                    raise asyncio.TimeoutError()
+                log.debug("a query on %s runs into the scrape deadline: cancelling it", self.display)
+                await asyncio.wait_for(conn.cancel_safe(timeout=CANCEL_GRACE), timeout=CANCEL_GRACE)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        except (OSError, asyncio.TimeoutError, psycopg_error()) as exc:
+            if not task.done():
+                task.cancel()
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise asyncio.TimeoutError() from exc
+        task.result()
 
     async def _connect_slow_lane(self) -> bool:
         """Make the second connection (first use, or after it broke); False when that fails."""
@@ -239,31 +305,33 @@ class PgSession(ScrapeHooks):
     async def _pipeline(self, conn, items: list) -> None:
         """Send the batch as one pipeline and hand each result to its collector as soon as it
         arrives, so collectors turn rows into metrics while the server still runs the later
-        queries. A query error aborts the rest of a pipeline: the unanswered ones are then run
-        one at a time, so only the failing collector fails."""
+        queries. A query error (a statement timeout, a user query's mistake) aborts the rest of a
+        pipeline: that query's collector gets the error, the unanswered ones go out again as a new
+        pipeline on the same connection. Only a failure of the connection itself raises."""
         import psycopg
 
         pending = list(items)
-        try:
-            async with conn.pipeline():
-                cursors = [conn.cursor() for _ in items]
-                for cur, (sql, params, _) in zip(cursors, items):
-                    await cur.execute(sql, params)
-                for cur, (_, _, future) in zip(cursors, items):
-                    _resolve(future, await self._result(cur))
-                    pending.pop(0)
-            return
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error:
-            pass
-        for sql, params, future in pending:
+        while True:
+            pending = [item for item in pending if not item[2].done()]  # not those given up on
+            if not pending:
+                return
+            cursors: list = []
             try:
-                _resolve(future, await self._result(await conn.execute(sql, params)))
-            except psycopg.OperationalError:
-                raise
+                async with conn.pipeline():
+                    cursors = [conn.cursor() for _ in pending]
+                    for cur, (sql, params, _) in zip(cursors, pending):
+                        await cur.execute(sql, params)
+                    for cur, (_, _, future) in zip(list(cursors), list(pending)):
+                        _resolve(future, await self._result(cur))
+                        pending.pop(0)
+                        cursors.pop(0)
+                return
             except psycopg.Error as exc:
-                _resolve(future, RuntimeError(scrub(describe_error(exc), self.dsn)))
+                if connection_failed(conn, exc):
+                    raise
+                if pending:  # the query that failed (the first unanswered when psycopg cannot tell) is not sent again
+                    failed = failed_query(cursors) or 0
+                    _resolve(pending.pop(failed)[2], RuntimeError(scrub(describe_error(exc), self.dsn)))
 
     @staticmethod
     async def _result(cur) -> tuple[list[str], list[tuple]]:

@@ -312,6 +312,7 @@ class DatabaseFanout:
         import psycopg
 
         s = self.session
+        s.reread_secret()  # a rotated DATA_SOURCE_PASS_FILE
         options = f"-c statement_timeout={int(s.statement_timeout * 1000)} -c lock_timeout={int(s.lock_timeout * 1000)}"
 
         async def attempt(keys: dict):

@@ -52,7 +52,9 @@ STATUS_METRICS = (UP, STATIC, LAST_ERROR, SCRAPES, LAST_DURATION, BUILD_INFO, RE
 
 CANCEL_GRACE = 2.0  # seconds a query cancelled at the scrape deadline may take to unwind
 
-_PROBE_SQL = "SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery()"
+# the last column: may this role read other roles' sessions in full (NULL before PostgreSQL 10)
+_PROBE_SQL = ("SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery(), "
+              "(SELECT pg_has_role(oid, 'USAGE') FROM pg_roles WHERE rolname = 'pg_monitor')")
 
 
 def _resolve(future: asyncio.Future, result) -> None:
@@ -90,6 +92,14 @@ def failed_query(cursors: list) -> int | None:
         if result is None or result.status == ExecStatus.FATAL_ERROR:
             return i
     return None
+
+
+def _signature(path: str) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def psycopg_error() -> type:
@@ -173,11 +183,38 @@ class PgSession(ScrapeHooks):
         self.error = ""
         self.scrapes = 0
         self._logged_error = ""
+        self._warned_monitor = False
+        self._secret: tuple | None = None  # (file, how to build the DSN again, the file's signature)
 
     # ---- connection -----------------------------------------------------------------------
+    def watch_secret(self, path: str, resolve) -> None:
+        """The DSN's password comes from ``path`` (DATA_SOURCE_PASS_FILE): when the file changes (a
+        rotated secret) ``resolve()`` builds the DSN again, used from the next connection on."""
+        self._secret = (path, resolve, _signature(path))
+
+    def reread_secret(self) -> None:
+        """Before each new connection: the password file read again when it changed (mtime, inode, size)."""
+        if self._secret is None:
+            return
+        path, resolve, signature = self._secret
+        now = _signature(path)
+        if now == signature:
+            return
+        self._secret = (path, resolve, now)
+        try:
+            dsn = resolve()
+        except Exception as exc:  # ConfigError: names the file, never the password
+            log.error("%s changed but cannot be used (%s); the password read before stays in use",
+                      path, scrub(describe_error(exc), self.dsn))
+            return
+        if dsn != self.dsn:
+            self.dsn = dsn
+            log.info("%s changed: its password is used from the next connection to %s", path, self.display)
+
     async def _connect(self):
         import psycopg
 
+        self.reread_secret()
         budget = _left(self.connect_timeout)
         options = f"-c statement_timeout={int(self.statement_timeout * 1000)} -c lock_timeout={int(self.lock_timeout * 1000)}"
         return await asyncio.wait_for(
@@ -350,7 +387,12 @@ class PgSession(ScrapeHooks):
             self._main.conn = await self._connect()
         async with self._main.lock:
             cur = await asyncio.wait_for(self._conn.execute(_PROBE_SQL), timeout=_left())
-            self.version_num, self.version, self.in_recovery = await cur.fetchone()
+            self.version_num, self.version, self.in_recovery, monitor = await cur.fetchone()
+        if monitor is False and not self._warned_monitor:  # once per process: it does not change by itself
+            self._warned_monitor = True
+            log.warning("%s: the role is not a member of pg_monitor: pg_stat_activity hides other roles' "
+                        "sessions' state, query and wait event, so the activity metrics undercount them",
+                        self.display)
 
     async def _check(self) -> None:
         import psycopg

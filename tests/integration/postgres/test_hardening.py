@@ -101,3 +101,36 @@ def test_many_tables_answer_within_the_deadline(pg_primary, tmp_path):
             exp.stop()
     finally:
         pg_primary.psql("DROP DATABASE IF EXISTS hardening_tables")
+
+
+ROTATING = "flextime_rotating"  # a role of its own: without pg_monitor, and its password rotated
+
+
+def test_rotated_password_file_needs_no_restart(pg_primary, tmp_path):
+    """DATA_SOURCE_PASS_FILE is read again when it changes: after the password is rotated on the server
+    and in the file, the next connection uses the new one (no restart), and neither password is logged.
+    The role has no pg_monitor: one warning says the activity metrics undercount."""
+    first, second = "first-Secret-4711", "second-Secret-0815"
+    pg_primary.psql(f"DROP ROLE IF EXISTS {ROTATING}; CREATE ROLE {ROTATING} LOGIN PASSWORD '{first}'")
+    secret = tmp_path / "pass"
+    secret.write_text(first + "\n")
+    env = {"DATA_SOURCE_URI": f"{pg_primary.host}:{pg_primary.port}/postgres?sslmode=disable",
+           "DATA_SOURCE_USER": ROTATING, "DATA_SOURCE_PASS_FILE": str(secret), "DATA_SOURCE_NAME": ""}
+    exp = start_exporter(tmp_path, f"--postgres.application-name={APP}", exporter="postgres", env=env)
+    try:
+        for _ in range(2):
+            assert value(exp.get().text, "pg_up") == 1
+        pg_primary.psql(f"ALTER ROLE {ROTATING} PASSWORD '{second}'")
+        rotated = tmp_path / "pass.new"
+        rotated.write_text(second + "\n")
+        rotated.replace(secret)  # as a secret mount updates it: a new file in its place
+        pg_primary.psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{ROTATING}'")
+        for _ in range(3):  # the kept connection is gone: the next one logs in with the new password
+            assert value(exp.get().text, "pg_up") == 1
+    finally:
+        exp.stop()
+        pg_primary.psql(f"DROP ROLE IF EXISTS {ROTATING}")
+    log = exp.log()
+    assert first not in log and second not in log
+    assert log.count("is not a member of pg_monitor") == 1
+    assert log.count("DATA_SOURCE_PASS_FILE") == 0 and log.count(f"{secret} changed") == 1

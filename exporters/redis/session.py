@@ -315,6 +315,7 @@ class RedisSession(ScrapeHooks):
             del self._scrapes[deadline]
         state = self._scrapes[current_run()] = _Scrape()
         try:
+            self._rotate_password()
             fresh = self._conn is None
             await self._connect()
             cmds = self._scrape_commands()
@@ -341,17 +342,44 @@ class RedisSession(ScrapeHooks):
             await self._discard()
             raise
         except Exception as exc:
-            self._set_state(state, False, error_class(exc))
+            self._set_state(state, False, error_class(exc), self._server_reason(exc))
             await self._discard()
 
-    def _set_state(self, state: _Scrape, up: bool, error: str) -> None:
+    def _rotate_password(self) -> None:
+        """--redis.password-file changed (a rotated secret): this target's password as the file has it
+        now; when it differs, the next connection is made with it."""
+        from . import current_password
+
+        target = current_password(self.settings, self.target)
+        if target.key() != self.target.key():
+            self.target = target
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                asyncio.get_running_loop().create_task(self._close_quietly(conn))
+
+    def _set_state(self, state: _Scrape, up: bool, error: str, reason: str = "") -> None:
         state.up, state.error = up, error
         self._last = state
         if error and error != self._logged_error:  # once per change, not every scrape
-            log.error("cannot scrape %s: %s", self.display, error)
+            log.error("cannot scrape %s: %s%s", self.display, error, f" ({reason})" if reason else "")
         elif not error and self._logged_error:
             log.info("connected to %s again", self.display)
         self._logged_error = error
+
+    def _server_reason(self, exc: BaseException) -> str:
+        """What the server or the socket said (Redis' own refusal: 'max number of clients reached',
+        'WRONGPASS ...', 'LOADING ...'), one bounded line with any password taken out, for the log."""
+        from redis import exceptions as rex
+
+        if not isinstance(exc, (rex.RedisError, OSError)):
+            return ""
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        code = getattr(exc, "status_code", None)
+        if isinstance(code, str) and code and not text.startswith(code):
+            text = f"{code} {text}"
+        if self.target.password:
+            text = text.replace(self.target.password, "***")
+        return f"the server said: {text[:200]}" if text else ""
 
     def reply(self, name: str):
         """This scrape's reply to ``name``; raises TargetDown or CommandFailed as collectors should."""

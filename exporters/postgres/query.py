@@ -16,6 +16,7 @@ import asyncio
 import datetime
 import decimal
 import math
+import time
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
@@ -234,11 +235,14 @@ class _Families:
 async def _convert(families: _Families, names: list[str], rows: list[tuple], datname: str | None,
                    reserve: float) -> None:
     """Rows into samples and their text, CHUNK_ROWS at a time, looking at the event loop between
-    chunks (the other databases' I/O goes on meanwhile) and at the scrape deadline: when less than
-    ``reserve`` seconds are left (for merging and writing the answer) the rows converted so far are
-    served and the collector fails, saying how far it got, instead of the answer coming late."""
+    chunks (the other databases' I/O goes on meanwhile) and at the scrape deadline. What is converted
+    costs about as much again to merge, render and compress (measured: 100,000 tables, 1.4 s to
+    convert, 1.5 s after), so when less than ``reserve`` plus the time converting took so far is left,
+    the rows converted so far are served and the collector fails, saying how far it got, instead of
+    the answer coming late."""
+    started = time.monotonic()
     for start in range(0, len(rows), CHUNK_ROWS):
-        if start and remaining_seconds() < reserve:
+        if start and remaining_seconds() < reserve + (time.monotonic() - started):
             raise PartialFailure(f"stopped at the scrape deadline: {start} of {len(rows)} rows"
                                  + (f" of {datname}" if datname else "") + " converted", families.result())
         families.add(names, rows[start:start + CHUNK_ROWS], datname)

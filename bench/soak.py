@@ -95,12 +95,14 @@ def run_postgres(scrapes: int) -> list[dict]:
     targets = []
     try:
         ports = [node_bench.free_port() for _ in range(2)]
-        dsn_go = f"postgresql://{GO_ROLE}:{server.exporter_password}@{server.host}:{server.port}/postgres?sslmode=disable"
+        where = f"{server.host}:{server.port}/postgres?sslmode=disable"
+        dsn_go = f"postgresql://{GO_ROLE}:{server.exporter_password}@{where}"
         targets = [
             node_bench.Target("postgres_exporter 0.17.1", ["env", f"DATA_SOURCE_NAME={dsn_go}",
                                                            go_binary("prometheus-postgres-exporter"),
                                                            f"--web.listen-address=127.0.0.1:{ports[0]}"], ports[0]),
-            node_bench.Target("flextime-exporter postgres", ["env", f"DATA_SOURCE_NAME={server.exporter_dsn}?sslmode=disable",
+            node_bench.Target("flextime-exporter postgres", ["env", f"DATA_SOURCE_NAME={server.exporter_dsn}"
+                                                                    "?sslmode=disable",
                                                              sys.executable, "-m", "exporters", "postgres",
                                                              f"--web.listen-address=127.0.0.1:{ports[1]}"], ports[1]),
         ]

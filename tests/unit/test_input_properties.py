@@ -33,9 +33,10 @@ KEYS = st.sampled_from([
     "tls_server_config", "type", "user", "username", "userpass", "web_systemd_socket", "http2", "min_version",
     "max_version", "node", "postgres", "redis", "sport", "teamCount", "constraintViolations", "severity", "0"])
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
-                    st.text(max_size=30), st.sampled_from(["", "*", "127.0.0.1:0", ":9100", "/", "RequireAndVerifyClientCert",
-                                                            "$2b$04$abcdefghijklmnopqrstuu", "node", "postgres",
-                                                            "redis", "scheduler", "debug", "json", "TLS13"]))
+                    st.text(max_size=30),
+                    st.sampled_from(["", "*", "127.0.0.1:0", ":9100", "/", "RequireAndVerifyClientCert",
+                                     "$2b$04$abcdefghijklmnopqrstuu", "node", "postgres", "redis", "scheduler",
+                                     "debug", "json", "TLS13"]))
 VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.one_of(KEYS, st.text(max_size=8)), inner, max_size=5)),
     max_leaves=25)

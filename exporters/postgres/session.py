@@ -102,12 +102,6 @@ def _signature(path: str) -> tuple:
     return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
 
-def psycopg_error() -> type:
-    import psycopg
-
-    return psycopg.Error
-
-
 def _left(cap: float = 30.0) -> float:
     """Seconds a wait may take: the scrape deadline, or ``cap`` outside a scrape (/health)."""
     return max(0.01, min(cap, remaining_seconds()))
@@ -302,20 +296,21 @@ class PgSession(ScrapeHooks):
         left = _left()
         margin = min(1.0, 0.2 * left)  # time left for the queries behind a cancelled one
         try:
-            for wait in (left - margin, None, CANCEL_GRACE):
+            for step, wait in enumerate((left - margin, None, CANCEL_GRACE)):
                 done, _ = await asyncio.wait({task}, timeout=max(0.0, _left() if wait is None else wait))
                 if done:
                     break
-                if wait == CANCEL_GRACE:
-                    task.cancel()
-                    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+                if step == 2:  # the server did not answer the cancel in time
                     raise asyncio.TimeoutError()
                 log.debug("a query on %s runs into the scrape deadline: cancelling it", self.display)
-                await asyncio.wait_for(conn.cancel_safe(timeout=CANCEL_GRACE), timeout=CANCEL_GRACE)
+                if hasattr(conn, "cancel_safe"):  # psycopg 3.2+
+                    await asyncio.wait_for(conn.cancel_safe(timeout=CANCEL_GRACE), timeout=CANCEL_GRACE)
+                else:
+                    await asyncio.wait_for(asyncio.to_thread(conn.cancel), timeout=CANCEL_GRACE)
         except asyncio.CancelledError:
             task.cancel()
             raise
-        except (OSError, asyncio.TimeoutError, psycopg_error()) as exc:
+        except Exception as exc:  # the cancel failed (or timed out): the connection goes
             if not task.done():
                 task.cancel()
                 task.add_done_callback(lambda t: t.cancelled() or t.exception())

@@ -15,7 +15,7 @@ import os
 import tempfile
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from exporters.core.errors import ConfigError
@@ -59,6 +59,7 @@ def test_job_payload_decodes_to_a_value(raw):
 @EXAMPLES
 @given(st.sampled_from(["data", "result"]), PATHS, st.one_of(VALUES, st.just(UNDECODABLE)),
        st.one_of(VALUES, st.just(UNDECODABLE)))
+@example("result", ["¹"], None, [[]])  # found by this test: '¹'.isdigit(), but int('¹') raises
 def test_lookup_and_labels_never_raise(root, parts, data, result):
     path = ".".join([root, *parts])
     found = lookup(path, data, result)

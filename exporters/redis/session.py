@@ -369,6 +369,7 @@ class RedisSession(ScrapeHooks):
             del self._scrapes[run]
         state = self._scrapes[current_run()] = _Scrape()
         try:
+            self._rotate_password()
             fresh = self._conn is None
             await self._connect()
             cmds = self._scrape_commands()
@@ -397,6 +398,18 @@ class RedisSession(ScrapeHooks):
         except Exception as exc:
             self._set_state(state, False, error_class(exc), error_cause(exc))
             await self._discard()
+
+    def _rotate_password(self) -> None:
+        """--redis.password-file changed (a rotated secret): this target's password as the file has it
+        now; when it differs, the next connection is made with it."""
+        from . import current_password
+
+        target = current_password(self.settings, self.target)
+        if target.key() != self.target.key():
+            self.target = target
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                asyncio.get_running_loop().create_task(self._close_quietly(conn))
 
     def _set_state(self, state: _Scrape, up: bool, error: str, cause: str = "") -> None:
         state.up, state.error, state.cause = up, error, cause

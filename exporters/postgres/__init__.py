@@ -77,7 +77,7 @@ def make_session(settings: Settings, dsn: str) -> PgSession:
 
     # the second connection (pg_database_size beside the rest) only without the fan-out, whose own
     # connections then keep a target within 1 + --postgres.fanout-connections backends
-    return PgSession(dsn, second_connection=not fanout.configure(settings).enabled,
+    session = PgSession(dsn, second_connection=not fanout.configure(settings).enabled,
                      application_name=settings.postgres_application_name,
                      connect_timeout=settings.postgres_connect_timeout,
                      statement_timeout=settings.postgres_statement_timeout,
@@ -87,6 +87,11 @@ def make_session(settings: Settings, dsn: str) -> PgSession:
                      static=not settings.get("disable_default_metrics"),
                      build_info_tags=compat.modern(settings),
                      config_loaded_at=settings.get("pg_config_loaded_at", 0.0) if compat.modern(settings) else None)
+    env = settings.get("environ", os.environ)
+    if env.get("DATA_SOURCE_PASS_FILE") and not settings.get("dsn") and not env.get("DATA_SOURCE_NAME") \
+            and dsn in targets(settings):  # the configured target, built from DATA_SOURCE_URI: a rotated file is read
+        session.watch_secret(env["DATA_SOURCE_PASS_FILE"], lambda: resolve_dsns(env)[0])
+    return session
 
 
 def resolve_probe(settings: Settings, query) -> str:

@@ -252,6 +252,10 @@ def main() -> int:
                 results.append((f"cluster: {n} databases of one cluster every 15 s, {IN_FLIGHT} in flight, "
                                 f"{args.seconds:g} s", rows))
             if args.case in ("servers", "all"):
+                # 200 servers would each allow 100 connections: room for every target's one here
+                server.psql(f"ALTER SYSTEM SET max_connections = {n + 100}")
+                server.stop()
+                server.start()
                 rows = []
                 for name, prefix in (("flextime (ours)", "fo"), ("postgres_exporter 0.17.1", "fg")):
                     targets = [f"postgresql://{prefix}{i:03d}:{pw}@{host}/postgres?sslmode=disable"

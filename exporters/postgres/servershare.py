@@ -17,6 +17,7 @@ options; only the database differs) share one :class:`ServerShare`:
   per-database ones: stat_user_tables, statio_user_tables, statio_user_indexes, bloat and the
   custom queries) runs once per ``--probe.cluster-cache-seconds`` for the server, whichever probe
   comes first; the probes within that window get its result. Concurrent probes share one read.
+  Only while the server has two probe targets or more: a lone target reads (and keeps) nothing extra.
   Per-database collectors always read the probed database, in the probe that asks.
 
 The key is a digest of the connection string without its database: it may hold a password.
@@ -91,7 +92,11 @@ class ServerShare:
                     conn = conns.pop(0)
                     if not conns:
                         del self.idle[other]
-                    asyncio.get_running_loop().create_task(_close_quietly(conn))
+                    try:  # ended before its slot is reused: the bound holds at every moment
+                        await asyncio.shield(_close_quietly(conn))
+                    except BaseException:  # our deadline passed meanwhile: the slot is free for another
+                        self.give(dbname, None)
+                        raise
                     return None  # its slot is ours
                 waiter = asyncio.get_running_loop().create_future()
                 self._waiters.append(waiter)
@@ -105,7 +110,7 @@ class ServerShare:
         """Back from a scrape: kept idle when usable, else its slot is free."""
         if conn is None or conn.closed or conn.broken:
             self.open -= 1
-            if conn is not None:
+            if conn is not None and not conn.closed:
                 asyncio.get_running_loop().create_task(_close_quietly(conn))
         else:
             self.idle.setdefault(dbname, []).append(conn)
@@ -129,12 +134,16 @@ class ServerShare:
     # ---- cluster-wide reads -------------------------------------------------------------------
     async def cached(self, name: str, collect):
         """The families of collector ``name``: from a read of the last ``cache_seconds`` or a new one."""
+        if self.users <= 1:  # one target of this server: nothing to share, nothing kept in memory
+            self._cache.clear()
+            return await collect()
         hit = self._cache.get(name)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
         running = self._reading.get(name)
         if running is None or running.done():
             running = self._reading[name] = asyncio.get_running_loop().create_task(self._read(name, collect))
+            running.add_done_callback(_retrieve)  # a probe that stopped waiting leaves no unretrieved error
         return await asyncio.shield(running)
 
     async def _read(self, name: str, collect) -> list:
@@ -144,6 +153,11 @@ class ServerShare:
         if self.cache_seconds > 0:
             self._cache[name] = (time.monotonic() + self.cache_seconds, families)  # failures are never kept
         return families
+
+
+def _retrieve(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _close_quietly(conn) -> None:

@@ -309,6 +309,14 @@ class PgSession(ScrapeHooks):
         self._borrows -= 1
         if self._borrows == 0:
             conn, self._main.conn = self._main.conn, None
+            if not self._main.lock.locked():
+                self.share.give(self.dbname, conn)
+                return
+            # a pipeline still ends on it (its results are in, its sync is not): given back after that
+            asyncio.get_running_loop().create_task(self._give_when_done(conn))
+
+    async def _give_when_done(self, conn) -> None:
+        async with self._main.lock:
             self.share.give(self.dbname, conn)
 
     async def _probe(self) -> None:

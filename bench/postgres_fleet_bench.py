@@ -246,8 +246,8 @@ def main() -> int:
                                          ("postgres_exporter 0.17.1", postgres_bench.GO_ROLE, postgres_bench.GO_ROLE)):
                     targets = [f"postgresql://{role}:{pw}@{host}/app{i:03d}?sslmode=disable" for i in range(1, n + 1)]
                     port = node_bench.free_port()
-                    cmd = (ours(port, "--probe.cluster-cache-seconds=14", f"--probe.max-targets={n}") if name.startswith("flextime")
-                           else go(port))
+                    cmd = (ours(port, "--probe.cluster-cache-seconds=14", f"--probe.max-targets={n}")
+                           if name.startswith("flextime") else go(port))
                     rows.append(run(server, name, cmd, port, targets, 15.0, args.seconds, like, re.escape(role)))
                 results.append((f"cluster: {n} databases of one cluster every 15 s, {IN_FLIGHT} in flight, "
                                 f"{args.seconds:g} s", rows))

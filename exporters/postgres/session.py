@@ -24,8 +24,9 @@ import logging
 import os
 import re
 import time
+from typing import TYPE_CHECKING
 
-from ..core.collector import NoData
+from ..core.collector import NoData, Settings
 from ..core.errors import describe_error
 from ..core.helpers import resolve_future as _resolve
 from ..core.logging import log_on_change
@@ -34,6 +35,9 @@ from ..core.scrape import ScrapeHooks, ScrapeResult
 from ..core.scrape import time_left as _left
 from .compat import relabel
 from .dsn import redact, scrub, server_label
+
+if TYPE_CHECKING:
+    from .servershare import ServerShare
 
 log = logging.getLogger("exporters.postgres")
 
@@ -170,6 +174,11 @@ class PgSession(ScrapeHooks):
         self._logged_error = ""
         self._warned_monitor = False
         self._secret: tuple | None = None  # (file, how to build the DSN again, the file's signature)
+        # a /probe target: its server's ServerShare (servershare.py) lends the connection per scrape
+        self.share: ServerShare | None = None
+        self.settings: Settings | None = None  # the exporter's settings, for which the share is kept
+        self.dbname = ""
+        self._borrows = 0
 
     # ---- connection -----------------------------------------------------------------------
     def watch_secret(self, path: str, resolve) -> None:
@@ -365,7 +374,46 @@ class PgSession(ScrapeHooks):
     async def before(self) -> None:
         """Check (or make) the connection with a real query: this scrape's pg_up."""
         self.scrapes += 1
+        if self.share is not None and not await self._borrow():
+            return
         await self._check()
+
+    async def _borrow(self) -> bool:
+        """A /probe target: take a connection of its server's share for this scrape (given back
+        in families()); concurrent scrapes of the target use the same one."""
+        self._borrows += 1
+        if self._borrows > 1:
+            return True
+        try:
+            self._main.conn = await self.share.take(self.dbname)
+            return True
+        except (Exception, asyncio.CancelledError) as exc:
+            self._borrows -= 1
+            self.up = False
+            self.error = (f"no free connection to the server within the scrape deadline "
+                          f"(--probe.connections-per-server {self.share.connections})")
+            if self.error != self._logged_error:
+                log.error("cannot scrape %s: %s", self.display, self.error)
+                self._logged_error = self.error
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return False
+
+    def _give_back(self) -> None:
+        if self.share is None or self._borrows == 0:
+            return
+        self._borrows -= 1
+        if self._borrows == 0:
+            conn, self._main.conn = self._main.conn, None
+            if not self._main.lock.locked():
+                self.share.give(self.dbname, conn)
+                return
+            # a pipeline still ends on it (its results are in, its sync is not): given back after that
+            asyncio.get_running_loop().create_task(self._give_when_done(conn))
+
+    async def _give_when_done(self, conn) -> None:
+        async with self._main.lock:
+            self.share.give(self.dbname, conn)
 
     async def _probe(self) -> None:
         if not self._main.usable():
@@ -405,6 +453,7 @@ class PgSession(ScrapeHooks):
             self._logged_error = log_on_change(log, self._logged_error, self.error, *_CANNOT_SCRAPE, self.display)
 
     def families(self, result: ScrapeResult):
+        self._give_back()
         up = UP.family()
         up.add((), 1 if self.up else 0)
         out = [up]
@@ -432,10 +481,68 @@ class PgSession(ScrapeHooks):
         fanout = getattr(self, "_fanout", None)  # the per-database fan-out's connections (fanout.py)
         if fanout is not None:
             await fanout.close()
+        if self.share is not None:
+            from . import servershare
+
+            if self._borrows:
+                self._borrows = 1
+                self._give_back()
+            await servershare.release(self.settings, self.share, self.dbname)
+            return
         await self._discard()
+
+    def probe_view(self, result: ScrapeResult, query) -> ScrapeResult:
+        """``/probe?...&scope=database``: only the probed database's series (those labelled with its
+        ``datname``, and the per-database collectors' own) and the target's status; every other
+        series is the server's, served by a probe without ``scope``."""
+        scope = query.get("scope", "")
+        if scope in ("", "server") or self.share is None:
+            return result
+        from .servershare import PER_DATABASE
+
+        own = f'datname="{self.dbname}"'
+        keep_whole = {d.name for d in STATUS_METRICS} | {"pg_scrape_collector_success",
+                                                         "pg_scrape_collector_duration_seconds"}
+        keep_whole |= {self.metric_prefix + n[2:] for n in keep_whole if n.startswith("pg_")}
+        per_db = set(PER_DATABASE)
+        out = []
+        for fam in result.families:
+            if "datname" in fam.labelnames:
+                samples = [s for s in fam.samples if own in s[1]]
+                if samples:
+                    out.append(MetricFamily(fam.name, fam.type, fam.help, fam.labelnames, samples, 0,
+                                            {(n, b) for n, b, _ in samples}))
+            elif fam.name in keep_whole or fam.name in self._per_database_families(per_db):
+                out.append(fam)
+        return ScrapeResult(out, result.started_at, result.duration, result.statuses)
+
+    def _per_database_families(self, per_db: set) -> set:
+        names = getattr(self, "_per_db_names", None)
+        if names is None:
+            from .registry import pg_collectors
+
+            names = set()
+            for name in per_db:
+                try:
+                    cls = pg_collectors.get(name)
+                except KeyError:
+                    continue
+                for d in getattr(cls, "metrics", ()) or ():
+                    names.add(d.name)
+                    names.add(self.metric_prefix + d.name[2:] if d.name.startswith("pg_") else d.name)
+            self._per_db_names = names
+        return names
 
     async def health(self) -> str | None:
         """For /health: can the target be reached right now (a fresh probe, bounded)?"""
+        if self.share is not None:  # a /probe target: a connection of the share, only for this
+            if not await self._borrow():
+                return self.error
+            try:
+                await self._check()
+                return None if self.up else self.error
+            finally:
+                self._give_back()
         if self.up and self._conn is not None:
             try:
                 await self.fetch("SELECT 1")

@@ -227,6 +227,9 @@ class ExporterApp:
                 result = await self.pool.scrape_configured(names, timeout)
             else:
                 result = await target.scraper.scrape(names, timeout)
+                view = getattr(target.hooks, "probe_view", None)  # e.g. postgres' scope=database
+                if view is not None:
+                    result = view(result, probe_query)
             # only when enabled: Prometheus prefers OpenMetrics, whose counters all end in _total,
             # and the Go exporters answer text 0.0.4, so that is what the shared rules expect
             openmetrics = (self.settings.web_enable_openmetrics

@@ -11,7 +11,7 @@ from ..catalogue import description
 from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
 from ..core.spec import ExporterSpec
-from . import compat, config, fanout
+from . import compat, config, fanout, servershare
 from .dsn import resolve_dsns
 from .registry import pg_collectors
 from .session import STATUS_METRICS, PgSession
@@ -41,6 +41,14 @@ FLAGS = (
          "statement_timeout of the exporter's session, in seconds.", default=10.0, type=float),
     Flag("--postgres.lock-timeout", "postgres_lock_timeout", "lock_timeout of the exporter's session, in seconds.",
          default=2.0, type=float),
+    Flag("--probe.connections-per-server", "probe_connections_per_server",
+         "Most connections /probe targets of one server (same host, port, user and options) hold at once, "
+         "in use or kept idle, whatever the number of databases probed.",
+         default=servershare.CONNECTIONS_PER_SERVER, type=int),
+    Flag("--probe.cluster-cache-seconds", "probe_cluster_cache_seconds",
+         "Seconds the cluster-wide reads of one server (settings, locks, activity, pg_stat_database, replication, "
+         "...) serve every /probe of its databases; 0: each probe reads them. Set it just under the scrape "
+         "interval.", default=servershare.CLUSTER_CACHE_SECONDS, type=float),
     user_queries.FLAG,
     *fanout.FANOUT_FLAGS,
     *compat.FLAGS,
@@ -67,6 +75,9 @@ def validate(settings: Settings) -> None:
                           "or allow /probe targets in --config.file (probe.allowed_targets)")
     if settings.extend_query_path:
         user_queries.load(settings.extend_query_path)  # a missing or malformed file stops start-up
+    if settings.get("probe_connections_per_server", 1) < 1 or settings.get("probe_cluster_cache_seconds", 0) < 0:
+        raise ConfigError("--probe.connections-per-server must be at least 1 and --probe.cluster-cache-seconds "
+                          "not negative")
     for flag in ("postgres_connect_timeout", "postgres_statement_timeout", "postgres_lock_timeout"):
         if settings.get(flag) <= 0:
             raise ConfigError(f"--{flag.replace('_', '.', 1).replace('_', '-')} must be positive")
@@ -75,9 +86,11 @@ def validate(settings: Settings) -> None:
 def make_session(settings: Settings, dsn: str) -> PgSession:
     import psycopg  # noqa: F401  (about 0.3 s: imported now, not inside the first scrape's deadline)
 
+    # /probe targets of one server share its connections and cluster-wide reads (servershare.py)
+    share = None if dsn in targets(settings) else dsn
     # the second connection (pg_database_size beside the rest) only without the fan-out, whose own
     # connections then keep a target within 1 + --postgres.fanout-connections backends
-    return PgSession(dsn, second_connection=not fanout.configure(settings).enabled,
+    session = PgSession(dsn, second_connection=not fanout.configure(settings).enabled and share is None,
                      application_name=settings.postgres_application_name,
                      connect_timeout=settings.postgres_connect_timeout,
                      statement_timeout=settings.postgres_statement_timeout,
@@ -87,6 +100,14 @@ def make_session(settings: Settings, dsn: str) -> PgSession:
                      static=not settings.get("disable_default_metrics"),
                      build_info_tags=compat.modern(settings),
                      config_loaded_at=settings.get("pg_config_loaded_at", 0.0) if compat.modern(settings) else None)
+    env = settings.get("environ", os.environ)
+    if env.get("DATA_SOURCE_PASS_FILE") and not settings.get("dsn") and not env.get("DATA_SOURCE_NAME") \
+            and dsn in targets(settings):  # the configured target, built from DATA_SOURCE_URI: a rotated file is read
+        session.watch_secret(env["DATA_SOURCE_PASS_FILE"], lambda: resolve_dsns(env)[0])
+    if share is not None:
+        session.share, session.dbname = servershare.share_for(settings, dsn, session.display)
+        session.settings = settings
+    return session
 
 
 def resolve_probe(settings: Settings, query) -> str:

@@ -302,6 +302,7 @@ class DatabaseFanout:
         import psycopg
 
         s = self.session
+        s.reread_secret()  # a rotated DATA_SOURCE_PASS_FILE
         options = f"-c statement_timeout={int(s.statement_timeout * 1000)} -c lock_timeout={int(s.lock_timeout * 1000)}"
 
         async def attempt(keys: dict):
@@ -387,33 +388,38 @@ class DatabaseFanout:
     @staticmethod
     async def _pipeline(conn, sqls: list[str]) -> list:
         """All queries as one pipeline: [(columns, rows) or the psycopg.Error of that query]. A
-        query error aborts the rest of a pipeline; those are then run one at a time."""
+        query error (a statement timeout) aborts the rest of a pipeline: that query keeps its
+        error and the unanswered ones go out again as a new pipeline on the same connection;
+        only a failure of the connection itself raises."""
         import psycopg
 
+        from .session import connection_failed, failed_query
+
         out: list = [None] * len(sqls)
-        try:
-            async with conn.pipeline():
-                cursors = [conn.cursor() for _ in sqls]
-                for cur, sql in zip(cursors, sqls):
-                    await cur.execute(sql)
-                for i, cur in enumerate(cursors):
-                    rows = await cur.fetchall()
-                    out[i] = ([d.name for d in cur.description or ()], rows)
-            return out
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error:
-            pass
-        for i, sql in enumerate(sqls):
-            if out[i] is None:
-                try:
-                    cur = await conn.execute(sql)
-                    out[i] = ([d.name for d in cur.description or ()], await cur.fetchall())
-                except psycopg.OperationalError:
+        while True:
+            pending = [i for i in range(len(sqls)) if out[i] is None]
+            if not pending:
+                return out
+            cursors: list = []
+            try:
+                async with conn.pipeline():
+                    cursors = [conn.cursor() for _ in pending]
+                    for cur, i in zip(cursors, pending):
+                        await cur.execute(sqls[i])
+                    for cur, i in zip(list(cursors), pending):
+                        rows = await cur.fetchall()
+                        out[i] = ([d.name for d in cur.description or ()], rows)
+                        cursors.pop(0)
+            except psycopg.Error as exc:
+                if connection_failed(conn, exc):
                     raise
-                except psycopg.Error as exc:
-                    out[i] = exc
-        return out
+                failed = failed_query(cursors)
+                done = len(pending) - len(cursors)
+                index = done + (failed or 0)
+                if index < len(pending):
+                    out[pending[index]] = exc
+                elif done == 0:  # no query answered and none to blame: the first keeps the error
+                    out[pending[0]] = exc
 
     def _reason(self, exc: BaseException) -> str:
         if isinstance(exc, asyncio.CancelledError) or (isinstance(exc, TimeoutError) and not str(exc)):

@@ -16,6 +16,7 @@ import asyncio
 import datetime
 import decimal
 import math
+import time
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
@@ -23,10 +24,12 @@ from typing import Any, Callable
 
 from ..core.collector import Flag, PartialFailure, Settings
 from ..core.metrics import COUNTER, GAUGE, UNTYPED, MetricDef, MetricFamily, prerender_text
+from ..core.scrape import remaining_seconds
 from . import compat, fanout
 from .registry import PgCollector, pg_collectors
 
 ANY_VERSION = (0, 10**7)
+RENDER_RESERVE = 0.5  # seconds of a scrape kept for merging and writing the answer after converting rows
 CHUNK_ROWS = 1000  # fan-out rows turned into samples and text between two looks at the event loop (~10 ms)
 
 
@@ -229,6 +232,25 @@ class _Families:
         return list(self.families.values())
 
 
+async def _convert(families: _Families, names: list[str], rows: list[tuple], datname: str | None,
+                   reserve: float) -> None:
+    """Rows into samples and their text, CHUNK_ROWS at a time, looking at the event loop between
+    chunks (the other databases' I/O goes on meanwhile) and at the scrape deadline. What is converted
+    costs about as much again to merge, render and compress (measured: 100,000 tables, 1.4 s to
+    convert, 1.5 s after), so when less than ``reserve`` plus the time converting took so far is left,
+    the rows converted so far are served and the collector fails, saying how far it got, instead of
+    the answer coming late."""
+    started = time.monotonic()
+    for start in range(0, len(rows), CHUNK_ROWS):
+        if start and remaining_seconds() < reserve + (time.monotonic() - started):
+            raise PartialFailure(f"stopped at the scrape deadline: {start} of {len(rows)} rows"
+                                 + (f" of {datname}" if datname else "") + " converted", families.result())
+        families.add(names, rows[start:start + CHUNK_ROWS], datname)
+        for fam in families.families.values():  # their text too, while the rest is read
+            prerender_text(fam)
+        await asyncio.sleep(0)
+
+
 def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
     """Make and register the collector class that runs ``spec``'s query for the target's version."""
     defs: dict[str, MetricDef] = {}  # the default (0.17) queries' first, then names only 0.11 has
@@ -275,7 +297,11 @@ def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
             sql = q.sql % self.params if self.params is not None else q.sql
             if not self.fanout:
                 names, rows = await self.session.fetch(sql)
-                return _Families(spec, q, self.server, None).add(names, rows).result()
+                families = _Families(spec, q, self.server, None)
+                if len(rows) <= CHUNK_ROWS:
+                    return families.add(names, rows).result()
+                await _convert(families, names, rows, None, reserve=min(RENDER_RESERVE, remaining_seconds() / 2))
+                return families.result()
             pending = await fanout.fanout_for(self.session, self.settings).fetch(sql)
             families = _Families(spec, q, self.server, "datname" not in q.labels)
             failed = []
@@ -285,11 +311,7 @@ def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
                 except fanout.DatabaseFailed as exc:
                     failed.append(exc)
                     continue
-                for start in range(0, len(rows), CHUNK_ROWS):  # let the other databases' I/O go on meanwhile
-                    families.add(names, rows[start:start + CHUNK_ROWS], datname)
-                    for fam in families.families.values():  # their text too, while the rest is read
-                        prerender_text(fam)
-                    await asyncio.sleep(0)
+                await _convert(families, names, rows, datname, reserve=min(RENDER_RESERVE, remaining_seconds() / 2))
             if failed:  # the other databases' series are served
                 raise PartialFailure(fanout.failure_message(failed, len(pending)), families.result())
             return families.result()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..core.collector import Collector, CollectorSet, Settings
 from ..core.metrics import MetricDef, MetricFamily
 from .compat import keeps_server
+from .servershare import PER_DATABASE
 
 pg_collectors = CollectorSet("pg")
 
@@ -21,6 +22,11 @@ class PgCollector(Collector):
         super().__init__(settings)
         self.session = settings.get("hooks")
         self.with_server = keeps_server(settings, self.legacy_server)
+        share = getattr(self.session, "share", None)
+        if share is not None and self.name not in PER_DATABASE:
+            # a /probe target: one read of the cluster-wide views per server and cache window
+            own = self.collect
+            self.collect = lambda: share.cached(self.name, own)  # type: ignore[method-assign]
 
     def family(self, d: MetricDef) -> MetricFamily:
         """A fresh family of ``d``, whose last label ``server`` is dropped under --compat=0.17."""

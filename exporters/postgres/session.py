@@ -24,8 +24,9 @@ import logging
 import os
 import re
 import time
+from typing import TYPE_CHECKING
 
-from ..core.collector import NoData
+from ..core.collector import NoData, Settings
 from ..core.errors import describe_error
 from ..core.helpers import resolve_future as _resolve
 from ..core.logging import log_on_change
@@ -34,6 +35,9 @@ from ..core.scrape import ScrapeHooks, ScrapeResult
 from ..core.scrape import time_left as _left
 from .compat import relabel
 from .dsn import redact, scrub, server_label
+
+if TYPE_CHECKING:
+    from .servershare import ServerShare
 
 log = logging.getLogger("exporters.postgres")
 
@@ -56,7 +60,46 @@ STATUS_METRICS = (UP, STATIC, LAST_ERROR, SCRAPES, LAST_DURATION, BUILD_INFO, RE
 
 _CANNOT_SCRAPE = ("cannot scrape %s: %s", "connected to %s again")  # logged once per change, not every scrape
 
-_PROBE_SQL = "SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery()"
+CANCEL_GRACE = 2.0  # seconds a query cancelled at the scrape deadline may take to unwind
+
+# the last column: may this role read other roles' sessions in full (NULL before PostgreSQL 10)
+_PROBE_SQL = ("SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery(), "
+              "(SELECT pg_has_role(oid, 'USAGE') FROM pg_roles WHERE rolname = 'pg_monitor')")
+
+
+# SQLSTATEs that end the session itself (connection exceptions, shutdown, crash); any other error
+# answers one query and leaves the connection usable
+_FATAL_STATES = ("08", "57P01", "57P02", "57P03", "XX")
+
+
+def connection_failed(conn, exc: BaseException) -> bool:
+    """Whether ``exc`` means the connection is lost (a new one is needed), not that one query failed."""
+    if conn.closed or conn.broken:
+        return True
+    state = getattr(exc, "sqlstate", None)
+    if state is None:  # raised by psycopg itself (PipelineAborted is handled by the caller)
+        return exc.__class__.__name__ != "PipelineAborted"
+    return state.startswith(_FATAL_STATES)
+
+
+def failed_query(cursors: list) -> int | None:
+    """The index of the query whose error aborted a pipeline: results arrive in order, so the
+    queries before it have theirs and it is the first without a successful result."""
+    from psycopg.pq import ExecStatus
+
+    for i, cur in enumerate(cursors):
+        result = cur.pgresult
+        if result is None or result.status == ExecStatus.FATAL_ERROR:
+            return i
+    return None
+
+
+def _signature(path: str) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
 
 class _Lane:
@@ -129,11 +172,43 @@ class PgSession(ScrapeHooks):
         self.error = ""
         self.scrapes = 0
         self._logged_error = ""
+        self._warned_monitor = False
+        self._secret: tuple | None = None  # (file, how to build the DSN again, the file's signature)
+        # a /probe target: its server's ServerShare (servershare.py) lends the connection per scrape
+        self.share: ServerShare | None = None
+        self.settings: Settings | None = None  # the exporter's settings, for which the share is kept
+        self.dbname = ""
+        self._borrows = 0
 
     # ---- connection -----------------------------------------------------------------------
+    def watch_secret(self, path: str, resolve) -> None:
+        """The DSN's password comes from ``path`` (DATA_SOURCE_PASS_FILE): when the file changes (a
+        rotated secret) ``resolve()`` builds the DSN again, used from the next connection on."""
+        self._secret = (path, resolve, _signature(path))
+
+    def reread_secret(self) -> None:
+        """Before each new connection: the password file read again when it changed (mtime, inode, size)."""
+        if self._secret is None:
+            return
+        path, resolve, signature = self._secret
+        now = _signature(path)
+        if now == signature:
+            return
+        self._secret = (path, resolve, now)
+        try:
+            dsn = resolve()
+        except Exception as exc:  # ConfigError: names the file, never the password
+            log.error("%s changed but cannot be used (%s); the password read before stays in use",
+                      path, scrub(describe_error(exc), self.dsn))
+            return
+        if dsn != self.dsn:
+            self.dsn = dsn
+            log.info("%s changed: its password is used from the next connection to %s", path, self.display)
+
     async def _connect(self):
         import psycopg
 
+        self.reread_secret()
         budget = _left(self.connect_timeout)
         options = f"-c statement_timeout={int(self.statement_timeout * 1000)} -c lock_timeout={int(self.lock_timeout * 1000)}"
         return await asyncio.wait_for(
@@ -199,16 +274,48 @@ class PgSession(ScrapeHooks):
             try:
                 if conn is None:
                     raise TargetDown(f"no connection to {self.display}")
-                await asyncio.wait_for(self._pipeline(conn, items), timeout=_left())
+                await self._bounded(conn, items)
             except asyncio.CancelledError:
                 self._give_up(lane, conn)
                 raise
-            except (asyncio.TimeoutError, psycopg.OperationalError, TargetDown) as exc:
+            except (asyncio.TimeoutError, psycopg.Error, TargetDown) as exc:
                 # mid-protocol or broken: a new connection next scrape
                 self._give_up(lane, conn)
                 error = exc if isinstance(exc, TargetDown) else TargetDown(scrub(describe_error(exc), self.dsn))
                 for _, _, future in items:
                     _resolve(future, error)
+
+    async def _bounded(self, conn, items: list) -> None:
+        """The batch's pipeline within the scrape deadline. Shortly before the deadline the server
+        is asked to cancel the query it is running (as a statement timeout would): that query's
+        collector fails and the queries queued behind it still answer in time. At the deadline
+        whatever runs is cancelled too, and the pipeline gets CANCEL_GRACE seconds to unwind, so
+        the connection is kept: a slow query costs its collector, not a new backend every scrape.
+        Raises TimeoutError when the server does not answer the cancel."""
+        task = asyncio.ensure_future(self._pipeline(conn, items))
+        left = _left()
+        margin = min(1.0, 0.2 * left)  # time left for the queries behind a cancelled one
+        try:
+            for step, wait in enumerate((left - margin, None, CANCEL_GRACE)):
+                done, _ = await asyncio.wait({task}, timeout=max(0.0, _left() if wait is None else wait))
+                if done:
+                    break
+                if step == 2:  # the server did not answer the cancel in time
+                    raise asyncio.TimeoutError()
+                log.debug("a query on %s runs into the scrape deadline: cancelling it", self.display)
+                if hasattr(conn, "cancel_safe"):  # psycopg 3.2+
+                    await asyncio.wait_for(conn.cancel_safe(timeout=CANCEL_GRACE), timeout=CANCEL_GRACE)
+                else:
+                    await asyncio.wait_for(asyncio.to_thread(conn.cancel), timeout=CANCEL_GRACE)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        except Exception as exc:  # the cancel failed (or timed out): the connection goes
+            if not task.done():
+                task.cancel()
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise asyncio.TimeoutError() from exc
+        task.result()
 
     async def _connect_slow_lane(self) -> bool:
         """Make the second connection (first use, or after it broke); False when that fails."""
@@ -230,31 +337,33 @@ class PgSession(ScrapeHooks):
     async def _pipeline(self, conn, items: list) -> None:
         """Send the batch as one pipeline and hand each result to its collector as soon as it
         arrives, so collectors turn rows into metrics while the server still runs the later
-        queries. A query error aborts the rest of a pipeline: the unanswered ones are then run
-        one at a time, so only the failing collector fails."""
+        queries. A query error (a statement timeout, a user query's mistake) aborts the rest of a
+        pipeline: that query's collector gets the error, the unanswered ones go out again as a new
+        pipeline on the same connection. Only a failure of the connection itself raises."""
         import psycopg
 
         pending = list(items)
-        try:
-            async with conn.pipeline():
-                cursors = [conn.cursor() for _ in items]
-                for cur, (sql, params, _) in zip(cursors, items):
-                    await cur.execute(sql, params)
-                for cur, (_, _, future) in zip(cursors, items):
-                    _resolve(future, await self._result(cur))
-                    pending.pop(0)
-            return
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error:
-            pass
-        for sql, params, future in pending:
+        while True:
+            pending = [item for item in pending if not item[2].done()]  # not those given up on
+            if not pending:
+                return
+            cursors: list = []
             try:
-                _resolve(future, await self._result(await conn.execute(sql, params)))
-            except psycopg.OperationalError:
-                raise
+                async with conn.pipeline():
+                    cursors = [conn.cursor() for _ in pending]
+                    for cur, (sql, params, _) in zip(cursors, pending):
+                        await cur.execute(sql, params)
+                    for cur, (_, _, future) in zip(list(cursors), list(pending)):
+                        _resolve(future, await self._result(cur))
+                        pending.pop(0)
+                        cursors.pop(0)
+                return
             except psycopg.Error as exc:
-                _resolve(future, RuntimeError(scrub(describe_error(exc), self.dsn)))
+                if connection_failed(conn, exc):
+                    raise
+                if pending:  # the query that failed (the first unanswered when psycopg cannot tell) is not sent again
+                    failed = failed_query(cursors) or 0
+                    _resolve(pending.pop(failed)[2], RuntimeError(scrub(describe_error(exc), self.dsn)))
 
     @staticmethod
     async def _result(cur) -> tuple[list[str], list[tuple]]:
@@ -265,7 +374,46 @@ class PgSession(ScrapeHooks):
     async def before(self) -> None:
         """Check (or make) the connection with a real query: this scrape's pg_up."""
         self.scrapes += 1
+        if self.share is not None and not await self._borrow():
+            return
         await self._check()
+
+    async def _borrow(self) -> bool:
+        """A /probe target: take a connection of its server's share for this scrape (given back
+        in families()); concurrent scrapes of the target use the same one."""
+        self._borrows += 1
+        if self._borrows > 1:
+            return True
+        try:
+            self._main.conn = await self.share.take(self.dbname)
+            return True
+        except (Exception, asyncio.CancelledError) as exc:
+            self._borrows -= 1
+            self.up = False
+            self.error = (f"no free connection to the server within the scrape deadline "
+                          f"(--probe.connections-per-server {self.share.connections})")
+            if self.error != self._logged_error:
+                log.error("cannot scrape %s: %s", self.display, self.error)
+                self._logged_error = self.error
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return False
+
+    def _give_back(self) -> None:
+        if self.share is None or self._borrows == 0:
+            return
+        self._borrows -= 1
+        if self._borrows == 0:
+            conn, self._main.conn = self._main.conn, None
+            if not self._main.lock.locked():
+                self.share.give(self.dbname, conn)
+                return
+            # a pipeline still ends on it (its results are in, its sync is not): given back after that
+            asyncio.get_running_loop().create_task(self._give_when_done(conn))
+
+    async def _give_when_done(self, conn) -> None:
+        async with self._main.lock:
+            self.share.give(self.dbname, conn)
 
     async def _probe(self) -> None:
         if not self._main.usable():
@@ -273,7 +421,12 @@ class PgSession(ScrapeHooks):
             self._main.conn = await self._connect()
         async with self._main.lock:
             cur = await asyncio.wait_for(self._conn.execute(_PROBE_SQL), timeout=_left())
-            self.version_num, self.version, self.in_recovery = await cur.fetchone()
+            self.version_num, self.version, self.in_recovery, monitor = await cur.fetchone()
+        if monitor is False and not self._warned_monitor:  # once per process: it does not change by itself
+            self._warned_monitor = True
+            log.warning("%s: the role is not a member of pg_monitor: pg_stat_activity hides other roles' "
+                        "sessions' state, query and wait event, so the activity metrics undercount them",
+                        self.display)
 
     async def _check(self) -> None:
         import psycopg
@@ -300,6 +453,7 @@ class PgSession(ScrapeHooks):
             self._logged_error = log_on_change(log, self._logged_error, self.error, *_CANNOT_SCRAPE, self.display)
 
     def families(self, result: ScrapeResult):
+        self._give_back()
         up = UP.family()
         up.add((), 1 if self.up else 0)
         out = [up]
@@ -327,10 +481,68 @@ class PgSession(ScrapeHooks):
         fanout = getattr(self, "_fanout", None)  # the per-database fan-out's connections (fanout.py)
         if fanout is not None:
             await fanout.close()
+        if self.share is not None:
+            from . import servershare
+
+            if self._borrows:
+                self._borrows = 1
+                self._give_back()
+            await servershare.release(self.settings, self.share, self.dbname)
+            return
         await self._discard()
+
+    def probe_view(self, result: ScrapeResult, query) -> ScrapeResult:
+        """``/probe?...&scope=database``: only the probed database's series (those labelled with its
+        ``datname``, and the per-database collectors' own) and the target's status; every other
+        series is the server's, served by a probe without ``scope``."""
+        scope = query.get("scope", "")
+        if scope in ("", "server") or self.share is None:
+            return result
+        from .servershare import PER_DATABASE
+
+        own = f'datname="{self.dbname}"'
+        keep_whole = {d.name for d in STATUS_METRICS} | {"pg_scrape_collector_success",
+                                                         "pg_scrape_collector_duration_seconds"}
+        keep_whole |= {self.metric_prefix + n[2:] for n in keep_whole if n.startswith("pg_")}
+        per_db = set(PER_DATABASE)
+        out = []
+        for fam in result.families:
+            if "datname" in fam.labelnames:
+                samples = [s for s in fam.samples if own in s[1]]
+                if samples:
+                    out.append(MetricFamily(fam.name, fam.type, fam.help, fam.labelnames, samples, 0,
+                                            {(n, b) for n, b, _ in samples}))
+            elif fam.name in keep_whole or fam.name in self._per_database_families(per_db):
+                out.append(fam)
+        return ScrapeResult(out, result.started_at, result.duration, result.statuses)
+
+    def _per_database_families(self, per_db: set) -> set:
+        names = getattr(self, "_per_db_names", None)
+        if names is None:
+            from .registry import pg_collectors
+
+            names = set()
+            for name in per_db:
+                try:
+                    cls = pg_collectors.get(name)
+                except KeyError:
+                    continue
+                for d in getattr(cls, "metrics", ()) or ():
+                    names.add(d.name)
+                    names.add(self.metric_prefix + d.name[2:] if d.name.startswith("pg_") else d.name)
+            self._per_db_names = names
+        return names
 
     async def health(self) -> str | None:
         """For /health: can the target be reached right now (a fresh probe, bounded)?"""
+        if self.share is not None:  # a /probe target: a connection of the share, only for this
+            if not await self._borrow():
+                return self.error
+            try:
+                await self._check()
+                return None if self.up else self.error
+            finally:
+                self._give_back()
         if self.up and self._conn is not None:
             try:
                 await self.fetch("SELECT 1")

@@ -114,9 +114,47 @@ def _credentials(settings: Settings) -> Credentials:
         if addr is not None and settings.redis_password and not addr.password:
             addr = RedisTarget(addr.scheme, addr.host, addr.port, addr.path, addr.db, addr.username,
                                settings.redis_password)
-        by_address = load_password_file(settings.redis_password_file) if settings.redis_password_file else {}
+        by_address = {}
+        if settings.redis_password_file:
+            settings.redis_password_file_signature = _signature(settings.redis_password_file)
+            by_address = load_password_file(settings.redis_password_file)
         settings.redis_credentials = Credentials(addr, settings.redis_user, by_address)
     return settings.redis_credentials
+
+
+def _signature(path: str) -> tuple:
+    import os
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def current_password(settings: Settings, target: RedisTarget) -> RedisTarget:
+    """``target`` with the password --redis.password-file gives it now: the file is read again when it
+    changed (mtime, inode, size), so a rotated secret needs no restart. A file that cannot be read
+    keeps the passwords in use (logged once per change, never a password)."""
+    from dataclasses import replace
+
+    path = settings.get("redis_password_file")
+    if not path:
+        return target
+    creds = _credentials(settings)
+    now = _signature(path)
+    if now != settings.get("redis_password_file_signature"):
+        settings.redis_password_file_signature = now
+        try:
+            fresh = load_password_file(path)
+        except ConfigError as exc:
+            log.error("%s; the passwords read before stay in use", exc)
+        else:
+            creds = settings.redis_credentials = Credentials(creds.addr, creds.user, fresh)
+            log.info("%s changed: read again", path)
+    bare = replace(target, password="")
+    configured = creds.addr is not None and creds.addr.address == target.address
+    return creds.for_configured(bare) if configured else creds.for_probe(bare)
 
 
 def validate(settings: Settings) -> None:
@@ -188,7 +226,7 @@ def targets(settings: Settings) -> list[str]:
 def make_session(settings: Settings, key: str) -> RedisSession:
     import redis.asyncio.connection  # noqa: F401  (imported now, not inside the first scrape's deadline)
 
-    return RedisSession(RedisTarget.from_key(key), settings)
+    return RedisSession(RedisTarget.from_key(key), settings, current_password)
 
 
 def resolve_probe(settings: Settings, query) -> str:

@@ -114,7 +114,8 @@ class Cluster:
             return self.session
         node = self.nodes.get(address)
         if node is None:
-            node = self.nodes[address] = RedisSession(self._node_target(address), self.session.settings)
+            node = self.nodes[address] = RedisSession(self._node_target(address), self.session.settings,
+                                                      self.session.password_source)
         await node._connect()
         return node
 

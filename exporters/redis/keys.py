@@ -36,6 +36,8 @@ from .session import CommandFailed, TargetDown
 log = logging.getLogger("exporters.redis")
 
 SCAN_SHARE = 0.5          # share of the scrape's remaining time the SCAN calls may use
+READ_SHARE = 0.8          # ... the SCAN calls and the reads of the keys found, together: the rest is for rendering
+READ_CHUNK = 500          # keys (or streams) read per round trip: what is read is served when time runs out
 VALUE_MAX_BYTES = 4096    # strings whose MEMORY USAGE is larger are not read with GET
 MAX_DB = 2**31 - 1        # SELECT takes a C int; whether the server has the db shows at the first scrape
 
@@ -88,8 +90,9 @@ CHECK_DURATION = gauge("redis_exporter_last_key_checks_duration_seconds",
 SCAN_CALLS = gauge("redis_exporter_last_key_checks_scan_calls",
                    "SCAN calls (one round trip each) of the key, count and stream checks in the last scrape.")
 TRUNCATED = counter("redis_exporter_key_checks_truncated_total",
-                    "Scrapes whose SCAN for a flag stopped early: more keys matched than --check-keys.max-keys "
-                    "(reason max_keys), or the scrape's time share ran out (reason deadline).", "flag", "reason")
+                    "Scrapes whose checks for a flag stopped early: more keys matched than --check-keys.max-keys "
+                    "(reason max_keys), or the scrape's time share for SCAN or for reading the keys ran out (reason "
+                    "deadline; the keys read so far are served).", "flag", "reason")
 
 # TYPE -> the command that gives its size; strings are PFCOUNT (HyperLogLog) else STRLEN
 SIZE_COMMANDS = {"list": "LLEN", "set": "SCARD", "zset": "ZCARD", "hash": "HLEN", "stream": "XLEN"}
@@ -97,6 +100,7 @@ GLOB = re.compile(r"[?*\[\]^]")  # redis_exporter's test for "this is a pattern,
 # --is-cluster: the session of the node this task's commands go to, and the primaries SCAN walks
 _NODE: contextvars.ContextVar = contextvars.ContextVar("redis_key_node", default=None)
 _PRIMARIES: contextvars.ContextVar = contextvars.ContextVar("redis_key_primaries", default=None)
+_SCAN: contextvars.ContextVar = contextvars.ContextVar("redis_key_scan", default=None)  # this scrape's Scan
 
 
 # --- flags ---------------------------------------------------------------------------------------
@@ -259,6 +263,7 @@ class Scan:
 
     deadline: float
     batch: int
+    reads_until: float = float("inf")  # the reads of keys and streams stop here (time.monotonic())
     calls: int = 0
     truncated: set = field(default_factory=set)  # (flag, reason)
 
@@ -302,7 +307,8 @@ class KeysCollector(RedisCollector):
             return []
         started = time.monotonic()
         left = min(remaining_seconds(), self.session.timeout)
-        scan = Scan(started + SCAN_SHARE * left, self.batch)
+        scan = Scan(started + SCAN_SHARE * left, self.batch, started + READ_SHARE * left)
+        _SCAN.set(scan)
         problems: list[str] = []
         out = {d.name: d.family() for d in self.metrics}
         if self.is_cluster:
@@ -425,8 +431,32 @@ class KeysCollector(RedisCollector):
         out[KEYS_COUNT.name].add((f"db{p.db}", p.label), count)
 
     # ---- keys ---------------------------------------------------------------------------------------
+    async def _chunked(self, flag: str, check, db: int, names: dict, out, problems) -> None:
+        """``check`` of ``names`` READ_CHUNK at a time, while the scrape's read share lasts: when it
+        runs out (or a read overruns the deadline) what was read is served and the truncation counted,
+        instead of the whole collector missing the deadline."""
+        scan = _SCAN.get()
+        items = list(names)
+        took = 0.0
+        for start in range(0, len(items), READ_CHUNK):
+            now = time.monotonic()
+            if scan is not None and now + took > scan.reads_until:  # the next chunk would not fit
+                scan.truncated.add((flag, "deadline"))
+                return
+            try:
+                await check(db, items[start:start + READ_CHUNK], out, problems)
+            except TargetDown as exc:
+                if exc.cls != "timeout":
+                    raise
+                if scan is not None:
+                    scan.truncated.add((flag, "deadline"))
+                return
+            took = time.monotonic() - now
+
     async def _check_keys(self, db: int, names: dict, out, problems) -> None:
-        keys = list(names)
+        await self._chunked("check-keys", self._check_key_chunk, db, names, out, problems)
+
+    async def _check_key_chunk(self, db: int, keys: list, out, problems) -> None:
         memory = "MEMORY" not in self.refused
         per_key = (lambda k: (("TYPE", k), ("MEMORY", "USAGE", k))) if memory else (lambda k: (("TYPE", k),))
         try:
@@ -497,7 +527,9 @@ class KeysCollector(RedisCollector):
 
     # ---- streams ------------------------------------------------------------------------------------
     async def _check_streams(self, db: int, names: dict, out, problems) -> None:
-        streams = list(names)
+        await self._chunked("check-streams", self._check_stream_chunk, db, names, out, problems)
+
+    async def _check_stream_chunk(self, db: int, streams: list, out, problems) -> None:
         try:
             replies = await self._in_db(db, *(c for s in streams for c in (("XINFO", "STREAM", s),
                                                                             ("XINFO", "GROUPS", s))))
@@ -555,7 +587,8 @@ class KeysCollector(RedisCollector):
         if scan.truncated != self._logged_truncation:  # once per change, not every scrape
             for flag, reason in sorted(scan.truncated - self._logged_truncation):
                 why = (f"more than --check-keys.max-keys={self.max_keys} keys matched" if reason == "max_keys"
-                       else f"SCAN used its share ({SCAN_SHARE:.0%}) of the scrape's time")
+                       else f"the scrape's time ran out (SCAN may use {SCAN_SHARE:.0%} of it, SCAN and the "
+                            f"reads of the keys found {READ_SHARE:.0%}); the keys read so far are served")
                 log.warning("%s on %s: stopped early, %s", flag, self.session.display, why)
             self._logged_truncation = set(scan.truncated)
         out[CHECK_DURATION.name].add((), time.monotonic() - started)

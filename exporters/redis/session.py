@@ -22,6 +22,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..core.collector import NoData, Settings
 from ..core.errors import first_line
@@ -180,8 +181,12 @@ class _Scrape:
 
 
 class RedisSession(ScrapeHooks):
-    def __init__(self, target: RedisTarget, settings: Settings) -> None:
+    def __init__(self, target: RedisTarget, settings: Settings,
+                 password_source: Callable[[Settings, RedisTarget], RedisTarget] | None = None) -> None:
         self.target = target
+        # the target with the password --redis.password-file gives it now (the package's current_password;
+        # passed in, so this module does not import its package)
+        self.password_source = password_source
         self.display = target.display
         self.label = target.address
         self.timeout = float(settings.connection_timeout)
@@ -367,6 +372,7 @@ class RedisSession(ScrapeHooks):
             del self._scrapes[run]
         state = self._scrapes[current_run()] = _Scrape()
         try:
+            self._rotate_password()
             fresh = self._conn is None
             await self._connect()
             cmds = self._scrape_commands()
@@ -395,6 +401,18 @@ class RedisSession(ScrapeHooks):
         except Exception as exc:
             self._set_state(state, False, error_class(exc), error_cause(exc))
             await self._discard()
+
+    def _rotate_password(self) -> None:
+        """--redis.password-file changed (a rotated secret): this target's password as the file has it
+        now; when it differs, the next connection is made with it."""
+        if self.password_source is None:
+            return
+        target = self.password_source(self.settings, self.target)
+        if target.key() != self.target.key():
+            self.target = target
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                asyncio.get_running_loop().create_task(self._close_quietly(conn))
 
     def _set_state(self, state: _Scrape, up: bool, error: str, cause: str = "") -> None:
         state.up, state.error, state.cause = up, error, cause

@@ -538,3 +538,27 @@ def test_only_node_pods_need_pod_security_privileged(chart, name):
         host += [v["name"] for v in spec.get("volumes", []) if "hostPath" in v]
         assert not host or where.startswith("DaemonSet/") and where.endswith("-node"), (where, host)
         assert spec.get("hostPID") is not True, where   # no collector needs it
+
+
+def test_replicas_shard_targets_by_hashmod(chart):
+    """postgres.replicas=3: a StatefulSet (stable pod ordinals), and every target endpoint keeps only the
+    pod whose ordinal is hashmod(target, 3): each target reaches one replica, always the same."""
+    values = values_of("all")
+    values["postgres"] = {**values["postgres"], "replicas": 3}
+    docs = objects(chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True))
+    pg = [d for d in docs if d["metadata"]["name"].endswith("-postgres") and d["kind"] in ("StatefulSet", "Deployment")]
+    assert [(d["kind"], d["spec"]["replicas"], d["spec"]["serviceName"]) for d in pg] == [
+        ("StatefulSet", 3, pg[0]["metadata"]["name"])]
+    rd = [d for d in docs if d["metadata"]["name"].endswith("-redis") and d["kind"] in ("StatefulSet", "Deployment")]
+    assert [d["kind"] for d in rd] == ["Deployment"]  # one replica: unchanged
+    monitor = next(d for d in of_kind(docs, "ServiceMonitor") if d["metadata"]["name"].endswith("-postgres"))
+    for ep in monitor["spec"]["endpoints"]:
+        shard = [r for r in ep["relabelings"] if r["action"] in ("hashmod", "keep")]
+        if ep["path"] == "/metrics":
+            assert shard == []  # the exporter's own metrics: every replica
+            continue
+        assert shard == [
+            {"action": "hashmod", "sourceLabels": ["__param_target"], "modulus": 3, "targetLabel": "__tmp_shard"},
+            {"action": "keep", "sourceLabels": ["__tmp_shard", "__tmp_ordinal"], "regex": "0;0|1;1|2;2"}]
+    for kind in ("StatefulSet", "ServiceMonitor"):
+        assert of_kind(docs, kind)

@@ -90,7 +90,7 @@ def stand_in(path: Path, certificate: tuple[bytes, bytes]) -> None:
 
 def containers_of_ours(docs: list[dict]):
     for d in docs:
-        if d["kind"] in ("DaemonSet", "Deployment"):
+        if d["kind"] in ("DaemonSet", "Deployment", "StatefulSet"):
             spec = d["spec"]["template"]["spec"]
             for c in spec.get("initContainers", []) + spec["containers"]:
                 if OUR_IMAGE.search(c["image"]):

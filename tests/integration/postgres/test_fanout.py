@@ -226,3 +226,28 @@ def test_concurrent_scrapes_of_different_collectors_share_kept_connections(expor
             t.join(20)
     assert outcomes and all(o == "ok" for o in outcomes), [o for o in outcomes if o != "ok"][:3]
     assert len(pids) == 2, pids  # the two kept connections, none opened meanwhile
+
+
+def test_a_query_error_in_one_database_fails_only_that_query(exporter_factory, pg_primary, databases):
+    """Issue 16: a lock timeout (pg_total_relation_size waits on a table someone holds exclusively)
+    fails the stat_user_tables query of that database; the other queries of its pipeline (statio)
+    are still served from it, and the other databases are unaffected."""
+    locked = databases[2]
+    holder = psycopg.connect(pg_primary.superuser_dsn.rsplit("/", 1)[0] + f"/{locked}")
+    try:
+        holder.execute(f"LOCK TABLE {table_of(locked)} IN ACCESS EXCLUSIVE MODE")  # held until rollback
+        exp = start(exporter_factory, pg_primary, "flextime-fanout-locked", "--auto-discover-databases",
+                    "--postgres.lock-timeout=0.3")
+        for _ in range(2):
+            text = scrape(exp)
+            assert value(text, "pg_scrape_collector_success", collector="stat_user_tables") == 0
+            assert value(text, "pg_scrape_collector_success", collector="statio_user_tables") == 1
+            statio = tables_by_db(text, "pg_statio_user_tables_heap_blks_read")
+            assert statio.get(locked) == {table_of(locked)}  # its other query still answered
+            seen = tables_by_db(text)
+            assert locked not in seen and all(seen.get(db) == {table_of(db)} for db in databases if db != locked)
+        log = exp.log()
+        assert log.count("collector stat_user_tables failed") == 1 and "lock timeout" in log
+    finally:
+        holder.rollback()
+        holder.close()

@@ -469,3 +469,34 @@ def test_values_read_as_go_parses_numbers():
     assert go_float("nan") != go_float("nan")  # NaN
     for text in ("hello", "", " 7", "7 ", "1__0", "_1", "0x10", "0b101", "0o7", "+NaN", "1e400", "infinit"):
         assert go_float(text) is None, text
+
+
+# ---- issue 16: the reads of many keys within the scrape deadline --------------------------------------
+MANY = 100_000  # keys whose reads take seconds: far more than a 0.5 s deadline
+
+
+@pytest.mark.parametrize("header", [1.0, 3.0])
+def test_key_reads_that_overrun_serve_the_keys_read_so_far(tmp_path, redis7, header):
+    write_bulk(redis7, MANY)
+    try:
+        exp = start(tmp_path, redis7, f"--check-keys={DB}={PREFIX}bulk:*", f"--check-keys.max-keys={MANY}",
+                    "--scrape.timeout=30", admin=True)
+        try:
+            get_ok(exp, timeout_header=header)  # connected, warm
+            started = time.monotonic()
+            text = get_ok(exp, timeout_header=header)  # deadline: the header less 0.5 s (offset)
+            took = time.monotonic() - started
+            home = client_db(redis7)
+        finally:
+            exp.stop()
+    finally:
+        with redis7.client(db=SCRATCH_DB) as c:
+            _delete_ours(c)
+    print(f'{header} s header answered in {took:.2f} s')
+    assert took < header, took  # answered before Prometheus would give up
+    assert success(text) == 1 and value(text, "redis_up") == 1
+    sizes = by(text, "redis_key_size", "key")
+    assert 0 < len(sizes) < MANY and set(sizes.values()) == {1.0}  # what was read is served
+    assert value(text, "redis_exporter_key_checks_truncated_total", flag="check-keys", reason="deadline") == 2
+    assert "check-keys on" in exp.log() and exp.log().count("the keys read so far are served") == 1
+    assert home == 0  # the kept connection survived, in its own database

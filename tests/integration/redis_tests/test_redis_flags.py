@@ -239,7 +239,7 @@ def test_reload_reads_the_password_file_again(redis7, tmp_path):
         assert last_error(get_ok(exp)) == ("authentication failed", 1)
         assert exp.get("/health").status == 503
         write_password_file(path, {f"redis://{redis7.address}": redis7.exporter_password})
-        assert value(get_ok(exp), "redis_up") == 0  # not read again until asked
+        assert value(get_ok(exp), "redis_up") == 1  # read again as it changed (issue 16): no reload needed
         resp = exp.get("/-/reload")
         assert (resp.status, resp.text) == (200, "ok")
         text = get_ok(exp)

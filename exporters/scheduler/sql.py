@@ -206,9 +206,12 @@ class SQLReader(Reader):
         params: dict[str, Any] = {"final": self._values(FINAL), "start": self.started_at, "batch": self.BATCH}
         payload, _ = self._payload_columns()
         started = self._col("started_at") if "started_at" in s else sql.SQL("NULL")
-        select = sql.SQL("SELECT {id}, {queue}::text, {state}::text, {fin}, {started}").format(
+        # ready to run: created, or due when run_at is later (GREATEST skips a NULL run_at)
+        ready = (sql.SQL("GREATEST({}, {})").format(self._col("created_at"), self._col("run_at")) if "run_at" in s
+                 else self._col("created_at"))
+        select = sql.SQL("SELECT {id}, {queue}::text, {state}::text, {fin}, {started}, {ready}").format(
             id=self._col("id"), queue=self._col("queue"), state=self._col("state"), fin=self._col("finished_at"),
-            started=started)
+            started=started, ready=ready)
         if payload:
             select = select + sql.SQL(", ") + sql.SQL(", ").join(payload)
         where = sql.SQL(" FROM {t} WHERE {state} = ANY(%(final)s{scast}) AND {fin} >= to_timestamp(%(start)s)").format(
@@ -260,7 +263,7 @@ class SQLReader(Reader):
         failed_values = set(self._values(("failed",)))
         mark = self._mark
         for row in rows:
-            late, job_id, queue, state, finished, started = row[:6]
+            late, job_id, queue, state, finished, started, ready = row[:7]
             key = str(job_id)
             if not late:
                 if mark is None or (finished, job_id) > mark:
@@ -268,11 +271,12 @@ class SQLReader(Reader):
             if key in self._seen:
                 continue
             self._seen[key] = finished
-            payload = self._rebuild(plan, row[6:])
+            payload = self._rebuild(plan, row[7:])
             self._declare(queue)
             self.ledger.record(self.name, FinishedJob(
                 queue=queue, job_id=key, failed=state in failed_values, started=_epoch(started),
-                finished=_epoch(finished), data=payload.get("data"), result=payload.get("result")))
+                finished=_epoch(finished), data=payload.get("data"), result=payload.get("result"),
+                ready=_epoch(ready)))
         self._mark = mark
         self._prune()
 

@@ -213,6 +213,23 @@ def test_counters_match_what_the_workers_did(worked):
     assert value(text, "scheduler_up", backend="jobs") == 1
 
 
+def test_wait_and_run_time_per_queue(worked, jobdb):
+    """Wait (created, or due, to started) and run time of each finished row, per queue; a table has no
+    job name column, so job_name is 'unknown'."""
+    with psycopg.connect(db_dsn(jobdb, superuser=True), autocommit=True) as conn:
+        waits = [w for (w,) in conn.execute(
+            "SELECT extract(epoch FROM started_at - GREATEST(created_at, run_at))::float8 FROM scheduler_jobs "
+            "WHERE queue = %s", (WORKED,)).fetchall()]
+    for text in (worked["often_text"], worked["once_text"]):
+        at = {"backend": "jobs", "queue": WORKED}
+        assert value(text, "scheduler_queue_job_wait_seconds_count", **at) == len(JOBS)
+        assert value(text, "scheduler_queue_job_wait_seconds_sum", **at) == pytest.approx(sum(waits), abs=1e-3)
+        for bound in ("0.5", "1", "5", "10"):
+            want = sum(1 for w in waits if w <= float(bound))
+            assert value(text, "scheduler_queue_job_wait_seconds_bucket", le=bound, **at) == want, bound
+        assert value(text, "scheduler_queue_job_duration_seconds_count", job_name="unknown", **at) == len(JOBS)
+
+
 def test_scraped_once_or_twenty_times_the_same(worked):
     often, once = counters(worked["often_text"]), counters(worked["once_text"])
     assert often and often == once

@@ -337,18 +337,18 @@ class Ledger:
                 # each bucket already counts every observation <= its bound (cumulative)
                 hist_family.add_histogram(labels, h.cumulative(), h.total, h.count)
             out.append(hist_family)
-        for name, table in (("schedule_generation_failures_total", self.failures),
-                            ("constraint_violations_total", self.violations),
-                            ("scheduler_queue_jobs_completed_total", self.completed),
-                            ("scheduler_queue_jobs_failed_total", self.failed),
-                            ("scheduler_jobs_without_duration_total", self.no_duration),
-                            ("scheduler_jobs_undecodable_total", self.undecodable),
-                            ("scheduler_queue_history_gaps_total", self.gaps),
-                            ("scheduler_queue_jobs_retried_total", self.retried),
-                            ("scheduler_celery_tasks_total", self.tasks),
-                            ("scheduler_job_label_overflow_total", self.bound.overflows)):
+        for name, counts in (("schedule_generation_failures_total", self.failures),
+                             ("constraint_violations_total", self.violations),
+                             ("scheduler_queue_jobs_completed_total", self.completed),
+                             ("scheduler_queue_jobs_failed_total", self.failed),
+                             ("scheduler_jobs_without_duration_total", self.no_duration),
+                             ("scheduler_jobs_undecodable_total", self.undecodable),
+                             ("scheduler_queue_history_gaps_total", self.gaps),
+                             ("scheduler_queue_jobs_retried_total", self.retried),
+                             ("scheduler_celery_tasks_total", self.tasks),
+                             ("scheduler_job_label_overflow_total", self.bound.overflows)):
             fam = _DEFS[name].family()
-            for labelvalues, value in sorted(table.items()):
+            for labelvalues, value in sorted(counts.items()):
                 fam.add(labelvalues, value)
             out.append(fam)
         return out

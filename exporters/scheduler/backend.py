@@ -18,6 +18,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from redis.credentials import CredentialProvider
@@ -154,7 +155,7 @@ def redis_client(url: str, timeout: float, password_file: str = ""):
     the password comes from that file, read again when it changes."""
     import redis.asyncio as aioredis
 
-    extra = {}
+    extra: dict[str, Any] = {}
     if password_file:
         url, user = _without_password(url)
         extra["credential_provider"] = PasswordFile(password_file, user)

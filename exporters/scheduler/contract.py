@@ -337,7 +337,8 @@ class Ledger:
                 # each bucket already counts every observation <= its bound (cumulative)
                 hist_family.add_histogram(labels, h.cumulative(), h.total, h.count)
             out.append(hist_family)
-        for name, table in (("schedule_generation_failures_total", self.failures),
+        counters: tuple[tuple[str, dict[Any, int]], ...] = (
+                           ("schedule_generation_failures_total", self.failures),
                             ("constraint_violations_total", self.violations),
                             ("scheduler_queue_jobs_completed_total", self.completed),
                             ("scheduler_queue_jobs_failed_total", self.failed),
@@ -346,9 +347,10 @@ class Ledger:
                             ("scheduler_queue_history_gaps_total", self.gaps),
                             ("scheduler_queue_jobs_retried_total", self.retried),
                             ("scheduler_celery_tasks_total", self.tasks),
-                            ("scheduler_job_label_overflow_total", self.bound.overflows)):
+                            ("scheduler_job_label_overflow_total", self.bound.overflows))
+        for name, counts in counters:
             fam = _DEFS[name].family()
-            for labelvalues, value in sorted(table.items()):
+            for labelvalues, value in sorted(counts.items()):
                 fam.add(labelvalues, value)
             out.append(fam)
         return out

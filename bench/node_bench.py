@@ -134,10 +134,21 @@ def measure(targets: list[Target], scrapes: int) -> list[dict]:
     for t in targets:
         cpu = (cpu_seconds(t.proc.pid) - cpu0[t.name]) / scrapes * 1000
         lat = sorted(t.latencies)
-        series = sum(1 for line in urllib.request.urlopen(t.url).read().decode().splitlines()
-                     if line and not line.startswith("#"))
-        rows.append({"name": t.name, "series": series, "median": statistics.median(lat),
-                     "p90": lat[int(len(lat) * 0.9) - 1], "cpu": cpu, "rss": rss_mib(t.proc.pid)})
+        series = sum(
+            1
+            for line in urllib.request.urlopen(t.url).read().decode().splitlines()
+            if line and not line.startswith("#")
+        )
+        rows.append(
+            {
+                "name": t.name,
+                "series": series,
+                "median": statistics.median(lat),
+                "p90": lat[int(len(lat) * 0.9) - 1],
+                "cpu": cpu,
+                "rss": rss_mib(t.proc.pid),
+            }
+        )
     return rows
 
 
@@ -167,9 +178,17 @@ def measure_concurrent(targets: list[Target], clients: int, seconds: float) -> l
             th.join(seconds + 30)
         lat.sort()
         n = max(1, len(lat))
-        rows.append({"name": t.name, "rate": len(lat) / seconds, "median": statistics.median(lat) if lat else 0,
-                     "p90": lat[int(len(lat) * 0.9) - 1] if lat else 0, "errors": errors[0],
-                     "cpu": (cpu_seconds(t.proc.pid) - cpu0) / n * 1000, "rss": rss_mib(t.proc.pid)})
+        rows.append(
+            {
+                "name": t.name,
+                "rate": len(lat) / seconds,
+                "median": statistics.median(lat) if lat else 0,
+                "p90": lat[int(len(lat) * 0.9) - 1] if lat else 0,
+                "errors": errors[0],
+                "cpu": (cpu_seconds(t.proc.pid) - cpu0) / n * 1000,
+                "rss": rss_mib(t.proc.pid),
+            }
+        )
     return rows
 
 
@@ -196,12 +215,23 @@ def main() -> int:
 
         tree = tempfile.mkdtemp(prefix="node-fixtures-")
         for name in ("proc", "sys", "udev"):
-            subprocess.run(["tar", "xzf", os.path.join(root, "tests", "data", "node-fixtures", f"{name}.tar.gz"),
-                            "-C", tree], check=True)
+            subprocess.run(
+                ["tar", "xzf", os.path.join(root, "tests", "data", "node-fixtures", f"{name}.tar.gz"), "-C", tree],
+                check=True,
+            )
         # the collectors that read the live host whatever the paths say are left out, for all alike
-        extra = [f"--path.procfs={tree}/proc", f"--path.sysfs={tree}/sys", f"--path.udev.data={tree}/udev/data",
-                 "--no-collector.filesystem", "--no-collector.time", "--no-collector.timex", "--no-collector.uname",
-                 "--no-collector.selinux", "--no-collector.netdev.netlink", "--no-collector.arp.netlink"]
+        extra = [
+            f"--path.procfs={tree}/proc",
+            f"--path.sysfs={tree}/sys",
+            f"--path.udev.data={tree}/udev/data",
+            "--no-collector.filesystem",
+            "--no-collector.time",
+            "--no-collector.timex",
+            "--no-collector.uname",
+            "--no-collector.selinux",
+            "--no-collector.netdev.netlink",
+            "--no-collector.arp.netlink",
+        ]
     if not args.go_binary:
         print("node_exporter not found (apt-get install prometheus-node-exporter)", file=sys.stderr)
         return 2
@@ -212,16 +242,29 @@ def main() -> int:
     ports = [free_port() for _ in range(3)]
     same = ["--collector.disable-defaults", *[f"--collector.{c}" for c in ours_collectors]]
     if args.fixtures:
-        same = [a for a in same if a.split("--collector.")[-1] not in ("filesystem", "time", "timex", "uname",
-                                                                       "selinux")]
+        same = [
+            a for a in same if a.split("--collector.")[-1] not in ("filesystem", "time", "timex", "uname", "selinux")
+        ]
     go_name = f"node_exporter {args.go}"
     targets = [
-        Target(f"{go_name}, defaults", [args.go_binary, f"--web.listen-address=127.0.0.1:{ports[0]}", *extra], ports[0]),
-        Target(f"{go_name}, our set", [args.go_binary, f"--web.listen-address=127.0.0.1:{ports[1]}", *same,
-                                       *[e for e in extra if not e.startswith("--no-collector.") or "netlink" in e]],
-               ports[1]),
-        Target("flextime-exporter node", [sys.executable, "-m", "exporters", "node",
-                                          f"--web.listen-address=127.0.0.1:{ports[2]}", *extra], ports[2]),
+        Target(
+            f"{go_name}, defaults", [args.go_binary, f"--web.listen-address=127.0.0.1:{ports[0]}", *extra], ports[0]
+        ),
+        Target(
+            f"{go_name}, our set",
+            [
+                args.go_binary,
+                f"--web.listen-address=127.0.0.1:{ports[1]}",
+                *same,
+                *[e for e in extra if not e.startswith("--no-collector.") or "netlink" in e],
+            ],
+            ports[1],
+        ),
+        Target(
+            "flextime-exporter node",
+            [sys.executable, "-m", "exporters", "node", f"--web.listen-address=127.0.0.1:{ports[2]}", *extra],
+            ports[2],
+        ),
     ]
     try:
         rows = measure(targets, args.scrapes)
@@ -230,20 +273,28 @@ def main() -> int:
         for t in targets:
             t.stop()
     ours = rows[-1]
-    print(f"{args.scrapes} sequential scrapes each, interleaved, Accept-Encoding: gzip, loopback; collectors: {', '.join(ours_collectors)}")
+    print(
+        f"{args.scrapes} sequential scrapes each, interleaved, Accept-Encoding: gzip, loopback; collectors: {', '.join(ours_collectors)}"
+    )
     print(f"{'exporter':<32}{'series':>8}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}{'RSS MiB':>9}")
     for r in rows:
         print(f"{r['name']:<32}{r['series']:>8}{r['median']:>11.2f}{r['p90']:>9.2f}{r['cpu']:>15.2f}{r['rss']:>9.1f}")
     for go in rows[:2]:
-        print(f"{'ratio ours / Go, ' + go['name'].split(', ')[-1]:<32}{ours['series'] / go['series']:>8.2f}"
-              f"{ours['median'] / go['median']:>11.2f}{ours['p90'] / go['p90']:>9.2f}"
-              f"{ours['cpu'] / go['cpu'] if go['cpu'] else float('nan'):>15.2f}{ours['rss'] / go['rss']:>9.2f}")
+        print(
+            f"{'ratio ours / Go, ' + go['name'].split(', ')[-1]:<32}{ours['series'] / go['series']:>8.2f}"
+            f"{ours['median'] / go['median']:>11.2f}{ours['p90'] / go['p90']:>9.2f}"
+            f"{ours['cpu'] / go['cpu'] if go['cpu'] else float('nan'):>15.2f}{ours['rss'] / go['rss']:>9.2f}"
+        )
     if concurrent:
         print(f"\n{args.clients} concurrent scrapers for {args.seconds:g} s per exporter, gzip")
-        print(f"{'exporter':<32}{'scrapes/s':>10}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}{'RSS MiB':>9}{'errors':>8}")
+        print(
+            f"{'exporter':<32}{'scrapes/s':>10}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}{'RSS MiB':>9}{'errors':>8}"
+        )
         for r in concurrent:
-            print(f"{r['name']:<32}{r['rate']:>10.1f}{r['median']:>11.2f}{r['p90']:>9.2f}{r['cpu']:>15.2f}"
-                  f"{r['rss']:>9.1f}{r['errors']:>8}")
+            print(
+                f"{r['name']:<32}{r['rate']:>10.1f}{r['median']:>11.2f}{r['p90']:>9.2f}{r['cpu']:>15.2f}"
+                f"{r['rss']:>9.1f}{r['errors']:>8}"
+            )
     return 0
 
 

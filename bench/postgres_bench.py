@@ -84,16 +84,34 @@ def start_primary(bin_dir: Path) -> PgServer:
     try:
         pwfile = server.base_dir / "pwfile"
         run_as.write(pwfile, server.superuser_password + "\n")
-        server._server_run([bin_dir / "initdb", "-D", server.data_dir, "-U", SUPERUSER, f"--pwfile={pwfile}",
-                            "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C",
-                            "--no-sync"], timeout=120)
+        server._server_run(
+            [
+                bin_dir / "initdb",
+                "-D",
+                server.data_dir,
+                "-U",
+                SUPERUSER,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            timeout=120,
+        )
         pwfile.unlink()
         with open(server.data_dir / "postgresql.conf", "a") as conf:
             conf.write(_config(server))
         run_as.write(server.data_dir / "pg_hba.conf", PG_HBA)
         server.start()
-        server.psql("".join(f"CREATE ROLE {role} LOGIN PASSWORD {_quote(server.exporter_password)} IN ROLE pg_monitor;\n"
-                            for role in (EXPORTER_ROLE, GO_ROLE)))
+        server.psql(
+            "".join(
+                f"CREATE ROLE {role} LOGIN PASSWORD {_quote(server.exporter_password)} IN ROLE pg_monitor;\n"
+                for role in (EXPORTER_ROLE, GO_ROLE)
+            )
+        )
     except BaseException:
         _cleanup(server)
         raise
@@ -105,24 +123,50 @@ def populate(server: PgServer, scale: str) -> str:
     t = time.monotonic()
     names = [f"db{i:03d}" for i in range(1, n_db + 1)]
     server.psql("".join(f"CREATE DATABASE {db};\n" for db in names))
-    tables = "".join(f"CREATE TABLE t{i} (id int PRIMARY KEY, name text, price numeric(10,2));\n"
-                     f"INSERT INTO t{i} SELECT g, 'item-' || g, g * 1.25 FROM generate_series(1, 1000) g;\n"
-                     for i in range(1, 6)) + "ANALYZE;\n"
+    tables = (
+        "".join(
+            f"CREATE TABLE t{i} (id int PRIMARY KEY, name text, price numeric(10,2));\n"
+            f"INSERT INTO t{i} SELECT g, 'item-' || g, g * 1.25 FROM generate_series(1, 1000) g;\n"
+            for i in range(1, 6)
+        )
+        + "ANALYZE;\n"
+    )
     for db in names:
         server.psql(tables, dbname=db)
     for start in range(1, big_tables + 1, 500):  # batches: one transaction must not take 5,000 locks
-        server.psql(f"""DO $$ BEGIN FOR i IN {start}..{min(start + 499, big_tables)} LOOP
+        server.psql(
+            f"""DO $$ BEGIN FOR i IN {start}..{min(start + 499, big_tables)} LOOP
             EXECUTE format('CREATE TABLE bulk_%s (id int, v text)', i);
             EXECUTE format('INSERT INTO bulk_%s SELECT g, ''x'' FROM generate_series(1, 20) g', i);
-            END LOOP; END $$;""", dbname=names[0])
+            END LOOP; END $$;""",
+            dbname=names[0],
+        )
     done = f"{n_db} databases x 5 tables x 1,000 rows" + (f", {names[0]} +{big_tables} tables" if big_tables else "")
     pgbench = server.bin_dir / "pgbench"
     if not pgbench.exists():
         pgbench = Path(shutil.which("pgbench") or "/nonexistent")
     if pgbench.exists():
-        subprocess.run([str(pgbench), "-i", "-q", "-s", str(pgbench_scale), "-h", str(server.socket_dir),
-                        "-p", str(server.port), "-U", SUPERUSER, names[0]], env=server._env(), cwd=server.base_dir,
-                       check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [
+                str(pgbench),
+                "-i",
+                "-q",
+                "-s",
+                str(pgbench_scale),
+                "-h",
+                str(server.socket_dir),
+                "-p",
+                str(server.port),
+                "-U",
+                SUPERUSER,
+                names[0],
+            ],
+            env=server._env(),
+            cwd=server.base_dir,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         done += f", pgbench -i -s {pgbench_scale} in {names[0]}"
     else:
         done += ", no pgbench"
@@ -136,14 +180,17 @@ class Sampler(node_bench.Sampler):
     def __init__(self, server: PgServer, roles: tuple[str, ...]) -> None:
         import psycopg
 
-        self.conn = psycopg.connect(server.superuser_dsn, connect_timeout=5, autocommit=True,
-                                    application_name="bench-sampler")
+        self.conn = psycopg.connect(
+            server.superuser_dsn, connect_timeout=5, autocommit=True, application_name="bench-sampler"
+        )
         self.keys = roles
         super().__init__()
 
     def _sample(self) -> None:
-        rows = self.conn.execute("SELECT usename, count(*) FROM pg_stat_activity WHERE usename = ANY(%s) "
-                                 "GROUP BY usename", (list(self.keys),)).fetchall()
+        rows = self.conn.execute(
+            "SELECT usename, count(*) FROM pg_stat_activity WHERE usename = ANY(%s) GROUP BY usename",
+            (list(self.keys),),
+        ).fetchall()
         for role, n in rows:
             self.max[role] = max(self.max[role], n)
 
@@ -237,14 +284,32 @@ def run_case(server: PgServer, case: str, args, scrapes: int, queries: Path) -> 
     try:
         # `env VAR=… prog` execs prog: the PID measured is the exporter's own
         targets = [
-            Target("postgres_exporter (Go)", ["env", f"DATA_SOURCE_NAME={dsn_go}", args.go_binary,
-                                                         f"--web.listen-address=127.0.0.1:{ports[0]}", *go_flags],
-                              ports[0]),
-            Target("flextime-exporter postgres", ["env", f"DATA_SOURCE_NAME={dsn_ours}", sys.executable,
-                                                             "-m", "exporters", "postgres",
-                                                             f"--web.listen-address=127.0.0.1:{ports[1]}",
-                                                             "--postgres.application-name=flextime-bench", *our_flags],
-                              ports[1]),
+            Target(
+                "postgres_exporter (Go)",
+                [
+                    "env",
+                    f"DATA_SOURCE_NAME={dsn_go}",
+                    args.go_binary,
+                    f"--web.listen-address=127.0.0.1:{ports[0]}",
+                    *go_flags,
+                ],
+                ports[0],
+            ),
+            Target(
+                "flextime-exporter postgres",
+                [
+                    "env",
+                    f"DATA_SOURCE_NAME={dsn_ours}",
+                    sys.executable,
+                    "-m",
+                    "exporters",
+                    "postgres",
+                    f"--web.listen-address=127.0.0.1:{ports[1]}",
+                    "--postgres.application-name=flextime-bench",
+                    *our_flags,
+                ],
+                ports[1],
+            ),
         ]
         roles = {targets[0].name: GO_ROLE, targets[1].name: EXPORTER_ROLE}
         sampler = Sampler(server, tuple(roles.values()))
@@ -288,40 +353,62 @@ def ratio(a: float, b: float) -> str:
 def report(case: str, rows: list[dict], concurrent: list[dict], scrapes: int, args) -> None:
     go, ours = rows
     print(f"\n== {case}: {scrapes} sequential scrapes each, interleaved, Accept-Encoding: gzip, loopback")
-    print(f"{'exporter':<28}{'series':>8}{'KiB (gz)':>13}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}"
-          f"{'RSS MiB':>9}{'backends max':>14}{'conns/scrape':>14}")
+    print(
+        f"{'exporter':<28}{'series':>8}{'KiB (gz)':>13}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}"
+        f"{'RSS MiB':>9}{'backends max':>14}{'conns/scrape':>14}"
+    )
     for r in rows:
-        print(f"{r['name']:<28}{r['series']:>8}{r['kib']:>7.0f} ({r['gz_kib']:>3.0f}){r['median']:>11.2f}"
-              f"{r['p90']:>9.2f}{r['cpu']:>15.2f}{r['rss']:>9.1f}{r['held']:>14}{r['opened']:>14.2f}")
-    print(f"{'ratio ours / Go':<28}{ratio(ours['series'], go['series']):>8}{ratio(ours['kib'], go['kib']):>13}"
-          f"{ratio(ours['median'], go['median']):>11}{ratio(ours['p90'], go['p90']):>9}"
-          f"{ratio(ours['cpu'], go['cpu']):>15}{ratio(ours['rss'], go['rss']):>9}"
-          f"{ratio(ours['held'], go['held']):>14}{'':>14}")
+        print(
+            f"{r['name']:<28}{r['series']:>8}{r['kib']:>7.0f} ({r['gz_kib']:>3.0f}){r['median']:>11.2f}"
+            f"{r['p90']:>9.2f}{r['cpu']:>15.2f}{r['rss']:>9.1f}{r['held']:>14}{r['opened']:>14.2f}"
+        )
+    print(
+        f"{'ratio ours / Go':<28}{ratio(ours['series'], go['series']):>8}{ratio(ours['kib'], go['kib']):>13}"
+        f"{ratio(ours['median'], go['median']):>11}{ratio(ours['p90'], go['p90']):>9}"
+        f"{ratio(ours['cpu'], go['cpu']):>15}{ratio(ours['rss'], go['rss']):>9}"
+        f"{ratio(ours['held'], go['held']):>14}{'':>14}"
+    )
     if concurrent:
         go, ours = concurrent
         print(f"\n{case}: {args.clients} concurrent scrapers for {args.seconds:g} s per exporter, gzip")
-        print(f"{'exporter':<28}{'scrapes/s':>10}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}{'RSS MiB':>9}"
-              f"{'RSS peak':>10}{'errors':>8}{'backends max':>14}{'conns/scrape':>14}")
+        print(
+            f"{'exporter':<28}{'scrapes/s':>10}{'median ms':>11}{'p90 ms':>9}{'CPU ms/scrape':>15}{'RSS MiB':>9}"
+            f"{'RSS peak':>10}{'errors':>8}{'backends max':>14}{'conns/scrape':>14}"
+        )
         for r in concurrent:
-            print(f"{r['name']:<28}{r['rate']:>10.2f}{r['median']:>11.2f}{r['p90']:>9.2f}{r['cpu']:>15.2f}"
-                  f"{r['rss']:>9.1f}{r['peak']:>10.1f}{r['errors']:>8}{r['held']:>14}{r['opened']:>14.2f}")
-        print(f"{'ratio ours / Go':<28}{ratio(ours['rate'], go['rate']):>10}{ratio(ours['median'], go['median']):>11}"
-              f"{ratio(ours['p90'], go['p90']):>9}{ratio(ours['cpu'], go['cpu']):>15}{ratio(ours['rss'], go['rss']):>9}"
-              f"{ratio(ours['peak'], go['peak']):>10}{'':>8}{ratio(ours['held'], go['held']):>14}")
+            print(
+                f"{r['name']:<28}{r['rate']:>10.2f}{r['median']:>11.2f}{r['p90']:>9.2f}{r['cpu']:>15.2f}"
+                f"{r['rss']:>9.1f}{r['peak']:>10.1f}{r['errors']:>8}{r['held']:>14}{r['opened']:>14.2f}"
+            )
+        print(
+            f"{'ratio ours / Go':<28}{ratio(ours['rate'], go['rate']):>10}{ratio(ours['median'], go['median']):>11}"
+            f"{ratio(ours['p90'], go['p90']):>9}{ratio(ours['cpu'], go['cpu']):>15}{ratio(ours['rss'], go['rss']):>9}"
+            f"{ratio(ours['peak'], go['peak']):>10}{'':>8}{ratio(ours['held'], go['held']):>14}"
+        )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", choices=("small", "large"), default="small")
-    ap.add_argument("--case", choices=(*CASES, "all"), default="all",
-                    help="default flags, the per-table statistics case, or both (default)")
+    ap.add_argument(
+        "--case",
+        choices=(*CASES, "all"),
+        default="all",
+        help="default flags, the per-table statistics case, or both (default)",
+    )
     ap.add_argument("--scrapes", type=int, default=200, help="sequential scrapes per exporter, default case")
     ap.add_argument("--per-table-scrapes", type=int, default=20, help="sequential scrapes per exporter, per-table case")
-    ap.add_argument("--fanout-connections", type=int, default=0,
-                    help="per-table case: ours with this --postgres.fanout-connections (default: its default, 3)")
+    ap.add_argument(
+        "--fanout-connections",
+        type=int,
+        default=0,
+        help="per-table case: ours with this --postgres.fanout-connections (default: its default, 3)",
+    )
     ap.add_argument("--clients", type=int, default=8, help="concurrent scrapers in the second phase (0: skip it)")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the concurrent phase per exporter")
-    ap.add_argument("--go-binary", default=shutil.which("prometheus-postgres-exporter") or shutil.which("postgres_exporter"))
+    ap.add_argument(
+        "--go-binary", default=shutil.which("prometheus-postgres-exporter") or shutil.which("postgres_exporter")
+    )
     args = ap.parse_args()
     if not args.go_binary:
         print("postgres_exporter not found (apt-get install prometheus-postgres-exporter)", file=sys.stderr)
@@ -345,8 +432,10 @@ def main() -> int:
     finally:
         _cleanup(server)
     print(f"PostgreSQL {server.version} on 127.0.0.1, scale {args.scale}: {built}; {os.cpu_count()} CPUs")
-    print("default: both exporters with default flags; per-table: Go with --auto-discover-databases and Debian's "
-          "example queries.yaml (minus pg_stat_statements, pg_process_idle), ours with --auto-discover-databases")
+    print(
+        "default: both exporters with default flags; per-table: Go with --auto-discover-databases and Debian's "
+        "example queries.yaml (minus pg_stat_statements, pg_process_idle), ours with --auto-discover-databases"
+    )
     for case, scrapes, rows, concurrent in results:
         report(case, rows, concurrent, scrapes, args)
     return 0

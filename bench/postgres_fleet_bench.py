@@ -81,8 +81,9 @@ class Backends(node_bench.Sampler):
         super().__init__()
 
     def count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM pg_stat_activity WHERE usename LIKE %s",
-                                 (self.pattern,)).fetchone()[0]
+        return self.conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename LIKE %s", (self.pattern,)
+        ).fetchone()[0]
 
     def _sample(self) -> None:
         self.max["held"] = max(self.max["held"], self.count())
@@ -100,6 +101,7 @@ async def drive(base: str, targets: list[str], interval: float, seconds: float, 
     timeout = aiohttp.ClientTimeout(total=max(interval, 1.0))
 
     async with aiohttp.ClientSession(timeout=timeout) as http:
+
         async def one(i: int, slot_at: float) -> None:
             nonlocal probes, missed, errors
             next_slot = slot_at + interval
@@ -149,8 +151,18 @@ def logins(server, offset: int, pattern: str) -> int:
     return len(re.findall(rf"connection authorized: user={pattern}\b", server.log_text()[offset:]))
 
 
-def run(server, name: str, cmd: list[str], port: int, targets: list[str], interval: float, seconds: float,
-        like: str, login_re: str, extra: str = "") -> dict:
+def run(
+    server,
+    name: str,
+    cmd: list[str],
+    port: int,
+    targets: list[str],
+    interval: float,
+    seconds: float,
+    like: str,
+    login_re: str,
+    extra: str = "",
+) -> dict:
     postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
     log = open(Path(tempfile.gettempdir()) / f"fleet-bench-{port}.log", "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -172,9 +184,17 @@ def run(server, name: str, cmd: list[str], port: int, targets: list[str], interv
             out = asyncio.run(drive(base, targets, interval, seconds, extra, on_round))
         cpu1, own1 = server_cpu(postmaster), cpu_seconds(proc.pid)
         time.sleep(2)
-        out.update(name=name, held=sampler.max["held"], idle_held=sampler.count(),
-                   logins=logins(server, log0, login_re), rss_first=rss[0], rss_last=rss[-1], rounds=len(rss),
-                   server_ms=(cpu1 - cpu0) * 1000, exporter_ms=(own1 - own0) * 1000)
+        out.update(
+            name=name,
+            held=sampler.max["held"],
+            idle_held=sampler.count(),
+            logins=logins(server, log0, login_re),
+            rss_first=rss[0],
+            rss_last=rss[-1],
+            rounds=len(rss),
+            server_ms=(cpu1 - cpu0) * 1000,
+            exporter_ms=(own1 - own0) * 1000,
+        )
         warm_probes = out["probes"] - len(targets)
         out["warm_logins"] = (logins(server, warm_at[0], login_re) / warm_probes) if warm_at and warm_probes > 0 else 0
         sampler.conn.close()
@@ -190,13 +210,17 @@ def run(server, name: str, cmd: list[str], port: int, targets: list[str], interv
 
 def report(case: str, rows: list[dict]) -> None:
     print(f"\n== {case}")
-    print(f"{'exporter':<24}{'slots':>7}{'missed':>8}{'errors':>8}{'logins/probe':>14}{'warm':>7}"
-          f"{'backends max':>14}{'idle':>6}{'server ms/probe':>17}{'exporter ms/probe':>19}{'RSS MiB first→last':>22}")
+    print(
+        f"{'exporter':<24}{'slots':>7}{'missed':>8}{'errors':>8}{'logins/probe':>14}{'warm':>7}"
+        f"{'backends max':>14}{'idle':>6}{'server ms/probe':>17}{'exporter ms/probe':>19}{'RSS MiB first→last':>22}"
+    )
     for r in rows:
         p = max(1, r["probes"])
-        print(f"{r['name']:<24}{r['slots']:>7}{r['missed']:>8}{r['errors']:>8}{r['logins'] / p:>14.2f}"
-              f"{r['warm_logins']:>7.2f}{r['held']:>14}{r['idle_held']:>6}{r['server_ms'] / p:>17.1f}"
-              f"{r['exporter_ms'] / p:>19.1f}{r['rss_first']:>12.1f} → {r['rss_last']:.1f} ({r['rounds']} rounds)")
+        print(
+            f"{r['name']:<24}{r['slots']:>7}{r['missed']:>8}{r['errors']:>8}{r['logins'] / p:>14.2f}"
+            f"{r['warm_logins']:>7.2f}{r['held']:>14}{r['idle_held']:>6}{r['server_ms'] / p:>17.1f}"
+            f"{r['exporter_ms'] / p:>19.1f}{r['rss_first']:>12.1f} → {r['rss_last']:.1f} ({r['rounds']} rounds)"
+        )
 
 
 def main() -> int:
@@ -207,8 +231,10 @@ def main() -> int:
     ap.add_argument("--go-binary", default=GO_DEFAULT if Path(GO_DEFAULT).exists() else None)
     args = ap.parse_args()
     if not args.go_binary:
-        print("postgres_exporter 0.17.1 not found: python tests/tools/newer_go_exporters.py, or --go-binary",
-              file=sys.stderr)
+        print(
+            "postgres_exporter 0.17.1 not found: python tests/tools/newer_go_exporters.py, or --go-binary",
+            file=sys.stderr,
+        )
         return 2
     try:
         server = postgres_bench.start_primary(postgres_bench.bin_dir_15())
@@ -221,11 +247,19 @@ def main() -> int:
     try:
         t = time.monotonic()
         # every database gets a small table (from template1), so the per-table collectors have rows
-        server.psql("CREATE TABLE items (id int PRIMARY KEY, v text); "
-                    "INSERT INTO items SELECT g, 'x' FROM generate_series(1, 100) g; ANALYZE items;", dbname="template1")
+        server.psql(
+            "CREATE TABLE items (id int PRIMARY KEY, v text); "
+            "INSERT INTO items SELECT g, 'x' FROM generate_series(1, 100) g; ANALYZE items;",
+            dbname="template1",
+        )
         server.psql("".join(f"CREATE DATABASE app{i:03d};\n" for i in range(1, n + 1)))
-        server.psql("".join(f"CREATE ROLE {p}{i:03d} LOGIN PASSWORD {_quote(pw)} IN ROLE pg_monitor;\n"
-                            for p in ("fo", "fg") for i in range(1, n + 1)))
+        server.psql(
+            "".join(
+                f"CREATE ROLE {p}{i:03d} LOGIN PASSWORD {_quote(pw)} IN ROLE pg_monitor;\n"
+                for p in ("fo", "fg")
+                for i in range(1, n + 1)
+            )
+        )
         built = f"{n} databases and {2 * n} roles in {time.monotonic() - t:.0f} s"
         with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
             config = Path(tmp) / "postgres_exporter.yml"
@@ -233,23 +267,39 @@ def main() -> int:
             host = f"127.0.0.1:{server.port}"
 
             def ours(port: int, *flags: str) -> list[str]:
-                return [sys.executable, "-m", "exporters", "postgres", f"--web.listen-address=127.0.0.1:{port}",
-                        f"--config.file={config}", *flags]
+                return [
+                    sys.executable,
+                    "-m",
+                    "exporters",
+                    "postgres",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    f"--config.file={config}",
+                    *flags,
+                ]
 
             def go(port: int) -> list[str]:
                 return ["env", "DATA_SOURCE_NAME=", args.go_binary, f"--web.listen-address=127.0.0.1:{port}"]
 
             if args.case in ("cluster", "all"):
                 rows = []
-                for name, role, like in (("flextime (ours)", EXPORTER_ROLE, EXPORTER_ROLE),
-                                         ("postgres_exporter 0.17.1", postgres_bench.GO_ROLE, postgres_bench.GO_ROLE)):
+                for name, role, like in (
+                    ("flextime (ours)", EXPORTER_ROLE, EXPORTER_ROLE),
+                    ("postgres_exporter 0.17.1", postgres_bench.GO_ROLE, postgres_bench.GO_ROLE),
+                ):
                     targets = [f"postgresql://{role}:{pw}@{host}/app{i:03d}?sslmode=disable" for i in range(1, n + 1)]
                     port = node_bench.free_port()
-                    cmd = (ours(port, "--probe.cluster-cache-seconds=14", f"--probe.max-targets={n}")
-                           if name.startswith("flextime") else go(port))
+                    cmd = (
+                        ours(port, "--probe.cluster-cache-seconds=14", f"--probe.max-targets={n}")
+                        if name.startswith("flextime")
+                        else go(port)
+                    )
                     rows.append(run(server, name, cmd, port, targets, 15.0, args.seconds, like, re.escape(role)))
-                results.append((f"cluster: {n} databases of one cluster every 15 s, {IN_FLIGHT} in flight, "
-                                f"{args.seconds:g} s", rows))
+                results.append(
+                    (
+                        f"cluster: {n} databases of one cluster every 15 s, {IN_FLIGHT} in flight, {args.seconds:g} s",
+                        rows,
+                    )
+                )
             if args.case in ("servers", "all"):
                 # 200 servers would each allow 100 connections: room for every target's one here
                 server.psql(f"ALTER SYSTEM SET max_connections = {n + 100}")
@@ -257,15 +307,19 @@ def main() -> int:
                 server.start()
                 rows = []
                 for name, prefix in (("flextime (ours)", "fo"), ("postgres_exporter 0.17.1", "fg")):
-                    targets = [f"postgresql://{prefix}{i:03d}:{pw}@{host}/postgres?sslmode=disable"
-                               for i in range(1, n + 1)]
+                    targets = [
+                        f"postgresql://{prefix}{i:03d}:{pw}@{host}/postgres?sslmode=disable" for i in range(1, n + 1)
+                    ]
                     port = node_bench.free_port()
-                    cmd = (ours(port, "--probe.cluster-cache-seconds=0.9", f"--probe.max-targets={n}")
-                           if prefix == "fo" else go(port))
-                    rows.append(run(server, name, cmd, port, targets, 1.0, args.seconds, f"{prefix}%",
-                                    rf"{prefix}\d+"))
-                results.append((f"servers: {n} one-database targets every 1 s, {IN_FLIGHT} in flight, "
-                                f"{args.seconds:g} s", rows))
+                    cmd = (
+                        ours(port, "--probe.cluster-cache-seconds=0.9", f"--probe.max-targets={n}")
+                        if prefix == "fo"
+                        else go(port)
+                    )
+                    rows.append(run(server, name, cmd, port, targets, 1.0, args.seconds, f"{prefix}%", rf"{prefix}\d+"))
+                results.append(
+                    (f"servers: {n} one-database targets every 1 s, {IN_FLIGHT} in flight, {args.seconds:g} s", rows)
+                )
     finally:
         _cleanup(server)
     print(f"PostgreSQL {server.version} on 127.0.0.1: {built}; {os.cpu_count()} CPUs (shared)")

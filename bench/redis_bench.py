@@ -74,8 +74,8 @@ GO_NAME, OURS_NAME = "redis_exporter (Go)", "flextime-exporter redis"
 CLIENT_NAMES = {GO_NAME: "redis_exporter", OURS_NAME: "flextime-exporter"}
 CHECK_GLOB = "bench:chk:*"
 CASES = {"default": (), "check-keys": (f"--check-keys=db0={CHECK_GLOB}",)}
-BATCH = 2000          # commands per fill pipeline
-HUNG_HEADER = 10.0    # Prometheus' default scrape_timeout, as its header announces it
+BATCH = 2000  # commands per fill pipeline
+HUNG_HEADER = 10.0  # Prometheus' default scrape_timeout, as its header announces it
 
 
 # ---- the server and its data ---------------------------------------------------------------------
@@ -174,8 +174,10 @@ def populate(server, scale: str) -> str:
                 matched = sum(1 for _ in c.scan_iter(match=CHECK_GLOB, count=1000))
     if keys != total or matched != 100:
         raise SystemExit(f"fill went wrong: {keys} keys (want {total}), glob matches {matched} (want 100)")
-    return (f"{keys:,} keys over db0-db15 (mixed types, 10% with a TTL), incl. 4 lists + 4 zsets + 2 hashes + 2 sets "
-            f"of 10,000 members ({time.monotonic() - t:.1f} s to build)")
+    return (
+        f"{keys:,} keys over db0-db15 (mixed types, 10% with a TTL), incl. 4 lists + 4 zsets + 2 hashes + 2 sets "
+        f"of 10,000 members ({time.monotonic() - t:.1f} s to build)"
+    )
 
 
 def connections_received(server) -> int:
@@ -209,12 +211,18 @@ def start_ours(server, log_dir: Path, *args: str) -> Running:
 
     port = node_bench.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS", "FLEXTIME_REDIS"))}
-    env.update(REDIS_ADDR=f"redis://{server.address}", REDIS_USER=server.exporter_user,
-               REDIS_PASSWORD=server.exporter_password)
+    env.update(
+        REDIS_ADDR=f"redis://{server.address}", REDIS_USER=server.exporter_user, REDIS_PASSWORD=server.exporter_password
+    )
     log = open(log_dir / f"ours-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "exporters", "redis", f"--web.listen-address=127.0.0.1:{port}",
-                             *args], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporters", "redis", f"--web.listen-address=127.0.0.1:{port}", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+    )
     node_bench.wait_up(f"http://127.0.0.1:{port}/metrics", timeout=30)
     return Running(OURS_NAME, proc, port)
 
@@ -266,12 +274,18 @@ class ClientSampler(node_bench.Sampler):
         super().__init__()
 
     def _sample(self) -> None:
-        clients = [dict(f.split("=", 1) for f in line.split(" ") if "=" in f)
-                   for line in self.server.raw("CLIENT", "LIST").splitlines() if line]
+        clients = [
+            dict(f.split("=", 1) for f in line.split(" ") if "=" in f)
+            for line in self.server.raw("CLIENT", "LIST").splitlines()
+            if line
+        ]
         for t in self.targets:
             ports = _socket_ports(t.proc.pid, self.server.port)
-            n = sum(1 for c in clients if c.get("name") == CLIENT_NAMES[t.name]
-                    or int(c.get("addr", ":0").rpartition(":")[2] or 0) in ports)
+            n = sum(
+                1
+                for c in clients
+                if c.get("name") == CLIENT_NAMES[t.name] or int(c.get("addr", ":0").rpartition(":")[2] or 0) in ports
+            )
             self.max[t.name] = max(self.max[t.name], n)
 
 
@@ -367,9 +381,17 @@ def key_walk(keys: int, log_dir: Path) -> int:
         env.update(REDIS_ADDR=f"redis://{server.address}", REDIS_PASSWORD=server.password)
         port = node_bench.free_port()
         go_log = open(log_dir / "go-169-walk.log", "w")
-        go = Running("redis_exporter 1.69", subprocess.Popen(
-            [newer_go_binary("prometheus-redis-exporter"), f"--web.listen-address=127.0.0.1:{port}", *flags],
-            stdin=subprocess.DEVNULL, stdout=go_log, stderr=subprocess.STDOUT, env=env), port)
+        go = Running(
+            "redis_exporter 1.69",
+            subprocess.Popen(
+                [newer_go_binary("prometheus-redis-exporter"), f"--web.listen-address=127.0.0.1:{port}", *flags],
+                stdin=subprocess.DEVNULL,
+                stdout=go_log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            ),
+            port,
+        )
         node_bench.wait_up(f"http://127.0.0.1:{port}/", timeout=30)
         t0 = time.perf_counter()
         go_cpu0 = node_bench.cpu_seconds(go.proc.pid)
@@ -378,15 +400,23 @@ def key_walk(keys: int, log_dir: Path) -> int:
         go_seconds = time.perf_counter() - t0
         go_cpu = node_bench.cpu_seconds(go.proc.pid) - go_cpu0
         go_counts = dict(re.findall(r'^redis_key_group_count\{db="db0",key_group="(\w+)"\} (\S+)$', go_text, re.M))
-        print(f"Redis {server.version}, {keys:,} keys in db0 (DEBUG POPULATE: {half:,} user:walk:N, "
-              f"{keys - half:,} session:walk:N); load average {os.getloadavg()[0]:.2f} after.\n")
-        print("| exporter | scrapes to a complete walk | latency per scrape s (max) | total s | exporter CPU s "
-              "| peak RSS MiB | groups found |")
+        print(
+            f"Redis {server.version}, {keys:,} keys in db0 (DEBUG POPULATE: {half:,} user:walk:N, "
+            f"{keys - half:,} session:walk:N); load average {os.getloadavg()[0]:.2f} after.\n"
+        )
+        print(
+            "| exporter | scrapes to a complete walk | latency per scrape s (max) | total s | exporter CPU s "
+            "| peak RSS MiB | groups found |"
+        )
         print("|---|---|---|---|---|---|---|")
-        print(f"| {OURS_NAME} (10 s header) | {len(latencies)} | {max(latencies):.2f} | {sum(latencies):.2f} | "
-              f"{cpu:.2f} | {peak:.1f} | {counts} (+ top {top} keys) |")
-        print(f"| redis_exporter 1.69 | 1 | {go_seconds:.2f} | {go_seconds:.2f} | {go_cpu:.2f} | "
-              f"{peak_rss_mib(go.proc.pid):.1f} | {go_counts} |")
+        print(
+            f"| {OURS_NAME} (10 s header) | {len(latencies)} | {max(latencies):.2f} | {sum(latencies):.2f} | "
+            f"{cpu:.2f} | {peak:.1f} | {counts} (+ top {top} keys) |"
+        )
+        print(
+            f"| redis_exporter 1.69 | 1 | {go_seconds:.2f} | {go_seconds:.2f} | {go_cpu:.2f} | "
+            f"{peak_rss_mib(go.proc.pid):.1f} | {go_counts} |"
+        )
         return 0
     finally:
         for t in (ours, go):
@@ -398,16 +428,18 @@ def key_walk(keys: int, log_dir: Path) -> int:
 def hung(log_dir: Path) -> list[dict]:
     """One scrape of each exporter pointed at a listener that accepts and never answers, both at once."""
     fake = FakeRedis()
-    go_target = types.SimpleNamespace(name="hung", address=fake.address, exporter_user="exporter",
-                                      exporter_password="bench-unused")
+    go_target = types.SimpleNamespace(
+        name="hung", address=fake.address, exporter_user="exporter", exporter_password="bench-unused"
+    )
     targets: list[Running] = []
     out: dict[str, dict] = {}
     try:
         targets = [start_go(go_target, log_dir), start_ours(go_target, log_dir)]
 
         def one(t: Running) -> None:
-            req = urllib.request.Request(t.url, headers={"Accept-Encoding": "gzip",
-                                                         "X-Prometheus-Scrape-Timeout-Seconds": f"{HUNG_HEADER:g}"})
+            req = urllib.request.Request(
+                t.url, headers={"Accept-Encoding": "gzip", "X-Prometheus-Scrape-Timeout-Seconds": f"{HUNG_HEADER:g}"}
+            )
             start = time.perf_counter()
             try:
                 with urllib.request.urlopen(req, timeout=40) as resp:
@@ -416,8 +448,11 @@ def hung(log_dir: Path) -> list[dict]:
                         import gzip
 
                         body = gzip.decompress(body)
-                    out[t.name] = {"status": resp.status, "seconds": time.perf_counter() - start,
-                                   "up": redis_up(body.decode())}
+                    out[t.name] = {
+                        "status": resp.status,
+                        "seconds": time.perf_counter() - start,
+                        "up": redis_up(body.decode()),
+                    }
             except (OSError, urllib.error.URLError) as exc:
                 out[t.name] = {"status": type(exc).__name__, "seconds": time.perf_counter() - start, "up": "-"}
 
@@ -426,8 +461,10 @@ def hung(log_dir: Path) -> list[dict]:
             th.start()
         for th in threads:
             th.join(60)
-        return [{"name": t.name, **out.get(t.name, {"status": "no answer", "seconds": float("nan"), "up": "-"})}
-                for t in targets]
+        return [
+            {"name": t.name, **out.get(t.name, {"status": "no answer", "seconds": float("nan"), "up": "-"})}
+            for t in targets
+        ]
     finally:
         for t in targets:
             t.stop()
@@ -442,51 +479,80 @@ def verdict(ok: bool) -> str:
 def report(case: str, rows: list[dict], concurrent: list[dict], args) -> None:
     go, ours = rows
     print(f"\n### {case}: {args.scrapes} sequential scrapes each, interleaved, Accept-Encoding: gzip\n")
-    print("| exporter | series | KiB (gzip) | median ms | p90 ms | CPU ms/scrape | RSS MiB (peak) | conns held max "
-          "| new conns/scrape | redis_key_size series |")
+    print(
+        "| exporter | series | KiB (gzip) | median ms | p90 ms | CPU ms/scrape | RSS MiB (peak) | conns held max "
+        "| new conns/scrape | redis_key_size series |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['name']} | {r['series']} | {r['kib']:.0f} ({r['gz_kib']:.0f}) | {r['median']:.2f} | "
-              f"{r['p90']:.2f} | {r['cpu']:.2f} | {r['rss']:.1f} ({r['peak']:.1f}) | {r['held']} | "
-              f"{r['opened']:.2f} | {r['keys']} |")
-    print(f"| **ours / Go** | {ratio(ours['series'], go['series'])} | {ratio(ours['kib'], go['kib'])} | "
-          f"**{ratio(ours['median'], go['median'])}** | {ratio(ours['p90'], go['p90'])} | "
-          f"**{ratio(ours['cpu'], go['cpu'])}** | {ratio(ours['rss'], go['rss'])} | | | |")
+        print(
+            f"| {r['name']} | {r['series']} | {r['kib']:.0f} ({r['gz_kib']:.0f}) | {r['median']:.2f} | "
+            f"{r['p90']:.2f} | {r['cpu']:.2f} | {r['rss']:.1f} ({r['peak']:.1f}) | {r['held']} | "
+            f"{r['opened']:.2f} | {r['keys']} |"
+        )
+    print(
+        f"| **ours / Go** | {ratio(ours['series'], go['series'])} | {ratio(ours['kib'], go['kib'])} | "
+        f"**{ratio(ours['median'], go['median'])}** | {ratio(ours['p90'], go['p90'])} | "
+        f"**{ratio(ours['cpu'], go['cpu'])}** | {ratio(ours['rss'], go['rss'])} | | | |"
+    )
     if concurrent:
         go_c, ours_c = concurrent
         print(f"\n{case}: {args.clients} concurrent scrapers for {args.seconds:g} s per exporter, gzip\n")
-        print("| exporter | scrapes/s | median ms | p90 ms | errors | CPU ms/scrape | RSS MiB (peak) | conns held max "
-              "| new conns/request |")
+        print(
+            "| exporter | scrapes/s | median ms | p90 ms | errors | CPU ms/scrape | RSS MiB (peak) | conns held max "
+            "| new conns/request |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         for r in concurrent:
-            print(f"| {r['name']} | {r['rate']:.1f} | {r['median']:.2f} | {r['p90']:.2f} | {r['errors']} | "
-                  f"{r['cpu']:.2f} | {r['rss']:.1f} ({r['peak']:.1f}) | {r['held']} | {r['opened']:.2f} |")
-        print(f"| **ours / Go** | {ratio(ours_c['rate'], go_c['rate'])} | {ratio(ours_c['median'], go_c['median'])} | "
-              f"{ratio(ours_c['p90'], go_c['p90'])} | | {ratio(ours_c['cpu'], go_c['cpu'])} | "
-              f"{ratio(ours_c['rss'], go_c['rss'])} | | |")
+            print(
+                f"| {r['name']} | {r['rate']:.1f} | {r['median']:.2f} | {r['p90']:.2f} | {r['errors']} | "
+                f"{r['cpu']:.2f} | {r['rss']:.1f} ({r['peak']:.1f}) | {r['held']} | {r['opened']:.2f} |"
+            )
+        print(
+            f"| **ours / Go** | {ratio(ours_c['rate'], go_c['rate'])} | {ratio(ours_c['median'], go_c['median'])} | "
+            f"{ratio(ours_c['p90'], go_c['p90'])} | | {ratio(ours_c['cpu'], go_c['cpu'])} | "
+            f"{ratio(ours_c['rss'], go_c['rss'])} | | |"
+        )
     peak = max([ours["peak"], *(r["peak"] for r in concurrent[1:])])
-    print(f"\nTargets ({case}): latency median {ratio(ours['median'], go['median'])}x (<= 1.5x: "
-          f"{verdict(ours['median'] <= 1.5 * go['median'])}); CPU/scrape {ratio(ours['cpu'], go['cpu'])}x (<= 2x: "
-          f"{verdict(ours['cpu'] <= 2 * go['cpu'])}); new connections/scrape {ours['opened']:.2f}"
-          + (f" sequential, {concurrent[1]['opened']:.2f} concurrent" if concurrent else "")
-          + f" (0: {verdict(ours['opened'] == 0 and (not concurrent or concurrent[1]['opened'] == 0))}); "
-          f"RSS peak {peak:.1f} MiB (< 50: {verdict(peak < 50)}); redis_up {ours['up']} (Go {go['up']})")
+    print(
+        f"\nTargets ({case}): latency median {ratio(ours['median'], go['median'])}x (<= 1.5x: "
+        f"{verdict(ours['median'] <= 1.5 * go['median'])}); CPU/scrape {ratio(ours['cpu'], go['cpu'])}x (<= 2x: "
+        f"{verdict(ours['cpu'] <= 2 * go['cpu'])}); new connections/scrape {ours['opened']:.2f}"
+        + (f" sequential, {concurrent[1]['opened']:.2f} concurrent" if concurrent else "")
+        + f" (0: {verdict(ours['opened'] == 0 and (not concurrent or concurrent[1]['opened'] == 0))}); "
+        f"RSS peak {peak:.1f} MiB (< 50: {verdict(peak < 50)}); redis_up {ours['up']} (Go {go['up']})"
+    )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", choices=("small", "large"), default="small")
-    ap.add_argument("--case", choices=(*CASES, "all"), default="all",
-                    help="default flags, --check-keys on 100 keys (large scale), or what the scale has (default)")
+    ap.add_argument(
+        "--case",
+        choices=(*CASES, "all"),
+        default="all",
+        help="default flags, --check-keys on 100 keys (large scale), or what the scale has (default)",
+    )
     ap.add_argument("--scrapes", type=int, default=200, help="sequential scrapes per exporter and case")
     ap.add_argument("--clients", type=int, default=8, help="concurrent scrapers in the second phase (0: skip it)")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the concurrent phase per exporter")
     ap.add_argument("--no-hung", action="store_true", help="skip the hung-server case")
-    ap.add_argument("--go", choices=("1.45", "1.69"), default="1.45",
-                    help="the redis_exporter to compare with: Debian 12's 1.45, or Debian 13's 1.69 (fetched by "
-                         "tests/tools/newer_go_exporters.py)")
-    ap.add_argument("--key-walk", type=int, nargs="?", const=1_000_000, default=0, metavar="N",
-                    help="only the key-walk scenario: key groups and the largest keys over N keys (1,000,000)")
+    ap.add_argument(
+        "--go",
+        choices=("1.45", "1.69"),
+        default="1.45",
+        help="the redis_exporter to compare with: Debian 12's 1.45, or Debian 13's 1.69 (fetched by "
+        "tests/tools/newer_go_exporters.py)",
+    )
+    ap.add_argument(
+        "--key-walk",
+        type=int,
+        nargs="?",
+        const=1_000_000,
+        default=0,
+        metavar="N",
+        help="only the key-walk scenario: key groups and the largest keys over N keys (1,000,000)",
+    )
     args = ap.parse_args()
     if args.go == "1.69":
         global GO_BINARY
@@ -521,15 +587,19 @@ def main() -> int:
     finally:
         _cleanup(server)
     load1 = os.getloadavg()
-    print(f"Redis {server.version} on 127.0.0.1, scale {args.scale}: {built}. {os.cpu_count()} CPUs shared by "
-          f"client, exporters and server (and whatever else runs: load average {load0[0]:.2f} before, "
-          f"{load1[0]:.2f} after; {time.monotonic() - started:.0f} s of measuring). Both exporters log in as the "
-          f"same ACL user; CPU = utime+stime of the exporter PID (10 ms ticks) over the batch.")
+    print(
+        f"Redis {server.version} on 127.0.0.1, scale {args.scale}: {built}. {os.cpu_count()} CPUs shared by "
+        f"client, exporters and server (and whatever else runs: load average {load0[0]:.2f} before, "
+        f"{load1[0]:.2f} after; {time.monotonic() - started:.0f} s of measuring). Both exporters log in as the "
+        f"same ACL user; CPU = utime+stime of the exporter PID (10 ms ticks) over the batch."
+    )
     for case, rows, concurrent in results:
         report(case, rows, concurrent, args)
     if hung_rows:
-        print(f"\n### Hung server (accepts TCP, never answers), one scrape each with "
-              f"X-Prometheus-Scrape-Timeout-Seconds: {HUNG_HEADER:g}\n")
+        print(
+            f"\n### Hung server (accepts TCP, never answers), one scrape each with "
+            f"X-Prometheus-Scrape-Timeout-Seconds: {HUNG_HEADER:g}\n"
+        )
         print("| exporter | HTTP | answer after s | redis_up |")
         print("|---|---|---|---|")
         for r in hung_rows:

@@ -62,9 +62,11 @@ JOB_NAMES = ("generate-schedule", "regenerate-week", "validate-schedule", "publi
 
 def _job(i: int) -> dict:
     """One job of the history: five job names (the job_name label), every tenth retried once."""
-    return {"name": JOB_NAMES[i % len(JOB_NAMES)],
-            "data": {"sport": SPORTS[i % len(SPORTS)], "teamCount": 8 + i % 4 * 4, "failOnce": i % 10 == 0},
-            "opts": {"attempts": 2} if i % 10 == 0 else {}}
+    return {
+        "name": JOB_NAMES[i % len(JOB_NAMES)],
+        "data": {"sport": SPORTS[i % len(SPORTS)], "teamCount": 8 + i % 4 * 4, "failOnce": i % 10 == 0},
+        "opts": {"attempts": 2} if i % 10 == 0 else {},
+    }
 
 
 async def _work(url: str, prefix: str, queues: list[str], per_queue: int) -> None:
@@ -134,10 +136,14 @@ def _rq_work_process(url: str, queues: list[str], per_queue: int) -> None:
     for name in queues:
         queue = rq.Queue(name, connection=conn)
         for start in range(0, per_queue, 1000):
-            queue.enqueue_many([
-                rq.Queue.prepare_data(quick, (_job(i)["data"],), {"violations": list(VIOLATIONS[: i % 3])},
-                                      result_ttl=RQ_KEEP)
-                for i in range(start, min(per_queue, start + 1000))])
+            queue.enqueue_many(
+                [
+                    rq.Queue.prepare_data(
+                        quick, (_job(i)["data"],), {"violations": list(VIOLATIONS[: i % 3])}, result_ttl=RQ_KEEP
+                    )
+                    for i in range(start, min(per_queue, start + 1000))
+                ]
+            )
     worker = rq.SimpleWorker([rq.Queue(n, connection=conn) for n in queues], connection=conn)
     worker.work(burst=True, logging_level="WARNING")
 
@@ -221,19 +227,34 @@ class SQL:
         violations = "[" + ", ".join("'" + json.dumps(list(VIOLATIONS[:k])) + "'" for k in range(3)) + "]"
         sports = "[" + ", ".join(f"'{s}'" for s in SPORTS) + "]"
         for first in range(0, total, batch):
-            self.server.psql(SQL_FINISHED.format(case=case, sports=sports, violations=violations, first=first,
-                                                 last=min(total, first + batch) - 1, finished_at=finished_at),
-                             dbname="jobs")
+            self.server.psql(
+                SQL_FINISHED.format(
+                    case=case,
+                    sports=sports,
+                    violations=violations,
+                    first=first,
+                    last=min(total, first + batch) - 1,
+                    finished_at=finished_at,
+                ),
+                dbname="jobs",
+            )
         if history:
             self.server.psql(f"VACUUM ANALYZE jobs_{case};", dbname="jobs")
         return time.monotonic() - t
 
     def exporter_args(self, case: str) -> list[str]:
         path = self.workdir / f"sql-{case}.yml"
-        dsn = (f"postgresql://{self.role}:{self.server.exporter_password}@127.0.0.1:{self.server.port}/jobs"
-               "?sslmode=disable")
-        backend = {"type": "sql", "name": "sql", "dsn": dsn, "table": f"jobs_{case}",
-                   "queues": [f"q{i}" for i in range(QUEUES)]}
+        dsn = (
+            f"postgresql://{self.role}:{self.server.exporter_password}@127.0.0.1:{self.server.port}/jobs"
+            "?sslmode=disable"
+        )
+        backend = {
+            "type": "sql",
+            "name": "sql",
+            "dsn": dsn,
+            "table": f"jobs_{case}",
+            "queues": [f"q{i}" for i in range(QUEUES)],
+        }
         path.write_text(json.dumps({"backends": [backend]}))  # JSON is YAML
         path.chmod(0o600)
         return [f"--config.file={path}"]
@@ -241,7 +262,9 @@ class SQL:
     def size(self) -> str:
         return "table sizes: " + self.server.psql(
             "SELECT string_agg(relname || ' ' || pg_size_pretty(pg_total_relation_size(relid)), ', ') "
-            "FROM pg_stat_user_tables", dbname="jobs")
+            "FROM pg_stat_user_tables",
+            dbname="jobs",
+        )
 
     def close(self) -> None:
         from integration.postgres.conftest import _cleanup as pg_cleanup
@@ -254,8 +277,14 @@ BACKENDS = {b.name: b for b in (BullMQ, RQ, SQL)}
 
 def start_exporter(backend, case: str) -> node_bench.Target:
     port = node_bench.free_port()
-    args = [sys.executable, "-m", "exporters", "scheduler", f"--web.listen-address=127.0.0.1:{port}",
-            *backend.exporter_args(case)]
+    args = [
+        sys.executable,
+        "-m",
+        "exporters",
+        "scheduler",
+        f"--web.listen-address=127.0.0.1:{port}",
+        *backend.exporter_args(case),
+    ]
     target = node_bench.Target(case, args, port)
     node_bench.wait_up(target.url, timeout=30)
     return target
@@ -266,8 +295,11 @@ def text_of(target) -> str:
 
 
 def completed_total(text: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("scheduler_queue_jobs_completed_total{"))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("scheduler_queue_jobs_completed_total{")
+    )
 
 
 def measure_case(backend, case: str, scrapes: int, settle: int) -> dict:
@@ -288,8 +320,13 @@ def measure_case(backend, case: str, scrapes: int, settle: int) -> dict:
             if after - before != 1000:
                 raise RuntimeError(f"{case}: counted {after - before} new jobs, not 1000")
             rounds.append((latency, cpu))
-        return {"first": first, "idle": idle, "activity_ms": statistics.median(r[0] for r in rounds),
-                "activity_cpu": statistics.median(r[1] for r in rounds), "rss": node_bench.rss_mib(target.proc.pid)}
+        return {
+            "first": first,
+            "idle": idle,
+            "activity_ms": statistics.median(r[0] for r in rounds),
+            "activity_cpu": statistics.median(r[1] for r in rounds),
+            "rss": node_bench.rss_mib(target.proc.pid),
+        }
     finally:
         target.stop()
 
@@ -299,9 +336,21 @@ def discovery_ms(url: str, prefix: str, scrapes: int = 20) -> tuple[float, float
     which the exporter starts when it starts), and the median of the next ``scrapes`` (any later
     SCAN runs in the background, once a minute)."""
     port = node_bench.free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "exporters", "scheduler", f"--web.listen-address=127.0.0.1:{port}",
-                             f"--redis.addr={url}", f"--bullmq.prefix={prefix}", "--bullmq.discover",
-                             "--scrape.timeout=60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporters",
+            "scheduler",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--redis.addr={url}",
+            f"--bullmq.prefix={prefix}",
+            "--bullmq.discover",
+            "--scrape.timeout=60",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         node_bench.wait_up(f"http://127.0.0.1:{port}/live", timeout=30)
         times = []
@@ -318,11 +367,13 @@ def discovery_ms(url: str, prefix: str, scrapes: int = 20) -> tuple[float, float
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="bullmq")
-    parser.add_argument("--history", type=int, help="finished jobs kept in the large case "
-                        "(default 1,000,000; RQ: 100,000)")
+    parser.add_argument(
+        "--history", type=int, help="finished jobs kept in the large case (default 1,000,000; RQ: 100,000)"
+    )
     parser.add_argument("--scrapes", type=int, default=100)
-    parser.add_argument("--settle", type=int, default=300,
-                        help="scrapes between the first idle measurement and the second")
+    parser.add_argument(
+        "--settle", type=int, default=300, help="scrapes between the first idle measurement and the second"
+    )
     args = parser.parse_args()
     kind = BACKENDS[args.backend]
     history = args.history or kind.default_history
@@ -334,14 +385,16 @@ def main() -> int:
         print(backend.size(), flush=True)
         results = {case: measure_case(backend, case, args.scrapes, args.settle) for case in ("small", "large")}
         n, later = args.scrapes, args.scrapes + 3 + args.settle
-        rows = [(f"idle scrape median ms, first {n}", lambda r: r["first"]["median"]),
-                (f"idle CPU ms / scrape, first {n}", lambda r: r["first"]["cpu"]),
-                (f"idle scrape median ms, after {later}", lambda r: r["idle"]["median"]),
-                (f"idle scrape p90 ms, after {later}", lambda r: r["idle"]["p90"]),
-                (f"idle CPU ms / scrape, after {later}", lambda r: r["idle"]["cpu"]),
-                ("scrape reading 1,000 new finished jobs, ms", lambda r: r["activity_ms"]),
-                ("  its CPU ms", lambda r: r["activity_cpu"]),
-                ("RSS MiB after", lambda r: r["rss"])]
+        rows = [
+            (f"idle scrape median ms, first {n}", lambda r: r["first"]["median"]),
+            (f"idle CPU ms / scrape, first {n}", lambda r: r["first"]["cpu"]),
+            (f"idle scrape median ms, after {later}", lambda r: r["idle"]["median"]),
+            (f"idle scrape p90 ms, after {later}", lambda r: r["idle"]["p90"]),
+            (f"idle CPU ms / scrape, after {later}", lambda r: r["idle"]["cpu"]),
+            ("scrape reading 1,000 new finished jobs, ms", lambda r: r["activity_ms"]),
+            ("  its CPU ms", lambda r: r["activity_cpu"]),
+            ("RSS MiB after", lambda r: r["rss"]),
+        ]
         print(f"\n| {backend.name}, 10 queues | 1,000 kept | {history:,} kept | large / small |")
         print("| --- | --- | --- | --- |")
         for label, get in rows:
@@ -350,12 +403,18 @@ def main() -> int:
         if backend.discovery:
             discovery = {case: discovery_ms(backend.url, case) for case in ("small", "large")}
             first, later = ({c: discovery[c][i] for c in discovery} for i in (0, 1))
-            print(f"| --bullmq.discover: first scrape (waits for the first SCAN of the whole keyspace), ms | "
-                  f"{first['small']:.0f} | {first['large']:.0f} | {first['large'] / first['small']:.2f} |")
-            print(f"| --bullmq.discover: later scrapes, median ms | {later['small']:.1f} | {later['large']:.1f} | "
-                  f"{later['large'] / later['small']:.2f} |")
-        print(f"\nseries per scrape: {results['small']['idle']['series']} (small), "
-              f"{results['large']['idle']['series']} (large)")
+            print(
+                f"| --bullmq.discover: first scrape (waits for the first SCAN of the whole keyspace), ms | "
+                f"{first['small']:.0f} | {first['large']:.0f} | {first['large'] / first['small']:.2f} |"
+            )
+            print(
+                f"| --bullmq.discover: later scrapes, median ms | {later['small']:.1f} | {later['large']:.1f} | "
+                f"{later['large'] / later['small']:.2f} |"
+            )
+        print(
+            f"\nseries per scrape: {results['small']['idle']['series']} (small), "
+            f"{results['large']['idle']['series']} (large)"
+        )
     finally:
         backend.close()
     return 0

@@ -42,8 +42,11 @@ def go_binary(package: str) -> str:
 def holdings(pid: int) -> dict:
     """RSS (MiB), threads and open descriptors of ``pid`` now."""
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return {"rss": int(status["VmRSS"].split()[0]) / 1024, "threads": int(status["Threads"]),
-            "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+    return {
+        "rss": int(status["VmRSS"].split()[0]) / 1024,
+        "threads": int(status["Threads"]),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+    }
 
 
 def soak(kind: str, targets: list, scrapes: int) -> list[dict]:
@@ -69,17 +72,34 @@ def soak(kind: str, targets: list, scrapes: int) -> list[dict]:
     rows = []
     for t in targets:
         end = holdings(t.proc.pid)
-        rows.append({"kind": kind, "name": t.name, "scrapes": scrapes, "start": start[t.name], "end": end,
-                     "errors": errors[t.name], "seconds": took})
+        rows.append(
+            {
+                "kind": kind,
+                "name": t.name,
+                "scrapes": scrapes,
+                "start": start[t.name],
+                "end": end,
+                "errors": errors[t.name],
+                "seconds": took,
+            }
+        )
     return rows
 
 
 def run_node(scrapes: int) -> list[dict]:
     ports = [node_bench.free_port() for _ in range(2)]
-    targets = [node_bench.Target("node_exporter 1.9", [go_binary("prometheus-node-exporter"),
-                                                        f"--web.listen-address=127.0.0.1:{ports[0]}"], ports[0]),
-               node_bench.Target("flextime-exporter node", [sys.executable, "-m", "exporters", "node",
-                                                            f"--web.listen-address=127.0.0.1:{ports[1]}"], ports[1])]
+    targets = [
+        node_bench.Target(
+            "node_exporter 1.9",
+            [go_binary("prometheus-node-exporter"), f"--web.listen-address=127.0.0.1:{ports[0]}"],
+            ports[0],
+        ),
+        node_bench.Target(
+            "flextime-exporter node",
+            [sys.executable, "-m", "exporters", "node", f"--web.listen-address=127.0.0.1:{ports[1]}"],
+            ports[1],
+        ),
+    ]
     try:
         return soak("node", targets, scrapes)
     finally:
@@ -98,13 +118,29 @@ def run_postgres(scrapes: int) -> list[dict]:
         where = f"{server.host}:{server.port}/postgres?sslmode=disable"
         dsn_go = f"postgresql://{GO_ROLE}:{server.exporter_password}@{where}"
         targets = [
-            node_bench.Target("postgres_exporter 0.17.1", ["env", f"DATA_SOURCE_NAME={dsn_go}",
-                                                           go_binary("prometheus-postgres-exporter"),
-                                                           f"--web.listen-address=127.0.0.1:{ports[0]}"], ports[0]),
-            node_bench.Target("flextime-exporter postgres", ["env", f"DATA_SOURCE_NAME={server.exporter_dsn}"
-                                                                    "?sslmode=disable",
-                                                             sys.executable, "-m", "exporters", "postgres",
-                                                             f"--web.listen-address=127.0.0.1:{ports[1]}"], ports[1]),
+            node_bench.Target(
+                "postgres_exporter 0.17.1",
+                [
+                    "env",
+                    f"DATA_SOURCE_NAME={dsn_go}",
+                    go_binary("prometheus-postgres-exporter"),
+                    f"--web.listen-address=127.0.0.1:{ports[0]}",
+                ],
+                ports[0],
+            ),
+            node_bench.Target(
+                "flextime-exporter postgres",
+                [
+                    "env",
+                    f"DATA_SOURCE_NAME={server.exporter_dsn}?sslmode=disable",
+                    sys.executable,
+                    "-m",
+                    "exporters",
+                    "postgres",
+                    f"--web.listen-address=127.0.0.1:{ports[1]}",
+                ],
+                ports[1],
+            ),
         ]
         return soak("postgres", targets, scrapes)
     finally:
@@ -125,13 +161,23 @@ def run_redis(scrapes: int) -> list[dict]:
             for i in range(100):
                 c.set(f"soak:{i}", str(i))
         ports = [node_bench.free_port() for _ in range(2)]
-        env = ["env", f"REDIS_ADDR=redis://{server.address}", f"REDIS_USER={server.exporter_user}",
-               f"REDIS_PASSWORD={server.exporter_password}"]
+        env = [
+            "env",
+            f"REDIS_ADDR=redis://{server.address}",
+            f"REDIS_USER={server.exporter_user}",
+            f"REDIS_PASSWORD={server.exporter_password}",
+        ]
         targets = [
-            node_bench.Target("redis_exporter 1.69", [*env, go_binary("prometheus-redis-exporter"),
-                                                      f"--web.listen-address=127.0.0.1:{ports[0]}"], ports[0]),
-            node_bench.Target("flextime-exporter redis", [*env, sys.executable, "-m", "exporters", "redis",
-                                                          f"--web.listen-address=127.0.0.1:{ports[1]}"], ports[1]),
+            node_bench.Target(
+                "redis_exporter 1.69",
+                [*env, go_binary("prometheus-redis-exporter"), f"--web.listen-address=127.0.0.1:{ports[0]}"],
+                ports[0],
+            ),
+            node_bench.Target(
+                "flextime-exporter redis",
+                [*env, sys.executable, "-m", "exporters", "redis", f"--web.listen-address=127.0.0.1:{ports[1]}"],
+                ports[1],
+            ),
         ]
         return soak("redis", targets, scrapes)
     finally:
@@ -144,8 +190,10 @@ def report(rows: list[dict]) -> None:
     print(f"{'exporter':<30}{'scrapes':>8}{'errors':>7}{'RSS MiB start→end':>20}{'threads':>10}{'fds':>10}")
     for r in rows:
         s, e = r["start"], r["end"]
-        print(f"{r['name']:<30}{r['scrapes']:>8}{r['errors']:>7}{s['rss']:>11.1f} → {e['rss']:<6.1f}"
-              f"{s['threads']:>5} → {e['threads']:<3}{s['fds']:>5} → {e['fds']:<3}")
+        print(
+            f"{r['name']:<30}{r['scrapes']:>8}{r['errors']:>7}{s['rss']:>11.1f} → {e['rss']:<6.1f}"
+            f"{s['threads']:>5} → {e['threads']:<3}{s['fds']:>5} → {e['fds']:<3}"
+        )
 
 
 def main() -> int:

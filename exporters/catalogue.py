@@ -50,27 +50,49 @@ class Tool:
         return getattr(importlib.import_module(self.module), self.attribute)
 
 
-EXPORTERS: dict[str, Exporter] = {e.name: e for e in (
-    Exporter("node", "exporters.node", "Host metrics with node_exporter's names (default port 9100)."),
-    Exporter("postgres", "exporters.postgres",
-             "PostgreSQL metrics with postgres_exporter's names (default port 9187)."),
-    Exporter("redis", "exporters.redis",
-             "Redis and Valkey metrics with redis_exporter's names (default port 9121)."),
-    Exporter("scheduler", "exporters.scheduler",
-             "FlexTime scheduling metrics and job-queue health from BullMQ, RQ or a SQL job table "
-             "(default port 9839)."),
-)}
+EXPORTERS: dict[str, Exporter] = {
+    e.name: e
+    for e in (
+        Exporter("node", "exporters.node", "Host metrics with node_exporter's names (default port 9100)."),
+        Exporter(
+            "postgres", "exporters.postgres", "PostgreSQL metrics with postgres_exporter's names (default port 9187)."
+        ),
+        Exporter(
+            "redis", "exporters.redis", "Redis and Valkey metrics with redis_exporter's names (default port 9121)."
+        ),
+        Exporter(
+            "scheduler",
+            "exporters.scheduler",
+            "FlexTime scheduling metrics and job-queue health from BullMQ, RQ or a SQL job table (default port 9839).",
+        ),
+    )
+}
 
-TOOLS: dict[str, Tool] = {t.name: t for t in (
-    Tool("rules", "exporters.rules.command", "rules",
-         "Check Prometheus rule files and Grafana dashboards: is every series they use provided by the "
-         "fleet, by another component, or by nothing?"),
-    Tool("fleet", "exporters.fleet", "command",
-         "Run several exporters in one process, each on its own port or path (--config fleet.yml)."),
-    Tool("inject", "exporters.inject.command", "inject",
-         "Sidecar injection webhook: adds the postgres or redis exporter to pods annotated "
-         "exporters.flextime.io/inject (AdmissionReview over TLS)."),
-)}
+TOOLS: dict[str, Tool] = {
+    t.name: t
+    for t in (
+        Tool(
+            "rules",
+            "exporters.rules.command",
+            "rules",
+            "Check Prometheus rule files and Grafana dashboards: is every series they use provided by the "
+            "fleet, by another component, or by nothing?",
+        ),
+        Tool(
+            "fleet",
+            "exporters.fleet",
+            "command",
+            "Run several exporters in one process, each on its own port or path (--config fleet.yml).",
+        ),
+        Tool(
+            "inject",
+            "exporters.inject.command",
+            "inject",
+            "Sidecar injection webhook: adds the postgres or redis exporter to pods annotated "
+            "exporters.flextime.io/inject (AdmissionReview over TLS).",
+        ),
+    )
+}
 
 
 def description(name: str) -> str:

@@ -71,8 +71,11 @@ def load(path: str, environ=None) -> Fleet:
     environ = dict(os.environ if environ is None else environ)
     data = _read_yaml(path)
     log_level, log_format = _log_options(path, data)
-    shared = [_parse_address(a, f"{path}: listen") for a in _addresses(data["listen"], f"{path}: listen")] \
-        if data.get("listen") is not None else []
+    shared = (
+        [_parse_address(a, f"{path}: listen") for a in _addresses(data["listen"], f"{path}: listen")]
+        if data.get("listen") is not None
+        else []
+    )
     entries = data.get("exporters")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{path}: 'exporters' must be a non-empty list")
@@ -112,8 +115,9 @@ def _log_options(path: str, data: dict) -> tuple[str, str]:
     log_level = str(data.get("log_level", "info"))
     log_format = str(data.get("log_format", "text"))
     if log_level not in LEVELS or log_format not in FORMATS:
-        raise ConfigError(f"{path}: log_level must be one of {', '.join(LEVELS)} and log_format one of "
-                          f"{', '.join(FORMATS)}")
+        raise ConfigError(
+            f"{path}: log_level must be one of {', '.join(LEVELS)} and log_format one of {', '.join(FORMATS)}"
+        )
     return log_level, log_format
 
 
@@ -130,21 +134,27 @@ class _Claims:
 
     def name(self, name: str, where: str) -> None:
         if name in self.names:
-            raise ConfigError(f"{self.path}: {where}: duplicate name {name!r} (also {self.names[name]}); "
-                              "give each exporter of the same kind its own 'name'")
+            raise ConfigError(
+                f"{self.path}: {where}: duplicate name {name!r} (also {self.names[name]}); "
+                "give each exporter of the same kind its own 'name'"
+            )
         self.names[name] = where
 
     def route(self, route: str, where: str) -> None:
         if route in self.routes:
-            raise ConfigError(f"{self.path}: {where}: duplicate path {route} on the shared listener "
-                              f"(already used by {self.routes[route]})")
+            raise ConfigError(
+                f"{self.path}: {where}: duplicate path {route} on the shared listener "
+                f"(already used by {self.routes[route]})"
+            )
         self.routes[route] = where
 
     def shared_web_config(self, where: str, web_config_file: str | None) -> None:
         if self.web_config is not None and self.web_config[1] != web_config_file:
-            raise ConfigError(f"{self.path}: {where}: --web.config.file {web_config_file!r} differs from "
-                              f"{self.web_config[0]}'s {self.web_config[1]!r}: the exporters on the "
-                              "shared listener share its TLS and basic auth")
+            raise ConfigError(
+                f"{self.path}: {where}: --web.config.file {web_config_file!r} differs from "
+                f"{self.web_config[0]}'s {self.web_config[1]!r}: the exporters on the "
+                "shared listener share its TLS and basic auth"
+            )
         self.web_config = self.web_config or (where, web_config_file)
 
 
@@ -172,9 +182,11 @@ def _entry(path: str, i: int, entry, claims: _Claims) -> tuple[str, str, str, li
         raise ConfigError(f"{path}: {where}: 'env' must be a mapping of names to strings")
     libpq = sorted(k for k in env if str(k).startswith("PG"))
     if libpq:
-        raise ConfigError(f"{path}: {where}: env {libpq[0]}: libpq reads its PG* variables from the process "
-                          "environment, not per exporter; put it in the DSN (e.g. passfile=...) or in the "
-                          "service's environment")
+        raise ConfigError(
+            f"{path}: {where}: env {libpq[0]}: libpq reads its PG* variables from the process "
+            "environment, not per exporter; put it in the DSN (e.g. passfile=...) or in the "
+            "service's environment"
+        )
     if entry.get("path") is not None and entry.get("listen") is not None:
         raise ConfigError(f"{path}: {where}: give 'path' (on the shared listener) or 'listen' (its own), not both")
     return kind, name, where, [str(a) for a in args], {str(k): str(v) for k, v in env.items()}
@@ -223,8 +235,10 @@ def _member(path: str, i: int, entry, environ: dict, shared: list, claims: _Clai
         if route is not None:
             claims.route(route, where)
     if spec.web_config is not None and spec.web_config(settings):
-        raise ConfigError(f"{path}: {where}: its own TLS / basic auth flags (--tls-server-*, --basic-auth-*) "
-                          "need its own listener; the shared listener takes them from --web.config.file")
+        raise ConfigError(
+            f"{path}: {where}: its own TLS / basic auth flags (--tls-server-*, --basic-auth-*) "
+            "need its own listener; the shared listener takes them from --web.config.file"
+        )
     claims.shared_web_config(where, settings.web_config_file)
     return member
 
@@ -237,11 +251,13 @@ def _check_ports(path: str, ports) -> None:
     for i, (text, host, port, owner) in enumerate(ports):
         for text2, host2, port2, owner2 in ports[:i]:
             if port and port == port2 and (host == host2 or host in _ANY or host2 in _ANY):
-                raise ConfigError(f"{path}: {owner}: duplicate port {port} ({text}, already used by {owner2} "
-                                  f"on {text2})")
+                raise ConfigError(
+                    f"{path}: {owner}: duplicate port {port} ({text}, already used by {owner2} on {text2})"
+                )
 
 
 # ---- serving --------------------------------------------------------------------------------------
+
 
 def _shared_application(fleet: Fleet):
     """One aiohttp application for the exporters with a 'path': each one's metrics (and probe)
@@ -267,16 +283,23 @@ def _shared_application(fleet: Fleet):
 
     async def landing(request):
         rows = "\n".join(
-            f'<li>{html.escape(m.name)} ({html.escape(m.prepared.spec.name)}): '
+            f"<li>{html.escape(m.name)} ({html.escape(m.prepared.spec.name)}): "
             f'<a href="{html.escape(m.path)}">{html.escape(m.path)}</a>'
-            + (f", {html.escape(m.probe_path)}?target=..." if m.probe_path else "") + "</li>"
-            for m in on_shared)
-        own = "\n".join(f"<li>{html.escape(m.name)} ({html.escape(m.prepared.spec.name)}): own listener "
-                        f"{html.escape(', '.join(a[0] for a in m.prepared.addresses))}</li>"
-                        for m in fleet.members if not m.path)
-        page = (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>flextime-exporter fleet</title></head>\n'
-                f"<body><h1>flextime-exporter fleet</h1><p>Version {html.escape(__version__)}.</p>\n"
-                f"<ul>{rows}\n{own}\n<li><a href=\"/health\">/health</a>, /ready, /live</li></ul></body></html>\n")
+            + (f", {html.escape(m.probe_path)}?target=..." if m.probe_path else "")
+            + "</li>"
+            for m in on_shared
+        )
+        own = "\n".join(
+            f"<li>{html.escape(m.name)} ({html.escape(m.prepared.spec.name)}): own listener "
+            f"{html.escape(', '.join(a[0] for a in m.prepared.addresses))}</li>"
+            for m in fleet.members
+            if not m.path
+        )
+        page = (
+            f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>flextime-exporter fleet</title></head>\n'
+            f"<body><h1>flextime-exporter fleet</h1><p>Version {html.escape(__version__)}.</p>\n"
+            f'<ul>{rows}\n{own}\n<li><a href="/health">/health</a>, /ready, /live</li></ul></body></html>\n'
+        )
         return web.Response(text=page, content_type="text/html")
 
     app.router.add_get("/", landing)
@@ -304,8 +327,9 @@ async def serve(fleet: Fleet) -> None:
             await runner.setup()
             runners.append(runner)
             try:
-                await listen(runner, p.addresses, p.ssl_context,
-                             f"{m.name}, collectors: " + (", ".join(p.app.enabled) or "none"))
+                await listen(
+                    runner, p.addresses, p.ssl_context, f"{m.name}, collectors: " + (", ".join(p.app.enabled) or "none")
+                )
             except ConfigError as exc:
                 raise ConfigError(f"{m.where}: {exc}") from None
         for m in fleet.members:
@@ -330,9 +354,16 @@ def run(config: str) -> None:
 
 
 @click.command("fleet", context_settings={"max_content_width": 120})
-@click.option("--config", "config", required=True, type=click.Path(path_type=str), metavar="FILE",
-              envvar="FLEXTIME_FLEET_CONFIG", show_envvar=True,
-              help="The fleet's YAML: which exporters, their flags and environment, their ports or paths.")
+@click.option(
+    "--config",
+    "config",
+    required=True,
+    type=click.Path(path_type=str),
+    metavar="FILE",
+    envvar="FLEXTIME_FLEET_CONFIG",
+    show_envvar=True,
+    help="The fleet's YAML: which exporters, their flags and environment, their ports or paths.",
+)
 def command(config: str) -> None:
     """Run several exporters in one process, each on its own port or on its own path of a shared
     listener (docs/fleet.md). Bad input (an unknown exporter, a bad flag of one exporter, a duplicate

@@ -20,8 +20,9 @@ def parse(dsn: str, source: str = "DSN") -> dict[str, str]:
     # rather than failing every scrape; a multi-host DSN has one port per host ("5432,5433")
     for port in parts.get("port", "").split(","):
         if port and not (port.isdigit() and 0 < int(port) < 65536):
-            raise ConfigError(f"{source}: malformed DSN {redact(dsn)}: the port {port!r} is not a number "
-                              "from 1 to 65535")
+            raise ConfigError(
+                f"{source}: malformed DSN {redact(dsn)}: the port {port!r} is not a number from 1 to 65535"
+            )
     return parts
 
 

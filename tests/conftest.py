@@ -122,15 +122,27 @@ def exporter_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "exporters", *args]
 
 
-def start_exporter(tmp_path: Path, *args: str, exporter: str = "node", scheme: str = "http",
-                   env: dict | None = None, context=None, wait_path: str = "/live",
-                   preexec_fn=None) -> Exporter:
+def start_exporter(
+    tmp_path: Path,
+    *args: str,
+    exporter: str = "node",
+    scheme: str = "http",
+    env: dict | None = None,
+    context=None,
+    wait_path: str = "/live",
+    preexec_fn=None,
+) -> Exporter:
     port = free_port()
     log_path = tmp_path / f"exporter-{port}.log"
     logf = open(log_path, "w")
-    proc = subprocess.Popen(exporter_cmd(exporter, f"--web.listen-address=127.0.0.1:{port}", *args),
-                            stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT,
-                            env={**os.environ, **(env or {})}, preexec_fn=preexec_fn)
+    proc = subprocess.Popen(
+        exporter_cmd(exporter, f"--web.listen-address=127.0.0.1:{port}", *args),
+        stdout=logf,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        preexec_fn=preexec_fn,
+    )
     exp = Exporter(proc, port, scheme, log_path)
     try:
         wait_http(f"{scheme}://127.0.0.1:{port}{wait_path}", proc, context=context)
@@ -162,14 +174,27 @@ def node_exporter_ours(tmp_path_factory):
     exp.stop()
 
 
-def start_go_exporter(binary: str, *args: str, log_path: Path, env: dict | None = None, wait_path: str = "/metrics",
-                      cls: type = Exporter, **fields) -> Exporter:
+def start_go_exporter(
+    binary: str,
+    *args: str,
+    log_path: Path,
+    env: dict | None = None,
+    wait_path: str = "/metrics",
+    cls: type = Exporter,
+    **fields,
+) -> Exporter:
     """A Go reference exporter (Debian's node, postgres or redis exporter) on a free loopback port,
     its output in ``log_path``; the log is in the error when it does not come up."""
     port = free_port()
     with open(log_path, "w") as logf:
-        proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}", *args], stdin=subprocess.DEVNULL,
-                                stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=log_path.parent)
+        proc = subprocess.Popen(
+            [binary, f"--web.listen-address=127.0.0.1:{port}", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=log_path.parent,
+        )
     exp = cls(proc, port, log_path=log_path, **fields)
     try:
         wait_http(f"http://127.0.0.1:{port}{wait_path}", proc)
@@ -190,7 +215,8 @@ def node_exporter_go(tmp_path_factory):
         f"--collector.filesystem.mount-points-exclude={DEFAULT_MOUNT_POINTS_EXCLUDE}",
         f"--collector.filesystem.fs-types-exclude={DEFAULT_FS_TYPES_EXCLUDE}",
         "--collector.netdev.device-exclude=",
-        log_path=tmp_path_factory.mktemp("go") / "node_exporter.log")
+        log_path=tmp_path_factory.mktemp("go") / "node_exporter.log",
+    )
     yield exp
     exp.stop()
 
@@ -214,7 +240,9 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
 
 def value(text: str, name: str, **labels) -> float:
     """The one sample ``name{labels}`` of an exposition; fails the test when absent."""
-    found = [v for (n, l), v in samples(text).items() if n == name and all(dict(l).get(k) == w for k, w in labels.items())]
+    found = [
+        v for (n, l), v in samples(text).items() if n == name and all(dict(l).get(k) == w for k, w in labels.items())
+    ]
     assert found, f"no sample {name}{labels} in the scrape"
     assert len(found) == 1, f"{len(found)} samples match {name}{labels}"
     return found[0]
@@ -225,21 +253,31 @@ class Prometheus:
     second: ``jobs`` maps a job name to its ``host:port`` targets (or use with_config() for a
     whole config file). Stop it with stop()."""
 
-    def __init__(self, directory: Path, jobs: dict[str, list[str]] | None = None,
-                 config: Path | None = None) -> None:
+    def __init__(self, directory: Path, jobs: dict[str, list[str]] | None = None, config: Path | None = None) -> None:
         binary = require_program("prometheus")
         directory.mkdir(parents=True, exist_ok=True)
         if config is None:
-            scrape = "".join(f"  - job_name: {job}\n    static_configs: [{{targets: {targets!r}}}]\n"
-                             for job, targets in (jobs or {}).items())
+            scrape = "".join(
+                f"  - job_name: {job}\n    static_configs: [{{targets: {targets!r}}}]\n"
+                for job, targets in (jobs or {}).items()
+            )
             config = directory / "prometheus.yml"
-            config.write_text("global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
-                              f"scrape_configs:\n{scrape or '  []'}")
+            config.write_text(
+                "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
+                f"scrape_configs:\n{scrape or '  []'}"
+            )
         port = free_port()
         self._log = open(directory / "prometheus.log", "w")
-        self.proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
-                                      f"--web.listen-address=127.0.0.1:{port}"],
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self.base = f"http://127.0.0.1:{port}"
         try:
             wait_http(f"{self.base}/-/ready", self.proc, timeout=30)
@@ -296,6 +334,7 @@ def newer_go_binary(package: str) -> str:
     sys.path.insert(0, str(ROOT / "tests" / "tools"))
     try:
         import newer_go_exporters
+
         return str(newer_go_exporters.binary(package))
     except Exception as exc:  # no network, no apt: a laptop
         message = f"cannot fetch Debian 13's {package}: {exc}"
@@ -311,6 +350,8 @@ def node_fixture_tree(tmp_path_factory) -> Path:
     """node_exporter's recorded hardware (tests/data/node-fixtures), unpacked once: proc/, sys/, udev/data/."""
     root = tmp_path_factory.mktemp("node-fixtures")
     for name in ("proc", "sys", "udev"):
-        subprocess.run(["tar", "xzf", str(ROOT / "tests" / "data" / "node-fixtures" / f"{name}.tar.gz"), "-C", str(root)],
-                       check=True)
+        subprocess.run(
+            ["tar", "xzf", str(ROOT / "tests" / "data" / "node-fixtures" / f"{name}.tar.gz"), "-C", str(root)],
+            check=True,
+        )
     return root

@@ -93,8 +93,9 @@ def _bash(clone: Path, script: str, timeout: float = 600) -> subprocess.Complete
     # the system's python3 first (no pyenv shims), and the copy's virtual environment before it
     path = [p for p in env.get("PATH", "").split(os.pathsep) if ".pyenv" not in p and "/.venv" not in p]
     env["PATH"] = os.pathsep.join([str(clone / ".venv" / "bin"), "/usr/bin", *path])
-    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=clone, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=clone, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +123,9 @@ def test_readme_commands_run_as_written_in_a_fresh_clone(readme_run, fresh_clone
 
 
 def _has_kubernetes(clone: Path) -> bool:
-    proc = _bash(clone, ".venv/bin/python -c 'import importlib.util as u; print(u.find_spec(\"kubernetes\") is not None)'")
+    proc = _bash(
+        clone, ".venv/bin/python -c 'import importlib.util as u; print(u.find_spec(\"kubernetes\") is not None)'"
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip() == "True"
 

@@ -50,6 +50,7 @@ class Settings:
         return self.__dict__.get(name, default)
 
     if TYPE_CHECKING:  # the flags are attributes made at run time, one per Flag.dest
+
         def __getattr__(self, name: str) -> Any: ...
 
         def __setattr__(self, name: str, value: Any) -> None: ...
@@ -202,4 +203,3 @@ class CollectorSet:
 
 def all_metric_defs(collectors: CollectorSet) -> list[tuple[str, MetricDef]]:
     return [(cls.name, d) for cls in collectors for d in cls.metrics]
-

@@ -23,15 +23,15 @@ log = logging.getLogger("exporters.http")
 
 def plain_error(status: int) -> web.Response:
     """An error answer that says only its status; the connection is closed after it."""
-    resp = web.Response(status=status, text=f"{status} {HTTPStatus(status).phrase}\n",
-                        headers={"Server": SERVER_NAME})
+    resp = web.Response(status=status, text=f"{status} {HTTPStatus(status).phrase}\n", headers={"Server": SERVER_NAME})
     resp.force_close()
     return resp
 
 
 class _RequestHandler(web_protocol.RequestHandler):
-    def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
-                     message: str | None = None) -> web.StreamResponse:
+    def handle_error(
+        self, request, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
         if status >= 500 and not isinstance(exc, HttpProcessingError):
             resp = super().handle_error(request, status, exc, message)
             resp.headers["Server"] = SERVER_NAME

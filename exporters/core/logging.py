@@ -9,13 +9,19 @@ import re
 import sys
 from datetime import datetime, timezone
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
-          "error": logging.ERROR}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 FORMATS = ("text", "json", "logfmt", "txt")  # txt: redis_exporter's name of the line format
 
 
-def log_on_change(logger: logging.Logger, previous: str, error: str, failed: str, recovered: str, *args,
-                  level: int = logging.ERROR) -> str:
+def log_on_change(
+    logger: logging.Logger, previous: str, error: str, failed: str, recovered: str, *args, level: int = logging.ERROR
+) -> str:
     """Log a failure when it starts or changes (``failed % (*args, error)``) and the recovery once
     (``recovered % args``): a failure that repeats scrape after scrape does not flood the log.
     ``previous`` is the error last seen ("" for none); returns ``error``, the caller's next ``previous``."""
@@ -28,11 +34,13 @@ def log_on_change(logger: logging.Logger, previous: str, error: str, failed: str
 
 def _component(record: logging.LogRecord) -> str:
     name = record.name
-    return name[len("exporters."):] if name.startswith("exporters.") else name
+    return name[len("exporters.") :] if name.startswith("exporters.") else name
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    return datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
 
 
 # The last line of defence for secrets: whatever a message or traceback carries (a library's error
@@ -61,8 +69,12 @@ class LineFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        doc = {"timestamp": _timestamp(record), "level": record.levelname,
-               "component": _component(record), "message": redact_secrets(record.getMessage())}
+        doc = {
+            "timestamp": _timestamp(record),
+            "level": record.levelname,
+            "component": _component(record),
+            "message": redact_secrets(record.getMessage()),
+        }
         if record.exc_info:
             doc["exception"] = redact_secrets(self.formatException(record.exc_info))
         return json.dumps(doc)
@@ -88,7 +100,14 @@ def access_logger_class():
         def log(self, request, response, time: float) -> None:
             keys = ",".join(sorted(set(request.query.keys())))
             path = request.path + (f"?[{keys}]" if keys else "")
-            self.logger.debug('%s "%s %s" %s %s %.3fs', request.remote, request.method, path,
-                              response.status, response.body_length, time)
+            self.logger.debug(
+                '%s "%s %s" %s %s %.3fs',
+                request.remote,
+                request.method,
+                path,
+                response.status,
+                response.body_length,
+                time,
+            )
 
     return AccessLogger

@@ -96,8 +96,9 @@ class MetricFamily:
         """Add a sample whose label names differ from the family's (textfile input, histograms)."""
         self._append(self.name + suffix, label_block(labels), value)
 
-    def add_histogram(self, labelvalues: Sequence[object], buckets: Iterable[tuple[float, float]],
-                      sum_: float, count: float) -> None:
+    def add_histogram(
+        self, labelvalues: Sequence[object], buckets: Iterable[tuple[float, float]], sum_: float, count: float
+    ) -> None:
         """Add one histogram from (upper bound, cumulative count) pairs, rendered as Go renders a
         const histogram: buckets by bound with ``le`` last, a ``+Inf`` bucket of ``count`` when the
         bounds lack one, then ``_sum`` and ``_count``. A label set already present drops the
@@ -211,8 +212,9 @@ def merge(families: Iterable[MetricFamily]) -> tuple[list[MetricFamily], int]:
             continue
         if first is not None and not getattr(first, "_merged_copy", False):
             # copy before appending: the inputs may be shared by coalesced scrapes
-            first = MetricFamily(first.name, first.type, first.help, first.labelnames,
-                                 list(first.samples), 0, set(first._seen))
+            first = MetricFamily(
+                first.name, first.type, first.help, first.labelnames, list(first.samples), 0, set(first._seen)
+            )
             first._merged_copy = True  # type: ignore[attr-defined]
             by_name[fam.name] = first
         kept_before = len(first.samples)
@@ -233,8 +235,11 @@ def _value_formatter():
     def miss(value) -> str:
         text = format_value(value)
         cls = value.__class__
-        if (cls is float or cls is int) and len(memo) < 100_000 and (
-                -1e15 < value < 1e15 or value != value or value in (math.inf, -math.inf)):
+        if (
+            (cls is float or cls is int)
+            and len(memo) < 100_000
+            and (-1e15 < value < 1e15 or value != value or value in (math.inf, -math.inf))
+        ):
             memo[value] = text
         return text
 
@@ -275,7 +280,7 @@ def render_text(families: Iterable[MetricFamily]) -> str:
         cache = fam.__dict__.get("_text_cache")
         if cache is not None and _cache_valid(samples, cache):
             out.extend(cache[3])
-            samples = samples[cache[1]:]
+            samples = samples[cache[1] :]
         append("".join([f"{n}{b} {get(v) or miss(v)}\n" for n, b, v in samples]))
     return "".join(out)
 

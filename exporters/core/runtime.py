@@ -32,51 +32,114 @@ def probe_flags(spec: ExporterSpec) -> tuple[Flag, ...]:
     if spec.resolve_probe is None:
         return ()
     return (
-        Flag("--probe.max-targets", "probe_max_targets",
-             f"Most multi-target ({spec.probe_path}) targets kept with their connections; beyond it the least "
-             "recently probed is closed.", default=MAX_PROBE_TARGETS, type=int),
-        Flag("--probe.idle-timeout", "probe_idle_timeout",
-             f"Seconds after which a {spec.probe_path} target nobody probed is closed with its connections "
-             "(checked on a timer, also when probes stop).", default=PROBE_IDLE_SECONDS, type=float),
+        Flag(
+            "--probe.max-targets",
+            "probe_max_targets",
+            f"Most multi-target ({spec.probe_path}) targets kept with their connections; beyond it the least "
+            "recently probed is closed.",
+            default=MAX_PROBE_TARGETS,
+            type=int,
+        ),
+        Flag(
+            "--probe.idle-timeout",
+            "probe_idle_timeout",
+            f"Seconds after which a {spec.probe_path} target nobody probed is closed with its connections "
+            "(checked on a timer, also when probes stop).",
+            default=PROBE_IDLE_SECONDS,
+            type=float,
+        ),
     )
 
 
 def common_flags(spec: ExporterSpec) -> tuple[Flag, ...]:
     """The flags every exporter of the fleet has, named as the Go exporters name them."""
     return probe_flags(spec) + (
-        Flag("--web.listen-address", "web_listen_address",
-             "Address to listen on, [host]:port (IPv6 in brackets); repeatable.",
-             default=(f":{spec.default_port}",), multiple=True, metavar="[HOST]:PORT"),
-        Flag("--web.systemd-socket", "web_systemd_socket",
-             "Listen on the sockets systemd passes (socket activation: a .socket unit) instead of "
-             "--web.listen-address.", default=False, type=bool),
-        Flag("--web.telemetry-path", "web_telemetry_path", "Path under which to expose metrics.",
-             default="/metrics", metavar="PATH"),
-        Flag("--web.config.file", "web_config_file",
-             "exporter-toolkit web-config.yml: TLS, client certificates, basic auth, headers, rate limit.",
-             metavar="FILE"),
-        Flag("--web.disable-exporter-metrics", "web_disable_exporter_metrics",
-             "Leave out the exporter's own process_*, build-info and handler metrics.", default=False, type=bool),
-        Flag("--web.max-requests", "web_max_requests",
-             "Most scrapes served at once; more get HTTP 503 (0 = no limit).", default=40, type=int),
-        Flag("--scrape.timeout", "scrape_timeout",
-             "Seconds a scrape may take when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header.",
-             default=10.0, type=float),
-        Flag("--scrape.timeout-offset", "scrape_timeout_offset",
-             "Seconds subtracted from Prometheus' scrape timeout, so the answer arrives in time.",
-             default=0.5, type=float),
-        Flag("--web.enable-openmetrics", "web_enable_openmetrics",
-             "Answer in OpenMetrics when the scraper asks for it. Off by default, as in the Go exporters: "
-             "Prometheus asks for OpenMetrics first, and OpenMetrics names every counter with _total, so "
-             "pg_stat_database_xact_commit would be stored as pg_stat_database_xact_commit_total.",
-             default=False, type=bool),
-        Flag("--collector.disable-defaults", "collector_disable_defaults",
-             "Turn off every collector not enabled explicitly with --collector.NAME.", default=False, type=bool),
-        Flag("--log.level", "log_level", "Only log messages with this severity or above.",
-             default="info", type=tuple(k for k in LEVELS if k != "warning")),
-        Flag("--log.format", "log_format",
-             "text: '<ISO8601> <LEVEL> [<component>] <message>' (logfmt is taken as text); json: one object a line.",
-             default="text", type=FORMATS),
+        Flag(
+            "--web.listen-address",
+            "web_listen_address",
+            "Address to listen on, [host]:port (IPv6 in brackets); repeatable.",
+            default=(f":{spec.default_port}",),
+            multiple=True,
+            metavar="[HOST]:PORT",
+        ),
+        Flag(
+            "--web.systemd-socket",
+            "web_systemd_socket",
+            "Listen on the sockets systemd passes (socket activation: a .socket unit) instead of --web.listen-address.",
+            default=False,
+            type=bool,
+        ),
+        Flag(
+            "--web.telemetry-path",
+            "web_telemetry_path",
+            "Path under which to expose metrics.",
+            default="/metrics",
+            metavar="PATH",
+        ),
+        Flag(
+            "--web.config.file",
+            "web_config_file",
+            "exporter-toolkit web-config.yml: TLS, client certificates, basic auth, headers, rate limit.",
+            metavar="FILE",
+        ),
+        Flag(
+            "--web.disable-exporter-metrics",
+            "web_disable_exporter_metrics",
+            "Leave out the exporter's own process_*, build-info and handler metrics.",
+            default=False,
+            type=bool,
+        ),
+        Flag(
+            "--web.max-requests",
+            "web_max_requests",
+            "Most scrapes served at once; more get HTTP 503 (0 = no limit).",
+            default=40,
+            type=int,
+        ),
+        Flag(
+            "--scrape.timeout",
+            "scrape_timeout",
+            "Seconds a scrape may take when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header.",
+            default=10.0,
+            type=float,
+        ),
+        Flag(
+            "--scrape.timeout-offset",
+            "scrape_timeout_offset",
+            "Seconds subtracted from Prometheus' scrape timeout, so the answer arrives in time.",
+            default=0.5,
+            type=float,
+        ),
+        Flag(
+            "--web.enable-openmetrics",
+            "web_enable_openmetrics",
+            "Answer in OpenMetrics when the scraper asks for it. Off by default, as in the Go exporters: "
+            "Prometheus asks for OpenMetrics first, and OpenMetrics names every counter with _total, so "
+            "pg_stat_database_xact_commit would be stored as pg_stat_database_xact_commit_total.",
+            default=False,
+            type=bool,
+        ),
+        Flag(
+            "--collector.disable-defaults",
+            "collector_disable_defaults",
+            "Turn off every collector not enabled explicitly with --collector.NAME.",
+            default=False,
+            type=bool,
+        ),
+        Flag(
+            "--log.level",
+            "log_level",
+            "Only log messages with this severity or above.",
+            default="info",
+            type=tuple(k for k in LEVELS if k != "warning"),
+        ),
+        Flag(
+            "--log.format",
+            "log_format",
+            "text: '<ISO8601> <LEVEL> [<component>] <message>' (logfmt is taken as text); json: one object a line.",
+            default="text",
+            type=FORMATS,
+        ),
     )
 
 
@@ -116,8 +179,14 @@ def _option(spec: ExporterSpec, flag: Flag) -> click.Option:
         negative = "--no-" + flag.flag.lstrip("-")
         return EnvOption([f"{flag.flag}/{negative}", flag.dest], default=bool(flag.default), **kwargs)
     ptype = click.Choice(list(flag.type)) if isinstance(flag.type, tuple) else flag.type
-    return EnvOption([flag.flag, *flag.aliases, flag.dest], type=ptype, default=flag.default, multiple=flag.multiple,
-                     show_default=flag.default not in (None, (), ""), **kwargs)
+    return EnvOption(
+        [flag.flag, *flag.aliases, flag.dest],
+        type=ptype,
+        default=flag.default,
+        multiple=flag.multiple,
+        show_default=flag.default not in (None, (), ""),
+        **kwargs,
+    )
 
 
 def collector_toggle_dest(name: str) -> str:
@@ -164,10 +233,15 @@ def build_command(spec: ExporterSpec) -> click.Command:
     params += [_option(spec, f) for f in common if sections[f.dest] == "Collectors"]  # --collector.disable-defaults
     for cls in spec.collectors:
         state = "on" if cls.default_enabled else "off"
-        params.append(EnvOption(
-            [f"--collector.{cls.name}/--no-collector.{cls.name}", collector_toggle_dest(cls.name)],
-            default=None, help=f"{cls.description} (default: {state})",
-            envvar=envvar(spec, f"--collector.{cls.name}"), show_envvar=True))
+        params.append(
+            EnvOption(
+                [f"--collector.{cls.name}/--no-collector.{cls.name}", collector_toggle_dest(cls.name)],
+                default=None,
+                help=f"{cls.description} (default: {state})",
+                envvar=envvar(spec, f"--collector.{cls.name}"),
+                show_envvar=True,
+            )
+        )
         params += [_option(spec, f) for f in cls.flags]
         sections.update({collector_toggle_dest(cls.name): "Collectors", **{f.dest: "Collectors" for f in cls.flags}})
     params += [_option(spec, f) for f in common if sections[f.dest] != "Collectors"]
@@ -180,17 +254,30 @@ def build_command(spec: ExporterSpec) -> click.Command:
             ctx.exit()
 
     # the Go exporters' --version, and kingpin's --help-long/--help-man (the same help here)
-    params.append(click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True,
-                               callback=show_version, help="Show the version and exit."))
+    params.append(
+        click.Option(
+            ["--version"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=show_version,
+            help="Show the version and exit.",
+        )
+    )
 
     def callback(**values):
         run(spec, Settings(**values))
 
     cls = GoFlagCommand if spec.go_flag_syntax else SectionedCommand
-    return cls(spec.name, params=params, callback=callback, help=spec.description, short_help=spec.description,
-               context_settings={"max_content_width": 120,
-                                 "help_option_names": ["-h", "--help", "--help-long", "--help-man"]},
-               sections=sections)
+    return cls(
+        spec.name,
+        params=params,
+        callback=callback,
+        help=spec.description,
+        short_help=spec.description,
+        context_settings={"max_content_width": 120, "help_option_names": ["-h", "--help", "--help-long", "--help-man"]},
+        sections=sections,
+    )
 
 
 GO_TRUE, GO_FALSE = ("1", "t", "true"), ("0", "f", "false")  # Go's strconv.ParseBool, case as Go takes it
@@ -280,8 +367,9 @@ def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
         settings = settings.replace(options=options)
     flags_config = spec.web_config(settings) if spec.web_config else None
     if flags_config and settings.web_config_file:
-        raise ConfigError("--web.config.file and the exporter's own TLS / basic auth flags cannot be combined: "
-                          "use one of them")
+        raise ConfigError(
+            "--web.config.file and the exporter's own TLS / basic auth flags cannot be combined: use one of them"
+        )
     web_config = WebConfigWatcher(settings.web_config_file, flags_config)
     explicit = {cls.name: settings.get(collector_toggle_dest(cls.name)) for cls in spec.collectors}
     enabled = spec.collectors.enabled_names(explicit, settings.collector_disable_defaults)
@@ -297,8 +385,7 @@ def run(spec: ExporterSpec, settings: Settings) -> None:
     """Validate every input, then serve until SIGTERM or SIGINT. Bad input raises ConfigError."""
     setup_logging(settings.log_level, settings.log_format)
     prepared = prepare(spec, settings)
-    serve_until_stopped(_serve(prepared.app, prepared.addresses, prepared.ssl_context, prepared.pool,
-                                prepared.sockets))
+    serve_until_stopped(_serve(prepared.app, prepared.addresses, prepared.ssl_context, prepared.pool, prepared.sockets))
 
 
 def serve_until_stopped(main) -> None:
@@ -353,8 +440,10 @@ def _quiet_resource_errors():
             now = time.monotonic()
             if now - last[0] >= RESOURCE_ERROR_LOG_INTERVAL:
                 last[0] = now
-                log.error("cannot accept connections: %s (open-file limit reached?); "
-                          "said again at most once a minute", exc.strerror or exc)
+                log.error(
+                    "cannot accept connections: %s (open-file limit reached?); said again at most once a minute",
+                    exc.strerror or exc,
+                )
             return
         loop.default_exception_handler(context)
 
@@ -376,8 +465,7 @@ def make_runner(app):
     from .httpserver import ExporterRunner, set_server_header
 
     app.on_response_prepare.append(set_server_header)
-    return ExporterRunner(app, access_log=logging.getLogger("aiohttp.access"),
-                          access_log_class=access_logger_class())
+    return ExporterRunner(app, access_log=logging.getLogger("aiohttp.access"), access_log_class=access_logger_class())
 
 
 async def listen(runner, addresses, ssl_context, what: str, sockets=()) -> None:

@@ -100,8 +100,12 @@ class _Outcome:
             self.families = exc.families
         self.error = str(exc) if isinstance(exc, (CollectorBusy, NoData, PartialFailure)) else describe_error(exc)
         self.quiet = isinstance(exc, NoData)
-        log.debug("collector %s: %s", self.name, self.error,
-                  exc_info=not isinstance(exc, (CollectorBusy, NoData, PartialFailure)))
+        log.debug(
+            "collector %s: %s",
+            self.name,
+            self.error,
+            exc_info=not isinstance(exc, (CollectorBusy, NoData, PartialFailure)),
+        )
 
 
 _claim_lock = threading.Lock()
@@ -116,8 +120,9 @@ def _run_lane(outcomes: list[_Outcome]) -> None:
             out.state = "running"
             out.started = time.perf_counter()
         try:
-            out.families = cast(BlockingCollector, out.collector).read_guarded(wait=remaining_seconds(),
-                                                                              budget=_budget.get())
+            out.families = cast(BlockingCollector, out.collector).read_guarded(
+                wait=remaining_seconds(), budget=_budget.get()
+            )
         except Exception as exc:  # a collector failing must not fail the scrape
             out.fail(exc)
         out.duration = time.perf_counter() - out.started
@@ -157,11 +162,17 @@ class Scraper:
         self.status: dict[str, CollectorStatus] = {name: CollectorStatus() for name in collectors}
         self._quiet_failures: set[str] = set()  # collectors whose current failure was logged at debug level
         self._success_def = MetricDef(
-            f"{namespace}_scrape_collector_success", GAUGE,
-            f"{namespace}_exporter: Whether a collector succeeded.", ("collector",))
+            f"{namespace}_scrape_collector_success",
+            GAUGE,
+            f"{namespace}_exporter: Whether a collector succeeded.",
+            ("collector",),
+        )
         self._duration_def = MetricDef(
-            f"{namespace}_scrape_collector_duration_seconds", GAUGE,
-            f"{namespace}_exporter: Duration of a collector scrape.", ("collector",))
+            f"{namespace}_scrape_collector_duration_seconds",
+            GAUGE,
+            f"{namespace}_exporter: Duration of a collector scrape.",
+            ("collector",),
+        )
         self._inflight: dict[tuple[str, ...], tuple[float, asyncio.Task]] = {}
         self.series_dropped = 0  # samples dropped as duplicates or type conflicts, since start
 
@@ -239,8 +250,7 @@ class Scraper:
             stuck = [o for o in blocking if o.state == "running" and now - o.started >= stall]
             queued = [o for o in blocking if o.state == "queued"]
             if stuck and queued and len([lane for lane in lanes if not lane.done()]) <= len(stuck):
-                log.debug("collector %s stalls; moving %d queued collectors to a new lane",
-                          stuck[0].name, len(queued))
+                log.debug("collector %s stalls; moving %d queued collectors to a new lane", stuck[0].name, len(queued))
                 lanes.append(start(queued))
         with _claim_lock:
             for o in blocking:

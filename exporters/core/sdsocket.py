@@ -30,16 +30,20 @@ def systemd_sockets(environ=None) -> list[tuple[str, socket.socket]]:
     env = os.environ if environ is None else environ
     pid_text, count_text = env.get("LISTEN_PID", ""), env.get("LISTEN_FDS", "")
     if not pid_text or not count_text:
-        raise ConfigError("--web.systemd-socket: no sockets passed by systemd (LISTEN_PID/LISTEN_FDS are not set; "
-                          "start the exporter from a .socket unit)")
+        raise ConfigError(
+            "--web.systemd-socket: no sockets passed by systemd (LISTEN_PID/LISTEN_FDS are not set; "
+            "start the exporter from a .socket unit)"
+        )
     try:
         listen_pid, count = int(pid_text), int(count_text)
     except ValueError:
-        raise ConfigError(f"--web.systemd-socket: malformed LISTEN_PID={pid_text!r} or LISTEN_FDS={count_text!r}") \
-            from None
+        raise ConfigError(
+            f"--web.systemd-socket: malformed LISTEN_PID={pid_text!r} or LISTEN_FDS={count_text!r}"
+        ) from None
     if not _meant_for_us(listen_pid):
-        raise ConfigError(f"--web.systemd-socket: the sockets are meant for pid {listen_pid}, not this process "
-                          f"({os.getpid()})")
+        raise ConfigError(
+            f"--web.systemd-socket: the sockets are meant for pid {listen_pid}, not this process ({os.getpid()})"
+        )
     if count < 1:
         raise ConfigError("--web.systemd-socket: systemd passed no sockets (LISTEN_FDS=0)")
     names = env.get("LISTEN_FDNAMES", "").split(":") if env.get("LISTEN_FDNAMES") else []

@@ -23,11 +23,26 @@ PROCESS_METRICS = (
 BUILD_INFO = gauge(
     "flextime_exporter_build_info",
     "A metric with a constant '1' value labeled by version, revision, branch, pythonversion and the exporter it serves.",
-    "branch", "exporter", "pythonversion", "revision", "version")
+    "branch",
+    "exporter",
+    "pythonversion",
+    "revision",
+    "version",
+)
 
 # Go's names for the machine (runtime.GOARCH), for the Go exporters' own build-info metric
-_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "i386": "386", "i686": "386", "armv7l": "arm", "armv6l": "arm",
-           "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64", "mips64": "mips64"}
+_GOARCH = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "i386": "386",
+    "i686": "386",
+    "armv7l": "arm",
+    "armv6l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "mips64": "mips64",
+}
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -78,11 +93,29 @@ def go_build_info_family(name: str, program: str) -> MetricFamily:
     instance variable from it. Labels as Go's, filled honestly: our version and revision,
     goversion="python<version>" (the runtime that runs us), goos/goarch of this machine in Go's
     spelling, tags="unknown" (we have no build tags)."""
-    fam = gauge(name, f"A metric with a constant '1' value labeled by version, revision, branch, goversion from "
-                      f"which {program} was built, and the goos and goarch for the build.",
-                "branch", "goarch", "goos", "goversion", "revision", "tags", "version").family()
+    fam = gauge(
+        name,
+        f"A metric with a constant '1' value labeled by version, revision, branch, goversion from "
+        f"which {program} was built, and the goos and goarch for the build.",
+        "branch",
+        "goarch",
+        "goos",
+        "goversion",
+        "revision",
+        "tags",
+        "version",
+    ).family()
     machine = platform.machine().lower()
-    fam.add(("", _GOARCH.get(machine, machine), platform.system().lower() or "linux",
-             "python" + platform.python_version(), os.environ.get("FLEXTIME_EXPORTER_REVISION", "unknown"),
-             "unknown", __version__), 1)
+    fam.add(
+        (
+            "",
+            _GOARCH.get(machine, machine),
+            platform.system().lower() or "linux",
+            "python" + platform.python_version(),
+            os.environ.get("FLEXTIME_EXPORTER_REVISION", "unknown"),
+            "unknown",
+            __version__,
+        ),
+        1,
+    )
     return fam

@@ -37,12 +37,14 @@ from .webconfig import WebConfigWatcher
 
 log = logging.getLogger("exporters.web")
 
-HANDLER_REQUESTS = counter("promhttp_metric_handler_requests_total",
-                           "Total number of scrapes by HTTP status code.", "code")
-HANDLER_IN_FLIGHT = gauge("promhttp_metric_handler_requests_in_flight",
-                          "Current number of scrapes being served.")
-SERIES_DROPPED = counter("flextime_exporter_series_dropped_total",
-                         "Samples dropped because they duplicated a series or conflicted with a family's type.")
+HANDLER_REQUESTS = counter(
+    "promhttp_metric_handler_requests_total", "Total number of scrapes by HTTP status code.", "code"
+)
+HANDLER_IN_FLIGHT = gauge("promhttp_metric_handler_requests_in_flight", "Current number of scrapes being served.")
+SERIES_DROPPED = counter(
+    "flextime_exporter_series_dropped_total",
+    "Samples dropped because they duplicated a series or conflicted with a family's type.",
+)
 
 GZIP_LEVEL = 1  # ~6x smaller than plain text for exposition; level 9 costs 30x the CPU for 30% less
 
@@ -87,8 +89,9 @@ def _refuse_http09(request: web.Request) -> web.StreamResponse:
 class ExporterApp:
     """The aiohttp application of one running exporter."""
 
-    def __init__(self, spec: ExporterSpec, settings: Settings, pool: TargetPool, enabled: list[str],
-                 web_config: WebConfigWatcher) -> None:
+    def __init__(
+        self, spec: ExporterSpec, settings: Settings, pool: TargetPool, enabled: list[str], web_config: WebConfigWatcher
+    ) -> None:
         self.spec = spec
         self.settings = settings
         self.pool = pool
@@ -140,8 +143,9 @@ class ExporterApp:
             return self._with_headers(web.Response(status=429, text="Too Many Requests\n"), cfg)
         if cfg.users:
             if not await self._authorised(request):
-                resp = web.Response(status=401, text="Unauthorized\n",
-                                    headers={"WWW-Authenticate": 'Basic realm="flextime-exporter"'})
+                resp = web.Response(
+                    status=401, text="Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="flextime-exporter"'}
+                )
                 return self._with_headers(resp, cfg)
         try:
             resp = await handler(request)
@@ -208,7 +212,9 @@ class ExporterApp:
     async def _scrape_response(self, request: web.Request, probe_query) -> web.StreamResponse:
         if self.max_requests > 0 and self.in_flight >= self.max_requests:
             self._count(503)
-            return web.Response(status=503, text=f"Limit of concurrent requests reached ({self.max_requests}), try again later.\n")
+            return web.Response(
+                status=503, text=f"Limit of concurrent requests reached ({self.max_requests}), try again later.\n"
+            )
         self.in_flight += 1
         try:
             try:
@@ -232,12 +238,16 @@ class ExporterApp:
                     result = view(result, probe_query)
             # only when enabled: Prometheus prefers OpenMetrics, whose counters all end in _total,
             # and the Go exporters answer text 0.0.4, so that is what the shared rules expect
-            openmetrics = (self.settings.web_enable_openmetrics
-                           and "application/openmetrics-text" in request.headers.get("Accept", ""))
+            openmetrics = (
+                self.settings.web_enable_openmetrics
+                and "application/openmetrics-text" in request.headers.get("Accept", "")
+            )
             compress = "gzip" in request.headers.get("Accept-Encoding", "")
             data = await self._body(result, openmetrics, compress, own_metrics=target is None)
-            headers = {"Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
-                       "Vary": "Accept-Encoding"}
+            headers = {
+                "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
+                "Vary": "Accept-Encoding",
+            }
             if compress:
                 headers["Content-Encoding"] = "gzip"
             self._count(200)
@@ -279,7 +289,9 @@ class ExporterApp:
         out = process_families()
         out.append(build_info_family(self.spec.name))
         if self.spec.go_build_info:
-            out.append(go_build_info_family(self.spec.go_build_info, self.spec.go_build_info.removesuffix("_build_info")))
+            out.append(
+                go_build_info_family(self.spec.go_build_info, self.spec.go_build_info.removesuffix("_build_info"))
+            )
         requests = HANDLER_REQUESTS.family()
         for code in (200, 500, 503, *sorted(self.requests_by_code)):
             requests.add((str(code),), self.requests_by_code.get(code, 0))
@@ -304,6 +316,7 @@ class ExporterApp:
     @staticmethod
     def health_handler(checks: dict[str, HealthCheck]) -> Callable[[web.Request], Awaitable[web.Response]]:
         """A /health route over ``checks`` (the fleet's shared listener: every member's checks)."""
+
         async def health(request: web.Request) -> web.Response:
             return await ExporterApp.health_answer(checks)
 
@@ -344,11 +357,15 @@ class ExporterApp:
                 dur = f"{st.duration * 1000:.1f} ms"
                 when = datetime.fromtimestamp(st.finished_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
                 err = st.error
-            rows.append(f"<tr class=\"{esc(state.split()[0])}\"><td>{esc(name)}</td><td>{esc(state)}</td>"
-                        f"<td class=\"nowrap\">{esc(dur)}</td><td class=\"nowrap\">{esc(when)}</td><td>{esc(err)}</td>"
-                        f"<td>{esc(cls.description)}</td></tr>")
-        return (f"{self._summary(status)}\n<table><tr><th>collector</th><th>last status</th><th>duration</th>"
-                "<th>last scrape</th><th>error</th><th>what it reads</th></tr>\n" + "\n".join(rows) + "\n</table>")
+            rows.append(
+                f'<tr class="{esc(state.split()[0])}"><td>{esc(name)}</td><td>{esc(state)}</td>'
+                f'<td class="nowrap">{esc(dur)}</td><td class="nowrap">{esc(when)}</td><td>{esc(err)}</td>'
+                f"<td>{esc(cls.description)}</td></tr>"
+            )
+        return (
+            f"{self._summary(status)}\n<table><tr><th>collector</th><th>last status</th><th>duration</th>"
+            "<th>last scrape</th><th>error</th><th>what it reads</th></tr>\n" + "\n".join(rows) + "\n</table>"
+        )
 
     def _summary(self, status: dict) -> str:
         """One line above the table: "24/24 collectors ok", or which failed, or not scraped yet."""
@@ -372,8 +389,10 @@ class ExporterApp:
             sections.append(f"<h2>{heading}</h2>\n{self._collector_rows(target.scraper.status)}")
         probe = ""
         if self.spec.resolve_probe is not None:
-            probe = (f'<li>{esc(self.spec.probe_path)}?target=HOST:PORT&amp;auth_module=NAME: multi-target mode, '
-                     f"only targets the config allows ({len(self.pool.probes)} in use)</li>")
+            probe = (
+                f"<li>{esc(self.spec.probe_path)}?target=HOST:PORT&amp;auth_module=NAME: multi-target mode, "
+                f"only targets the config allows ({len(self.pool.probes)} in use)</li>"
+            )
         page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>flextime-exporter {esc(self.spec.name)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}

@@ -80,7 +80,7 @@ class AddressPattern:
         """The pattern, or ConfigError (one line naming ``source``) for one that can match nothing."""
         raw = text.strip()
         if raw.startswith("unix://"):
-            raw = raw[len("unix://"):]
+            raw = raw[len("unix://") :]
         if raw.startswith("/"):
             if _GLOB.search(raw):
                 raise ConfigError(f"{source}: {text!r}: a socket path is matched exactly, without globs")
@@ -97,18 +97,25 @@ class AddressPattern:
             if not sep:
                 host, port = raw, str(default_port)
             elif ":" in host:
-                raise ConfigError(f"{source}: {text!r}: write an IPv6 address in brackets, e.g. [{host}:{port}]:"
-                                  f"{default_port}")
+                raise ConfigError(
+                    f"{source}: {text!r}: write an IPv6 address in brackets, e.g. [{host}:{port}]:{default_port}"
+                )
         if not host or not _HOST_GLOB.match(host):
-            raise ConfigError(f"{source}: {text!r}: {host!r} cannot match a host name "
-                              "(expected host:port, with shell globs * ? [...], or a socket path starting with /)")
+            raise ConfigError(
+                f"{source}: {text!r}: {host!r} cannot match a host name "
+                "(expected host:port, with shell globs * ? [...], or a socket path starting with /)"
+            )
         if not port or not _PORT_GLOB.match(port) or (port.isdigit() and not 0 < int(port) <= 65535):
             raise ConfigError(f"{source}: {text!r}: port {port!r} is not a port number or a glob of one")
         return cls(text, host=host.lower(), port=port)
 
     def allows_host(self, host: str, port: int | str) -> bool:
-        return (bool(self.host) and is_host_name(host) and fnmatch.fnmatchcase(host.lower(), self.host)
-                and fnmatch.fnmatchcase(str(port), self.port))
+        return (
+            bool(self.host)
+            and is_host_name(host)
+            and fnmatch.fnmatchcase(host.lower(), self.host)
+            and fnmatch.fnmatchcase(str(port), self.port)
+        )
 
     def allows_socket(self, path: str) -> bool:
         """``path``: a socket directory (PostgreSQL) or socket file (Redis), compared after normalising."""
@@ -209,10 +216,10 @@ class TargetPool:
         label = self.spec.target_label
         families = [with_label(f, label, t.label) for t, r in zip(self.configured, results) for f in r.families]
         families, dropped = merge(families)
-        statuses = {f"{name} ({t.display})": s for t, r in zip(self.configured, results)
-                    for name, s in r.statuses.items()}
-        return ScrapeResult(families, min(r.started_at for r in results), max(r.duration for r in results),
-                            statuses)
+        statuses = {
+            f"{name} ({t.display})": s for t, r in zip(self.configured, results) for name, s in r.statuses.items()
+        }
+        return ScrapeResult(families, min(r.started_at for r in results), max(r.duration for r in results), statuses)
 
     async def probe(self, query: Mapping[str, str]) -> Target:
         """The target a /probe request names, made on first use; ProbeRefused when not allowed.
@@ -236,8 +243,9 @@ class TargetPool:
 
     def _take_expired(self, now: float) -> list[tuple[Target, str]]:
         """Remove (without closing yet) the probe targets idle longer than --probe.idle-timeout."""
-        expired = [key for key, t in self.probes.items()
-                   if now - t.last_used > self.idle_seconds and not t.scraper.busy]
+        expired = [
+            key for key, t in self.probes.items() if now - t.last_used > self.idle_seconds and not t.scraper.busy
+        ]
         return [(self.probes.pop(key), f"not probed for {self.idle_seconds:g}s") for key in expired]
 
     def _take_over_limit(self) -> list[tuple[Target, str]]:

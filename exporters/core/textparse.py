@@ -98,7 +98,7 @@ def _labels_checked(line: str, pos: int, lineno: int) -> tuple[list[tuple[str, s
         pos = m.end()
         while pos < n and line[pos] in " \t":
             pos += 1
-        if line[pos:pos + 2] != '="':
+        if line[pos : pos + 2] != '="':
             raise ParseError(f"line {lineno}: expected '=\"' after label name {name!r}")
         body = _VALUE_BODY.match(line, pos + 2)
         end = body.end()
@@ -191,13 +191,13 @@ def parse_text(text: str, default_help: str = "") -> list[MetricFamily]:
         fam_name = owner.get(sample_name)
         if fam_name is None:
             for typ_name, typ in types.items():
-                if sample_name.startswith(typ_name) and sample_name[len(typ_name):] in _SUFFIXES.get(typ, ()):
+                if sample_name.startswith(typ_name) and sample_name[len(typ_name) :] in _SUFFIXES.get(typ, ()):
                     fam_name = typ_name
                     break
             else:
                 fam_name = sample_name
         fam = family(fam_name)
-        suffix = sample_name[len(fam_name):]
+        suffix = sample_name[len(fam_name) :]
         if fam.type == HISTOGRAM and suffix == "_bucket" and not any(k == "le" for k, _ in labels):
             raise ParseError(f"line {lineno}: histogram bucket {sample_name} has no 'le' label")
         if fam.type in (HISTOGRAM, SUMMARY) and suffix == "" and fam.type == HISTOGRAM:

@@ -63,9 +63,21 @@ _CIPHER_SUITES = {
     "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
 }
 
-_TLS_KEYS = {"cert_file", "key_file", "cert", "key", "client_auth_type", "client_ca_file", "client_ca",
-             "client_allowed_sans", "min_version", "max_version", "cipher_suites",
-             "prefer_server_cipher_suites", "curve_preferences"}
+_TLS_KEYS = {
+    "cert_file",
+    "key_file",
+    "cert",
+    "key",
+    "client_auth_type",
+    "client_ca_file",
+    "client_ca",
+    "client_allowed_sans",
+    "min_version",
+    "max_version",
+    "cipher_suites",
+    "prefer_server_cipher_suites",
+    "curve_preferences",
+}
 _TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
 
 _dummy_hash: bytes | None = None
@@ -110,14 +122,23 @@ def _string_list(value, where: str) -> list[str]:
     """A YAML list of strings; a lone string is refused as Go's strict decoding refuses it."""
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
-                                              for v in value):
+    if not isinstance(value, list) or not all(
+        isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
+    ):
         raise ConfigError(f"{where}: expected a list of strings, got {type(value).__name__}")
     return [str(v) for v in value]
 
 
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
-                   "h": 3600.0}
+_DURATION_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "\u00b5s": 1e-6,
+    "\u03bcs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
 
 
@@ -170,7 +191,9 @@ def _tls_context(tls: dict, base: str) -> tuple[ssl.SSLContext, tuple[str, ...]]
 
     cert_file, key_file = path("cert_file"), path("key_file")
     if tls.get("cert") or tls.get("key") or tls.get("client_ca"):
-        raise ConfigError("tls_server_config: inline cert/key/client_ca are not supported; use cert_file, key_file, client_ca_file")
+        raise ConfigError(
+            "tls_server_config: inline cert/key/client_ca are not supported; use cert_file, key_file, client_ca_file"
+        )
     if not cert_file and not key_file:
         raise ConfigError("tls_server_config: missing cert_file and key_file")
     if not cert_file:
@@ -184,16 +207,20 @@ def _tls_context(tls: dict, base: str) -> tuple[ssl.SSLContext, tuple[str, ...]]
         # Without a password callback OpenSSL would prompt for a passphrase on the terminal.
         ctx.load_cert_chain(cert_file, key_file, password=_no_passphrase)
     except _EncryptedKey:
-        raise ConfigError(f"tls_server_config: key_file {key_file} is encrypted; the exporter cannot ask for a "
-                          "passphrase, give it an unencrypted key (as the Go exporters need)") from None
+        raise ConfigError(
+            f"tls_server_config: key_file {key_file} is encrypted; the exporter cannot ask for a "
+            "passphrase, give it an unencrypted key (as the Go exporters need)"
+        ) from None
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"tls_server_config: cannot load cert_file {cert_file} / key_file {key_file}: {exc}") from exc
 
     auth = tls.get("client_auth_type") or "NoClientCert"
     ca_file = path("client_ca_file")
     if auth in ("RequestClientCert", "RequireAnyClientCert", "RequireClientCert"):
-        raise ConfigError(f"tls_server_config: client_auth_type {auth} (accept unverified client certificates) is not "
-                          "supported; use VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file")
+        raise ConfigError(
+            f"tls_server_config: client_auth_type {auth} (accept unverified client certificates) is not "
+            "supported; use VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file"
+        )
     if auth == "NoClientCert":
         if ca_file:
             default = "" if tls.get("client_auth_type") else " (the default); set RequireAndVerifyClientCert"
@@ -244,11 +271,15 @@ def _check_bcrypt_hash(user: str, value) -> bytes:
     import bcrypt
 
     if not isinstance(value, str) or not value.startswith(("$2a$", "$2b$", "$2y$")):
-        raise ConfigError(f"basic_auth_users: the hash of user {user!r} is not a bcrypt hash "
-                          "(expected $2y$..., e.g. from htpasswd -nB)")
+        raise ConfigError(
+            f"basic_auth_users: the hash of user {user!r} is not a bcrypt hash "
+            "(expected $2y$..., e.g. from htpasswd -nB)"
+        )
     if not _BCRYPT.fullmatch(value):
-        raise ConfigError(f"basic_auth_users: the hash of user {user!r} is not a valid bcrypt hash "
-                          "(truncated or damaged: expected 60 characters $2y$NN$...)")
+        raise ConfigError(
+            f"basic_auth_users: the hash of user {user!r} is not a valid bcrypt hash "
+            "(truncated or damaged: expected 60 characters $2y$NN$...)"
+        )
     raw = value.encode()
     if raw.startswith(b"$2y$"):
         raw = b"$2b$" + raw[4:]  # htpasswd's spelling of the same algorithm
@@ -294,8 +325,9 @@ def _build(data: dict, base: str, tls: bool) -> WebConfig:
     _strict(http, {"http2", "headers"}, "http_server_config")
     for name, value in _mapping(http.get("headers"), "http_server_config.headers").items():
         if name not in ALLOWED_HEADERS:
-            raise ConfigError(f"http_server_config.headers: header {name!r} is not allowed "
-                              f"(allowed: {', '.join(ALLOWED_HEADERS)})")
+            raise ConfigError(
+                f"http_server_config.headers: header {name!r} is not allowed (allowed: {', '.join(ALLOWED_HEADERS)})"
+            )
         if isinstance(value, (dict, list)):
             raise ConfigError(f"http_server_config.headers: the value of {name} must be a string")
         value = "" if value is None else str(value)
@@ -303,8 +335,10 @@ def _build(data: dict, base: str, tls: bool) -> WebConfig:
             raise ConfigError(f"http_server_config.headers: the value of {name} contains a line break")
         allowed_values = ALLOWED_HEADERS[name]
         if allowed_values and value.lower() not in allowed_values:
-            raise ConfigError(f"http_server_config.headers: invalid value {value!r} for {name} "
-                              f"(allowed: {', '.join(sorted(allowed_values))})")
+            raise ConfigError(
+                f"http_server_config.headers: invalid value {value!r} for {name} "
+                f"(allowed: {', '.join(sorted(allowed_values))})"
+            )
         cfg.headers[name] = value
     for user, value in _mapping(data.get("basic_auth_users"), "basic_auth_users").items():
         cfg.users[str(user)] = _check_bcrypt_hash(str(user), value)

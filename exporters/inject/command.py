@@ -30,18 +30,46 @@ class InjectCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
-@click.command("inject", cls=InjectCommand, context_settings={"max_content_width": 120},
-               short_help="Sidecar injection webhook for pods annotated exporters.flextime.io/inject.")
-@_opt("web.listen-address", "listen", "Address to serve the webhook on, [host]:port (IPv6 in brackets); repeatable.",
-      multiple=True, default=(":8443",), show_default=True, metavar="[HOST]:PORT")
-@_opt("tls.cert-file", "cert_file", "PEM certificate (chain) the webhook serves; loaded again when it changes.",
-      required=True, metavar="FILE")
+@click.command(
+    "inject",
+    cls=InjectCommand,
+    context_settings={"max_content_width": 120},
+    short_help="Sidecar injection webhook for pods annotated exporters.flextime.io/inject.",
+)
+@_opt(
+    "web.listen-address",
+    "listen",
+    "Address to serve the webhook on, [host]:port (IPv6 in brackets); repeatable.",
+    multiple=True,
+    default=(":8443",),
+    show_default=True,
+    metavar="[HOST]:PORT",
+)
+@_opt(
+    "tls.cert-file",
+    "cert_file",
+    "PEM certificate (chain) the webhook serves; loaded again when it changes.",
+    required=True,
+    metavar="FILE",
+)
 @_opt("tls.key-file", "key_file", "PEM private key of --tls.cert-file (unencrypted).", required=True, metavar="FILE")
 @_opt("image", "image", "Image of the injected exporter container.", default=DEFAULT_IMAGE, show_default=True)
-@_opt("log.level", "log_level", "Only log messages with this severity or above.", default="info",
-      show_default=True, type=click.Choice([k for k in LEVELS if k != "warning"]))
-@_opt("log.format", "log_format", "text: '<ISO8601> <LEVEL> [<component>] <message>'; json: one object a line.",
-      default="text", show_default=True, type=click.Choice(FORMATS))
+@_opt(
+    "log.level",
+    "log_level",
+    "Only log messages with this severity or above.",
+    default="info",
+    show_default=True,
+    type=click.Choice([k for k in LEVELS if k != "warning"]),
+)
+@_opt(
+    "log.format",
+    "log_format",
+    "text: '<ISO8601> <LEVEL> [<component>] <message>'; json: one object a line.",
+    default="text",
+    show_default=True,
+    type=click.Choice(FORMATS),
+)
 def inject(listen, cert_file, key_file, image, log_level, log_format):
     """Mutating admission webhook: adds the postgres or redis exporter as a sidecar to pods annotated
     exporters.flextime.io/inject: postgres|redis (POST /mutate, AdmissionReview v1), over TLS.

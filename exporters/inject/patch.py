@@ -56,8 +56,8 @@ class AnnotationError(ValueError):
 
 @dataclass(frozen=True)
 class Exporter:
-    name: str             # the subcommand
-    port: int             # its default port, which the sidecar listens on
+    name: str  # the subcommand
+    port: int  # its default port, which the sidecar listens on
     port_name_fallback: str
 
 
@@ -69,9 +69,9 @@ EXPORTERS = {
 
 @dataclass
 class Result:
-    patch: list[dict] = field(default_factory=list)   # [] when the pod is left alone
+    patch: list[dict] = field(default_factory=list)  # [] when the pod is left alone
     warnings: list[str] = field(default_factory=list)  # AdmissionResponse.warnings
-    outcome: str = "skipped"                           # a short word for the log line
+    outcome: str = "skipped"  # a short word for the log line
 
 
 def show(value: object, limit: int = 40) -> str:
@@ -133,8 +133,9 @@ def _models():
 
 
 def _from_secret(k8s, env_name: str, secret: str, key: str):
-    return k8s.V1EnvVar(name=env_name, value_from=k8s.V1EnvVarSource(
-        secret_key_ref=k8s.V1SecretKeySelector(name=secret, key=key)))
+    return k8s.V1EnvVar(
+        name=env_name, value_from=k8s.V1EnvVarSource(secret_key_ref=k8s.V1SecretKeySelector(name=secret, key=key))
+    )
 
 
 def _postgres_env(k8s, ann: dict, warnings: list[str]) -> list:
@@ -146,18 +147,20 @@ def _postgres_env(k8s, ann: dict, warnings: list[str]) -> list:
     if len(database) > 63:
         raise _bad("postgres-database", database, "longer than 63 bytes")
     if dsn_secret:
-        ignored = [k for k in ("postgres-credentials-secret", "postgres-port", "postgres-database")
-                   if _get(ann, k)]
+        ignored = [k for k in ("postgres-credentials-secret", "postgres-port", "postgres-database") if _get(ann, k)]
         if ignored:
             warnings.append(f"{PREFIX}postgres-dsn-secret is set: {', '.join(ignored)} ignored")
         return [_from_secret(k8s, "DATA_SOURCE_NAME", dsn_secret, dsn_key)]
     env = [k8s.V1EnvVar(name="DATA_SOURCE_URI", value=f"localhost:{port}/{quote(database, safe='')}")]
     if credentials:
-        env += [_from_secret(k8s, "DATA_SOURCE_USER", credentials, "username"),
-                _from_secret(k8s, "DATA_SOURCE_PASS", credentials, "password")]
+        env += [
+            _from_secret(k8s, "DATA_SOURCE_USER", credentials, "username"),
+            _from_secret(k8s, "DATA_SOURCE_PASS", credentials, "password"),
+        ]
     else:
-        warnings.append("no postgres-dsn-secret or postgres-credentials-secret annotation: "
-                        "the exporter connects without a password")
+        warnings.append(
+            "no postgres-dsn-secret or postgres-credentials-secret annotation: the exporter connects without a password"
+        )
     return env
 
 
@@ -180,8 +183,14 @@ def container_name(exporter: str) -> str:
     return f"flextime-exporter-{exporter}"
 
 
-def build_container(exporter: str, annotations: dict, image: str = DEFAULT_IMAGE, *,
-                    port_name: str = "metrics", warnings: list[str] | None = None) -> dict:
+def build_container(
+    exporter: str,
+    annotations: dict,
+    image: str = DEFAULT_IMAGE,
+    *,
+    port_name: str = "metrics",
+    warnings: list[str] | None = None,
+) -> dict:
     """The sidecar for ``exporter`` as the API's JSON (camelCase, no nulls).
     Raises :class:`AnnotationError` for a bad annotation value."""
     k8s = _models()
@@ -195,8 +204,12 @@ def build_container(exporter: str, annotations: dict, image: str = DEFAULT_IMAGE
         args.insert(1, f"--redis.addr=redis://localhost:{redis_port}")
 
     def probe(path: str, period: int):
-        return k8s.V1Probe(http_get=k8s.V1HTTPGetAction(path=path, port=spec.port, scheme="HTTP"),
-                           period_seconds=period, timeout_seconds=3, failure_threshold=3)
+        return k8s.V1Probe(
+            http_get=k8s.V1HTTPGetAction(path=path, port=spec.port, scheme="HTTP"),
+            period_seconds=period,
+            timeout_seconds=3,
+            failure_threshold=3,
+        )
 
     container = k8s.V1Container(
         name=container_name(exporter),
@@ -209,10 +222,15 @@ def build_container(exporter: str, annotations: dict, image: str = DEFAULT_IMAGE
         readiness_probe=probe("/ready", 10),
         resources=k8s.V1ResourceRequirements(requests=dict(REQUESTS), limits=dict(LIMITS)),
         security_context=k8s.V1SecurityContext(
-            run_as_non_root=True, run_as_user=RUN_AS_USER, run_as_group=RUN_AS_USER,
-            read_only_root_filesystem=True, allow_privilege_escalation=False, privileged=False,
+            run_as_non_root=True,
+            run_as_user=RUN_AS_USER,
+            run_as_group=RUN_AS_USER,
+            read_only_root_filesystem=True,
+            allow_privilege_escalation=False,
+            privileged=False,
             capabilities=k8s.V1Capabilities(drop=["ALL"]),
-            seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault")),
+            seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+        ),
         termination_message_policy="FallbackToLogsOnError",
     )
     return k8s.ApiClient().sanitize_for_serialization(container)
@@ -246,8 +264,10 @@ def build_patch(pod: object, image: str = DEFAULT_IMAGE) -> Result:
     if not isinstance(wanted, str) or wanted.strip().lower() not in EXPORTERS:
         if isinstance(wanted, str) and wanted.strip().lower() in OPT_OUT:
             return Result(outcome="opted out")
-        return Result(warnings=[f"{INJECT}: unknown value {show(wanted, 20)} (postgres or redis); no sidecar added"],
-                      outcome="unknown value")
+        return Result(
+            warnings=[f"{INJECT}: unknown value {show(wanted, 20)} (postgres or redis); no sidecar added"],
+            outcome="unknown value",
+        )
     exporter = EXPORTERS[wanted.strip().lower()]
     spec = pod.get("spec")
     if not isinstance(spec, dict):
@@ -256,16 +276,23 @@ def build_patch(pod: object, image: str = DEFAULT_IMAGE) -> Result:
     if containers is not None and not isinstance(containers, list):
         raise Malformed("spec.containers is not a list")
     containers = [c for c in containers or () if isinstance(c, dict)]
-    init = [c for c in spec.get("initContainers") or () if isinstance(c, dict)] \
-        if isinstance(spec.get("initContainers"), list) else []
+    init = (
+        [c for c in spec.get("initContainers") or () if isinstance(c, dict)]
+        if isinstance(spec.get("initContainers"), list)
+        else []
+    )
     everyone = containers + init
     name = container_name(exporter.name)
     if any(c.get("name") == name for c in everyone):
         return Result(outcome="already injected")
     ports = [p for c in containers for p in c.get("ports") or () if isinstance(p, dict)]
     if any(p.get("containerPort") == exporter.port for p in ports):
-        return Result(warnings=[f"port {exporter.port} is already used by a container of this pod; "
-                                f"no {exporter.name} exporter added"], outcome="port taken")
+        return Result(
+            warnings=[
+                f"port {exporter.port} is already used by a container of this pod; no {exporter.name} exporter added"
+            ],
+            outcome="port taken",
+        )
     port_name = exporter.port_name_fallback if any(p.get("name") == "metrics" for p in ports) else "metrics"
 
     warnings: list[str] = []
@@ -279,10 +306,14 @@ def build_patch(pod: object, image: str = DEFAULT_IMAGE) -> Result:
     else:
         patch = [{"op": "add", "path": "/spec/containers", "value": [container]}]
     if any(k in ann for k in SCRAPE_ANNOTATIONS):
-        warnings.append(f"the pod already has prometheus.io/ annotations; they are kept, so port "
-                        f"{exporter.port} is not announced (use a PodMonitor)")
+        warnings.append(
+            f"the pod already has prometheus.io/ annotations; they are kept, so port "
+            f"{exporter.port} is not announced (use a PodMonitor)"
+        )
     else:
         # the inject annotation is there, so metadata.annotations exists: add its keys one by one
-        patch += [{"op": "add", "path": pointer("metadata", "annotations", k), "value": v}
-                  for k, v in (("prometheus.io/scrape", "true"), ("prometheus.io/port", str(exporter.port)))]
+        patch += [
+            {"op": "add", "path": pointer("metadata", "annotations", k), "value": v}
+            for k, v in (("prometheus.io/scrape", "true"), ("prometheus.io/port", str(exporter.port)))
+        ]
     return Result(patch=patch, warnings=warnings, outcome=f"injected {exporter.name}")

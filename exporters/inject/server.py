@@ -42,8 +42,11 @@ def review(body: bytes | None, image: str = DEFAULT_IMAGE) -> dict:
         try:
             doc = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
-            log.error("admission review is not JSON (%s at byte %s); allowing without a sidecar",
-                      type(exc).__name__, getattr(exc, "pos", "?"))
+            log.error(
+                "admission review is not JSON (%s at byte %s); allowing without a sidecar",
+                type(exc).__name__,
+                getattr(exc, "pos", "?"),
+            )
             return _answer(api_version, uid)
         if not isinstance(doc, dict):
             log.error("admission review is a JSON %s, not an object; allowing without a sidecar", type(doc).__name__)
@@ -61,8 +64,9 @@ def review(body: bytes | None, image: str = DEFAULT_IMAGE) -> dict:
         ref = show(uid, 64)[1:-1]
         kind = request.get("kind")
         if isinstance(kind, dict) and kind.get("kind") not in (None, "Pod"):
-            log.warning("review %s is for a %s, not a Pod (check the webhook's rules); allowing", ref,
-                        show(kind.get("kind")))
+            log.warning(
+                "review %s is for a %s, not a Pod (check the webhook's rules); allowing", ref, show(kind.get("kind"))
+            )
             return _answer(api_version, uid)
         if request.get("operation") not in (None, "CREATE"):
             log.debug("review %s: operation %s, only CREATE adds a sidecar", ref, show(request.get("operation")))
@@ -92,8 +96,9 @@ def review(body: bytes | None, image: str = DEFAULT_IMAGE) -> dict:
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
         at = f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}" if tb else "?"
-        log.error("review %s: internal error %s at %s; allowing without a sidecar", show(uid, 64),
-                  type(exc).__name__, at)
+        log.error(
+            "review %s: internal error %s at %s; allowing without a sidecar", show(uid, 64), type(exc).__name__, at
+        )
         return _answer(api_version, uid)
 
 
@@ -125,8 +130,12 @@ class TLSFiles:
         try:
             self.context = self._load()  # a bad file: ConfigError naming it, at start-up
         except ConfigError as exc:
-            raise ConfigError(str(exc).replace("tls_server_config: ", "").replace("cert_file", "--tls.cert-file")
-                              .replace("key_file", "--tls.key-file")) from None
+            raise ConfigError(
+                str(exc)
+                .replace("tls_server_config: ", "")
+                .replace("cert_file", "--tls.cert-file")
+                .replace("key_file", "--tls.key-file")
+            ) from None
         self.effective = self.context
         self.signature = self._signature()
         self.context.sni_callback = self._on_handshake
@@ -179,8 +188,10 @@ def check_kubernetes_package(image: str) -> None:
     try:
         build_container("redis", {}, image)
     except ImportError as exc:
-        raise ConfigError(f"the kubernetes package is needed by inject ({exc.name} is missing): "
-                          "pip install 'flextime-exporters[inject]'") from None
+        raise ConfigError(
+            f"the kubernetes package is needed by inject ({exc.name} is missing): "
+            "pip install 'flextime-exporters[inject]'"
+        ) from None
 
 
 async def serve(addresses, tls: TLSFiles, image: str) -> None:

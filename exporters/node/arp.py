@@ -24,8 +24,10 @@ ENTRIES = gauge("node_arp_entries", "ARP entries by device", "device")
 # IP address, HW type, Flags, HW address, Mask, Device
 DATA_COLUMNS = 6
 HEADER_COLUMNS = 9  # "IP address       HW type     Flags       HW address            Mask     Device"
-_MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}"
-                  r"(?:(?:\1[0-9A-Fa-f]{2}){2}|(?:\1[0-9A-Fa-f]{2}){14})?")
+_MAC = re.compile(
+    r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}"
+    r"(?:(?:\1[0-9A-Fa-f]{2}){2}|(?:\1[0-9A-Fa-f]{2}){14})?"
+)
 
 
 def _go_uint8(text: str) -> int:

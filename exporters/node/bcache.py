@@ -32,61 +32,135 @@ def _c(name, help, *labels):
 SET_METRICS = (
     ("average_key_size", _g("average_key_size_sectors", "Average data per key in the btree (sectors)."), 1),
     ("btree_cache_size", _g("btree_cache_size_bytes", "Amount of memory currently used by the btree cache."), 1),
-    ("cache_available_percent", _g("cache_available_percent", "Percentage of cache device without dirty data, "
-                                   "usable for writeback (may contain clean cached data)."), 1),
+    (
+        "cache_available_percent",
+        _g(
+            "cache_available_percent",
+            "Percentage of cache device without dirty data, usable for writeback (may contain clean cached data).",
+        ),
+        1,
+    ),
     ("congested", _g("congested", "Congestion."), 1),
-    ("root_usage_percent", _g("root_usage_percent",
-                              "Percentage of the root btree node in use (tree depth increases if too high)."), 1),
+    (
+        "root_usage_percent",
+        _g("root_usage_percent", "Percentage of the root btree node in use (tree depth increases if too high)."),
+        1,
+    ),
     ("tree_depth", _g("tree_depth", "Depth of the btree."), 1),
-    ("internal/active_journal_entries",
-     _g("active_journal_entries", "Number of journal entries that are newer than the index."), 1),
+    (
+        "internal/active_journal_entries",
+        _g("active_journal_entries", "Number of journal entries that are newer than the index."),
+        1,
+    ),
     ("internal/btree_nodes", _g("btree_nodes", "Total nodes in the btree."), 1),
     # the file is in microseconds; node_exporter 1.9 multiplies it by 1e-9 all the same
-    ("internal/btree_read_average_duration_us",
-     _g("btree_read_average_duration_seconds", "Average btree read duration."), 1e-9),
-    ("internal/cache_read_races",
-     _c("cache_read_races_total", "Counts instances where while data was being read from the cache, the bucket was "
-        "reused and invalidated - i.e. where the pointer was stale after the read completed."), 1),
+    (
+        "internal/btree_read_average_duration_us",
+        _g("btree_read_average_duration_seconds", "Average btree read duration."),
+        1e-9,
+    ),
+    (
+        "internal/cache_read_races",
+        _c(
+            "cache_read_races_total",
+            "Counts instances where while data was being read from the cache, the bucket was "
+            "reused and invalidated - i.e. where the pointer was stale after the read completed.",
+        ),
+        1,
+    ),
 )
 # The cache-set files procfs reads (and fails on) besides those it exports.
-SET_CHECKED = tuple(f"{period}/{name}" for period in ("stats_five_minute", "stats_total")
-                    for name in ("bypassed", "cache_hits", "cache_bypass_hits", "cache_bypass_misses",
-                                 "cache_miss_collisions", "cache_misses", "cache_readaheads"))
+SET_CHECKED = tuple(
+    f"{period}/{name}"
+    for period in ("stats_five_minute", "stats_total")
+    for name in (
+        "bypassed",
+        "cache_hits",
+        "cache_bypass_hits",
+        "cache_bypass_misses",
+        "cache_miss_collisions",
+        "cache_misses",
+        "cache_readaheads",
+    )
+)
 DIRTY_DATA = _g("dirty_data_bytes", "Amount of dirty data for this backing device in the cache.", "backing_device")
 # writeback_rate_debug line -> metric
 WRITEBACK = (
-    ("target", _g("dirty_target_bytes", "Current dirty data target threshold for this backing device in bytes.",
-                  "backing_device")),
+    (
+        "target",
+        _g(
+            "dirty_target_bytes",
+            "Current dirty data target threshold for this backing device in bytes.",
+            "backing_device",
+        ),
+    ),
     ("rate", _g("writeback_rate", "Current writeback rate for this backing device in bytes.", "backing_device")),
-    ("proportional", _g("writeback_rate_proportional_term",
-                        "Current result of proportional controller, part of writeback rate", "backing_device")),
-    ("integral", _g("writeback_rate_integral_term", "Current result of integral controller, part of writeback rate",
-                    "backing_device")),
+    (
+        "proportional",
+        _g(
+            "writeback_rate_proportional_term",
+            "Current result of proportional controller, part of writeback rate",
+            "backing_device",
+        ),
+    ),
+    (
+        "integral",
+        _g(
+            "writeback_rate_integral_term",
+            "Current result of integral controller, part of writeback rate",
+            "backing_device",
+        ),
+    ),
     ("change", _g("writeback_change", "Last writeback rate change step for this backing device.", "backing_device")),
 )
 # stats_total file of a backing device -> metric
 PERIOD = (
-    ("bypassed", _c("bypassed_bytes_total", "Amount of IO (both reads and writes) that has bypassed the cache.",
-                    "backing_device")),
+    (
+        "bypassed",
+        _c(
+            "bypassed_bytes_total",
+            "Amount of IO (both reads and writes) that has bypassed the cache.",
+            "backing_device",
+        ),
+    ),
     ("cache_hits", _c("cache_hits_total", "Hits counted per individual IO as bcache sees them.", "backing_device")),
-    ("cache_misses", _c("cache_misses_total", "Misses counted per individual IO as bcache sees them.",
-                        "backing_device")),
+    (
+        "cache_misses",
+        _c("cache_misses_total", "Misses counted per individual IO as bcache sees them.", "backing_device"),
+    ),
     ("cache_bypass_hits", _c("cache_bypass_hits_total", "Hits for IO intended to skip the cache.", "backing_device")),
-    ("cache_bypass_misses", _c("cache_bypass_misses_total", "Misses for IO intended to skip the cache.",
-                               "backing_device")),
-    ("cache_miss_collisions", _c("cache_miss_collisions_total", "Instances where data insertion from cache miss "
-                                 "raced with write (data already present).", "backing_device")),
+    (
+        "cache_bypass_misses",
+        _c("cache_bypass_misses_total", "Misses for IO intended to skip the cache.", "backing_device"),
+    ),
+    (
+        "cache_miss_collisions",
+        _c(
+            "cache_miss_collisions_total",
+            "Instances where data insertion from cache miss raced with write (data already present).",
+            "backing_device",
+        ),
+    ),
 )
 READAHEADS = _c("cache_readaheads_total", "Count of times readahead occurred.", "backing_device")
 CACHE = (
-    ("io_errors", _g("io_errors", "Number of errors that have occurred, decayed by io_error_halflife.",
-                     "cache_device")),
-    ("metadata_written", _c("metadata_written_bytes_total",
-                            "Sum of all non data writes (btree writes and all other metadata).", "cache_device")),
+    (
+        "io_errors",
+        _g("io_errors", "Number of errors that have occurred, decayed by io_error_halflife.", "cache_device"),
+    ),
+    (
+        "metadata_written",
+        _c(
+            "metadata_written_bytes_total",
+            "Sum of all non data writes (btree writes and all other metadata).",
+            "cache_device",
+        ),
+    ),
     ("written", _c("written_bytes_total", "Sum of all data that has been written to the cache.", "cache_device")),
 )
-PRIORITY_UNUSED = _g("priority_stats_unused_percent", "The percentage of the cache that doesn't contain any data.",
-                     "cache_device")
+PRIORITY_UNUSED = _g(
+    "priority_stats_unused_percent", "The percentage of the cache that doesn't contain any data.", "cache_device"
+)
 PRIORITY_METADATA = _g("priority_stats_metadata_percent", "Bcache's metadata overhead.", "cache_device")
 
 
@@ -175,12 +249,23 @@ class _Reader:
 class BcacheCollector(HostCollector):
     name = "bcache"
     description = "bcache cache sets: btree, backing device and cache device statistics (<sysfs>/fs/bcache)."
-    metrics = (tuple(m for _, m, _ in SET_METRICS) + (DIRTY_DATA,) + tuple(m for _, m in WRITEBACK)
-               + tuple(m for _, m in PERIOD) + (READAHEADS,) + tuple(m for _, m in CACHE)
-               + (PRIORITY_UNUSED, PRIORITY_METADATA))
+    metrics = (
+        tuple(m for _, m, _ in SET_METRICS)
+        + (DIRTY_DATA,)
+        + tuple(m for _, m in WRITEBACK)
+        + tuple(m for _, m in PERIOD)
+        + (READAHEADS,)
+        + tuple(m for _, m in CACHE)
+        + (PRIORITY_UNUSED, PRIORITY_METADATA)
+    )
     flags = (
-        Flag("--collector.bcache.priorityStats", "collector_bcache_priority_stats", "Expose expensive priority stats.",
-             default=False, type=bool),
+        Flag(
+            "--collector.bcache.priorityStats",
+            "collector_bcache_priority_stats",
+            "Expose expensive priority stats.",
+            default=False,
+            type=bool,
+        ),
     )
 
     def __init__(self, settings) -> None:
@@ -210,8 +295,10 @@ class BcacheCollector(HostCollector):
             rows += [(m, labels, r.value(os.path.join(cache, f))) for f, m in CACHE]
             if self.priority_stats:
                 prio = parse_priority_stats(r.text(os.path.join(cache, "priority_stats")))
-                rows += [(PRIORITY_UNUSED, labels, prio.get("Unused", 0)),
-                         (PRIORITY_METADATA, labels, prio.get("Metadata", 0))]
+                rows += [
+                    (PRIORITY_UNUSED, labels, prio.get("Unused", 0)),
+                    (PRIORITY_METADATA, labels, prio.get("Metadata", 0)),
+                ]
         return rows
 
     def read(self):

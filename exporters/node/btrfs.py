@@ -42,20 +42,33 @@ MAX_COMMIT = gauge("node_btrfs_max_commit_seconds", "Duration of the slowest com
 COMMIT_SECONDS = counter("node_btrfs_commit_seconds_total", "Sum of the duration of all commits, in seconds.", "uuid")
 RESERVED = gauge("node_btrfs_reserved_bytes", "Amount of space reserved for a data type", "block_group_type", "uuid")
 USED = gauge("node_btrfs_used_bytes", "Amount of used space by a layout/data type", "block_group_type", "mode", "uuid")
-SIZE = gauge("node_btrfs_size_bytes", "Amount of space allocated for a layout/data type", "block_group_type", "mode",
-             "uuid")
-RATIO = gauge("node_btrfs_allocation_ratio", "Data allocation ratio for a layout/data type", "block_group_type", "mode",
-              "uuid")
-DEVICE_SIZE = gauge("node_btrfs_device_size_bytes", "Size of a device that is part of the filesystem.", "device",
-                    "uuid")
+SIZE = gauge(
+    "node_btrfs_size_bytes", "Amount of space allocated for a layout/data type", "block_group_type", "mode", "uuid"
+)
+RATIO = gauge(
+    "node_btrfs_allocation_ratio", "Data allocation ratio for a layout/data type", "block_group_type", "mode", "uuid"
+)
+DEVICE_SIZE = gauge(
+    "node_btrfs_device_size_bytes", "Size of a device that is part of the filesystem.", "device", "uuid"
+)
 # With the ioctls: the same family with the device's btrfs uuid, its unused bytes and error counters.
-DEVICE_SIZE_IOCTL = gauge("node_btrfs_device_size_bytes", "Size of a device that is part of the filesystem.",
-                          "btrfs_dev_uuid", "device", "uuid")
-DEVICE_UNUSED = gauge("node_btrfs_device_unused_bytes",
-                      "Unused bytes unused on a device that is part of the filesystem.", "btrfs_dev_uuid", "device",
-                      "uuid")
-DEVICE_ERRORS = counter("node_btrfs_device_errors_total", "Errors reported for the device", "btrfs_dev_uuid",
-                        "device", "type", "uuid")
+DEVICE_SIZE_IOCTL = gauge(
+    "node_btrfs_device_size_bytes",
+    "Size of a device that is part of the filesystem.",
+    "btrfs_dev_uuid",
+    "device",
+    "uuid",
+)
+DEVICE_UNUSED = gauge(
+    "node_btrfs_device_unused_bytes",
+    "Unused bytes unused on a device that is part of the filesystem.",
+    "btrfs_dev_uuid",
+    "device",
+    "uuid",
+)
+DEVICE_ERRORS = counter(
+    "node_btrfs_device_errors_total", "Errors reported for the device", "btrfs_dev_uuid", "device", "type", "uuid"
+)
 ERROR_TYPES = ("write", "read", "flush", "corruption", "generation")  # the kernel's btrfs_dev_stat_values order
 
 # <linux/btrfs.h>
@@ -106,6 +119,7 @@ def ioctl_device_stats(mountpoint: str) -> tuple[str, list[tuple[str, str, int, 
         return fsid, devices
     finally:
         os.close(fd)
+
 
 BLOCK_GROUP_TYPES = ("data", "metadata", "system")
 SECTOR_BYTES = 512
@@ -159,8 +173,21 @@ def parse_commit_stats(text: str) -> dict[str, int]:
 class BtrfsCollector(HostCollector):
     name = "btrfs"
     description = "Btrfs filesystems: allocation per block group type and profile, commits, devices (<sysfs>/fs/btrfs)."
-    metrics = (INFO, GLOBAL_RSV, COMMITS, LAST_COMMIT, MAX_COMMIT, COMMIT_SECONDS, RESERVED, USED, SIZE, RATIO,
-               DEVICE_SIZE_IOCTL, DEVICE_UNUSED, DEVICE_ERRORS)
+    metrics = (
+        INFO,
+        GLOBAL_RSV,
+        COMMITS,
+        LAST_COMMIT,
+        MAX_COMMIT,
+        COMMIT_SECONDS,
+        RESERVED,
+        USED,
+        SIZE,
+        RATIO,
+        DEVICE_SIZE_IOCTL,
+        DEVICE_UNUSED,
+        DEVICE_ERRORS,
+    )
 
     def ioctl_stats(self) -> dict[str, list[tuple]]:
         """{fsid hex: devices} of the btrfs filesystems mounted in PID 1's mount table; a mount point
@@ -193,8 +220,10 @@ class BtrfsCollector(HostCollector):
     def filesystem(self, path: str, ioctl_devices: dict[str, list[tuple]]) -> list[tuple]:
         """(metric, labels, value) rows of one filesystem."""
         r = _Reader(path)
-        devices = {name: SECTOR_BYTES * r.value(os.path.join("devices", name, "size"))
-                   for name in sorted(os.listdir(os.path.join(path, "devices")))}
+        devices = {
+            name: SECTOR_BYTES * r.value(os.path.join("devices", name, "size"))
+            for name in sorted(os.listdir(os.path.join(path, "devices")))
+        }
         label = r.text("label")
         uuid = r.text("metadata_uuid") or os.path.basename(path)
         try:

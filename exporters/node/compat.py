@@ -39,34 +39,63 @@ class Ignored:
         text = (self.help + " " if self.help else "") + f"Accepted for node_exporter compatibility, ignored: {self.why}"
         if self.kind is bool:
             return Flag(self.flag, self.dest, text, default=False, type=bool)
-        return Flag(self.flag, self.dest, text, multiple=self.kind is list, default=() if self.kind is list else None,
-                    metavar="VALUE")
+        return Flag(
+            self.flag,
+            self.dest,
+            text,
+            multiple=self.kind is list,
+            default=() if self.kind is list else None,
+            metavar="VALUE",
+        )
 
 
 def _collector(name: str, *flags: tuple[str, type]) -> list[Ignored]:
-    why = (f"the {name} collector (off by default in node_exporter) is not implemented by flextime-exporter")
+    why = f"the {name} collector (off by default in node_exporter) is not implemented by flextime-exporter"
     out = [Ignored(f"--collector.{name}", why, NOT_IMPLEMENTED)]
-    out += [Ignored(f, f"a flag of the {name} collector, which is not implemented", NOT_IMPLEMENTED, kind)
-            for f, kind in flags]
+    out += [
+        Ignored(f, f"a flag of the {name} collector, which is not implemented", NOT_IMPLEMENTED, kind)
+        for f, kind in flags
+    ]
     return out
 
 
 IGNORED: tuple[Ignored, ...] = (
-    Ignored("--runtime.gomaxprocs", "the number of OS threads of the Go runtime (GOMAXPROCS); the Python runtime has "
-            "no such setting (blocking reads run on one worker thread per scrape)", CANNOT_APPLY, str),
+    Ignored(
+        "--runtime.gomaxprocs",
+        "the number of OS threads of the Go runtime (GOMAXPROCS); the Python runtime has "
+        "no such setting (blocking reads run on one worker thread per scrape)",
+        CANNOT_APPLY,
+        str,
+    ),
     Ignored("--collector.arp.netlink", "the arp collector reads /proc/net/arp (the same series)", OTHER_SOURCE),
-    Ignored("--collector.netdev.netlink", "the netdev collector reads /proc/net/dev and /sys/class/net (the same "
-            "series)", OTHER_SOURCE),
-    Ignored("--collector.netclass.netlink", "the netclass collector reads /sys/class/net (the same series)",
-            OTHER_SOURCE),
-    Ignored("--collector.netclass_rtnl.with-stats", "needs the netlink netclass reader (--collector.netclass.netlink); "
-            "the netdev collector serves these statistics", OTHER_SOURCE),
-    *_collector("perf", ("--collector.perf.cpus", str), ("--collector.perf.tracepoint", list),
-                ("--collector.perf.disable-hardware-profilers", bool), ("--collector.perf.hardware-profilers", list),
-                ("--collector.perf.disable-software-profilers", bool), ("--collector.perf.software-profilers", list),
-                ("--collector.perf.disable-cache-profilers", bool), ("--collector.perf.cache-profilers", list)),
+    Ignored(
+        "--collector.netdev.netlink",
+        "the netdev collector reads /proc/net/dev and /sys/class/net (the same series)",
+        OTHER_SOURCE,
+    ),
+    Ignored(
+        "--collector.netclass.netlink", "the netclass collector reads /sys/class/net (the same series)", OTHER_SOURCE
+    ),
+    Ignored(
+        "--collector.netclass_rtnl.with-stats",
+        "needs the netlink netclass reader (--collector.netclass.netlink); "
+        "the netdev collector serves these statistics",
+        OTHER_SOURCE,
+    ),
+    *_collector(
+        "perf",
+        ("--collector.perf.cpus", str),
+        ("--collector.perf.tracepoint", list),
+        ("--collector.perf.disable-hardware-profilers", bool),
+        ("--collector.perf.hardware-profilers", list),
+        ("--collector.perf.disable-software-profilers", bool),
+        ("--collector.perf.software-profilers", list),
+        ("--collector.perf.disable-cache-profilers", bool),
+        ("--collector.perf.cache-profilers", list),
+    ),
     *_collector("wifi", ("--collector.wifi.fixtures", str)),
 )
+
 
 def still_ignored(collectors) -> tuple[Ignored, ...]:
     """The entries of IGNORED that no registered collector implements (a collector built later wins)."""

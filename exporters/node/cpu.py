@@ -111,10 +111,12 @@ class CPUCollector(HostCollector):
         super().__init__(settings)
         self.guest = bool(self.settings.get("collector_cpu_guest", True))
         self._times = MonotonicCPUTimes()
-        self.flags_include = compile_filter("collector.cpu.info.flags-include",
-                                            settings.get("collector_cpu_info_flags_include"))
-        self.bugs_include = compile_filter("collector.cpu.info.bugs-include",
-                                           settings.get("collector_cpu_info_bugs_include"))
+        self.flags_include = compile_filter(
+            "collector.cpu.info.flags-include", settings.get("collector_cpu_info_flags_include")
+        )
+        self.bugs_include = compile_filter(
+            "collector.cpu.info.bugs-include", settings.get("collector_cpu_info_bugs_include")
+        )
         # a flags or bugs filter turns the info on, as in node_exporter
         self.info = bool(settings.get("collector_cpu_info")) or bool(self.flags_include or self.bugs_include)
         self.info_frequency = self.info and cpufreq_disabled(settings)
@@ -122,8 +124,12 @@ class CPUCollector(HostCollector):
     def read(self):
         families = []
         if self.info:
-            families += cpuinfo.info_families(cpuinfo.parse_cpuinfo(read_text(self.proc("cpuinfo"))),
-                                              self.flags_include, self.bugs_include, self.info_frequency)
+            families += cpuinfo.info_families(
+                cpuinfo.parse_cpuinfo(read_text(self.proc("cpuinfo"))),
+                self.flags_include,
+                self.bugs_include,
+                self.info_frequency,
+            )
         families += self.read_stat()
         sysfs_cpu = self.sys("devices", "system", "cpu")
         try:

@@ -18,12 +18,15 @@ from ..core.metrics import counter, gauge
 from .cpufreq import cpu_dirs, parse_cpu_list
 from .sysfs_values import read_trimmed, read_uint, sys_read
 
-CORE_THROTTLES = counter("node_cpu_core_throttles_total", "Number of times this CPU core has been throttled.",
-                         "package", "core")
-PACKAGE_THROTTLES = counter("node_cpu_package_throttles_total", "Number of times this CPU package has been throttled.",
-                            "package")
-ISOLATED = gauge("node_cpu_isolated", "Whether each core is isolated, information from /sys/devices/system/cpu/isolated.",
-                 "cpu")
+CORE_THROTTLES = counter(
+    "node_cpu_core_throttles_total", "Number of times this CPU core has been throttled.", "package", "core"
+)
+PACKAGE_THROTTLES = counter(
+    "node_cpu_package_throttles_total", "Number of times this CPU package has been throttled.", "package"
+)
+ISOLATED = gauge(
+    "node_cpu_isolated", "Whether each core is isolated, information from /sys/devices/system/cpu/isolated.", "cpu"
+)
 ONLINE = gauge("node_cpu_online", "CPUs that are online and being scheduled.", "cpu")
 SYS_METRICS = (CORE_THROTTLES, PACKAGE_THROTTLES, ISOLATED, ONLINE)
 

@@ -8,10 +8,14 @@ import os
 from ..core.metrics import gauge
 from .registry import HostCollector, node_collectors, read_text
 
-INFO = gauge("node_cpu_vulnerabilities_info",
-             "Details of each CPU vulnerability reported by sysfs. The value of the series is an int encoded state "
-             "of the vulnerability. The same state is stored as a string in the label",
-             "codename", "state", "mitigation")
+INFO = gauge(
+    "node_cpu_vulnerabilities_info",
+    "Details of each CPU vulnerability reported by sysfs. The value of the series is an int encoded state "
+    "of the vulnerability. The same state is stored as a string in the label",
+    "codename",
+    "state",
+    "mitigation",
+)
 STATES = ("not affected", "vulnerable", "mitigation", "unknown")
 
 

@@ -49,8 +49,9 @@ class DBusCollector(Collector):
                 return await self.gather()
         except TimeoutError:
             self._drop()
-            raise TimeoutError(f"{self.destination} did not answer on {self.address} within the scrape deadline "
-                               f"({timeout:.3g}s)") from None
+            raise TimeoutError(
+                f"{self.destination} did not answer on {self.address} within the scrape deadline ({timeout:.3g}s)"
+            ) from None
         except PartialFailure:
             raise
         except BaseException:
@@ -76,8 +77,16 @@ class DBusCollector(Collector):
     async def call(self, path: str, interface: str, member: str, signature: str = "", body=()):
         from dbus_fast import Message, MessageType
 
-        reply = await self._bus.call(Message(destination=self.destination, path=path, interface=interface,
-                                             member=member, signature=signature, body=list(body)))
+        reply = await self._bus.call(
+            Message(
+                destination=self.destination,
+                path=path,
+                interface=interface,
+                member=member,
+                signature=signature,
+                body=list(body),
+            )
+        )
         if reply.message_type == MessageType.ERROR:
             detail = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
             raise DBusError(f"{interface}.{member}: {reply.error_name}" + (f": {detail[:120]}" if detail else ""))

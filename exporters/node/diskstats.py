@@ -22,7 +22,9 @@ from .registry import DeviceFilter, HostCollector, node_collectors, read_text
 
 SECTOR_BYTES = 512
 
-READS_COMPLETED = counter("node_disk_reads_completed_total", "The total number of reads completed successfully.", "device")
+READS_COMPLETED = counter(
+    "node_disk_reads_completed_total", "The total number of reads completed successfully.", "device"
+)
 READS_MERGED = counter("node_disk_reads_merged_total", "The total number of reads merged.", "device")
 READ_BYTES = counter("node_disk_read_bytes_total", "The total number of bytes read successfully.", "device")
 READ_TIME = counter("node_disk_read_time_seconds_total", "The total number of seconds spent by all reads.", "device")
@@ -70,10 +72,19 @@ DISK_INFO = gauge(
     "serial",
     "wwn",
 )
-FILESYSTEM_INFO = gauge("node_disk_filesystem_info", "Info about disk filesystem.", "device", "type", "usage", "uuid",
-                        "version")
-DEVICE_MAPPER_INFO = gauge("node_disk_device_mapper_info", "Info about disk device mapper.", "device", "lv_layer",
-                           "lv_name", "name", "uuid", "vg_name")
+FILESYSTEM_INFO = gauge(
+    "node_disk_filesystem_info", "Info about disk filesystem.", "device", "type", "usage", "uuid", "version"
+)
+DEVICE_MAPPER_INFO = gauge(
+    "node_disk_device_mapper_info",
+    "Info about disk device mapper.",
+    "device",
+    "lv_layer",
+    "lv_name",
+    "name",
+    "uuid",
+    "vg_name",
+)
 ATA_WRITE_CACHE = gauge("node_disk_ata_write_cache", "ATA disk has a write cache.", "device")
 ATA_WRITE_CACHE_ENABLED = gauge("node_disk_ata_write_cache_enabled", "ATA disk has its write cache enabled.", "device")
 ATA_ROTATION_RATE = gauge("node_disk_ata_rotation_rate_rpm", "ATA disk rotation rate in RPMs (0 for SSDs).", "device")
@@ -84,14 +95,43 @@ ATA_GAUGES = (
     (ATA_ROTATION_RATE, "ID_ATA_ROTATION_RATE_RPM"),
 )
 # node_exporter reads all of these queue attributes and reports rotational 0 unless every one is there.
-QUEUE_FILES = frozenset((
-    "add_random", "dax", "discard_granularity", "discard_max_hw_bytes", "discard_max_bytes", "hw_sector_size",
-    "io_poll", "io_timeout", "iostats", "logical_block_size", "max_hw_sectors_kb", "max_integrity_segments",
-    "max_sectors_kb", "max_segments", "max_segment_size", "minimum_io_size", "nomerges", "nr_requests",
-    "optimal_io_size", "physical_block_size", "read_ahead_kb", "rotational", "rq_affinity", "write_same_max_bytes",
-    "nr_zones", "chunk_sectors", "fua", "max_discard_segments", "write_zeroes_max_bytes", "io_poll_delay",
-    "wbt_lat_usec", "write_cache", "zoned",
-))
+QUEUE_FILES = frozenset(
+    (
+        "add_random",
+        "dax",
+        "discard_granularity",
+        "discard_max_hw_bytes",
+        "discard_max_bytes",
+        "hw_sector_size",
+        "io_poll",
+        "io_timeout",
+        "iostats",
+        "logical_block_size",
+        "max_hw_sectors_kb",
+        "max_integrity_segments",
+        "max_sectors_kb",
+        "max_segments",
+        "max_segment_size",
+        "minimum_io_size",
+        "nomerges",
+        "nr_requests",
+        "optimal_io_size",
+        "physical_block_size",
+        "read_ahead_kb",
+        "rotational",
+        "rq_affinity",
+        "write_same_max_bytes",
+        "nr_zones",
+        "chunk_sectors",
+        "fua",
+        "max_discard_segments",
+        "write_zeroes_max_bytes",
+        "io_poll_delay",
+        "wbt_lat_usec",
+        "write_cache",
+        "zoned",
+    )
+)
 
 # The numbers after the device name, in file order, with the (multiplier,
 # divisor) that turn each into the metric's unit: sectors -> bytes, ms -> s
@@ -118,7 +158,6 @@ STAT_COLUMNS = (
 MIN_STATS = 11  # kernels since 2.6.25 print at least these
 
 DEFAULT_DEVICE_EXCLUDE = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$"
-
 
 
 class DiskLine(NamedTuple):
@@ -170,8 +209,11 @@ def _float(text: str | None) -> float | None:
 class DiskstatsCollector(HostCollector):
     name = "diskstats"
     description = "Block device I/O statistics (/proc/diskstats) and udev device info."
-    metrics = tuple(d for d, _, _ in STAT_COLUMNS) + (DISK_INFO, FILESYSTEM_INFO, DEVICE_MAPPER_INFO) + tuple(
-        d for d, _ in ATA_GAUGES)
+    metrics = (
+        tuple(d for d, _, _ in STAT_COLUMNS)
+        + (DISK_INFO, FILESYSTEM_INFO, DEVICE_MAPPER_INFO)
+        + tuple(d for d, _ in ATA_GAUGES)
+    )
     flags = (
         Flag(
             "--collector.diskstats.device-include",
@@ -229,15 +271,43 @@ class DiskstatsCollector(HostCollector):
                 fam.add(labels, float(raw) * mul if div == 1 else float(raw) * 0.001)  # as Go: float64
             props = self.udev_properties(disk.major, disk.minor)
             get = props.get
-            info.add((disk.device, disk.major, disk.minor, get("ID_MODEL", ""), get("ID_PATH", ""),
-                      get("ID_REVISION", ""), self.rotational(disk.device),
-                      get("SCSI_IDENT_SERIAL") or get("ID_SERIAL_SHORT", ""), get("ID_WWN", "")), 1)
+            info.add(
+                (
+                    disk.device,
+                    disk.major,
+                    disk.minor,
+                    get("ID_MODEL", ""),
+                    get("ID_PATH", ""),
+                    get("ID_REVISION", ""),
+                    self.rotational(disk.device),
+                    get("SCSI_IDENT_SERIAL") or get("ID_SERIAL_SHORT", ""),
+                    get("ID_WWN", ""),
+                ),
+                1,
+            )
             if get("ID_FS_TYPE"):
-                fs_info.add((disk.device, props["ID_FS_TYPE"], get("ID_FS_USAGE", ""), get("ID_FS_UUID", ""),
-                             get("ID_FS_VERSION", "")), 1)
+                fs_info.add(
+                    (
+                        disk.device,
+                        props["ID_FS_TYPE"],
+                        get("ID_FS_USAGE", ""),
+                        get("ID_FS_UUID", ""),
+                        get("ID_FS_VERSION", ""),
+                    ),
+                    1,
+                )
             if get("DM_NAME"):
-                dm_info.add((disk.device, get("DM_LV_LAYER", ""), get("DM_LV_NAME", ""), props["DM_NAME"],
-                             get("DM_UUID", ""), get("DM_VG_NAME", "")), 1)
+                dm_info.add(
+                    (
+                        disk.device,
+                        get("DM_LV_LAYER", ""),
+                        get("DM_LV_NAME", ""),
+                        props["DM_NAME"],
+                        get("DM_UUID", ""),
+                        get("DM_VG_NAME", ""),
+                    ),
+                    1,
+                )
             if get("ID_ATA"):
                 for fam, key in ata:
                     value = _float(get(key))

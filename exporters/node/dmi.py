@@ -16,13 +16,26 @@ from .sysfs_values import sys_read
 
 # sysfs file -> label, for the fields node_exporter serves (chassis_type is not one of them).
 FIELDS = {
-    "bios_date": "bios_date", "bios_release": "bios_release", "bios_vendor": "bios_vendor",
-    "bios_version": "bios_version", "board_asset_tag": "board_asset_tag", "board_name": "board_name",
-    "board_serial": "board_serial", "board_vendor": "board_vendor", "board_version": "board_version",
-    "chassis_asset_tag": "chassis_asset_tag", "chassis_serial": "chassis_serial", "chassis_vendor": "chassis_vendor",
-    "chassis_version": "chassis_version", "product_family": "product_family", "product_name": "product_name",
-    "product_serial": "product_serial", "product_sku": "product_sku", "product_uuid": "product_uuid",
-    "product_version": "product_version", "sys_vendor": "system_vendor",
+    "bios_date": "bios_date",
+    "bios_release": "bios_release",
+    "bios_vendor": "bios_vendor",
+    "bios_version": "bios_version",
+    "board_asset_tag": "board_asset_tag",
+    "board_name": "board_name",
+    "board_serial": "board_serial",
+    "board_vendor": "board_vendor",
+    "board_version": "board_version",
+    "chassis_asset_tag": "chassis_asset_tag",
+    "chassis_serial": "chassis_serial",
+    "chassis_vendor": "chassis_vendor",
+    "chassis_version": "chassis_version",
+    "product_family": "product_family",
+    "product_name": "product_name",
+    "product_serial": "product_serial",
+    "product_sku": "product_sku",
+    "product_uuid": "product_uuid",
+    "product_version": "product_version",
+    "sys_vendor": "system_vendor",
 }
 INFO = gauge(
     "node_dmi_info",

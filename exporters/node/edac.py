@@ -19,16 +19,21 @@ from .sysfs_values import read_uint
 
 CORRECTABLE = counter("node_edac_correctable_errors_total", "Total correctable memory errors.", "controller")
 UNCORRECTABLE = counter("node_edac_uncorrectable_errors_total", "Total uncorrectable memory errors.", "controller")
-CSROW_CORRECTABLE = counter("node_edac_csrow_correctable_errors_total",
-                            "Total correctable memory errors for this csrow.", "controller", "csrow")
-CSROW_UNCORRECTABLE = counter("node_edac_csrow_uncorrectable_errors_total",
-                              "Total uncorrectable memory errors for this csrow.", "controller", "csrow")
+CSROW_CORRECTABLE = counter(
+    "node_edac_csrow_correctable_errors_total", "Total correctable memory errors for this csrow.", "controller", "csrow"
+)
+CSROW_UNCORRECTABLE = counter(
+    "node_edac_csrow_uncorrectable_errors_total",
+    "Total uncorrectable memory errors for this csrow.",
+    "controller",
+    "csrow",
+)
 
 
 def numbered(directory: str, prefix: str) -> list[tuple[str, str]]:
     """[(number, path)] of ``<prefix>N`` entries, in Go's Glob order (by name)."""
     paths = sorted(glob.glob(os.path.join(glob.escape(directory), prefix + "[0-9]*")))
-    return [(re.match(r"[0-9]*", os.path.basename(p)[len(prefix):]).group(), p) for p in paths]
+    return [(re.match(r"[0-9]*", os.path.basename(p)[len(prefix) :]).group(), p) for p in paths]
 
 
 @node_collectors.register

@@ -24,9 +24,17 @@ MAX_STATS = 32768
 _DRVINFO = struct.Struct("=I32s32s32s32s32s12sIIIII")
 _CMD = struct.Struct("=IIIHBBBBBBIIHBBI8s")  # struct ethtool_cmd (legacy link settings)
 
-INFO = gauge("node_ethtool_info", "A metric with a constant '1' value labeled by bus_info, device, driver, "
-             "expansion_rom_version, firmware_version, version.", "bus_info", "device", "driver",
-             "expansion_rom_version", "firmware_version", "version")
+INFO = gauge(
+    "node_ethtool_info",
+    "A metric with a constant '1' value labeled by bus_info, device, driver, "
+    "expansion_rom_version, firmware_version, version.",
+    "bus_info",
+    "device",
+    "driver",
+    "expansion_rom_version",
+    "firmware_version",
+    "version",
+)
 STAT = MetricDef("node_ethtool_<stat>", UNTYPED, "Network interface <stat>", ("device",))  # the reference only
 # statistics node_exporter names itself (others: their sanitized name)
 NAMED_STATS = {
@@ -38,35 +46,71 @@ NAMED_STATS = {
     "tx_errors": ("node_ethtool_transmitted_errors_total", "Number of sent frames with errors"),
     "tx_packets": ("node_ethtool_transmitted_packets_total", "Network interface packets sent"),
 }
-SUPPORTED_PORT = gauge("node_network_supported_port_info", "Type of ports or PHYs supported by network device",
-                       "device", "type")
+SUPPORTED_PORT = gauge(
+    "node_network_supported_port_info", "Type of ports or PHYs supported by network device", "device", "type"
+)
 SPEED = {
-    "supported": gauge("node_network_supported_speed_bytes",
-                       "Combination of speeds and features supported by network device", "device", "duplex", "mode"),
-    "advertised": gauge("node_network_advertised_speed_bytes",
-                        "Combination of speeds and features offered by network device", "device", "duplex", "mode"),
+    "supported": gauge(
+        "node_network_supported_speed_bytes",
+        "Combination of speeds and features supported by network device",
+        "device",
+        "duplex",
+        "mode",
+    ),
+    "advertised": gauge(
+        "node_network_advertised_speed_bytes",
+        "Combination of speeds and features offered by network device",
+        "device",
+        "duplex",
+        "mode",
+    ),
 }
 CAPABILITIES = {
-    "supported": (gauge("node_network_autonegotiate_supported", "If this port device supports autonegotiate", "device"),
-                  gauge("node_network_pause_supported", "If this port device supports pause frames", "device"),
-                  gauge("node_network_asymmetricpause_supported",
-                        "If this port device supports asymmetric pause frames", "device")),
-    "advertised": (gauge("node_network_autonegotiate_advertised", "If this port device offers autonegotiate", "device"),
-                   gauge("node_network_pause_advertised", "If this port device offers pause capability", "device"),
-                   gauge("node_network_asymmetricpause_advertised",
-                         "If this port device offers asymmetric pause capability", "device")),
+    "supported": (
+        gauge("node_network_autonegotiate_supported", "If this port device supports autonegotiate", "device"),
+        gauge("node_network_pause_supported", "If this port device supports pause frames", "device"),
+        gauge(
+            "node_network_asymmetricpause_supported", "If this port device supports asymmetric pause frames", "device"
+        ),
+    ),
+    "advertised": (
+        gauge("node_network_autonegotiate_advertised", "If this port device offers autonegotiate", "device"),
+        gauge("node_network_pause_advertised", "If this port device offers pause capability", "device"),
+        gauge(
+            "node_network_asymmetricpause_advertised",
+            "If this port device offers asymmetric pause capability",
+            "device",
+        ),
+    ),
 }
 AUTONEGOTIATE = gauge("node_network_autonegotiate", "If this port is using autonegotiate", "device")
 AUTONEG_BIT, PAUSE_BIT, ASYM_PAUSE_BIT = 6, 13, 14
 PORT_BITS = {"TP": 7, "AUI": 8, "MII": 9, "FIBRE": 10, "BNC": 11, "Backplane": 16}
 # the link modes of the legacy 32-bit masks (bits of include/uapi/linux/ethtool.h): (Mbit/s, duplex, PHY)
-SPEED_BITS = {0: (10, "half", "T"), 1: (10, "full", "T"), 2: (100, "half", "T"), 3: (100, "full", "T"),
-              4: (1000, "half", "T"), 5: (1000, "full", "T"), 12: (10000, "full", "T"), 17: (1000, "full", "KX"),
-              18: (10000, "full", "KX4"), 19: (10000, "full", "KR"), 20: (10000, "full", "R_FEC"),
-              21: (20000, "full", "MLD2"), 22: (20000, "full", "KR2"), 23: (40000, "full", "KR4"),
-              24: (40000, "full", "CR4"), 25: (40000, "full", "SR4"), 26: (40000, "full", "LR4"),
-              27: (56000, "full", "KR4"), 28: (56000, "full", "CR4"), 29: (56000, "full", "SR4"),
-              30: (56000, "full", "LR4"), 31: (25000, "full", "CR")}
+SPEED_BITS = {
+    0: (10, "half", "T"),
+    1: (10, "full", "T"),
+    2: (100, "half", "T"),
+    3: (100, "full", "T"),
+    4: (1000, "half", "T"),
+    5: (1000, "full", "T"),
+    12: (10000, "full", "T"),
+    17: (1000, "full", "KX"),
+    18: (10000, "full", "KX4"),
+    19: (10000, "full", "KR"),
+    20: (10000, "full", "R_FEC"),
+    21: (20000, "full", "MLD2"),
+    22: (20000, "full", "KR2"),
+    23: (40000, "full", "KR4"),
+    24: (40000, "full", "CR4"),
+    25: (40000, "full", "SR4"),
+    26: (40000, "full", "LR4"),
+    27: (56000, "full", "KR4"),
+    28: (56000, "full", "CR4"),
+    29: (56000, "full", "SR4"),
+    30: (56000, "full", "LR4"),
+    31: (25000, "full", "CR"),
+}
 _SANITIZE = re.compile(r"_*[^0-9A-Za-z_]+_*")
 _RX = re.compile(r"(^|_)rx(_|$)")
 _TX = re.compile(r"(^|_)tx(_|$)")
@@ -92,22 +136,28 @@ def driver_info(sock, device: str) -> tuple[dict, int]:
     buf = ctypes.create_string_buffer(_DRVINFO.pack(ETHTOOL_GDRVINFO, *([b""] * 6), 0, 0, 0, 0, 0), _DRVINFO.size)
     _ioctl(sock, device, buf)
     _cmd, driver, version, fw, bus, erom, _r, _priv, n_stats, *_ = _DRVINFO.unpack(buf.raw)
-    return {"driver": _text(driver), "version": _text(version), "firmware_version": _text(fw),
-            "bus_info": _text(bus), "expansion_rom_version": _text(erom)}, n_stats
+    return {
+        "driver": _text(driver),
+        "version": _text(version),
+        "firmware_version": _text(fw),
+        "bus_info": _text(bus),
+        "expansion_rom_version": _text(erom),
+    }, n_stats
 
 
 def statistics(sock, device: str, count: int) -> dict[str, int]:
     if count <= 0 or count > MAX_STATS:
         return {}
-    names = ctypes.create_string_buffer(struct.pack("=III", ETHTOOL_GSTRINGS, ETH_SS_STATS, count),
-                                        12 + count * ETH_GSTRING_LEN)
+    names = ctypes.create_string_buffer(
+        struct.pack("=III", ETHTOOL_GSTRINGS, ETH_SS_STATS, count), 12 + count * ETH_GSTRING_LEN
+    )
     _ioctl(sock, device, names)
     values = ctypes.create_string_buffer(struct.pack("=II", ETHTOOL_GSTATS, count), 8 + count * 8)
     _ioctl(sock, device, values)
     n = min(struct.unpack_from("=I", names.raw, 8)[0], struct.unpack_from("=I", values.raw, 4)[0], count)
     out = {}
     for i in range(n):
-        name = _text(names.raw[12 + i * ETH_GSTRING_LEN:12 + (i + 1) * ETH_GSTRING_LEN])
+        name = _text(names.raw[12 + i * ETH_GSTRING_LEN : 12 + (i + 1) * ETH_GSTRING_LEN])
         out[name] = struct.unpack_from("=Q", values.raw, 8 + i * 8)[0]
     return out
 
@@ -125,25 +175,47 @@ class EthtoolCollector(HostCollector):
     name = "ethtool"
     default_enabled = False
     description = "NIC driver information, statistics and link modes (SIOCETHTOOL)."
-    metrics = (INFO, STAT, SUPPORTED_PORT, *SPEED.values(), *(d for ds in CAPABILITIES.values() for d in ds),
-               AUTONEGOTIATE)
+    metrics = (
+        INFO,
+        STAT,
+        SUPPORTED_PORT,
+        *SPEED.values(),
+        *(d for ds in CAPABILITIES.values() for d in ds),
+        AUTONEGOTIATE,
+    )
     flags = (
-        Flag("--collector.ethtool.device-include", "collector_ethtool_device_include",
-             "Regexp of ethtool devices to include (mutually exclusive to device-exclude).", metavar="REGEX"),
-        Flag("--collector.ethtool.device-exclude", "collector_ethtool_device_exclude",
-             "Regexp of ethtool devices to exclude (mutually exclusive to device-include).", metavar="REGEX"),
-        Flag("--collector.ethtool.metrics-include", "collector_ethtool_metrics_include",
-             "Regexp of ethtool stats to include.", default=".*", metavar="REGEX"),
+        Flag(
+            "--collector.ethtool.device-include",
+            "collector_ethtool_device_include",
+            "Regexp of ethtool devices to include (mutually exclusive to device-exclude).",
+            metavar="REGEX",
+        ),
+        Flag(
+            "--collector.ethtool.device-exclude",
+            "collector_ethtool_device_exclude",
+            "Regexp of ethtool devices to exclude (mutually exclusive to device-include).",
+            metavar="REGEX",
+        ),
+        Flag(
+            "--collector.ethtool.metrics-include",
+            "collector_ethtool_metrics_include",
+            "Regexp of ethtool stats to include.",
+            default=".*",
+            metavar="REGEX",
+        ),
     )
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
-        self.include = compile_filter("collector.ethtool.device-include",
-                                      settings.get("collector_ethtool_device_include"))
-        self.exclude = compile_filter("collector.ethtool.device-exclude",
-                                      settings.get("collector_ethtool_device_exclude"))
-        self.metrics_include = compile_filter("collector.ethtool.metrics-include",
-                                              settings.get("collector_ethtool_metrics_include") or ".*")
+        self.include = compile_filter(
+            "collector.ethtool.device-include", settings.get("collector_ethtool_device_include")
+        )
+        self.exclude = compile_filter(
+            "collector.ethtool.device-exclude", settings.get("collector_ethtool_device_exclude")
+        )
+        self.metrics_include = compile_filter(
+            "collector.ethtool.metrics-include", settings.get("collector_ethtool_metrics_include") or ".*"
+        )
 
     def _devices(self) -> list[str]:
         base = self.sys("class", "net")
@@ -154,8 +226,9 @@ class EthtoolCollector(HostCollector):
         stats: dict[str, MetricFamily] = {}
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for device in self._devices():
-                if (self.exclude is not None and self.exclude.search(device)) or \
-                        (self.include is not None and not self.include.search(device)):
+                if (self.exclude is not None and self.exclude.search(device)) or (
+                    self.include is not None and not self.include.search(device)
+                ):
                     continue
                 try:
                     supported, advertising, autoneg = link_info(sock, device)
@@ -169,8 +242,17 @@ class EthtoolCollector(HostCollector):
                 except OSError:
                     pass
                 else:
-                    fixed[INFO.name].add((info["bus_info"], device, info["driver"], info["expansion_rom_version"],
-                                          info["firmware_version"], info["version"]), 1)
+                    fixed[INFO.name].add(
+                        (
+                            info["bus_info"],
+                            device,
+                            info["driver"],
+                            info["expansion_rom_version"],
+                            info["firmware_version"],
+                            info["version"],
+                        ),
+                        1,
+                    )
                 try:
                     values = statistics(sock, device, n_stats)
                 except OSError:

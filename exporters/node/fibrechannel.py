@@ -17,11 +17,33 @@ from .registry import HostCollector, node_collectors
 from .sysfs_util import SKIP_ERRNOS, go_uint0
 from .sysfs_values import sys_read
 
-INFO_ATTRIBUTES = ("dev_loss_tmo", "fabric_name", "port_id", "port_name", "port_state", "port_type", "speed",
-                   "supported_classes", "supported_speeds", "symbolic_name")
-INFO = gauge("node_fibrechannel_info", "Non-numeric data from /sys/class/fc_host/<host>, value is always 1.",
-             "dev_loss_tmo", "fabric_name", "fc_host", "port_id", "port_name", "port_state", "port_type", "speed",
-             "supported_classes", "supported_speeds", "symbolic_name")
+INFO_ATTRIBUTES = (
+    "dev_loss_tmo",
+    "fabric_name",
+    "port_id",
+    "port_name",
+    "port_state",
+    "port_type",
+    "speed",
+    "supported_classes",
+    "supported_speeds",
+    "symbolic_name",
+)
+INFO = gauge(
+    "node_fibrechannel_info",
+    "Non-numeric data from /sys/class/fc_host/<host>, value is always 1.",
+    "dev_loss_tmo",
+    "fabric_name",
+    "fc_host",
+    "port_id",
+    "port_name",
+    "port_state",
+    "port_type",
+    "speed",
+    "supported_classes",
+    "supported_speeds",
+    "symbolic_name",
+)
 HEX_NAMES = ("port_id", "port_name", "fabric_name")  # printed as 0x...; node_exporter drops the 0x
 NOT_KEPT = 2**64 - 1
 
@@ -42,8 +64,10 @@ COUNTERS = (
     ("seconds_since_last_reset", _c("seconds_since_last_reset_total", "Number of seconds since last host port reset")),
     ("invalid_tx_word_count", _c("invalid_tx_words_total", "Number of invalid words transmitted by host port")),
     ("link_failure_count", _c("link_failure_total", "Number of times the host port link has failed")),
-    ("loss_of_sync_count", _c("loss_of_sync_total",
-                              "Number of failures on either bit or transmission word boundaries")),
+    (
+        "loss_of_sync_count",
+        _c("loss_of_sync_total", "Number of failures on either bit or transmission word boundaries"),
+    ),
     ("loss_of_signal_count", _c("loss_of_signal_total", "Number of times signal has been lost")),
     ("nos_count", _c("nos_total", "Number Not_Operational Primitive Sequence received by host port")),
     ("fcp_packet_aborts", _c("fcp_packet_aborts_total", "Number of aborted packets")),
@@ -71,8 +95,9 @@ class FibreChannelCollector(HostCollector):
         rows: list[tuple] = [(INFO, tuple(attrs[a] if a != "fc_host" else name for a in INFO.labels), 1)]
         stats = os.path.join(base, "statistics")
         with os.scandir(stats) as entries:
-            files = sorted((e.name, e.path) for e in entries
-                           if e.is_file(follow_symlinks=False) and e.name != "reset_statistics")
+            files = sorted(
+                (e.name, e.path) for e in entries if e.is_file(follow_symlinks=False) and e.name != "reset_statistics"
+            )
         values = {}
         for fname, path in files:
             try:

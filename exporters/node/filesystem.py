@@ -41,18 +41,24 @@ def go_errno_text(exc: OSError) -> str:
         return str(exc)
     text = _GO_ERRNO_TEXT.get(exc.errno) or os.strerror(exc.errno)
     return text[:1].lower() + text[1:]
+
+
 SIZE = gauge("node_filesystem_size_bytes", "Filesystem size in bytes.", *LABELS)
 FREE = gauge("node_filesystem_free_bytes", "Filesystem free space in bytes.", *LABELS)
 AVAIL = gauge("node_filesystem_avail_bytes", "Filesystem space available to non-root users in bytes.", *LABELS)
 FILES = gauge("node_filesystem_files", "Filesystem total file nodes.", *LABELS)
 FILES_FREE = gauge("node_filesystem_files_free", "Filesystem total free file nodes.", *LABELS)
 READONLY = gauge("node_filesystem_readonly", "Filesystem read-only status.", *LABELS)
-DEVICE_ERROR = gauge("node_filesystem_device_error",
-                     "Whether an error occurred while getting statistics for the given device.", *LABELS)
-MOUNT_INFO = gauge("node_filesystem_mount_info", "Filesystem mount information.",
-                   "device", "major", "minor", "mountpoint")
+DEVICE_ERROR = gauge(
+    "node_filesystem_device_error", "Whether an error occurred while getting statistics for the given device.", *LABELS
+)
+MOUNT_INFO = gauge(
+    "node_filesystem_mount_info", "Filesystem mount information.", "device", "major", "minor", "mountpoint"
+)
 
-DEFAULT_MOUNT_POINTS_EXCLUDE = r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+DEFAULT_MOUNT_POINTS_EXCLUDE = (
+    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+)
 DEFAULT_FS_TYPES_EXCLUDE = (
     r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|"
     r"overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$"
@@ -79,7 +85,7 @@ def _unescape(field: str) -> str:
         return field
     out, i = [], 0
     while i < len(field):
-        code = field[i + 1:i + 4]
+        code = field[i + 1 : i + 4]
         if field[i] == "\\" and len(code) == 3 and all(c in "01234567" for c in code):
             out.append(chr(int(code, 8)))
             i += 4
@@ -101,14 +107,16 @@ def parse_mountinfo(text: str) -> list[Mount]:
         if len(fields) < sep + 3:
             continue
         major, _, minor = fields[2].partition(":")
-        mounts.append(Mount(
-            device=_unescape(fields[sep + 2]),
-            mountpoint=_unescape(fields[4]),
-            fstype=fields[sep + 1],
-            options=tuple(fields[5].split(",")),
-            major=major,
-            minor=minor,
-        ))
+        mounts.append(
+            Mount(
+                device=_unescape(fields[sep + 2]),
+                mountpoint=_unescape(fields[4]),
+                fstype=fields[sep + 1],
+                options=tuple(fields[5].split(",")),
+                major=major,
+                minor=minor,
+            )
+        )
     return mounts
 
 
@@ -133,7 +141,7 @@ class _Job:
         self.done = False
         self.result: os.statvfs_result | OSError | None = None
         self.started_at: float | None = None  # time.monotonic() when a worker began the call
-        self.abandoned = False    # the scrape stopped waiting for it
+        self.abandoned = False  # the scrape stopped waiting for it
         self.written_off = False  # it overran: its path is stuck and its worker was replaced
 
 
@@ -243,8 +251,7 @@ class StatfsRunner:
                 else:
                     job.abandoned = True
         for path, seconds in overran.items():
-            log.warning("statvfs on %s did not return within %.3gs; skipping it until it responds",
-                        path, seconds)
+            log.warning("statvfs on %s did not return within %.3gs; skipping it until it responds", path, seconds)
         return results
 
 
@@ -254,20 +261,46 @@ class FilesystemCollector(HostCollector):
     description = "Filesystem space and inodes (statvfs on every mount of PID 1's mount table)."
     metrics = (AVAIL, DEVICE_ERROR, FILES, FILES_FREE, FREE, READONLY, SIZE, MOUNT_INFO)
     flags = (
-        Flag("--collector.filesystem.mount-points-exclude", "collector_filesystem_mount_points_exclude",
-             "Regexp of mount points to exclude (mutually exclusive with -include).", metavar="REGEX",
-             aliases=("--collector.filesystem.ignored-mount-points",)),
-        Flag("--collector.filesystem.mount-points-include", "collector_filesystem_mount_points_include",
-             "Regexp of mount points to include (mutually exclusive with -exclude).", metavar="REGEX"),
-        Flag("--collector.filesystem.fs-types-exclude", "collector_filesystem_fs_types_exclude",
-             "Regexp of filesystem types to exclude (mutually exclusive with -include).", metavar="REGEX",
-             aliases=("--collector.filesystem.ignored-fs-types",)),
-        Flag("--collector.filesystem.fs-types-include", "collector_filesystem_fs_types_include",
-             "Regexp of filesystem types to include (mutually exclusive with -exclude).", metavar="REGEX"),
-        Flag("--collector.filesystem.mount-timeout", "collector_filesystem_mount_timeout",
-             "Seconds to wait for statvfs on a mount before marking it stuck.", default=5.0, type=float),
-        Flag("--collector.filesystem.stat-workers", "collector_filesystem_stat_workers",
-             "Threads that run statvfs calls.", default=4, type=int),
+        Flag(
+            "--collector.filesystem.mount-points-exclude",
+            "collector_filesystem_mount_points_exclude",
+            "Regexp of mount points to exclude (mutually exclusive with -include).",
+            metavar="REGEX",
+            aliases=("--collector.filesystem.ignored-mount-points",),
+        ),
+        Flag(
+            "--collector.filesystem.mount-points-include",
+            "collector_filesystem_mount_points_include",
+            "Regexp of mount points to include (mutually exclusive with -exclude).",
+            metavar="REGEX",
+        ),
+        Flag(
+            "--collector.filesystem.fs-types-exclude",
+            "collector_filesystem_fs_types_exclude",
+            "Regexp of filesystem types to exclude (mutually exclusive with -include).",
+            metavar="REGEX",
+            aliases=("--collector.filesystem.ignored-fs-types",),
+        ),
+        Flag(
+            "--collector.filesystem.fs-types-include",
+            "collector_filesystem_fs_types_include",
+            "Regexp of filesystem types to include (mutually exclusive with -exclude).",
+            metavar="REGEX",
+        ),
+        Flag(
+            "--collector.filesystem.mount-timeout",
+            "collector_filesystem_mount_timeout",
+            "Seconds to wait for statvfs on a mount before marking it stuck.",
+            default=5.0,
+            type=float,
+        ),
+        Flag(
+            "--collector.filesystem.stat-workers",
+            "collector_filesystem_stat_workers",
+            "Threads that run statvfs calls.",
+            default=4,
+            type=int,
+        ),
     )
 
     def __init__(self, settings) -> None:
@@ -277,12 +310,14 @@ class FilesystemCollector(HostCollector):
             "collector.filesystem.mount-points",
             get("collector_filesystem_mount_points_include"),
             get("collector_filesystem_mount_points_exclude"),
-            DEFAULT_MOUNT_POINTS_EXCLUDE)
+            DEFAULT_MOUNT_POINTS_EXCLUDE,
+        )
         self.fstype_filter = DeviceFilter(
             "collector.filesystem.fs-types",
             get("collector_filesystem_fs_types_include"),
             get("collector_filesystem_fs_types_exclude"),
-            DEFAULT_FS_TYPES_EXCLUDE)
+            DEFAULT_FS_TYPES_EXCLUDE,
+        )
         timeout = float(get("collector_filesystem_mount_timeout", 5.0))
         if timeout <= 0:
             raise ValueError("--collector.filesystem.mount-timeout must be positive")
@@ -293,7 +328,7 @@ class FilesystemCollector(HostCollector):
         root = self.rootfs.rstrip("/")
         if not root or not mountpoint.startswith(root):
             return mountpoint
-        rest = mountpoint[len(root):]
+        rest = mountpoint[len(root) :]
         if rest and not rest.startswith("/"):
             return mountpoint
         return rest or "/"

@@ -28,8 +28,24 @@ from .sysfs_values import IncludeExclude, WarnOnce, go_float, sys_read
 
 log = logging.getLogger("exporters.node.hwmon")
 
-SENSOR_TYPES = frozenset({"vrm", "beep_enable", "update_interval", "in", "cpu", "fan", "pwm", "temp", "curr", "power",
-                          "energy", "humidity", "intrusion", "freq"})
+SENSOR_TYPES = frozenset(
+    {
+        "vrm",
+        "beep_enable",
+        "update_interval",
+        "in",
+        "cpu",
+        "fan",
+        "pwm",
+        "temp",
+        "curr",
+        "power",
+        "energy",
+        "humidity",
+        "intrusion",
+        "freq",
+    }
+)
 _FILENAME = re.compile(r"(?P<type>[^0-9]+)(?P<id>[0-9]*)?(_(?P<property>.+))?")
 _INVALID = re.compile(r"[^a-z0-9:_]")
 LABELS = ("chip", "sensor")
@@ -67,8 +83,14 @@ class Rule:
 
 
 def _rule(types, elements, suffix, help, scale=_same, typ=GAUGE) -> Rule:
-    return Rule(frozenset(types) if types else None, frozenset(elements) if elements is not None else None,
-                suffix, help, scale, typ)
+    return Rule(
+        frozenset(types) if types else None,
+        frozenset(elements) if elements is not None else None,
+        suffix,
+        help,
+        scale,
+        typ,
+    )
 
 
 RULES = (
@@ -79,23 +101,44 @@ RULES = (
     _rule({"curr"}, None, "_amps", "Hardware monitor for current ({element})", _milli),
     _rule({"energy"}, None, "_joule_total", "Hardware monitor for joules used so far ({element})", _micro, COUNTER),
     _rule({"power"}, {"accuracy"}, "", "Hardware monitor power meter accuracy, as a ratio", _micro),
-    _rule({"power"}, {"average_interval", "average_interval_min", "average_interval_max"}, "_seconds",
-          "Hardware monitor power usage update interval ({element})", _milli),
+    _rule(
+        {"power"},
+        {"average_interval", "average_interval_min", "average_interval_max"},
+        "_seconds",
+        "Hardware monitor power usage update interval ({element})",
+        _milli,
+    ),
     _rule({"power"}, None, "_watt", "Hardware monitor for power usage in watts ({element})", _micro),
-    _rule({"humidity"}, None, "",
-          "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a percentage) "
-          "({element})", _micro),
-    _rule({"fan"}, {"input", "min", "max", "target"}, "_rpm",
-          "Hardware monitor for fan revolutions per minute ({element})"),
+    _rule(
+        {"humidity"},
+        None,
+        "",
+        "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a percentage) "
+        "({element})",
+        _micro,
+    ),
+    _rule(
+        {"fan"},
+        {"input", "min", "max", "target"},
+        "_rpm",
+        "Hardware monitor for fan revolutions per minute ({element})",
+    ),
 )
 FALLBACK = _rule(None, None, "", "Hardware monitor {type} element {element}")
 FREQ_MHZ_SUFFIX, FREQ_MHZ_HELP = "_freq_mhz", "Hardware monitor for GPU frequency in MHz"
 
 # For the generated metric reference: the names come from the sensor files.
 DOC_METRICS = (
-    CHIP_NAMES, SENSOR_LABEL, BEEP_ENABLED, VRM, UPDATE_INTERVAL,
-    gauge("node_hwmon_temp_<element>_celsius", "Hardware monitor for temperature (<element>): temp*_input, _max, _crit",
-          *LABELS),
+    CHIP_NAMES,
+    SENSOR_LABEL,
+    BEEP_ENABLED,
+    VRM,
+    UPDATE_INTERVAL,
+    gauge(
+        "node_hwmon_temp_<element>_celsius",
+        "Hardware monitor for temperature (<element>): temp*_input, _max, _crit",
+        *LABELS,
+    ),
     gauge("node_hwmon_fan_<element>_rpm", "Hardware monitor for fan revolutions per minute (<element>)", *LABELS),
     gauge("node_hwmon_in_<element>_volts", "Hardware monitor for voltage (<element>)", *LABELS),
     gauge("node_hwmon_curr_<element>_amps", "Hardware monitor for current (<element>)", *LABELS),
@@ -201,8 +244,10 @@ class Families:
             return
         key = (name, labelvalues)
         if key in self.seen:
-            self.warn(f"hwmon: {name}{dict(zip(labelnames, labelvalues))} was already collected from another "
-                      "hwmon directory of the same device; the first is kept")
+            self.warn(
+                f"hwmon: {name}{dict(zip(labelnames, labelvalues))} was already collected from another "
+                "hwmon directory of the same device; the first is kept"
+            )
             return
         self.seen.add(key)
         fam.add(labelvalues, value)
@@ -214,25 +259,39 @@ class HwmonCollector(HostCollector):
     description = "Hardware sensors (/sys/class/hwmon): temperatures, fans, voltages, power."
     metrics = DOC_METRICS
     flags = (
-        Flag("--collector.hwmon.chip-include", "collector_hwmon_chip_include",
-             "Regexp of hwmon chip to include (mutually exclusive to device-exclude)."),
-        Flag("--collector.hwmon.chip-exclude", "collector_hwmon_chip_exclude",
-             "Regexp of hwmon chip to exclude (mutually exclusive to device-include)."),
-        Flag("--collector.hwmon.sensor-include", "collector_hwmon_sensor_include",
-             "Regexp of hwmon sensor to include (mutually exclusive to sensor-exclude); matched against "
-             "'<chip>;<sensor>', e.g. 'platform_coretemp_0;temp3'."),
-        Flag("--collector.hwmon.sensor-exclude", "collector_hwmon_sensor_exclude",
-             "Regexp of hwmon sensor to exclude (mutually exclusive to sensor-include); matched against "
-             "'<chip>;<sensor>'."),
+        Flag(
+            "--collector.hwmon.chip-include",
+            "collector_hwmon_chip_include",
+            "Regexp of hwmon chip to include (mutually exclusive to device-exclude).",
+        ),
+        Flag(
+            "--collector.hwmon.chip-exclude",
+            "collector_hwmon_chip_exclude",
+            "Regexp of hwmon chip to exclude (mutually exclusive to device-include).",
+        ),
+        Flag(
+            "--collector.hwmon.sensor-include",
+            "collector_hwmon_sensor_include",
+            "Regexp of hwmon sensor to include (mutually exclusive to sensor-exclude); matched against "
+            "'<chip>;<sensor>', e.g. 'platform_coretemp_0;temp3'.",
+        ),
+        Flag(
+            "--collector.hwmon.sensor-exclude",
+            "collector_hwmon_sensor_exclude",
+            "Regexp of hwmon sensor to exclude (mutually exclusive to sensor-include); matched against "
+            "'<chip>;<sensor>'.",
+        ),
     )
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
         get = self.settings.get
-        self.chips = IncludeExclude("collector.hwmon.chip", get("collector_hwmon_chip_include"),
-                                    get("collector_hwmon_chip_exclude"))
-        self.sensors = IncludeExclude("collector.hwmon.sensor", get("collector_hwmon_sensor_include"),
-                                      get("collector_hwmon_sensor_exclude"))
+        self.chips = IncludeExclude(
+            "collector.hwmon.chip", get("collector_hwmon_chip_include"), get("collector_hwmon_chip_exclude")
+        )
+        self.sensors = IncludeExclude(
+            "collector.hwmon.sensor", get("collector_hwmon_sensor_include"), get("collector_hwmon_sensor_exclude")
+        )
         self.warn = WarnOnce(log)
         # chip label by (class/hwmon entry, its link target): resolving the device path costs a dozen
         # syscalls per chip; a hwmon directory that reappears elsewhere (module reload) has a new target
@@ -292,8 +351,9 @@ class HwmonCollector(HostCollector):
         sensor_type = split_sensor_file(sensor)[0]
         labels = (chip, sensor)
         if "label" in elements:
-            out.add(SENSOR_LABEL.name, GAUGE, SENSOR_LABEL.help, SENSOR_LABEL.labels,
-                    (chip, sensor, elements["label"]), 1)
+            out.add(
+                SENSOR_LABEL.name, GAUGE, SENSOR_LABEL.help, SENSOR_LABEL.labels, (chip, sensor, elements["label"]), 1
+            )
         whole = elements.get("")
         if sensor_type == "beep_enable":
             out.add(BEEP_ENABLED.name, GAUGE, BEEP_ENABLED.help, LABELS, labels, 1 if whole == "1" else 0)
@@ -326,10 +386,22 @@ class HwmonCollector(HostCollector):
                 continue
             if sensor_type == "freq" and element == "input":
                 if "label" in elements:
-                    out.add(name + FREQ_MHZ_SUFFIX, GAUGE, FREQ_MHZ_HELP, LABELS,
-                            (chip, clean_name(elements["label"])), value / 1000000.0)
+                    out.add(
+                        name + FREQ_MHZ_SUFFIX,
+                        GAUGE,
+                        FREQ_MHZ_HELP,
+                        LABELS,
+                        (chip, clean_name(elements["label"])),
+                        value / 1000000.0,
+                    )
                 continue
             rule = rule_for(sensor_type, element)
             shown = "input" if (rule.suffix == "_celsius" and element == "") else element
-            out.add(name + rule.suffix, rule.type, rule.help.format(type=sensor_type, element=shown), LABELS, labels,
-                    rule.scale(value))
+            out.add(
+                name + rule.suffix,
+                rule.type,
+                rule.help.format(type=sensor_type, element=shown),
+                LABELS,
+                labels,
+                rule.scale(value),
+            )

@@ -20,15 +20,27 @@ from .registry import HostCollector, node_collectors
 from .sysfs_util import SKIP_ERRNOS, go_uint0
 from .sysfs_values import go_uint, sys_read
 
-INFO = gauge("node_infiniband_info", "Non-numeric data from /sys/class/infiniband/<device>, value is always 1.",
-             "board_id", "device", "firmware_version", "hca_type")
-STATE_ID = gauge("node_infiniband_state_id",
-                 "State of the InfiniBand port (0: no change, 1: down, 2: init, 3: armed, 4: active, 5: act defer)",
-                 "device", "port")
+INFO = gauge(
+    "node_infiniband_info",
+    "Non-numeric data from /sys/class/infiniband/<device>, value is always 1.",
+    "board_id",
+    "device",
+    "firmware_version",
+    "hca_type",
+)
+STATE_ID = gauge(
+    "node_infiniband_state_id",
+    "State of the InfiniBand port (0: no change, 1: down, 2: init, 3: armed, 4: active, 5: act defer)",
+    "device",
+    "port",
+)
 PHYSICAL_STATE_ID = gauge(
     "node_infiniband_physical_state_id",
     "Physical state of the InfiniBand port (0: no change, 1: sleep, 2: polling, 3: disable, 4: shift, 5: link up, "
-    "6: link error recover, 7: phytest)", "device", "port")
+    "6: link error recover, 7: phytest)",
+    "device",
+    "port",
+)
 RATE = gauge("node_infiniband_rate_bytes_per_second", "Maximum signal transfer rate", "device", "port")
 
 
@@ -38,75 +50,215 @@ def _c(name: str, help: str):
 
 # (directory, file, metric, multiplier)
 COUNTERS = (
-    ("counters_ext", "port_multicast_rcv_packets",
-     _c("legacy_multicast_packets_received_total", "Number of multicast packets received"), 1),
-    ("counters_ext", "port_multicast_xmit_packets",
-     _c("legacy_multicast_packets_transmitted_total", "Number of multicast packets transmitted"), 1),
-    ("counters_ext", "port_rcv_data_64",
-     _c("legacy_data_received_bytes_total", "Number of data octets received on all links"), 4),
-    ("counters_ext", "port_rcv_packets_64",
-     _c("legacy_packets_received_total", "Number of data packets received on all links"), 1),
-    ("counters_ext", "port_unicast_rcv_packets",
-     _c("legacy_unicast_packets_received_total", "Number of unicast packets received"), 1),
-    ("counters_ext", "port_unicast_xmit_packets",
-     _c("legacy_unicast_packets_transmitted_total", "Number of unicast packets transmitted"), 1),
-    ("counters_ext", "port_xmit_data_64",
-     _c("legacy_data_transmitted_bytes_total", "Number of data octets transmitted on all links"), 4),
-    ("counters_ext", "port_xmit_packets_64",
-     _c("legacy_packets_transmitted_total", "Number of data packets received on all links"), 1),
-    ("counters", "excessive_buffer_overrun_errors",
-     _c("excessive_buffer_overrun_errors_total", "Number of times that OverrunErrors consecutive flow control update "
-        "periods occurred, each having at least one overrun error."), 1),
-    ("counters", "link_downed",
-     _c("link_downed_total", "Number of times the link failed to recover from an error state and went down"), 1),
-    ("counters", "link_error_recovery",
-     _c("link_error_recovery_total", "Number of times the link successfully recovered from an error state"), 1),
-    ("counters", "local_link_integrity_errors",
-     _c("local_link_integrity_errors_total", "Number of times that the count of local physical errors exceeded the "
-        "threshold specified by LocalPhyErrors."), 1),
-    ("counters", "multicast_rcv_packets",
-     _c("multicast_packets_received_total", "Number of multicast packets received (including errors)"), 1),
-    ("counters", "multicast_xmit_packets",
-     _c("multicast_packets_transmitted_total", "Number of multicast packets transmitted (including errors)"), 1),
-    ("counters", "port_rcv_constraint_errors",
-     _c("port_constraint_errors_received_total",
-        "Number of packets received on the switch physical port that are discarded"), 1),
-    ("counters", "port_xmit_constraint_errors",
-     _c("port_constraint_errors_transmitted_total", "Number of packets not transmitted from the switch physical port"),
-     1),
-    ("counters", "port_rcv_data", _c("port_data_received_bytes_total", "Number of data octets received on all links"),
-     4),
-    ("counters", "port_xmit_data",
-     _c("port_data_transmitted_bytes_total", "Number of data octets transmitted on all links"), 4),
-    ("counters", "port_rcv_discards",
-     _c("port_discards_received_total",
-        "Number of inbound packets discarded by the port because the port is down or congested"), 1),
-    ("counters", "port_xmit_discards",
-     _c("port_discards_transmitted_total",
-        "Number of outbound packets discarded by the port because the port is down or congested"), 1),
-    ("counters", "port_rcv_errors",
-     _c("port_errors_received_total", "Number of packets containing an error that were received on this port"), 1),
-    ("counters", "port_rcv_packets",
-     _c("port_packets_received_total", "Number of packets received on all VLs by this port (including errors)"), 1),
-    ("counters", "port_xmit_packets",
-     _c("port_packets_transmitted_total", "Number of packets transmitted on all VLs from this port (including errors)"),
-     1),
-    ("counters", "port_xmit_wait",
-     _c("port_transmit_wait_total",
-        "Number of ticks during which the port had data to transmit but no data was sent during the entire tick"), 1),
-    ("counters", "unicast_rcv_packets",
-     _c("unicast_packets_received_total", "Number of unicast packets received (including errors)"), 1),
-    ("counters", "unicast_xmit_packets",
-     _c("unicast_packets_transmitted_total", "Number of unicast packets transmitted (including errors)"), 1),
-    ("counters", "port_rcv_remote_physical_errors",
-     _c("port_receive_remote_physical_errors_total",
-        "Number of packets marked with the EBP (End of Bad Packet) delimiter received on the port."), 1),
-    ("counters", "port_rcv_switch_relay_errors",
-     _c("port_receive_switch_relay_errors_total", "Number of packets that could not be forwarded by the switch."), 1),
-    ("counters", "symbol_error",
-     _c("symbol_error_total", "Number of minor link errors detected on one or more physical lanes."), 1),
-    ("counters", "VL15_dropped",
-     _c("vl15_dropped_total", "Number of incoming VL15 packets dropped due to resource limitations."), 1),
+    (
+        "counters_ext",
+        "port_multicast_rcv_packets",
+        _c("legacy_multicast_packets_received_total", "Number of multicast packets received"),
+        1,
+    ),
+    (
+        "counters_ext",
+        "port_multicast_xmit_packets",
+        _c("legacy_multicast_packets_transmitted_total", "Number of multicast packets transmitted"),
+        1,
+    ),
+    (
+        "counters_ext",
+        "port_rcv_data_64",
+        _c("legacy_data_received_bytes_total", "Number of data octets received on all links"),
+        4,
+    ),
+    (
+        "counters_ext",
+        "port_rcv_packets_64",
+        _c("legacy_packets_received_total", "Number of data packets received on all links"),
+        1,
+    ),
+    (
+        "counters_ext",
+        "port_unicast_rcv_packets",
+        _c("legacy_unicast_packets_received_total", "Number of unicast packets received"),
+        1,
+    ),
+    (
+        "counters_ext",
+        "port_unicast_xmit_packets",
+        _c("legacy_unicast_packets_transmitted_total", "Number of unicast packets transmitted"),
+        1,
+    ),
+    (
+        "counters_ext",
+        "port_xmit_data_64",
+        _c("legacy_data_transmitted_bytes_total", "Number of data octets transmitted on all links"),
+        4,
+    ),
+    (
+        "counters_ext",
+        "port_xmit_packets_64",
+        _c("legacy_packets_transmitted_total", "Number of data packets received on all links"),
+        1,
+    ),
+    (
+        "counters",
+        "excessive_buffer_overrun_errors",
+        _c(
+            "excessive_buffer_overrun_errors_total",
+            "Number of times that OverrunErrors consecutive flow control update "
+            "periods occurred, each having at least one overrun error.",
+        ),
+        1,
+    ),
+    (
+        "counters",
+        "link_downed",
+        _c("link_downed_total", "Number of times the link failed to recover from an error state and went down"),
+        1,
+    ),
+    (
+        "counters",
+        "link_error_recovery",
+        _c("link_error_recovery_total", "Number of times the link successfully recovered from an error state"),
+        1,
+    ),
+    (
+        "counters",
+        "local_link_integrity_errors",
+        _c(
+            "local_link_integrity_errors_total",
+            "Number of times that the count of local physical errors exceeded the "
+            "threshold specified by LocalPhyErrors.",
+        ),
+        1,
+    ),
+    (
+        "counters",
+        "multicast_rcv_packets",
+        _c("multicast_packets_received_total", "Number of multicast packets received (including errors)"),
+        1,
+    ),
+    (
+        "counters",
+        "multicast_xmit_packets",
+        _c("multicast_packets_transmitted_total", "Number of multicast packets transmitted (including errors)"),
+        1,
+    ),
+    (
+        "counters",
+        "port_rcv_constraint_errors",
+        _c(
+            "port_constraint_errors_received_total",
+            "Number of packets received on the switch physical port that are discarded",
+        ),
+        1,
+    ),
+    (
+        "counters",
+        "port_xmit_constraint_errors",
+        _c(
+            "port_constraint_errors_transmitted_total",
+            "Number of packets not transmitted from the switch physical port",
+        ),
+        1,
+    ),
+    (
+        "counters",
+        "port_rcv_data",
+        _c("port_data_received_bytes_total", "Number of data octets received on all links"),
+        4,
+    ),
+    (
+        "counters",
+        "port_xmit_data",
+        _c("port_data_transmitted_bytes_total", "Number of data octets transmitted on all links"),
+        4,
+    ),
+    (
+        "counters",
+        "port_rcv_discards",
+        _c(
+            "port_discards_received_total",
+            "Number of inbound packets discarded by the port because the port is down or congested",
+        ),
+        1,
+    ),
+    (
+        "counters",
+        "port_xmit_discards",
+        _c(
+            "port_discards_transmitted_total",
+            "Number of outbound packets discarded by the port because the port is down or congested",
+        ),
+        1,
+    ),
+    (
+        "counters",
+        "port_rcv_errors",
+        _c("port_errors_received_total", "Number of packets containing an error that were received on this port"),
+        1,
+    ),
+    (
+        "counters",
+        "port_rcv_packets",
+        _c("port_packets_received_total", "Number of packets received on all VLs by this port (including errors)"),
+        1,
+    ),
+    (
+        "counters",
+        "port_xmit_packets",
+        _c(
+            "port_packets_transmitted_total",
+            "Number of packets transmitted on all VLs from this port (including errors)",
+        ),
+        1,
+    ),
+    (
+        "counters",
+        "port_xmit_wait",
+        _c(
+            "port_transmit_wait_total",
+            "Number of ticks during which the port had data to transmit but no data was sent during the entire tick",
+        ),
+        1,
+    ),
+    (
+        "counters",
+        "unicast_rcv_packets",
+        _c("unicast_packets_received_total", "Number of unicast packets received (including errors)"),
+        1,
+    ),
+    (
+        "counters",
+        "unicast_xmit_packets",
+        _c("unicast_packets_transmitted_total", "Number of unicast packets transmitted (including errors)"),
+        1,
+    ),
+    (
+        "counters",
+        "port_rcv_remote_physical_errors",
+        _c(
+            "port_receive_remote_physical_errors_total",
+            "Number of packets marked with the EBP (End of Bad Packet) delimiter received on the port.",
+        ),
+        1,
+    ),
+    (
+        "counters",
+        "port_rcv_switch_relay_errors",
+        _c("port_receive_switch_relay_errors_total", "Number of packets that could not be forwarded by the switch."),
+        1,
+    ),
+    (
+        "counters",
+        "symbol_error",
+        _c("symbol_error_total", "Number of minor link errors detected on one or more physical lanes."),
+        1,
+    ),
+    (
+        "counters",
+        "VL15_dropped",
+        _c("vl15_dropped_total", "Number of incoming VL15 packets dropped due to resource limitations."),
+        1,
+    ),
 )
 _BY_FILE = {(d, f): (m, mul) for d, f, m, mul in COUNTERS}
 

@@ -30,7 +30,7 @@ def parse_interrupts(text: str) -> dict[str, tuple[str, str, list[str]]]:
             continue
         name = name.lstrip(" ")
         if name.isdigit():
-            info, devices = parts[ncpu], " ".join(parts[ncpu + 1:])
+            info, devices = parts[ncpu], " ".join(parts[ncpu + 1 :])
         else:
             info, devices = " ".join(parts[ncpu:]), ""
         out[name] = (info, devices, parts[:ncpu])
@@ -44,27 +44,42 @@ class InterruptsCollector(HostCollector):
     description = "Interrupts serviced per CPU and interrupt (/proc/interrupts)."
     metrics = (INTERRUPTS,)
     flags = (
-        Flag("--collector.interrupts.name-include", "collector_interrupts_name_include",
-             "Regexp of interrupts name to include (mutually exclusive to --collector.interrupts.name-exclude).",
-             metavar="REGEX"),
-        Flag("--collector.interrupts.name-exclude", "collector_interrupts_name_exclude",
-             "Regexp of interrupts name to exclude (mutually exclusive to --collector.interrupts.name-include).",
-             metavar="REGEX"),
-        Flag("--collector.interrupts.include-zeros", "collector_interrupts_include_zeros",
-             "Include interrupts that have a zero value.", default=True, type=bool),
+        Flag(
+            "--collector.interrupts.name-include",
+            "collector_interrupts_name_include",
+            "Regexp of interrupts name to include (mutually exclusive to --collector.interrupts.name-exclude).",
+            metavar="REGEX",
+        ),
+        Flag(
+            "--collector.interrupts.name-exclude",
+            "collector_interrupts_name_exclude",
+            "Regexp of interrupts name to exclude (mutually exclusive to --collector.interrupts.name-include).",
+            metavar="REGEX",
+        ),
+        Flag(
+            "--collector.interrupts.include-zeros",
+            "collector_interrupts_include_zeros",
+            "Include interrupts that have a zero value.",
+            default=True,
+            type=bool,
+        ),
     )
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
-        self.include = compile_filter("collector.interrupts.name-include",
-                                      settings.get("collector_interrupts_name_include"))
-        self.exclude = compile_filter("collector.interrupts.name-exclude",
-                                      settings.get("collector_interrupts_name_exclude"))
+        self.include = compile_filter(
+            "collector.interrupts.name-include", settings.get("collector_interrupts_name_include")
+        )
+        self.exclude = compile_filter(
+            "collector.interrupts.name-exclude", settings.get("collector_interrupts_name_exclude")
+        )
         self.include_zeros = bool(settings.get("collector_interrupts_include_zeros", True))
 
     def ignored(self, name: str) -> bool:
-        return bool((self.exclude is not None and self.exclude.search(name))
-                    or (self.include is not None and not self.include.search(name)))
+        return bool(
+            (self.exclude is not None and self.exclude.search(name))
+            or (self.include is not None and not self.include.search(name))
+        )
 
     def read(self):
         fam = INTERRUPTS.family()

@@ -24,12 +24,19 @@ OUTGOING_PACKETS = counter("node_ipvs_outgoing_packets_total", "The total number
 INCOMING_BYTES = counter("node_ipvs_incoming_bytes_total", "The total amount of incoming data.")
 OUTGOING_BYTES = counter("node_ipvs_outgoing_bytes_total", "The total amount of outgoing data.")
 TOTALS = (CONNECTIONS, INCOMING_PACKETS, OUTGOING_PACKETS, INCOMING_BYTES, OUTGOING_BYTES)
-BACKEND_ACTIVE = gauge("node_ipvs_backend_connections_active",
-                       "The current active connections by local and remote address.", *sorted(BACKEND_LABELS))
-BACKEND_INACTIVE = gauge("node_ipvs_backend_connections_inactive",
-                         "The current inactive connections by local and remote address.", *sorted(BACKEND_LABELS))
-BACKEND_WEIGHT = gauge("node_ipvs_backend_weight", "The current backend weight by local and remote address.",
-                       *sorted(BACKEND_LABELS))
+BACKEND_ACTIVE = gauge(
+    "node_ipvs_backend_connections_active",
+    "The current active connections by local and remote address.",
+    *sorted(BACKEND_LABELS),
+)
+BACKEND_INACTIVE = gauge(
+    "node_ipvs_backend_connections_inactive",
+    "The current inactive connections by local and remote address.",
+    *sorted(BACKEND_LABELS),
+)
+BACKEND_WEIGHT = gauge(
+    "node_ipvs_backend_weight", "The current backend weight by local and remote address.", *sorted(BACKEND_LABELS)
+)
 
 
 def parse_backend_labels(text: str) -> tuple[str, ...]:
@@ -100,8 +107,9 @@ def parse_ip_vs(text: str) -> list[dict]:
             if None in numbers:
                 raise ValueError(f"ip_vs: weight/connections are not numbers: {line.strip()[:80]!r}")
             weight, active, inactive = numbers
-            out.append(dict(service, remote_address=address, remote_port=port, weight=weight, active=active,
-                            inactive=inactive))
+            out.append(
+                dict(service, remote_address=address, remote_port=port, weight=weight, active=active, inactive=inactive)
+            )
     return out
 
 
@@ -111,8 +119,12 @@ class IPVSCollector(HostCollector):
     description = "IPVS (IP Virtual Server) totals and backend connections (/proc/net/ip_vs, ip_vs_stats)."
     metrics = TOTALS + (BACKEND_ACTIVE, BACKEND_INACTIVE, BACKEND_WEIGHT)
     flags = (
-        Flag("--collector.ipvs.backend-labels", "collector_ipvs_backend_labels",
-             "Comma separated list for IPVS backend stats labels.", default=",".join(BACKEND_LABELS)),
+        Flag(
+            "--collector.ipvs.backend-labels",
+            "collector_ipvs_backend_labels",
+            "Comma separated list for IPVS backend stats labels.",
+            default=",".join(BACKEND_LABELS),
+        ),
     )
 
     def __init__(self, settings) -> None:
@@ -120,8 +132,10 @@ class IPVSCollector(HostCollector):
         labels = self.settings.get("collector_ipvs_backend_labels")
         self.labels = parse_backend_labels(",".join(BACKEND_LABELS) if labels is None else labels)
         self.sorted_labels = tuple(sorted(self.labels))
-        self.backend_defs = tuple(MetricDef(d.name, d.type, d.help, self.sorted_labels)
-                                  for d in (BACKEND_ACTIVE, BACKEND_INACTIVE, BACKEND_WEIGHT))
+        self.backend_defs = tuple(
+            MetricDef(d.name, d.type, d.help, self.sorted_labels)
+            for d in (BACKEND_ACTIVE, BACKEND_INACTIVE, BACKEND_WEIGHT)
+        )
 
     def read(self):
         try:

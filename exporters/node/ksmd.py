@@ -9,9 +9,18 @@ from .registry import HostCollector, node_collectors
 # file -> metric; full_scans is a counter, sleep_millisecs is served in seconds
 FILES = (
     ("full_scans", counter("node_ksmd_full_scans_total", "ksmd 'full_scans' file."), 1),
-    *((name, gauge(f"node_ksmd_{name}", f"ksmd '{name}' file."), 1)
-      for name in ("merge_across_nodes", "pages_shared", "pages_sharing", "pages_to_scan", "pages_unshared",
-                   "pages_volatile", "run")),
+    *(
+        (name, gauge(f"node_ksmd_{name}", f"ksmd '{name}' file."), 1)
+        for name in (
+            "merge_across_nodes",
+            "pages_shared",
+            "pages_sharing",
+            "pages_to_scan",
+            "pages_unshared",
+            "pages_volatile",
+            "run",
+        )
+    ),
     ("sleep_millisecs", gauge("node_ksmd_sleep_seconds", "ksmd 'sleep_millisecs' file."), 1000),
 )
 

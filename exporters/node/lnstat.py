@@ -49,8 +49,9 @@ class LnstatCollector(HostCollector):
             for field, values in parsed:
                 fam = families.get(field)
                 if fam is None:
-                    fam = families[field] = MetricFamily(f"node_lnstat_{field}_total", COUNTER,
-                                                         "linux network cache stats", ("subsystem", "cpu"))
+                    fam = families[field] = MetricFamily(
+                        f"node_lnstat_{field}_total", COUNTER, "linux network cache stats", ("subsystem", "cpu")
+                    )
                 for cpu, value in enumerate(values):
                     fam.add((filename, str(cpu)), value)
         return list(families.values())

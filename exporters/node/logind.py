@@ -35,13 +35,18 @@ class LogindCollector(DBusCollector):
         """(seat, remote, type, class) of one session; None when logind does not describe it."""
         try:
             remote, kind, klass = await asyncio.gather(
-                *(self.get(path, "org.freedesktop.login1.Session", p) for p in ("Remote", "Type", "Class")))
+                *(self.get(path, "org.freedesktop.login1.Session", p) for p in ("Remote", "Type", "Class"))
+            )
         except DBusError:
             return None
         if not isinstance(kind, str) or not isinstance(klass, str):
             return None
-        return seat, "true" if remote is True else "false" if remote is False else str(remote), \
-            known_or_other(kind, TYPE_VALUES), known_or_other(klass, CLASS_VALUES)
+        return (
+            seat,
+            "true" if remote is True else "false" if remote is False else str(remote),
+            known_or_other(kind, TYPE_VALUES),
+            known_or_other(klass, CLASS_VALUES),
+        )
 
     async def gather(self):
         seats = [row[0] for row in (await self.call(MANAGER, "org.freedesktop.login1.Manager", "ListSeats"))[0]]

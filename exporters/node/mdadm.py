@@ -25,8 +25,13 @@ DISKS_REQUIRED = gauge("node_md_disks_required", "Total number of disks of devic
 STATE = gauge("node_md_state", "Indicates the state of md-device.", "device", "state")
 
 # node_md_state's label -> the array state that sets it to 1.
-STATE_LABELS = (("active", "active"), ("inactive", "inactive"), ("recovering", "recovering"),
-                ("resync", "resyncing"), ("check", "checking"))
+STATE_LABELS = (
+    ("active", "active"),
+    ("inactive", "inactive"),
+    ("recovering", "recovering"),
+    ("resync", "resyncing"),
+    ("check", "checking"),
+)
 
 _STATUS = re.compile(r"(\d+) blocks .*\[(\d+)/(\d+)\] \[([U_]+)\]")
 _SYNCED = re.compile(r"\((\d+)/(\d+)\)")
@@ -78,8 +83,7 @@ def parse_mdstat(text: str) -> tuple[list[MDArray], list[str]]:
             sync_line = lines[i + 3] if "bitmap" in lines[i + 2] else lines[i + 2]
             state, synced = fields[2], blocks
             if any(word in sync_line for word in ("recovery", "resync", "check")):
-                state = ("recovering" if "recovery" in sync_line else "checking" if "check" in sync_line
-                         else "resyncing")
+                state = "recovering" if "recovery" in sync_line else "checking" if "check" in sync_line else "resyncing"
                 if "PENDING" in sync_line or "DELAYED" in sync_line:
                     synced = 0
                 else:

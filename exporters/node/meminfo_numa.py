@@ -68,8 +68,9 @@ class MeminfoNumaCollector(HostCollector):
         def add(name: str, typ: str, node: str, value: float) -> None:
             fam = families.get(name)
             if fam is None:
-                fam = families[name] = MetricFamily(f"node_memory_numa_{name}", typ,
-                                                    f"Memory information field {name}.", ("node",))
+                fam = families[name] = MetricFamily(
+                    f"node_memory_numa_{name}", typ, f"Memory information field {name}.", ("node",)
+                )
             fam.add((node,), value)
 
         nodes = sorted(d for d in os.listdir(base) if _NODE_DIR.match(d)) if os.path.isdir(base) else []

@@ -31,70 +31,150 @@ BYTES = (  # "bytes:" fields, in the kernel's order
 )
 # (index in the normalised "xprt:" numbers, metric); the idle time wraps at 2^53
 TRANSPORT = (
-    (1, _c("transport_bind_total", "Number of times the client has had to establish a connection from scratch to "
-                                   "the NFS server.")),
+    (
+        1,
+        _c(
+            "transport_bind_total",
+            "Number of times the client has had to establish a connection from scratch to the NFS server.",
+        ),
+    ),
     (2, _c("transport_connect_total", "Number of times the client has made a TCP connection to the NFS server.")),
-    (4, gauge("node_mountstats_nfs_transport_idle_time_seconds",
-              "Duration since the NFS mount last saw any RPC traffic, in seconds.", *LABELS)),
+    (
+        4,
+        gauge(
+            "node_mountstats_nfs_transport_idle_time_seconds",
+            "Duration since the NFS mount last saw any RPC traffic, in seconds.",
+            *LABELS,
+        ),
+    ),
     (5, _c("transport_sends_total", "Number of RPC requests for this mount sent to the NFS server.")),
     (6, _c("transport_receives_total", "Number of RPC responses for this mount received from the NFS server.")),
-    (7, _c("transport_bad_transaction_ids_total", "Number of times the NFS server sent a response with a transaction "
-                                                  "ID unknown to this client.")),
+    (
+        7,
+        _c(
+            "transport_bad_transaction_ids_total",
+            "Number of times the NFS server sent a response with a transaction ID unknown to this client.",
+        ),
+    ),
     (9, _c("transport_backlog_queue_total", "Total number of items added to the RPC backlog queue.")),
-    (10, gauge("node_mountstats_nfs_transport_maximum_rpc_slots", "Maximum number of simultaneously active RPC "
-               "requests ever used.", *LABELS)),
+    (
+        10,
+        gauge(
+            "node_mountstats_nfs_transport_maximum_rpc_slots",
+            "Maximum number of simultaneously active RPC requests ever used.",
+            *LABELS,
+        ),
+    ),
     (11, _c("transport_sending_queue_total", "Total number of items added to the RPC transmission sending queue.")),
     (12, _c("transport_pending_queue_total", "Total number of items added to the RPC transmission pending queue.")),
 )
 # (index in a per-op line's numbers, metric, divisor): milliseconds become seconds
 OPERATIONS = (
     (0, _c("operations_requests_total", "Number of requests performed for a given operation.", "operation"), 0),
-    (1, _c("operations_transmissions_total", "Number of times an actual RPC request has been transmitted for a "
-                                             "given operation.", "operation"), 0),
-    (2, _c("operations_major_timeouts_total", "Number of times a request has had a major timeout for a given "
-                                              "operation.", "operation"), 0),
-    (3, _c("operations_sent_bytes_total", "Number of bytes sent for a given operation, including RPC headers and "
-                                          "payload.", "operation"), 0),
-    (4, _c("operations_received_bytes_total", "Number of bytes received for a given operation, including RPC "
-                                              "headers and payload.", "operation"), 0),
-    (5, _c("operations_queue_time_seconds_total", "Duration all requests spent queued for transmission for a given "
-                                                  "operation before they were sent, in seconds.", "operation"), 1000),
-    (6, _c("operations_response_time_seconds_total", "Duration all requests took to get a reply back after a request "
-                                                     "for a given operation was transmitted, in seconds.",
-           "operation"), 1000),
-    (7, _c("operations_request_time_seconds_total", "Duration all requests took from when a request was enqueued to "
-                                                    "when it was completely handled for a given operation, in "
-                                                    "seconds.", "operation"), 1000),
+    (
+        1,
+        _c(
+            "operations_transmissions_total",
+            "Number of times an actual RPC request has been transmitted for a given operation.",
+            "operation",
+        ),
+        0,
+    ),
+    (
+        2,
+        _c(
+            "operations_major_timeouts_total",
+            "Number of times a request has had a major timeout for a given operation.",
+            "operation",
+        ),
+        0,
+    ),
+    (
+        3,
+        _c(
+            "operations_sent_bytes_total",
+            "Number of bytes sent for a given operation, including RPC headers and payload.",
+            "operation",
+        ),
+        0,
+    ),
+    (
+        4,
+        _c(
+            "operations_received_bytes_total",
+            "Number of bytes received for a given operation, including RPC headers and payload.",
+            "operation",
+        ),
+        0,
+    ),
+    (
+        5,
+        _c(
+            "operations_queue_time_seconds_total",
+            "Duration all requests spent queued for transmission for a given "
+            "operation before they were sent, in seconds.",
+            "operation",
+        ),
+        1000,
+    ),
+    (
+        6,
+        _c(
+            "operations_response_time_seconds_total",
+            "Duration all requests took to get a reply back after a request "
+            "for a given operation was transmitted, in seconds.",
+            "operation",
+        ),
+        1000,
+    ),
+    (
+        7,
+        _c(
+            "operations_request_time_seconds_total",
+            "Duration all requests took from when a request was enqueued to "
+            "when it was completely handled for a given operation, in "
+            "seconds.",
+            "operation",
+        ),
+        1000,
+    ),
 )
 # "events:" fields by position -> metric (congestion_wait, position 18, is not served, as in node_exporter)
-EVENTS = tuple((i, _c(f"event_{name}_total", help_)) for i, name, help_ in (
-    (0, "inode_revalidate", "Number of times cached inode attributes are re-validated from the server."),
-    (1, "dnode_revalidate", "Number of times cached dentry nodes are re-validated from the server."),
-    (2, "data_invalidate", "Number of times an inode cache is cleared."),
-    (3, "attribute_invalidate", "Number of times cached inode attributes are invalidated."),
-    (4, "vfs_open", "Number of times cached inode attributes are invalidated."),
-    (5, "vfs_lookup", "Number of times a directory lookup has occurred."),
-    (6, "vfs_access", "Number of times permissions have been checked."),
-    (7, "vfs_update_page", "Number of updates (and potential writes) to pages."),
-    (8, "vfs_read_page", "Number of pages read directly via mmap()'d files."),
-    (9, "vfs_read_pages", "Number of times a group of pages have been read."),
-    (10, "vfs_write_page", "Number of pages written directly via mmap()'d files."),
-    (11, "vfs_write_pages", "Number of times a group of pages have been written."),
-    (12, "vfs_getdents", "Number of times directory entries have been read with getdents()."),
-    (13, "vfs_setattr", "Number of times directory entries have been read with getdents()."),
-    (14, "vfs_flush", "Number of pending writes that have been forcefully flushed to the server."),
-    (15, "vfs_fsync", "Number of times fsync() has been called on directories and files."),
-    (16, "vfs_lock", "Number of times locking has been attempted on a file."),
-    (17, "vfs_file_release", "Number of times files have been closed and released."),
-    (19, "truncation", "Number of times files have been truncated."),
-    (20, "write_extension", "Number of times a file has been grown due to writes beyond its existing end."),
-    (21, "silly_rename", "Number of times a file was removed while still open by another process."),
-    (22, "short_read", "Number of times the NFS server gave less data than expected while reading."),
-    (23, "short_write", "Number of times the NFS server wrote less data than expected while writing."),
-    (24, "jukebox_delay", "Number of times the NFS server indicated EJUKEBOX; retrieving data from offline storage."),
-    (25, "pnfs_read", "Number of NFS v4.1+ pNFS reads."),
-    (26, "pnfs_write", "Number of NFS v4.1+ pNFS writes."),
-))
+EVENTS = tuple(
+    (i, _c(f"event_{name}_total", help_))
+    for i, name, help_ in (
+        (0, "inode_revalidate", "Number of times cached inode attributes are re-validated from the server."),
+        (1, "dnode_revalidate", "Number of times cached dentry nodes are re-validated from the server."),
+        (2, "data_invalidate", "Number of times an inode cache is cleared."),
+        (3, "attribute_invalidate", "Number of times cached inode attributes are invalidated."),
+        (4, "vfs_open", "Number of times cached inode attributes are invalidated."),
+        (5, "vfs_lookup", "Number of times a directory lookup has occurred."),
+        (6, "vfs_access", "Number of times permissions have been checked."),
+        (7, "vfs_update_page", "Number of updates (and potential writes) to pages."),
+        (8, "vfs_read_page", "Number of pages read directly via mmap()'d files."),
+        (9, "vfs_read_pages", "Number of times a group of pages have been read."),
+        (10, "vfs_write_page", "Number of pages written directly via mmap()'d files."),
+        (11, "vfs_write_pages", "Number of times a group of pages have been written."),
+        (12, "vfs_getdents", "Number of times directory entries have been read with getdents()."),
+        (13, "vfs_setattr", "Number of times directory entries have been read with getdents()."),
+        (14, "vfs_flush", "Number of pending writes that have been forcefully flushed to the server."),
+        (15, "vfs_fsync", "Number of times fsync() has been called on directories and files."),
+        (16, "vfs_lock", "Number of times locking has been attempted on a file."),
+        (17, "vfs_file_release", "Number of times files have been closed and released."),
+        (19, "truncation", "Number of times files have been truncated."),
+        (20, "write_extension", "Number of times a file has been grown due to writes beyond its existing end."),
+        (21, "silly_rename", "Number of times a file was removed while still open by another process."),
+        (22, "short_read", "Number of times the NFS server gave less data than expected while reading."),
+        (23, "short_write", "Number of times the NFS server wrote less data than expected while writing."),
+        (
+            24,
+            "jukebox_delay",
+            "Number of times the NFS server indicated EJUKEBOX; retrieving data from offline storage.",
+        ),
+        (25, "pnfs_read", "Number of NFS v4.1+ pNFS reads."),
+        (26, "pnfs_write", "Number of NFS v4.1+ pNFS writes."),
+    )
+)
 # xprt field counts by stats version and protocol; rdma has a minimum
 XPRT_LENGTHS = {("1.0", "tcp"): 10, ("1.0", "udp"): 7, ("1.1", "tcp"): 13, ("1.1", "udp"): 10}
 RDMA_MIN = 20

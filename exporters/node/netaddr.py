@@ -10,8 +10,9 @@ import struct
 from ..core.metrics import gauge
 from . import netlink
 
-ADDRESS_INFO = gauge("node_network_address_info", "node network address by device", "device", "address", "netmask",
-                     "scope")
+ADDRESS_INFO = gauge(
+    "node_network_address_info", "node network address by device", "device", "address", "netmask", "scope"
+)
 RTM_GETADDR = 22
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 _IFADDRMSG = struct.Struct("=BBBBI")  # family, prefix length, flags, scope, interface index
@@ -22,8 +23,9 @@ _LINK_LOCAL_UNICAST = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_netw
 
 def go_scope(addr) -> str:
     """Go's classification (net.IP methods), which counts private and ULA addresses as global unicast."""
-    if addr.is_loopback or any(addr in n for n in _LINK_LOCAL_UNICAST + _LINK_LOCAL_MULTICAST if
-                               n.version == addr.version):
+    if addr.is_loopback or any(
+        addr in n for n in _LINK_LOCAL_UNICAST + _LINK_LOCAL_MULTICAST if n.version == addr.version
+    ):
         return "link-local"
     if addr.version == 6 and addr in ipaddress.ip_network("ff01::/16"):
         return "interface-local"

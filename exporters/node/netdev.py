@@ -30,17 +30,32 @@ STAT_DEFS = {stat: _def(stat) for stat in COLUMNS + (NOHANDLER,)}
 
 # --collector.netdev.enable-detailed-metrics: node_exporter 1.9's names for the kernel's link statistics (its
 # netlink reader), read here from /sys/class/net/<device>/statistics/<file>, which holds the same counters
-DETAILED = (("receive_packets", "rx_packets"), ("transmit_packets", "tx_packets"), ("receive_bytes", "rx_bytes"),
-            ("transmit_bytes", "tx_bytes"), ("receive_errors", "rx_errors"), ("transmit_errors", "tx_errors"),
-            ("receive_dropped", "rx_dropped"), ("transmit_dropped", "tx_dropped"), ("multicast", "multicast"),
-            ("collisions", "collisions"), ("receive_length_errors", "rx_length_errors"),
-            ("receive_over_errors", "rx_over_errors"), ("receive_crc_errors", "rx_crc_errors"),
-            ("receive_frame_errors", "rx_frame_errors"), ("receive_fifo_errors", "rx_fifo_errors"),
-            ("receive_missed_errors", "rx_missed_errors"), ("transmit_aborted_errors", "tx_aborted_errors"),
-            ("transmit_carrier_errors", "tx_carrier_errors"), ("transmit_fifo_errors", "tx_fifo_errors"),
-            ("transmit_heartbeat_errors", "tx_heartbeat_errors"), ("transmit_window_errors", "tx_window_errors"),
-            ("receive_compressed", "rx_compressed"), ("transmit_compressed", "tx_compressed"),
-            ("receive_nohandler", "rx_nohandler"))
+DETAILED = (
+    ("receive_packets", "rx_packets"),
+    ("transmit_packets", "tx_packets"),
+    ("receive_bytes", "rx_bytes"),
+    ("transmit_bytes", "tx_bytes"),
+    ("receive_errors", "rx_errors"),
+    ("transmit_errors", "tx_errors"),
+    ("receive_dropped", "rx_dropped"),
+    ("transmit_dropped", "tx_dropped"),
+    ("multicast", "multicast"),
+    ("collisions", "collisions"),
+    ("receive_length_errors", "rx_length_errors"),
+    ("receive_over_errors", "rx_over_errors"),
+    ("receive_crc_errors", "rx_crc_errors"),
+    ("receive_frame_errors", "rx_frame_errors"),
+    ("receive_fifo_errors", "rx_fifo_errors"),
+    ("receive_missed_errors", "rx_missed_errors"),
+    ("transmit_aborted_errors", "tx_aborted_errors"),
+    ("transmit_carrier_errors", "tx_carrier_errors"),
+    ("transmit_fifo_errors", "tx_fifo_errors"),
+    ("transmit_heartbeat_errors", "tx_heartbeat_errors"),
+    ("transmit_window_errors", "tx_window_errors"),
+    ("receive_compressed", "rx_compressed"),
+    ("transmit_compressed", "tx_compressed"),
+    ("receive_nohandler", "rx_nohandler"),
+)
 DETAILED_DEFS = {key: _def(key) for key, _ in DETAILED if key not in STAT_DEFS}
 
 
@@ -82,13 +97,28 @@ class NetdevCollector(HostCollector):
             "Regexp of net devices to exclude (mutually exclusive to device-include).",
             aliases=("--collector.netdev.device-blacklist",),
         ),
-        Flag("--collector.netdev.address-info", "collector_netdev_address_info",
-             "Collect address-info for every device (node_network_address_info).", default=False, type=bool),
-        Flag("--collector.netdev.enable-detailed-metrics", "collector_netdev_enable_detailed_metrics",
-             "Use (incompatible) metric names that provide more detailed stats on Linux "
-             "(from /sys/class/net/<device>/statistics).", default=False, type=bool),
-        Flag("--collector.netdev.label-ifalias", "collector_netdev_label_ifalias",
-             "Add ifAlias label (from /sys/class/net/<device>/ifalias).", default=False, type=bool),
+        Flag(
+            "--collector.netdev.address-info",
+            "collector_netdev_address_info",
+            "Collect address-info for every device (node_network_address_info).",
+            default=False,
+            type=bool,
+        ),
+        Flag(
+            "--collector.netdev.enable-detailed-metrics",
+            "collector_netdev_enable_detailed_metrics",
+            "Use (incompatible) metric names that provide more detailed stats on Linux "
+            "(from /sys/class/net/<device>/statistics).",
+            default=False,
+            type=bool,
+        ),
+        Flag(
+            "--collector.netdev.label-ifalias",
+            "collector_netdev_label_ifalias",
+            "Add ifAlias label (from /sys/class/net/<device>/ifalias).",
+            default=False,
+            type=bool,
+        ),
     )
 
     def __init__(self, settings) -> None:

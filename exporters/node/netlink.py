@@ -34,7 +34,7 @@ def dump(protocol: int, msg_type: int, body: bytes, timeout: float) -> Iterator[
                         offset += (length + 3) & ~3
                         continue
                     raise OSError(errno, f"netlink: {os.strerror(errno)}")
-                yield kind, data[offset + HEADER.size:offset + length]
+                yield kind, data[offset + HEADER.size : offset + length]
                 offset += (length + 3) & ~3
 
 
@@ -44,5 +44,5 @@ def attributes(data: bytes, offset: int = 0) -> Iterator[tuple[int, bytes]]:
         length, kind = ATTR.unpack_from(data, offset)
         if length < ATTR.size:
             return
-        yield kind & 0x3FFF, data[offset + ATTR.size:offset + length]
+        yield kind & 0x3FFF, data[offset + ATTR.size : offset + length]
         offset += (length + 3) & ~3

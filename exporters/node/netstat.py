@@ -97,7 +97,9 @@ def parse_snmp6(text: str) -> Stats:
 @node_collectors.register
 class NetstatCollector(HostCollector):
     name = "netstat"
-    description = "Network protocol statistics (/proc/net/netstat, snmp, snmp6), filtered by --collector.netstat.fields."
+    description = (
+        "Network protocol statistics (/proc/net/netstat, snmp, snmp6), filtered by --collector.netstat.fields."
+    )
     metrics = (NETSTAT,)
     flags = (
         Flag(

@@ -13,8 +13,17 @@ from ..core.scrape import remaining_seconds
 from . import netlink
 from .registry import HostCollector, node_collectors
 
-ROUTE_INFO = gauge("node_network_route_info", "network routing table information", "device", "src", "dest", "gw",
-                   "priority", "proto", "weight")
+ROUTE_INFO = gauge(
+    "node_network_route_info",
+    "network routing table information",
+    "device",
+    "src",
+    "dest",
+    "gw",
+    "priority",
+    "proto",
+    "weight",
+)
 ROUTES = gauge("node_network_routes", "network routes by interface", "device")
 
 NETLINK_ROUTE = 0
@@ -25,9 +34,29 @@ _RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, pr
 _NEXTHOP = struct.Struct("=HBBi")  # rtnexthop: length, flags, hops, ifindex
 MAX_SECONDS = 5.0
 # include/uapi/linux/rtnetlink.h RTPROT_*
-PROTOCOLS = {0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static", 8: "gated", 9: "ra", 10: "mrt",
-             11: "zebra", 12: "bird", 13: "dnrouted", 14: "xorp", 15: "ntk", 16: "dhcp", 17: "mrouted", 42: "babel",
-             186: "bgp", 187: "isis", 188: "ospf", 189: "rip", 192: "eigrp"}
+PROTOCOLS = {
+    0: "unspec",
+    1: "redirect",
+    2: "kernel",
+    3: "boot",
+    4: "static",
+    8: "gated",
+    9: "ra",
+    10: "mrt",
+    11: "zebra",
+    12: "bird",
+    13: "dnrouted",
+    14: "xorp",
+    15: "ntk",
+    16: "dhcp",
+    17: "mrouted",
+    42: "babel",
+    186: "bgp",
+    187: "isis",
+    188: "ospf",
+    189: "rip",
+    192: "eigrp",
+}
 
 
 def ip_text(raw: bytes) -> str:
@@ -66,7 +95,7 @@ def parse_route(payload: bytes) -> list[tuple[str, str, str, str, str, str, str]
             if length < _NEXTHOP.size:
                 break
             gateway = b""
-            for key, value in netlink.attributes(data[offset:offset + length], _NEXTHOP.size):
+            for key, value in netlink.attributes(data[offset : offset + length], _NEXTHOP.size):
                 if key == RTA_GATEWAY:
                     gateway = value
             out.append((interface_name(ifindex), src, dest, ip_text(gateway), priority, proto, str(hops + 1)))

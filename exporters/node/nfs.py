@@ -19,23 +19,115 @@ PACKETS = counter("node_nfs_packets_total", "Total NFSd network packets (sent+re
 CONNECTIONS = counter("node_nfs_connections_total", "Total number of NFSd TCP connections.")
 RPCS = counter("node_nfs_rpcs_total", "Total number of RPCs performed.")
 RETRANSMISSIONS = counter("node_nfs_rpc_retransmissions_total", "Number of RPC transmissions performed.")
-AUTH_REFRESHES = counter("node_nfs_rpc_authentication_refreshes_total",
-                         "Number of RPC authentication refreshes performed.")
+AUTH_REFRESHES = counter(
+    "node_nfs_rpc_authentication_refreshes_total", "Number of RPC authentication refreshes performed."
+)
 REQUESTS = counter("node_nfs_requests_total", "Number of NFS procedures invoked.", "proto", "method")
 
-V2_METHODS = ("Null", "GetAttr", "SetAttr", "Root", "Lookup", "ReadLink", "Read", "WrCache", "Write", "Create",
-              "Remove", "Rename", "Link", "SymLink", "MkDir", "RmDir", "ReadDir", "FsStat")
-V3_METHODS = ("Null", "GetAttr", "SetAttr", "Lookup", "Access", "ReadLink", "Read", "Write", "Create", "MkDir",
-              "SymLink", "MkNod", "Remove", "RmDir", "Rename", "Link", "ReadDir", "ReadDirPlus", "FsStat", "FsInfo",
-              "PathConf", "Commit")
+V2_METHODS = (
+    "Null",
+    "GetAttr",
+    "SetAttr",
+    "Root",
+    "Lookup",
+    "ReadLink",
+    "Read",
+    "WrCache",
+    "Write",
+    "Create",
+    "Remove",
+    "Rename",
+    "Link",
+    "SymLink",
+    "MkDir",
+    "RmDir",
+    "ReadDir",
+    "FsStat",
+)
+V3_METHODS = (
+    "Null",
+    "GetAttr",
+    "SetAttr",
+    "Lookup",
+    "Access",
+    "ReadLink",
+    "Read",
+    "Write",
+    "Create",
+    "MkDir",
+    "SymLink",
+    "MkNod",
+    "Remove",
+    "RmDir",
+    "Rename",
+    "Link",
+    "ReadDir",
+    "ReadDirPlus",
+    "FsStat",
+    "FsInfo",
+    "PathConf",
+    "Commit",
+)
 CLIENT_V4_METHODS = (
-    "Null", "Read", "Write", "Commit", "Open", "OpenConfirm", "OpenNoattr", "OpenDowngrade", "Close", "Setattr",
-    "FsInfo", "Renew", "SetClientID", "SetClientIDConfirm", "Lock", "Lockt", "Locku", "Access", "Getattr", "Lookup",
-    "LookupRoot", "Remove", "Rename", "Link", "Symlink", "Create", "Pathconf", "StatFs", "ReadLink", "ReadDir",
-    "ServerCaps", "DelegReturn", "GetACL", "SetACL", "FsLocations", "ReleaseLockowner", "Secinfo", "FsidPresent",
-    "ExchangeID", "CreateSession", "DestroySession", "Sequence", "GetLeaseTime", "ReclaimComplete", "LayoutGet",
-    "GetDeviceInfo", "LayoutCommit", "LayoutReturn", "SecinfoNoName", "TestStateID", "FreeStateID", "GetDeviceList",
-    "BindConnToSession", "DestroyClientID", "Seek", "Allocate", "DeAllocate", "LayoutStats", "Clone",
+    "Null",
+    "Read",
+    "Write",
+    "Commit",
+    "Open",
+    "OpenConfirm",
+    "OpenNoattr",
+    "OpenDowngrade",
+    "Close",
+    "Setattr",
+    "FsInfo",
+    "Renew",
+    "SetClientID",
+    "SetClientIDConfirm",
+    "Lock",
+    "Lockt",
+    "Locku",
+    "Access",
+    "Getattr",
+    "Lookup",
+    "LookupRoot",
+    "Remove",
+    "Rename",
+    "Link",
+    "Symlink",
+    "Create",
+    "Pathconf",
+    "StatFs",
+    "ReadLink",
+    "ReadDir",
+    "ServerCaps",
+    "DelegReturn",
+    "GetACL",
+    "SetACL",
+    "FsLocations",
+    "ReleaseLockowner",
+    "Secinfo",
+    "FsidPresent",
+    "ExchangeID",
+    "CreateSession",
+    "DestroySession",
+    "Sequence",
+    "GetLeaseTime",
+    "ReclaimComplete",
+    "LayoutGet",
+    "GetDeviceInfo",
+    "LayoutCommit",
+    "LayoutReturn",
+    "SecinfoNoName",
+    "TestStateID",
+    "FreeStateID",
+    "GetDeviceList",
+    "BindConnToSession",
+    "DestroyClientID",
+    "Seek",
+    "Allocate",
+    "DeAllocate",
+    "LayoutStats",
+    "Clone",
 )
 
 
@@ -59,8 +151,9 @@ def exactly(values: list[int], n: int, key: str) -> list[int]:
     return values
 
 
-def procedures(values: list[int] | None, methods: tuple[str, ...], key: str, minimum: int | None = None,
-               pad: bool = False) -> list[int]:
+def procedures(
+    values: list[int] | None, methods: tuple[str, ...], key: str, minimum: int | None = None, pad: bool = False
+) -> list[int]:
     """The counters of a ``procN`` line (its first number is their count), one per method; zeros when absent."""
     if values is None:
         return [0] * len(methods)
@@ -72,7 +165,7 @@ def procedures(values: list[int] | None, methods: tuple[str, ...], key: str, min
         if not pad:
             raise ValueError(f"invalid {key} line: {len(counters)} values, expected {len(methods)}")
         counters = counters + [0] * (len(methods) - len(counters))
-    return counters[:len(methods)]
+    return counters[: len(methods)]
 
 
 @node_collectors.register
@@ -103,9 +196,11 @@ class NFSCollector(HostCollector):
             fam.add((), value)
             totals.append(fam)
         requests = REQUESTS.family()
-        for proto, key, methods, minimum, pad in (("2", "proc2", V2_METHODS, 18, False),
-                                                  ("3", "proc3", V3_METHODS, 22, False),
-                                                  ("4", "proc4", CLIENT_V4_METHODS, None, True)):
+        for proto, key, methods, minimum, pad in (
+            ("2", "proc2", V2_METHODS, 18, False),
+            ("3", "proc3", V3_METHODS, 22, False),
+            ("4", "proc4", CLIENT_V4_METHODS, None, True),
+        ):
             for method, value in zip(methods, procedures(lines.get(key), methods, key, minimum, pad)):
                 requests.add((proto, method), value)
         return [packets, connections, *totals, requests]

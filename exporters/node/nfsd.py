@@ -20,18 +20,39 @@ RPC_ERRORS = counter("node_nfsd_rpc_errors_total", "Total number of NFSd RPC err
 
 # (line, index in it, family) for the single-value series, in node_exporter's order.
 SINGLE = (
-    ("rc", 0, counter("node_nfsd_reply_cache_hits_total",
-                      "Total number of NFSd Reply Cache hits (client lost server response).")),
-    ("rc", 1, counter("node_nfsd_reply_cache_misses_total",
-                      "Total number of NFSd Reply Cache an operation that requires caching (idempotent).")),
-    ("rc", 2, counter("node_nfsd_reply_cache_nocache_total",
-                      "Total number of NFSd Reply Cache non-idempotent operations (rename/delete/…).")),
+    (
+        "rc",
+        0,
+        counter(
+            "node_nfsd_reply_cache_hits_total", "Total number of NFSd Reply Cache hits (client lost server response)."
+        ),
+    ),
+    (
+        "rc",
+        1,
+        counter(
+            "node_nfsd_reply_cache_misses_total",
+            "Total number of NFSd Reply Cache an operation that requires caching (idempotent).",
+        ),
+    ),
+    (
+        "rc",
+        2,
+        counter(
+            "node_nfsd_reply_cache_nocache_total",
+            "Total number of NFSd Reply Cache non-idempotent operations (rename/delete/…).",
+        ),
+    ),
     ("fh", 0, counter("node_nfsd_file_handles_stale_total", "Total number of NFSd stale file handles")),
     ("io", 0, counter("node_nfsd_disk_bytes_read_total", "Total NFSd bytes read.")),
     ("io", 1, counter("node_nfsd_disk_bytes_written_total", "Total NFSd bytes written.")),
     ("th", 0, gauge("node_nfsd_server_threads", "Total number of NFSd kernel threads that are running.")),
     ("ra", 0, gauge("node_nfsd_read_ahead_cache_size_blocks", "How large the read ahead cache is in blocks.")),
-    ("ra", 11, counter("node_nfsd_read_ahead_cache_not_found_total", "Total number of NFSd read ahead cache not found.")),
+    (
+        "ra",
+        11,
+        counter("node_nfsd_read_ahead_cache_not_found_total", "Total number of NFSd read ahead cache not found."),
+    ),
     ("net", 3, counter("node_nfsd_connections_total", "Total number of NFSd TCP connections.")),
     ("rpc", 0, counter("node_nfsd_server_rpcs_total", "Total number of NFSd RPCs.")),
 )
@@ -39,11 +60,48 @@ SINGLE = (
 LINE_LENGTHS = {"rc": 3, "fh": 5, "io": 2, "th": 2, "ra": 12, "net": 4, "rpc": 5}
 KNOWN_LINES = set(LINE_LENGTHS) | {"proc2", "proc3", "proc4", "proc4ops", "wdeleg_getattr"}
 
-V4_OPS = ("Op0Unused", "Op1Unused", "Op2Future", "Access", "Close", "Commit", "Create", "DelegPurge", "DelegReturn",
-          "GetAttr", "GetFH", "Link", "Lock", "Lockt", "Locku", "Lookup", "LookupRoot", "Nverify", "Open", "OpenAttr",
-          "OpenConfirm", "OpenDgrd", "PutFH", "PutPubFH", "PutRootFH", "Read", "ReadDir", "ReadLink", "Remove",
-          "Rename", "Renew", "RestoreFH", "SaveFH", "SecInfo", "SetAttr", "SetClientID", "SetClientIDConfirm",
-          "Verify", "Write", "RelLockOwner")
+V4_OPS = (
+    "Op0Unused",
+    "Op1Unused",
+    "Op2Future",
+    "Access",
+    "Close",
+    "Commit",
+    "Create",
+    "DelegPurge",
+    "DelegReturn",
+    "GetAttr",
+    "GetFH",
+    "Link",
+    "Lock",
+    "Lockt",
+    "Locku",
+    "Lookup",
+    "LookupRoot",
+    "Nverify",
+    "Open",
+    "OpenAttr",
+    "OpenConfirm",
+    "OpenDgrd",
+    "PutFH",
+    "PutPubFH",
+    "PutRootFH",
+    "Read",
+    "ReadDir",
+    "ReadLink",
+    "Remove",
+    "Rename",
+    "Renew",
+    "RestoreFH",
+    "SaveFH",
+    "SecInfo",
+    "SetAttr",
+    "SetClientID",
+    "SetClientIDConfirm",
+    "Verify",
+    "Write",
+    "RelLockOwner",
+)
 NOT_SERVED = {"Null", "Op0Unused", "Op1Unused", "Op2Future", "PutPubFH", "PutRootFH"}
 
 
@@ -91,9 +149,11 @@ class NFSdCollector(HostCollector):
         if ops is not None and (len(ops) - 1 != ops[0] or ops[0] < 39):
             raise ValueError(f"invalid proc4ops line: says {ops[0]} values, has {len(ops) - 1}")
         v4 = procedures(ops, V4_OPS, "proc4ops", 39, pad=True)
-        for proto, methods, values in (("2", V2_METHODS, procedures(lines.get("proc2"), V2_METHODS, "proc2", 18)),
-                                       ("3", V3_METHODS, procedures(lines.get("proc3"), V3_METHODS, "proc3", 22)),
-                                       ("4", V4_OPS, v4)):
+        for proto, methods, values in (
+            ("2", V2_METHODS, procedures(lines.get("proc2"), V2_METHODS, "proc2", 18)),
+            ("3", V3_METHODS, procedures(lines.get("proc3"), V3_METHODS, "proc3", 22)),
+            ("4", V4_OPS, v4),
+        ):
             for method, value in zip(methods, values):
                 if method not in NOT_SERVED:
                     requests.add((proto, method), value)

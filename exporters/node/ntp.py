@@ -98,8 +98,9 @@ def query(server: str, port: int, version: int, ttl: int, timeout: float) -> dic
         received_wall = sent_wall + max(0, time.monotonic_ns() - sent_mono)
     if len(data) < _HEADER.size:
         raise ValueError(f"short SNTP reply ({len(data)} bytes)")
-    li_vn_mode, stratum, _poll, _precision, root_delay, root_disp, _refid, ref, origin, recv, xmt = \
-        _HEADER.unpack_from(data)
+    li_vn_mode, stratum, _poll, _precision, root_delay, root_disp, _refid, ref, origin, recv, xmt = _HEADER.unpack_from(
+        data
+    )
     if li_vn_mode & 0x7 != 4:
         raise ValueError("invalid mode in SNTP reply")
     if xmt == 0:
@@ -116,10 +117,17 @@ def query(server: str, port: int, version: int, ttl: int, timeout: float) -> dic
     rtt = max(0, _signed(dst - org) - _signed(xmt - recv))
     error0 = (org - recv) if org >= recv else 0
     error1 = (xmt - dst) if xmt >= dst else 0
-    return {"leap": li_vn_mode >> 6, "stratum": stratum, "rtt": _ntp_to_ns(rtt), "offset": offset,
-            "time": _ntp_to_ns(xmt) - NTP_TO_UNIX * NANO, "ref": _ntp_to_ns(ref) - NTP_TO_UNIX * NANO,
-            "root_delay": _short_to_ns(root_delay), "root_dispersion": _short_to_ns(root_disp),
-            "min_error": _ntp_to_ns(max(error0, error1))}
+    return {
+        "leap": li_vn_mode >> 6,
+        "stratum": stratum,
+        "rtt": _ntp_to_ns(rtt),
+        "offset": offset,
+        "time": _ntp_to_ns(xmt) - NTP_TO_UNIX * NANO,
+        "ref": _ntp_to_ns(ref) - NTP_TO_UNIX * NANO,
+        "root_delay": _short_to_ns(root_delay),
+        "root_dispersion": _short_to_ns(root_disp),
+        "min_error": _ntp_to_ns(max(error0, error1)),
+    }
 
 
 def go_seconds(ns: int) -> float:
@@ -148,20 +156,55 @@ class NTPCollector(HostCollector):
     description = "Local NTP server state (SNTP query; deprecated in node_exporter)."
     metrics = (STRATUM, LEAP, RTT, OFFSET, REFTIME, ROOT_DELAY, ROOT_DISPERSION, SANITY)
     flags = (
-        Flag("--collector.ntp.server", "collector_ntp_server", "NTP server to use for ntp collector.",
-             default="127.0.0.1", metavar="ADDRESS"),
-        Flag("--collector.ntp.server-port", "collector_ntp_server_port", "UDP port number to connect to on NTP server.",
-             default=123, type=int),
-        Flag("--collector.ntp.protocol-version", "collector_ntp_protocol_version", "NTP protocol version.",
-             default=4, type=int),
-        Flag("--collector.ntp.server-is-local", "collector_ntp_server_is_local",
-             "Certify that collector.ntp.server address is not a public ntp server.", default=False, type=bool),
-        Flag("--collector.ntp.ip-ttl", "collector_ntp_ip_ttl", "IP TTL to use while sending NTP query.", default=1,
-             type=int),
-        Flag("--collector.ntp.max-distance", "collector_ntp_max_distance", "Max accumulated distance to the root.",
-             default="3.46608s", metavar="DURATION"),
-        Flag("--collector.ntp.local-offset-tolerance", "collector_ntp_local_offset_tolerance",
-             "Offset between local clock and local ntpd time to tolerate.", default="1ms", metavar="DURATION"),
+        Flag(
+            "--collector.ntp.server",
+            "collector_ntp_server",
+            "NTP server to use for ntp collector.",
+            default="127.0.0.1",
+            metavar="ADDRESS",
+        ),
+        Flag(
+            "--collector.ntp.server-port",
+            "collector_ntp_server_port",
+            "UDP port number to connect to on NTP server.",
+            default=123,
+            type=int,
+        ),
+        Flag(
+            "--collector.ntp.protocol-version",
+            "collector_ntp_protocol_version",
+            "NTP protocol version.",
+            default=4,
+            type=int,
+        ),
+        Flag(
+            "--collector.ntp.server-is-local",
+            "collector_ntp_server_is_local",
+            "Certify that collector.ntp.server address is not a public ntp server.",
+            default=False,
+            type=bool,
+        ),
+        Flag(
+            "--collector.ntp.ip-ttl",
+            "collector_ntp_ip_ttl",
+            "IP TTL to use while sending NTP query.",
+            default=1,
+            type=int,
+        ),
+        Flag(
+            "--collector.ntp.max-distance",
+            "collector_ntp_max_distance",
+            "Max accumulated distance to the root.",
+            default="3.46608s",
+            metavar="DURATION",
+        ),
+        Flag(
+            "--collector.ntp.local-offset-tolerance",
+            "collector_ntp_local_offset_tolerance",
+            "Offset between local clock and local ntpd time to tolerate.",
+            default="1ms",
+            metavar="DURATION",
+        ),
     )
     _leap_midnight = 0  # ns since the epoch; node_exporter keeps it across scrapes (the leap flag drops at midnight)
     _leap_lock = threading.Lock()
@@ -184,17 +227,24 @@ class NTPCollector(HostCollector):
             raise ConfigError(f"invalid NTP port number {self.port}; must be between 1 and 65535 inclusive")
         self.ttl = int(g("collector_ntp_ip_ttl") if g("collector_ntp_ip_ttl") is not None else 1)
         self.max_distance = go_duration("collector.ntp.max-distance", g("collector_ntp_max_distance") or "3.46608s")
-        self.tolerance = go_duration("collector.ntp.local-offset-tolerance",
-                                     g("collector_ntp_local_offset_tolerance") or "1ms")
+        self.tolerance = go_duration(
+            "collector.ntp.local-offset-tolerance", g("collector_ntp_local_offset_tolerance") or "1ms"
+        )
         if self.tolerance < 0:
             raise ConfigError("offset tolerance must be non-negative")
 
     def read(self):
         r = query(self.server, self.port, self.version, self.ttl, max(0.1, min(1.0, remaining_seconds())))
-        values = {STRATUM: r["stratum"], LEAP: r["leap"], RTT: go_seconds(r["rtt"]), OFFSET: go_seconds(r["offset"]),
-                  # float64(UnixNano) / 1e9, as node_exporter computes it
-                  REFTIME: float(r["ref"]) / 1e9 if r["ref"] >= NANO else 0, ROOT_DELAY: go_seconds(r["root_delay"]),
-                  ROOT_DISPERSION: go_seconds(r["root_dispersion"])}
+        values = {
+            STRATUM: r["stratum"],
+            LEAP: r["leap"],
+            RTT: go_seconds(r["rtt"]),
+            OFFSET: go_seconds(r["offset"]),
+            # float64(UnixNano) / 1e9, as node_exporter computes it
+            REFTIME: float(r["ref"]) / 1e9 if r["ref"] >= NANO else 0,
+            ROOT_DELAY: go_seconds(r["root_delay"]),
+            ROOT_DISPERSION: go_seconds(r["root_dispersion"]),
+        }
         max_error = self.tolerance
         cls = type(self)
         with cls._leap_lock:

@@ -15,8 +15,15 @@ from ..core.metrics import gauge
 from .registry import HostCollector, node_collectors
 from .sysfs_values import sys_read
 
-INFO = gauge("node_nvme_info", "Non-numeric data from /sys/class/nvme/<device>, value is always 1.", "device",
-             "firmware_revision", "model", "serial", "state")
+INFO = gauge(
+    "node_nvme_info",
+    "Non-numeric data from /sys/class/nvme/<device>, value is always 1.",
+    "device",
+    "firmware_revision",
+    "model",
+    "serial",
+    "state",
+)
 ATTRIBUTES = ("firmware_rev", "model", "serial", "state")
 
 

@@ -88,16 +88,39 @@ VALUES = (
     ("temp_min", "temp_min_celsius", _tenths),
 )
 # Numeric attributes node_exporter parses without exporting them: a bad one fails the supply there too.
-PARSED_ONLY = ("charge_avg", "current_avg", "energy_avg", "power_avg", "time_to_empty_avg", "time_to_full_avg",
-               "voltage_avg")
+PARSED_ONLY = (
+    "charge_avg",
+    "current_avg",
+    "energy_avg",
+    "power_avg",
+    "time_to_empty_avg",
+    "time_to_full_avg",
+    "voltage_avg",
+)
 # Text attributes -> node_power_supply_info label (besides power_supply, the directory name).
-INFO_ATTRIBUTES = ("capacity_level", "charge_type", "health", "manufacturer", "model_name", "serial_number", "status",
-                   "technology", "type", "usb_type", "scope")
+INFO_ATTRIBUTES = (
+    "capacity_level",
+    "charge_type",
+    "health",
+    "manufacturer",
+    "model_name",
+    "serial_number",
+    "status",
+    "technology",
+    "type",
+    "usb_type",
+    "scope",
+)
 
-VALUE_DEFS = {attr: gauge(f"node_power_supply_{suffix}", f"{suffix} value of /sys/class/power_supply/<power_supply>.",
-                          "power_supply") for attr, suffix, _ in VALUES}
-INFO = gauge("node_power_supply_info", "info of /sys/class/power_supply/<power_supply>.",
-             "power_supply", *INFO_ATTRIBUTES)
+VALUE_DEFS = {
+    attr: gauge(
+        f"node_power_supply_{suffix}", f"{suffix} value of /sys/class/power_supply/<power_supply>.", "power_supply"
+    )
+    for attr, suffix, _ in VALUES
+}
+INFO = gauge(
+    "node_power_supply_info", "info of /sys/class/power_supply/<power_supply>.", "power_supply", *INFO_ATTRIBUTES
+)
 NUMERIC = {attr: scale for attr, _, scale in VALUES}
 SKIP_ERRNOS = (errno.ENOENT, errno.EOPNOTSUPP, errno.ENODEV, errno.EINVAL)
 
@@ -134,16 +157,21 @@ class PowerSupplyClassCollector(HostCollector):
     description = "Batteries and power supplies (/sys/class/power_supply): charge, voltage, power, status."
     metrics = tuple(VALUE_DEFS.values()) + (INFO,)
     flags = (
-        Flag("--collector.powersupply.ignored-supplies", "collector_powersupply_ignored_supplies",
-             "Regexp of power supplies to ignore for powersupplyclass collector.", default="^$"),
+        Flag(
+            "--collector.powersupply.ignored-supplies",
+            "collector_powersupply_ignored_supplies",
+            "Regexp of power supplies to ignore for powersupplyclass collector.",
+            default="^$",
+        ),
     )
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
         pattern = self.settings.get("collector_powersupply_ignored_supplies", "^$")
         # Go's empty regexp matches every name; compile_filter returns None for "", so compile it here
-        self.ignored = compile_filter("collector.powersupply.ignored-supplies", "^$" if pattern is None else pattern) \
-            or re.compile("")
+        self.ignored = compile_filter(
+            "collector.powersupply.ignored-supplies", "^$" if pattern is None else pattern
+        ) or re.compile("")
 
     def read(self):
         base = self.sys("class", "power_supply")

@@ -56,9 +56,13 @@ class RaplCollector(HostCollector):
     description = "RAPL energy counters per power zone (/sys/class/powercap)."
     metrics = (ZONE_JOULES, JOULES)
     flags = (
-        Flag("--collector.rapl.enable-zone-label", "collector_rapl_enable_zone_label",
-             "Serve one family node_rapl_joules_total with the zone as label rapl_zone, instead of one family per "
-             "zone.", default=False, type=bool),
+        Flag(
+            "--collector.rapl.enable-zone-label",
+            "collector_rapl_enable_zone_label",
+            "Serve one family node_rapl_joules_total with the zone as label rapl_zone, instead of one family per zone.",
+            default=False,
+            type=bool,
+        ),
     )
 
     def __init__(self, settings) -> None:
@@ -88,7 +92,8 @@ class RaplCollector(HostCollector):
                 fam.add((str(index), path, name), joules)
             else:
                 metric = f"node_rapl_{sanitize(name)}_joules_total"
-                fam = families.setdefault(metric, MetricFamily(metric, COUNTER, f"Current RAPL {name} value in joules",
-                                                               ("index", "path")))
+                fam = families.setdefault(
+                    metric, MetricFamily(metric, COUNTER, f"Current RAPL {name} value in joules", ("index", "path"))
+                )
                 fam.add((str(index), path), joules)
         return list(families.values())

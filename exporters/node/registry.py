@@ -54,7 +54,9 @@ class DeviceFilter:
         if include and exclude:
             raise ConfigError(f"--{flag_prefix}-include and --{flag_prefix}-exclude are mutually exclusive")
         self.include = compile_filter(f"{flag_prefix}-include", include)
-        self.exclude = compile_filter(f"{flag_prefix}-exclude", exclude if exclude is not None else (None if include else default_exclude))
+        self.exclude = compile_filter(
+            f"{flag_prefix}-exclude", exclude if exclude is not None else (None if include else default_exclude)
+        )
 
     def ignored(self, name: str) -> bool:
         if self.include is not None:

@@ -15,8 +15,11 @@ LABELS = ("service", "supervisor")  # supervisor is always "runit", as in node_e
 STATE = gauge("node_service_state", "State of runit service.", *LABELS)
 DESIRED = gauge("node_service_desired_state", "Desired state of runit service.", *LABELS)
 NORMAL = gauge("node_service_normal_state", "Normal state of runit service.", *LABELS)
-CHANGED = gauge("node_service_state_last_change_timestamp_seconds",
-                "Unix timestamp of the last runit service state change.", *LABELS)
+CHANGED = gauge(
+    "node_service_state_last_change_timestamp_seconds",
+    "Unix timestamp of the last runit service state change.",
+    *LABELS,
+)
 TAI_OFFSET = 4611686018427387914  # 2^62 + 10: TAI64 label of the Unix epoch, as runit's readers take it
 STATUS_LEN = 20
 
@@ -35,8 +38,15 @@ class RunitCollector(HostCollector):
     default_enabled = False
     description = "runit services (supervise/status under --collector.runit.servicedir)."
     metrics = (STATE, DESIRED, CHANGED, NORMAL)
-    flags = (Flag("--collector.runit.servicedir", "collector_runit_servicedir", "Path to runit service directory.",
-                  default="/etc/service", metavar="DIR"),)
+    flags = (
+        Flag(
+            "--collector.runit.servicedir",
+            "collector_runit_servicedir",
+            "Path to runit service directory.",
+            default="/etc/service",
+            metavar="DIR",
+        ),
+    )
 
     def read(self):
         directory = self.settings.get("collector_runit_servicedir") or "/etc/service"

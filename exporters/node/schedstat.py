@@ -15,8 +15,9 @@ from ..core.metrics import counter
 from .registry import HostCollector, node_collectors, read_text
 
 RUNNING = counter("node_schedstat_running_seconds_total", "Number of seconds CPU spent running a process.", "cpu")
-WAITING = counter("node_schedstat_waiting_seconds_total", "Number of seconds spent by processing waiting for this CPU.",
-                  "cpu")
+WAITING = counter(
+    "node_schedstat_waiting_seconds_total", "Number of seconds spent by processing waiting for this CPU.", "cpu"
+)
 TIMESLICES = counter("node_schedstat_timeslices_total", "Number of timeslices executed by CPU.", "cpu")
 
 _CPU_LINE = re.compile(r"cpu([0-9]+)" + r" ([0-9]+)" * 9)

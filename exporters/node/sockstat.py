@@ -54,8 +54,9 @@ def parse_sockstat(text: str, filename: str = "sockstat") -> tuple[int | None, d
     return used, protocols
 
 
-def sockstat_values(used: int | None, protocols: dict[str, dict[str, int]], page_size: int,
-                    ipv6: bool = False) -> dict[str, tuple[str, int]]:
+def sockstat_values(
+    used: int | None, protocols: dict[str, dict[str, int]], page_size: int, ipv6: bool = False
+) -> dict[str, tuple[str, int]]:
     """``{metric name: (help, value)}`` as node_exporter names them."""
     out: dict[str, tuple[str, int]] = {}
     if used is not None and not ipv6:

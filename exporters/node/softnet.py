@@ -18,10 +18,14 @@ from .registry import HostCollector, node_collectors, read_text
 
 PROCESSED = counter("node_softnet_processed_total", "Number of processed packets", "cpu")
 DROPPED = counter("node_softnet_dropped_total", "Number of dropped packets", "cpu")
-TIMES_SQUEEZED = counter("node_softnet_times_squeezed_total", "Number of times processing packets ran out of quota",
-                         "cpu")
-CPU_COLLISION = counter("node_softnet_cpu_collision_total",
-                        "Number of collision occur while obtaining device lock while transmitting", "cpu")
+TIMES_SQUEEZED = counter(
+    "node_softnet_times_squeezed_total", "Number of times processing packets ran out of quota", "cpu"
+)
+CPU_COLLISION = counter(
+    "node_softnet_cpu_collision_total",
+    "Number of collision occur while obtaining device lock while transmitting",
+    "cpu",
+)
 RECEIVED_RPS = counter("node_softnet_received_rps_total", "Number of times cpu woken up received_rps", "cpu")
 FLOW_LIMIT = counter("node_softnet_flow_limit_count_total", "Number of times flow limit has been reached", "cpu")
 BACKLOG_LEN = gauge("node_softnet_backlog_len", "Softnet backlog status", "cpu")

@@ -56,8 +56,15 @@ class StatCollector(HostCollector):
     name = "stat"
     description = "Kernel and system statistics (/proc/stat): boot time, context switches, forks, interrupts."
     metrics = (*(d for _, d in STAT_KEYS), SOFTIRQS)
-    flags = (Flag("--collector.stat.softirq", "collector_stat_softirq", "Export softirq calls per vector.",
-                  default=False, type=bool),)
+    flags = (
+        Flag(
+            "--collector.stat.softirq",
+            "collector_stat_softirq",
+            "Export softirq calls per vector.",
+            default=False,
+            type=bool,
+        ),
+    )
 
     def read(self):
         text = read_text(self.proc("stat"))

@@ -55,8 +55,16 @@ class SupervisordCollector(HostCollector):
     default_enabled = False
     description = "Processes run by supervisord (XML-RPC)."
     metrics = (STATE, EXIT_STATUS, UP, START_TIME)
-    flags = (Flag("--collector.supervisord.url", "collector_supervisord_url", "XML RPC endpoint.",
-                  default="http://localhost:9001/RPC2", metavar="URL", env=("SUPERVISORD_URL",)),)
+    flags = (
+        Flag(
+            "--collector.supervisord.url",
+            "collector_supervisord_url",
+            "XML RPC endpoint.",
+            default="http://localhost:9001/RPC2",
+            metavar="URL",
+            env=("SUPERVISORD_URL",),
+        ),
+    )
 
     def __init__(self, settings) -> None:
         super().__init__(settings)

@@ -31,12 +31,22 @@ class SysctlCollector(HostCollector):
     description = "Chosen sysctl values (/proc/sys), by --collector.sysctl.include / include-info."
     metrics = (VALUE, INFO)
     flags = (
-        Flag("--collector.sysctl.include", "collector_sysctl_include",
-             "Select sysctl metrics to include (NAME or NAME:key1,key2); repeatable.", multiple=True, default=(),
-             metavar="NAME"),
-        Flag("--collector.sysctl.include-info", "collector_sysctl_include_info",
-             "Select sysctl metrics to include as info metrics; repeatable.", multiple=True, default=(),
-             metavar="NAME"),
+        Flag(
+            "--collector.sysctl.include",
+            "collector_sysctl_include",
+            "Select sysctl metrics to include (NAME or NAME:key1,key2); repeatable.",
+            multiple=True,
+            default=(),
+            metavar="NAME",
+        ),
+        Flag(
+            "--collector.sysctl.include-info",
+            "collector_sysctl_include_info",
+            "Select sysctl metrics to include as info metrics; repeatable.",
+            multiple=True,
+            default=(),
+            metavar="NAME",
+        ),
     )
 
     def __init__(self, settings) -> None:

@@ -113,8 +113,14 @@ class IncludeExclude:
     """node_exporter's deviceFilter: a name is ignored when the exclude regexp matches it or the include
     regexp does not. Either may be empty; 1.9 does not refuse both."""
 
-    def __init__(self, flag_prefix: str, include: str | None, exclude: str | None,
-                 include_suffix: str = "include", exclude_suffix: str = "exclude") -> None:
+    def __init__(
+        self,
+        flag_prefix: str,
+        include: str | None,
+        exclude: str | None,
+        include_suffix: str = "include",
+        exclude_suffix: str = "exclude",
+    ) -> None:
         self.include = compile_filter(f"{flag_prefix}-{include_suffix}", include)
         self.exclude = compile_filter(f"{flag_prefix}-{exclude_suffix}", exclude)
 

@@ -19,21 +19,25 @@ from .dbus import DBusCollector, DBusError
 from .registry import node_collectors
 
 UNIT_STATE = gauge("node_systemd_unit_state", "Systemd unit", "name", "state", "type")
-UNIT_START_TIME = gauge("node_systemd_unit_start_time_seconds", "Start time of the unit since unix epoch in seconds.",
-                        "name")
+UNIT_START_TIME = gauge(
+    "node_systemd_unit_start_time_seconds", "Start time of the unit since unix epoch in seconds.", "name"
+)
 UNIT_TASKS_CURRENT = gauge("node_systemd_unit_tasks_current", "Current number of tasks per Systemd unit", "name")
 UNIT_TASKS_MAX = gauge("node_systemd_unit_tasks_max", "Maximum number of tasks per Systemd unit", "name")
-SYSTEM_RUNNING = gauge("node_systemd_system_running",
-                       "Whether the system is operational (see 'systemctl is-system-running')")
+SYSTEM_RUNNING = gauge(
+    "node_systemd_system_running", "Whether the system is operational (see 'systemctl is-system-running')"
+)
 UNITS = gauge("node_systemd_units", "Summary of systemd unit states", "state")
 RESTARTS = counter("node_systemd_service_restart_total", "Service unit count of Restart triggers", "name")
 TIMER_LAST_TRIGGER = gauge("node_systemd_timer_last_trigger_seconds", "Seconds since epoch of last trigger.", "name")
-SOCKET_ACCEPTED = counter("node_systemd_socket_accepted_connections_total",
-                          "Total number of accepted socket connections", "name")
+SOCKET_ACCEPTED = counter(
+    "node_systemd_socket_accepted_connections_total", "Total number of accepted socket connections", "name"
+)
 SOCKET_CURRENT = gauge("node_systemd_socket_current_connections", "Current number of socket connections", "name")
 # a gauge despite its name, as in node_exporter
-SOCKET_REFUSED = gauge("node_systemd_socket_refused_connections_total", "Total number of refused socket connections",
-                       "name")
+SOCKET_REFUSED = gauge(
+    "node_systemd_socket_refused_connections_total", "Total number of refused socket connections", "name"
+)
 VERSION = gauge("node_systemd_version", "Detected systemd version", "version")
 
 UNIT_STATES = ("active", "activating", "deactivating", "inactive", "failed")
@@ -74,34 +78,76 @@ class SystemdCollector(DBusCollector):
     destination = DEST
     default_enabled = False
     description = "systemd units, their states, start times and restarts, sockets, timers (D-Bus)."
-    metrics = (UNIT_STATE, UNIT_START_TIME, UNIT_TASKS_CURRENT, UNIT_TASKS_MAX, SYSTEM_RUNNING, UNITS, RESTARTS,
-               TIMER_LAST_TRIGGER, SOCKET_ACCEPTED, SOCKET_CURRENT, SOCKET_REFUSED, VERSION)
+    metrics = (
+        UNIT_STATE,
+        UNIT_START_TIME,
+        UNIT_TASKS_CURRENT,
+        UNIT_TASKS_MAX,
+        SYSTEM_RUNNING,
+        UNITS,
+        RESTARTS,
+        TIMER_LAST_TRIGGER,
+        SOCKET_ACCEPTED,
+        SOCKET_CURRENT,
+        SOCKET_REFUSED,
+        VERSION,
+    )
     flags = (
-        Flag("--collector.systemd.unit-include", "collector_systemd_unit_include",
-             "Regexp of systemd units to include. Units must both match include and not match exclude to be included.",
-             default=DEFAULT_INCLUDE, metavar="REGEX", aliases=("--collector.systemd.unit-whitelist",)),
-        Flag("--collector.systemd.unit-exclude", "collector_systemd_unit_exclude",
-             "Regexp of systemd units to exclude. Units must both match include and not match exclude to be included.",
-             default=DEFAULT_EXCLUDE, metavar="REGEX",
-             aliases=("--collector.systemd.unit-blacklist",)),
-        Flag("--collector.systemd.private", "collector_systemd_private",
-             "Talk to systemd on its private socket (/run/systemd/private, needs root) instead of the system bus.",
-             default=False, type=bool),
-        Flag("--collector.systemd.enable-task-metrics", "collector_systemd_enable_task_metrics",
-             "Enables service unit tasks metrics unit_tasks_current and unit_tasks_max.", default=False, type=bool),
-        Flag("--collector.systemd.enable-restarts-metrics", "collector_systemd_enable_restarts_metrics",
-             "Enables service unit metric service_restart_total.", default=False, type=bool),
-        Flag("--collector.systemd.enable-start-time-metrics", "collector_systemd_enable_start_time_metrics",
-             "Enables service unit metric unit_start_time_seconds.", default=False, type=bool),
+        Flag(
+            "--collector.systemd.unit-include",
+            "collector_systemd_unit_include",
+            "Regexp of systemd units to include. Units must both match include and not match exclude to be included.",
+            default=DEFAULT_INCLUDE,
+            metavar="REGEX",
+            aliases=("--collector.systemd.unit-whitelist",),
+        ),
+        Flag(
+            "--collector.systemd.unit-exclude",
+            "collector_systemd_unit_exclude",
+            "Regexp of systemd units to exclude. Units must both match include and not match exclude to be included.",
+            default=DEFAULT_EXCLUDE,
+            metavar="REGEX",
+            aliases=("--collector.systemd.unit-blacklist",),
+        ),
+        Flag(
+            "--collector.systemd.private",
+            "collector_systemd_private",
+            "Talk to systemd on its private socket (/run/systemd/private, needs root) instead of the system bus.",
+            default=False,
+            type=bool,
+        ),
+        Flag(
+            "--collector.systemd.enable-task-metrics",
+            "collector_systemd_enable_task_metrics",
+            "Enables service unit tasks metrics unit_tasks_current and unit_tasks_max.",
+            default=False,
+            type=bool,
+        ),
+        Flag(
+            "--collector.systemd.enable-restarts-metrics",
+            "collector_systemd_enable_restarts_metrics",
+            "Enables service unit metric service_restart_total.",
+            default=False,
+            type=bool,
+        ),
+        Flag(
+            "--collector.systemd.enable-start-time-metrics",
+            "collector_systemd_enable_start_time_metrics",
+            "Enables service unit metric unit_start_time_seconds.",
+            default=False,
+            type=bool,
+        ),
     )
 
     def __init__(self, settings) -> None:
         self.private = bool(settings.get("collector_systemd_private"))
         super().__init__(settings, PRIVATE_ADDRESS if self.private else None)
-        self.include = self._anchored("collector.systemd.unit-include",
-                                      settings.get("collector_systemd_unit_include", DEFAULT_INCLUDE))
-        self.exclude = self._anchored("collector.systemd.unit-exclude",
-                                      settings.get("collector_systemd_unit_exclude", DEFAULT_EXCLUDE))
+        self.include = self._anchored(
+            "collector.systemd.unit-include", settings.get("collector_systemd_unit_include", DEFAULT_INCLUDE)
+        )
+        self.exclude = self._anchored(
+            "collector.systemd.unit-exclude", settings.get("collector_systemd_unit_exclude", DEFAULT_EXCLUDE)
+        )
         self.tasks = bool(settings.get("collector_systemd_enable_task_metrics"))
         self.restarts = bool(settings.get("collector_systemd_enable_restarts_metrics"))
         self.start_time = bool(settings.get("collector_systemd_enable_start_time_metrics"))
@@ -133,8 +179,11 @@ class SystemdCollector(DBusCollector):
         fam_units = UNITS.family()
         for state, count in summary.items():
             fam_units.add((state,), count)
-        chosen = [(u[0], u[3]) for u in units
-                  if u[2] == "loaded" and self.include.match(u[0]) and not self.exclude.match(u[0])]
+        chosen = [
+            (u[0], u[3])
+            for u in units
+            if u[2] == "loaded" and self.include.match(u[0]) and not self.exclude.match(u[0])
+        ]
         new_enough = version >= MIN_VERSION_SYSTEM_STATE
         parts = [self._unit_states(chosen), self._sockets(chosen)]
         if self.start_time:
@@ -176,8 +225,9 @@ class SystemdCollector(DBusCollector):
                 return await self._try_get(name, "Service", "NRestarts")
             return None
 
-        kinds, counts = await asyncio.gather(asyncio.gather(*(kind(n) for n, _ in chosen)),
-                                             asyncio.gather(*(restarts(n) for n, _ in chosen)))
+        kinds, counts = await asyncio.gather(
+            asyncio.gather(*(kind(n) for n, _ in chosen)), asyncio.gather(*(restarts(n) for n, _ in chosen))
+        )
         states, restart_fam = UNIT_STATE.family(), RESTARTS.family()
         for (name, active), kind_, count in zip(chosen, kinds, counts):
             for state in UNIT_STATES:
@@ -190,8 +240,9 @@ class SystemdCollector(DBusCollector):
         accepted, current, refused = SOCKET_ACCEPTED.family(), SOCKET_CURRENT.family(), SOCKET_REFUSED.family()
 
         async def one(name: str):
-            values = await asyncio.gather(*(self._try_get(name, "Socket", p)
-                                            for p in ("NAccepted", "NConnections", "NRefused")))
+            values = await asyncio.gather(
+                *(self._try_get(name, "Socket", p) for p in ("NAccepted", "NConnections", "NRefused"))
+            )
             # as node_exporter: no NAccepted, nothing; no NConnections, only NAccepted; NRefused since systemd 239
             for fam, value in zip((accepted, current, refused), values):
                 if value is None:
@@ -218,8 +269,9 @@ class SystemdCollector(DBusCollector):
     async def _tasks(self, chosen):
         current, maximum = UNIT_TASKS_CURRENT.family(), UNIT_TASKS_MAX.family()
         services = [n for n, _ in chosen if n.endswith(".service")]
-        values = await asyncio.gather(*(self._try_get(n, "Service", p) for n in services
-                                        for p in ("TasksCurrent", "TasksMax")))
+        values = await asyncio.gather(
+            *(self._try_get(n, "Service", p) for n in services for p in ("TasksCurrent", "TasksMax"))
+        )
         for i, name in enumerate(services):
             for fam, value in ((current, values[2 * i]), (maximum, values[2 * i + 1])):
                 if value is not None and value != MAX_UINT64:
@@ -229,8 +281,9 @@ class SystemdCollector(DBusCollector):
     async def _timers(self, chosen):
         fam = TIMER_LAST_TRIGGER.family()
         timers = [n for n, _ in chosen if n.endswith(".timer")]
-        for name, usec in zip(timers, await asyncio.gather(*(self._try_get(n, "Timer", "LastTriggerUSec")
-                                                              for n in timers))):
+        for name, usec in zip(
+            timers, await asyncio.gather(*(self._try_get(n, "Timer", "LastTriggerUSec") for n in timers))
+        ):
             if usec is not None:
                 fam.add((name,), usec / 1e6)
         return [fam]

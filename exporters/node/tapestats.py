@@ -23,33 +23,77 @@ DEFAULT_IGNORED = "^$"
 # stats file -> (metric, multiplier)
 STATS = (
     ("in_flight", gauge("node_tape_io_now", "The number of I/Os currently outstanding to this device.", "device"), 1),
-    ("io_ns", counter(
-        "node_tape_io_time_seconds_total",
-        "The amount of time spent waiting for all I/O to complete (including read and write). This includes tape "
-        "movement commands such as seeking between file or set marks and implicit tape movement such as when rewind "
-        "on close tape devices are used.", "device"), 0.000000001),
-    ("other_cnt", counter(
-        "node_tape_io_others_total",
-        "The number of I/Os issued to the tape drive other than read or write commands. The time taken to complete "
-        "these commands uses the following calculation io_time_seconds_total-read_time_seconds_total-"
-        "write_time_seconds_total", "device"), 1),
-    ("read_byte_cnt", counter("node_tape_read_bytes_total", "The number of bytes read from the tape drive.",
-                              "device"), 1),
-    ("read_cnt", counter("node_tape_reads_completed_total", "The number of read requests issued to the tape drive.",
-                         "device"), 1),
-    ("read_ns", counter("node_tape_read_time_seconds_total",
-                        "The amount of time spent waiting for read requests to complete.", "device"), 0.000000001),
-    ("resid_cnt", counter(
-        "node_tape_residual_total",
-        "The number of times during a read or write we found the residual amount to be non-zero. This should mean "
-        "that a program is issuing a read larger thean the block size on tape. For write not all data made it to "
-        "tape.", "device"), 1),
-    ("write_byte_cnt", counter("node_tape_written_bytes_total", "The number of bytes written to the tape drive.",
-                               "device"), 1),
-    ("write_cnt", counter("node_tape_writes_completed_total", "The number of write requests issued to the tape drive.",
-                          "device"), 1),
-    ("write_ns", counter("node_tape_write_time_seconds_total",
-                         "The amount of time spent waiting for write requests to complete.", "device"), 0.000000001),
+    (
+        "io_ns",
+        counter(
+            "node_tape_io_time_seconds_total",
+            "The amount of time spent waiting for all I/O to complete (including read and write). This includes tape "
+            "movement commands such as seeking between file or set marks and implicit tape movement such as when rewind "
+            "on close tape devices are used.",
+            "device",
+        ),
+        0.000000001,
+    ),
+    (
+        "other_cnt",
+        counter(
+            "node_tape_io_others_total",
+            "The number of I/Os issued to the tape drive other than read or write commands. The time taken to complete "
+            "these commands uses the following calculation io_time_seconds_total-read_time_seconds_total-"
+            "write_time_seconds_total",
+            "device",
+        ),
+        1,
+    ),
+    (
+        "read_byte_cnt",
+        counter("node_tape_read_bytes_total", "The number of bytes read from the tape drive.", "device"),
+        1,
+    ),
+    (
+        "read_cnt",
+        counter("node_tape_reads_completed_total", "The number of read requests issued to the tape drive.", "device"),
+        1,
+    ),
+    (
+        "read_ns",
+        counter(
+            "node_tape_read_time_seconds_total",
+            "The amount of time spent waiting for read requests to complete.",
+            "device",
+        ),
+        0.000000001,
+    ),
+    (
+        "resid_cnt",
+        counter(
+            "node_tape_residual_total",
+            "The number of times during a read or write we found the residual amount to be non-zero. This should mean "
+            "that a program is issuing a read larger thean the block size on tape. For write not all data made it to "
+            "tape.",
+            "device",
+        ),
+        1,
+    ),
+    (
+        "write_byte_cnt",
+        counter("node_tape_written_bytes_total", "The number of bytes written to the tape drive.", "device"),
+        1,
+    ),
+    (
+        "write_cnt",
+        counter("node_tape_writes_completed_total", "The number of write requests issued to the tape drive.", "device"),
+        1,
+    ),
+    (
+        "write_ns",
+        counter(
+            "node_tape_write_time_seconds_total",
+            "The amount of time spent waiting for write requests to complete.",
+            "device",
+        ),
+        0.000000001,
+    ),
 )
 _FILES = {f for f, _, _ in STATS}
 
@@ -60,8 +104,12 @@ class TapestatsCollector(HostCollector):
     description = "SCSI tape drive I/O statistics (<sysfs>/class/scsi_tape)."
     metrics = tuple(m for _, m, _ in STATS)
     flags = (
-        Flag("--collector.tapestats.ignored-devices", "collector_tapestats_ignored_devices",
-             "Regexp of devices to ignore for tapestats.", default=DEFAULT_IGNORED),
+        Flag(
+            "--collector.tapestats.ignored-devices",
+            "collector_tapestats_ignored_devices",
+            "Regexp of devices to ignore for tapestats.",
+            default=DEFAULT_IGNORED,
+        ),
     )
 
     def __init__(self, settings) -> None:

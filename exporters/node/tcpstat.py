@@ -15,8 +15,19 @@ from .registry import HostCollector, node_collectors
 
 STATES = gauge("node_tcp_connection_states", "Number of connection states.", "state")
 # the kernel's TCP states (include/net/tcp_states.h), from 1
-STATE_NAMES = {1: "established", 2: "syn_sent", 3: "syn_recv", 4: "fin_wait1", 5: "fin_wait2", 6: "time_wait",
-               7: "close", 8: "close_wait", 9: "last_ack", 10: "listen", 11: "closing"}
+STATE_NAMES = {
+    1: "established",
+    2: "syn_sent",
+    3: "syn_recv",
+    4: "fin_wait1",
+    5: "fin_wait2",
+    6: "time_wait",
+    7: "close",
+    8: "close_wait",
+    9: "last_ack",
+    10: "listen",
+    11: "closing",
+}
 
 NETLINK_INET_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20

@@ -18,9 +18,9 @@ from .registry import HostCollector, node_collectors
 
 log = logging.getLogger("exporters.node.textfile")
 
-SCRAPE_ERROR = gauge("node_textfile_scrape_error",
-                     "1 if there was an error opening or reading a file, 0 otherwise")
+SCRAPE_ERROR = gauge("node_textfile_scrape_error", "1 if there was an error opening or reading a file, 0 otherwise")
 MTIME = gauge("node_textfile_mtime_seconds", "Unixtime mtime of textfiles successfully read.", "file")
+
 
 @node_collectors.register
 class TextfileCollector(HostCollector):
@@ -28,8 +28,13 @@ class TextfileCollector(HostCollector):
     description = "Metrics from *.prom files written by other programs (--collector.textfile.directory)."
     metrics = (MTIME, SCRAPE_ERROR)
     flags = (
-        Flag("--collector.textfile.directory", "collector_textfile_directory",
-             "Directory (or glob) to read *.prom files from; repeatable.", multiple=True, metavar="DIR"),
+        Flag(
+            "--collector.textfile.directory",
+            "collector_textfile_directory",
+            "Directory (or glob) to read *.prom files from; repeatable.",
+            multiple=True,
+            metavar="DIR",
+        ),
     )
 
     def __init__(self, settings) -> None:

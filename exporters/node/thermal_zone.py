@@ -48,7 +48,7 @@ class ThermalZoneCollector(HostCollector):
             if millidegrees is None:
                 errors.append(f"{zone}/temp: not an integer: {text[:40]!r}")
                 continue
-            temp.add((os.path.basename(zone)[len("thermal_zone"):], zone_type), millidegrees / 1000.0)
+            temp.add((os.path.basename(zone)[len("thermal_zone") :], zone_type), millidegrees / 1000.0)
         for device in numbered(os.path.join(glob.escape(base), "cooling_device[0-9]*")):
             try:
                 values = [sys_read(os.path.join(device, f)) for f in ("type", "max_state", "cur_state")]
@@ -59,7 +59,7 @@ class ThermalZoneCollector(HostCollector):
             if max_state is None or cur_state is None:
                 errors.append(f"{device}: max_state/cur_state not an integer: {values[1][:20]!r}, {values[2][:20]!r}")
                 continue
-            labels = (os.path.basename(device)[len("cooling_device"):], dev_type)
+            labels = (os.path.basename(device)[len("cooling_device") :], dev_type)
             cur.add(labels, cur_state)
             maxi.add(labels, max_state)
         families = [temp, cur, maxi]

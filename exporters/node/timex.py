@@ -78,9 +78,23 @@ PPS_STABILITY_EXCEEDED_COUNT = counter(
 TAI_OFFSET = gauge("node_timex_tai_offset_seconds", "International Atomic Time (TAI) offset.")
 
 METRICS = (
-    SYNC_STATUS, OFFSET, FREQUENCY, MAXERROR, ESTERROR, STATUS, CONSTANT, TICK, PPS_FREQUENCY, PPS_JITTER,
-    PPS_SHIFT, PPS_STABILITY, PPS_JITTER_COUNT, PPS_CALIBRATION_COUNT, PPS_ERROR_COUNT,
-    PPS_STABILITY_EXCEEDED_COUNT, TAI_OFFSET,
+    SYNC_STATUS,
+    OFFSET,
+    FREQUENCY,
+    MAXERROR,
+    ESTERROR,
+    STATUS,
+    CONSTANT,
+    TICK,
+    PPS_FREQUENCY,
+    PPS_JITTER,
+    PPS_SHIFT,
+    PPS_STABILITY,
+    PPS_JITTER_COUNT,
+    PPS_CALIBRATION_COUNT,
+    PPS_ERROR_COUNT,
+    PPS_STABILITY_EXCEEDED_COUNT,
+    TAI_OFFSET,
 )
 
 
@@ -114,8 +128,24 @@ class Timex(ctypes.Structure):
 
 
 LP64_TIMEX_SIZE = 208
-RAW_FIELDS = ("offset", "freq", "maxerror", "esterror", "status", "constant", "tick", "ppsfreq", "jitter",
-              "shift", "stabil", "jitcnt", "calcnt", "errcnt", "stbcnt", "tai")
+RAW_FIELDS = (
+    "offset",
+    "freq",
+    "maxerror",
+    "esterror",
+    "status",
+    "constant",
+    "tick",
+    "ppsfreq",
+    "jitter",
+    "shift",
+    "stabil",
+    "jitcnt",
+    "calcnt",
+    "errcnt",
+    "stbcnt",
+    "tai",
+)
 
 _adjtimex = None
 

@@ -20,13 +20,18 @@ from .registry import HostCollector, node_collectors, read_text
 
 POOL_STATE = gauge("node_zfs_zpool_state", "kstat.zfs.misc.state", "zpool", "state")
 # For the generated metric reference only: the real names come from the kstat files.
-KSTAT_DOC = MetricDef("node_zfs_<subsystem>_<kstat>", UNTYPED,
-                      "kstat.zfs.misc.<file>.<kstat> (arcstats, abdstats, dbufstats, dmu_tx, dnodestats, fm, "
-                      "vdev_cache_stats, vdev_mirror_stats, xuio_stats, zfetchstats, zil).")
-POOL_IO_DOC = MetricDef("node_zfs_zpool_<field>", UNTYPED, "kstat.zfs.misc.io.<field> of the pool's io kstat.",
-                        ("zpool",))
-DATASET_DOC = MetricDef("node_zfs_zpool_dataset_<kstat>", UNTYPED, "kstat.zfs.misc.objset.<kstat> of a dataset.",
-                        ("zpool", "dataset"))
+KSTAT_DOC = MetricDef(
+    "node_zfs_<subsystem>_<kstat>",
+    UNTYPED,
+    "kstat.zfs.misc.<file>.<kstat> (arcstats, abdstats, dbufstats, dmu_tx, dnodestats, fm, "
+    "vdev_cache_stats, vdev_mirror_stats, xuio_stats, zfetchstats, zil).",
+)
+POOL_IO_DOC = MetricDef(
+    "node_zfs_zpool_<field>", UNTYPED, "kstat.zfs.misc.io.<field> of the pool's io kstat.", ("zpool",)
+)
+DATASET_DOC = MetricDef(
+    "node_zfs_zpool_dataset_<kstat>", UNTYPED, "kstat.zfs.misc.objset.<kstat> of a dataset.", ("zpool", "dataset")
+)
 POOL_STATES = ("online", "degraded", "faulted", "offline", "removed", "unavail", "suspended")
 
 # metric subsystem -> kstat file
@@ -105,7 +110,7 @@ def parse_objset(text: str, what: str) -> tuple[str, list[tuple[str, int]]]:
         if len(parts) < 3:
             continue
         if parts[0] == "dataset_name":
-            dataset = line[line.index(parts[2]):]  # a dataset name may contain spaces
+            dataset = line[line.index(parts[2]) :]  # a dataset name may contain spaces
             continue
         if parts[1] == KSTAT_UINT64:
             if not parts[2].isdigit():
@@ -132,8 +137,10 @@ class _Families:
 @node_collectors.register
 class ZFSCollector(HostCollector):
     name = "zfs"
-    description = ("OpenZFS statistics (<procfs>/spl/kstat/zfs): ARC, DMU, ZIL, per-pool I/O, datasets and state; "
-                   "one untyped node_zfs_<subsystem>_<kstat> family per kstat.")
+    description = (
+        "OpenZFS statistics (<procfs>/spl/kstat/zfs): ARC, DMU, ZIL, per-pool I/O, datasets and state; "
+        "one untyped node_zfs_<subsystem>_<kstat> family per kstat."
+    )
     metrics = (KSTAT_DOC, POOL_IO_DOC, DATASET_DOC, POOL_STATE)
 
     def read(self):
@@ -149,18 +156,23 @@ class ZFSCollector(HostCollector):
                 continue
             for kstat, value in parse_kstat(text, path):
                 fams.get(f"node_{subsystem}_{metric_name(kstat)}", f"kstat.zfs.misc.{filename}.{kstat}").add(
-                    (), float(value))
+                    (), float(value)
+                )
         for path in sorted(glob.glob(os.path.join(glob.escape(base), "*", "io"))):
             pool = os.path.basename(os.path.dirname(path))
             for field, value in parse_pool_io(read_text(path), path):
                 fams.get(f"node_zfs_zpool_{metric_name(field)}", f"kstat.zfs.misc.io.{field}", ("zpool",)).add(
-                    (pool,), float(value))
+                    (pool,), float(value)
+                )
         for path in sorted(glob.glob(os.path.join(glob.escape(base), "*", "objset-*"))):
             pool = os.path.basename(os.path.dirname(path))
             dataset, rows = parse_objset(read_text(path), path)
             for kstat, value in rows:
-                fams.get(f"node_zfs_zpool_dataset_{metric_name(kstat)}", f"kstat.zfs.misc.objset.{kstat}",
-                         ("zpool", "dataset")).add((pool, dataset), float(value))
+                fams.get(
+                    f"node_zfs_zpool_dataset_{metric_name(kstat)}",
+                    f"kstat.zfs.misc.objset.{kstat}",
+                    ("zpool", "dataset"),
+                ).add((pool, dataset), float(value))
         state_paths = sorted(glob.glob(os.path.join(glob.escape(base), "*", "state")))
         if state_paths:
             fam = POOL_STATE.family()

@@ -18,37 +18,98 @@ from .session import STATUS_METRICS, PgSession
 
 # Importing a collector module registers it; the order here is the order of /metrics.
 from . import (  # noqa: F401,E402
-    database, locks, postmaster, replication, replication_slots, roles, settings, stat_activity,
-    stat_archiver, stat_bgwriter, stat_checkpointer, stat_database, stat_progress_vacuum, stat_replication,
-    stat_user_tables, statio_user_tables, wal,
-    database_wraparound, long_running_transactions, stat_statements, statio_user_indexes,
-    process_idle, replication_slot, stat_activity_autovacuum, stat_wal_receiver, xlog_location,
-    stat_io, wait_events, bloat,
+    database,
+    locks,
+    postmaster,
+    replication,
+    replication_slots,
+    roles,
+    settings,
+    stat_activity,
+    stat_archiver,
+    stat_bgwriter,
+    stat_checkpointer,
+    stat_database,
+    stat_progress_vacuum,
+    stat_replication,
+    stat_user_tables,
+    statio_user_tables,
+    wal,
+    database_wraparound,
+    long_running_transactions,
+    stat_statements,
+    statio_user_indexes,
+    process_idle,
+    replication_slot,
+    stat_activity_autovacuum,
+    stat_wal_receiver,
+    xlog_location,
+    stat_io,
+    wait_events,
+    bloat,
 )
 from . import user_queries  # noqa: E402  (last: custom queries come after the built-in families)
 
 FLAGS = (
-    Flag("--dsn", "dsn", "PostgreSQL DSN (URI or key=value), several comma-separated, all served on /metrics. "
-         "Default: DATA_SOURCE_NAME, else DATA_SOURCE_URI with DATA_SOURCE_USER / DATA_SOURCE_PASS (each also "
-         "as *_FILE).", metavar="DSN"),
-    Flag("--config.file", "config_file", "YAML with postgres_exporter's auth_modules and probe.allowed_targets, "
-         "the targets /probe may connect to (none without it).", metavar="FILE"),
-    Flag("--postgres.application-name", "postgres_application_name",
-         "application_name of the exporter's connection (pg_stat_activity).", default="flextime-exporter"),
-    Flag("--postgres.connect-timeout", "postgres_connect_timeout", "Seconds to wait for a connection.",
-         default=5.0, type=float),
-    Flag("--postgres.statement-timeout", "postgres_statement_timeout",
-         "statement_timeout of the exporter's session, in seconds.", default=10.0, type=float),
-    Flag("--postgres.lock-timeout", "postgres_lock_timeout", "lock_timeout of the exporter's session, in seconds.",
-         default=2.0, type=float),
-    Flag("--probe.connections-per-server", "probe_connections_per_server",
-         "Most connections /probe targets of one server (same host, port, user and options) hold at once, "
-         "in use or kept idle, whatever the number of databases probed.",
-         default=servershare.CONNECTIONS_PER_SERVER, type=int),
-    Flag("--probe.cluster-cache-seconds", "probe_cluster_cache_seconds",
-         "Seconds the cluster-wide reads of one server (settings, locks, activity, pg_stat_database, replication, "
-         "...) serve every /probe of its databases; 0: each probe reads them. Set it just under the scrape "
-         "interval.", default=servershare.CLUSTER_CACHE_SECONDS, type=float),
+    Flag(
+        "--dsn",
+        "dsn",
+        "PostgreSQL DSN (URI or key=value), several comma-separated, all served on /metrics. "
+        "Default: DATA_SOURCE_NAME, else DATA_SOURCE_URI with DATA_SOURCE_USER / DATA_SOURCE_PASS (each also "
+        "as *_FILE).",
+        metavar="DSN",
+    ),
+    Flag(
+        "--config.file",
+        "config_file",
+        "YAML with postgres_exporter's auth_modules and probe.allowed_targets, "
+        "the targets /probe may connect to (none without it).",
+        metavar="FILE",
+    ),
+    Flag(
+        "--postgres.application-name",
+        "postgres_application_name",
+        "application_name of the exporter's connection (pg_stat_activity).",
+        default="flextime-exporter",
+    ),
+    Flag(
+        "--postgres.connect-timeout",
+        "postgres_connect_timeout",
+        "Seconds to wait for a connection.",
+        default=5.0,
+        type=float,
+    ),
+    Flag(
+        "--postgres.statement-timeout",
+        "postgres_statement_timeout",
+        "statement_timeout of the exporter's session, in seconds.",
+        default=10.0,
+        type=float,
+    ),
+    Flag(
+        "--postgres.lock-timeout",
+        "postgres_lock_timeout",
+        "lock_timeout of the exporter's session, in seconds.",
+        default=2.0,
+        type=float,
+    ),
+    Flag(
+        "--probe.connections-per-server",
+        "probe_connections_per_server",
+        "Most connections /probe targets of one server (same host, port, user and options) hold at once, "
+        "in use or kept idle, whatever the number of databases probed.",
+        default=servershare.CONNECTIONS_PER_SERVER,
+        type=int,
+    ),
+    Flag(
+        "--probe.cluster-cache-seconds",
+        "probe_cluster_cache_seconds",
+        "Seconds the cluster-wide reads of one server (settings, locks, activity, pg_stat_database, replication, "
+        "...) serve every /probe of its databases; 0: each probe reads them. Set it just under the scrape "
+        "interval.",
+        default=servershare.CLUSTER_CACHE_SECONDS,
+        type=float,
+    ),
     user_queries.FLAG,
     *fanout.FANOUT_FLAGS,
     *compat.FLAGS,
@@ -70,14 +131,17 @@ def validate(settings: Settings) -> None:
     settings.pg_config = config.load(settings.config_file) if settings.get("config_file") else config.PgConfig()
     settings.pg_config_loaded_at = round(time.time(), 3) if settings.get("config_file") else 0.0
     if not targets(settings) and not settings.pg_config.allowed_targets:
-        raise ConfigError("no PostgreSQL target: give --dsn or set DATA_SOURCE_NAME "
-                          "(or DATA_SOURCE_URI with DATA_SOURCE_USER / DATA_SOURCE_PASS), "
-                          "or allow /probe targets in --config.file (probe.allowed_targets)")
+        raise ConfigError(
+            "no PostgreSQL target: give --dsn or set DATA_SOURCE_NAME "
+            "(or DATA_SOURCE_URI with DATA_SOURCE_USER / DATA_SOURCE_PASS), "
+            "or allow /probe targets in --config.file (probe.allowed_targets)"
+        )
     if settings.extend_query_path:
         user_queries.load(settings.extend_query_path)  # a missing or malformed file stops start-up
     if settings.get("probe_connections_per_server", 1) < 1 or settings.get("probe_cluster_cache_seconds", 0) < 0:
-        raise ConfigError("--probe.connections-per-server must be at least 1 and --probe.cluster-cache-seconds "
-                          "not negative")
+        raise ConfigError(
+            "--probe.connections-per-server must be at least 1 and --probe.cluster-cache-seconds not negative"
+        )
     for flag in ("postgres_connect_timeout", "postgres_statement_timeout", "postgres_lock_timeout"):
         if settings.get(flag) <= 0:
             raise ConfigError(f"--{flag.replace('_', '.', 1).replace('_', '-')} must be positive")
@@ -90,19 +154,26 @@ def make_session(settings: Settings, dsn: str) -> PgSession:
     share = None if dsn in targets(settings) else dsn
     # the second connection (pg_database_size beside the rest) only without the fan-out, whose own
     # connections then keep a target within 1 + --postgres.fanout-connections backends
-    session = PgSession(dsn, second_connection=not fanout.configure(settings).enabled and share is None,
-                     application_name=settings.postgres_application_name,
-                     connect_timeout=settings.postgres_connect_timeout,
-                     statement_timeout=settings.postgres_statement_timeout,
-                     lock_timeout=settings.postgres_lock_timeout,
-                     constant_labels=settings.get("pg_constant_labels", ()),
-                     metric_prefix=settings.get("pg_metric_prefix", "pg"),
-                     static=not settings.get("disable_default_metrics"),
-                     build_info_tags=compat.modern(settings),
-                     config_loaded_at=settings.get("pg_config_loaded_at", 0.0) if compat.modern(settings) else None)
+    session = PgSession(
+        dsn,
+        second_connection=not fanout.configure(settings).enabled and share is None,
+        application_name=settings.postgres_application_name,
+        connect_timeout=settings.postgres_connect_timeout,
+        statement_timeout=settings.postgres_statement_timeout,
+        lock_timeout=settings.postgres_lock_timeout,
+        constant_labels=settings.get("pg_constant_labels", ()),
+        metric_prefix=settings.get("pg_metric_prefix", "pg"),
+        static=not settings.get("disable_default_metrics"),
+        build_info_tags=compat.modern(settings),
+        config_loaded_at=settings.get("pg_config_loaded_at", 0.0) if compat.modern(settings) else None,
+    )
     env = settings.get("environ", os.environ)
-    if env.get("DATA_SOURCE_PASS_FILE") and not settings.get("dsn") and not env.get("DATA_SOURCE_NAME") \
-            and dsn in targets(settings):  # the configured target, built from DATA_SOURCE_URI: a rotated file is read
+    if (
+        env.get("DATA_SOURCE_PASS_FILE")
+        and not settings.get("dsn")
+        and not env.get("DATA_SOURCE_NAME")
+        and dsn in targets(settings)
+    ):  # the configured target, built from DATA_SOURCE_URI: a rotated file is read
         session.watch_secret(env["DATA_SOURCE_PASS_FILE"], lambda: resolve_dsns(env)[0])
     if share is not None:
         session.share, session.dbname = servershare.share_for(settings, dsn, session.display)

@@ -84,33 +84,76 @@ SELECT current_database() AS datname, schemaname, relname, indexrelname, bloat A
        CASE WHEN size > 0 THEN bloat / size ELSE 0 END AS index_ratio
 FROM b ORDER BY bloat DESC, schemaname, relname, indexrelname LIMIT %(limit)d"""
 
-TABLE = QueryCollectorSpec("bloat", "", "pg_bloat", (Query(TABLE_SQL, ("datname", "schemaname", "relname"), (
-    Column("table_bytes", GAUGE, "Estimated bloat of the table: bytes beyond what its live rows need at its "
-           "fillfactor (from the planner's statistics)"),
-    Column("table_ratio", GAUGE, "Estimated bloat of the table as a fraction of its size (0 to 1)"),
-)),))
-INDEX = QueryCollectorSpec("bloat", "", "pg_bloat", (Query(INDEX_SQL, ("datname", "schemaname", "relname",
-                                                                      "indexrelname"), (
-    Column("index_bytes", GAUGE, "Estimated bloat of the B-tree index: bytes beyond what its entries need at its "
-           "fillfactor (from the planner's statistics)"),
-    Column("index_ratio", GAUGE, "Estimated bloat of the B-tree index as a fraction of its size (0 to 1)"),
-)),))
+TABLE = QueryCollectorSpec(
+    "bloat",
+    "",
+    "pg_bloat",
+    (
+        Query(
+            TABLE_SQL,
+            ("datname", "schemaname", "relname"),
+            (
+                Column(
+                    "table_bytes",
+                    GAUGE,
+                    "Estimated bloat of the table: bytes beyond what its live rows need at its "
+                    "fillfactor (from the planner's statistics)",
+                ),
+                Column("table_ratio", GAUGE, "Estimated bloat of the table as a fraction of its size (0 to 1)"),
+            ),
+        ),
+    ),
+)
+INDEX = QueryCollectorSpec(
+    "bloat",
+    "",
+    "pg_bloat",
+    (
+        Query(
+            INDEX_SQL,
+            ("datname", "schemaname", "relname", "indexrelname"),
+            (
+                Column(
+                    "index_bytes",
+                    GAUGE,
+                    "Estimated bloat of the B-tree index: bytes beyond what its entries need at its "
+                    "fillfactor (from the planner's statistics)",
+                ),
+                Column("index_ratio", GAUGE, "Estimated bloat of the B-tree index as a fraction of its size (0 to 1)"),
+            ),
+        ),
+    ),
+)
 
 
 @pg_collectors.register
 class BloatCollector(PgCollector):
     name = "bloat"
     default_enabled = False
-    description = ("Estimated table and B-tree index bloat from the planner's statistics; the most bloated "
-                   "--collector.bloat.limit per database, cached --collector.bloat.cache-seconds.")
-    metrics = tuple(MetricDef(f"{spec.prefix}_{c.column}", c.type, c.help, (*spec.queries[0].labels, "server"))
-                    for spec in (TABLE, INDEX) for c in spec.queries[0].columns)
+    description = (
+        "Estimated table and B-tree index bloat from the planner's statistics; the most bloated "
+        "--collector.bloat.limit per database, cached --collector.bloat.cache-seconds."
+    )
+    metrics = tuple(
+        MetricDef(f"{spec.prefix}_{c.column}", c.type, c.help, (*spec.queries[0].labels, "server"))
+        for spec in (TABLE, INDEX)
+        for c in spec.queries[0].columns
+    )
     flags = (
-        Flag("--collector.bloat.limit", "collector_bloat_limit",
-             "Serve at most this many tables, and as many indexes, per database (the most bloated).",
-             default=50, type=int),
-        Flag("--collector.bloat.cache-seconds", "collector_bloat_cache_seconds",
-             "Reuse the estimates for this many seconds (they change when ANALYZE runs).", default=600.0, type=float),
+        Flag(
+            "--collector.bloat.limit",
+            "collector_bloat_limit",
+            "Serve at most this many tables, and as many indexes, per database (the most bloated).",
+            default=50,
+            type=int,
+        ),
+        Flag(
+            "--collector.bloat.cache-seconds",
+            "collector_bloat_cache_seconds",
+            "Reuse the estimates for this many seconds (they change when ANALYZE runs).",
+            default=600.0,
+            type=float,
+        ),
     )
 
     def __init__(self, settings) -> None:

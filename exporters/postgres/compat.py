@@ -25,18 +25,30 @@ from ..core.errors import ConfigError
 
 MODERN, LEGACY = "0.17", "0.11"
 
-FLAG = Flag("--compat", "compat",
-            "Label sets and names of which postgres_exporter to serve: 0.17 (today's: no server label on the "
-            "collectors' families, pg_stat_activity by user, application, backend type and wait event) or 0.11 "
-            "(Debian 12's: server on every family, pg_stat_activity by datname and state only). See docs/postgres.md.",
-            default=MODERN, type=(MODERN, LEGACY))
+FLAG = Flag(
+    "--compat",
+    "compat",
+    "Label sets and names of which postgres_exporter to serve: 0.17 (today's: no server label on the "
+    "collectors' families, pg_stat_activity by user, application, backend type and wait event) or 0.11 "
+    "(Debian 12's: server on every family, pg_stat_activity by datname and state only). See docs/postgres.md.",
+    default=MODERN,
+    type=(MODERN, LEGACY),
+)
 
 # the collectors whose families 0.17.1 serves from its built-in query maps: they keep ``server``, and
 # --disable-default-metrics turns them off (0.11.1's maps also held pg_locks and pg_stat_database)
-DEFAULT_MAPS = {MODERN: ("stat_activity", "stat_archiver", "replication_slots", "stat_replication",
-                         "stat_database_conflicts"),
-                LEGACY: ("stat_activity", "stat_archiver", "replication_slots", "stat_replication",
-                         "stat_database_conflicts", "locks", "stat_database")}
+DEFAULT_MAPS = {
+    MODERN: ("stat_activity", "stat_archiver", "replication_slots", "stat_replication", "stat_database_conflicts"),
+    LEGACY: (
+        "stat_activity",
+        "stat_archiver",
+        "replication_slots",
+        "stat_replication",
+        "stat_database_conflicts",
+        "locks",
+        "stat_database",
+    ),
+}
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 METRIC_PREFIX = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -69,8 +81,9 @@ def constant_labels(text: str | None, taken: set[str]) -> tuple[tuple[str, str],
         if not sep:
             raise ConfigError(f"--constantLabels {part.strip()!r}: expected label=value (comma-separated pairs)")
         if not LABEL_NAME.match(name) or name.startswith("__"):
-            raise ConfigError(f"--constantLabels: {name!r} is not a valid label name "
-                              "([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)")
+            raise ConfigError(
+                f"--constantLabels: {name!r} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+            )
         if name in taken or name in RESERVED_LABELS:
             raise ConfigError(f"--constantLabels: label {name!r} is already used by the exporter's series")
         if name in (n for n, _ in pairs):
@@ -88,22 +101,52 @@ def metric_prefix(text: str | None) -> str:
 
 FLAGS = (
     FLAG,
-    Flag("--disable-default-metrics", "disable_default_metrics",
-         "Leave out the families of postgres_exporter's built-in query maps (pg_static, pg_stat_activity, "
-         "pg_stat_archiver, pg_replication_slots, pg_stat_replication, pg_stat_database_conflicts; with "
-         "--compat=0.11 also pg_locks and pg_stat_database), as postgres_exporter does; the other collectors, "
-         "settings and --extend.query-path queries stay.", default=False, type=bool),
-    Flag("--disable-settings-metrics", "disable_settings_metrics", "Leave out pg_settings_* (the settings collector).",
-         default=False, type=bool),
-    Flag("--constantLabels", "constant_labels", "label=value pairs, comma-separated, added to every series of "
-         "the target (postgres_exporter adds them to its built-in maps' families only).", metavar="LABELS",
-         env=("PG_EXPORTER_CONSTANT_LABELS",)),
-    Flag("--metric-prefix", "metric_prefix", "Prefix of the metric names instead of pg (pg_up -> PREFIX_up).",
-         default="pg", metavar="PREFIX"),
-    Flag("--dumpmaps", "dumpmaps", "Print the built-in metric maps (query collectors, their columns, types and "
-         "labels) and exit.", default=False, type=bool),
-    Flag("--collector.bgwriter", "collector_bgwriter", "postgres_exporter 0.11's name of --collector.stat_bgwriter.",
-         default=False, type=bool),
+    Flag(
+        "--disable-default-metrics",
+        "disable_default_metrics",
+        "Leave out the families of postgres_exporter's built-in query maps (pg_static, pg_stat_activity, "
+        "pg_stat_archiver, pg_replication_slots, pg_stat_replication, pg_stat_database_conflicts; with "
+        "--compat=0.11 also pg_locks and pg_stat_database), as postgres_exporter does; the other collectors, "
+        "settings and --extend.query-path queries stay.",
+        default=False,
+        type=bool,
+    ),
+    Flag(
+        "--disable-settings-metrics",
+        "disable_settings_metrics",
+        "Leave out pg_settings_* (the settings collector).",
+        default=False,
+        type=bool,
+    ),
+    Flag(
+        "--constantLabels",
+        "constant_labels",
+        "label=value pairs, comma-separated, added to every series of "
+        "the target (postgres_exporter adds them to its built-in maps' families only).",
+        metavar="LABELS",
+        env=("PG_EXPORTER_CONSTANT_LABELS",),
+    ),
+    Flag(
+        "--metric-prefix",
+        "metric_prefix",
+        "Prefix of the metric names instead of pg (pg_up -> PREFIX_up).",
+        default="pg",
+        metavar="PREFIX",
+    ),
+    Flag(
+        "--dumpmaps",
+        "dumpmaps",
+        "Print the built-in metric maps (query collectors, their columns, types and labels) and exit.",
+        default=False,
+        type=bool,
+    ),
+    Flag(
+        "--collector.bgwriter",
+        "collector_bgwriter",
+        "postgres_exporter 0.11's name of --collector.stat_bgwriter.",
+        default=False,
+        type=bool,
+    ),
 )
 
 

@@ -126,8 +126,12 @@ def _auth_module(path: str, name: str, body) -> AuthModule:
     options = body.get("options") or {}
     if not isinstance(options, dict):
         raise ConfigError(f"{where}: options must be a mapping of libpq parameters")
-    return AuthModule(name, _text(userpass["username"], f"{where}: userpass.username"), password,
-                      {str(k): _text(v, f"{where}: options.{k}") for k, v in options.items()})
+    return AuthModule(
+        name,
+        _text(userpass["username"], f"{where}: userpass.username"),
+        password,
+        {str(k): _text(v, f"{where}: options.{k}") for k, v in options.items()},
+    )
 
 
 def _target_params(target: str) -> dict[str, str]:
@@ -151,15 +155,22 @@ def resolve_probe(config: PgConfig, query: Mapping[str, str]) -> str:
     shown = redact(make_conninfo(**params)) if params else target
     refused = sorted(set(params) - PROBE_TARGET_PARAMS)
     if refused:
-        raise ProbeRefused(f"target {shown}: parameter {refused[0]!r} is not allowed in a probe target "
-                           f"(allowed: {', '.join(sorted(PROBE_TARGET_PARAMS))}; put others in an auth module's options)")
+        raise ProbeRefused(
+            f"target {shown}: parameter {refused[0]!r} is not allowed in a probe target "
+            f"(allowed: {', '.join(sorted(PROBE_TARGET_PARAMS))}; put others in an auth module's options)"
+        )
     module_name = query.get("auth_module", "")
     if module_name:
         module = config.auth_modules.get(module_name)
         if module is None:
-            raise ProbeRefused(f"unknown auth_module {module_name!r}"
-                               + (f" (configured: {', '.join(sorted(config.auth_modules))})" if config.auth_modules
-                                  else " (no auth_modules in --config.file)"))
+            raise ProbeRefused(
+                f"unknown auth_module {module_name!r}"
+                + (
+                    f" (configured: {', '.join(sorted(config.auth_modules))})"
+                    if config.auth_modules
+                    else " (no auth_modules in --config.file)"
+                )
+            )
         params.update(module.options)
         params["user"] = module.username
         if module.password:

@@ -29,8 +29,13 @@ class DatabaseCollector(PgCollector):
     description = "Size of each database (pg_database_size)."
     metrics = (SIZE, LIMIT)
     flags = (
-        Flag("--collector.database.cache-seconds", "collector_database_cache_seconds",
-             "Reuse database sizes for this many seconds (0: read them every scrape).", default=30.0, type=float),
+        Flag(
+            "--collector.database.cache-seconds",
+            "collector_database_cache_seconds",
+            "Reuse database sizes for this many seconds (0: read them every scrape).",
+            default=30.0,
+            type=float,
+        ),
     )
 
     def __init__(self, settings) -> None:

@@ -14,17 +14,34 @@ FROM pg_database
 WHERE datallowconn
 ORDER BY datname"""
 
-register_query_collector(QueryCollectorSpec(
-    name="database_wraparound",
-    description="Age of each database's datfrozenxid and datminmxid (transactions, despite the _seconds names).",
-    prefix="pg_database_wraparound",
-    queries=(Query(SQL, labels=("datname",), columns=(
-        Column("age_datfrozenxid", GAUGE,
-               "Age of the oldest transaction ID that has not been frozen, in transactions "
-               "(not seconds, despite the name)", name="age_datfrozenxid_seconds"),
-        Column("age_datminmxid", GAUGE,
-               "Age of the oldest multi-transaction ID that has been replaced with a transaction ID, in multixacts "
-               "(not seconds, despite the name)", name="age_datminmxid_seconds"),
-    ), versions=(90500, 10**7)),),
-    default_enabled=False,
-))
+register_query_collector(
+    QueryCollectorSpec(
+        name="database_wraparound",
+        description="Age of each database's datfrozenxid and datminmxid (transactions, despite the _seconds names).",
+        prefix="pg_database_wraparound",
+        queries=(
+            Query(
+                SQL,
+                labels=("datname",),
+                columns=(
+                    Column(
+                        "age_datfrozenxid",
+                        GAUGE,
+                        "Age of the oldest transaction ID that has not been frozen, in transactions "
+                        "(not seconds, despite the name)",
+                        name="age_datfrozenxid_seconds",
+                    ),
+                    Column(
+                        "age_datminmxid",
+                        GAUGE,
+                        "Age of the oldest multi-transaction ID that has been replaced with a transaction ID, in multixacts "
+                        "(not seconds, despite the name)",
+                        name="age_datminmxid_seconds",
+                    ),
+                ),
+                versions=(90500, 10**7),
+            ),
+        ),
+        default_enabled=False,
+    )
+)

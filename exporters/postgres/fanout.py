@@ -37,22 +37,38 @@ from .dsn import scrub
 
 log = logging.getLogger("exporters.postgres")
 
-LIST_SQL = ("SELECT datname, datname = current_database() AS own FROM pg_database "
-            "WHERE datallowconn AND NOT datistemplate ORDER BY datname")
+LIST_SQL = (
+    "SELECT datname, datname = current_database() AS own FROM pg_database "
+    "WHERE datallowconn AND NOT datistemplate ORDER BY datname"
+)
 
 FANOUT_FLAGS = (
-    Flag("--auto-discover-databases", "auto_discover_databases",
-         "Read the per-database collectors (stat_user_tables, statio_user_tables, statio_user_indexes) in every "
-         "database that allows connections, not only the DSN's.",
-         default=False, type=bool),
-    Flag("--exclude-databases", "exclude_databases",
-         "Comma-separated databases the fan-out leaves out.", metavar="NAMES"),
-    Flag("--include-databases", "include_databases",
-         "Comma-separated databases the fan-out reads, none else; "
-         "a name in both lists is left out, as in postgres_exporter.", metavar="NAMES"),
-    Flag("--postgres.fanout-connections", "postgres_fanout_connections",
-         "Most connections the fan-out opens at once besides the session's own, whatever the number of "
-         "concurrent scrapes.", default=3, type=click.IntRange(min=1)),
+    Flag(
+        "--auto-discover-databases",
+        "auto_discover_databases",
+        "Read the per-database collectors (stat_user_tables, statio_user_tables, statio_user_indexes) in every "
+        "database that allows connections, not only the DSN's.",
+        default=False,
+        type=bool,
+    ),
+    Flag(
+        "--exclude-databases", "exclude_databases", "Comma-separated databases the fan-out leaves out.", metavar="NAMES"
+    ),
+    Flag(
+        "--include-databases",
+        "include_databases",
+        "Comma-separated databases the fan-out reads, none else; "
+        "a name in both lists is left out, as in postgres_exporter.",
+        metavar="NAMES",
+    ),
+    Flag(
+        "--postgres.fanout-connections",
+        "postgres_fanout_connections",
+        "Most connections the fan-out opens at once besides the session's own, whatever the number of "
+        "concurrent scrapes.",
+        default=3,
+        type=click.IntRange(min=1),
+    ),
 )
 
 SCRAM_RETRY_SECONDS = 300.0  # after a failed try at the SCRAM keys (scram.py)
@@ -82,8 +98,12 @@ def configure(settings: Settings) -> FanoutConfig:
     config = settings.get("_fanout_config")
     if config is not None:
         return config
-    config = FanoutConfig(bool(settings.get("auto_discover_databases")), _names(settings.get("include_databases")),
-                          _names(settings.get("exclude_databases")), int(settings.get("postgres_fanout_connections") or 3))
+    config = FanoutConfig(
+        bool(settings.get("auto_discover_databases")),
+        _names(settings.get("include_databases")),
+        _names(settings.get("exclude_databases")),
+        int(settings.get("postgres_fanout_connections") or 3),
+    )
     global _warned
     if not config.enabled and (config.include or config.exclude) and not _warned:
         log.warning("--include-databases / --exclude-databases have no effect without --auto-discover-databases")
@@ -221,8 +241,12 @@ class DatabaseFanout:
                     started = time.perf_counter()
                     results = await self._bounded(self._pipeline(conn, sqls), conn)
                     self._cost[datname] = elapsed = time.perf_counter() - started
-                    log.debug("fan-out: %s read in %.1f ms on a %s connection", datname, elapsed * 1000,
-                              "kept" if reused else "new")
+                    log.debug(
+                        "fan-out: %s read in %.1f ms on a %s connection",
+                        datname,
+                        elapsed * 1000,
+                        "kept" if reused else "new",
+                    )
                     break
                 except psycopg.OperationalError:
                     if not reused:
@@ -308,10 +332,17 @@ class DatabaseFanout:
         async def attempt(keys: dict):
             return await asyncio.wait_for(
                 psycopg.AsyncConnection.connect(
-                    s.dsn, dbname=datname, autocommit=True, application_name=s.application_name,
-                    connect_timeout=max(2, int(s.connect_timeout)), options=options, prepare_threshold=None,
-                    **keys),
-                timeout=_left(s.connect_timeout))
+                    s.dsn,
+                    dbname=datname,
+                    autocommit=True,
+                    application_name=s.application_name,
+                    connect_timeout=max(2, int(s.connect_timeout)),
+                    options=options,
+                    prepare_threshold=None,
+                    **keys,
+                ),
+                timeout=_left(s.connect_timeout),
+            )
 
         try:
             keys = await self._scram_keys(datname)
@@ -327,8 +358,7 @@ class DatabaseFanout:
                         # per login) defeats the keys; logging in twice per connection would cost
                         # more than PBKDF2, so the password alone is used for a while
                         self._scram_retry = now + SCRAM_RETRY_SECONDS
-                        log.debug("fan-out: SCRAM keys refused again; the password alone for %ds",
-                                  SCRAM_RETRY_SECONDS)
+                        log.debug("fan-out: SCRAM keys refused again; the password alone for %ds", SCRAM_RETRY_SECONDS)
                     else:
                         log.debug("fan-out: SCRAM keys refused where the password was not; learning them again")
                     self._scram_refused = now

@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from .query import GAUGE, Column, Query, QueryCollectorSpec, register_query_collector
 
-MODES = ("accesssharelock", "rowsharelock", "rowexclusivelock", "shareupdateexclusivelock", "sharelock",
-         "sharerowexclusivelock", "exclusivelock", "accessexclusivelock", "sireadlock")
+MODES = (
+    "accesssharelock",
+    "rowsharelock",
+    "rowexclusivelock",
+    "shareupdateexclusivelock",
+    "sharelock",
+    "sharerowexclusivelock",
+    "exclusivelock",
+    "accessexclusivelock",
+    "sireadlock",
+)
 
 SQL = f"""
 SELECT d.datname, m.mode, COALESCE(l.count, 0) AS count
@@ -24,9 +33,11 @@ LEFT JOIN (
 ) AS l ON l.database = d.oid AND l.mode = m.mode
 ORDER BY d.datname, m.mode"""
 
-register_query_collector(QueryCollectorSpec(
-    name="locks",
-    description="Locks per database and mode (pg_locks); every mode of every database, zeros included.",
-    prefix="pg_locks",
-    queries=(Query(SQL, labels=("datname", "mode"), columns=(Column("count", GAUGE, "Number of locks"),)),),
-))
+register_query_collector(
+    QueryCollectorSpec(
+        name="locks",
+        description="Locks per database and mode (pg_locks); every mode of every database, zeros included.",
+        prefix="pg_locks",
+        queries=(Query(SQL, labels=("datname", "mode"), columns=(Column("count", GAUGE, "Number of locks"),)),),
+    )
+)

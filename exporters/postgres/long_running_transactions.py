@@ -33,20 +33,41 @@ def _params(settings) -> dict:
     return {"threshold": threshold}
 
 
-register_query_collector(QueryCollectorSpec(
-    name="long_running_transactions",
-    description="Transactions open longer than --collector.long_running_transactions.threshold seconds, "
-                "and the age of the oldest open transaction (pg_stat_activity).",
-    prefix="pg",
-    queries=(Query(SQL, columns=(
-        Column("long_running_transactions", GAUGE,
-               "Current number of transactions open longer than --collector.long_running_transactions.threshold "
-               "seconds"),
-        Column("long_running_transactions_oldest_timestamp_seconds", GAUGE,
-               "The current maximum transaction age in seconds"),
-    ), versions=(100000, 10**7)),),
-    default_enabled=False,
-    flags=(Flag(FLAG, DEST, "Count transactions open longer than this many seconds.",
-                default=DEFAULT_THRESHOLD, type=int),),
-    params=_params,
-))
+register_query_collector(
+    QueryCollectorSpec(
+        name="long_running_transactions",
+        description="Transactions open longer than --collector.long_running_transactions.threshold seconds, "
+        "and the age of the oldest open transaction (pg_stat_activity).",
+        prefix="pg",
+        queries=(
+            Query(
+                SQL,
+                columns=(
+                    Column(
+                        "long_running_transactions",
+                        GAUGE,
+                        "Current number of transactions open longer than --collector.long_running_transactions.threshold "
+                        "seconds",
+                    ),
+                    Column(
+                        "long_running_transactions_oldest_timestamp_seconds",
+                        GAUGE,
+                        "The current maximum transaction age in seconds",
+                    ),
+                ),
+                versions=(100000, 10**7),
+            ),
+        ),
+        default_enabled=False,
+        flags=(
+            Flag(
+                FLAG,
+                DEST,
+                "Count transactions open longer than this many seconds.",
+                default=DEFAULT_THRESHOLD,
+                type=int,
+            ),
+        ),
+        params=_params,
+    )
+)

@@ -15,11 +15,14 @@ from ..core.metrics import HISTOGRAM, MetricDef
 from .registry import PgCollector, pg_collectors
 
 BOUNDS = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0, 90.0, 120.0, 300.0)
-IDLE = MetricDef("pg_process_idle_seconds", HISTOGRAM, "Idle time of server processes",
-                 ("state", "application_name", "server"))
-SQL = ("SELECT state, application_name, EXTRACT(EPOCH FROM now() - state_change)::float8 AS idle "
-       "FROM pg_stat_activity WHERE state ~ '^idle' AND state_change IS NOT NULL "
-       "AND application_name <> current_setting('application_name') ORDER BY 1, 2")
+IDLE = MetricDef(
+    "pg_process_idle_seconds", HISTOGRAM, "Idle time of server processes", ("state", "application_name", "server")
+)
+SQL = (
+    "SELECT state, application_name, EXTRACT(EPOCH FROM now() - state_change)::float8 AS idle "
+    "FROM pg_stat_activity WHERE state ~ '^idle' AND state_change IS NOT NULL "
+    "AND application_name <> current_setting('application_name') ORDER BY 1, 2"
+)
 
 
 @pg_collectors.register

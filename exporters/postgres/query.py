@@ -41,7 +41,7 @@ class Column:
     type: str
     help: str
     name: str | None = None  # the metric suffix when it differs from the column name
-    scale: float = 1.0       # e.g. 0.001 for milliseconds -> seconds
+    scale: float = 1.0  # e.g. 0.001 for milliseconds -> seconds
 
 
 @dataclass(frozen=True)
@@ -178,8 +178,10 @@ class _Families:
             fam = self.families.get(c.column)
             if fam is None:
                 fam = self.families[c.column] = _RowsFamily(
-                    spec.prefix + "_" + (c.name or c.column), c.type, c.help, self.labelnames)
+                    spec.prefix + "_" + (c.name or c.column), c.type, c.help, self.labelnames
+                )
             targets.append((index[c.column], c.scale, fam))
+
         # The hot loop of a per-table scrape (150k samples at 5,000 tables), column by column with
         # the loops in C where it can: one label block per row, from one template with the constant
         # labels (datname, server) written in once ('{datname="db",schemaname="%s",...}'), then each
@@ -232,8 +234,9 @@ class _Families:
         return list(self.families.values())
 
 
-async def _convert(families: _Families, names: list[str], rows: list[tuple], datname: str | None,
-                   reserve: float) -> None:
+async def _convert(
+    families: _Families, names: list[str], rows: list[tuple], datname: str | None, reserve: float
+) -> None:
     """Rows into samples and their text, CHUNK_ROWS at a time, looking at the event loop between
     chunks (the other databases' I/O goes on meanwhile) and at the scrape deadline. What is converted
     costs about as much again to merge, render and compress (measured: 100,000 tables, 1.4 s to
@@ -243,9 +246,13 @@ async def _convert(families: _Families, names: list[str], rows: list[tuple], dat
     started = time.monotonic()
     for start in range(0, len(rows), CHUNK_ROWS):
         if start and remaining_seconds() < reserve + (time.monotonic() - started):
-            raise PartialFailure(f"stopped at the scrape deadline: {start} of {len(rows)} rows"
-                                 + (f" of {datname}" if datname else "") + " converted", families.result())
-        families.add(names, rows[start:start + CHUNK_ROWS], datname)
+            raise PartialFailure(
+                f"stopped at the scrape deadline: {start} of {len(rows)} rows"
+                + (f" of {datname}" if datname else "")
+                + " converted",
+                families.result(),
+            )
+        families.add(names, rows[start : start + CHUNK_ROWS], datname)
         for fam in families.families.values():  # their text too, while the rest is read
             prerender_text(fam)
         await asyncio.sleep(0)

@@ -25,10 +25,19 @@ _L = ("slot_name", "slot_type", "server")
 CURRENT = gauge("pg_replication_slot_slot_current_wal_lsn", "current wal lsn value", *_L)
 FLUSH = gauge("pg_replication_slot_slot_confirmed_flush_lsn", "last lsn confirmed flushed to the replication slot", *_L)
 ACTIVE = gauge("pg_replication_slot_slot_is_active", "whether the replication slot is active or not", *_L)
-SAFE = gauge("pg_replication_slot_safe_wal_size_bytes", "number of bytes that can be written to WAL such that this "
-             "slot is not in danger of getting in state lost", *_L)
-STATUS = gauge("pg_replication_slot_wal_status", "availability of WAL files claimed by this slot",
-               "slot_name", "slot_type", "wal_status", "server")
+SAFE = gauge(
+    "pg_replication_slot_safe_wal_size_bytes",
+    "number of bytes that can be written to WAL such that this slot is not in danger of getting in state lost",
+    *_L,
+)
+STATUS = gauge(
+    "pg_replication_slot_wal_status",
+    "availability of WAL files claimed by this slot",
+    "slot_name",
+    "slot_type",
+    "wal_status",
+    "server",
+)
 
 SQL = """SELECT slot_name, slot_type,
   (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END - '0/0')::float8
@@ -40,8 +49,10 @@ FROM pg_replication_slots ORDER BY slot_name"""
 @pg_collectors.register
 class ReplicationSlotCollector(PgCollector):
     name = "replication_slot"
-    description = ("Replication slots as postgres_exporter 0.17 has them: WAL positions, active, "
-                   "safe_wal_size and wal_status (pg_replication_slots).")
+    description = (
+        "Replication slots as postgres_exporter 0.17 has them: WAL positions, active, "
+        "safe_wal_size and wal_status (pg_replication_slots)."
+    )
     metrics = (CURRENT, FLUSH, ACTIVE, SAFE, STATUS)
 
     async def collect(self):
@@ -57,6 +68,7 @@ class ReplicationSlotCollector(PgCollector):
             if newer and row["safe_wal_size"] is not None:
                 safe.add(labels, float(row["safe_wal_size"]))
             if newer and row["wal_status"] is not None:
-                status.add(self.labels(row["slot_name"] or "unknown", row["slot_type"] or "unknown",
-                                       row["wal_status"]), 1)
+                status.add(
+                    self.labels(row["slot_name"] or "unknown", row["slot_type"] or "unknown", row["wal_status"]), 1
+                )
         return [current, flush, active, safe, status]

@@ -13,20 +13,29 @@ from .query import GAUGE, Column, Query, QueryCollectorSpec, register_query_coll
 
 PG10 = 100000
 
-SQL = ("SELECT slot_name, database, active, "
-       "pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END, "
-       "restart_lsn)::float8 AS pg_wal_lsn_diff "
-       "FROM pg_replication_slots")
+SQL = (
+    "SELECT slot_name, database, active, "
+    "pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END, "
+    "restart_lsn)::float8 AS pg_wal_lsn_diff "
+    "FROM pg_replication_slots"
+)
 
-register_query_collector(QueryCollectorSpec(
-    name="replication_slots",
-    description="Replication slots: active, and WAL retained in bytes (pg_replication_slots).",
-    prefix="pg_replication_slots",
-    legacy_server=True,  # one of postgres_exporter 0.17.1's built-in maps: keeps ``server``
-    queries=(
-        Query(SQL, labels=("slot_name", "database"), columns=(
-            Column("active", GAUGE, "Flag indicating if the slot is active"),
-            Column("pg_wal_lsn_diff", GAUGE, "Replication lag in bytes"),
-        ), versions=(PG10, 10**7)),
-    ),
-))
+register_query_collector(
+    QueryCollectorSpec(
+        name="replication_slots",
+        description="Replication slots: active, and WAL retained in bytes (pg_replication_slots).",
+        prefix="pg_replication_slots",
+        legacy_server=True,  # one of postgres_exporter 0.17.1's built-in maps: keeps ``server``
+        queries=(
+            Query(
+                SQL,
+                labels=("slot_name", "database"),
+                columns=(
+                    Column("active", GAUGE, "Flag indicating if the slot is active"),
+                    Column("pg_wal_lsn_diff", GAUGE, "Replication lag in bytes"),
+                ),
+                versions=(PG10, 10**7),
+            ),
+        ),
+    )
+)

@@ -74,8 +74,14 @@ def eligible(conn) -> dict | None:
             return None
         if info.host and info.host.startswith("/"):
             host = info.host
-        return {"host": host, "port": int(info.port), "user": info.user, "password": password,
-                "dbname": info.dbname, "application_name": opts.get("application_name") or ""}
+        return {
+            "host": host,
+            "port": int(info.port),
+            "user": info.user,
+            "password": password,
+            "dbname": info.dbname,
+            "application_name": opts.get("application_name") or "",
+        }
     except Exception:
         return None
 
@@ -115,9 +121,18 @@ async def _login(target: dict) -> tuple[bytes, bytes]:
     else:
         reader, writer = await asyncio.open_connection(target["host"], target["port"])
     try:
-        params = b"".join(k.encode() + b"\0" + v.encode() + b"\0" for k, v in (
-            ("user", target["user"]), ("database", target["dbname"]),
-            ("application_name", target["application_name"])) if v) + b"\0"
+        params = (
+            b"".join(
+                k.encode() + b"\0" + v.encode() + b"\0"
+                for k, v in (
+                    ("user", target["user"]),
+                    ("database", target["dbname"]),
+                    ("application_name", target["application_name"]),
+                )
+                if v
+            )
+            + b"\0"
+        )
         writer.write(struct.pack("!ii", len(params) + 8, PROTOCOL_3_0) + params)
         mechanisms = _auth(*await _read(reader), AUTH_SASL).split(b"\0")
         if MECHANISM not in mechanisms:
@@ -164,5 +179,7 @@ async def learn(target: dict, timeout: float) -> dict[str, str]:
         raise
     except (Exception, asyncio.TimeoutError) as exc:
         raise ScramUnavailable(f"{type(exc).__name__}: {exc}".replace(target["password"], "***")) from None
-    return {"scram_client_key": base64.b64encode(client_key).decode(),
-            "scram_server_key": base64.b64encode(server_key).decode()}
+    return {
+        "scram_client_key": base64.b64encode(client_key).decode(),
+        "scram_server_key": base64.b64encode(server_key).decode(),
+    }

@@ -181,8 +181,11 @@ def share_for(settings: Settings, conninfo: str, display: str) -> tuple[ServerSh
     share = shares.get(key)
     if share is None:
         share = shares[key] = ServerShare(
-            key, display, int(settings.get("probe_connections_per_server") or CONNECTIONS_PER_SERVER),
-            float(settings.get("probe_cluster_cache_seconds", CLUSTER_CACHE_SECONDS)))
+            key,
+            display,
+            int(settings.get("probe_connections_per_server") or CONNECTIONS_PER_SERVER),
+            float(settings.get("probe_cluster_cache_seconds", CLUSTER_CACHE_SECONDS)),
+        )
     share.users += 1
     return share, dbname
 

@@ -41,21 +41,38 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("exporters.postgres")
 
-UP = MetricDef("pg_up", GAUGE, "Whether the last scrape of metrics from PostgreSQL was able to connect to the server (1 for yes, 0 for no).")
-STATIC = MetricDef("pg_static", UNTYPED, "Version string as reported by postgres", ("server", "short_version", "version"))
-LAST_ERROR = MetricDef("pg_exporter_last_scrape_error", GAUGE,
-                       "Whether the last scrape of metrics from PostgreSQL resulted in an error (1 for error, 0 for success).")
+UP = MetricDef(
+    "pg_up",
+    GAUGE,
+    "Whether the last scrape of metrics from PostgreSQL was able to connect to the server (1 for yes, 0 for no).",
+)
+STATIC = MetricDef(
+    "pg_static", UNTYPED, "Version string as reported by postgres", ("server", "short_version", "version")
+)
+LAST_ERROR = MetricDef(
+    "pg_exporter_last_scrape_error",
+    GAUGE,
+    "Whether the last scrape of metrics from PostgreSQL resulted in an error (1 for error, 0 for success).",
+)
 SCRAPES = MetricDef("pg_exporter_scrapes_total", COUNTER, "Total number of times PostgreSQL was scraped for metrics.")
-LAST_DURATION = MetricDef("pg_exporter_last_scrape_duration_seconds", GAUGE,
-                          "Duration of the last scrape of metrics from PostgreSQL.")
-BUILD_INFO = MetricDef("postgres_exporter_build_info", GAUGE,
-                       "A metric with a constant '1' value labeled by version, revision, branch, goversion from which "
-                       "postgres_exporter was built, and the goos and goarch for the build.",
-                       ("branch", "goarch", "goos", "goversion", "revision", "tags", "version"))
-RELOAD_OK = MetricDef("postgres_exporter_config_last_reload_successful", GAUGE,
-                      "Postgres exporter config loaded successfully.")
-RELOAD_AT = MetricDef("postgres_exporter_config_last_reload_success_timestamp_seconds", GAUGE,
-                      "Timestamp of the last successful configuration reload.")
+LAST_DURATION = MetricDef(
+    "pg_exporter_last_scrape_duration_seconds", GAUGE, "Duration of the last scrape of metrics from PostgreSQL."
+)
+BUILD_INFO = MetricDef(
+    "postgres_exporter_build_info",
+    GAUGE,
+    "A metric with a constant '1' value labeled by version, revision, branch, goversion from which "
+    "postgres_exporter was built, and the goos and goarch for the build.",
+    ("branch", "goarch", "goos", "goversion", "revision", "tags", "version"),
+)
+RELOAD_OK = MetricDef(
+    "postgres_exporter_config_last_reload_successful", GAUGE, "Postgres exporter config loaded successfully."
+)
+RELOAD_AT = MetricDef(
+    "postgres_exporter_config_last_reload_success_timestamp_seconds",
+    GAUGE,
+    "Timestamp of the last successful configuration reload.",
+)
 STATUS_METRICS = (UP, STATIC, LAST_ERROR, SCRAPES, LAST_DURATION, BUILD_INFO, RELOAD_OK, RELOAD_AT)
 
 _CANNOT_SCRAPE = ("cannot scrape %s: %s", "connected to %s again")  # logged once per change, not every scrape
@@ -63,8 +80,10 @@ _CANNOT_SCRAPE = ("cannot scrape %s: %s", "connected to %s again")  # logged onc
 CANCEL_GRACE = 2.0  # seconds a query cancelled at the scrape deadline may take to unwind
 
 # the last column: may this role read other roles' sessions in full (NULL before PostgreSQL 10)
-_PROBE_SQL = ("SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery(), "
-              "(SELECT pg_has_role(oid, 'USAGE') FROM pg_roles WHERE rolname = 'pg_monitor')")
+_PROBE_SQL = (
+    "SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery(), "
+    "(SELECT pg_has_role(oid, 'USAGE') FROM pg_roles WHERE rolname = 'pg_monitor')"
+)
 
 
 # SQLSTATEs that end the session itself (connection exceptions, shutdown, crash); any other error
@@ -138,18 +157,35 @@ def _build_info(tags: bool):
     labels = BUILD_INFO.labels if tags else tuple(n for n in BUILD_INFO.labels if n != "tags")
     fam = MetricFamily(BUILD_INFO.name, GAUGE, BUILD_INFO.help, labels)
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-    values = {"branch": "", "goarch": arch, "goos": platform.system().lower(),
-              "goversion": "python" + platform.python_version(),
-              "revision": os.environ.get("FLEXTIME_EXPORTER_REVISION", "unknown"), "tags": "", "version": __version__}
+    values = {
+        "branch": "",
+        "goarch": arch,
+        "goos": platform.system().lower(),
+        "goversion": "python" + platform.python_version(),
+        "revision": os.environ.get("FLEXTIME_EXPORTER_REVISION", "unknown"),
+        "tags": "",
+        "version": __version__,
+    }
     fam.add(tuple(values[n] for n in labels), 1)
     return fam
 
 
 class PgSession(ScrapeHooks):
-    def __init__(self, dsn: str, *, application_name: str, connect_timeout: float,
-                 statement_timeout: float, lock_timeout: float, second_connection: bool = True,
-                 constant_labels: tuple = (), metric_prefix: str = "pg", static: bool = True,
-                 build_info_tags: bool = True, config_loaded_at: float | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        application_name: str,
+        connect_timeout: float,
+        statement_timeout: float,
+        lock_timeout: float,
+        second_connection: bool = True,
+        constant_labels: tuple = (),
+        metric_prefix: str = "pg",
+        static: bool = True,
+        build_info_tags: bool = True,
+        config_loaded_at: float | None = None,
+    ) -> None:
         self.dsn = dsn
         self.constant_labels, self.metric_prefix = constant_labels, metric_prefix
         self.static = static  # pg_static: one of the built-in maps --disable-default-metrics leaves out
@@ -198,8 +234,11 @@ class PgSession(ScrapeHooks):
         try:
             dsn = resolve()
         except Exception as exc:  # ConfigError: names the file, never the password
-            log.error("%s changed but cannot be used (%s); the password read before stays in use",
-                      path, scrub(describe_error(exc), self.dsn))
+            log.error(
+                "%s changed but cannot be used (%s); the password read before stays in use",
+                path,
+                scrub(describe_error(exc), self.dsn),
+            )
             return
         if dsn != self.dsn:
             self.dsn = dsn
@@ -210,13 +249,20 @@ class PgSession(ScrapeHooks):
 
         self.reread_secret()
         budget = _left(self.connect_timeout)
-        options = f"-c statement_timeout={int(self.statement_timeout * 1000)} -c lock_timeout={int(self.lock_timeout * 1000)}"
+        options = (
+            f"-c statement_timeout={int(self.statement_timeout * 1000)} -c lock_timeout={int(self.lock_timeout * 1000)}"
+        )
         return await asyncio.wait_for(
             psycopg.AsyncConnection.connect(
-                self.dsn, autocommit=True, application_name=self.application_name,
-                connect_timeout=max(2, int(self.connect_timeout)), options=options,
-                prepare_threshold=None),  # no server-side prepared statements: works behind PgBouncer
-            timeout=budget)
+                self.dsn,
+                autocommit=True,
+                application_name=self.application_name,
+                connect_timeout=max(2, int(self.connect_timeout)),
+                options=options,
+                prepare_threshold=None,
+            ),  # no server-side prepared statements: works behind PgBouncer
+            timeout=budget,
+        )
 
     @property
     def _conn(self):
@@ -390,8 +436,10 @@ class PgSession(ScrapeHooks):
         except (Exception, asyncio.CancelledError) as exc:
             self._borrows -= 1
             self.up = False
-            self.error = (f"no free connection to the server within the scrape deadline "
-                          f"(--probe.connections-per-server {self.share.connections})")
+            self.error = (
+                f"no free connection to the server within the scrape deadline "
+                f"(--probe.connections-per-server {self.share.connections})"
+            )
             if self.error != self._logged_error:
                 log.error("cannot scrape %s: %s", self.display, self.error)
                 self._logged_error = self.error
@@ -424,9 +472,11 @@ class PgSession(ScrapeHooks):
             self.version_num, self.version, self.in_recovery, monitor = await cur.fetchone()
         if monitor is False and not self._warned_monitor:  # once per process: it does not change by itself
             self._warned_monitor = True
-            log.warning("%s: the role is not a member of pg_monitor: pg_stat_activity hides other roles' "
-                        "sessions' state, query and wait event, so the activity metrics undercount them",
-                        self.display)
+            log.warning(
+                "%s: the role is not a member of pg_monitor: pg_stat_activity hides other roles' "
+                "sessions' state, query and wait event, so the activity metrics undercount them",
+                self.display,
+            )
 
     async def _check(self) -> None:
         import psycopg
@@ -501,8 +551,10 @@ class PgSession(ScrapeHooks):
         from .servershare import PER_DATABASE
 
         own = f'datname="{self.dbname}"'
-        keep_whole = {d.name for d in STATUS_METRICS} | {"pg_scrape_collector_success",
-                                                         "pg_scrape_collector_duration_seconds"}
+        keep_whole = {d.name for d in STATUS_METRICS} | {
+            "pg_scrape_collector_success",
+            "pg_scrape_collector_duration_seconds",
+        }
         keep_whole |= {self.metric_prefix + n[2:] for n in keep_whole if n.startswith("pg_")}
         per_db = set(PER_DATABASE)
         out = []
@@ -510,8 +562,11 @@ class PgSession(ScrapeHooks):
             if "datname" in fam.labelnames:
                 samples = [s for s in fam.samples if own in s[1]]
                 if samples:
-                    out.append(MetricFamily(fam.name, fam.type, fam.help, fam.labelnames, samples, 0,
-                                            {(n, b) for n, b, _ in samples}))
+                    out.append(
+                        MetricFamily(
+                            fam.name, fam.type, fam.help, fam.labelnames, samples, 0, {(n, b) for n, b, _ in samples}
+                        )
+                    )
             elif fam.name in keep_whole or fam.name in self._per_database_families(per_db):
                 out.append(fam)
         return ScrapeResult(out, result.started_at, result.duration, result.statuses)

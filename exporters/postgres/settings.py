@@ -8,16 +8,21 @@ import re
 from ..core.metrics import GAUGE, MetricFamily, gauge
 from .registry import PgCollector, pg_collectors
 
-SQL = ("SELECT name, setting, COALESCE(unit, '') AS unit, short_desc, vartype FROM pg_settings "
-       "WHERE vartype IN ('bool', 'integer', 'real')")
+SQL = (
+    "SELECT name, setting, COALESCE(unit, '') AS unit, short_desc, vartype FROM pg_settings "
+    "WHERE vartype IN ('bool', 'integer', 'real')"
+)
 
 # unit -> (suffix, multiplier); sizes are powers of two, as PostgreSQL means them
 _TIME = {"ms": 0.001, "s": 1, "min": 60, "h": 3600, "d": 86400}
-_SIZE = {"B": 1, "kB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3, "TB": 1024 ** 4}
+_SIZE = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 _SIZE_UNIT = re.compile(r"^(\d*)(B|kB|MB|GB|TB)$")  # "kB", or a block unit such as "8kB", "16MB"
 
-SETTING = gauge("pg_settings_<name>[_seconds|_bytes]",
-                "A server setting (pg_settings): time units converted to seconds, sizes to bytes.", "server")
+SETTING = gauge(
+    "pg_settings_<name>[_seconds|_bytes]",
+    "A server setting (pg_settings): time units converted to seconds, sizes to bytes.",
+    "server",
+)
 
 
 def convert(name: str, setting: str, unit: str, vartype: str) -> tuple[str, float, str]:

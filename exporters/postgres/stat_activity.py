@@ -26,8 +26,14 @@ from __future__ import annotations
 
 from .query import GAUGE, Column, Query, QueryCollectorSpec, register_query_collector
 
-STATES = ("active", "idle", "idle in transaction", "idle in transaction (aborted)", "fastpath function call",
-          "disabled")
+STATES = (
+    "active",
+    "idle",
+    "idle in transaction",
+    "idle in transaction (aborted)",
+    "fastpath function call",
+    "disabled",
+)
 
 # 0.17.1: every database crossed with every state (zero rows: the other labels empty), plus one row per
 # user, application, backend type and wait event found in pg_stat_activity
@@ -64,12 +70,14 @@ COLUMNS = (
     Column("max_tx_duration", GAUGE, "max duration in seconds any active transaction has been running"),
 )
 
-register_query_collector(QueryCollectorSpec(
-    name="stat_activity",
-    description="Sessions per database and state, and their longest open transaction (pg_stat_activity); "
-                "the exporter's own sessions are not counted.",
-    prefix="pg_stat_activity",
-    legacy_server=True,  # one of postgres_exporter 0.17.1's built-in maps: keeps ``server``
-    queries=(Query(SQL_017, labels=LABELS_017, columns=COLUMNS),),
-    legacy_queries=(Query(SQL, labels=("datname", "state"), columns=COLUMNS),),
-))
+register_query_collector(
+    QueryCollectorSpec(
+        name="stat_activity",
+        description="Sessions per database and state, and their longest open transaction (pg_stat_activity); "
+        "the exporter's own sessions are not counted.",
+        prefix="pg_stat_activity",
+        legacy_server=True,  # one of postgres_exporter 0.17.1's built-in maps: keeps ``server``
+        queries=(Query(SQL_017, labels=LABELS_017, columns=COLUMNS),),
+        legacy_queries=(Query(SQL, labels=("datname", "state"), columns=COLUMNS),),
+    )
+)

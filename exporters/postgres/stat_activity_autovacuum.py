@@ -7,14 +7,23 @@ from __future__ import annotations
 
 from .query import GAUGE, Column, Query, QueryCollectorSpec, register_query_collector
 
-SQL = ("SELECT split_part(query, '.', 2) AS relname, EXTRACT(EPOCH FROM xact_start)::float8 AS timestamp_seconds "
-       "FROM pg_stat_activity WHERE query LIKE 'autovacuum:%' ORDER BY 1")
+SQL = (
+    "SELECT split_part(query, '.', 2) AS relname, EXTRACT(EPOCH FROM xact_start)::float8 AS timestamp_seconds "
+    "FROM pg_stat_activity WHERE query LIKE 'autovacuum:%' ORDER BY 1"
+)
 
-register_query_collector(QueryCollectorSpec(
-    name="stat_activity_autovacuum",
-    description="Start time of each running autovacuum worker's transaction, by table (pg_stat_activity).",
-    prefix="pg_stat_activity_autovacuum",
-    default_enabled=False,
-    queries=(Query(SQL, labels=("relname",), columns=(
-        Column("timestamp_seconds", GAUGE, "Start timestamp of the vacuum process in seconds"),)),),
-))
+register_query_collector(
+    QueryCollectorSpec(
+        name="stat_activity_autovacuum",
+        description="Start time of each running autovacuum worker's transaction, by table (pg_stat_activity).",
+        prefix="pg_stat_activity_autovacuum",
+        default_enabled=False,
+        queries=(
+            Query(
+                SQL,
+                labels=("relname",),
+                columns=(Column("timestamp_seconds", GAUGE, "Start timestamp of the vacuum process in seconds"),),
+            ),
+        ),
+    )
+)

@@ -21,27 +21,46 @@ PG17, PG18 = 170000, 180000
 _17 = (
     Column("num_timed", COUNTER, "Number of scheduled checkpoints due to timeout", "num_timed_total"),
     Column("num_requested", COUNTER, "Number of requested checkpoints", "num_requested_total"),
-    Column("restartpoints_timed", COUNTER,
-           "Number of scheduled restartpoints due to timeout or after a failed attempt to perform it",
-           "restartpoints_timed_total"),
+    Column(
+        "restartpoints_timed",
+        COUNTER,
+        "Number of scheduled restartpoints due to timeout or after a failed attempt to perform it",
+        "restartpoints_timed_total",
+    ),
     Column("restartpoints_req", COUNTER, "Number of requested restartpoints", "restartpoints_req_total"),
-    Column("restartpoints_done", COUNTER, "Number of restartpoints that have been performed",
-           "restartpoints_done_total"),
-    Column("write_time", COUNTER,
-           "Total amount of time that has been spent in the portion of processing checkpoints and restartpoints "
-           "where files are written to disk, in milliseconds", "write_time_total"),
-    Column("sync_time", COUNTER,
-           "Total amount of time that has been spent in the portion of processing checkpoints and restartpoints "
-           "where files are synchronized to disk, in milliseconds", "sync_time_total"),
-    Column("buffers_written", COUNTER, "Number of buffers written during checkpoints and restartpoints",
-           "buffers_written_total"),
+    Column(
+        "restartpoints_done", COUNTER, "Number of restartpoints that have been performed", "restartpoints_done_total"
+    ),
+    Column(
+        "write_time",
+        COUNTER,
+        "Total amount of time that has been spent in the portion of processing checkpoints and restartpoints "
+        "where files are written to disk, in milliseconds",
+        "write_time_total",
+    ),
+    Column(
+        "sync_time",
+        COUNTER,
+        "Total amount of time that has been spent in the portion of processing checkpoints and restartpoints "
+        "where files are synchronized to disk, in milliseconds",
+        "sync_time_total",
+    ),
+    Column(
+        "buffers_written",
+        COUNTER,
+        "Number of buffers written during checkpoints and restartpoints",
+        "buffers_written_total",
+    ),
     Column("stats_reset", COUNTER, "Time at which these statistics were last reset", "stats_reset_total"),
 )
 _18 = (
     Column("num_done", COUNTER, "Number of checkpoints that have been performed (PostgreSQL 18+)", "num_done_total"),
-    Column("slru_written", COUNTER,
-           "Number of SLRU buffers written during checkpoints and restartpoints (PostgreSQL 18+)",
-           "slru_written_total"),
+    Column(
+        "slru_written",
+        COUNTER,
+        "Number of SLRU buffers written during checkpoints and restartpoints (PostgreSQL 18+)",
+        "slru_written_total",
+    ),
 )
 
 
@@ -49,12 +68,14 @@ def _sql(columns) -> str:
     return "SELECT " + ", ".join(c.column for c in columns) + " FROM pg_stat_checkpointer"
 
 
-register_query_collector(QueryCollectorSpec(
-    name="stat_checkpointer",
-    description="Checkpointer statistics (pg_stat_checkpointer) on PostgreSQL 17+; no series on older servers.",
-    prefix="pg_stat_checkpointer",
-    queries=(
-        Query(_sql(_17), columns=_17, versions=(PG17, PG18)),
-        Query(_sql(_17 + _18), columns=_17 + _18, versions=(PG18, 10**7)),
-    ),
-))
+register_query_collector(
+    QueryCollectorSpec(
+        name="stat_checkpointer",
+        description="Checkpointer statistics (pg_stat_checkpointer) on PostgreSQL 17+; no series on older servers.",
+        prefix="pg_stat_checkpointer",
+        queries=(
+            Query(_sql(_17), columns=_17, versions=(PG17, PG18)),
+            Query(_sql(_17 + _18), columns=_17 + _18, versions=(PG18, 10**7)),
+        ),
+    )
+)

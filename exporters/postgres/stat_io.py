@@ -27,10 +27,24 @@ TIMES = ("read", "write", "writeback", "extend", "fsync")
 BYTES = ("read", "write", "extend")
 METRICS = (
     *(MetricDef(f"pg_stat_io_{c}_total", COUNTER, f"Number of {c} operations (pg_stat_io.{c})", _L) for c in COUNTS),
-    *(MetricDef(f"pg_stat_io_{t}_seconds_total", COUNTER, f"Time spent in {t} operations, in seconds "
-                f"(pg_stat_io.{t}_time; needs track_io_timing)", _L) for t in TIMES),
-    *(MetricDef(f"pg_stat_io_{b}_bytes_total", COUNTER, f"Bytes of {b} operations (pg_stat_io.{b}_bytes on "
-                f"PostgreSQL 18, {b}s x op_bytes before)", _L) for b in BYTES),
+    *(
+        MetricDef(
+            f"pg_stat_io_{t}_seconds_total",
+            COUNTER,
+            f"Time spent in {t} operations, in seconds (pg_stat_io.{t}_time; needs track_io_timing)",
+            _L,
+        )
+        for t in TIMES
+    ),
+    *(
+        MetricDef(
+            f"pg_stat_io_{b}_bytes_total",
+            COUNTER,
+            f"Bytes of {b} operations (pg_stat_io.{b}_bytes on PostgreSQL 18, {b}s x op_bytes before)",
+            _L,
+        )
+        for b in BYTES
+    ),
 )
 
 
@@ -40,8 +54,9 @@ def sql_for(version: int) -> str:
     else:
         size = ", ".join(f"{b}s * op_bytes AS {b}_bytes" for b in BYTES)
     times = ", ".join(f"{t}_time / 1000.0 AS {t}_seconds" for t in TIMES)
-    return (f"SELECT backend_type, object, context, {', '.join(COUNTS)}, {times}, {size} "
-            "FROM pg_stat_io ORDER BY 1, 2, 3")
+    return (
+        f"SELECT backend_type, object, context, {', '.join(COUNTS)}, {times}, {size} FROM pg_stat_io ORDER BY 1, 2, 3"
+    )
 
 
 @pg_collectors.register

@@ -19,46 +19,107 @@ from .registry import PgCollector, pg_collectors
 
 PG96, PG17 = 90600, 170000
 
-PHASES = ("initializing", "scanning heap", "vacuuming indexes", "vacuuming heap", "cleaning up indexes",
-          "truncating heap", "performing final cleanup")
-
-PHASE = gauge("pg_stat_progress_vacuum_phase",
-              "Current vacuum phase (1 = active, 0 = inactive). Label 'phase' is human-readable.",
-              "datname", "relname", "phase", "server")
-_L = ("datname", "relname", "server")
-VALUES = (  # (column, metric, from, to)
-    ("heap_blks_total", gauge("pg_stat_progress_vacuum_heap_blks", "Total number of heap blocks in the table.", *_L),
-     0, 10**7),
-    ("heap_blks_scanned", gauge("pg_stat_progress_vacuum_heap_blks_scanned", "Number of heap blocks scanned.", *_L),
-     0, 10**7),
-    ("heap_blks_vacuumed", gauge("pg_stat_progress_vacuum_heap_blks_vacuumed", "Number of heap blocks vacuumed.", *_L),
-     0, 10**7),
-    ("index_vacuum_count", gauge("pg_stat_progress_vacuum_index_vacuums",
-                                 "Number of completed index vacuum cycles.", *_L), 0, 10**7),
-    ("max_dead_tuples", gauge("pg_stat_progress_vacuum_max_dead_tuples",
-                              "Number of dead tuples that can be stored before an index vacuum cycle is needed "
-                              "(before PostgreSQL 17).", *_L), 0, PG17),
-    ("num_dead_tuples", gauge("pg_stat_progress_vacuum_num_dead_tuples",
-                              "Number of dead tuples collected since the last index vacuum cycle "
-                              "(before PostgreSQL 17).", *_L), 0, PG17),
-    ("max_dead_tuple_bytes", gauge("pg_stat_progress_vacuum_max_dead_tuple_bytes",
-                                   "Amount of dead tuple data that can be stored before an index vacuum cycle is "
-                                   "needed, in bytes (PostgreSQL 17+).", *_L), PG17, 10**7),
-    ("num_dead_item_ids", gauge("pg_stat_progress_vacuum_num_dead_item_ids",
-                                "Number of dead item identifiers collected since the last index vacuum cycle "
-                                "(PostgreSQL 17+).", *_L), PG17, 10**7),
+PHASES = (
+    "initializing",
+    "scanning heap",
+    "vacuuming indexes",
+    "vacuuming heap",
+    "cleaning up indexes",
+    "truncating heap",
+    "performing final cleanup",
 )
 
-_RELNAME = ("CASE WHEN s.datid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "THEN s.relid::regclass::text ELSE s.relid::text END")
+PHASE = gauge(
+    "pg_stat_progress_vacuum_phase",
+    "Current vacuum phase (1 = active, 0 = inactive). Label 'phase' is human-readable.",
+    "datname",
+    "relname",
+    "phase",
+    "server",
+)
+_L = ("datname", "relname", "server")
+VALUES = (  # (column, metric, from, to)
+    (
+        "heap_blks_total",
+        gauge("pg_stat_progress_vacuum_heap_blks", "Total number of heap blocks in the table.", *_L),
+        0,
+        10**7,
+    ),
+    (
+        "heap_blks_scanned",
+        gauge("pg_stat_progress_vacuum_heap_blks_scanned", "Number of heap blocks scanned.", *_L),
+        0,
+        10**7,
+    ),
+    (
+        "heap_blks_vacuumed",
+        gauge("pg_stat_progress_vacuum_heap_blks_vacuumed", "Number of heap blocks vacuumed.", *_L),
+        0,
+        10**7,
+    ),
+    (
+        "index_vacuum_count",
+        gauge("pg_stat_progress_vacuum_index_vacuums", "Number of completed index vacuum cycles.", *_L),
+        0,
+        10**7,
+    ),
+    (
+        "max_dead_tuples",
+        gauge(
+            "pg_stat_progress_vacuum_max_dead_tuples",
+            "Number of dead tuples that can be stored before an index vacuum cycle is needed (before PostgreSQL 17).",
+            *_L,
+        ),
+        0,
+        PG17,
+    ),
+    (
+        "num_dead_tuples",
+        gauge(
+            "pg_stat_progress_vacuum_num_dead_tuples",
+            "Number of dead tuples collected since the last index vacuum cycle (before PostgreSQL 17).",
+            *_L,
+        ),
+        0,
+        PG17,
+    ),
+    (
+        "max_dead_tuple_bytes",
+        gauge(
+            "pg_stat_progress_vacuum_max_dead_tuple_bytes",
+            "Amount of dead tuple data that can be stored before an index vacuum cycle is "
+            "needed, in bytes (PostgreSQL 17+).",
+            *_L,
+        ),
+        PG17,
+        10**7,
+    ),
+    (
+        "num_dead_item_ids",
+        gauge(
+            "pg_stat_progress_vacuum_num_dead_item_ids",
+            "Number of dead item identifiers collected since the last index vacuum cycle (PostgreSQL 17+).",
+            *_L,
+        ),
+        PG17,
+        10**7,
+    ),
+)
+
+_RELNAME = (
+    "CASE WHEN s.datid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "THEN s.relid::regclass::text ELSE s.relid::text END"
+)
 
 
 def sql_for(version: int) -> tuple[str, list]:
     values = [v for v in VALUES if v[2] <= version < v[3]]
     cols = ", ".join(f"s.{column}" for column, *_ in values)
-    return (f"SELECT d.datname, {_RELNAME} AS relname, s.phase, {cols} "
-            "FROM pg_stat_progress_vacuum s JOIN pg_database d ON d.oid = s.datid "
-            "ORDER BY d.datname, s.relid"), values
+    return (
+        f"SELECT d.datname, {_RELNAME} AS relname, s.phase, {cols} "
+        "FROM pg_stat_progress_vacuum s JOIN pg_database d ON d.oid = s.datid "
+        "ORDER BY d.datname, s.relid"
+    ), values
 
 
 @pg_collectors.register

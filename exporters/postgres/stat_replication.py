@@ -27,10 +27,12 @@ _POSITION = "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE p
 
 
 def _sql(extra: str = "") -> str:
-    return ("SELECT r.application_name, r.client_addr, COALESCE(s.slot_name::text, r.pid::text) AS slot_name, r.state, "
-            f"pg_wal_lsn_diff({_POSITION}, '0/0')::float8 AS pg_current_wal_lsn_bytes, "
-            f"pg_wal_lsn_diff({_POSITION}, r.replay_lsn)::float8 AS pg_wal_lsn_diff{extra} "
-            "FROM pg_stat_replication r LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid")
+    return (
+        "SELECT r.application_name, r.client_addr, COALESCE(s.slot_name::text, r.pid::text) AS slot_name, r.state, "
+        f"pg_wal_lsn_diff({_POSITION}, '0/0')::float8 AS pg_current_wal_lsn_bytes, "
+        f"pg_wal_lsn_diff({_POSITION}, r.replay_lsn)::float8 AS pg_wal_lsn_diff{extra} "
+        "FROM pg_stat_replication r LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid"
+    )
 
 
 LABELS = ("application_name", "client_addr", "slot_name", "state")
@@ -39,15 +41,20 @@ _COLUMNS = (
     Column("pg_wal_lsn_diff", GAUGE, "Lag in bytes between master and slave"),
 )
 
-register_query_collector(QueryCollectorSpec(
-    name="stat_replication",
-    description="Per-walsender WAL position and byte lag of each standby (pg_stat_replication).",
-    prefix="pg_stat_replication",
-    legacy_server=True,  # one of postgres_exporter 0.17.1's built-in maps: keeps ``server``
-    queries=(
-        Query(_sql(), labels=LABELS, columns=_COLUMNS, versions=(PG10, PG12)),
-        Query(_sql(", r.reply_time"), labels=LABELS,
-              columns=_COLUMNS + (Column("reply_time", UNTYPED, "Unknown metric from pg_stat_replication"),),
-              versions=(PG12, 10**7)),
-    ),
-))
+register_query_collector(
+    QueryCollectorSpec(
+        name="stat_replication",
+        description="Per-walsender WAL position and byte lag of each standby (pg_stat_replication).",
+        prefix="pg_stat_replication",
+        legacy_server=True,  # one of postgres_exporter 0.17.1's built-in maps: keeps ``server``
+        queries=(
+            Query(_sql(), labels=LABELS, columns=_COLUMNS, versions=(PG10, PG12)),
+            Query(
+                _sql(", r.reply_time"),
+                labels=LABELS,
+                columns=_COLUMNS + (Column("reply_time", UNTYPED, "Unknown metric from pg_stat_replication"),),
+                versions=(PG12, 10**7),
+            ),
+        ),
+    )
+)

@@ -40,22 +40,30 @@ VALUES = (
     ("block_write_seconds_total", "Total time the statement spent writing blocks, in seconds"),
 )
 PREFIX = "pg_stat_statements"
-QUERY_ID = MetricDef(PREFIX + "_query_id", GAUGE, "SQL Query to queryid mapping (1), with "
-                     "--collector.stat_statements.include_query; the text is truncated", ("queryid", "query", "server"))
-METRICS = tuple(MetricDef(f"{PREFIX}_{name}", COUNTER, help, (*LABELS, "server")) for name, help in VALUES) + (QUERY_ID,)
+QUERY_ID = MetricDef(
+    PREFIX + "_query_id",
+    GAUGE,
+    "SQL Query to queryid mapping (1), with --collector.stat_statements.include_query; the text is truncated",
+    ("queryid", "query", "server"),
+)
+METRICS = tuple(MetricDef(f"{PREFIX}_{name}", COUNTER, help, (*LABELS, "server")) for name, help in VALUES) + (
+    QUERY_ID,
+)
 
 
 def _sql(total: str, read: str, write: str) -> str:
     # {query} is filled per collector (the text column or nothing); %(limit)d / %(length)d are validated ints
-    return (f"""SELECT pg_get_userbyid(s.userid) AS "user", d.datname, s.queryid::text AS queryid,
+    return (
+        f"""SELECT pg_get_userbyid(s.userid) AS "user", d.datname, s.queryid::text AS queryid,
   sum(s.calls) AS calls_total, sum(s.{total}) / 1000.0 AS seconds_total, sum(s.rows) AS rows_total,
   sum(s.{read}) / 1000.0 AS block_read_seconds_total, sum(s.{write}) / 1000.0 AS block_write_seconds_total"""
-            "{query}\n"
-            """FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+        "{query}\n"
+        """FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
 WHERE s.queryid IS NOT NULL{exclude}
 GROUP BY s.userid, d.datname, s.queryid
 ORDER BY seconds_total DESC, queryid
-LIMIT %(limit)d""")
+LIMIT %(limit)d"""
+    )
 
 
 QUERIES = (
@@ -71,24 +79,45 @@ NOT_INSTALLED = ('relation "pg_stat_statements" does not exist', "pg_stat_statem
 class StatStatementsCollector(PgCollector):
     name = "stat_statements"
     default_enabled = False
-    description = ("Top statements by total time from pg_stat_statements (needs the extension); "
-                   "query text only with --collector.stat_statements.include_query.")
+    description = (
+        "Top statements by total time from pg_stat_statements (needs the extension); "
+        "query text only with --collector.stat_statements.include_query."
+    )
     metrics = METRICS
     flags = (
-        Flag("--collector.stat_statements.limit", "collector_stat_statements_limit",
-             "Read at most this many statements, those with the most total execution time.",
-             default=DEFAULT_LIMIT, type=int),
-        Flag("--collector.stat_statements.include_query", "collector_stat_statements_include_query",
-             "Also expose each statement's text as pg_stat_statements_query_id{queryid,query}.",
-             default=False, type=bool),
-        Flag("--collector.stat_statements.query_length", "collector_stat_statements_query_length",
-             "Cut the exposed statement text to this many characters.", default=DEFAULT_QUERY_LENGTH, type=int),
-        Flag("--collector.stat_statements.exclude_databases", "collector_stat_statements_exclude_databases",
-             "Comma-separated database names whose statements are not read (postgres_exporter 0.19's flag).",
-             metavar="NAMES"),
-        Flag("--collector.stat_statements.exclude_users", "collector_stat_statements_exclude_users",
-             "Comma-separated user names whose statements are not read (postgres_exporter 0.19's flag).",
-             metavar="NAMES"),
+        Flag(
+            "--collector.stat_statements.limit",
+            "collector_stat_statements_limit",
+            "Read at most this many statements, those with the most total execution time.",
+            default=DEFAULT_LIMIT,
+            type=int,
+        ),
+        Flag(
+            "--collector.stat_statements.include_query",
+            "collector_stat_statements_include_query",
+            "Also expose each statement's text as pg_stat_statements_query_id{queryid,query}.",
+            default=False,
+            type=bool,
+        ),
+        Flag(
+            "--collector.stat_statements.query_length",
+            "collector_stat_statements_query_length",
+            "Cut the exposed statement text to this many characters.",
+            default=DEFAULT_QUERY_LENGTH,
+            type=int,
+        ),
+        Flag(
+            "--collector.stat_statements.exclude_databases",
+            "collector_stat_statements_exclude_databases",
+            "Comma-separated database names whose statements are not read (postgres_exporter 0.19's flag).",
+            metavar="NAMES",
+        ),
+        Flag(
+            "--collector.stat_statements.exclude_users",
+            "collector_stat_statements_exclude_users",
+            "Comma-separated user names whose statements are not read (postgres_exporter 0.19's flag).",
+            metavar="NAMES",
+        ),
     )
 
     def __init__(self, settings) -> None:
@@ -103,8 +132,10 @@ class StatStatementsCollector(PgCollector):
             raise ValueError("--collector.stat_statements.query_length must be at least 1")
         self.include_query = bool(settings.get("collector_stat_statements_include_query"))
         self.exclude = ""
-        for column, dest in (("d.datname", "collector_stat_statements_exclude_databases"),
-                             ("pg_get_userbyid(s.userid)", "collector_stat_statements_exclude_users")):
+        for column, dest in (
+            ("d.datname", "collector_stat_statements_exclude_databases"),
+            ("pg_get_userbyid(s.userid)", "collector_stat_statements_exclude_users"),
+        ):
             names = [n.strip() for n in (settings.get(dest) or "").split(",") if n.strip()]
             if names:  # names as SQL literals (quotes doubled): the statement stays parameter-free
                 quoted = ", ".join("'" + n.replace("'", "''") + "'" for n in names)
@@ -127,9 +158,11 @@ class StatStatementsCollector(PgCollector):
             names, rows = await self.session.fetch(sql)
         except RuntimeError as exc:
             if any(s in str(exc) for s in NOT_INSTALLED):
-                raise RuntimeError("the pg_stat_statements extension is not installed in the DSN's database "
-                                   "(CREATE EXTENSION pg_stat_statements; it also needs "
-                                   "shared_preload_libraries = 'pg_stat_statements')") from None
+                raise RuntimeError(
+                    "the pg_stat_statements extension is not installed in the DSN's database "
+                    "(CREATE EXTENSION pg_stat_statements; it also needs "
+                    "shared_preload_libraries = 'pg_stat_statements')"
+                ) from None
             raise
         index = {n: i for i, n in enumerate(names)}
         families = [self.family(d) for d in METRICS[:-1]]

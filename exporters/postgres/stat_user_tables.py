@@ -27,19 +27,26 @@ LABELS = ("datname", "schemaname", "relname")
 
 def limit_param(flag: str, dest: str):
     """A ``params`` callable reading a positive integer limit from ``dest``."""
+
     def params(settings) -> dict:
         value = settings.get(dest)
         limit = DEFAULT_LIMIT if value is None else int(value)
         if limit < 1:
             raise ValueError(f"{flag} must be at least 1")
         return {"limit": limit}
+
     return params
 
 
 def limit_flag(flag: str, dest: str, what: str) -> Flag:
-    return Flag(flag, dest, f"Read at most this many {what} per database (the DSN's, or each one with "
-                "--auto-discover-databases; the first by schema and name), to bound the number of series.",
-                default=DEFAULT_LIMIT, type=int)
+    return Flag(
+        flag,
+        dest,
+        f"Read at most this many {what} per database (the DSN's, or each one with "
+        "--auto-discover-databases; the first by schema and name), to bound the number of series.",
+        default=DEFAULT_LIMIT,
+        type=int,
+    )
 
 
 def _ts(column: str) -> str:
@@ -81,20 +88,24 @@ COLUMNS = (
     Column("analyze_count", COUNTER, "Number of times this table has been manually analyzed"),
     Column("autoanalyze_count", COUNTER, "Number of times this table has been analyzed by the autovacuum daemon"),
     Column("index_size_bytes", GAUGE, "Total disk space used by the indexes of this table, in bytes"),
-    Column("table_size_bytes", GAUGE, "Total disk space used by this table without its indexes (pg_table_size), in bytes"),
+    Column(
+        "table_size_bytes", GAUGE, "Total disk space used by this table without its indexes (pg_table_size), in bytes"
+    ),
     Column("size_bytes", GAUGE, "Total disk space used by this table, in bytes, including all indexes and TOAST data"),
 )
 
 FLAG = "--collector.stat_user_tables.limit"
 DEST = "collector_stat_user_tables_limit"
 
-register_query_collector(QueryCollectorSpec(
-    name="stat_user_tables",
-    description="Per-table statistics (pg_stat_user_tables) of the DSN's database, or of every database with "
-                "--auto-discover-databases; at most --collector.stat_user_tables.limit tables per database.",
-    prefix="pg_stat_user_tables",
-    queries=(Query(SQL, labels=LABELS, columns=COLUMNS),),
-    flags=(limit_flag(FLAG, DEST, "tables"),),
-    params=limit_param(FLAG, DEST),
-    per_database=True,
-))
+register_query_collector(
+    QueryCollectorSpec(
+        name="stat_user_tables",
+        description="Per-table statistics (pg_stat_user_tables) of the DSN's database, or of every database with "
+        "--auto-discover-databases; at most --collector.stat_user_tables.limit tables per database.",
+        prefix="pg_stat_user_tables",
+        queries=(Query(SQL, labels=LABELS, columns=COLUMNS),),
+        flags=(limit_flag(FLAG, DEST, "tables"),),
+        params=limit_param(FLAG, DEST),
+        per_database=True,
+    )
+)

@@ -15,11 +15,18 @@ PG13 = 130000
 _L = ("upstream_host", "slot_name", "status", "server")
 _P = "pg_stat_wal_receiver_"
 VALUES = (  # (column, type, help)
-    ("receive_start_lsn", COUNTER,
-     "First write-ahead log location used when WAL receiver is started represented as a decimal"),
+    (
+        "receive_start_lsn",
+        COUNTER,
+        "First write-ahead log location used when WAL receiver is started represented as a decimal",
+    ),
     ("receive_start_tli", GAUGE, "First timeline number used when WAL receiver is started"),
-    ("flushed_lsn", COUNTER, "Last write-ahead log location already received and flushed to disk, the initial value "
-     "of this field being the first log location used when WAL receiver is started represented as a decimal"),
+    (
+        "flushed_lsn",
+        COUNTER,
+        "Last write-ahead log location already received and flushed to disk, the initial value "
+        "of this field being the first log location used when WAL receiver is started represented as a decimal",
+    ),
     ("received_tli", GAUGE, "Timeline number of last write-ahead log location received and flushed to disk"),
     ("last_msg_send_time", COUNTER, "Send time of last message received from origin WAL sender"),
     ("last_msg_receipt_time", COUNTER, "Send time of last message received from origin WAL sender"),

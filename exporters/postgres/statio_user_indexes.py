@@ -21,18 +21,31 @@ LIMIT %(limit)d"""
 FLAG = "--collector.statio_user_indexes.limit"
 DEST = "collector_statio_user_indexes_limit"
 
-register_query_collector(QueryCollectorSpec(
-    name="statio_user_indexes",
-    description="Per-index block reads and buffer hits (pg_statio_user_indexes) of the DSN's database, or of "
-                "every database with --auto-discover-databases (then with a datname label); at most "
-                "--collector.statio_user_indexes.limit indexes per database.",
-    prefix="pg_statio_user_indexes",
-    queries=(Query(SQL, labels=("schemaname", "relname", "indexrelname"), columns=(
-        Column("idx_blks_read", COUNTER, "Number of disk blocks read from this index", name="idx_blks_read_total"),
-        Column("idx_blks_hit", COUNTER, "Number of buffer hits in this index", name="idx_blks_hit_total"),
-    )),),
-    default_enabled=False,
-    flags=(limit_flag(FLAG, DEST, "indexes"),),
-    params=limit_param(FLAG, DEST),
-    per_database=True,
-))
+register_query_collector(
+    QueryCollectorSpec(
+        name="statio_user_indexes",
+        description="Per-index block reads and buffer hits (pg_statio_user_indexes) of the DSN's database, or of "
+        "every database with --auto-discover-databases (then with a datname label); at most "
+        "--collector.statio_user_indexes.limit indexes per database.",
+        prefix="pg_statio_user_indexes",
+        queries=(
+            Query(
+                SQL,
+                labels=("schemaname", "relname", "indexrelname"),
+                columns=(
+                    Column(
+                        "idx_blks_read",
+                        COUNTER,
+                        "Number of disk blocks read from this index",
+                        name="idx_blks_read_total",
+                    ),
+                    Column("idx_blks_hit", COUNTER, "Number of buffer hits in this index", name="idx_blks_hit_total"),
+                ),
+            ),
+        ),
+        default_enabled=False,
+        flags=(limit_flag(FLAG, DEST, "indexes"),),
+        params=limit_param(FLAG, DEST),
+        per_database=True,
+    )
+)

@@ -37,15 +37,17 @@ COLUMNS_017 = tuple(Column(c.column, c.type, c.help, c.column.replace("_blks_", 
 FLAG = "--collector.statio_user_tables.limit"
 DEST = "collector_statio_user_tables_limit"
 
-register_query_collector(QueryCollectorSpec(
-    name="statio_user_tables",
-    description="Per-table block reads and buffer hits (pg_statio_user_tables) of the DSN's database, or of every "
-                "database with --auto-discover-databases; at most --collector.statio_user_tables.limit tables "
-                "per database.",
-    prefix="pg_statio_user_tables",
-    queries=(Query(SQL, labels=LABELS, columns=COLUMNS_017),),
-    legacy_queries=(Query(SQL, labels=LABELS, columns=COLUMNS),),
-    flags=(limit_flag(FLAG, DEST, "tables"),),
-    params=limit_param(FLAG, DEST),
-    per_database=True,
-))
+register_query_collector(
+    QueryCollectorSpec(
+        name="statio_user_tables",
+        description="Per-table block reads and buffer hits (pg_statio_user_tables) of the DSN's database, or of every "
+        "database with --auto-discover-databases; at most --collector.statio_user_tables.limit tables "
+        "per database.",
+        prefix="pg_statio_user_tables",
+        queries=(Query(SQL, labels=LABELS, columns=COLUMNS_017),),
+        legacy_queries=(Query(SQL, labels=LABELS, columns=COLUMNS),),
+        flags=(limit_flag(FLAG, DEST, "tables"),),
+        params=limit_param(FLAG, DEST),
+        per_database=True,
+    )
+)

@@ -38,13 +38,20 @@ log = logging.getLogger("exporters.postgres")
 
 USAGES = ("LABEL", "COUNTER", "GAUGE", "MAPPEDMETRIC", "DURATION", "HISTOGRAM", "DISCARD")
 
-LOAD_ERROR = MetricDef("pg_exporter_user_queries_load_error", GAUGE,
-                       "Whether the user queries file was loaded and parsed successfully (1 for error, 0 for success).",
-                       ("filename", "hashsum"))
+LOAD_ERROR = MetricDef(
+    "pg_exporter_user_queries_load_error",
+    GAUGE,
+    "Whether the user queries file was loaded and parsed successfully (1 for error, 0 for success).",
+    ("filename", "hashsum"),
+)
 
-FLAG = Flag("--extend.query-path", "extend_query_path",
-            "Path to a postgres_exporter queries.yaml of custom queries (also PG_EXPORTER_EXTEND_QUERY_PATH); "
-            "run by the user_queries collector.", metavar="FILE")
+FLAG = Flag(
+    "--extend.query-path",
+    "extend_query_path",
+    "Path to a postgres_exporter queries.yaml of custom queries (also PG_EXPORTER_EXTEND_QUERY_PATH); "
+    "run by the user_queries collector.",
+    metavar="FILE",
+)
 
 
 @dataclass(frozen=True)
@@ -102,8 +109,14 @@ def version_tuple(version_num: int) -> tuple[int, int, int]:
 def in_range(alternatives: tuple, version: tuple[int, int, int]) -> bool:
     if not alternatives:
         return True
-    ops = {">=": version.__ge__, "<=": version.__le__, ">": version.__gt__, "<": version.__lt__,
-           "=": version.__eq__, "!=": version.__ne__}
+    ops = {
+        ">=": version.__ge__,
+        "<=": version.__le__,
+        ">": version.__gt__,
+        "<": version.__lt__,
+        "=": version.__eq__,
+        "!=": version.__ne__,
+    }
     return any(all(ops[op](v) for op, v in alt) for alt in alternatives)
 
 
@@ -123,6 +136,7 @@ def parse(text: str, filename: str) -> list[UserQuery]:
         raise ConfigError(f"{filename}: the top level must be a mapping of namespace to query")
     out = []
     for namespace, body in doc.items():
+
         def bad(problem: str) -> ConfigError:
             return ConfigError(f"{filename}: namespace {namespace}: {problem}")  # noqa: B023 (used at once)
 
@@ -137,8 +151,10 @@ def parse(text: str, filename: str) -> list[UserQuery]:
         metrics = []
         for entry in metrics_list:
             if not isinstance(entry, dict) or len(entry) != 1:
-                raise bad(f"a metrics entry must be a one-key mapping {{column: {{usage, description}}}}, got {entry!r}")
-            (column, spec), = entry.items()
+                raise bad(
+                    f"a metrics entry must be a one-key mapping {{column: {{usage, description}}}}, got {entry!r}"
+                )
+            ((column, spec),) = entry.items()
             if not isinstance(spec, dict):
                 raise bad(f"column {column}: must be a mapping with usage and description")
             usage = str(spec.get("usage", "")).upper()
@@ -163,8 +179,9 @@ def parse(text: str, filename: str) -> list[UserQuery]:
             cache_seconds = float(body.get("cache_seconds") or 0)
         except (TypeError, ValueError):
             raise bad(f"cache_seconds must be a number, got {body.get('cache_seconds')!r}") from None
-        out.append(UserQuery(str(namespace), sql, tuple(metrics), cache_seconds, runonserver,
-                             bool(body.get("master", False))))
+        out.append(
+            UserQuery(str(namespace), sql, tuple(metrics), cache_seconds, runonserver, bool(body.get("master", False)))
+        )
     return out
 
 
@@ -219,8 +236,9 @@ class UserQueriesCollector(PgCollector):
     legacy_server = True  # custom queries keep ``server`` under 0.17.1 too
     name = "user_queries"
     default_enabled = True
-    description = ("Custom queries from --extend.query-path (postgres_exporter's queries.yaml format); "
-                   "nothing without the flag.")
+    description = (
+        "Custom queries from --extend.query-path (postgres_exporter's queries.yaml format); nothing without the flag."
+    )
     metrics = (LOAD_ERROR,)
     flags = ()  # --extend.query-path is an exporter flag (postgres_exporter's name)
 
@@ -304,15 +322,28 @@ class UserQueriesCollector(PgCollector):
                 plan.append((d.family(), partial(_add_histogram, m.column, tuple(index[p] for p in parts))))
                 continue
             if m.usage == "DURATION":
-                d, conv = MetricDef(f"{q.namespace}_{m.column}_milliseconds", GAUGE, m.description, labelnames), duration_ms
+                d, conv = (
+                    MetricDef(f"{q.namespace}_{m.column}_milliseconds", GAUGE, m.description, labelnames),
+                    duration_ms,
+                )
             elif m.usage == "MAPPEDMETRIC":
                 mapping = m.mapping or {}
                 d = MetricDef(f"{q.namespace}_{m.column}", GAUGE, m.description, labelnames)
-                conv = (lambda v, mapping=mapping: math.nan if v is None else mapping.get(str(v), math.nan)) \
-                    if m.mapping else to_float
+                conv = (
+                    (lambda v, mapping=mapping: math.nan if v is None else mapping.get(str(v), math.nan))
+                    if m.mapping
+                    else to_float
+                )
             else:
-                d, conv = MetricDef(f"{q.namespace}_{m.column}", COUNTER if m.usage == "COUNTER" else GAUGE,
-                                    m.description, labelnames), to_float
+                d, conv = (
+                    MetricDef(
+                        f"{q.namespace}_{m.column}",
+                        COUNTER if m.usage == "COUNTER" else GAUGE,
+                        m.description,
+                        labelnames,
+                    ),
+                    to_float,
+                )
             plan.append((d.family(), partial(_add_value, index[m.column], conv)))
         for n in names:
             if n not in skip:
@@ -336,8 +367,7 @@ def _add_value(i: int, conv, fam: MetricFamily, labels: tuple, row: tuple) -> st
     return ""
 
 
-def _add_histogram(column: str, idx: tuple[int, int, int, int], fam: MetricFamily, labels: tuple,
-                   row: tuple) -> str:
+def _add_histogram(column: str, idx: tuple[int, int, int, int], fam: MetricFamily, labels: tuple, row: tuple) -> str:
     """Add the row's histogram; a row that cannot make a valid one is left out and named."""
     bounds, counts, sum_, count = (row[i] for i in idx)
     if not isinstance(bounds, list) or not isinstance(counts, list):

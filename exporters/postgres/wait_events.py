@@ -15,12 +15,19 @@ from ..core.collector import Flag
 from ..core.metrics import gauge
 from .registry import PgCollector, pg_collectors
 
-ACTIVE = gauge("pg_wait_event_active_backends", "Number of active backends waiting on this wait event (empty: "
-               "not waiting)", "wait_event_type", "wait_event", "server")
-SQL = ("SELECT COALESCE(wait_event_type, '') AS wait_event_type, COALESCE(wait_event, '') AS wait_event, "
-       "count(*) AS backends FROM pg_stat_activity "
-       "WHERE state = 'active' AND application_name <> current_setting('application_name') "
-       "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT %d")
+ACTIVE = gauge(
+    "pg_wait_event_active_backends",
+    "Number of active backends waiting on this wait event (empty: not waiting)",
+    "wait_event_type",
+    "wait_event",
+    "server",
+)
+SQL = (
+    "SELECT COALESCE(wait_event_type, '') AS wait_event_type, COALESCE(wait_event, '') AS wait_event, "
+    "count(*) AS backends FROM pg_stat_activity "
+    "WHERE state = 'active' AND application_name <> current_setting('application_name') "
+    "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT %d"
+)
 
 
 @pg_collectors.register
@@ -29,8 +36,15 @@ class WaitEventsCollector(PgCollector):
     default_enabled = False
     description = "Active backends per wait event (pg_stat_activity), a low-cardinality breakdown."
     metrics = (ACTIVE,)
-    flags = (Flag("--collector.wait_events.limit", "collector_wait_events_limit",
-                  "Serve at most this many wait events (those with the most active backends).", default=50, type=int),)
+    flags = (
+        Flag(
+            "--collector.wait_events.limit",
+            "collector_wait_events_limit",
+            "Serve at most this many wait events (those with the most active backends).",
+            default=50,
+            type=int,
+        ),
+    )
 
     def __init__(self, settings) -> None:
         super().__init__(settings)

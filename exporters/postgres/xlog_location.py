@@ -11,16 +11,30 @@ from .query import GAUGE, Column, Query, QueryCollectorSpec, register_query_coll
 
 PG10 = 100000
 
-SQL = ("SELECT CASE WHEN pg_is_in_recovery() THEN (pg_last_xlog_replay_location() - '0/0') % (2^52)::bigint "
-       "ELSE (pg_current_xlog_location() - '0/0') % (2^52)::bigint END AS bytes")
+SQL = (
+    "SELECT CASE WHEN pg_is_in_recovery() THEN (pg_last_xlog_replay_location() - '0/0') % (2^52)::bigint "
+    "ELSE (pg_current_xlog_location() - '0/0') % (2^52)::bigint END AS bytes"
+)
 
-register_query_collector(QueryCollectorSpec(
-    name="xlog_location",
-    description="WAL position in bytes (low 52 bits) on PostgreSQL 9.x; no series from 10 on.",
-    prefix="pg_xlog_location",
-    default_enabled=False,
-    queries=(Query(SQL, columns=(Column(
-        "bytes", GAUGE, "Postgres LSN (log sequence number) being generated on primary or replayed on replica "
-        "(truncated to low 52 bits)"),), versions=(0, PG10)),),
-))
-
+register_query_collector(
+    QueryCollectorSpec(
+        name="xlog_location",
+        description="WAL position in bytes (low 52 bits) on PostgreSQL 9.x; no series from 10 on.",
+        prefix="pg_xlog_location",
+        default_enabled=False,
+        queries=(
+            Query(
+                SQL,
+                columns=(
+                    Column(
+                        "bytes",
+                        GAUGE,
+                        "Postgres LSN (log sequence number) being generated on primary or replayed on replica "
+                        "(truncated to low 52 bits)",
+                    ),
+                ),
+                versions=(0, PG10),
+            ),
+        ),
+    )
+)

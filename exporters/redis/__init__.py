@@ -36,75 +36,189 @@ def duration(text) -> float:
 
 
 FLAGS = (
-    Flag("--redis.addr", "redis_addr", "Address of the Redis instance: redis://, rediss://, unix://, valkey://, or "
-         "host:port. Its password may be in the URI.", default="redis://localhost:6379", env=("REDIS_ADDR",),
-         metavar="URI"),
+    Flag(
+        "--redis.addr",
+        "redis_addr",
+        "Address of the Redis instance: redis://, rediss://, unix://, valkey://, or "
+        "host:port. Its password may be in the URI.",
+        default="redis://localhost:6379",
+        env=("REDIS_ADDR",),
+        metavar="URI",
+    ),
     Flag("--redis.user", "redis_user", "User name for Redis ACL.", default="", env=("REDIS_USER",)),
-    Flag("--redis.password", "redis_password", "Password of --redis.addr (sent to that address only).",
-         default="", env=("REDIS_PASSWORD",)),
-    Flag("--redis.password-file", "redis_password_file",
-         "JSON object of Redis URI to password; each password is only sent to its own address.",
-         default="", env=("REDIS_PASSWORD_FILE",), metavar="FILE"),
-    Flag("--scrape.allowed-targets", "scrape_allowed_targets",
-         "Comma-separated host:port shell-glob patterns (the port may be a glob too: host:63*) that "
-         "/scrape?target= may connect to; a Unix socket only by its exact path (/run/redis/redis.sock) or "
-         "directory (/run/redis/); none by default, so /scrape refuses every target.", default=""),
-    Flag("--connection-timeout", "connection_timeout", "Timeout for connecting to and talking with Redis "
-         "(seconds or a Go duration); a scrape's deadline bounds it too.", default="15s", type=duration),
-    Flag("--set-client-name", "set_client_name", "Name the connection 'flextime-exporter' (CLIENT SETNAME).",
-         default=True, type=bool),
-    Flag("--config-command", "config_command",
-         "Name of the CONFIG command (renamed on managed Redis); '-' to not send it.", default="CONFIG"),
-    Flag("--include-system-metrics", "include_system_metrics",
-         "Also export redis_total_system_memory_bytes.", default=False, type=bool,
-         env=("REDIS_EXPORTER_INCL_SYSTEM_METRICS",)),
-    Flag("--include-config-metrics", "include_config_metrics",
-         "Every CONFIG GET * setting as redis_config_key_value{key,value} (numbers also as redis_config_value); "
-         "one CONFIG GET * per scrape instead of one GET per key. Passwords are never exported.",
-         default=False, type=bool, env=("REDIS_EXPORTER_INCL_CONFIG_METRICS",)),
-    Flag("--redact-config-metrics", "redact_config_metrics",
-         "Leave password settings (requirepass, masterauth, ...) out of --include-config-metrics. Always on here: "
-         "=false is accepted and changes nothing (a warning says so).", default=True, type=bool),
-    Flag("--include-modules-metrics", "include_modules_metrics",
-         "Also send INFO MODULES: redis_module_info per loaded module and the RediSearch fields.",
-         default=False, type=bool, env=("REDIS_EXPORTER_INCL_MODULES_METRICS",)),
-    Flag("--is-tile38", "is_tile38", "The target is Tile38: also send SERVER EXT (its tile38_* fields).",
-         default=False, type=bool),
-    Flag("--ping-on-connect", "ping_on_connect",
-         "PING the server in every scrape, in a round trip of its own, and export "
-         "redis_exporter_last_scrape_ping_time_seconds.", default=False, type=bool),
+    Flag(
+        "--redis.password",
+        "redis_password",
+        "Password of --redis.addr (sent to that address only).",
+        default="",
+        env=("REDIS_PASSWORD",),
+    ),
+    Flag(
+        "--redis.password-file",
+        "redis_password_file",
+        "JSON object of Redis URI to password; each password is only sent to its own address.",
+        default="",
+        env=("REDIS_PASSWORD_FILE",),
+        metavar="FILE",
+    ),
+    Flag(
+        "--scrape.allowed-targets",
+        "scrape_allowed_targets",
+        "Comma-separated host:port shell-glob patterns (the port may be a glob too: host:63*) that "
+        "/scrape?target= may connect to; a Unix socket only by its exact path (/run/redis/redis.sock) or "
+        "directory (/run/redis/); none by default, so /scrape refuses every target.",
+        default="",
+    ),
+    Flag(
+        "--connection-timeout",
+        "connection_timeout",
+        "Timeout for connecting to and talking with Redis "
+        "(seconds or a Go duration); a scrape's deadline bounds it too.",
+        default="15s",
+        type=duration,
+    ),
+    Flag(
+        "--set-client-name",
+        "set_client_name",
+        "Name the connection 'flextime-exporter' (CLIENT SETNAME).",
+        default=True,
+        type=bool,
+    ),
+    Flag(
+        "--config-command",
+        "config_command",
+        "Name of the CONFIG command (renamed on managed Redis); '-' to not send it.",
+        default="CONFIG",
+    ),
+    Flag(
+        "--include-system-metrics",
+        "include_system_metrics",
+        "Also export redis_total_system_memory_bytes.",
+        default=False,
+        type=bool,
+        env=("REDIS_EXPORTER_INCL_SYSTEM_METRICS",),
+    ),
+    Flag(
+        "--include-config-metrics",
+        "include_config_metrics",
+        "Every CONFIG GET * setting as redis_config_key_value{key,value} (numbers also as redis_config_value); "
+        "one CONFIG GET * per scrape instead of one GET per key. Passwords are never exported.",
+        default=False,
+        type=bool,
+        env=("REDIS_EXPORTER_INCL_CONFIG_METRICS",),
+    ),
+    Flag(
+        "--redact-config-metrics",
+        "redact_config_metrics",
+        "Leave password settings (requirepass, masterauth, ...) out of --include-config-metrics. Always on here: "
+        "=false is accepted and changes nothing (a warning says so).",
+        default=True,
+        type=bool,
+    ),
+    Flag(
+        "--include-modules-metrics",
+        "include_modules_metrics",
+        "Also send INFO MODULES: redis_module_info per loaded module and the RediSearch fields.",
+        default=False,
+        type=bool,
+        env=("REDIS_EXPORTER_INCL_MODULES_METRICS",),
+    ),
+    Flag(
+        "--is-tile38",
+        "is_tile38",
+        "The target is Tile38: also send SERVER EXT (its tile38_* fields).",
+        default=False,
+        type=bool,
+    ),
+    Flag(
+        "--ping-on-connect",
+        "ping_on_connect",
+        "PING the server in every scrape, in a round trip of its own, and export "
+        "redis_exporter_last_scrape_ping_time_seconds.",
+        default=False,
+        type=bool,
+    ),
     Flag("--namespace", "namespace", "Namespace (name prefix) of the metrics, instead of redis.", default="redis"),
-    Flag("--redis-only-metrics", "redis_only_metrics",
-         "Only Redis' metrics: no process_*, promhttp_*, flextime_exporter_* and redis_exporter_build_info.",
-         default=False, type=bool),
+    Flag(
+        "--redis-only-metrics",
+        "redis_only_metrics",
+        "Only Redis' metrics: no process_*, promhttp_*, flextime_exporter_* and redis_exporter_build_info.",
+        default=False,
+        type=bool,
+    ),
     Flag("--debug", "debug", "Log at debug level (as --log.level=debug).", default=False, type=bool),
-    Flag("--basic-auth-username", "basic_auth_username",
-         "Require HTTP basic auth with this user (and --basic-auth-password or --basic-auth-hash-password): the "
-         "web config's basic_auth_users. Not with --web.config.file.", default=""),
+    Flag(
+        "--basic-auth-username",
+        "basic_auth_username",
+        "Require HTTP basic auth with this user (and --basic-auth-password or --basic-auth-hash-password): the "
+        "web config's basic_auth_users. Not with --web.config.file.",
+        default="",
+    ),
     Flag("--basic-auth-password", "basic_auth_password", "Password of --basic-auth-username.", default=""),
-    Flag("--basic-auth-hash-password", "basic_auth_hash_password",
-         "bcrypt hash of the password of --basic-auth-username (instead of --basic-auth-password).", default=""),
-    Flag("--tls-server-cert-file", "tls_server_cert_file",
-         "Serve HTTPS with this certificate (and --tls-server-key-file): the web config's tls_server_config.",
-         default="", metavar="FILE"),
-    Flag("--tls-server-key-file", "tls_server_key_file", "Key of --tls-server-cert-file.", default="",
-         metavar="FILE"),
-    Flag("--tls-server-ca-cert-file", "tls_server_ca_cert_file",
-         "Require client certificates signed by this CA (RequireAndVerifyClientCert).", default="", metavar="FILE"),
-    Flag("--tls-server-min-version", "tls_server_min_version", "Oldest TLS version served: TLS1.0 ... TLS1.3.",
-         default="TLS1.2"),
-    Flag("--exclude-latency-histogram-metrics", "exclude_latency_histogram_metrics",
-         "Do not send LATENCY HISTOGRAM (Redis 7+).", default=False, type=bool),
-    Flag("--include-metrics-for-empty-databases", "include_metrics_for_empty_databases",
-         "Export redis_db_keys and redis_db_keys_expiring as 0 for databases without keys.", default=True, type=bool),
-    Flag("--tls-client-cert-file", "tls_client_cert_file", "Client certificate for TLS to Redis.", default="",
-         metavar="FILE"),
+    Flag(
+        "--basic-auth-hash-password",
+        "basic_auth_hash_password",
+        "bcrypt hash of the password of --basic-auth-username (instead of --basic-auth-password).",
+        default="",
+    ),
+    Flag(
+        "--tls-server-cert-file",
+        "tls_server_cert_file",
+        "Serve HTTPS with this certificate (and --tls-server-key-file): the web config's tls_server_config.",
+        default="",
+        metavar="FILE",
+    ),
+    Flag("--tls-server-key-file", "tls_server_key_file", "Key of --tls-server-cert-file.", default="", metavar="FILE"),
+    Flag(
+        "--tls-server-ca-cert-file",
+        "tls_server_ca_cert_file",
+        "Require client certificates signed by this CA (RequireAndVerifyClientCert).",
+        default="",
+        metavar="FILE",
+    ),
+    Flag(
+        "--tls-server-min-version",
+        "tls_server_min_version",
+        "Oldest TLS version served: TLS1.0 ... TLS1.3.",
+        default="TLS1.2",
+    ),
+    Flag(
+        "--exclude-latency-histogram-metrics",
+        "exclude_latency_histogram_metrics",
+        "Do not send LATENCY HISTOGRAM (Redis 7+).",
+        default=False,
+        type=bool,
+    ),
+    Flag(
+        "--include-metrics-for-empty-databases",
+        "include_metrics_for_empty_databases",
+        "Export redis_db_keys and redis_db_keys_expiring as 0 for databases without keys.",
+        default=True,
+        type=bool,
+    ),
+    Flag(
+        "--tls-client-cert-file",
+        "tls_client_cert_file",
+        "Client certificate for TLS to Redis.",
+        default="",
+        metavar="FILE",
+    ),
     Flag("--tls-client-key-file", "tls_client_key_file", "Client key for TLS to Redis.", default="", metavar="FILE"),
-    Flag("--tls-ca-cert-file", "tls_ca_cert_file", "CA certificate to verify Redis' TLS certificate.", default="",
-         metavar="FILE"),
+    Flag(
+        "--tls-ca-cert-file",
+        "tls_ca_cert_file",
+        "CA certificate to verify Redis' TLS certificate.",
+        default="",
+        metavar="FILE",
+    ),
     Flag("--tls-server-name", "tls_server_name", "Server name to verify in Redis' TLS certificate.", default=""),
-    Flag("--skip-tls-verification", "skip_tls_verification", "Do not verify Redis' TLS certificate.",
-         default=False, type=bool),
+    Flag(
+        "--skip-tls-verification",
+        "skip_tls_verification",
+        "Do not verify Redis' TLS certificate.",
+        default=False,
+        type=bool,
+    ),
 )
 
 
@@ -112,8 +226,9 @@ def _credentials(settings: Settings) -> Credentials:
     if "redis_credentials" not in settings.__dict__:
         addr = parse_address(settings.redis_addr) if settings.redis_addr else None
         if addr is not None and settings.redis_password and not addr.password:
-            addr = RedisTarget(addr.scheme, addr.host, addr.port, addr.path, addr.db, addr.username,
-                               settings.redis_password)
+            addr = RedisTarget(
+                addr.scheme, addr.host, addr.port, addr.path, addr.db, addr.username, settings.redis_password
+            )
         by_address = {}
         if settings.redis_password_file:
             settings.redis_password_file_signature = _signature(settings.redis_password_file)
@@ -163,8 +278,9 @@ def validate(settings: Settings) -> None:
     if not settings.redact_config_metrics:
         log.warning("--redact-config-metrics=false: passwords stay out of redis_config_key_value all the same")
     _credentials(settings)  # a malformed address or password file stops start-up
-    settings.allowed_patterns = Allowlist([p for p in settings.scrape_allowed_targets.split(",") if p.strip()],
-                                          DEFAULT_PORT, "--scrape.allowed-targets")
+    settings.allowed_patterns = Allowlist(
+        [p for p in settings.scrape_allowed_targets.split(",") if p.strip()], DEFAULT_PORT, "--scrape.allowed-targets"
+    )
     if settings.connection_timeout <= 0:
         raise ConfigError("--connection-timeout must be positive")
     for flag in ("tls_client_cert_file", "tls_client_key_file", "tls_ca_cert_file"):
@@ -190,15 +306,17 @@ def _check_tls_files(settings: Settings) -> None:
         if ca:
             ssl.create_default_context(cafile=ca)
     except ssl.SSLError as exc:
-        raise ConfigError(f"--tls-ca-cert-file {ca}: no PEM CA certificate in it ({exc.reason or 'unreadable'})") \
-            from None
+        raise ConfigError(
+            f"--tls-ca-cert-file {ca}: no PEM CA certificate in it ({exc.reason or 'unreadable'})"
+        ) from None
     try:
         if cert:
             ssl.create_default_context().load_cert_chain(cert, key or None, password="")
     except ssl.SSLError as exc:
         files = f"--tls-client-cert-file {cert}" + (f" / --tls-client-key-file {key}" if key else "")
-        raise ConfigError(f"{files}: not a PEM certificate and its unencrypted key ({exc.reason or 'unreadable'})") \
-            from None
+        raise ConfigError(
+            f"{files}: not a PEM certificate and its unencrypted key ({exc.reason or 'unreadable'})"
+        ) from None
 
 
 async def reload_passwords(app) -> None:
@@ -265,5 +383,8 @@ SPEC = ExporterSpec(
     web_config=compat.web_config,
     exporter_families=compat.exporter_families,
     finish_families=compat.finish_families,
-    routes=(("*", "/-/reload", compat.reload_route(reload_passwords)), ("GET", "/discover-cluster-nodes", discover_route)),
+    routes=(
+        ("*", "/-/reload", compat.reload_route(reload_passwords)),
+        ("GET", "/discover-cluster-nodes", discover_route),
+    ),
 )

@@ -83,8 +83,10 @@ def parse_address(text: str, source: str = "--redis.addr") -> RedisTarget:
     except ValueError:
         # not urllib's text: it quotes what it took for the port, which may be part of a password
         # (a '/', '?' or '#' in the password ends the host part early)
-        raise ConfigError(f"{source} {shown}: the port is not a number from 0 to 65535 (a password with "
-                          "'/', '?' or '#' must be percent-encoded)") from None
+        raise ConfigError(
+            f"{source} {shown}: the port is not a number from 0 to 65535 (a password with "
+            "'/', '?' or '#' must be percent-encoded)"
+        ) from None
     username = unquote(parts.username or "")
     password = unquote(parts.password or "")
     query = parse_qs(parts.query)
@@ -92,13 +94,20 @@ def parse_address(text: str, source: str = "--redis.addr") -> RedisTarget:
         if not parts.path:
             raise ConfigError(f"{source} {shown}: no socket path")
         db_text = (query.get("db") or ["0"])[0]
-        return RedisTarget("unix", path=parts.path, db=_db(db_text, source, shown), username=username,
-                           password=password)
+        return RedisTarget(
+            "unix", path=parts.path, db=_db(db_text, source, shown), username=username, password=password
+        )
     if not parts.hostname:
         raise ConfigError(f"{source} {shown}: no host")
     db_text = parts.path.strip("/") or (query.get("db") or ["0"])[0]
-    return RedisTarget(scheme, parts.hostname, port or DEFAULT_PORT, db=_db(db_text, source, shown),
-                       username=username, password=password)
+    return RedisTarget(
+        scheme,
+        parts.hostname,
+        port or DEFAULT_PORT,
+        db=_db(db_text, source, shown),
+        username=username,
+        password=password,
+    )
 
 
 def _db(text: str, source: str, shown: str) -> int:

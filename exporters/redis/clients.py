@@ -20,43 +20,85 @@ from .keys import at_least_one
 from .registry import RedisCollector, redis_collectors, text
 
 BASE = ("id", "name")
-INFO = gauge("redis_connected_client_info", "Details about a connected client",
-             "id", "name", "flags", "db", "host", "port", "user", "resp")  # port, user, resp: when present
+INFO = gauge(
+    "redis_connected_client_info",
+    "Details about a connected client",
+    "id",
+    "name",
+    "flags",
+    "db",
+    "host",
+    "port",
+    "user",
+    "resp",
+)  # port, user, resp: when present
 # CLIENT LIST field -> family, as 1.69 (HELP texts included, lower case 'a' and all)
 PER_CLIENT = {
-    "omem": gauge("redis_connected_client_output_buffer_memory_usage_bytes",
-                  "A connected client's output buffer memory usage in bytes", *BASE),
-    "tot-mem": gauge("redis_connected_client_total_memory_consumed_bytes",
-                     "Total memory consumed by a client in its various buffers", *BASE),
+    "omem": gauge(
+        "redis_connected_client_output_buffer_memory_usage_bytes",
+        "A connected client's output buffer memory usage in bytes",
+        *BASE,
+    ),
+    "tot-mem": gauge(
+        "redis_connected_client_total_memory_consumed_bytes",
+        "Total memory consumed by a client in its various buffers",
+        *BASE,
+    ),
     "age": gauge("redis_connected_client_created_at_timestamp", "A connected client's creation timestamp", *BASE),
     "idle": gauge("redis_connected_client_idle_since_timestamp", "A connected client's idle since timestamp", *BASE),
-    "sub": gauge("redis_connected_client_channel_subscriptions_count",
-                 "A connected client's number of channel subscriptions", *BASE),
-    "psub": gauge("redis_connected_client_pattern_matching_subscriptions_count",
-                  "A connected client's number of pattern matching subscriptions", *BASE),
-    "ssub": gauge("redis_connected_client_shard_channel_subscriptions_count",
-                  "a connected client's number of shard channel subscriptions", *BASE),
-    "watch": gauge("redis_connected_client_shard_channel_watched_keys",
-                   "a connected client's number of keys it's currently watching", *BASE),
-    "qbuf": gauge("redis_connected_client_query_buffer_length_bytes",
-                  "A connected client's query buffer length in bytes (0 means no query pending)", *BASE),
-    "qbuf-free": gauge("redis_connected_client_query_buffer_free_space_bytes",
-                       "A connected client's free space of the query buffer in bytes (0 means the buffer is full)",
-                       *BASE),
-    "obl": gauge("redis_connected_client_output_buffer_length_bytes",
-                 "A connected client's output buffer length in bytes", *BASE),
-    "oll": gauge("redis_connected_client_output_list_length",
-                 "A connected client's output list length (replies are queued in this list when the buffer is full)",
-                 *BASE),
+    "sub": gauge(
+        "redis_connected_client_channel_subscriptions_count",
+        "A connected client's number of channel subscriptions",
+        *BASE,
+    ),
+    "psub": gauge(
+        "redis_connected_client_pattern_matching_subscriptions_count",
+        "A connected client's number of pattern matching subscriptions",
+        *BASE,
+    ),
+    "ssub": gauge(
+        "redis_connected_client_shard_channel_subscriptions_count",
+        "a connected client's number of shard channel subscriptions",
+        *BASE,
+    ),
+    "watch": gauge(
+        "redis_connected_client_shard_channel_watched_keys",
+        "a connected client's number of keys it's currently watching",
+        *BASE,
+    ),
+    "qbuf": gauge(
+        "redis_connected_client_query_buffer_length_bytes",
+        "A connected client's query buffer length in bytes (0 means no query pending)",
+        *BASE,
+    ),
+    "qbuf-free": gauge(
+        "redis_connected_client_query_buffer_free_space_bytes",
+        "A connected client's free space of the query buffer in bytes (0 means the buffer is full)",
+        *BASE,
+    ),
+    "obl": gauge(
+        "redis_connected_client_output_buffer_length_bytes", "A connected client's output buffer length in bytes", *BASE
+    ),
+    "oll": gauge(
+        "redis_connected_client_output_list_length",
+        "A connected client's output list length (replies are queued in this list when the buffer is full)",
+        *BASE,
+    ),
 }
 ALWAYS = ("omem", "tot-mem", "age", "idle", "sub", "psub", "qbuf", "qbuf-free", "obl", "oll")  # 0 when missing
 TIMESTAMPS = ("age", "idle")  # seconds ago -> a Unix timestamp
 # ours
-BY_NAME = gauge("redis_connected_clients_by_name",
-                "Connected clients per client name (CLIENT SETNAME; \"\" for none); beyond --client-names.max "
-                "names, the rest are summed under name \"_other\".", "name")
-IDLE = gauge("redis_client_connections_idle", "Number of clients idle at least threshold_seconds (CLIENT LIST idle)",
-             "threshold_seconds")
+BY_NAME = gauge(
+    "redis_connected_clients_by_name",
+    'Connected clients per client name (CLIENT SETNAME; "" for none); beyond --client-names.max '
+    'names, the rest are summed under name "_other".',
+    "name",
+)
+IDLE = gauge(
+    "redis_client_connections_idle",
+    "Number of clients idle at least threshold_seconds (CLIENT LIST idle)",
+    "threshold_seconds",
+)
 OTHER = "_other"
 
 _LINE = re.compile(r"^id=\d+ addr=\S+")
@@ -96,30 +138,58 @@ def thresholds(value) -> tuple[int, ...]:
 
 
 FLAGS = (
-    Flag("--export-client-list", "export_client_list",
-         "Export redis_exporter's per-client families from CLIENT LIST (redis_connected_client_*). WARNING: one "
-         "series per connection and a new one for every new connection: high cardinality; prefer "
-         "--export-client-names and --client-idle-threshold-seconds.", default=False, type=bool),
-    Flag("--export-client-port", "export_client_port",
-         "Add the client's port to redis_connected_client_info. WARNING: more series still, and Prometheus "
-         "memory with them.", default=False, type=bool),
-    Flag("--export-client-names", "export_client_names",
-         "Export redis_connected_clients_by_name: connected clients per client name (low cardinality).",
-         default=False, type=bool),
-    Flag("--client-names.max", "client_names_max",
-         "Most client names in redis_connected_clients_by_name (those with the most clients); the rest are summed "
-         "under name \"_other\".", default=50, type=at_least_one, metavar="N"),
-    Flag("--client-idle-threshold-seconds", "client_idle_threshold_seconds",
-         "Comma separated list of seconds: redis_client_connections_idle counts the clients idle at least that "
-         "long, one series per threshold. Empty or 0: off.", default="", type=thresholds, metavar="SECONDS,..."),
+    Flag(
+        "--export-client-list",
+        "export_client_list",
+        "Export redis_exporter's per-client families from CLIENT LIST (redis_connected_client_*). WARNING: one "
+        "series per connection and a new one for every new connection: high cardinality; prefer "
+        "--export-client-names and --client-idle-threshold-seconds.",
+        default=False,
+        type=bool,
+    ),
+    Flag(
+        "--export-client-port",
+        "export_client_port",
+        "Add the client's port to redis_connected_client_info. WARNING: more series still, and Prometheus "
+        "memory with them.",
+        default=False,
+        type=bool,
+    ),
+    Flag(
+        "--export-client-names",
+        "export_client_names",
+        "Export redis_connected_clients_by_name: connected clients per client name (low cardinality).",
+        default=False,
+        type=bool,
+    ),
+    Flag(
+        "--client-names.max",
+        "client_names_max",
+        "Most client names in redis_connected_clients_by_name (those with the most clients); the rest are summed "
+        'under name "_other".',
+        default=50,
+        type=at_least_one,
+        metavar="N",
+    ),
+    Flag(
+        "--client-idle-threshold-seconds",
+        "client_idle_threshold_seconds",
+        "Comma separated list of seconds: redis_client_connections_idle counts the clients idle at least that "
+        "long, one series per threshold. Empty or 0: off.",
+        default="",
+        type=thresholds,
+        metavar="SECONDS,...",
+    ),
 )
 
 
 @redis_collectors.register
 class ClientsCollector(RedisCollector):
     name = "clients"
-    description = ("CLIENT LIST: per-client families (--export-client-list), clients per name "
-                   "(--export-client-names) and idle clients (--client-idle-threshold-seconds); nothing without them.")
+    description = (
+        "CLIENT LIST: per-client families (--export-client-list), clients per name "
+        "(--export-client-names) and idle clients (--client-idle-threshold-seconds); nothing without them."
+    )
     metrics = (INFO, *PER_CLIENT.values(), BY_NAME, IDLE)
     flags = FLAGS
 
@@ -150,10 +220,10 @@ class ClientsCollector(RedisCollector):
                 counts[c.get("name", "")] = counts.get(c.get("name", ""), 0) + 1
             ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
             fam = BY_NAME.family()
-            rest = sum(n for _, n in ranked[self.max_names:])
-            for name, n in ranked[:self.max_names]:
+            rest = sum(n for _, n in ranked[self.max_names :])
+            for name, n in ranked[: self.max_names]:
                 fam.add((name,), n + (rest if name == OTHER else 0))
-            if rest and OTHER not in dict(ranked[:self.max_names]):
+            if rest and OTHER not in dict(ranked[: self.max_names]):
                 fam.add((OTHER,), rest)
             out.append(fam)
         if self.thresholds:
@@ -170,8 +240,13 @@ class ClientsCollector(RedisCollector):
         for c in clients:
             addr = c.get("addr", "")
             host, _, port = addr.rpartition(":")
-            labels = [("id", c.get("id", "")), ("name", c.get("name", "")), ("flags", c.get("flags", "")),
-                      ("db", c.get("db", "")), ("host", host)]
+            labels = [
+                ("id", c.get("id", "")),
+                ("name", c.get("name", "")),
+                ("flags", c.get("flags", "")),
+                ("db", c.get("db", "")),
+                ("host", host),
+            ]
             if self.port:
                 labels.append(("port", port))
             if c.get("user"):

@@ -26,6 +26,7 @@ from .session import CommandFailed, RedisSession, TargetDown, error_class
 class NodeRefused(TargetDown):
     """A node the probed target's CLUSTER SLOTS names, which --scrape.allowed-targets does not allow."""
 
+
 SLOTS = 16384
 _NODE_ADDRESS = re.compile(r"^(.*):(\d+)@(\d+)(?:,(.+))?")
 
@@ -114,8 +115,9 @@ class Cluster:
             return self.session
         node = self.nodes.get(address)
         if node is None:
-            node = self.nodes[address] = RedisSession(self._node_target(address), self.session.settings,
-                                                      self.session.password_source)
+            node = self.nodes[address] = RedisSession(
+                self._node_target(address), self.session.settings, self.session.password_source
+            )
         await node._connect()
         return node
 
@@ -126,8 +128,11 @@ class Cluster:
             try:
                 out.append(await self.node(address))
             except Exception as exc:
-                problems.append(str(exc) if isinstance(exc, TargetDown) else
-                                f"cluster node {address[0]}:{address[1]}: {error_class(exc)}")
+                problems.append(
+                    str(exc)
+                    if isinstance(exc, TargetDown)
+                    else f"cluster node {address[0]}:{address[1]}: {error_class(exc)}"
+                )
         return out
 
     def route(self, keys) -> dict:

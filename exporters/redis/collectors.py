@@ -14,8 +14,10 @@ DEFAULT_DATABASES = 16  # when CONFIG is unavailable (managed Redis), as redis_e
 @redis_collectors.register
 class InfoCollector(RedisCollector):
     name = "info"
-    description = ("INFO ALL: server, clients, memory, persistence, stats, replication (both sides), CPU, "
-                   "commandstats, errorstats, latencystats, keyspace.")
+    description = (
+        "INFO ALL: server, clients, memory, persistence, stats, replication (both sides), CPU, "
+        "commandstats, errorstats, latencystats, keyspace."
+    )
     metrics = (*getattr(info_contract, "METRICS", ()), info_contract.MODULE_INFO)
 
     def databases(self) -> int:
@@ -32,8 +34,12 @@ class InfoCollector(RedisCollector):
         if info_contract.cluster_enabled(info):  # a second round trip, only on a cluster node
             (reply,) = await self.session.execute(("CLUSTER", "INFO"))
             cluster_info = None if isinstance(reply, Exception) else text(reply)
-        out = info_contract.info_families(info, databases=databases, cluster_info=cluster_info,
-                                          include_system_metrics=self.settings.include_system_metrics)
+        out = info_contract.info_families(
+            info,
+            databases=databases,
+            cluster_info=cluster_info,
+            include_system_metrics=self.settings.include_system_metrics,
+        )
         if "info_modules" in self.session.replies:  # --include-modules-metrics
             out += info_contract.modules_families(text(self.session.reply("info_modules")))
         return out

@@ -20,11 +20,15 @@ CONFIG_METRICS = {
     "io-threads": gauge("redis_config_io_threads", "config_io_threads metric"),
 }
 # client-output-buffer-limit "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60" (1.69)
-BUFFER_LIMIT = gauge("redis_config_client_output_buffer_limit_bytes", "The configured buffer limits per class",
-                     "class", "limit")
-BUFFER_OVERCOME = gauge("redis_config_client_output_buffer_limit_overcome_seconds",
-                        "How long for buffer limits per class to be exceeded before replicas are dropped",
-                        "class", "limit")
+BUFFER_LIMIT = gauge(
+    "redis_config_client_output_buffer_limit_bytes", "The configured buffer limits per class", "class", "limit"
+)
+BUFFER_OVERCOME = gauge(
+    "redis_config_client_output_buffer_limit_overcome_seconds",
+    "How long for buffer limits per class to be exceeded before replicas are dropped",
+    "class",
+    "limit",
+)
 # --include-config-metrics (1.69): every CONFIG GET * setting
 CONFIG_KEY_VALUE = gauge("redis_config_key_value", "Config key and value", "key", "value")
 CONFIG_VALUE = gauge("redis_config_value", "Config key and value as metric", "key")
@@ -36,16 +40,20 @@ REDACTED = frozenset({"masterauth", "primaryauth", "requirepass", "tls-key-file-
 def redacted(key: str) -> bool:
     return key in REDACTED or key.endswith(("pass", "auth", "password"))
 
+
 SLOWLOG_LENGTH = gauge("redis_slowlog_length", "Total slowlog")
 SLOWLOG_LAST_ID = gauge("redis_slowlog_last_id", "Last id of slowlog")
-LAST_SLOW = gauge("redis_last_slow_execution_duration_seconds",
-                  "The amount of time needed for last slow execution, in seconds")
+LAST_SLOW = gauge(
+    "redis_last_slow_execution_duration_seconds", "The amount of time needed for last slow execution, in seconds"
+)
 
 SPIKE_LAST = gauge("redis_latency_spike_last", "When the latency spike last occurred", "event_name")
-SPIKE_DURATION = gauge("redis_latency_spike_duration_seconds", "Length of the last latency spike in seconds",
-                       "event_name")
-LATENCY_HISTOGRAM = MetricDef("redis_commands_latencies_usec", HISTOGRAM,
-                              "A histogram of latencies per command", ("cmd",))
+SPIKE_DURATION = gauge(
+    "redis_latency_spike_duration_seconds", "Length of the last latency spike in seconds", "event_name"
+)
+LATENCY_HISTOGRAM = MetricDef(
+    "redis_commands_latencies_usec", HISTOGRAM, "A histogram of latencies per command", ("cmd",)
+)
 
 
 def config_value(session, key: str) -> str | None:
@@ -63,21 +71,24 @@ def buffer_limit_families(value: str):
     words = value.split(" ")
     for i in range(0, len(words) - 3, 4):
         cls = words[i]
-        for fam, word, limit in ((limits, words[i + 1], "hard"), (limits, words[i + 2], "soft"),
-                                 (overcome, words[i + 3], "soft")):
+        for fam, word, limit in (
+            (limits, words[i + 1], "hard"),
+            (limits, words[i + 2], "soft"),
+            (overcome, words[i + 3], "soft"),
+        ):
             number = parse_float(word)
             if number is not None:
                 fam.add((cls, limit), number)
     return [f for f in (limits, overcome) if f.samples]
 
 
-
-
 @redis_collectors.register
 class ConfigCollector(RedisCollector):
     name = "config"
-    description = ("maxclients, maxmemory and io-threads from CONFIG GET (--config-command names a renamed "
-                   "CONFIG, '-' skips it: managed Redis).")
+    description = (
+        "maxclients, maxmemory and io-threads from CONFIG GET (--config-command names a renamed "
+        "CONFIG, '-' skips it: managed Redis)."
+    )
     metrics = (*CONFIG_METRICS.values(), BUFFER_LIMIT, BUFFER_OVERCOME, CONFIG_KEY_VALUE, CONFIG_VALUE)
 
     async def collect(self):
@@ -141,8 +152,10 @@ class SlowlogCollector(RedisCollector):
 @redis_collectors.register
 class LatencyCollector(RedisCollector):
     name = "latency"
-    description = ("Latency spikes (LATENCY LATEST) and per-command latency histograms (LATENCY HISTOGRAM, "
-                   "Redis 7+; --exclude-latency-histogram-metrics leaves them out).")
+    description = (
+        "Latency spikes (LATENCY LATEST) and per-command latency histograms (LATENCY HISTOGRAM, "
+        "Redis 7+; --exclude-latency-histogram-metrics leaves them out)."
+    )
     metrics = (SPIKE_LAST, SPIKE_DURATION, LATENCY_HISTOGRAM)
 
     async def collect(self):
@@ -156,8 +169,11 @@ class LatencyCollector(RedisCollector):
         out = [last, duration]
         if "latency_histogram" in self.session.replies:
             try:
-                out.append(histogram_family(self.session.reply("latency_histogram"),
-                                            commandstats_usec(self.session.reply("info"))))
+                out.append(
+                    histogram_family(
+                        self.session.reply("latency_histogram"), commandstats_usec(self.session.reply("info"))
+                    )
+                )
             except CommandFailed as exc:
                 if "unknown" not in str(exc).lower():  # Redis < 7 has no LATENCY HISTOGRAM: no series
                     raise
@@ -169,7 +185,7 @@ def commandstats_usec(info) -> dict[str, float]:
     out = {}
     for line in text(info).splitlines():
         if line.startswith("cmdstat_"):
-            name, _, fields = line[len("cmdstat_"):].partition(":")
+            name, _, fields = line[len("cmdstat_") :].partition(":")
             for field in fields.split(","):
                 key, _, number = field.partition("=")
                 if key == "usec":

@@ -14,8 +14,9 @@ from ..core.metrics import MetricFamily, gauge
 
 log = logging.getLogger("exporters.redis")
 
-BUILD_INFO = gauge("redis_exporter_build_info", "redis exporter build_info", "build_date", "commit_sha",
-                   "golang_version", "version")
+BUILD_INFO = gauge(
+    "redis_exporter_build_info", "redis exporter build_info", "build_date", "commit_sha", "golang_version", "version"
+)
 # --redis-only-metrics leaves out what is not Redis' (as redis_exporter leaves out Go's and its build info)
 NOT_REDIS_PREFIXES = ("process_", "promhttp_", "flextime_exporter_", "redis_exporter_build_info")
 TLS_VERSIONS = {"TLS1.0": "TLS10", "TLS1.1": "TLS11", "TLS1.2": "TLS12", "TLS1.3": "TLS13"}
@@ -29,7 +30,7 @@ def exporter_families(settings) -> list[MetricFamily]:
 
 
 def _renamed(fam: MetricFamily, old: str, new: str) -> MetricFamily:
-    out = MetricFamily(new + fam.name[len(old):], fam.type, fam.help, fam.labelnames)
+    out = MetricFamily(new + fam.name[len(old) :], fam.type, fam.help, fam.labelnames)
     cut = len(old)
     out.samples = [(new + name[cut:], block, value) for name, block, value in fam.samples]
     out.duplicates = fam.duplicates
@@ -57,8 +58,11 @@ def check_namespace(namespace: str) -> None:
 def web_config(settings) -> dict | None:
     """--basic-auth-* and --tls-server-* as a web-config.yml mapping (checked as the file would be)."""
     out: dict = {}
-    user, password, hashed = settings.basic_auth_username, settings.basic_auth_password, \
-        settings.basic_auth_hash_password
+    user, password, hashed = (
+        settings.basic_auth_username,
+        settings.basic_auth_password,
+        settings.basic_auth_hash_password,
+    )
     if password and hashed:
         raise ConfigError("--basic-auth-password and --basic-auth-hash-password cannot be combined: use one")
     if (password or hashed) and not user:

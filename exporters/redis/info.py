@@ -267,9 +267,19 @@ PREFIXES = ("db", "cmdstat_", "cluster_")
 
 # CLUSTER INFO fields a cluster node reports, listed for the metric reference only: the
 # ``cluster_`` prefix is what exports them (and any other ``cluster_*`` field).
-CLUSTER_INFO_FIELDS = ("cluster_enabled", "cluster_connections", "cluster_state", "cluster_slots_assigned",
-                       "cluster_slots_ok", "cluster_slots_pfail", "cluster_slots_fail", "cluster_known_nodes",
-                       "cluster_size", "cluster_current_epoch", "cluster_my_epoch")
+CLUSTER_INFO_FIELDS = (
+    "cluster_enabled",
+    "cluster_connections",
+    "cluster_state",
+    "cluster_slots_assigned",
+    "cluster_slots_ok",
+    "cluster_slots_pfail",
+    "cluster_slots_fail",
+    "cluster_known_nodes",
+    "cluster_size",
+    "cluster_current_epoch",
+    "cluster_my_epoch",
+)
 
 
 class FieldMetric(NamedTuple):
@@ -295,9 +305,20 @@ _FIELDS_WITH_SYSTEM: dict[str, FieldMetric] = {**FIELDS, **SYSTEM_FIELDS}  # --i
 MASTER = ("master_host", "master_port")
 SLAVE = ("slave_ip", "slave_port", "slave_state")
 
-INSTANCE_INFO = gauge(NS + "instance_info", "Information about the Redis instance", "master_replid",
-                      "maxmemory_policy", "os", "process_id", "redis_build_id", "redis_mode", "redis_version", "role",
-                      "run_id", "tcp_port")
+INSTANCE_INFO = gauge(
+    NS + "instance_info",
+    "Information about the Redis instance",
+    "master_replid",
+    "maxmemory_policy",
+    "os",
+    "process_id",
+    "redis_build_id",
+    "redis_mode",
+    "redis_version",
+    "role",
+    "run_id",
+    "tcp_port",
+)
 SLAVE_INFO = gauge(NS + "slave_info", "Information about the Redis slave", *MASTER, "read_only")
 MASTER_LINK_UP = gauge(NS + "master_link_up", "Master link status on Redis slave", *MASTER)
 MASTER_LAST_IO = gauge(NS + "master_last_io_seconds_ago", "Master last io seconds ago", *MASTER)
@@ -310,20 +331,27 @@ DB_KEYS_EXPIRING = gauge(NS + "db_keys_expiring", "Total number of expiring keys
 DB_AVG_TTL = gauge(NS + "db_avg_ttl_seconds", "Avg TTL in seconds", "db")
 DB_KEYS_CACHED = gauge(NS + "db_keys_cached", "Total number of cached keys by DB", "db")  # KeyDB
 COMMANDS = counter(NS + "commands_total", "Total number of calls per command", "cmd")
-COMMANDS_DURATION = counter(NS + "commands_duration_seconds_total",
-                            "Total amount of time in seconds spent per command", "cmd")
+COMMANDS_DURATION = counter(
+    NS + "commands_duration_seconds_total", "Total amount of time in seconds spent per command", "cmd"
+)
 # Go's two HELP texts are swapped (rejected calls are the ones refused before execution); kept as Go's.
-COMMANDS_REJECTED = counter(NS + "commands_rejected_calls_total",
-                            "Total number of errors within command execution per command", "cmd")
-COMMANDS_FAILED = counter(NS + "commands_failed_calls_total",
-                          "Total number of errors prior command execution per command", "cmd")
+COMMANDS_REJECTED = counter(
+    NS + "commands_rejected_calls_total", "Total number of errors within command execution per command", "cmd"
+)
+COMMANDS_FAILED = counter(
+    NS + "commands_failed_calls_total", "Total number of errors prior command execution per command", "cmd"
+)
 ERRORS = counter(NS + "errors_total", "Total number of errors per error type", "err")
 # Quantile labels are the percentiles as Redis names them ("50", "99.9"), not 0.5 / 0.999.
-LATENCY_PERCENTILES = MetricDef(NS + "latency_percentiles_usec", SUMMARY,
-                                "A summary of latency percentile distribution per command", ("cmd",))
+LATENCY_PERCENTILES = MetricDef(
+    NS + "latency_percentiles_usec", SUMMARY, "A summary of latency percentile distribution per command", ("cmd",)
+)
 START_TIME = gauge(NS + "start_time_seconds", "Start time of the Redis instance since unix epoch in seconds.")
 # Server fields 1.69 reads as integers (strconv.ParseInt), with the generic HELP
-SERVER_INTS = {"hz": gauge(NS + "hz", "hz metric"), "configured_hz": gauge(NS + "configured_hz", "configured_hz metric")}
+SERVER_INTS = {
+    "hz": gauge(NS + "hz", "hz metric"),
+    "configured_hz": gauge(NS + "configured_hz", "configured_hz metric"),
+}
 
 # A sentinel's INFO (1.69): its counters, and one masterN line per watched master
 SENTINEL_GAUGES = {
@@ -333,19 +361,43 @@ SENTINEL_GAUGES = {
     "sentinel_scripts_queue_length": gauge(NS + "sentinel_scripts_queue_length", "Queue of user scripts to execute"),
     "sentinel_simulate_failure_flags": gauge(NS + "sentinel_simulate_failure_flags", "Failures simulations"),
 }
-SENTINEL_MASTER_STATUS = gauge(NS + "sentinel_master_status", "Master status on Sentinel", "master_address",
-                               "master_name", "master_status")
-SENTINEL_MASTER_SLAVES = gauge(NS + "sentinel_master_slaves", "The number of slaves of the master",
-                               "master_address", "master_name")
-SENTINEL_MASTER_SENTINELS = gauge(NS + "sentinel_master_sentinels", "The number of sentinels monitoring this master",
-                                  "master_address", "master_name")
+SENTINEL_MASTER_STATUS = gauge(
+    NS + "sentinel_master_status", "Master status on Sentinel", "master_address", "master_name", "master_status"
+)
+SENTINEL_MASTER_SLAVES = gauge(
+    NS + "sentinel_master_slaves", "The number of slaves of the master", "master_address", "master_name"
+)
+SENTINEL_MASTER_SENTINELS = gauge(
+    NS + "sentinel_master_sentinels", "The number of sentinels monitoring this master", "master_address", "master_name"
+)
 _SENTINEL_MASTER = re.compile(r"master[0-9]+")
 
-STRUCTURED = (INSTANCE_INFO, SLAVE_INFO, MASTER_LINK_UP, MASTER_LAST_IO, MASTER_SYNC, SLAVE_REPL_OFFSET,
-              SLAVE_OFFSET, SLAVE_LAG, DB_KEYS, DB_KEYS_EXPIRING, DB_AVG_TTL, DB_KEYS_CACHED, COMMANDS,
-              COMMANDS_DURATION, COMMANDS_REJECTED, COMMANDS_FAILED, ERRORS, LATENCY_PERCENTILES, START_TIME,
-              *SERVER_INTS.values(), *SENTINEL_GAUGES.values(), SENTINEL_MASTER_STATUS, SENTINEL_MASTER_SLAVES,
-              SENTINEL_MASTER_SENTINELS)
+STRUCTURED = (
+    INSTANCE_INFO,
+    SLAVE_INFO,
+    MASTER_LINK_UP,
+    MASTER_LAST_IO,
+    MASTER_SYNC,
+    SLAVE_REPL_OFFSET,
+    SLAVE_OFFSET,
+    SLAVE_LAG,
+    DB_KEYS,
+    DB_KEYS_EXPIRING,
+    DB_AVG_TTL,
+    DB_KEYS_CACHED,
+    COMMANDS,
+    COMMANDS_DURATION,
+    COMMANDS_REJECTED,
+    COMMANDS_FAILED,
+    ERRORS,
+    LATENCY_PERCENTILES,
+    START_TIME,
+    *SERVER_INTS.values(),
+    *SENTINEL_GAUGES.values(),
+    SENTINEL_MASTER_STATUS,
+    SENTINEL_MASTER_SLAVES,
+    SENTINEL_MASTER_SENTINELS,
+)
 _STRUCTURED_NAMES = frozenset(d.name for d in STRUCTURED)
 
 # Every family this module can emit, for the generated metric reference.
@@ -358,6 +410,7 @@ METRICS: tuple[MetricDef, ...] = (
 
 
 # ---- parsing ---------------------------------------------------------------------------------------
+
 
 def parse_info(text: str) -> dict[str, dict[str, str]]:
     """INFO text (CRLF or LF) as {section lowercased: {field: raw value}}, in the server's order.
@@ -426,14 +479,17 @@ _MASTER_HOST = re.compile(r"master(_[0-9]+)?_host")
 _MASTER_PORT = re.compile(r"master(_[0-9]+)?_port")
 _MASTER_LINK = re.compile(r"master(_[0-9]+)?_link_status")
 # KeyDB multi-master numbers its masters (master_1_host ...); the metric names do not carry the number.
-_MASTER_GAUGES = ((re.compile(r"master(_[0-9]+)?_last_io_seconds_ago"), MASTER_LAST_IO),
-                  (re.compile(r"master(_[0-9]+)?_sync_in_progress"), MASTER_SYNC),
-                  (re.compile(r"slave_repl_offset"), SLAVE_REPL_OFFSET))
+_MASTER_GAUGES = (
+    (re.compile(r"master(_[0-9]+)?_last_io_seconds_ago"), MASTER_LAST_IO),
+    (re.compile(r"master(_[0-9]+)?_sync_in_progress"), MASTER_SYNC),
+    (re.compile(r"slave_repl_offset"), SLAVE_REPL_OFFSET),
+)
 _SLAVE = re.compile(r"slave[0-9]+")
 _PREFIX_DEFS: dict[str, MetricDef] = {}
 
 
 # ---- families --------------------------------------------------------------------------------------
+
 
 class _Families(dict):
     """Name -> MetricFamily, created on first use, so a family without samples never appears."""
@@ -540,7 +596,7 @@ def _commandstats(fams: _Families, section: Mapping[str, str]) -> dict[str, tupl
         kv = _kv(raw) if key.startswith("cmdstat_") else None
         if not kv:
             continue
-        cmd = key[len("cmdstat_"):]
+        cmd = key[len("cmdstat_") :]
         calls, usec = parse_float(kv.get("calls", "")), parse_float(kv.get("usec", ""))
         if calls is None or usec is None:
             continue
@@ -559,7 +615,7 @@ def _latencystats(fams: _Families, section: Mapping[str, str], calls_usec: Mappi
     (in microseconds) come from the command's commandstats, as Go builds it; skipped without them."""
     prefix = "latency_percentiles_usec_"
     for key, raw in section.items():
-        cmd = key[len(prefix):]
+        cmd = key[len(prefix) :]
         kv = _kv(raw) if key.startswith(prefix) and cmd in calls_usec else None
         if not kv:
             continue
@@ -608,12 +664,17 @@ def _errorstats(fams: _Families, section: Mapping[str, str]) -> None:
         kv = _kv(raw) if key.startswith("errorstat_") else None
         value = parse_float(kv["count"]) if kv and len(kv) == 1 and "count" in kv else None
         if value is not None:
-            fams.add(ERRORS, (key[len("errorstat_"):],), value)
+            fams.add(ERRORS, (key[len("errorstat_") :],), value)
 
 
-def info_families(info: Mapping[str, Mapping[str, str]], *, databases: int = 16,
-                  include_system_metrics: bool = False, cluster_info: str | None = None,
-                  now: float | None = None) -> list[MetricFamily]:
+def info_families(
+    info: Mapping[str, Mapping[str, str]],
+    *,
+    databases: int = 16,
+    include_system_metrics: bool = False,
+    cluster_info: str | None = None,
+    now: float | None = None,
+) -> list[MetricFamily]:
     """The families redis_exporter 1.69 derives from one parsed INFO ALL, built fresh on each call.
 
     ``databases``: CONFIG GET databases (16 when CONFIG is unavailable, as Go assumes; 0 turns the
@@ -678,13 +739,15 @@ def info_families(info: Mapping[str, Mapping[str, str]], *, databases: int = 16,
 
     fams.add(INSTANCE_INFO, tuple(flat.get(k, "") for k in INSTANCE_INFO.labels), 1)
     if flat.get("role") == "slave":
-        fams.add(SLAVE_INFO, (flat.get("master_host", ""), flat.get("master_port", ""),
-                              flat.get("slave_read_only", "")), 1)
+        fams.add(
+            SLAVE_INFO, (flat.get("master_host", ""), flat.get("master_port", ""), flat.get("slave_read_only", "")), 1
+        )
     return list(fams.values())
 
 
-MODULE_INFO = gauge(NS + "module_info", "Information about loaded Redis module", "api", "filters", "name", "usedby",
-                    "using", "ver")
+MODULE_INFO = gauge(
+    NS + "module_info", "Information about loaded Redis module", "api", "filters", "name", "usedby", "using", "ver"
+)
 
 
 def modules_families(text: str) -> list[MetricFamily]:

@@ -34,33 +34,55 @@ from .session import CommandFailed
 
 log = logging.getLogger("exporters.redis")
 
-WALK_SHARE = 0.5             # share of the scrape's remaining time the walk may use
+WALK_SHARE = 0.5  # share of the scrape's remaining time the walk may use
 MAX_TRACKED_GROUPS = 10_000  # distinct group names held per database and walk
-MAX_TOP_KEYS = 100           # most --top-keys-by-memory
-KEY_LABEL_MAX = 200          # characters of a key name kept in the top-keys label
+MAX_TOP_KEYS = 100  # most --top-keys-by-memory
+KEY_LABEL_MAX = 200  # characters of a key name kept in the top-keys label
 DEFAULT_DATABASES = 16
 
 # --- families: redis_exporter 1.69's (names, HELP, labels) ----------------------------------------
 GROUP_COUNT = gauge("redis_key_group_count", "Count of keys in key group", "db", "key_group")
-GROUP_MEMORY = gauge("redis_key_group_memory_usage_bytes", "Total memory usage of key group in bytes", "db",
-                     "key_group")
+GROUP_MEMORY = gauge(
+    "redis_key_group_memory_usage_bytes", "Total memory usage of key group in bytes", "db", "key_group"
+)
 DISTINCT = gauge("redis_number_of_distinct_key_groups", "Number of distinct key groups", "db")
-DURATION = gauge("redis_last_key_groups_scrape_duration_milliseconds",
-                 "Duration of the last key group metrics scrape in milliseconds")
+DURATION = gauge(
+    "redis_last_key_groups_scrape_duration_milliseconds",
+    "Duration of the last key group metrics scrape in milliseconds",
+)
 # ours
-TOP_KEYS = gauge("redis_top_key_memory_usage_bytes",
-                 "MEMORY USAGE of the largest keys of the database's last complete walk (--top-keys-by-memory)",
-                 "db", "key")
-WALKS = counter("redis_exporter_key_walks_completed_total",
-                "Complete SCAN walks of the database for key groups and the largest keys.", "db")
-WALK_KEYS = gauge("redis_exporter_key_walk_scanned_keys",
-                  "Keys the unfinished walk of the database has seen so far (0 between walks).", "db")
+TOP_KEYS = gauge(
+    "redis_top_key_memory_usage_bytes",
+    "MEMORY USAGE of the largest keys of the database's last complete walk (--top-keys-by-memory)",
+    "db",
+    "key",
+)
+WALKS = counter(
+    "redis_exporter_key_walks_completed_total",
+    "Complete SCAN walks of the database for key groups and the largest keys.",
+    "db",
+)
+WALK_KEYS = gauge(
+    "redis_exporter_key_walk_scanned_keys",
+    "Keys the unfinished walk of the database has seen so far (0 between walks).",
+    "db",
+)
 
 
 # --- Lua patterns (Lua 5.1, Redis' Lua) as Python regular expressions -------------------------------
 # character classes in the C locale; %g does not exist in Lua 5.1 (it matches a 'g')
-_LUA_CLASSES = {"a": "A-Za-z", "c": "\\x00-\\x1f\\x7f", "d": "0-9", "l": "a-z", "p": "!-/:-@\\[-`{-~",
-                "s": "\\t-\\r ", "u": "A-Z", "w": "0-9A-Za-z", "x": "0-9A-Fa-f", "z": "\\x00"}
+_LUA_CLASSES = {
+    "a": "A-Za-z",
+    "c": "\\x00-\\x1f\\x7f",
+    "d": "0-9",
+    "l": "a-z",
+    "p": "!-/:-@\\[-`{-~",
+    "s": "\\t-\\r ",
+    "u": "A-Z",
+    "w": "0-9A-Za-z",
+    "x": "0-9A-Fa-f",
+    "z": "\\x00",
+}
 
 
 @dataclass(frozen=True)
@@ -77,8 +99,9 @@ class LuaPattern:
         m = self.regex.search(key)
         if m is None:
             return None
-        return "".join(str(m.start(i) + 1) if i in self.positions else m.group(i)
-                       for i in range(1, (self.regex.groups or 0) + 1))
+        return "".join(
+            str(m.start(i) + 1) if i in self.positions else m.group(i) for i in range(1, (self.regex.groups or 0) + 1)
+        )
 
 
 def _class_item(pattern: str, i: int) -> tuple[str, int]:
@@ -139,7 +162,7 @@ def lua_pattern(source: str) -> LuaPattern:
         c = source[i]
         if c == "(":
             count += 1
-            if source[i + 1:i + 2] == ")":
+            if source[i + 1 : i + 2] == ")":
                 positions.add(count)
                 closed.add(count)
                 out.append("()")
@@ -224,19 +247,36 @@ def top_keys(value) -> int:
 
 
 FLAGS = (
-    Flag("--check-key-groups", "check_key_groups",
-         "Comma separated list of Lua patterns that group keys (the group is the concatenation of the "
-         "captures; keys no pattern matches are 'unclassified'): key count and memory per group, from a "
-         "SCAN walk of every database that goes on across scrapes.", default="", type=key_groups,
-         metavar="PATTERN,...", aliases=("-check-key-groups",)),
-    Flag("--max-distinct-key-groups", "max_distinct_key_groups",
-         "Most key groups per database exported, those with the most memory; the rest are summed in the "
-         "'overflow' group (0: all of them).", default=100, type=not_negative, metavar="N",
-         aliases=("-max-distinct-key-groups",)),
-    Flag("--top-keys-by-memory", "top_keys_by_memory",
-         f"Export the N (at most {MAX_TOP_KEYS}) largest keys by MEMORY USAGE of each database "
-         "(redis_top_key_memory_usage_bytes), from the same walk; 0: off. Key names become label values.",
-         default=0, type=top_keys, metavar="N"),
+    Flag(
+        "--check-key-groups",
+        "check_key_groups",
+        "Comma separated list of Lua patterns that group keys (the group is the concatenation of the "
+        "captures; keys no pattern matches are 'unclassified'): key count and memory per group, from a "
+        "SCAN walk of every database that goes on across scrapes.",
+        default="",
+        type=key_groups,
+        metavar="PATTERN,...",
+        aliases=("-check-key-groups",),
+    ),
+    Flag(
+        "--max-distinct-key-groups",
+        "max_distinct_key_groups",
+        "Most key groups per database exported, those with the most memory; the rest are summed in the "
+        "'overflow' group (0: all of them).",
+        default=100,
+        type=not_negative,
+        metavar="N",
+        aliases=("-max-distinct-key-groups",),
+    ),
+    Flag(
+        "--top-keys-by-memory",
+        "top_keys_by_memory",
+        f"Export the N (at most {MAX_TOP_KEYS}) largest keys by MEMORY USAGE of each database "
+        "(redis_top_key_memory_usage_bytes), from the same walk; 0: off. Key names become label values.",
+        default=0,
+        type=top_keys,
+        metavar="N",
+    ),
 )
 
 
@@ -248,7 +288,7 @@ class Walk:
     cursor: bytes = b"0"
     keys: int = 0
     groups: dict = field(default_factory=dict)  # group name -> [count, bytes]
-    top: list = field(default_factory=list)     # min-heap of (bytes, key)
+    top: list = field(default_factory=list)  # min-heap of (bytes, key)
 
 
 @dataclass
@@ -273,8 +313,10 @@ def _keyspace(info: str) -> set[int]:
 @redis_collectors.register
 class KeyGroupsCollector(RedisCollector):
     name = "key_groups"
-    description = ("--check-key-groups (key count and memory per group, redis_exporter's) and "
-                   "--top-keys-by-memory (ours): one bounded SCAN walk per database that goes on across scrapes.")
+    description = (
+        "--check-key-groups (key count and memory per group, redis_exporter's) and "
+        "--top-keys-by-memory (ours): one bounded SCAN walk per database that goes on across scrapes."
+    )
     metrics = (GROUP_COUNT, GROUP_MEMORY, DISTINCT, DURATION, TOP_KEYS, WALKS, WALK_KEYS)
     flags = FLAGS
 
@@ -345,7 +387,7 @@ class KeyGroupsCollector(RedisCollector):
             if not cmds:
                 break
             replies = await in_db(self.session, db, *cmds)
-            self._account(walk, pending, replies[:len(pending)])
+            self._account(walk, pending, replies[: len(pending)])
             pending = []
             if scan:
                 reply = replies[-1]
@@ -404,12 +446,14 @@ class KeyGroupsCollector(RedisCollector):
             result = self.results.get(db)
             if result is not None and self.patterns:
                 ranked = sorted(result.groups.items(), key=lambda kv: (-kv[1][1], kv[1][0], kv[0]))
-                rest = ranked[self.max_groups:]
-                shown = dict(ranked[:self.max_groups])
+                rest = ranked[self.max_groups :]
+                shown = dict(ranked[: self.max_groups])
                 if rest:  # redis_exporter's 'overflow' group: what is beyond the top groups by memory
                     entry = shown.setdefault("overflow", [0, 0])
-                    entry = shown["overflow"] = [entry[0] + sum(v[0] for _, v in rest),
-                                                 entry[1] + sum(v[1] for _, v in rest)]
+                    entry = shown["overflow"] = [
+                        entry[0] + sum(v[0] for _, v in rest),
+                        entry[1] + sum(v[1] for _, v in rest),
+                    ]
                 for name, (keys, memory) in shown.items():
                     groups_count.add((label, name), keys)
                     groups_memory.add((label, name), memory)

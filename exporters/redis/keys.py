@@ -35,11 +35,11 @@ from .session import CommandFailed, TargetDown
 
 log = logging.getLogger("exporters.redis")
 
-SCAN_SHARE = 0.5          # share of the scrape's remaining time the SCAN calls may use
-READ_SHARE = 0.8          # ... the SCAN calls and the reads of the keys found, together: the rest is for rendering
-READ_CHUNK = 500          # keys (or streams) read per round trip: what is read is served when time runs out
-VALUE_MAX_BYTES = 4096    # strings whose MEMORY USAGE is larger are not read with GET
-MAX_DB = 2**31 - 1        # SELECT takes a C int; whether the server has the db shows at the first scrape
+SCAN_SHARE = 0.5  # share of the scrape's remaining time the SCAN calls may use
+READ_SHARE = 0.8  # ... the SCAN calls and the reads of the keys found, together: the rest is for rendering
+READ_CHUNK = 500  # keys (or streams) read per round trip: what is read is served when time runs out
+VALUE_MAX_BYTES = 4096  # strings whose MEMORY USAGE is larger are not read with GET
+MAX_DB = 2**31 - 1  # SELECT takes a C int; whether the server has the db shows at the first scrape
 
 # --- families: redis_exporter's names, HELP, types and labels ---------------------------------
 KEY_SIZE = gauge("redis_key_size", 'The length or size of "key"', "db", "key")
@@ -56,43 +56,64 @@ STREAM_FIELDS = {
     "length": gauge("redis_stream_length", "The number of elements of the stream", *STREAM),
     "radix-tree-keys": gauge("redis_stream_radix_tree_keys", 'Radix tree keys count"', *STREAM),
     "radix-tree-nodes": gauge("redis_stream_radix_tree_nodes", "Radix tree nodes count", *STREAM),
-    "last-generated-id": gauge("redis_stream_last_generated_id",
-                               "The epoch timestamp (ms) of the latest message on the stream", *STREAM),
+    "last-generated-id": gauge(
+        "redis_stream_last_generated_id", "The epoch timestamp (ms) of the latest message on the stream", *STREAM
+    ),
     "groups": gauge("redis_stream_groups", "Groups count of stream", *STREAM),
-    "max-deleted-entry-id": gauge("redis_stream_max_deleted_entry_id",
-                                  "The epoch timestamp (ms) of last message was deleted from the stream", *STREAM),
-    "first-entry": gauge("redis_stream_first_entry_id",
-                         "The epoch timestamp (ms) of the first message in the stream", *STREAM),
-    "last-entry": gauge("redis_stream_last_entry_id",
-                        "The epoch timestamp (ms) of the last message in the stream", *STREAM),
+    "max-deleted-entry-id": gauge(
+        "redis_stream_max_deleted_entry_id",
+        "The epoch timestamp (ms) of last message was deleted from the stream",
+        *STREAM,
+    ),
+    "first-entry": gauge(
+        "redis_stream_first_entry_id", "The epoch timestamp (ms) of the first message in the stream", *STREAM
+    ),
+    "last-entry": gauge(
+        "redis_stream_last_entry_id", "The epoch timestamp (ms) of the last message in the stream", *STREAM
+    ),
 }
 GROUP_FIELDS = {
     "consumers": gauge("redis_stream_group_consumers", "Consumers count of stream group", *GROUP),
-    "pending": gauge("redis_stream_group_messages_pending", "Pending number of messages in that stream group",
-                     *GROUP),
-    "last-delivered-id": gauge("redis_stream_group_last_delivered_id",
-                               "The epoch timestamp (ms) of the last delivered message", *GROUP),
-    "entries-read": gauge("redis_stream_group_entries_read", "Total number of entries read from the stream group",
-                          *GROUP),
-    "lag": gauge("redis_stream_group_lag",
-                 "The number of messages waiting to be delivered to the stream group's consumers", *GROUP),
+    "pending": gauge("redis_stream_group_messages_pending", "Pending number of messages in that stream group", *GROUP),
+    "last-delivered-id": gauge(
+        "redis_stream_group_last_delivered_id", "The epoch timestamp (ms) of the last delivered message", *GROUP
+    ),
+    "entries-read": gauge(
+        "redis_stream_group_entries_read", "Total number of entries read from the stream group", *GROUP
+    ),
+    "lag": gauge(
+        "redis_stream_group_lag",
+        "The number of messages waiting to be delivered to the stream group's consumers",
+        *GROUP,
+    ),
 }
 CONSUMER_FIELDS = {
-    "pending": gauge("redis_stream_group_consumer_messages_pending",
-                     "Pending number of messages for this specific consumer", *CONSUMER),
+    "pending": gauge(
+        "redis_stream_group_consumer_messages_pending",
+        "Pending number of messages for this specific consumer",
+        *CONSUMER,
+    ),
     "idle": gauge("redis_stream_group_consumer_idle_seconds", "Consumer idle time in seconds", *CONSUMER),
 }
 ID_FIELDS = {"last-generated-id", "max-deleted-entry-id", "first-entry", "last-entry", "last-delivered-id"}
 
 # our own: what the checks cost, and when they were cut short
-CHECK_DURATION = gauge("redis_exporter_last_key_checks_duration_seconds",
-                       "Seconds the key, count and stream checks took in the last scrape.")
-SCAN_CALLS = gauge("redis_exporter_last_key_checks_scan_calls",
-                   "SCAN calls (one round trip each) of the key, count and stream checks in the last scrape.")
-TRUNCATED = counter("redis_exporter_key_checks_truncated_total",
-                    "Scrapes whose checks for a flag stopped early: more keys matched than --check-keys.max-keys "
-                    "(reason max_keys), or the scrape's time share for SCAN or for reading the keys ran out (reason "
-                    "deadline; the keys read so far are served).", "flag", "reason")
+CHECK_DURATION = gauge(
+    "redis_exporter_last_key_checks_duration_seconds",
+    "Seconds the key, count and stream checks took in the last scrape.",
+)
+SCAN_CALLS = gauge(
+    "redis_exporter_last_key_checks_scan_calls",
+    "SCAN calls (one round trip each) of the key, count and stream checks in the last scrape.",
+)
+TRUNCATED = counter(
+    "redis_exporter_key_checks_truncated_total",
+    "Scrapes whose checks for a flag stopped early: more keys matched than --check-keys.max-keys "
+    "(reason max_keys), or the scrape's time share for SCAN or for reading the keys ran out (reason "
+    "deadline; the keys read so far are served).",
+    "flag",
+    "reason",
+)
 
 # TYPE -> the command that gives its size; strings are PFCOUNT (HyperLogLog) else STRLEN
 SIZE_COMMANDS = {"list": "LLEN", "set": "SCARD", "zset": "ZCARD", "hash": "HLEN", "stream": "XLEN"}
@@ -162,34 +183,72 @@ def _key_flag(flag: str, dest: str, help: str) -> Flag:
 
 
 FLAGS = (
-    _key_flag("--check-keys", "check_keys",
-              "Comma list of [dbN=]key-or-glob to export the size, memory usage and value of; globs are "
-              "expanded with SCAN (at most --check-keys.max-keys keys)."),
-    _key_flag("--check-single-keys", "check_single_keys",
-              "Comma list of [dbN=]key to export the size, memory usage and value of, without SCAN."),
-    _key_flag("--count-keys", "count_keys",
-              "Comma list of [dbN=]glob whose matching keys are counted with SCAN (redis_keys_count)."),
-    _key_flag("--check-streams", "check_streams",
-              "Comma list of [dbN=]glob of streams (found with SCAN ... TYPE stream) to export the stream, group "
-              "and consumer metrics of (at most --check-keys.max-keys streams)."),
-    _key_flag("--check-single-streams", "check_single_streams",
-              "Comma list of [dbN=]stream to export the stream, group and consumer metrics of, without SCAN."),
-    Flag("--streams-exclude-consumer-metrics", "streams_exclude_consumer_metrics",
-         "Leave out the per-consumer stream metrics (no XINFO CONSUMERS).", default=False, type=bool),
-    Flag("--check-keys-batch-size", "check_keys_batch_size",
-         "COUNT of each SCAN call: keys Redis looks at per call (larger: fewer round trips, longer calls).",
-         default=1000, type=at_least_one, metavar="N"),
-    Flag("--check-keys.max-keys", "check_keys_max_keys",
-         "Most keys --check-keys, and most streams --check-streams, take from SCAN in one scrape; SCAN stops "
-         "beyond it and redis_exporter_key_checks_truncated_total counts the scrape.",
-         default=1000, type=at_least_one, metavar="N"),
-    Flag("--disable-exporting-key-values", "disable_exporting_key_values",
-         "Do not read the values of checked keys (no GET): no redis_key_value, no redis_key_value_as_string.",
-         default=False, type=bool),
-    Flag("--is-cluster", "is_cluster",
-         "The target is a Redis Cluster node: key and stream checks SCAN every primary and read each key from the "
-         "primary owning its slot (CLUSTER SLOTS each scrape); /discover-cluster-nodes lists the nodes.",
-         default=False, type=bool),
+    _key_flag(
+        "--check-keys",
+        "check_keys",
+        "Comma list of [dbN=]key-or-glob to export the size, memory usage and value of; globs are "
+        "expanded with SCAN (at most --check-keys.max-keys keys).",
+    ),
+    _key_flag(
+        "--check-single-keys",
+        "check_single_keys",
+        "Comma list of [dbN=]key to export the size, memory usage and value of, without SCAN.",
+    ),
+    _key_flag(
+        "--count-keys",
+        "count_keys",
+        "Comma list of [dbN=]glob whose matching keys are counted with SCAN (redis_keys_count).",
+    ),
+    _key_flag(
+        "--check-streams",
+        "check_streams",
+        "Comma list of [dbN=]glob of streams (found with SCAN ... TYPE stream) to export the stream, group "
+        "and consumer metrics of (at most --check-keys.max-keys streams).",
+    ),
+    _key_flag(
+        "--check-single-streams",
+        "check_single_streams",
+        "Comma list of [dbN=]stream to export the stream, group and consumer metrics of, without SCAN.",
+    ),
+    Flag(
+        "--streams-exclude-consumer-metrics",
+        "streams_exclude_consumer_metrics",
+        "Leave out the per-consumer stream metrics (no XINFO CONSUMERS).",
+        default=False,
+        type=bool,
+    ),
+    Flag(
+        "--check-keys-batch-size",
+        "check_keys_batch_size",
+        "COUNT of each SCAN call: keys Redis looks at per call (larger: fewer round trips, longer calls).",
+        default=1000,
+        type=at_least_one,
+        metavar="N",
+    ),
+    Flag(
+        "--check-keys.max-keys",
+        "check_keys_max_keys",
+        "Most keys --check-keys, and most streams --check-streams, take from SCAN in one scrape; SCAN stops "
+        "beyond it and redis_exporter_key_checks_truncated_total counts the scrape.",
+        default=1000,
+        type=at_least_one,
+        metavar="N",
+    ),
+    Flag(
+        "--disable-exporting-key-values",
+        "disable_exporting_key_values",
+        "Do not read the values of checked keys (no GET): no redis_key_value, no redis_key_value_as_string.",
+        default=False,
+        type=bool,
+    ),
+    Flag(
+        "--is-cluster",
+        "is_cluster",
+        "The target is a Redis Cluster node: key and stream checks SCAN every primary and read each key from the "
+        "primary owning its slot (CLUSTER SLOTS each scrape); /discover-cluster-nodes lists the nodes.",
+        default=False,
+        type=bool,
+    ),
 )
 
 
@@ -271,11 +330,24 @@ class Scan:
 @redis_collectors.register
 class KeysCollector(RedisCollector):
     name = "keys"
-    description = ("Key and stream checks: --check-keys, --check-single-keys, --count-keys, --check-streams, "
-                   "--check-single-streams (nothing without them). SCAN is bounded by --check-keys.max-keys and "
-                   "by half the scrape's remaining time.")
-    metrics = (KEY_SIZE, KEY_VALUE, KEY_VALUE_AS_STRING, KEY_MEMORY, KEYS_COUNT, *STREAM_FIELDS.values(),
-               *GROUP_FIELDS.values(), *CONSUMER_FIELDS.values(), CHECK_DURATION, SCAN_CALLS, TRUNCATED)
+    description = (
+        "Key and stream checks: --check-keys, --check-single-keys, --count-keys, --check-streams, "
+        "--check-single-streams (nothing without them). SCAN is bounded by --check-keys.max-keys and "
+        "by half the scrape's remaining time."
+    )
+    metrics = (
+        KEY_SIZE,
+        KEY_VALUE,
+        KEY_VALUE_AS_STRING,
+        KEY_MEMORY,
+        KEYS_COUNT,
+        *STREAM_FIELDS.values(),
+        *GROUP_FIELDS.values(),
+        *CONSUMER_FIELDS.values(),
+        CHECK_DURATION,
+        SCAN_CALLS,
+        TRUNCATED,
+    )
     flags = FLAGS
 
     def __init__(self, settings) -> None:
@@ -290,13 +362,19 @@ class KeysCollector(RedisCollector):
         self.values = not s.get("disable_exporting_key_values", False)
         self.batch = at_least_one(s.get("check_keys_batch_size", 1000))
         self.max_keys = at_least_one(s.get("check_keys_max_keys", 1000))
-        self.active = any((self.check_keys, self.single_keys, self.count_keys, self.check_streams,
-                           self.single_streams))
+        self.active = any((self.check_keys, self.single_keys, self.count_keys, self.check_streams, self.single_streams))
         # the flags that SCAN, and why each may stop early (count-keys has no key limit: it keeps no keys)
-        scanned = {"check-keys": any(p.is_glob for p in self.check_keys),
-                   "check-streams": any(p.is_glob for p in self.check_streams), "count-keys": bool(self.count_keys)}
-        self.truncated_total = {(flag, reason): 0 for flag, scans in scanned.items() if scans
-                                for reason in (("deadline",) if flag == "count-keys" else ("deadline", "max_keys"))}
+        scanned = {
+            "check-keys": any(p.is_glob for p in self.check_keys),
+            "check-streams": any(p.is_glob for p in self.check_streams),
+            "count-keys": bool(self.count_keys),
+        }
+        self.truncated_total = {
+            (flag, reason): 0
+            for flag, scans in scanned.items()
+            if scans
+            for reason in (("deadline",) if flag == "count-keys" else ("deadline", "max_keys"))
+        }
         self.refused: dict[str, str] = {}  # optional commands (GET, MEMORY) the server refused: not sent again
         self._logged_truncation: set = set()
         self.is_cluster = bool(s.get("is_cluster", False))
@@ -319,8 +397,9 @@ class KeysCollector(RedisCollector):
                 if names:
                     await self._on_owners(self._check_keys, db, names, out, problems)
         if self.check_streams or self.single_streams:
-            streams = await self._expand(scan, "check-streams", self.single_streams, self.check_streams, "stream",
-                                         problems)
+            streams = await self._expand(
+                scan, "check-streams", self.single_streams, self.check_streams, "stream", problems
+            )
             for db, names in streams.items():
                 if names:
                     await self._on_owners(self._check_streams, db, names, out, problems)
@@ -444,7 +523,7 @@ class KeysCollector(RedisCollector):
                 scan.truncated.add((flag, "deadline"))
                 return
             try:
-                await check(db, items[start:start + READ_CHUNK], out, problems)
+                await check(db, items[start : start + READ_CHUNK], out, problems)
             except TargetDown as exc:
                 if exc.cls != "timeout":
                     raise
@@ -480,8 +559,11 @@ class KeysCollector(RedisCollector):
                 self._refuse("MEMORY", usage, "redis_key_memory_usage_bytes")
             if kind == "string":
                 cmds = [("PFCOUNT", key), ("STRLEN", key)]  # PFCOUNT refuses any string but a HyperLogLog
-                if self.values and "GET" not in self.refused and (not isinstance(usage, int)
-                                                                  or usage <= VALUE_MAX_BYTES):
+                if (
+                    self.values
+                    and "GET" not in self.refused
+                    and (not isinstance(usage, int) or usage <= VALUE_MAX_BYTES)
+                ):
                     cmds.append(("GET", key))
             elif kind in SIZE_COMMANDS:
                 cmds = [(SIZE_COMMANDS[kind], key)]
@@ -531,8 +613,9 @@ class KeysCollector(RedisCollector):
 
     async def _check_stream_chunk(self, db: int, streams: list, out, problems) -> None:
         try:
-            replies = await self._in_db(db, *(c for s in streams for c in (("XINFO", "STREAM", s),
-                                                                            ("XINFO", "GROUPS", s))))
+            replies = await self._in_db(
+                db, *(c for s in streams for c in (("XINFO", "STREAM", s), ("XINFO", "GROUPS", s)))
+            )
         except SelectRefused as exc:
             problems.append(f"check-streams: {exc}")
             return
@@ -586,9 +669,12 @@ class KeysCollector(RedisCollector):
             self.truncated_total[key] = self.truncated_total.get(key, 0) + 1
         if scan.truncated != self._logged_truncation:  # once per change, not every scrape
             for flag, reason in sorted(scan.truncated - self._logged_truncation):
-                why = (f"more than --check-keys.max-keys={self.max_keys} keys matched" if reason == "max_keys"
-                       else f"the scrape's time ran out (SCAN may use {SCAN_SHARE:.0%} of it, SCAN and the "
-                            f"reads of the keys found {READ_SHARE:.0%}); the keys read so far are served")
+                why = (
+                    f"more than --check-keys.max-keys={self.max_keys} keys matched"
+                    if reason == "max_keys"
+                    else f"the scrape's time ran out (SCAN may use {SCAN_SHARE:.0%} of it, SCAN and the "
+                    f"reads of the keys found {READ_SHARE:.0%}); the keys read so far are served"
+                )
                 log.warning("%s on %s: stopped early, %s", flag, self.session.display, why)
             self._logged_truncation = set(scan.truncated)
         out[CHECK_DURATION.name].add((), time.monotonic() - started)

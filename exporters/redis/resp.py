@@ -60,7 +60,7 @@ def parse_reply(data: bytes, pos: int, parse_error):
     if end < 0:
         raise _Incomplete
     kind = data[pos]
-    line = data[pos + 1:end]
+    line = data[pos + 1 : end]
     pos = end + 2
     if kind == 36:  # $ bulk string
         n = int(line)

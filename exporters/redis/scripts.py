@@ -31,10 +31,16 @@ def script_paths(value) -> tuple[str, ...]:
 
 
 FLAGS = (
-    Flag("--script", "script",
-         "Comma separated list of paths of Lua scripts run read-only (EVAL_RO, Redis 7+ and Valkey) every scrape; "
-         "each returns a flat list of key, value pairs (redis_script_values).", default="", type=script_paths,
-         metavar="FILE,...", aliases=("-script",)),
+    Flag(
+        "--script",
+        "script",
+        "Comma separated list of paths of Lua scripts run read-only (EVAL_RO, Redis 7+ and Valkey) every scrape; "
+        "each returns a flat list of key, value pairs (redis_script_values).",
+        default="",
+        type=script_paths,
+        metavar="FILE,...",
+        aliases=("-script",),
+    ),
 )
 
 
@@ -86,8 +92,10 @@ class ScriptsCollector(RedisCollector):
         self.session.reply("info")  # raises when the target is down
         version = self.session.version
         if version and version < (7,):
-            raise RuntimeError(f"Redis {'.'.join(map(str, version))} has no EVAL_RO: --script needs Redis 7+ or Valkey "
-                         "(scripts are only run read-only)")
+            raise RuntimeError(
+                f"Redis {'.'.join(map(str, version))} has no EVAL_RO: --script needs Redis 7+ or Valkey "
+                "(scripts are only run read-only)"
+            )
         names = list(self.scripts)
         replies = await self.session.execute(*(("EVAL_RO", self.scripts[n], 0) for n in names))
         values, result = SCRIPT_VALUES.family(), SCRIPT_RESULT.family()

@@ -21,17 +21,28 @@ from .session import CommandFailed
 _MASTER = ("master_address", "master_name")
 CKQUORUM_STATUS = gauge("redis_sentinel_master_ckquorum_status", "Master ckquorum status", "master_name", "message")
 SETTINGS = {  # SENTINEL MASTERS field -> family (0 when the field is missing or not a number, as Go)
-    "quorum": gauge("redis_sentinel_master_setting_ckquorum", "Show the current ckquorum config for each master",
-                    *_MASTER),
-    "failover-timeout": gauge("redis_sentinel_master_setting_failover_timeout",
-                              "Show the current failover-timeout config for each master", *_MASTER),
-    "parallel-syncs": gauge("redis_sentinel_master_setting_parallel_syncs",
-                            "Show the current parallel-syncs config for each master", *_MASTER),
-    "down-after-milliseconds": gauge("redis_sentinel_master_setting_down_after_milliseconds",
-                                     "Show the current down-after-milliseconds config for each master", *_MASTER),
+    "quorum": gauge(
+        "redis_sentinel_master_setting_ckquorum", "Show the current ckquorum config for each master", *_MASTER
+    ),
+    "failover-timeout": gauge(
+        "redis_sentinel_master_setting_failover_timeout",
+        "Show the current failover-timeout config for each master",
+        *_MASTER,
+    ),
+    "parallel-syncs": gauge(
+        "redis_sentinel_master_setting_parallel_syncs",
+        "Show the current parallel-syncs config for each master",
+        *_MASTER,
+    ),
+    "down-after-milliseconds": gauge(
+        "redis_sentinel_master_setting_down_after_milliseconds",
+        "Show the current down-after-milliseconds config for each master",
+        *_MASTER,
+    ),
 }
-OK_SENTINELS = gauge("redis_sentinel_master_ok_sentinels", "The number of okay sentinels monitoring this master",
-                     *_MASTER)
+OK_SENTINELS = gauge(
+    "redis_sentinel_master_ok_sentinels", "The number of okay sentinels monitoring this master", *_MASTER
+)
 OK_SLAVES = gauge("redis_sentinel_master_ok_slaves", "The number of okay slaves of the master", *_MASTER)
 
 DOWN_FLAGS = ("s_down", "o_down")
@@ -50,8 +61,10 @@ def _ok(entries) -> int:
 @redis_collectors.register
 class SentinelCollector(RedisCollector):
     name = "sentinel"
-    description = ("On a Redis Sentinel: per watched master its settings, ckquorum, and the sentinels and replicas "
-                   "that are up (SENTINEL MASTERS, CKQUORUM, SENTINELS, SLAVES); nothing on other servers.")
+    description = (
+        "On a Redis Sentinel: per watched master its settings, ckquorum, and the sentinels and replicas "
+        "that are up (SENTINEL MASTERS, CKQUORUM, SENTINELS, SLAVES); nothing on other servers."
+    )
     metrics = (CKQUORUM_STATUS, *SETTINGS.values(), OK_SENTINELS, OK_SLAVES)
 
     async def collect(self):
@@ -64,14 +77,17 @@ class SentinelCollector(RedisCollector):
                 masters.append(fields)
         commands = []
         for m in masters:
-            commands += [("SENTINEL", "CKQUORUM", m["name"]), ("SENTINEL", "SENTINELS", m["name"]),
-                         ("SENTINEL", "SLAVES", m["name"])]
+            commands += [
+                ("SENTINEL", "CKQUORUM", m["name"]),
+                ("SENTINEL", "SENTINELS", m["name"]),
+                ("SENTINEL", "SLAVES", m["name"]),
+            ]
         replies = await self.session.execute(*commands) if commands else []
         fams = {d.name: d.family() for d in self.metrics}
         down = []
         for i, m in enumerate(masters):
             name, address = m["name"], f"{m['ip']}:{m['port']}"
-            quorum, sentinels, slaves = replies[3 * i: 3 * i + 3]
+            quorum, sentinels, slaves = replies[3 * i : 3 * i + 3]
             if isinstance(quorum, CommandFailed):  # NOQUORUM ...: the server's line is the message, as Go's
                 fams[CKQUORUM_STATUS.name].add((name, quorum.detail), 0)
             else:

@@ -36,18 +36,19 @@ from .address import RedisTarget
 log = logging.getLogger("exporters.redis")
 
 UP = MetricDef("redis_up", GAUGE, "Information about the Redis instance")
-LAST_ERROR = MetricDef("redis_exporter_last_scrape_error", GAUGE,
-                       "The last scrape error status.", ("err",))
+LAST_ERROR = MetricDef("redis_exporter_last_scrape_error", GAUGE, "The last scrape error status.", ("err",))
 SCRAPES = MetricDef("redis_exporter_scrapes_total", COUNTER, "Current total redis scrapes.")
 # HELP as 1.45's (its table-driven "<name without namespace> metric")
-LAST_DURATION = MetricDef("redis_exporter_last_scrape_duration_seconds", GAUGE,
-                          "exporter_last_scrape_duration_seconds metric")
-CONNECT_TIME = MetricDef("redis_exporter_last_scrape_connect_time_seconds", GAUGE,
-                         "exporter_last_scrape_connect_time_seconds metric")
-SCRAPE_DURATION = MetricDef("redis_exporter_scrape_duration_seconds", SUMMARY,
-                            "Durations of scrapes by the exporter")
-PING_TIME = MetricDef("redis_exporter_last_scrape_ping_time_seconds", GAUGE,
-                      "exporter_last_scrape_ping_time_seconds metric")  # --ping-on-connect (1.69)
+LAST_DURATION = MetricDef(
+    "redis_exporter_last_scrape_duration_seconds", GAUGE, "exporter_last_scrape_duration_seconds metric"
+)
+CONNECT_TIME = MetricDef(
+    "redis_exporter_last_scrape_connect_time_seconds", GAUGE, "exporter_last_scrape_connect_time_seconds metric"
+)
+SCRAPE_DURATION = MetricDef("redis_exporter_scrape_duration_seconds", SUMMARY, "Durations of scrapes by the exporter")
+PING_TIME = MetricDef(
+    "redis_exporter_last_scrape_ping_time_seconds", GAUGE, "exporter_last_scrape_ping_time_seconds metric"
+)  # --ping-on-connect (1.69)
 STATUS_METRICS = (UP, LAST_ERROR, SCRAPES, LAST_DURATION, CONNECT_TIME, SCRAPE_DURATION, PING_TIME)
 
 # CONFIG keys the config and keyspace collectors read; one CONFIG GET each (6.2 takes one pattern)
@@ -87,8 +88,14 @@ def error_class(exc: BaseException) -> str:
     text = str(exc).lower()
     if isinstance(exc, (asyncio.TimeoutError, rex.TimeoutError)):
         return "timeout"
-    if isinstance(exc, rex.AuthenticationError) or "wrongpass" in text or "noauth" in text \
-            or "invalid password" in text or "auth" in text and "without" in text:
+    if (
+        isinstance(exc, rex.AuthenticationError)
+        or "wrongpass" in text
+        or "noauth" in text
+        or "invalid password" in text
+        or "auth" in text
+        and "without" in text
+    ):
         return "authentication failed"
     if isinstance(exc, rex.NoPermissionError) or "noperm" in text:
         return "no permission"
@@ -99,10 +106,16 @@ def error_class(exc: BaseException) -> str:
     return "error"
 
 
-_ERRNO_CAUSES = {errno.ECONNREFUSED: "connection refused", errno.ECONNRESET: "connection reset",
-                 errno.EHOSTUNREACH: "host unreachable", errno.ENETUNREACH: "network unreachable",
-                 errno.ETIMEDOUT: "connect timed out", errno.EPIPE: "connection closed", errno.ENOENT: "no such socket",
-                 errno.EACCES: "permission denied"}
+_ERRNO_CAUSES = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ETIMEDOUT: "connect timed out",
+    errno.EPIPE: "connection closed",
+    errno.ENOENT: "no such socket",
+    errno.EACCES: "permission denied",
+}
 
 
 def error_cause(exc: BaseException) -> str:
@@ -118,8 +131,12 @@ def error_cause(exc: BaseException) -> str:
         return "max number of clients reached"
     if isinstance(exc, (asyncio.TimeoutError, rex.TimeoutError)):
         return ""  # the class, "timeout", says it
-    if isinstance(exc, rex.AuthenticationError) or "wrongpass" in text or "invalid password" in text \
-            or "invalid username-password" in text:
+    if (
+        isinstance(exc, rex.AuthenticationError)
+        or "wrongpass" in text
+        or "invalid password" in text
+        or "invalid username-password" in text
+    ):
         return "wrong user name or password"
     if "noauth" in text or "authentication required" in text:
         return "the server wants a password"
@@ -181,8 +198,12 @@ class _Scrape:
 
 
 class RedisSession(ScrapeHooks):
-    def __init__(self, target: RedisTarget, settings: Settings,
-                 password_source: Callable[[Settings, RedisTarget], RedisTarget] | None = None) -> None:
+    def __init__(
+        self,
+        target: RedisTarget,
+        settings: Settings,
+        password_source: Callable[[Settings, RedisTarget], RedisTarget] | None = None,
+    ) -> None:
         self.target = target
         # the target with the password --redis.password-file gives it now (the package's current_password;
         # passed in, so this module does not import its package)
@@ -228,9 +249,16 @@ class RedisSession(ScrapeHooks):
         t = self.target
         # A user name without a password sends no AUTH, as redis_exporter (redigo) does; redis-py
         # would send "AUTH user None" and fail.
-        common = dict(db=t.db, username=(t.username or None) if t.password else None,
-                      password=t.password or None, socket_timeout=self.timeout, socket_connect_timeout=self.timeout, retry=None,
-                      client_name=self.client_name, **_quiet_connection_kwargs())
+        common = dict(
+            db=t.db,
+            username=(t.username or None) if t.password else None,
+            password=t.password or None,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            retry=None,
+            client_name=self.client_name,
+            **_quiet_connection_kwargs(),
+        )
         if t.scheme == "unix":
             return UnixDomainSocketConnection(path=t.path, **common)
         if t.scheme == "rediss":
@@ -300,8 +328,13 @@ class RedisSession(ScrapeHooks):
                 raise TargetDown(f"no connection to {self.display}")
             try:
                 return await asyncio.wait_for(self._pipeline(conn, commands), timeout=_left(self.timeout))
-            except (asyncio.TimeoutError, asyncio.CancelledError, rex.ConnectionError, rex.TimeoutError,
-                    OSError) as exc:
+            except (
+                asyncio.TimeoutError,
+                asyncio.CancelledError,
+                rex.ConnectionError,
+                rex.TimeoutError,
+                OSError,
+            ) as exc:
                 if self._conn is conn:  # mid-reply or broken: a new connection next time
                     self._conn = None
                     asyncio.get_running_loop().create_task(self._close_quietly(conn))
@@ -316,8 +349,11 @@ class RedisSession(ScrapeHooks):
 
         await conn.send_packed_command(resp.pack_commands(conn, commands), check_health=False)
         reader = getattr(conn, "_reader", None)
-        if (isinstance(reader, asyncio.StreamReader) and not conn.encoder.decode_responses
-                and str(getattr(conn, "protocol", 2) or 2) == "2"):
+        if (
+            isinstance(reader, asyncio.StreamReader)
+            and not conn.encoder.decode_responses
+            and str(getattr(conn, "protocol", 2) or 2) == "2"
+        ):
             replies = await resp.read_replies(reader, len(commands), conn._parser.parse_error)
             return [_refused(r) if isinstance(r, rex.ResponseError) else r for r in replies]
         replies: list = []
@@ -337,8 +373,11 @@ class RedisSession(ScrapeHooks):
             cmds.append(("config:*", (self.config_command, "GET", "*")))
         elif self.config_command != "-":
             cmds += [(f"config:{k}", (self.config_command, "GET", k)) for k in CONFIG_KEYS]
-        cmds += [("slowlog_len", ("SLOWLOG", "LEN")), ("slowlog_get", ("SLOWLOG", "GET", "1")),
-                 ("latency_latest", ("LATENCY", "LATEST"))]
+        cmds += [
+            ("slowlog_len", ("SLOWLOG", "LEN")),
+            ("slowlog_get", ("SLOWLOG", "GET", "1")),
+            ("latency_latest", ("LATENCY", "LATEST")),
+        ]
         if self.latency_histogram and (not self.version or self.version >= (7,)):  # Redis 7+, every Valkey
             cmds.append(("latency_histogram", ("LATENCY", "HISTOGRAM")))
         if self.settings.get("include_modules_metrics"):
@@ -418,8 +457,9 @@ class RedisSession(ScrapeHooks):
         state.up, state.error, state.cause = up, error, cause
         self._last = state
         said = with_cause(error, cause) if error else ""
-        self._logged_error = log_on_change(log, self._logged_error, said, "cannot scrape %s: %s",
-                                           "connected to %s again", self.display)
+        self._logged_error = log_on_change(
+            log, self._logged_error, said, "cannot scrape %s: %s", "connected to %s again", self.display
+        )
 
     def reply(self, name: str):
         """This scrape's reply to ``name``; raises TargetDown or CommandFailed as collectors should."""

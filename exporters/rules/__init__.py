@@ -26,6 +26,22 @@ from .checker import Finding, check, classify, gather, report
 from .loader import Source, Use, expand_paths, load
 from .promql import PromQLError, Token, series_names, tokenize
 
-__all__ = ["OTHER_PROVIDERS", "Catalogue", "Finding", "PromQLError", "Source", "Token", "Use", "check", "classify",
-           "expand_paths", "fleet_catalogue", "gather", "load", "other_provider", "report", "series_names",
-           "tokenize"]
+__all__ = [
+    "OTHER_PROVIDERS",
+    "Catalogue",
+    "Finding",
+    "PromQLError",
+    "Source",
+    "Token",
+    "Use",
+    "check",
+    "classify",
+    "expand_paths",
+    "fleet_catalogue",
+    "gather",
+    "load",
+    "other_provider",
+    "report",
+    "series_names",
+    "tokenize",
+]

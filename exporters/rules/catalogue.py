@@ -41,7 +41,7 @@ def _template_regex(template: str) -> re.Pattern:
             i = end + 1
         elif c == "[":
             end = template.index("]", i)
-            out.append("(?:" + "|".join(re.escape(a) for a in template[i + 1:end].split("|")) + ")?")
+            out.append("(?:" + "|".join(re.escape(a) for a in template[i + 1 : end].split("|")) + ")?")
             i = end + 1
         else:
             out.append(re.escape(c))
@@ -69,7 +69,7 @@ class Catalogue:
                     self.patterns.append(entry)
 
     def lookup(self, name: str) -> str | None:
-        """"postgres", "node, postgres, redis, scheduler", "node (node_memory_<Key>_bytes)", or None."""
+        """ "postgres", "node, postgres, redis, scheduler", "node (node_memory_<Key>_bytes)", or None."""
         if name in self.exact:
             return ", ".join(self.exact[name])
         hits: dict[str, list[str]] = {}
@@ -88,8 +88,13 @@ def fleet_catalogue() -> Catalogue:
     from ..core import selfmetrics, server
 
     # families every exporter's server adds to /metrics (core/server.py exporter_families)
-    common = (*selfmetrics.PROCESS_METRICS, selfmetrics.BUILD_INFO, server.HANDLER_REQUESTS,
-              server.HANDLER_IN_FLIGHT, server.SERIES_DROPPED)
+    common = (
+        *selfmetrics.PROCESS_METRICS,
+        selfmetrics.BUILD_INFO,
+        server.HANDLER_REQUESTS,
+        server.HANDLER_IN_FLIGHT,
+        server.SERIES_DROPPED,
+    )
     cat = Catalogue()
     for name, exporter in EXPORTERS.items():
         spec = exporter.spec()
@@ -104,6 +109,6 @@ def fleet_catalogue() -> Catalogue:
 
 def other_provider(name: str) -> str | None:
     for pattern, who in OTHER_PROVIDERS:
-        if (name.startswith(pattern[:-1]) if pattern.endswith("*") else name == pattern):
+        if name.startswith(pattern[:-1]) if pattern.endswith("*") else name == pattern:
             return who
     return None

@@ -68,9 +68,11 @@ def report(findings: list[Finding], files: int, out: TextIO) -> None:
     for f in findings:
         out.write(f"{f.name.ljust(width)}  {f.describe()}\n")
     count = {k: sum(1 for f in findings if f.kind == k) for k in ("fleet", "recorded", "other", "missing")}
-    out.write(f"{len(findings)} series in {files} file{'s' if files != 1 else ''}: {count['fleet']} from the fleet, "
-              f"{count['recorded']} recorded by rules, {count['other']} from other components, "
-              f"{count['missing']} MISSING\n")
+    out.write(
+        f"{len(findings)} series in {files} file{'s' if files != 1 else ''}: {count['fleet']} from the fleet, "
+        f"{count['recorded']} recorded by rules, {count['other']} from other components, "
+        f"{count['missing']} MISSING\n"
+    )
 
 
 def check(paths: Iterable[str | Path], out: TextIO, err: TextIO, catalogue: Catalogue | None = None) -> int:

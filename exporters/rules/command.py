@@ -9,8 +9,11 @@ import click
 from .checker import check
 
 
-@click.group(invoke_without_command=True, no_args_is_help=False,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
+@click.group(
+    invoke_without_command=True,
+    no_args_is_help=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
+)
 @click.pass_context
 def rules(ctx):
     """Prometheus rule files and Grafana dashboards."""

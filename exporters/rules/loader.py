@@ -127,6 +127,7 @@ def _load_json(path: str, text: str):
 
 # ---- rule files and dashboards --------------------------------------------------------------------
 
+
 @dataclass
 class Use:
     """One expression of a file: where it is and what it is."""
@@ -215,8 +216,9 @@ def _panels(path: str, node: _Map) -> Iterator[_Map]:
             raise ConfigError(f"{path}:{_line_of_key(node, key)}: not a Grafana dashboard: '{key}' is not a list")
         for p in items:
             if not _is_map(p):
-                raise ConfigError(f"{path}:{_line(p, _line(items, 1))}: not a Grafana dashboard: "
-                                  f"an entry of '{key}' is not an object")
+                raise ConfigError(
+                    f"{path}:{_line(p, _line(items, 1))}: not a Grafana dashboard: an entry of '{key}' is not an object"
+                )
             if key == "panels":
                 yield p
             yield from _panels(path, p)
@@ -282,10 +284,19 @@ def load(path: Path, explicit: bool = True) -> Source | None:
     if not explicit:
         return None
     line = _line(doc, _first_content_line(text))
-    shape = ("an empty document" if doc is None else "a mapping" if isinstance(doc, dict)
-             else "a list" if isinstance(doc, list) else "a single value")
-    raise ConfigError(f"{name}:{line}: not a Prometheus rule file (no 'groups') or Grafana dashboard "
-                      f"(no 'panels'): the document is {shape}")
+    shape = (
+        "an empty document"
+        if doc is None
+        else "a mapping"
+        if isinstance(doc, dict)
+        else "a list"
+        if isinstance(doc, list)
+        else "a single value"
+    )
+    raise ConfigError(
+        f"{name}:{line}: not a Prometheus rule file (no 'groups') or Grafana dashboard "
+        f"(no 'panels'): the document is {shape}"
+    )
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:

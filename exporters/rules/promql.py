@@ -6,11 +6,13 @@ import re
 from dataclasses import dataclass
 
 AGGREGATIONS = frozenset(
-    "sum avg count min max stddev stdvar topk bottomk quantile count_values group limitk limit_ratio".split())
+    "sum avg count min max stddev stdvar topk bottomk quantile count_values group limitk limit_ratio".split()
+)
 # followed by a parenthesised list of label names, which are not series
 LABEL_LIST_KEYWORDS = frozenset("by without on ignoring group_left group_right".split())
-KEYWORDS = AGGREGATIONS | LABEL_LIST_KEYWORDS | frozenset(
-    "bool offset and or unless atan2 start end inf nan".split())  # PromQL keywords are case-insensitive
+KEYWORDS = (
+    AGGREGATIONS | LABEL_LIST_KEYWORDS | frozenset("bool offset and or unless atan2 start end inf nan".split())
+)  # PromQL keywords are case-insensitive
 
 _IDENT_START = re.compile(r"[A-Za-z_:]")
 _IDENT_CHARS = re.compile(r"[A-Za-z0-9_:]*")
@@ -19,8 +21,32 @@ _NAME_ALTERNATION = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*(?:\|[A-Za-z_:][A-Za-z0
 _NUMBER = re.compile(r"[0-9.](?:[eE][+-][0-9]|[0-9A-Za-z_.])*")  # numbers, hex, durations (1h30m)
 # Grafana template variables: $var, ${var}, ${var:format}, [[var]], [[var:format]]
 _VAR = re.compile(r"\$\{[^}]*\}|\$[A-Za-z0-9_]+|\[\[[A-Za-z0-9_.]+(?::[A-Za-z0-9_]+)?\]\]")
-_OPERATORS = ("==", "!=", "=~", "!~", ">=", "<=", "{", "}", "(", ")", "[", "]", ",", "=", "+", "-", "*", "/",
-              "%", "^", "<", ">", "@", ":")
+_OPERATORS = (
+    "==",
+    "!=",
+    "=~",
+    "!~",
+    ">=",
+    "<=",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    "=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "^",
+    "<",
+    ">",
+    "@",
+    ":",
+)
 _CLOSING = {"(": ")", "{": "}", "[": "]"}
 
 
@@ -56,7 +82,7 @@ def tokenize(expr: str) -> list[Token]:
                 j += 2 if c != "`" and expr[j] == "\\" else 1
             if j >= n:
                 raise PromQLError("unterminated string", i)
-            out.append(Token("str", expr[i:j + 1], i))
+            out.append(Token("str", expr[i : j + 1], i))
             i = j + 1
         elif c.isdigit() or (c == "." and i + 1 < n and expr[i + 1].isdigit()):
             m = _NUMBER.match(expr, i)
@@ -152,7 +178,7 @@ def series_names(expr: str) -> list[str]:
         t = tokens[k]
         nxt = tokens[k + 1] if k + 1 < n else None
         if t.kind == "op" and t.text == "{":
-            found += _matcher_names(tokens[k + 1:pairs[k]])
+            found += _matcher_names(tokens[k + 1 : pairs[k]])
             k = pairs[k] + 1
             continue
         if t.kind == "op" and t.text == "[":  # a range or subquery: durations and variables only

@@ -17,30 +17,76 @@ from .config import SchedulerConfig, load
 from .session import SESSION_METRICS
 
 FLAGS = (
-    Flag("--redis.addr", "redis_addr", "Redis of the --bullmq.queue / --rq.queue / --celery.queue queues "
-         "(and the config file's default): redis://, rediss:// or unix://.", default="", metavar="URI"),
+    Flag(
+        "--redis.addr",
+        "redis_addr",
+        "Redis of the --bullmq.queue / --rq.queue / --celery.queue queues "
+        "(and the config file's default): redis://, rediss:// or unix://.",
+        default="",
+        metavar="URI",
+    ),
     Flag("--redis.password", "redis_password", "Password for --redis.addr, when not in the URI.", default=""),
-    Flag("--redis.password-file", "redis_password_file", "File holding the Redis password (the whole file, "
-         "trailing newline stripped), for every Redis read (config file backends too, unless they give their "
-         "own password_file); read again when it changes.", default="", metavar="FILE"),
+    Flag(
+        "--redis.password-file",
+        "redis_password_file",
+        "File holding the Redis password (the whole file, "
+        "trailing newline stripped), for every Redis read (config file backends too, unless they give their "
+        "own password_file); read again when it changes.",
+        default="",
+        metavar="FILE",
+    ),
     Flag("--bullmq.queue", "bullmq_queue", "A BullMQ queue to read (repeatable).", multiple=True, metavar="NAME"),
     Flag("--bullmq.prefix", "bullmq_prefix", "BullMQ key prefix.", default="bull"),
-    Flag("--bullmq.discover", "bullmq_discover", "Read every BullMQ queue under the prefix (found by its meta key).",
-         default=False, type=bool),
+    Flag(
+        "--bullmq.discover",
+        "bullmq_discover",
+        "Read every BullMQ queue under the prefix (found by its meta key).",
+        default=False,
+        type=bool,
+    ),
     Flag("--rq.queue", "rq_queue", "An RQ queue to read (repeatable).", multiple=True, metavar="NAME"),
     Flag("--rq.discover", "rq_discover", "Read every RQ queue listed in rq:queues.", default=False, type=bool),
-    Flag("--celery.queue", "celery_queue", "A Celery queue (Redis broker) to read (repeatable).", multiple=True,
-         metavar="NAME"),
-    Flag("--celery.result-backend", "celery_result_backend", "The Celery Redis result backend, when not "
-         "--redis.addr (redis://, rediss:// or unix://).", default="", metavar="URI"),
-    Flag("--pool.dsn", "pool_dsn", "PostgreSQL the application connects to, for database_connection_pool_size.",
-         default="", metavar="DSN"),
-    Flag("--pool.application-name", "pool_application_name",
-         "The application_name of the application's connections.", default=""),
-    Flag("--config.file", "config_file", "YAML file with backends, SQL job tables, the job contract and the "
-         "connection pool (docs/scheduler.md).", default="", metavar="FILE"),
-    Flag("--connection-timeout", "connection_timeout", "Seconds for connecting to and each round trip with a "
-         "backend; the scrape's deadline bounds it too.", default=5.0, type=float),
+    Flag(
+        "--celery.queue",
+        "celery_queue",
+        "A Celery queue (Redis broker) to read (repeatable).",
+        multiple=True,
+        metavar="NAME",
+    ),
+    Flag(
+        "--celery.result-backend",
+        "celery_result_backend",
+        "The Celery Redis result backend, when not --redis.addr (redis://, rediss:// or unix://).",
+        default="",
+        metavar="URI",
+    ),
+    Flag(
+        "--pool.dsn",
+        "pool_dsn",
+        "PostgreSQL the application connects to, for database_connection_pool_size.",
+        default="",
+        metavar="DSN",
+    ),
+    Flag(
+        "--pool.application-name",
+        "pool_application_name",
+        "The application_name of the application's connections.",
+        default="",
+    ),
+    Flag(
+        "--config.file",
+        "config_file",
+        "YAML file with backends, SQL job tables, the job contract and the connection pool (docs/scheduler.md).",
+        default="",
+        metavar="FILE",
+    ),
+    Flag(
+        "--connection-timeout",
+        "connection_timeout",
+        "Seconds for connecting to and each round trip with a backend; the scrape's deadline bounds it too.",
+        default=5.0,
+        type=float,
+    ),
 )
 
 
@@ -49,8 +95,11 @@ def _with_password(url: str, password: str) -> str:
         return url
     parts = urlsplit(url)
     if parts.password or parts.scheme == "unix":
-        return url if parts.scheme != "unix" or "password=" in parts.query else \
-            url + ("&" if parts.query else "?") + "password=" + quote(password, safe="")
+        return (
+            url
+            if parts.scheme != "unix" or "password=" in parts.query
+            else url + ("&" if parts.query else "?") + "password=" + quote(password, safe="")
+        )
     user = quote(parts.username or "", safe="")
     netloc = f"{user}:{quote(password, safe='')}@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
@@ -73,8 +122,10 @@ def validate(settings: Settings) -> SchedulerOptions:
         if b.kind in ("bullmq", "rq", "celery"):
             parts = urlsplit(b.redis_url)
             if parts.scheme not in ("redis", "rediss", "unix"):
-                raise ConfigError(f"backend {b.name}: the Redis address must start with redis://, rediss:// or "
-                                  f"unix:// (got {parts.scheme or 'no scheme'})")
+                raise ConfigError(
+                    f"backend {b.name}: the Redis address must start with redis://, rediss:// or "
+                    f"unix:// (got {parts.scheme or 'no scheme'})"
+                )
     return SchedulerOptions(cfg, settings.connection_timeout)
 
 

@@ -65,8 +65,9 @@ class Reader:
 
     kind = ""
 
-    def __init__(self, config: BackendConfig, ledger: Ledger, timeout: float = 5.0,
-                 started_at: float | None = None) -> None:
+    def __init__(
+        self, config: BackendConfig, ledger: Ledger, timeout: float = 5.0, started_at: float | None = None
+    ) -> None:
         self.config = config
         self.timeout = timeout  # seconds for connecting and for each round trip
         self.name = config.name
@@ -124,8 +125,9 @@ class PasswordFile(CredentialProvider):
                     self._password = handle.read().rstrip("\r\n")
                 self._stamp = stamp
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConnectionError(f"password file {self.path}: "
-                                  f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+            raise ConnectionError(
+                f"password file {self.path}: {getattr(exc, 'strerror', None) or type(exc).__name__}"
+            ) from None
         return self._password
 
     def get_credentials(self):
@@ -145,8 +147,9 @@ def _without_password(url: str) -> tuple[str, str | None]:
     netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
     if parts.hostname and ":" in parts.hostname:
         netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), \
-        (unquote(parts.username) if parts.username else None)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), (
+        unquote(parts.username) if parts.username else None
+    )
 
 
 def redis_client(url: str, timeout: float, password_file: str = ""):
@@ -159,6 +162,13 @@ def redis_client(url: str, timeout: float, password_file: str = ""):
     if password_file:
         url, user = _without_password(url)
         extra["credential_provider"] = PasswordFile(password_file, user)
-    return aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                   max_connections=4, decode_responses=False, health_check_interval=0,
-                                   client_name="flextime-exporter", **extra)
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        max_connections=4,
+        decode_responses=False,
+        health_check_interval=0,
+        client_name="flextime-exporter",
+        **extra,
+    )

@@ -128,8 +128,25 @@ class _QueueCursor:
 
 
 # the key behind each reply of read_states' first pipeline, in its order
-STATE_KEYS = ("wait", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed",
-              "meta", "meta-paused", "wait", "paused", "prioritized", "delayed", "active", "meta", "repeat")
+STATE_KEYS = (
+    "wait",
+    "paused",
+    "active",
+    "prioritized",
+    "delayed",
+    "waiting-children",
+    "completed",
+    "failed",
+    "meta",
+    "meta-paused",
+    "wait",
+    "paused",
+    "prioritized",
+    "delayed",
+    "active",
+    "meta",
+    "repeat",
+)
 MAX_RECURRING = 100  # recurring jobs read per queue (the soonest due first: the overdue ones are among them)
 MAX_RECURRING_NAME = 128  # a longer job scheduler id is left out (logged once): label values stay bounded
 
@@ -191,7 +208,7 @@ class BullMQReader(Reader):
         async for key in self._client().scan_iter(match=f"{self.prefix}:*:meta", count=1000):
             name = as_text(key)
             if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
-                found.add(name[len(head):-len(tail)])  # never split on ':' (queue names may hold it)
+                found.add(name[len(head) : -len(tail)])  # never split on ':' (queue names may hold it)
         ordered = sorted(found)
         self.queues_over_limit = max(0, len(ordered) - self.config.max_queues)
         self._discovered = tuple(ordered[: self.config.max_queues])
@@ -232,12 +249,14 @@ class BullMQReader(Reader):
                 event = as_text(fields.get(b"event", b""))
                 job_id = as_text(fields.get(b"jobId", b""))
                 if event in ("completed", "failed") and job_id:
-                    finished.append((entry_id, job_id, event == "failed", _id_parts(entry_id)[0],
-                                     fields.get(b"returnvalue")))
+                    finished.append(
+                        (entry_id, job_id, event == "failed", _id_parts(entry_id)[0], fields.get(b"returnvalue"))
+                    )
             plans[queue] = finished
             for _, job_id, *_ in finished:
-                pipe.hmget(self.key(queue, job_id), "data", "processedOn", "finishedOn", "name", "timestamp", "delay",
-                           "atm")
+                pipe.hmget(
+                    self.key(queue, job_id), "data", "processedOn", "finishedOn", "name", "timestamp", "delay", "atm"
+                )
                 wanted.append((queue, job_id, "finished"))
         replies = await pipe.execute(raise_on_error=False) if wanted else []
         for (queue, job_id, _), reply in zip(wanted, replies):
@@ -251,8 +270,9 @@ class BullMQReader(Reader):
             cursor.follow(entries)
             finished = plans[queue]
             for _entry_id, job_id, failed, ms, returnvalue in finished:
-                data_raw, processed_on, finished_on, name, stamp, delay, atm = \
+                data_raw, processed_on, finished_on, name, stamp, delay, atm = (
                     hashes.get((queue, job_id, "finished")) or (None,) * 7
+                )
                 started = _int(processed_on)
                 ended = _int(finished_on)
                 if started is None or ended is None:  # the hash is gone: the events' own times
@@ -264,18 +284,25 @@ class BullMQReader(Reader):
                     ready = _int(stamp) + (_int(delay) or 0)
                 attempts = _int(atm) if _int(atm) is not None else cursor.attempts.get(job_id)
                 data = decode_json(data_raw)
-                self.ledger.record(self.name, FinishedJob(
-                    queue=queue, job_id=job_id, failed=failed,
-                    started=None if started is None else started / 1000.0,
-                    finished=None if ended is None else ended / 1000.0,
-                    data=data, result=None if failed else decode_json(returnvalue),
-                    labels=cursor.labels.get(job_id),
-                    ready=None if ready is None else ready / 1000.0,
-                    name=as_text(name) if name is not None else cursor.names.get(job_id),
-                    retries=None if attempts is None else max(0, attempts - 1)))
+                self.ledger.record(
+                    self.name,
+                    FinishedJob(
+                        queue=queue,
+                        job_id=job_id,
+                        failed=failed,
+                        started=None if started is None else started / 1000.0,
+                        finished=None if ended is None else ended / 1000.0,
+                        data=data,
+                        result=None if failed else decode_json(returnvalue),
+                        labels=cursor.labels.get(job_id),
+                        ready=None if ready is None else ready / 1000.0,
+                        name=as_text(name) if name is not None else cursor.names.get(job_id),
+                        retries=None if attempts is None else max(0, attempts - 1),
+                    ),
+                )
                 cursor.forget(job_id)
                 if job_id.startswith("repeat:") and job_id.count(":") >= 2:  # repeat:<scheduler id>:<due ms>
-                    cursor.remember(cursor.last_runs, job_id[len("repeat:"):].rsplit(":", 1)[0], ms)
+                    cursor.remember(cursor.last_runs, job_id[len("repeat:") :].rsplit(":", 1)[0], ms)
             if entries:
                 cursor.last = _id_parts(entries[-1][0])
             cursor.added = added_now[queue]
@@ -323,8 +350,7 @@ class BullMQReader(Reader):
         """Read every queue's events as they come and keep the labels of jobs being added or
         started, while their hash still exists. Runs until close(); a Redis that is down is
         retried every few seconds (quietly: scheduler_up already says so)."""
-        client = redis_client(self.config.redis_url, self.timeout + FOLLOW_BLOCK_MS / 1000,
-                              self.config.password_file)
+        client = redis_client(self.config.redis_url, self.timeout + FOLLOW_BLOCK_MS / 1000, self.config.password_file)
         positions: dict[str, str] = {}
         backoff = 0.5
         try:
@@ -352,7 +378,7 @@ class BullMQReader(Reader):
         jobs: list[tuple[str, str]] = []
         for stream, entries in reply:
             stream = as_text(stream)
-            queue = stream[len(head):-len(":events")]
+            queue = stream[len(head) : -len(":events")]
             cursor = self._cursor(queue)
             for _entry_id, fields in entries:
                 job_id = as_text(fields.get(b"jobId", b""))
@@ -403,7 +429,7 @@ class BullMQReader(Reader):
                 raise reply  # the connection, not a key: the backend is down
         readable: dict[str, list] = {}
         for i, q in enumerate(queues):
-            row = replies[i * per_queue:(i + 1) * per_queue]
+            row = replies[i * per_queue : (i + 1) * per_queue]
             bad = next((j for j, r in enumerate(row) if isinstance(r, Exception)), None)
             if bad is None:
                 readable[q] = row
@@ -435,30 +461,45 @@ class BullMQReader(Reader):
         states, pos = [], 0
         for q, row, (n_candidates, n_active, repeats) in zip(queues, rows, lookups):
             ages = []
-            for reply in second[pos:pos + n_candidates]:
+            for reply in second[pos : pos + n_candidates]:
                 ts, delay = reply if reply is not None else (None, None)
                 ready = _int(ts)
                 if ready is not None:
                     ages.append(max(0.0, (now_ms - ready - (_int(delay) or 0)) / 1000.0))
             pos += n_candidates
-            locks = second[pos:pos + 2 * n_active:2]
-            starts = [_int(x) for x in second[pos + 1:pos + 2 * n_active:2]]
+            locks = second[pos : pos + 2 * n_active : 2]
+            starts = [_int(x) for x in second[pos + 1 : pos + 2 * n_active : 2]]
             pos += 2 * n_active
             starts = [t for t in starts if t is not None]
-            recurring = self._recurring(q, repeats, second[pos:pos + len(repeats)], now_ms)
+            recurring = self._recurring(q, repeats, second[pos : pos + len(repeats)], now_ms)
             pos += len(repeats)
             wait = row[0]
             if row[10] is not None and as_text(row[10]).startswith("0:"):
                 wait -= 1  # a BullMQ v4 marker in wait, not a job
-            jobs = {"waiting": wait, "paused": row[1], "active": row[2], "prioritized": row[3],
-                    "delayed": row[4], "waiting-children": row[5], "completed": row[6], "failed": row[7]}
-            states.append(QueueState(
-                queue=q, jobs=jobs, oldest_waiting_age=max(ages) if ages else 0.0,
-                workers=workers.get(q) if workers is not None else None,
-                paused=bool(row[8]) or bool(row[9]), overdue=row[13],
-                stalled=sum(1 for held in locks if not held), exists=bool(row[15]),
-                longest_active_age=max(0.0, (now_ms - min(starts)) / 1000.0) if starts else 0.0,
-                recurring=recurring))
+            jobs = {
+                "waiting": wait,
+                "paused": row[1],
+                "active": row[2],
+                "prioritized": row[3],
+                "delayed": row[4],
+                "waiting-children": row[5],
+                "completed": row[6],
+                "failed": row[7],
+            }
+            states.append(
+                QueueState(
+                    queue=q,
+                    jobs=jobs,
+                    oldest_waiting_age=max(ages) if ages else 0.0,
+                    workers=workers.get(q) if workers is not None else None,
+                    paused=bool(row[8]) or bool(row[9]),
+                    overdue=row[13],
+                    stalled=sum(1 for held in locks if not held),
+                    exists=bool(row[15]),
+                    longest_active_age=max(0.0, (now_ms - min(starts)) / 1000.0) if starts else 0.0,
+                    recurring=recurring,
+                )
+            )
         return states
 
     def _recurring(self, queue: str, repeats, records, now_ms: int) -> list[Recurring]:
@@ -476,13 +517,20 @@ class BullMQReader(Reader):
             if _int(every):
                 interval = _int(every) / 1000.0
             elif pattern is not None:
-                interval = self._cron_interval(queue, sched_id, as_text(pattern), as_text(tz) if tz else None,
-                                               score / 1000.0)
+                interval = self._cron_interval(
+                    queue, sched_id, as_text(pattern), as_text(tz) if tz else None, score / 1000.0
+                )
             next_run = score / 1000.0
             last = cursor.last_runs.get(sched_id)
-            out.append(Recurring(name=sched_id, next_run=next_run,
-                                 last_run=None if last is None else last / 1000.0, interval=interval,
-                                 overdue=now_ms / 1000.0 - next_run > overdue_grace(interval)))
+            out.append(
+                Recurring(
+                    name=sched_id,
+                    next_run=next_run,
+                    last_run=None if last is None else last / 1000.0,
+                    interval=interval,
+                    overdue=now_ms / 1000.0 - next_run > overdue_grace(interval),
+                )
+            )
         return out
 
     def _cron_interval(self, queue: str, sched_id: str, pattern: str, tz: str | None, after: float) -> float | None:
@@ -496,16 +544,26 @@ class BullMQReader(Reader):
         except Exception as exc:  # croniter's errors, an unknown time zone, croniter missing
             if len(self._bad_patterns) < 1000:
                 self._bad_patterns.add(key)
-                log.warning("backend %s: queue %s: recurring job %s: pattern %r does not parse (%s); "
-                            "overdue after 60 s", self.display, queue, sched_id[:64], pattern[:64],
-                            describe_error(exc)[:120])
+                log.warning(
+                    "backend %s: queue %s: recurring job %s: pattern %r does not parse (%s); overdue after 60 s",
+                    self.display,
+                    queue,
+                    sched_id[:64],
+                    pattern[:64],
+                    describe_error(exc)[:120],
+                )
             return None
 
     def _note_long_names(self, queue: str, names) -> None:
         if names and queue not in self._long_names and len(self._long_names) < 1000:
             self._long_names.add(queue)
-            log.warning("backend %s: queue %s: %d recurring job(s) with an id over %d characters left out",
-                        self.display, queue, len(names), MAX_RECURRING_NAME)
+            log.warning(
+                "backend %s: queue %s: %d recurring job(s) with an id over %d characters left out",
+                self.display,
+                queue,
+                len(names),
+                MAX_RECURRING_NAME,
+            )
 
     async def _workers(self, queues) -> dict[str, int] | None:
         """Connections named as BullMQ workers name them: ``<prefix>:<queue>`` (+ ``:w:<name>``),

@@ -82,8 +82,9 @@ class CeleryReader(Reader):
         subscription is a gap (results published meanwhile are not counted)."""
         backoff, first = 0.5, True
         while True:
-            client = redis_client(self.config.result_backend or self.config.redis_url, self.timeout,
-                                  self.config.password_file)
+            client = redis_client(
+                self.config.result_backend or self.config.redis_url, self.timeout, self.config.password_file
+            )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(CHANNEL_PREFIX + "*")
@@ -138,8 +139,11 @@ class CeleryReader(Reader):
         state = meta.get("status")
         queue = meta.get("queue")
         # a queue label only for the configured queues: result_extended stores the routing key
-        queue = queue if isinstance(queue, str) and queue in configured else (
-            self.config.queues[0] if len(self.config.queues) == 1 and queue is None else "unknown")
+        queue = (
+            queue
+            if isinstance(queue, str) and queue in configured
+            else (self.config.queues[0] if len(self.config.queues) == 1 and queue is None else "unknown")
+        )
         if state == "RETRY":
             self.ledger.retried[(self.name, queue)] = self.ledger.retried.get((self.name, queue), 0) + 1
             return
@@ -147,9 +151,17 @@ class CeleryReader(Reader):
             return
         failed = READY[state]
         name = meta.get("name") if isinstance(meta.get("name"), str) else None
-        self.ledger.record(self.name, FinishedJob(
-            queue=queue, job_id=as_text(meta.get("task_id", "")), failed=failed, data=call_data(meta),
-            result=None if failed else meta.get("result", UNDECODABLE), name=name))
+        self.ledger.record(
+            self.name,
+            FinishedJob(
+                queue=queue,
+                job_id=as_text(meta.get("task_id", "")),
+                failed=failed,
+                data=call_data(meta),
+                result=None if failed else meta.get("result", UNDECODABLE),
+                name=name,
+            ),
+        )
         self.ledger.count_task(self.name, queue, name, state)
 
     # ---- gauges -------------------------------------------------------------------------------
@@ -181,7 +193,7 @@ class CeleryReader(Reader):
         per = 1 + len(PRIORITY_STEPS)
         out = []
         for i, q in enumerate(queues):
-            waiting = sum(int(n) for n in replies[i * per:(i + 1) * per])
+            waiting = sum(int(n) for n in replies[i * per : (i + 1) * per])
             out.append(QueueState(q, jobs={"waiting": waiting, "reserved": reserved.get(q, 0)}))
         return out
 

@@ -22,35 +22,71 @@ scheduler_collectors = CollectorSet("scheduler")
 
 QUEUE_METRICS = (
     MetricDef("scheduler_up", GAUGE, "Whether the backend answered in this scrape (1) or not (0).", ("backend",)),
-    MetricDef("scheduler_queue_jobs", GAUGE, "Jobs in the queue by state, as the backend holds them now "
-              "(completed / finished / failed are what the backend still keeps, not throughput).",
-              ("backend", "queue", "state")),
-    MetricDef("scheduler_queue_oldest_waiting_job_age_seconds", GAUGE,
-              "Age of the oldest job waiting to be processed; 0 when none waits.", ("backend", "queue")),
+    MetricDef(
+        "scheduler_queue_jobs",
+        GAUGE,
+        "Jobs in the queue by state, as the backend holds them now "
+        "(completed / finished / failed are what the backend still keeps, not throughput).",
+        ("backend", "queue", "state"),
+    ),
+    MetricDef(
+        "scheduler_queue_oldest_waiting_job_age_seconds",
+        GAUGE,
+        "Age of the oldest job waiting to be processed; 0 when none waits.",
+        ("backend", "queue"),
+    ),
     MetricDef("scheduler_queue_workers", GAUGE, "Workers serving the queue now.", ("backend", "queue")),
     MetricDef("scheduler_queue_paused", GAUGE, "Whether the queue is paused (1) or not (0).", ("backend", "queue")),
-    MetricDef("scheduler_queue_overdue_jobs", GAUGE,
-              "Delayed or scheduled jobs whose run time has passed but that were not moved to waiting.",
-              ("backend", "queue")),
-    MetricDef("scheduler_queue_stalled_jobs", GAUGE,
-              "Active jobs whose worker stopped renewing its lock or heartbeat (abandoned).", ("backend", "queue")),
-    MetricDef("scheduler_queue_exists", GAUGE,
-              "Whether the backend has the queue (1) or not (0): a configured queue name that no job ever "
-              "used (a typo) has no keys, and would otherwise look like an idle queue.", ("backend", "queue")),
-    MetricDef("scheduler_queue_longest_active_job_age_seconds", GAUGE,
-              "Seconds since the longest-running active job started; 0 when none runs.", ("backend", "queue")),
-    MetricDef("scheduler_recurring_job_next_run_timestamp_seconds", GAUGE,
-              "When the recurring job (BullMQ job scheduler / repeatable job) is due next, epoch seconds.",
-              ("backend", "queue", "recurring_job")),
-    MetricDef("scheduler_recurring_job_last_run_timestamp_seconds", GAUGE,
-              "When a job of the recurring job last finished (seen since the exporter started), epoch seconds.",
-              ("backend", "queue", "recurring_job")),
-    MetricDef("scheduler_recurring_job_interval_seconds", GAUGE,
-              "Seconds between the recurring job's runs (its 'every', or its cron pattern's); absent when unknown.",
-              ("backend", "queue", "recurring_job")),
-    MetricDef("scheduler_recurring_job_overdue", GAUGE,
-              "1 when the recurring job's next run is past due by more than half its interval (1 s .. 5 min; "
-              "60 s when unknown): its slot was missed.", ("backend", "queue", "recurring_job")),
+    MetricDef(
+        "scheduler_queue_overdue_jobs",
+        GAUGE,
+        "Delayed or scheduled jobs whose run time has passed but that were not moved to waiting.",
+        ("backend", "queue"),
+    ),
+    MetricDef(
+        "scheduler_queue_stalled_jobs",
+        GAUGE,
+        "Active jobs whose worker stopped renewing its lock or heartbeat (abandoned).",
+        ("backend", "queue"),
+    ),
+    MetricDef(
+        "scheduler_queue_exists",
+        GAUGE,
+        "Whether the backend has the queue (1) or not (0): a configured queue name that no job ever "
+        "used (a typo) has no keys, and would otherwise look like an idle queue.",
+        ("backend", "queue"),
+    ),
+    MetricDef(
+        "scheduler_queue_longest_active_job_age_seconds",
+        GAUGE,
+        "Seconds since the longest-running active job started; 0 when none runs.",
+        ("backend", "queue"),
+    ),
+    MetricDef(
+        "scheduler_recurring_job_next_run_timestamp_seconds",
+        GAUGE,
+        "When the recurring job (BullMQ job scheduler / repeatable job) is due next, epoch seconds.",
+        ("backend", "queue", "recurring_job"),
+    ),
+    MetricDef(
+        "scheduler_recurring_job_last_run_timestamp_seconds",
+        GAUGE,
+        "When a job of the recurring job last finished (seen since the exporter started), epoch seconds.",
+        ("backend", "queue", "recurring_job"),
+    ),
+    MetricDef(
+        "scheduler_recurring_job_interval_seconds",
+        GAUGE,
+        "Seconds between the recurring job's runs (its 'every', or its cron pattern's); absent when unknown.",
+        ("backend", "queue", "recurring_job"),
+    ),
+    MetricDef(
+        "scheduler_recurring_job_overdue",
+        GAUGE,
+        "1 when the recurring job's next run is past due by more than half its interval (1 s .. 5 min; "
+        "60 s when unknown): its slot was missed.",
+        ("backend", "queue", "recurring_job"),
+    ),
 )
 _Q = {d.name: d for d in QUEUE_METRICS}
 ACTIVE_STATES = ("active", "started")  # being processed: active_scheduling_sessions
@@ -68,21 +104,25 @@ def queue_families(results: list[tuple[str, list[QueueState] | BaseException]]):
             q = (backend, st.queue)
             for state, n in st.jobs.items():
                 fams["scheduler_queue_jobs"].add((*q, state), n)
-            for name, value in (("scheduler_queue_oldest_waiting_job_age_seconds", st.oldest_waiting_age),
-                                ("scheduler_queue_workers", st.workers),
-                                ("scheduler_queue_paused", None if st.paused is None else int(st.paused)),
-                                ("scheduler_queue_overdue_jobs", st.overdue),
-                                ("scheduler_queue_stalled_jobs", st.stalled),
-                                ("scheduler_queue_exists", None if st.exists is None else int(st.exists)),
-                                ("scheduler_queue_longest_active_job_age_seconds", st.longest_active_age)):
+            for name, value in (
+                ("scheduler_queue_oldest_waiting_job_age_seconds", st.oldest_waiting_age),
+                ("scheduler_queue_workers", st.workers),
+                ("scheduler_queue_paused", None if st.paused is None else int(st.paused)),
+                ("scheduler_queue_overdue_jobs", st.overdue),
+                ("scheduler_queue_stalled_jobs", st.stalled),
+                ("scheduler_queue_exists", None if st.exists is None else int(st.exists)),
+                ("scheduler_queue_longest_active_job_age_seconds", st.longest_active_age),
+            ):
                 if value is not None:
                     fams[name].add(q, value)
             for r in st.recurring:
                 labels = (*q, r.name)
-                for name, value in (("scheduler_recurring_job_next_run_timestamp_seconds", r.next_run),
-                                    ("scheduler_recurring_job_last_run_timestamp_seconds", r.last_run),
-                                    ("scheduler_recurring_job_interval_seconds", r.interval),
-                                    ("scheduler_recurring_job_overdue", int(r.overdue))):
+                for name, value in (
+                    ("scheduler_recurring_job_next_run_timestamp_seconds", r.next_run),
+                    ("scheduler_recurring_job_last_run_timestamp_seconds", r.last_run),
+                    ("scheduler_recurring_job_interval_seconds", r.interval),
+                    ("scheduler_recurring_job_overdue", int(r.overdue)),
+                ):
                     if value is not None:
                         fams[name].add(labels, value)
     return list(fams.values())
@@ -115,8 +155,14 @@ class QueueCollector(Collector):
 
         outcomes = await asyncio.gather(*(bounded(r) for r in readers))
         results = list(zip((r.name for r in readers), outcomes))
-        active = sum(n for _, states in results if not isinstance(states, BaseException)
-                     for st in states for state, n in st.jobs.items() if state in ACTIVE_STATES)
+        active = sum(
+            n
+            for _, states in results
+            if not isinstance(states, BaseException)
+            for st in states
+            for state, n in st.jobs.items()
+            if state in ACTIVE_STATES
+        )
         session.note_active(self.kind, active)
         families = queue_families(results)
         errors = []
@@ -137,8 +183,12 @@ class QueueCollector(Collector):
         """One line when a configured queue is found missing (scheduler_queue_exists 0), one when it appears."""
         previous = self._missing.get(reader, set())
         for queue in sorted(missing - previous):
-            log.warning("backend %s: queue %r does not exist (no job ever used it: a typo in its name?); "
-                        "scheduler_queue_exists 0", reader.display, queue)
+            log.warning(
+                "backend %s: queue %r does not exist (no job ever used it: a typo in its name?); "
+                "scheduler_queue_exists 0",
+                reader.display,
+                queue,
+            )
         for queue in sorted(previous - missing):
             log.info("backend %s: queue %r exists now", reader.display, queue)
         self._missing[reader] = missing
@@ -173,10 +223,12 @@ class SQLCollector(QueueCollector):
 
 
 POOL_METRIC = MetricDef(
-    "database_connection_pool_size", GAUGE,
+    "database_connection_pool_size",
+    GAUGE,
     "The application's PostgreSQL connections by state, as the server sees them (see docs/scheduler.md: "
     "'waiting' is connections waiting on a lock, not requests queued inside the application's pool).",
-    ("state",))
+    ("state",),
+)
 
 
 @scheduler_collectors.register

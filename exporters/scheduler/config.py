@@ -18,13 +18,24 @@ REDIS_KINDS = ("bullmq", "rq", "celery")  # the backends read from Redis
 SQL_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 # the documented default job table (docs/scheduler.md, "SQL job table")
 DEFAULT_SQL_COLUMNS = {
-    "id": "id", "queue": "queue", "state": "state", "data": "data", "result": "result",
-    "created_at": "created_at", "started_at": "started_at", "finished_at": "finished_at",
-    "run_at": "run_at", "heartbeat_at": "heartbeat_at",
+    "id": "id",
+    "queue": "queue",
+    "state": "state",
+    "data": "data",
+    "result": "result",
+    "created_at": "created_at",
+    "started_at": "started_at",
+    "finished_at": "finished_at",
+    "run_at": "run_at",
+    "heartbeat_at": "heartbeat_at",
 }
 # job states a SQL table's ``state`` column holds, mapped to the exported state label
 DEFAULT_SQL_STATES = {
-    "waiting": "waiting", "active": "active", "delayed": "delayed", "completed": "completed", "failed": "failed",
+    "waiting": "waiting",
+    "active": "active",
+    "delayed": "delayed",
+    "completed": "completed",
+    "failed": "failed",
 }
 
 
@@ -99,8 +110,11 @@ def _backend(raw: Any, index: int, default_redis: str, default_password_file: st
     common = {"type", "name"}
     if kind == "bullmq":
         _known(raw, common | {"redis", "password_file", "prefix", "queues", "discover", "max_queues"}, where)
-        cfg = BackendConfig("bullmq", _str(raw.get("name", "bullmq"), f"{where}.name"),
-                            prefix=_str(raw.get("prefix", "bull"), f"{where}.prefix"))
+        cfg = BackendConfig(
+            "bullmq",
+            _str(raw.get("name", "bullmq"), f"{where}.name"),
+            prefix=_str(raw.get("prefix", "bull"), f"{where}.prefix"),
+        )
     elif kind == "rq":
         _known(raw, common | {"redis", "password_file", "queues", "discover", "max_queues"}, where)
         cfg = BackendConfig("rq", _str(raw.get("name", "rq"), f"{where}.name"))
@@ -125,8 +139,11 @@ def _backend(raw: Any, index: int, default_redis: str, default_password_file: st
                 raise ConfigError(f"{where}.columns.{role}: {column!r} is not a column name")
             cfg.columns[role] = column
         states = _mapping(raw.get("states"), f"{where}.states")
-        cfg.states = dict(DEFAULT_SQL_STATES) if not states else {
-            _str(k, f"{where}.states"): _str(v, f"{where}.states.{k}") for k, v in states.items()}
+        cfg.states = (
+            dict(DEFAULT_SQL_STATES)
+            if not states
+            else {_str(k, f"{where}.states"): _str(v, f"{where}.states.{k}") for k, v in states.items()}
+        )
         bad = sorted(set(cfg.states.values()) - set(DEFAULT_SQL_STATES))
         if bad:
             raise ConfigError(f"{where}.states: {bad[0]!r} is not one of {', '.join(DEFAULT_SQL_STATES)}")
@@ -164,13 +181,19 @@ def parse_config(raw: Any, path: str, default_redis: str = "", default_password_
         raise ConfigError("backends: expected a list")
     cfg.backends = [_backend(b, i, default_redis, default_password_file) for i, b in enumerate(backends)]
     contract = _mapping(raw.get("job_contract"), "job_contract")
-    _known(contract, {"sport", "team_count", "constraint_violations", "violation_type", "violation_severity"},
-           "job_contract")
+    _known(
+        contract,
+        {"sport", "team_count", "constraint_violations", "violation_type", "violation_severity"},
+        "job_contract",
+    )
     values = {}
     for key, value in contract.items():
         try:
-            values[key] = check_path(key, value) if key in ("sport", "team_count", "constraint_violations") \
+            values[key] = (
+                check_path(key, value)
+                if key in ("sport", "team_count", "constraint_violations")
                 else _str(value, f"job_contract.{key}")
+            )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     cfg.contract = JobContract(**values)
@@ -178,8 +201,10 @@ def parse_config(raw: Any, path: str, default_redis: str = "", default_password_
     if pool is not None:
         pool = _mapping(pool, "connection_pool")
         _known(pool, {"dsn", "application_name"}, "connection_pool")
-        cfg.pool = PoolConfig(_str(pool.get("dsn", ""), "connection_pool.dsn"),
-                              _str(pool.get("application_name", ""), "connection_pool.application_name"))
+        cfg.pool = PoolConfig(
+            _str(pool.get("dsn", ""), "connection_pool.dsn"),
+            _str(pool.get("application_name", ""), "connection_pool.application_name"),
+        )
         if not cfg.pool.dsn or not cfg.pool.application_name:
             raise ConfigError("connection_pool: both dsn and application_name are required")
     return cfg
@@ -211,20 +236,41 @@ def load(settings, redis_addr: str | None = None) -> SchedulerConfig:
         raise ConfigError(f"--config.file {path}: {exc}" if path else str(exc)) from None
     bull_queues = tuple(q for q in (settings.get("bullmq_queue") or ()) if q)
     if bull_queues or settings.get("bullmq_discover"):
-        cfg.backends.append(BackendConfig("bullmq", "bullmq", redis_url=default_redis, password_file=password_file,
-                                          queues=bull_queues,
-                                          discover=bool(settings.get("bullmq_discover")),
-                                          prefix=settings.get("bullmq_prefix") or "bull"))
+        cfg.backends.append(
+            BackendConfig(
+                "bullmq",
+                "bullmq",
+                redis_url=default_redis,
+                password_file=password_file,
+                queues=bull_queues,
+                discover=bool(settings.get("bullmq_discover")),
+                prefix=settings.get("bullmq_prefix") or "bull",
+            )
+        )
     rq_queues = tuple(q for q in (settings.get("rq_queue") or ()) if q)
     if rq_queues or settings.get("rq_discover"):
-        cfg.backends.append(BackendConfig("rq", "rq", redis_url=default_redis, password_file=password_file,
-                                          queues=rq_queues,
-                                          discover=bool(settings.get("rq_discover"))))
+        cfg.backends.append(
+            BackendConfig(
+                "rq",
+                "rq",
+                redis_url=default_redis,
+                password_file=password_file,
+                queues=rq_queues,
+                discover=bool(settings.get("rq_discover")),
+            )
+        )
     celery_queues = tuple(q for q in (settings.get("celery_queue") or ()) if q)
     if celery_queues:
-        cfg.backends.append(BackendConfig("celery", "celery", redis_url=default_redis, password_file=password_file,
-                                          result_backend=settings.get("celery_result_backend") or default_redis,
-                                          queues=celery_queues))
+        cfg.backends.append(
+            BackendConfig(
+                "celery",
+                "celery",
+                redis_url=default_redis,
+                password_file=password_file,
+                result_backend=settings.get("celery_result_backend") or default_redis,
+                queues=celery_queues,
+            )
+        )
     if settings.get("pool_dsn"):
         if not settings.get("pool_application_name"):
             raise ConfigError("--pool.dsn needs --pool.application-name (the application's connections)")
@@ -241,9 +287,9 @@ def load(settings, redis_addr: str | None = None) -> SchedulerConfig:
                 with open(b.password_file, "rb"):
                     pass
             except OSError as exc:
-                raise ConfigError(f"backend {b.name}: password file {b.password_file}: "
-                                  f"{exc.strerror or type(exc).__name__}") from None
+                raise ConfigError(
+                    f"backend {b.name}: password file {b.password_file}: {exc.strerror or type(exc).__name__}"
+                ) from None
     if not cfg.backends and cfg.pool is None:
-        raise ConfigError("nothing to read: give --bullmq.queue, --rq.queue, --pool.dsn or --config.file "
-                          "with backends")
+        raise ConfigError("nothing to read: give --bullmq.queue, --rq.queue, --pool.dsn or --config.file with backends")
     return cfg

@@ -46,8 +46,7 @@ class JobContract:
     violation_severity: str = "severity"
 
     def paths(self) -> dict[str, str]:
-        return {"sport": self.sport, "team_count": self.team_count,
-                "constraint_violations": self.constraint_violations}
+        return {"sport": self.sport, "team_count": self.team_count, "constraint_violations": self.constraint_violations}
 
 
 def check_path(name: str, path: Any) -> str:
@@ -146,49 +145,95 @@ class FinishedJob:
 
 def job_labels(contract: JobContract, data: Any) -> tuple[str, str]:
     """(sport, team_count) of a job's input; 'unknown' for what is missing."""
-    return (label_text(lookup(contract.sport, data, None)) if contract.sport.startswith("data") else UNKNOWN,
-            label_text(lookup(contract.team_count, data, None)) if contract.team_count.startswith("data")
-            else UNKNOWN)
+    return (
+        label_text(lookup(contract.sport, data, None)) if contract.sport.startswith("data") else UNKNOWN,
+        label_text(lookup(contract.team_count, data, None)) if contract.team_count.startswith("data") else UNKNOWN,
+    )
 
 
 LEDGER_METRICS = (
-    MetricDef("schedule_generation_duration_seconds", HISTOGRAM,
-              "Duration of schedule generation in seconds (finished minus started processing, completed jobs).",
-              ("sport", "team_count")),
-    MetricDef("schedule_generation_failures_total", COUNTER,
-              "Schedule generation jobs that failed with no retry left.", ("sport",)),
-    MetricDef("constraint_violations_total", COUNTER,
-              "Constraint violations reported in completed jobs' results.", ("constraint_type", "severity")),
-    MetricDef("scheduler_queue_jobs_completed_total", COUNTER,
-              "Jobs that completed since the exporter started (counted once each, from the backend's history).",
-              ("backend", "queue")),
-    MetricDef("scheduler_queue_jobs_failed_total", COUNTER,
-              "Jobs that failed with no retry left since the exporter started.", ("backend", "queue")),
-    MetricDef("scheduler_jobs_without_duration_total", COUNTER,
-              "Completed jobs whose start or finish time the backend no longer had (not in the histogram).",
-              ("backend", "queue")),
-    MetricDef("scheduler_jobs_undecodable_total", COUNTER,
-              "Finished jobs whose data or result was not JSON (their fields are counted as 'unknown').",
-              ("backend", "queue", "part")),
-    MetricDef("scheduler_queue_history_gaps_total", COUNTER,
-              "Times the backend had already dropped history the exporter had not read yet "
-              "(jobs finished in between were not counted).", ("backend", "queue")),
-    MetricDef("scheduler_queue_job_wait_seconds", HISTOGRAM,
-              "Time finished jobs waited from enqueued (or due, when delayed) to their start, counted once per "
-              "finished job.", ("backend", "queue")),
-    MetricDef("scheduler_queue_job_duration_seconds", HISTOGRAM,
-              "Run time (started to finished) of completed and failed jobs, per queue and job name "
-              f"(names bounded: '{OVERFLOW}' past the bound).", ("backend", "queue", "job_name")),
-    MetricDef("scheduler_queue_jobs_retried_total", COUNTER,
-              "Retries of finished jobs (attempts before the last one, as the queue library recorded them).",
-              ("backend", "queue")),
-    MetricDef("scheduler_celery_tasks_total", COUNTER,
-              "Celery tasks that reached a final state (SUCCESS, FAILURE, REVOKED), from the result backend, by "
-              f"task name (result_extended; 'unknown' without it; bounded: '{OVERFLOW}').",
-              ("backend", "queue", "task", "state")),
-    MetricDef("scheduler_job_label_overflow_total", COUNTER,
-              f"Label values from job data shown as '{OVERFLOW}': longer than {MAX_LABEL_VALUE_LENGTH} characters, "
-              f"or new once the label had {MAX_DISTINCT_LABEL_VALUES} values.", ("label",)),
+    MetricDef(
+        "schedule_generation_duration_seconds",
+        HISTOGRAM,
+        "Duration of schedule generation in seconds (finished minus started processing, completed jobs).",
+        ("sport", "team_count"),
+    ),
+    MetricDef(
+        "schedule_generation_failures_total",
+        COUNTER,
+        "Schedule generation jobs that failed with no retry left.",
+        ("sport",),
+    ),
+    MetricDef(
+        "constraint_violations_total",
+        COUNTER,
+        "Constraint violations reported in completed jobs' results.",
+        ("constraint_type", "severity"),
+    ),
+    MetricDef(
+        "scheduler_queue_jobs_completed_total",
+        COUNTER,
+        "Jobs that completed since the exporter started (counted once each, from the backend's history).",
+        ("backend", "queue"),
+    ),
+    MetricDef(
+        "scheduler_queue_jobs_failed_total",
+        COUNTER,
+        "Jobs that failed with no retry left since the exporter started.",
+        ("backend", "queue"),
+    ),
+    MetricDef(
+        "scheduler_jobs_without_duration_total",
+        COUNTER,
+        "Completed jobs whose start or finish time the backend no longer had (not in the histogram).",
+        ("backend", "queue"),
+    ),
+    MetricDef(
+        "scheduler_jobs_undecodable_total",
+        COUNTER,
+        "Finished jobs whose data or result was not JSON (their fields are counted as 'unknown').",
+        ("backend", "queue", "part"),
+    ),
+    MetricDef(
+        "scheduler_queue_history_gaps_total",
+        COUNTER,
+        "Times the backend had already dropped history the exporter had not read yet "
+        "(jobs finished in between were not counted).",
+        ("backend", "queue"),
+    ),
+    MetricDef(
+        "scheduler_queue_job_wait_seconds",
+        HISTOGRAM,
+        "Time finished jobs waited from enqueued (or due, when delayed) to their start, counted once per finished job.",
+        ("backend", "queue"),
+    ),
+    MetricDef(
+        "scheduler_queue_job_duration_seconds",
+        HISTOGRAM,
+        "Run time (started to finished) of completed and failed jobs, per queue and job name "
+        f"(names bounded: '{OVERFLOW}' past the bound).",
+        ("backend", "queue", "job_name"),
+    ),
+    MetricDef(
+        "scheduler_queue_jobs_retried_total",
+        COUNTER,
+        "Retries of finished jobs (attempts before the last one, as the queue library recorded them).",
+        ("backend", "queue"),
+    ),
+    MetricDef(
+        "scheduler_celery_tasks_total",
+        COUNTER,
+        "Celery tasks that reached a final state (SUCCESS, FAILURE, REVOKED), from the result backend, by "
+        f"task name (result_extended; 'unknown' without it; bounded: '{OVERFLOW}').",
+        ("backend", "queue", "task", "state"),
+    ),
+    MetricDef(
+        "scheduler_job_label_overflow_total",
+        COUNTER,
+        f"Label values from job data shown as '{OVERFLOW}': longer than {MAX_LABEL_VALUE_LENGTH} characters, "
+        f"or new once the label had {MAX_DISTINCT_LABEL_VALUES} values.",
+        ("label",),
+    ),
 )
 _DEFS = {d.name: d for d in LEDGER_METRICS}
 
@@ -217,8 +262,7 @@ class LabelBound:
     """Keeps each job-data label within MAX_LABEL_VALUE_LENGTH characters and MAX_DISTINCT_LABEL_VALUES
     values; what does not fit is OVERFLOW, counted per label."""
 
-    def __init__(self, max_length: int = MAX_LABEL_VALUE_LENGTH,
-                 max_distinct: int = MAX_DISTINCT_LABEL_VALUES) -> None:
+    def __init__(self, max_length: int = MAX_LABEL_VALUE_LENGTH, max_distinct: int = MAX_DISTINCT_LABEL_VALUES) -> None:
         self.max_length = max_length
         self.max_distinct = max_distinct
         self.seen: dict[str, set[str]] = {}
@@ -282,10 +326,12 @@ class Ledger:
         sport_team = job_labels(c, job.data)
         if job.labels is not None and job.data is None:
             sport_team = job.labels
-        sport = (label_text(lookup(c.sport, job.data, job.result)) if c.sport.startswith("result")
-                 else sport_team[0])
-        team = (label_text(lookup(c.team_count, job.data, job.result)) if c.team_count.startswith("result")
-                else sport_team[1])
+        sport = label_text(lookup(c.sport, job.data, job.result)) if c.sport.startswith("result") else sport_team[0]
+        team = (
+            label_text(lookup(c.team_count, job.data, job.result))
+            if c.team_count.startswith("result")
+            else sport_team[1]
+        )
         sport, team = self.bound("sport", sport), self.bound("team_count", team)
         self.declare_sport(sport)
         self._queue_times(backend, job)
@@ -329,24 +375,29 @@ class Ledger:
 
     def families(self) -> list[MetricFamily]:
         out = []
-        for name, table in (("schedule_generation_duration_seconds", self.durations),
-                            ("scheduler_queue_job_wait_seconds", self.waits),
-                            ("scheduler_queue_job_duration_seconds", self.runs)):
+        for name, table in (
+            ("schedule_generation_duration_seconds", self.durations),
+            ("scheduler_queue_job_wait_seconds", self.waits),
+            ("scheduler_queue_job_duration_seconds", self.runs),
+        ):
             hist_family = _DEFS[name].family()
             for labels, h in sorted(table.items()):
                 # each bucket already counts every observation <= its bound (cumulative)
                 hist_family.add_histogram(labels, h.cumulative(), h.total, h.count)
             out.append(hist_family)
-        for name, counts in (("schedule_generation_failures_total", self.failures),
-                             ("constraint_violations_total", self.violations),
-                             ("scheduler_queue_jobs_completed_total", self.completed),
-                             ("scheduler_queue_jobs_failed_total", self.failed),
-                             ("scheduler_jobs_without_duration_total", self.no_duration),
-                             ("scheduler_jobs_undecodable_total", self.undecodable),
-                             ("scheduler_queue_history_gaps_total", self.gaps),
-                             ("scheduler_queue_jobs_retried_total", self.retried),
-                             ("scheduler_celery_tasks_total", self.tasks),
-                             ("scheduler_job_label_overflow_total", self.bound.overflows)):
+        counters: tuple[tuple[str, dict[Any, int]], ...] = (
+            ("schedule_generation_failures_total", self.failures),
+            ("constraint_violations_total", self.violations),
+            ("scheduler_queue_jobs_completed_total", self.completed),
+            ("scheduler_queue_jobs_failed_total", self.failed),
+            ("scheduler_jobs_without_duration_total", self.no_duration),
+            ("scheduler_jobs_undecodable_total", self.undecodable),
+            ("scheduler_queue_history_gaps_total", self.gaps),
+            ("scheduler_queue_jobs_retried_total", self.retried),
+            ("scheduler_celery_tasks_total", self.tasks),
+            ("scheduler_job_label_overflow_total", self.bound.overflows),
+        )
+        for name, counts in counters:
             fam = _DEFS[name].family()
             for labelvalues, value in sorted(counts.items()):
                 fam.add(labelvalues, value)
@@ -367,8 +418,9 @@ def violations(contract: JobContract, data: Any, result: Any) -> list[tuple[str,
     out = []
     for item in found:
         if isinstance(item, dict):
-            out.append((label_text(item.get(contract.violation_type)),
-                        label_text(item.get(contract.violation_severity))))
+            out.append(
+                (label_text(item.get(contract.violation_type)), label_text(item.get(contract.violation_severity)))
+            )
         elif isinstance(item, str):
             out.append((label_text(item), UNKNOWN))
         else:

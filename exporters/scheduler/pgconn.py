@@ -40,10 +40,16 @@ class KeptConnection:
         ms = max(1, int(self.timeout * 1000))
         options = f"{existing} -c statement_timeout={ms} -c lock_timeout={ms} -c default_transaction_read_only=on"
         return await asyncio.wait_for(
-            psycopg.AsyncConnection.connect(self.dsn, autocommit=True, application_name=self.application_name,
-                                            connect_timeout=max(2, int(self.timeout + 0.999)),
-                                            options=options.strip(), prepare_threshold=None),
-            timeout=self.timeout + 1)
+            psycopg.AsyncConnection.connect(
+                self.dsn,
+                autocommit=True,
+                application_name=self.application_name,
+                connect_timeout=max(2, int(self.timeout + 0.999)),
+                options=options.strip(),
+                prepare_threshold=None,
+            ),
+            timeout=self.timeout + 1,
+        )
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None

@@ -57,8 +57,15 @@ MAX_WORKER_KEYS = 1000
 ACTIVE_CHECKED = 1000  # started jobs whose start time is read per queue (the longest-running one)
 DEFAULT_TTL = {"finished": 500, "failed": 31_536_000}
 REGISTRIES = ("finished", "failed")  # the registries whose entries are counted once each
-STATE_KEYS = (("queued", None), ("started", "wip"), ("finished", "finished"), ("failed", "failed"),
-              ("deferred", "deferred"), ("scheduled", "scheduled"), ("canceled", "canceled"))
+STATE_KEYS = (
+    ("queued", None),
+    ("started", "wip"),
+    ("finished", "finished"),
+    ("failed", "failed"),
+    ("deferred", "deferred"),
+    ("scheduled", "scheduled"),
+    ("canceled", "canceled"),
+)
 
 
 class _NoGlobals(pickle.Unpickler):
@@ -236,8 +243,10 @@ class RQReader(Reader):
         if not self.config.discover:
             return list(self.config.queues)
         members = await self.client.smembers(f"{PREFIX}:queues")
-        names = sorted({as_text(m)[len(QUEUE_PREFIX):] for m in members if as_text(m).startswith(QUEUE_PREFIX)}
-                       | set(self.config.queues))
+        names = sorted(
+            {as_text(m)[len(QUEUE_PREFIX) :] for m in members if as_text(m).startswith(QUEUE_PREFIX)}
+            | set(self.config.queues)
+        )
         return names[: max(0, self.config.max_queues)]
 
     @staticmethod
@@ -265,7 +274,7 @@ class RQReader(Reader):
         now = self._now(replies[0])
         suspended = bool(replies[1])
         per = len(STATE_KEYS) + 4
-        rows = [replies[2 + i * per: 2 + (i + 1) * per] for i in range(len(queues))]
+        rows = [replies[2 + i * per : 2 + (i + 1) * per] for i in range(len(queues))]
         workers = [sorted(r[-1])[:MAX_WORKER_KEYS] for r in rows]
 
         def second(pipe):
@@ -292,9 +301,19 @@ class RQReader(Reader):
             live = sum(1 for _ in w if next(more))
             starts = [t for t in (parse_time(next(more)) for _ in r[-4]) if t is not None]
             exists = bool(r[-2]) or any(jobs.values())  # a queue with jobs exists, listed or not
-            out.append(QueueState(q, jobs, oldest_waiting_age=age, workers=live, paused=suspended,
-                                  overdue=overdue, stalled=stalled, exists=exists,
-                                  longest_active_age=max(0.0, now - min(starts)) if starts else 0.0))
+            out.append(
+                QueueState(
+                    q,
+                    jobs,
+                    oldest_waiting_age=age,
+                    workers=live,
+                    paused=suspended,
+                    overdue=overdue,
+                    stalled=stalled,
+                    exists=exists,
+                    longest_active_age=max(0.0, now - min(starts)) if starts else 0.0,
+                )
+            )
         recurring = await self._recurring(set(queues), now)
         for st in out:
             st.recurring = recurring.get(st.queue, [])
@@ -332,9 +351,15 @@ class RQReader(Reader):
                 interval = float(meta["interval"])
             elif isinstance(meta.get("cron_string"), str):
                 interval = self._cron_interval(queue, name, meta["cron_string"], score)
-            out.setdefault(queue, []).append(Recurring(
-                name=name, next_run=score, last_run=parse_time(ended), interval=interval,
-                overdue=now - score > overdue_grace(interval)))
+            out.setdefault(queue, []).append(
+                Recurring(
+                    name=name,
+                    next_run=score,
+                    last_run=parse_time(ended),
+                    interval=interval,
+                    overdue=now - score > overdue_grace(interval),
+                )
+            )
         return out
 
     def _cron_interval(self, queue: str, name: str, pattern: str, after: float) -> float | None:
@@ -348,9 +373,14 @@ class RQReader(Reader):
         except Exception as exc:
             if len(self._bad_patterns) < 1000:
                 self._bad_patterns.add(key)
-                log.warning("backend %s: queue %s: recurring job %s: cron string %r does not parse (%s); "
-                            "overdue after 60 s", self.display, queue, name[:64], pattern[:64],
-                            describe_error(exc)[:120])
+                log.warning(
+                    "backend %s: queue %s: recurring job %s: cron string %r does not parse (%s); overdue after 60 s",
+                    self.display,
+                    queue,
+                    name[:64],
+                    pattern[:64],
+                    describe_error(exc)[:120],
+                )
             return None
 
     # ------------------------------------------------------------------ counters
@@ -361,7 +391,7 @@ class RQReader(Reader):
         return cur
 
     def _bands(self, cur: _Cursor, now: float) -> list[tuple[float, float]]:
-        lo_base = (cur.last if cur.last is not None else self.started_at)
+        lo_base = cur.last if cur.last is not None else self.started_at
         bands = sorted((int(lo_base) + ttl - SLACK, now + ttl + SLACK) for ttl in cur.classes)
         merged: list[list[float]] = []
         for lo, hi in bands:
@@ -401,12 +431,14 @@ class RQReader(Reader):
                 for lo, hi in FOREVER_RANGES:
                     pipe.zcount(key, lo, hi)
                     plan.append((pair, "forevercount"))
-                pipe.zrangebyscore(key, f"({max(cur.scan_from, step.now)}", INF_SCORE, start=0, num=SCAN_CHUNK,
-                                   withscores=True)
+                pipe.zrangebyscore(
+                    key, f"({max(cur.scan_from, step.now)}", INF_SCORE, start=0, num=SCAN_CHUNK, withscores=True
+                )
                 plan.append((pair, "scan"))
                 base = cur.last if cur.last is not None else self.started_at
-                pipe.zrangebyscore(key, int(base) - SLACK, step.now + SHORT_TTL + SLACK, start=0, num=WINDOW_LIMIT,
-                                   withscores=True)
+                pipe.zrangebyscore(
+                    key, int(base) - SLACK, step.now + SHORT_TTL + SLACK, start=0, num=WINDOW_LIMIT, withscores=True
+                )
                 plan.append((pair, "short"))
                 if cur.last is None:
                     pipe.zrevrangebyscore(key, INF_SCORE, 0, start=0, num=SCAN_CHUNK, withscores=True)
@@ -436,8 +468,11 @@ class RQReader(Reader):
 
     async def _read_kept_forever(self, step: _Pass) -> None:
         """Kept-forever members (TTL -1) are unordered: re-read only when their number changed."""
-        changed = [pair for pair in step.cursors
-                   if step.forever_count[pair] and step.forever_count[pair] != step.cursors[pair].forever_count]
+        changed = [
+            pair
+            for pair in step.cursors
+            if step.forever_count[pair] and step.forever_count[pair] != step.cursors[pair].forever_count
+        ]
         if not changed:
             return
 
@@ -480,8 +515,14 @@ class RQReader(Reader):
         def reads(pipe):
             for pair in learned:
                 for ttl in sorted(step.new_classes[pair]):
-                    pipe.zrangebyscore(f"{PREFIX}:{pair[1]}:{pair[0]}", int(self.started_at) + ttl - SLACK,
-                                       step.now + ttl + SLACK, start=0, num=WINDOW_LIMIT, withscores=True)
+                    pipe.zrangebyscore(
+                        f"{PREFIX}:{pair[1]}:{pair[0]}",
+                        int(self.started_at) + ttl - SLACK,
+                        step.now + ttl + SLACK,
+                        start=0,
+                        num=WINDOW_LIMIT,
+                        withscores=True,
+                    )
                     plan.append((pair, ttl))
 
         found: dict[Pair, dict[bytes, float]] = {pair: {} for pair in step.cursors}
@@ -519,12 +560,20 @@ class RQReader(Reader):
                 ended = job.get("ended")
                 if ended is not None and ended < self.started_at:
                     continue
-                records.append(FinishedJob(queue=q, job_id=as_text(member), failed=(reg == "failed"),
-                                           started=job.get("started"),
-                                           finished=ended, data=job.get("data"),
-                                           result=None if reg == "failed" else job.get("result"),
-                                           ready=job.get("ready"), name=job.get("name"),
-                                           retries=job.get("retries")))
+                records.append(
+                    FinishedJob(
+                        queue=q,
+                        job_id=as_text(member),
+                        failed=(reg == "failed"),
+                        started=job.get("started"),
+                        finished=ended,
+                        data=job.get("data"),
+                        result=None if reg == "failed" else job.get("result"),
+                        ready=job.get("ready"),
+                        name=job.get("name"),
+                        retries=job.get("retries"),
+                    )
+                )
         return records
 
     def _apply(self, step: _Pass, queues: list[str], records: list[FinishedJob]) -> None:
@@ -550,8 +599,12 @@ class RQReader(Reader):
                     ttl = _class_of(score, jobs[member].get("ended"))
                     cur.seen[member] = (score, _match(ttl, cur.classes) if ttl is not None else None)
             cur.forever_count = step.forever_count[pair]
-            _remember_classified(cur, [*step.probes[pair].items(), *step.candidates[pair].items()], now,
-                                 limit=MAX_CLASSIFIED // len(step.cursors))
+            _remember_classified(
+                cur,
+                [*step.probes[pair].items(), *step.candidates[pair].items()],
+                now,
+                limit=MAX_CLASSIFIED // len(step.cursors),
+            )
             cur.scan_from = step.next_scan[pair]
             cur.last = now
             # forget an entry once it is below its own class's next band (whose low end is
@@ -574,16 +627,28 @@ class RQReader(Reader):
         def build(pipe):
             for _, m in order:
                 jid = as_text(m)
-                pipe.hmget(f"{PREFIX}:job:{jid}", "data", "started_at", "ended_at", "result", "status", "enqueued_at",
-                           "number_of_retries")
+                pipe.hmget(
+                    f"{PREFIX}:job:{jid}",
+                    "data",
+                    "started_at",
+                    "ended_at",
+                    "result",
+                    "status",
+                    "enqueued_at",
+                    "number_of_retries",
+                )
                 pipe.xrevrange(f"{PREFIX}:results:{jid}", "+", "-", count=1)
 
         replies = await self._run(build)
         for i, (p, m) in enumerate(order):
             data, started, ended, legacy, status, enqueued, retries = replies[2 * i]
             stream = replies[2 * i + 1]
-            job: dict[str, Any] = {"started": parse_time(started), "ended": parse_time(ended),
-                                   "ready": parse_time(enqueued), "name": job_name(data)}
+            job: dict[str, Any] = {
+                "started": parse_time(started),
+                "ended": parse_time(ended),
+                "ready": parse_time(enqueued),
+                "name": job_name(data),
+            }
             try:
                 job["retries"] = int(retries) if retries is not None else (None if status is None else 0)
             except ValueError:
@@ -646,8 +711,11 @@ def _remember_classified(cur: _Cursor, entries, now: float, limit: int) -> None:
     """Remember the finite-score entries just probed or read: their class is known now (or, with
     their job hash gone, cannot be learned). At ``limit``, entries RQ has expired (score below now)
     are forgotten first; what does not fit is not remembered, and is only probed again."""
-    new = [(hash(member), score) for member, score in entries
-           if score != float("inf") and hash(member) not in cur.classified]
+    new = [
+        (hash(member), score)
+        for member, score in entries
+        if score != float("inf") and hash(member) not in cur.classified
+    ]
     if len(cur.classified) + len(new) > limit:
         cur.classified = {h: s for h, s in cur.classified.items() if s >= now}
     room = max(0, limit - len(cur.classified))

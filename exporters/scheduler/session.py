@@ -15,10 +15,17 @@ from .backend import Reader
 from .config import SchedulerConfig
 from .contract import LEDGER_METRICS, Ledger
 
-READERS = {"bullmq": "exporters.scheduler.bullmq:BullMQReader", "rq": "exporters.scheduler.rq:RQReader",
-           "sql": "exporters.scheduler.sql:SQLReader", "celery": "exporters.scheduler.celery:CeleryReader"}
-ACTIVE_SESSIONS = MetricDef("active_scheduling_sessions", GAUGE,
-                            "Jobs being processed now (active / started) in every queue read in this scrape.")
+READERS = {
+    "bullmq": "exporters.scheduler.bullmq:BullMQReader",
+    "rq": "exporters.scheduler.rq:RQReader",
+    "sql": "exporters.scheduler.sql:SQLReader",
+    "celery": "exporters.scheduler.celery:CeleryReader",
+}
+ACTIVE_SESSIONS = MetricDef(
+    "active_scheduling_sessions",
+    GAUGE,
+    "Jobs being processed now (active / started) in every queue read in this scrape.",
+)
 SESSION_METRICS = (*LEDGER_METRICS, ACTIVE_SESSIONS)
 
 
@@ -34,8 +41,9 @@ class SchedulerSession(ScrapeHooks):
         self.config = config
         self.ledger = Ledger(config.contract)
         started = time.time()
-        self._readers: list[Reader] = [_reader_class(b.kind)(b, self.ledger, timeout=timeout, started_at=started)
-                                       for b in config.backends]
+        self._readers: list[Reader] = [
+            _reader_class(b.kind)(b, self.ledger, timeout=timeout, started_at=started) for b in config.backends
+        ]
         self.pool = None
         if config.pool is not None:
             from .pool import PoolReader
@@ -72,8 +80,9 @@ class SchedulerSession(ScrapeHooks):
             checks.append(self.pool.health())
         outcomes = await asyncio.gather(*checks, return_exceptions=True)
         names = [r.display for r in self._readers] + (["connection_pool"] if self.pool is not None else [])
-        problems = [f"{n}: {o if isinstance(o, str) else type(o).__name__}"
-                    for n, o in zip(names, outcomes) if o is not None]
+        problems = [
+            f"{n}: {o if isinstance(o, str) else type(o).__name__}" for n, o in zip(names, outcomes) if o is not None
+        ]
         return "; ".join(problems) or None
 
     async def close(self) -> None:

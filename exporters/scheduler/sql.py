@@ -81,9 +81,9 @@ def _base_type(type_name: str) -> str:
 
 class SQLReader(Reader):
     kind = "sql"
-    BATCH = 5000        # rows handed to the ledger per scrape at most (the rest: next scrape)
-    OVERLAP = 60.0      # seconds before the watermark re-read for rows committed late
-    SEEN_MAX = 20000    # ids remembered for that window at most (the window shrinks beyond it)
+    BATCH = 5000  # rows handed to the ledger per scrape at most (the rest: next scrape)
+    OVERLAP = 60.0  # seconds before the watermark re-read for rows committed late
+    SEEN_MAX = 20000  # ids remembered for that window at most (the window shrinks beyond it)
 
     def __init__(self, config, ledger, timeout: float = 5.0, started_at: float | None = None) -> None:
         super().__init__(config, ledger, timeout, started_at)
@@ -100,6 +100,7 @@ class SQLReader(Reader):
         """``await work(conn)`` on the kept connection (pgconn.py), the table's columns read
         first when not known; any failure makes them be read again next time (a table or
         column may have been created or renamed since)."""
+
         async def with_schema(conn):
             if self._schema is None:
                 self._schema = await self._inspect(conn)
@@ -129,7 +130,9 @@ class SQLReader(Reader):
         cur = await conn.execute(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), c.oid IS NOT NULL "
             "FROM (SELECT to_regclass(%s) AS oid) c LEFT JOIN pg_attribute a "
-            "ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped", (regname,))
+            "ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped",
+            (regname,),
+        )
         rows = await cur.fetchall()
         if not rows or not rows[0][2]:
             raise SchemaError(f"table {table} does not exist")
@@ -142,12 +145,16 @@ class SQLReader(Reader):
                 raise SchemaError(f"no column {column} in table {table} (columns.{role})")
         for role in TIME_ROLES:
             if role in found and found[role] not in TIME_TYPES:
-                raise SchemaError(f"table {table}: column {self.config.columns[role]} (columns.{role}) is "
-                                  f"{found[role]}, expected timestamptz")
+                raise SchemaError(
+                    f"table {table}: column {self.config.columns[role]} (columns.{role}) is "
+                    f"{found[role]}, expected timestamptz"
+                )
         for role in ("data", "result"):
             if role in found and found[role] not in JSON_TYPES and _base_type(found[role]) not in TEXT_TYPES:
-                raise SchemaError(f"table {table}: column {self.config.columns[role]} (columns.{role}) is "
-                                  f"{found[role]}, expected jsonb, json or text")
+                raise SchemaError(
+                    f"table {table}: column {self.config.columns[role]} (columns.{role}) is "
+                    f"{found[role]}, expected jsonb, json or text"
+                )
         return found
 
     def _cast(self, role: str, array: bool = False):
@@ -207,18 +214,28 @@ class SQLReader(Reader):
         payload, _ = self._payload_columns()
         started = self._col("started_at") if "started_at" in s else sql.SQL("NULL")
         # ready to run: created, or due when run_at is later (GREATEST skips a NULL run_at)
-        ready = (sql.SQL("GREATEST({}, {})").format(self._col("created_at"), self._col("run_at")) if "run_at" in s
-                 else self._col("created_at"))
+        ready = (
+            sql.SQL("GREATEST({}, {})").format(self._col("created_at"), self._col("run_at"))
+            if "run_at" in s
+            else self._col("created_at")
+        )
         select = sql.SQL("SELECT {id}, {queue}::text, {state}::text, {fin}, {started}, {ready}").format(
-            id=self._col("id"), queue=self._col("queue"), state=self._col("state"), fin=self._col("finished_at"),
-            started=started, ready=ready)
+            id=self._col("id"),
+            queue=self._col("queue"),
+            state=self._col("state"),
+            fin=self._col("finished_at"),
+            started=started,
+            ready=ready,
+        )
         if payload:
             select = select + sql.SQL(", ") + sql.SQL(", ").join(payload)
         where = sql.SQL(" FROM {t} WHERE {state} = ANY(%(final)s{scast}) AND {fin} >= to_timestamp(%(start)s)").format(
-            t=self._table(), state=self._col("state"), scast=self._cast("state", True), fin=self._col("finished_at"))
+            t=self._table(), state=self._col("state"), scast=self._cast("state", True), fin=self._col("finished_at")
+        )
         where = where + self._queue_filter(params)
-        order = sql.SQL(" ORDER BY {fin}, {id} LIMIT %(batch)s").format(fin=self._col("finished_at"),
-                                                                        id=self._col("id"))
+        order = sql.SQL(" ORDER BY {fin}, {id} LIMIT %(batch)s").format(
+            fin=self._col("finished_at"), id=self._col("id")
+        )
         key = sql.SQL("({}, {})").format(self._col("finished_at"), self._col("id"))
         if self._mark is None:
             return sql.SQL("SELECT false AS late, q.* FROM (") + select + where + order + sql.SQL(") q"), params
@@ -228,12 +245,22 @@ class SQLReader(Reader):
             params["low"] = self._seen_floor
         params["seen"] = list(self._seen)
         mark = sql.SQL("(%(mark_at)s, %(mark_id)s{})").format(self._cast("id"))
-        late = select + where + sql.SQL(" AND {fin} >= %(low)s AND {key} <= {mark} AND NOT ({id}::text = ANY("
-                                        "%(seen)s::text[]))").format(
-            fin=self._col("finished_at"), key=key, mark=mark, id=self._col("id")) + order
+        late = (
+            select
+            + where
+            + sql.SQL(" AND {fin} >= %(low)s AND {key} <= {mark} AND NOT ({id}::text = ANY(%(seen)s::text[]))").format(
+                fin=self._col("finished_at"), key=key, mark=mark, id=self._col("id")
+            )
+            + order
+        )
         new = select + where + sql.SQL(" AND {key} > {mark}").format(key=key, mark=mark) + order
-        return (sql.SQL("SELECT true AS late, l.* FROM (") + late + sql.SQL(") l UNION ALL SELECT false, n.* FROM (")
-                + new + sql.SQL(") n")), params
+        return (
+            sql.SQL("SELECT true AS late, l.* FROM (")
+            + late
+            + sql.SQL(") l UNION ALL SELECT false, n.* FROM (")
+            + new
+            + sql.SQL(") n")
+        ), params
 
     def _rebuild(self, plan, values) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -273,10 +300,19 @@ class SQLReader(Reader):
             self._seen[key] = finished
             payload = self._rebuild(plan, row[7:])
             self._declare(queue)
-            self.ledger.record(self.name, FinishedJob(
-                queue=queue, job_id=key, failed=state in failed_values, started=_epoch(started),
-                finished=_epoch(finished), data=payload.get("data"), result=payload.get("result"),
-                ready=_epoch(ready)))
+            self.ledger.record(
+                self.name,
+                FinishedJob(
+                    queue=queue,
+                    job_id=key,
+                    failed=state in failed_values,
+                    started=_epoch(started),
+                    finished=_epoch(finished),
+                    data=payload.get("data"),
+                    result=payload.get("result"),
+                    ready=_epoch(ready),
+                ),
+            )
         self._mark = mark
         self._prune()
 
@@ -304,17 +340,32 @@ class SQLReader(Reader):
 
         s = self._schema or {}
         params: dict[str, Any] = {"unfinished": self._values(UNFINISHED), "stalled": self.config.stalled_after}
-        overdue = (sql.SQL("count(*) FILTER (WHERE {} < now())").format(self._col("run_at"))
-                   if "run_at" in s else sql.SQL("NULL::bigint"))
+        overdue = (
+            sql.SQL("count(*) FILTER (WHERE {} < now())").format(self._col("run_at"))
+            if "run_at" in s
+            else sql.SQL("NULL::bigint")
+        )
         beat = [self._col(r) for r in ("heartbeat_at", "started_at") if r in s]
-        stalled = (sql.SQL("count(*) FILTER (WHERE coalesce({}) < now() - make_interval(secs => %(stalled)s))")
-                   .format(sql.SQL(", ").join(beat)) if beat else sql.SQL("NULL::bigint"))
+        stalled = (
+            sql.SQL("count(*) FILTER (WHERE coalesce({}) < now() - make_interval(secs => %(stalled)s))").format(
+                sql.SQL(", ").join(beat)
+            )
+            if beat
+            else sql.SQL("NULL::bigint")
+        )
         query = sql.SQL(
             "SELECT {queue}::text, {state}::text, count(*), "
             "greatest(0, extract(epoch FROM now() - min({created}))::float8), {overdue}, {stalled} "
-            "FROM {t} WHERE {state} = ANY(%(unfinished)s{scast})").format(
-            queue=self._col("queue"), state=self._col("state"), created=self._col("created_at"), overdue=overdue,
-            stalled=stalled, t=self._table(), scast=self._cast("state", True))
+            "FROM {t} WHERE {state} = ANY(%(unfinished)s{scast})"
+        ).format(
+            queue=self._col("queue"),
+            state=self._col("state"),
+            created=self._col("created_at"),
+            overdue=overdue,
+            stalled=stalled,
+            t=self._table(),
+            scast=self._cast("state", True),
+        )
         query = query + self._queue_filter(params) + sql.SQL(" GROUP BY 1, 2")
         return query, params
 
@@ -332,10 +383,13 @@ class SQLReader(Reader):
         def state_of(queue: str) -> QueueState:
             st = out.get(queue)
             if st is None:
-                st = out[queue] = QueueState(queue, jobs={label: 0 for label in labels}, oldest_waiting_age=0.0,
-                                             overdue=0 if "run_at" in s and "delayed" in labels else None,
-                                             stalled=0 if ("heartbeat_at" in s or "started_at" in s)
-                                             and "active" in labels else None)
+                st = out[queue] = QueueState(
+                    queue,
+                    jobs={label: 0 for label in labels},
+                    oldest_waiting_age=0.0,
+                    overdue=0 if "run_at" in s and "delayed" in labels else None,
+                    stalled=0 if ("heartbeat_at" in s or "started_at" in s) and "active" in labels else None,
+                )
             return st
 
         for queue in sorted(self._known):

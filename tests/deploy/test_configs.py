@@ -56,8 +56,14 @@ def test_the_seed_jobs_and_every_exporter_have_a_scrape_job():
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     # the seed's job names (alert rules select on them) and the scheduler exporter's job
-    assert {"flextime-api", "node-exporter", "postgres-exporter", "redis-exporter", "kube-state-metrics",
-            "scheduler-exporter"} <= jobs
+    assert {
+        "flextime-api",
+        "node-exporter",
+        "postgres-exporter",
+        "redis-exporter",
+        "kube-state-metrics",
+        "scheduler-exporter",
+    } <= jobs
     assert config["rule_files"] == ["alerts/*.yml"]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
 
@@ -67,15 +73,24 @@ def test_relabel_rules_honour_the_pod_annotations_and_the_node_port(tmp_path, no
     another port and path (the port annotation the seed forgot), a pod that does not ask, and a
     node whose kubelet address must become its node exporter's :9100."""
     path = _copy_deploy(tmp_path)
-    pod = {"__meta_kubernetes_pod_annotation_prometheus_io_scrape": "true",
-           "__meta_kubernetes_pod_annotation_prometheus_io_port": str(node_exporter_ours.port),
-           "__meta_kubernetes_pod_annotation_prometheus_io_path": "/metrics",
-           "__meta_kubernetes_namespace": "flextime", "__meta_kubernetes_pod_name": "api-0"}
-    quiet_pod = {"__meta_kubernetes_pod_annotation_prometheus_io_scrape": "false",
-                 "__meta_kubernetes_pod_name": "worker-0"}
-    groups = {"flextime-api": [{"targets": ["127.0.0.1:1"], "labels": pod},
-                               {"targets": ["127.0.0.1:2"], "labels": quiet_pod}],
-              "node-exporter": [{"targets": ["127.0.0.1:10250"], "labels": {"__meta_kubernetes_node_name": "n1"}}]}
+    pod = {
+        "__meta_kubernetes_pod_annotation_prometheus_io_scrape": "true",
+        "__meta_kubernetes_pod_annotation_prometheus_io_port": str(node_exporter_ours.port),
+        "__meta_kubernetes_pod_annotation_prometheus_io_path": "/metrics",
+        "__meta_kubernetes_namespace": "flextime",
+        "__meta_kubernetes_pod_name": "api-0",
+    }
+    quiet_pod = {
+        "__meta_kubernetes_pod_annotation_prometheus_io_scrape": "false",
+        "__meta_kubernetes_pod_name": "worker-0",
+    }
+    groups = {
+        "flextime-api": [
+            {"targets": ["127.0.0.1:1"], "labels": pod},
+            {"targets": ["127.0.0.1:2"], "labels": quiet_pod},
+        ],
+        "node-exporter": [{"targets": ["127.0.0.1:10250"], "labels": {"__meta_kubernetes_node_name": "n1"}}],
+    }
     config = _with_file_sd(yaml.safe_load(path.read_text()), tmp_path, groups)
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     config.pop("alerting")
@@ -102,18 +117,27 @@ def test_relabel_rules_honour_the_pod_annotations_and_the_node_port(tmp_path, no
 
 def test_amtool_accepts_the_alertmanager_config_and_refuses_the_seeds():
     amtool = require_program("amtool")
-    ours = subprocess.run([amtool, "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml")],
-                          capture_output=True, text=True, timeout=60)
+    ours = subprocess.run(
+        [amtool, "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ours.returncode == 0, ours.stdout + ours.stderr
     assert "SUCCESS" in ours.stdout
     # the seed's file: `api_url: '{{ .SlackWebhookURL }}'` is not a URL (defect 7)
-    seed = subprocess.run([amtool, "check-config", str(ROOT / "tests" / "data" / "seed-alertmanager.yml")],
-                          capture_output=True, text=True, timeout=60)
+    seed = subprocess.run(
+        [amtool, "check-config", str(ROOT / "tests" / "data" / "seed-alertmanager.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert seed.returncode != 0 and "URL" in seed.stdout + seed.stderr
 
 
 def test_alertmanager_routes_by_severity_with_matchers():
     config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
+
     def keys(node):
         if isinstance(node, dict):
             for k, v in node.items():
@@ -138,13 +162,22 @@ def test_a_real_alertmanager_starts_with_the_config(tmp_path):
     secrets.mkdir()
     (secrets / "smtp-password").write_text("not-used\n")
     (secrets / "slack-webhook-url").write_text("https://hooks.slack.invalid/T000/B000/XXX\n")
-    config = (DEPLOY / "alertmanager" / "alertmanager.yml").read_text().replace(
-        "/etc/alertmanager/secrets", str(secrets))
+    config = (
+        (DEPLOY / "alertmanager" / "alertmanager.yml").read_text().replace("/etc/alertmanager/secrets", str(secrets))
+    )
     (tmp_path / "alertmanager.yml").write_text(config)
     port = free_port()
-    proc = subprocess.Popen([binary, f"--config.file={tmp_path / 'alertmanager.yml'}",
-                             f"--storage.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                             "--cluster.listen-address="], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp_path / 'alertmanager.yml'}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/-/ready", proc, timeout=30)
         status = http_get(f"http://127.0.0.1:{port}/api/v2/status")

@@ -30,21 +30,64 @@ GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARD_FILES = sorted((GRAFANA / "dashboards").glob("*.json"))
 
 # Panel types of current Grafana (10/11) core; "graph", "singlestat", "table-old" are retired.
-PANEL_TYPES = {"timeseries", "stat", "gauge", "bargauge", "table", "text", "heatmap", "histogram", "piechart",
-               "state-timeline", "status-history", "row", "logs", "barchart"}
+PANEL_TYPES = {
+    "timeseries",
+    "stat",
+    "gauge",
+    "bargauge",
+    "table",
+    "text",
+    "heatmap",
+    "histogram",
+    "piechart",
+    "state-timeline",
+    "status-history",
+    "row",
+    "logs",
+    "barchart",
+}
 RETIRED = {"graph", "singlestat", "table-old", "grafana-piechart-panel"}
 NO_QUERY_TYPES = {"row", "text"}
 DATASOURCE_REF = "${datasource}"
 
 # Grafana's built-in variables, as a query at one instant would see them
-BUILTINS = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h", "__range_s": "3600",
-            "__range_ms": "3600000", "__interval_ms": "60000"}
+BUILTINS = {
+    "__rate_interval": "5m",
+    "__interval": "1m",
+    "__range": "1h",
+    "__range_s": "3600",
+    "__range_ms": "3600000",
+    "__interval_ms": "60000",
+}
 
 PROMQL_WORDS = {
     # aggregations, binary/set operators and modifiers
-    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk",
-    "quantile", "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
-    "bool", "offset", "atan2", "inf", "nan",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+    "and",
+    "or",
+    "unless",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "offset",
+    "atan2",
+    "inf",
+    "nan",
 }
 
 
@@ -118,7 +161,7 @@ def metric_names(expr: str) -> set[str]:
     text = _NUMBER.sub(" ", text)
     names = set()
     for m in _IDENT.finditer(text):
-        rest = text[m.end():].lstrip()
+        rest = text[m.end() :].lstrip()
         if rest.startswith("("):  # a function call or an aggregation
             continue
         if m.group(0).lower() in PROMQL_WORDS:
@@ -130,14 +173,17 @@ def metric_names(expr: str) -> set[str]:
 
 
 def test_metric_names_extraction():
-    expr = ('sum by (instance, server) (pg_stat_activity_count{job=~"$job",state="idle"}) / on (instance, server) '
-            'max by (instance, server) (pg_settings_max_connections) and '
-            'histogram_quantile(0.95, sum by (le) (rate(x_bucket{a="b"}[5m] offset 1h))) > bool 1e3 '
-            'or label_replace(up, "dst", "$1", "src", "(.*)") unless topk(5, y) * 60')
+    expr = (
+        'sum by (instance, server) (pg_stat_activity_count{job=~"$job",state="idle"}) / on (instance, server) '
+        "max by (instance, server) (pg_settings_max_connections) and "
+        'histogram_quantile(0.95, sum by (le) (rate(x_bucket{a="b"}[5m] offset 1h))) > bool 1e3 '
+        'or label_replace(up, "dst", "$1", "src", "(.*)") unless topk(5, y) * 60'
+    )
     assert metric_names(expr) == {"pg_stat_activity_count", "pg_settings_max_connections", "x_bucket", "up", "y"}
 
 
 # ---------------------------------------------------------------- the fleet's metric names
+
 
 def _exporter_metric_patterns() -> list[re.Pattern]:
     """Every family the four exporters can expose, as full-match patterns: the collectors' MetricDef
@@ -154,8 +200,9 @@ def _exporter_metric_patterns() -> list[re.Pattern]:
         for cls in spec.collectors:
             defs.update(cls.metrics)
         defs.update(spec.session_metrics)
-        names.update({f"{spec.namespace}_scrape_collector_success",
-                      f"{spec.namespace}_scrape_collector_duration_seconds"})
+        names.update(
+            {f"{spec.namespace}_scrape_collector_success", f"{spec.namespace}_scrape_collector_duration_seconds"}
+        )
         if spec.probe_errors_metric:
             names.add(spec.probe_errors_metric)
         # families defined outside the collector tables (pg_up, redis_up, the session's status)
@@ -169,6 +216,7 @@ def _exporter_metric_patterns() -> list[re.Pattern]:
                     defs.update(value)
     # the exporters' own metrics (README: "process_*, flextime_exporter_build_info, promhttp_*")
     from exporters.core import selfmetrics, server
+
     defs.update(selfmetrics.PROCESS_METRICS)
     defs.add(selfmetrics.BUILD_INFO)
     defs.update(v for v in vars(server).values() if isinstance(v, MetricDef))
@@ -192,8 +240,11 @@ def _exporter_metric_patterns() -> list[re.Pattern]:
 
 
 # the app's http_* metrics, kube-state-metrics' kube_*, Prometheus' own per-target series
-OTHER_COMPONENTS = [re.compile(r"http_\w+"), re.compile(r"kube_\w+"),
-                    re.compile(r"up|scrape_duration_seconds|scrape_samples_scraped")]
+OTHER_COMPONENTS = [
+    re.compile(r"http_\w+"),
+    re.compile(r"kube_\w+"),
+    re.compile(r"up|scrape_duration_seconds|scrape_samples_scraped"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -204,9 +255,19 @@ def known_metrics() -> list[re.Pattern]:
 def test_fleet_metric_names_are_collected(known_metrics):
     def known(name):
         return any(p.fullmatch(name) for p in known_metrics)
-    for name in ("pg_up", "redis_up", "scheduler_up", "node_memory_MemAvailable_bytes", "pg_settings_max_connections",
-                 "schedule_generation_duration_seconds_bucket", "flextime_exporter_build_info",
-                 "process_resident_memory_bytes", "pg_scrape_collector_success", "kube_pod_status_phase"):
+
+    for name in (
+        "pg_up",
+        "redis_up",
+        "scheduler_up",
+        "node_memory_MemAvailable_bytes",
+        "pg_settings_max_connections",
+        "schedule_generation_duration_seconds_bucket",
+        "flextime_exporter_build_info",
+        "process_resident_memory_bytes",
+        "pg_scrape_collector_success",
+        "kube_pod_status_phase",
+    ):
         assert known(name), name
     assert not known("pg_no_such_metric")
     assert not known("node_memory")
@@ -214,10 +275,16 @@ def test_fleet_metric_names_are_collected(known_metrics):
 
 # ---------------------------------------------------------------- the dashboard model
 
+
 def test_dashboards_exist():
     names = {p.name for p in DASHBOARD_FILES}
-    assert {"system-overview.json", "infrastructure.json", "postgresql.json", "redis.json",
-            "scheduling-queue.json"} <= names, names
+    assert {
+        "system-overview.json",
+        "infrastructure.json",
+        "postgresql.json",
+        "redis.json",
+        "scheduling-queue.json",
+    } <= names, names
 
 
 def test_uids_and_titles_unique():
@@ -288,7 +355,9 @@ def test_multi_value_variables_use_regex_matchers(path: Path):
     """A multi-value or 'All' variable expands to a regex: an equality matcher would match nothing."""
     dash = json.loads(path.read_text())
     multi = {v["name"] for v in _variables(dash) if v.get("multi") or v.get("includeAll")}
-    exprs = [t["expr"] for _, t in _targets(dash)] + [_variable_query(v) for v in _variables(dash) if v["type"] == "query"]
+    exprs = [t["expr"] for _, t in _targets(dash)] + [
+        _variable_query(v) for v in _variables(dash) if v["type"] == "query"
+    ]
     for expr in exprs:
         for m in re.finditer(r'(\w+)\s*(=|!=|=~|!~)\s*"([^"]*)"', expr):
             used = set(re.findall(r"\$\{?(\w+)", m.group(3)))
@@ -299,8 +368,9 @@ def test_multi_value_variables_use_regex_matchers(path: Path):
 @pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.name)
 def test_metrics_are_provided(path: Path, known_metrics):
     dash = json.loads(path.read_text())
-    exprs = [t["expr"] for _, t in _targets(dash)] + [_label_values_selector(v) for v in _variables(dash)
-                                                         if v["type"] == "query"]
+    exprs = [t["expr"] for _, t in _targets(dash)] + [
+        _label_values_selector(v) for v in _variables(dash) if v["type"] == "query"
+    ]
     unknown = {}
     for expr in filter(None, exprs):
         for name in metric_names(expr):
@@ -322,6 +392,7 @@ def _label_values_selector(var: dict) -> str:
 
 # ---------------------------------------------------------------- every query parses in Prometheus
 
+
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
     prom = Prometheus(tmp_path_factory.mktemp("prometheus-dashboards"), {})
@@ -336,7 +407,7 @@ def _query(prom: Prometheus, expr: str) -> dict:
 
 def test_prometheus_rejects_a_bad_query(prometheus):
     """The check below means something: Prometheus answers bad_data for what does not parse."""
-    for bad in ('sum(rate(x[5m])', 'rate(x{a="b"}[$__rate_interval])', 'x / on (a) y z'):
+    for bad in ("sum(rate(x[5m])", 'rate(x{a="b"}[$__rate_interval])', "x / on (a) y z"):
         body = _query(prometheus, bad)
         assert body["status"] == "error" and body["errorType"] == "bad_data", (bad, body)
 
@@ -345,7 +416,9 @@ def test_every_query_parses(prometheus):
     checked, failures = 0, []
     for path, dash in _dashboards():
         exprs = [(f"panel {p['id']} {p['title']!r} {t['refId']}", t["expr"]) for p, t in _targets(dash)]
-        exprs += [(f"variable {v['name']}", _label_values_selector(v)) for v in _variables(dash) if v["type"] == "query"]
+        exprs += [
+            (f"variable {v['name']}", _label_values_selector(v)) for v in _variables(dash) if v["type"] == "query"
+        ]
         for where, expr in exprs:
             if not expr:
                 continue
@@ -359,6 +432,7 @@ def test_every_query_parses(prometheus):
 
 
 # ---------------------------------------------------------------- provisioning
+
 
 def test_dashboard_provider():
     config = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "flextime.yml").read_text())

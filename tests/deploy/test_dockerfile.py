@@ -101,8 +101,14 @@ def test_install_steps_and_entrypoint_in_a_clean_virtual_environment(tmp_path):
     if os.geteuid() == 0 and Path("/usr/bin/python3").exists():
         python = "/usr/bin/python3"
     script = run[0].replace("/opt/flextime", str(venv)).replace("python -m venv", f"{python} -m venv")
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=src, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PIP_NO_CACHE_DIR": "1"})
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PIP_NO_CACHE_DIR": "1"},
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     words = dict((w, r) for w, r in final)
@@ -127,8 +133,9 @@ def test_install_steps_and_entrypoint_in_a_clean_virtual_environment(tmp_path):
 
     exe = shutil.which(command[0], path=env["PATH"])
     assert exe == str(venv / "bin" / "flextime-exporter")  # the venv's console script, found by PATH
-    proc = subprocess.Popen([exe, *command[1:]], env=env, cwd="/", preexec_fn=demote,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [exe, *command[1:]], env=env, cwd="/", preexec_fn=demote, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/live", proc, timeout=30)
         assert "node_load1 " in http_get(f"http://127.0.0.1:{port}/metrics").text
@@ -137,9 +144,13 @@ def test_install_steps_and_entrypoint_in_a_clean_virtual_environment(tmp_path):
         assert health_python == str(venv / "bin" / "python")
         ok = subprocess.run([health_python, *health[1:]], env=env, preexec_fn=demote, timeout=30)
         assert ok.returncode == 0
-        down = subprocess.run([health_python, *health[1:]], preexec_fn=demote, timeout=30,
-                              env={**env, "FLEXTIME_HEALTHCHECK_URL": f"http://127.0.0.1:{free_port()}/live"},
-                              capture_output=True)
+        down = subprocess.run(
+            [health_python, *health[1:]],
+            preexec_fn=demote,
+            timeout=30,
+            env={**env, "FLEXTIME_HEALTHCHECK_URL": f"http://127.0.0.1:{free_port()}/live"},
+            capture_output=True,
+        )
         assert down.returncode != 0  # the HEALTHCHECK fails when nothing answers
     finally:
         proc.terminate()

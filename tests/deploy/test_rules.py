@@ -156,8 +156,9 @@ def _run_group(group: dict, rule_file: Path, tmp: Path, tag: str) -> subprocess.
         for alert in case.get("exp_alerts") or []:
             alert.pop("exp_annotations", None)
     test_file = tmp / f"{tag}.test.yml"
-    test_file.write_text(yaml.safe_dump({"rule_files": [rule_file.name], "evaluation_interval": "1m",
-                                         "tests": [group]}, sort_keys=False))
+    test_file.write_text(
+        yaml.safe_dump({"rule_files": [rule_file.name], "evaluation_interval": "1m", "tests": [group]}, sort_keys=False)
+    )
     return promtool("test", "rules", test_file.name, cwd=tmp)
 
 
@@ -168,8 +169,9 @@ def test_seed_expression_fails_where_ours_passes(name, filename, must_fail, show
     assert seed_rule["expr"].strip() != our_rule["expr"].strip()
     seed_file = _stripped_rule_file(seed_rule, tmp_path / "seed.yml")
     ours_file = _stripped_rule_file(our_rule, tmp_path / "ours.yml")
-    groups = [g for g in _load(TESTS_DIR / filename.replace(".yml", ".test.yml"))["tests"]
-              if g["name"].startswith(f"{name} ")]
+    groups = [
+        g for g in _load(TESTS_DIR / filename.replace(".yml", ".test.yml"))["tests"] if g["name"].startswith(f"{name} ")
+    ]
     assert {prefix for prefix in must_fail if any(g["name"].startswith(prefix) for g in groups)} == set(must_fail)
     for i, group in enumerate(groups):
         ours = _run_group(group, ours_file, tmp_path, f"ours-{i}")
@@ -184,9 +186,32 @@ def test_seed_expression_fails_where_ours_passes(name, filename, must_fail, show
 # the generated metric references (docs/reference/*.md): every family each exporter exposes
 _REF_ROW = re.compile(r"^\| [^|]+ \| `([^`]+)` \|", re.M)
 _OTHER_COMPONENTS = re.compile(r"^(http_|kube_)|^up$")
-_NOT_NAMES = {"by", "on", "without", "ignoring", "group_left", "group_right", "and", "or", "unless",
-              "bool", "offset", "sum", "avg", "min", "max", "count", "rate", "increase", "deriv", "delta",
-              "histogram_quantile", "label_replace", "abs", "time"}
+_NOT_NAMES = {
+    "by",
+    "on",
+    "without",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "count",
+    "rate",
+    "increase",
+    "deriv",
+    "delta",
+    "histogram_quantile",
+    "label_replace",
+    "abs",
+    "time",
+}
 
 
 def _reference_patterns() -> list[re.Pattern]:
@@ -205,14 +230,14 @@ def _reference_patterns() -> list[re.Pattern]:
 
 
 def _series_names(expr: str) -> set[str]:
-    expr = re.sub(r'"[^"]*"', '""', expr)          # label values and label_replace arguments
-    expr = re.sub(r"\{[^}]*\}", "{}", expr)         # matchers
+    expr = re.sub(r'"[^"]*"', '""', expr)  # label values and label_replace arguments
+    expr = re.sub(r"\{[^}]*\}", "{}", expr)  # matchers
     expr = re.sub(r"\b(by|on|without|ignoring)\s*\([^)]*\)", " ", expr)
     expr = re.sub(r"\[[^\]]*\]", "[]", expr)
     names = set()
     for m in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
         word = m.group(0)
-        after = expr[m.end():].lstrip()
+        after = expr[m.end() :].lstrip()
         if word in _NOT_NAMES or after.startswith("("):
             continue
         if re.fullmatch(r"[0-9.e+-]+", word):
@@ -228,8 +253,17 @@ def test_every_series_is_exposed_by_the_fleet_or_another_component():
     for name, (_path, rule) in all_alerts().items():
         for series in _series_names(rule["expr"]):
             used.setdefault(series, []).append(name)
-    assert {"pg_up", "redis_up", "scheduler_up", "pg_stat_database_numbackends",
-            "http_requests_total", "scheduler_queue_workers"} <= set(used)
-    missing = {s: alerts for s, alerts in used.items()
-               if not _OTHER_COMPONENTS.search(s) and not any(p.match(s) for p in patterns)}
+    assert {
+        "pg_up",
+        "redis_up",
+        "scheduler_up",
+        "pg_stat_database_numbackends",
+        "http_requests_total",
+        "scheduler_queue_workers",
+    } <= set(used)
+    missing = {
+        s: alerts
+        for s, alerts in used.items()
+        if not _OTHER_COMPONENTS.search(s) and not any(p.match(s) for p in patterns)
+    }
     assert missing == {}, f"series no exporter of ours exposes: {missing}"

@@ -37,7 +37,11 @@ CRDS = ROOT / "tests" / "data" / "crds"
 KUBE_VERSION = "1.30"
 RELEASE, NAMESPACE = "flex", "monitoring"
 VALUE_SETS = ["default", *sorted(p.name.removesuffix("-values.yaml") for p in (CHART / "ci").glob("*-values.yaml"))]
-MONITORING_KINDS = {"ServiceMonitor": "servicemonitors", "PodMonitor": "podmonitors", "PrometheusRule": "prometheusrules"}
+MONITORING_KINDS = {
+    "ServiceMonitor": "servicemonitors",
+    "PodMonitor": "podmonitors",
+    "PrometheusRule": "prometheusrules",
+}
 
 
 def values_of(name: str) -> dict:
@@ -55,8 +59,13 @@ _rendered: dict[str, list[dict]] = {}
 
 def objects(out: dict[str, str]) -> list[dict]:
     """The Kubernetes objects of a render's output (template -> text), NOTES.txt left out."""
-    return [d for template, text in sorted(out.items()) if not template.endswith("NOTES.txt")
-            for d in yaml.safe_load_all(text) if d]
+    return [
+        d
+        for template, text in sorted(out.items())
+        if not template.endswith("NOTES.txt")
+        for d in yaml.safe_load_all(text)
+        if d
+    ]
 
 
 def render(chart, name: str) -> list[dict]:
@@ -71,8 +80,11 @@ def of_kind(docs: list[dict], kind: str) -> list[dict]:
 
 
 def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
-    return [(f"{d['kind']}/{d['metadata']['name']}", d["spec"]["template"]["spec"])
-            for d in docs if d["kind"] in ("DaemonSet", "Deployment", "StatefulSet")]
+    return [
+        (f"{d['kind']}/{d['metadata']['name']}", d["spec"]["template"]["spec"])
+        for d in docs
+        if d["kind"] in ("DaemonSet", "Deployment", "StatefulSet")
+    ]
 
 
 def crd_schema(kind: str) -> dict:
@@ -132,7 +144,11 @@ def test_daemonset_mounts_args_and_probes(chart):
         assert arg in c["args"]
     mounts = {m["name"]: m for m in c["volumeMounts"]}
     volumes = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"]}
-    for name, host, mount in (("proc", "/proc", "/host/proc"), ("sys", "/sys", "/host/sys"), ("root", "/", "/host/root")):
+    for name, host, mount in (
+        ("proc", "/proc", "/host/proc"),
+        ("sys", "/sys", "/host/sys"),
+        ("root", "/", "/host/root"),
+    ):
         assert volumes[name] == host
         assert mounts[name]["mountPath"] == mount and mounts[name]["readOnly"] is True
     assert mounts["root"]["mountPropagation"] == "HostToContainer"
@@ -170,7 +186,9 @@ def test_multi_target_allowlists_and_secrets(chart):
     module = config["auth_modules"]["monitoring"]
     assert module["type"] == "userpass" and "password" not in module["userpass"]
     assert module["userpass"]["password_file"] == "/etc/flextime/auth/monitoring"
-    deployments = {d["metadata"]["name"].rsplit("-", 1)[1]: d["spec"]["template"]["spec"] for d in of_kind(docs, "Deployment")}
+    deployments = {
+        d["metadata"]["name"].rsplit("-", 1)[1]: d["spec"]["template"]["spec"] for d in of_kind(docs, "Deployment")
+    }
     pg = deployments["postgres"]
     assert "--config.file=/etc/flextime/postgres.yml" in pg["containers"][0]["args"]
     auth = next(v for v in pg["volumes"] if v["name"] == "auth")["projected"]["sources"]
@@ -179,7 +197,10 @@ def test_multi_target_allowlists_and_secrets(chart):
     assert "--scrape.allowed-targets=cache-1.internal:6379,queue-1.internal:6380" in redis_args
     assert "--redis.password-file=/etc/flextime/redis/passwords.json" in redis_args
     env = {e["name"]: e for e in deployments["scheduler"]["containers"][0]["env"]}
-    assert env["FLEXTIME_SCHEDULER_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "queue-redis", "key": "password"}
+    assert env["FLEXTIME_SCHEDULER_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "queue-redis",
+        "key": "password",
+    }
     assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "flextime-db-monitor"
     sched = next(d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-scheduler"))
     assert yaml.safe_load(sched["data"]["scheduler.yml"]) == values["scheduler"]["config"]
@@ -192,28 +213,42 @@ def test_service_monitors_one_endpoint_per_target(chart):
         assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
         for ep in sm["spec"]["endpoints"]:
             job = next(r for r in ep["relabelings"] if r["targetLabel"] == "job")
-            assert job["replacement"] == f"{component}-exporter"   # the job names the alert rules use
+            assert job["replacement"] == f"{component}-exporter"  # the job names the alert rules use
     pg = monitors["postgres"]["spec"]["endpoints"]
     assert [(e["path"], e.get("params")) for e in pg] == [
-        ("/metrics", None),   # the exporter's own metrics
-
+        ("/metrics", None),  # the exporter's own metrics
         ("/probe", {"target": ["db-1.internal:5432/postgres"], "auth_module": ["monitoring"]}),
-        ("/probe", {"target": ["db-2.internal:5432/postgres"], "auth_module": ["monitoring"]})]
+        ("/probe", {"target": ["db-2.internal:5432/postgres"], "auth_module": ["monitoring"]}),
+    ]
     rd = monitors["redis"]["spec"]["endpoints"]
     assert [(e["path"], e.get("params", {}).get("target")) for e in rd] == [
-        ("/metrics", None), ("/scrape", ["redis://cache-1.internal:6379"]), ("/scrape", ["rediss://queue-1.internal:6380"])]
+        ("/metrics", None),
+        ("/scrape", ["redis://cache-1.internal:6379"]),
+        ("/scrape", ["rediss://queue-1.internal:6380"]),
+    ]
 
 
-@pytest.mark.parametrize("values, monitored", [
-    ({"node": {"enabled": True}}, set()),                          # off by default
-    ({"serviceMonitor": {"enabled": True}, "node": {"enabled": True}}, {"node"}),  # the global switch
-    ({"serviceMonitor": {"enabled": True}, "node": {"enabled": True}, "scheduler": {"enabled": True}},
-     {"node", "scheduler"}),
-    ({"serviceMonitor": {"enabled": True}, "node": {"enabled": True, "serviceMonitor": {"enabled": False}},
-      "scheduler": {"enabled": True}}, {"scheduler"}),               # one component opts out
-    ({"scheduler": {"enabled": True, "serviceMonitor": {"enabled": True}}}, {"scheduler"}),  # one opts in
-    ({"node": {"enabled": False, "serviceMonitor": {"enabled": True}}}, set()),  # never for a disabled component
-])
+@pytest.mark.parametrize(
+    "values, monitored",
+    [
+        ({"node": {"enabled": True}}, set()),  # off by default
+        ({"serviceMonitor": {"enabled": True}, "node": {"enabled": True}}, {"node"}),  # the global switch
+        (
+            {"serviceMonitor": {"enabled": True}, "node": {"enabled": True}, "scheduler": {"enabled": True}},
+            {"node", "scheduler"},
+        ),
+        (
+            {
+                "serviceMonitor": {"enabled": True},
+                "node": {"enabled": True, "serviceMonitor": {"enabled": False}},
+                "scheduler": {"enabled": True},
+            },
+            {"scheduler"},
+        ),  # one component opts out
+        ({"scheduler": {"enabled": True, "serviceMonitor": {"enabled": True}}}, {"scheduler"}),  # one opts in
+        ({"node": {"enabled": False, "serviceMonitor": {"enabled": True}}}, set()),  # never for a disabled component
+    ],
+)
 def test_service_monitor_switch_per_component(chart, values, monitored):
     out = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
     docs = objects(out)
@@ -250,12 +285,23 @@ def test_inject_webhook_wiring(chart):
     assert wh["failurePolicy"] == "Ignore" and wh["sideEffects"] == "None"
     assert wh["clientConfig"]["service"]["path"] == "/mutate"
     assert wh["clientConfig"]["caBundle"] == values_of("inject")["inject"]["tls"]["caBundle"]
-    assert wh["rules"] == [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"],
-                            "scope": "Namespaced"}]
+    assert wh["rules"] == [
+        {
+            "operations": ["CREATE"],
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "resources": ["pods"],
+            "scope": "Namespaced",
+        }
+    ]
     (deploy,) = of_kind(docs, "Deployment")
     c = deploy["spec"]["template"]["spec"]["containers"][0]
-    assert c["args"][:4] == ["inject", "--web.listen-address=:8443", "--tls.cert-file=/etc/flextime/tls/tls.crt",
-                             "--tls.key-file=/etc/flextime/tls/tls.key"]
+    assert c["args"][:4] == [
+        "inject",
+        "--web.listen-address=:8443",
+        "--tls.cert-file=/etc/flextime/tls/tls.crt",
+        "--tls.key-file=/etc/flextime/tls/tls.key",
+    ]
     assert c["args"][4] == f"--image={c['image']}"  # sidecars get the chart's own image
     for probe, path in (("livenessProbe", "/live"), ("readinessProbe", "/ready")):
         assert c[probe]["httpGet"] == {"path": path, "port": "https", "scheme": "HTTPS"}
@@ -265,8 +311,12 @@ def test_inject_webhook_wiring(chart):
     all_docs = render(chart, "all")
     (hook,) = of_kind(all_docs, "MutatingWebhookConfiguration")
     (cert,) = of_kind(all_docs, "Certificate")
-    service = of_kind([d for d in all_docs if d["metadata"]["name"].endswith("-inject")], "Service")[0]["metadata"]["name"]
-    assert hook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == f"{NAMESPACE}/{cert['metadata']['name']}"
+    service = of_kind([d for d in all_docs if d["metadata"]["name"].endswith("-inject")], "Service")[0]["metadata"][
+        "name"
+    ]
+    assert (
+        hook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == f"{NAMESPACE}/{cert['metadata']['name']}"
+    )
     assert f"{service}.{NAMESPACE}.svc" in cert["spec"]["dnsNames"]
     assert "caBundle" not in hook["webhooks"][0]["clientConfig"]
 
@@ -277,8 +327,9 @@ def test_sidecar_template_in_another_chart(tmp_path):
     (parent / "templates").mkdir(parents=True)
     (parent / "charts").mkdir()
     (parent / "charts" / "flextime-exporters").symlink_to(CHART, target_is_directory=True)
-    (parent / "Chart.yaml").write_text("apiVersion: v2\nname: db\nversion: 1.0.0\ndependencies:\n"
-                                       "  - {name: flextime-exporters, version: 0.1.0}\n")
+    (parent / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: db\nversion: 1.0.0\ndependencies:\n  - {name: flextime-exporters, version: 0.1.0}\n"
+    )
     (parent / "values.yaml").write_text("flextime-exporters:\n  node: {enabled: false}\n")
     (parent / "templates" / "statefulset.yaml").write_text("""\
 apiVersion: apps/v1
@@ -309,38 +360,46 @@ spec:
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
 
 
-@pytest.mark.parametrize("bad, named", [
-    ({"node": {"enabled": "yes"}}, "/node/enabled"),
-    ({"mysql": {"enabled": True}}, "mysql"),
-    ({"node": {"enabeld": True}}, "enabeld"),
-    ({"postgres": {"targets": [{"name": "db", "host": "db", "authModule": "m", "port": "5432"}]}}, "/postgres/targets/0/port"),
-    ({"redis": {"passwordFileSecret": {"name": "x", "key": "k", "password": "hunter2"}}}, "password"),
-    ({"inject": {"failurePolicy": "Sometimes"}}, "/inject/failurePolicy"),
-    ({"redis": {"serviceMonitor": {"enabled": "on"}}}, "/redis/serviceMonitor/enabled"),
-    ({"node": {"listenOnAllInterfaces": "no"}}, "/node/listenOnAllInterfaces"),
-    ({"serviceMonitor": {"relabelings": [{"action": "rename"}]}}, "/serviceMonitor/relabelings/0/action"),
-    ({"postgres": {"serviceMonitor": {"metricRelabelings": [{"source_labels": ["x"]}]}}}, "source_labels"),
-    ({"prometheusRule": {"disabled": {"RedisDown": "yes"}}}, "/prometheusRule/disabled/RedisDown"),
-    ({"node": {"extraHostVolumeMounts": [{"name": "t", "hostPath": "var/lib", "mountPath": "/t"}]}},
-     "/node/extraHostVolumeMounts/0/hostPath"),
-    ({"inject": {"podDisruptionBudget": {"maxUnavalable": 1}}}, "maxUnavalable"),
-    ({"global": {"imagePullSecrets": [{"nam": "x"}]}}, "/global/imagePullSecrets/0"),
-])
+@pytest.mark.parametrize(
+    "bad, named",
+    [
+        ({"node": {"enabled": "yes"}}, "/node/enabled"),
+        ({"mysql": {"enabled": True}}, "mysql"),
+        ({"node": {"enabeld": True}}, "enabeld"),
+        (
+            {"postgres": {"targets": [{"name": "db", "host": "db", "authModule": "m", "port": "5432"}]}},
+            "/postgres/targets/0/port",
+        ),
+        ({"redis": {"passwordFileSecret": {"name": "x", "key": "k", "password": "hunter2"}}}, "password"),
+        ({"inject": {"failurePolicy": "Sometimes"}}, "/inject/failurePolicy"),
+        ({"redis": {"serviceMonitor": {"enabled": "on"}}}, "/redis/serviceMonitor/enabled"),
+        ({"node": {"listenOnAllInterfaces": "no"}}, "/node/listenOnAllInterfaces"),
+        ({"serviceMonitor": {"relabelings": [{"action": "rename"}]}}, "/serviceMonitor/relabelings/0/action"),
+        ({"postgres": {"serviceMonitor": {"metricRelabelings": [{"source_labels": ["x"]}]}}}, "source_labels"),
+        ({"prometheusRule": {"disabled": {"RedisDown": "yes"}}}, "/prometheusRule/disabled/RedisDown"),
+        (
+            {"node": {"extraHostVolumeMounts": [{"name": "t", "hostPath": "var/lib", "mountPath": "/t"}]}},
+            "/node/extraHostVolumeMounts/0/hostPath",
+        ),
+        ({"inject": {"podDisruptionBudget": {"maxUnavalable": 1}}}, "maxUnavalable"),
+        ({"global": {"imagePullSecrets": [{"nam": "x"}]}}, "/global/imagePullSecrets/0"),
+    ],
+)
 def test_wrong_values_are_refused_naming_them(chart, bad, named):
     with pytest.raises(helm.HelmValuesError) as exc:
         chart.validate_schema(bad)
     assert named in str(exc.value)
-    with pytest.raises(helm.HelmValuesError) as exc:   # install / template refuse them too
+    with pytest.raises(helm.HelmValuesError) as exc:  # install / template refuse them too
         chart.render(bad, name=RELEASE, namespace=NAMESPACE)
     assert named in str(exc.value)
 
 
 def test_inconsistent_values_fail_with_a_message(chart):
     bad = {"postgres": {"enabled": True, "targets": [{"name": "db", "host": "db", "authModule": "nope"}]}}
-    with pytest.raises(helm.HelmError, match="authModule \"nope\""):
+    with pytest.raises(helm.HelmError, match='authModule "nope"'):
         chart.render(bad, name=RELEASE, namespace=NAMESPACE)
     with pytest.raises(helm.HelmError, match="postgres.targets or postgres.allowedTargets"):
-        chart.render({"postgres": {"enabled": True}}, name=RELEASE)   # the exporter would exit 2
+        chart.render({"postgres": {"enabled": True}}, name=RELEASE)  # the exporter would exit 2
     with pytest.raises(helm.HelmError, match="caBundle"):
         chart.render({"inject": {"enabled": True, "tls": {"certManager": {"enabled": False}}}}, name=RELEASE)
 
@@ -382,9 +441,13 @@ def test_community_values_reach_their_objects(chart):
     # extraManifests, objects and strings, through tpl
     assert named(docs, "ConfigMap", f"{RELEASE}-extra")["data"] == {"note": f"installed by {RELEASE}"}
     assert named(docs, "ConfigMap", f"{RELEASE}-extra-string")["data"] == {"note": "a string manifest"}
-    for component, kind, main in (("node", "DaemonSet", "node-exporter"), ("postgres", "Deployment", "postgres-exporter"),
-                                  ("redis", "Deployment", "redis-exporter"), ("scheduler", "Deployment", "scheduler-exporter"),
-                                  ("inject", "Deployment", "inject")):
+    for component, kind, main in (
+        ("node", "DaemonSet", "node-exporter"),
+        ("postgres", "Deployment", "postgres-exporter"),
+        ("redis", "Deployment", "redis-exporter"),
+        ("scheduler", "Deployment", "scheduler-exporter"),
+        ("inject", "Deployment", "inject"),
+    ):
         c = values[component]
         workload = named(docs, kind, f"{FULL}-{component}")
         pod = workload["spec"]["template"]
@@ -407,7 +470,9 @@ def test_community_values_reach_their_objects(chart):
         policy = named(docs, "NetworkPolicy", f"{FULL}-{component}")
         assert policy["spec"]["podSelector"]["matchLabels"] == workload["spec"]["selector"]["matchLabels"]
         (ingress,) = policy["spec"]["ingress"]
-        assert ingress["ports"] == [{"port": container(spec, main)["ports"][0]["containerPort"], "protocol": "TCP"}], component
+        assert ingress["ports"] == [{"port": container(spec, main)["ports"][0]["containerPort"], "protocol": "TCP"}], (
+            component
+        )
         assert ingress.get("from", []) == c["networkPolicy"].get("ingressFrom", []), component
     # node: another port (beside kube-prometheus-stack's 9100), the host's IP only, a host directory
     node = named(docs, "DaemonSet", f"{FULL}-node")["spec"]["template"]["spec"]
@@ -415,30 +480,45 @@ def test_community_values_reach_their_objects(chart):
     assert "--web.listen-address=[$(HOST_IP)]:9110" in exporter["args"]
     assert {"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}} in exporter["env"]
     assert exporter["ports"] == [{"name": "metrics", "containerPort": 9110, "hostPort": 9110, "protocol": "TCP"}]
-    assert {"name": "textfile", "hostPath": {"path": "/var/lib/node_exporter/textfile", "type": "DirectoryOrCreate"}} in node["volumes"]
+    assert {
+        "name": "textfile",
+        "hostPath": {"path": "/var/lib/node_exporter/textfile", "type": "DirectoryOrCreate"},
+    } in node["volumes"]
     assert {"name": "textfile", "mountPath": "/host/textfile", "readOnly": True} in exporter["volumeMounts"]
     assert node["hostPID"] is False
     # where postgres and redis may connect: DNS and their targets' ports only
     pg_egress = named(docs, "NetworkPolicy", f"{FULL}-postgres")["spec"]["egress"]
     assert pg_egress[1] == {"ports": [{"port": 5433, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}
     assert {"port": 53, "protocol": "UDP"} in pg_egress[0]["ports"]
-    assert named(docs, "NetworkPolicy", f"{FULL}-redis")["spec"]["egress"][1] == {"ports": [{"port": 6380, "protocol": "TCP"}]}
+    assert named(docs, "NetworkPolicy", f"{FULL}-redis")["spec"]["egress"][1] == {
+        "ports": [{"port": 6380, "protocol": "TCP"}]
+    }
     assert "egress" not in named(docs, "NetworkPolicy", f"{FULL}-scheduler")["spec"]
     # the webhook: replicas, its PodDisruptionBudget (minAvailable given), spread over nodes
     inject = named(docs, "Deployment", f"{FULL}-inject")
     assert inject["spec"]["replicas"] == 3
     assert named(docs, "PodDisruptionBudget", f"{FULL}-inject")["spec"] == {
-        "minAvailable": 2, "selector": inject["spec"]["selector"]}
+        "minAvailable": 2,
+        "selector": inject["spec"]["selector"],
+    }
     anti = inject["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
-    assert anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"]
+        == "kubernetes.io/hostname"
+    )
 
 
 def test_community_monitor_settings(chart):
     docs = render(chart, "community")
     sm = values_of("community")["serviceMonitor"]
     monitors = {(d["kind"], d["metadata"]["name"].rsplit("-", 1)[1]): d for d in docs if d["kind"] in MONITORING_KINDS}
-    assert set(monitors) == {("ServiceMonitor", "node"), ("ServiceMonitor", "postgres"), ("PodMonitor", "redis"),
-                             ("ServiceMonitor", "scheduler"), ("PrometheusRule", "rules")}
+    assert set(monitors) == {
+        ("ServiceMonitor", "node"),
+        ("ServiceMonitor", "postgres"),
+        ("PodMonitor", "redis"),
+        ("ServiceMonitor", "scheduler"),
+        ("PrometheusRule", "rules"),
+    }
     node = monitors["ServiceMonitor", "node"]
     assert node["spec"]["sampleLimit"] == 100000 and node["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     (ep,) = node["spec"]["endpoints"]
@@ -454,16 +534,29 @@ def test_community_monitor_settings(chart):
     redis = monitors["PodMonitor", "redis"]
     assert [e["path"] for e in redis["spec"]["podMetricsEndpoints"]] == ["/metrics", "/scrape"]
     assert all(e["honorLabels"] is True for e in redis["spec"]["podMetricsEndpoints"])
-    alerts = {r["alert"] for g in monitors["PrometheusRule", "rules"]["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    alerts = {
+        r["alert"] for g in monitors["PrometheusRule", "rules"]["spec"]["groups"] for r in g["rules"] if "alert" in r
+    }
     # kube-prometheus-stack ships these under its own names; DatabaseSlowQueries switched off by name
-    assert not alerts & {"KubernetesPodCrashLooping", "KubernetesNodeNotReady", "HighCPUUsage", "HighMemoryUsage",
-                         "DiskSpaceLow", "DatabaseSlowQueries"}
+    assert not alerts & {
+        "KubernetesPodCrashLooping",
+        "KubernetesNodeNotReady",
+        "HighCPUUsage",
+        "HighMemoryUsage",
+        "DiskSpaceLow",
+        "DatabaseSlowQueries",
+    }
     assert {"ExporterDown", "DatabaseDown", "RedisDown"} <= alerts
 
 
 def test_job_label_replaces_the_job_relabeling(chart):
-    docs = objects(chart.render({"node": {"enabled": True}, "serviceMonitor": {"enabled": True, "jobLabel": "app.kubernetes.io/name"}},
-                                name=RELEASE, namespace=NAMESPACE))
+    docs = objects(
+        chart.render(
+            {"node": {"enabled": True}, "serviceMonitor": {"enabled": True, "jobLabel": "app.kubernetes.io/name"}},
+            name=RELEASE,
+            namespace=NAMESPACE,
+        )
+    )
     (sm,) = of_kind(docs, "ServiceMonitor")
     assert sm["spec"]["jobLabel"] == "app.kubernetes.io/name"
     assert [r["targetLabel"] for r in sm["spec"]["endpoints"][0]["relabelings"]] == ["instance"]
@@ -516,17 +609,25 @@ def test_node_behind_kube_rbac_proxy_in_its_own_namespace(chart):
     (role,) = of_kind(docs, "ClusterRole")
     assert {r["resources"][0] for r in role["rules"]} == {"tokenreviews", "subjectaccessreviews"}
     (binding,) = of_kind(docs, "ClusterRoleBinding")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": ds["metadata"]["name"], "namespace": "node-exporters"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": ds["metadata"]["name"], "namespace": "node-exporters"}
+    ]
     (pm,) = of_kind(docs, "PodMonitor")
     assert pm["spec"]["namespaceSelector"] == {"matchNames": ["node-exporters"]}
-    assert pm["metadata"]["labels"]["release"] == "kube-prometheus-stack"   # podMonitor.additionalLabels
+    assert pm["metadata"]["labels"]["release"] == "kube-prometheus-stack"  # podMonitor.additionalLabels
     # global.imageRegistry applies to the proxy's image too
     values = {**values_of("node-rbac"), "global": {"imageRegistry": "registry.example.net"}}
     (ds,) = of_kind(objects(chart.render(values, name=RELEASE, namespace=NAMESPACE)), "DaemonSet")
     images = [c["image"] for c in ds["spec"]["template"]["spec"]["containers"]]
-    assert images == ["registry.example.net/flextime/flextime-exporters:0.1.0", "registry.example.net/brancz/kube-rbac-proxy:v0.19.1"]
+    assert images == [
+        "registry.example.net/flextime/flextime-exporters:0.1.0",
+        "registry.example.net/brancz/kube-rbac-proxy:v0.19.1",
+    ]
     (ep,) = pm["spec"]["podMetricsEndpoints"]
-    assert ep["scheme"] == "https" and ep["authorization"]["credentials"] == {"name": "prometheus-scrape-token", "key": "token"}
+    assert ep["scheme"] == "https" and ep["authorization"]["credentials"] == {
+        "name": "prometheus-scrape-token",
+        "key": "token",
+    }
 
 
 @pytest.mark.parametrize("name", VALUE_SETS)
@@ -537,7 +638,7 @@ def test_only_node_pods_need_pod_security_privileged(chart, name):
         host = [k for k in ("hostNetwork", "hostPID", "hostIPC") if spec.get(k)]
         host += [v["name"] for v in spec.get("volumes", []) if "hostPath" in v]
         assert not host or where.startswith("DaemonSet/") and where.endswith("-node"), (where, host)
-        assert spec.get("hostPID") is not True, where   # no collector needs it
+        assert spec.get("hostPID") is not True, where  # no collector needs it
 
 
 def test_replicas_shard_targets_by_hashmod(chart):
@@ -548,7 +649,8 @@ def test_replicas_shard_targets_by_hashmod(chart):
     docs = objects(chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True))
     pg = [d for d in docs if d["metadata"]["name"].endswith("-postgres") and d["kind"] in ("StatefulSet", "Deployment")]
     assert [(d["kind"], d["spec"]["replicas"], d["spec"]["serviceName"]) for d in pg] == [
-        ("StatefulSet", 3, pg[0]["metadata"]["name"])]
+        ("StatefulSet", 3, pg[0]["metadata"]["name"])
+    ]
     rd = [d for d in docs if d["metadata"]["name"].endswith("-redis") and d["kind"] in ("StatefulSet", "Deployment")]
     assert [d["kind"] for d in rd] == ["Deployment"]  # one replica: unchanged
     monitor = next(d for d in of_kind(docs, "ServiceMonitor") if d["metadata"]["name"].endswith("-postgres"))
@@ -559,6 +661,7 @@ def test_replicas_shard_targets_by_hashmod(chart):
             continue
         assert shard == [
             {"action": "hashmod", "sourceLabels": ["__param_target"], "modulus": 3, "targetLabel": "__tmp_shard"},
-            {"action": "keep", "sourceLabels": ["__tmp_shard", "__tmp_ordinal"], "regex": "0;0|1;1|2;2"}]
+            {"action": "keep", "sourceLabels": ["__tmp_shard", "__tmp_ordinal"], "regex": "0;0|1;1|2;2"},
+        ]
     for kind in ("StatefulSet", "ServiceMonitor"):
         assert of_kind(docs, kind)

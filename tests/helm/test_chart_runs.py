@@ -66,13 +66,21 @@ def certificate(tmp_path_factory) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        cert.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
 
 
 def stand_in(path: Path, certificate: tuple[bytes, bytes]) -> None:
@@ -112,7 +120,7 @@ def prepare(docs: list[dict], spec: dict, c: dict, root: Path, certificate) -> t
             if host.exists():
                 local.symlink_to(host)
             else:
-                local.mkdir()   # DirectoryOrCreate
+                local.mkdir()  # DirectoryOrCreate
         elif "configMap" in volume and volume["configMap"]["name"] in configmaps:
             data = configmaps[volume["configMap"]["name"]]
             files = {m["subPath"]: local} if "subPath" in m else {k: local / k for k in data}
@@ -132,16 +140,16 @@ def prepare(docs: list[dict], spec: dict, c: dict, root: Path, certificate) -> t
                     (local / "tls.crt").write_bytes(certificate[0])
                     (local / "tls.key").write_bytes(certificate[1])
         else:
-            local.mkdir(parents=True, exist_ok=True)   # emptyDir
+            local.mkdir(parents=True, exist_ok=True)  # emptyDir
     mounts.sort(key=lambda pair: -len(pair[0]))
 
     where = dict(mounts)
     pattern = re.compile(r"(?<![\w/])(" + "|".join(re.escape(m) for m, _ in mounts) + r")(?=/|$|[\s,\"'])")
 
-    def relocate(text: str) -> str:   # one pass: a relocated path is not relocated again
+    def relocate(text: str) -> str:  # one pass: a relocated path is not relocated again
         return pattern.sub(lambda match: str(where[match[1]]), text) if mounts else text
 
-    for path in written:   # e.g. postgres.yml's password_file paths
+    for path in written:  # e.g. postgres.yml's password_file paths
         path.write_text(relocate(path.read_text()))
     env = {}
     for e in c.get("env", []):
@@ -158,7 +166,7 @@ def prepare(docs: list[dict], spec: dict, c: dict, root: Path, certificate) -> t
         if arg.startswith("--") and "=" in arg:
             value = arg.split("=", 1)[1]
             if value.startswith(str(root)) and not Path(value).exists():
-                stand_in(Path(value), certificate)    # a file of the user's Secret, named by a flag
+                stand_in(Path(value), certificate)  # a file of the user's Secret, named by a flag
         args.append(arg)
     return args, env
 
@@ -179,8 +187,13 @@ def test_every_container_starts(chart, name, tmp_path, certificate):
         assert args[0] in ("node", "postgres", "redis", "scheduler", "inject"), (where, args)
         log = root / "exporter.log"
         with open(log, "w") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "exporters", *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                    env={**os.environ, **env})
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "exporters", *args],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+            )
         scheme = "https" if args[0] == "inject" else "http"
         context = ssl._create_unverified_context() if scheme == "https" else None
         try:
@@ -194,8 +207,14 @@ def test_every_container_starts(chart, name, tmp_path, certificate):
 
 
 def exporter_flags(subcommand: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-m", "exporters", subcommand, "--help"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    out = subprocess.run(
+        [sys.executable, "-m", "exporters", subcommand, "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert out.returncode == 0, out.stderr
     return set(re.findall(r"--(?:no-)?([a-z][\w.-]*[\w])", out.stdout))
 
@@ -208,7 +227,11 @@ def test_collectors_the_chart_names_exist():
     named = {(p.name, m) for p in texts for m in re.findall(r"--(?:no-)?(collector\.[\w.-]*\w)", p.read_text())}
     # and prose naming one: "the textfile collector"
     words = {"a", "an", "any", "default", "every", "each", "no", "one", "that", "the", "this", "which", "your"}
-    named |= {(p.name, f"collector.{w}") for p in texts for w in re.findall(r"\b([a-z_]+) collector\b", p.read_text())
-              if w not in words}
+    named |= {
+        (p.name, f"collector.{w}")
+        for p in texts
+        for w in re.findall(r"\b([a-z_]+) collector\b", p.read_text())
+        if w not in words
+    }
     assert len(named) >= 5
     assert not {(where, flag) for where, flag in named if flag not in flags}

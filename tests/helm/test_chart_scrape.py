@@ -33,12 +33,15 @@ def scrape_configs(monitor: dict, address: str) -> list[dict]:
     name = monitor["metadata"]["name"]
     configs = []
     for i, ep in enumerate(monitor["spec"]["endpoints"]):
-        config = {"job_name": f"serviceMonitor/{NAMESPACE}/{name}/{i}", "metrics_path": ep["path"],
-                  "scheme": ep.get("scheme") or "http", "honor_labels": ep.get("honorLabels", False),
-                  "static_configs": [{"targets": [address],
-                                      "labels": {"__meta_kubernetes_pod_node_name": NODE_NAME}}],
-                  "relabel_configs": relabel(ep.get("relabelings", [])),
-                  "metric_relabel_configs": relabel(ep.get("metricRelabelings", []))}
+        config = {
+            "job_name": f"serviceMonitor/{NAMESPACE}/{name}/{i}",
+            "metrics_path": ep["path"],
+            "scheme": ep.get("scheme") or "http",
+            "honor_labels": ep.get("honorLabels", False),
+            "static_configs": [{"targets": [address], "labels": {"__meta_kubernetes_pod_node_name": NODE_NAME}}],
+            "relabel_configs": relabel(ep.get("relabelings", [])),
+            "metric_relabel_configs": relabel(ep.get("metricRelabelings", [])),
+        }
         if "params" in ep:
             config["params"] = ep["params"]
         configs.append(config)
@@ -47,8 +50,23 @@ def scrape_configs(monitor: dict, address: str) -> list[dict]:
 
 def redis_server(directory, port: int) -> subprocess.Popen:
     binary = require_program("redis-server")
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     end = time.monotonic() + 20
     while True:
         try:
@@ -74,15 +92,24 @@ def test_prometheus_scrapes_through_the_rendered_relabelings(chart, tmp_path, ce
         closed_pg = free_port()
         values = {
             "node": {"enabled": True},
-            "redis": {"enabled": True, "targets": [{"name": f"cache-{i}", "host": "127.0.0.1", "port": p}
-                                                   for i, p in enumerate(redis_ports)]},
-            "postgres": {"enabled": True, "authModules": {"monitoring": {"username": "exporter",
-                                                                         "passwordSecret": {"name": "pg", "key": "password"}}},
-                         "targets": [{"name": "db-1", "host": "127.0.0.1", "port": closed_pg, "authModule": "monitoring"}]},
-            "serviceMonitor": {"enabled": True, "relabelings": [{"action": "replace", "targetLabel": "cluster",
-                                                                 "replacement": "test"}],
-                               "metricRelabelings": [{"action": "drop", "sourceLabels": ["__name__"],
-                                                      "regex": "promhttp_metric_handler_.*"}]},
+            "redis": {
+                "enabled": True,
+                "targets": [{"name": f"cache-{i}", "host": "127.0.0.1", "port": p} for i, p in enumerate(redis_ports)],
+            },
+            "postgres": {
+                "enabled": True,
+                "authModules": {
+                    "monitoring": {"username": "exporter", "passwordSecret": {"name": "pg", "key": "password"}}
+                },
+                "targets": [{"name": "db-1", "host": "127.0.0.1", "port": closed_pg, "authModule": "monitoring"}],
+            },
+            "serviceMonitor": {
+                "enabled": True,
+                "relabelings": [{"action": "replace", "targetLabel": "cluster", "replacement": "test"}],
+                "metricRelabelings": [
+                    {"action": "drop", "sourceLabels": ["__name__"], "regex": "promhttp_metric_handler_.*"}
+                ],
+            },
         }
         docs = objects(chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True))
         monitors = {m["metadata"]["name"].rsplit("-", 1)[1]: m for m in of_kind(docs, "ServiceMonitor")}
@@ -92,17 +119,27 @@ def test_prometheus_scrapes_through_the_rendered_relabelings(chart, tmp_path, ce
             component = where.split("/")[1].rsplit("-", 1)[1]
             args, env = prepare(docs, spec, c, tmp_path / component, certificate)
             port = free_port()
-            args = [f"--web.listen-address=127.0.0.1:{port}" if a.startswith("--web.listen-address=") else a for a in args]
+            args = [
+                f"--web.listen-address=127.0.0.1:{port}" if a.startswith("--web.listen-address=") else a for a in args
+            ]
             log = open(tmp_path / f"{component}.log", "w")
-            procs.append(subprocess.Popen([sys.executable, "-m", "exporters", *args], cwd=ROOT, stdout=log,
-                                          stderr=subprocess.STDOUT, env={**os.environ, **env}))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "exporters", *args],
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, **env},
+                )
+            )
             wait_http(f"http://127.0.0.1:{port}/live", procs[-1], timeout=60)
             addresses[component] = f"127.0.0.1:{port}"
             configs += scrape_configs(monitors[component], addresses[component])
-        assert len(addresses) == 3   # three exporter processes
+        assert len(addresses) == 3  # three exporter processes
         config = tmp_path / "prometheus.yml"
-        config.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
-                                          "scrape_configs": configs}))
+        config.write_text(
+            yaml.safe_dump({"global": {"scrape_interval": "1s", "scrape_timeout": "1s"}, "scrape_configs": configs})
+        )
         prometheus = Prometheus.with_config(tmp_path / "prometheus", config)
 
         def one(expr: str) -> float:

@@ -24,9 +24,21 @@ from exporters.node.systemd import unit_path  # noqa: E402  the object path rule
 
 MANAGER = "/org/freedesktop/systemd1"
 # D-Bus type of each property systemd has (node_exporter asserts these Go types)
-TYPES = {"Remote": "b", "Class": "s", "Version": "s", "SystemState": "s", "Type": "s", "NRestarts": "u",
-         "NAccepted": "u", "NConnections": "u",
-         "NRefused": "u", "ActiveEnterTimestamp": "t", "TasksCurrent": "t", "TasksMax": "t", "LastTriggerUSec": "t"}
+TYPES = {
+    "Remote": "b",
+    "Class": "s",
+    "Version": "s",
+    "SystemState": "s",
+    "Type": "s",
+    "NRestarts": "u",
+    "NAccepted": "u",
+    "NConnections": "u",
+    "NRefused": "u",
+    "ActiveEnterTimestamp": "t",
+    "TasksCurrent": "t",
+    "TasksMax": "t",
+    "LastTriggerUSec": "t",
+}
 
 
 LOGIN = "/org/freedesktop/login1"
@@ -52,8 +64,20 @@ def build(spec: dict) -> tuple[list, dict]:
         props[(MANAGER, "org.freedesktop.systemd1.Manager", key)] = value
     for u in spec["units"]:
         path = unit_path(u["name"])
-        rows.append([u["name"], u.get("description", ""), u.get("load", "loaded"), u["active"], u.get("sub", ""),
-                     "", path, 0, "", "/"])
+        rows.append(
+            [
+                u["name"],
+                u.get("description", ""),
+                u.get("load", "loaded"),
+                u["active"],
+                u.get("sub", ""),
+                "",
+                path,
+                0,
+                "",
+                "/",
+            ]
+        )
         for iface, values in u.get("props", {}).items():
             for key, value in values.items():
                 props[(path, f"org.freedesktop.systemd1.{iface}", key)] = value
@@ -83,8 +107,9 @@ async def main(address: str, units_file: str, stall_file: str) -> None:
             iface, name = msg.body
             if (msg.path, iface, name) in props:
                 return Message.new_method_return(msg, "v", [Variant(TYPES[name], props[(msg.path, iface, name)])])
-            return Message.new_error(msg, "org.freedesktop.DBus.Error.UnknownProperty",
-                                     f"Unknown property or interface {iface}.{name}")
+            return Message.new_error(
+                msg, "org.freedesktop.DBus.Error.UnknownProperty", f"Unknown property or interface {iface}.{name}"
+            )
         if msg.member == "Ping":
             return Message.new_method_return(msg)
         return Message.new_error(msg, "org.freedesktop.DBus.Error.UnknownMethod", f"Unknown method {msg.member}")

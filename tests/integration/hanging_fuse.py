@@ -30,11 +30,22 @@ import time
 
 from fuse import FUSE, FuseOSError, Operations  # fusepy; needs libfuse2
 
-HELLO = b"# HELP flextime_fuse_textfile A sample read through the hanging FUSE mount.\n" \
-        b"# TYPE flextime_fuse_textfile gauge\nflextime_fuse_textfile 42\n"
+HELLO = (
+    b"# HELP flextime_fuse_textfile A sample read through the hanging FUSE mount.\n"
+    b"# TYPE flextime_fuse_textfile gauge\nflextime_fuse_textfile 42\n"
+)
 BLOCK_SIZE = 4096
-STATFS = dict(f_bsize=BLOCK_SIZE, f_frsize=BLOCK_SIZE, f_blocks=1000, f_bfree=500, f_bavail=400,
-              f_files=100, f_ffree=50, f_favail=50, f_namemax=255)
+STATFS = dict(
+    f_bsize=BLOCK_SIZE,
+    f_frsize=BLOCK_SIZE,
+    f_blocks=1000,
+    f_bfree=500,
+    f_bavail=400,
+    f_files=100,
+    f_ffree=50,
+    f_favail=50,
+    f_namemax=255,
+)
 
 
 class Hanging(Operations):
@@ -70,8 +81,9 @@ class Hanging(Operations):
         if path == "/":
             return dict(st_mode=stat.S_IFDIR | 0o755, st_nlink=2, st_ctime=now, st_mtime=now, st_atime=now)
         if path == "/hello.prom":
-            return dict(st_mode=stat.S_IFREG | 0o444, st_nlink=1, st_size=len(HELLO),
-                        st_ctime=now, st_mtime=now, st_atime=now)
+            return dict(
+                st_mode=stat.S_IFREG | 0o444, st_nlink=1, st_size=len(HELLO), st_ctime=now, st_mtime=now, st_atime=now
+            )
         raise FuseOSError(errno.ENOENT)
 
     def readdir(self, path, fh):
@@ -81,7 +93,7 @@ class Hanging(Operations):
     def read(self, path, size, offset, fh):
         if path != "/hello.prom":
             raise FuseOSError(errno.ENOENT)
-        return HELLO[offset:offset + size]
+        return HELLO[offset : offset + size]
 
     def statfs(self, path):
         self._gate("statfs")
@@ -92,13 +104,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mountpoint")
     parser.add_argument("control")
-    parser.add_argument("--max-block", type=float, default=120.0,
-                        help="longest a gated call blocks, in seconds")
+    parser.add_argument("--max-block", type=float, default=120.0, help="longest a gated call blocks, in seconds")
     args = parser.parse_args()
     print(f"hanging_fuse: mounting at {args.mountpoint}", file=sys.stderr, flush=True)
     # Multithreaded (the fusepy default), so a blocked statfs does not hold up getattr or read.
-    FUSE(Hanging(args.control, args.max_block), args.mountpoint, foreground=True,
-         fsname="hanging_fuse", subtype="hanging")
+    FUSE(
+        Hanging(args.control, args.max_block),
+        args.mountpoint,
+        foreground=True,
+        fsname="hanging_fuse",
+        subtype="hanging",
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,20 @@ def binary(tmp_path_factory) -> Path:
         pytest.skip(message)
     out = tmp_path_factory.mktemp("binary")
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, str(ROOT / "packaging" / "build_binary.py"), "--dist", str(out / "dist"),
-                           "--work", str(out / "work")], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "packaging" / "build_binary.py"),
+            "--dist",
+            str(out / "dist"),
+            "--work",
+            str(out / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     path = out / "dist" / "flextime-exporter"
     assert path.is_file() and os.access(path, os.X_OK)
@@ -48,8 +60,13 @@ class Running:
         self.log_path = tmp_path / f"binary-{args[0]}-{free_port()}.log"
         # a clean environment: nothing of this checkout or its virtualenv is on the binary's path
         base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PG"))}
-        self.proc = subprocess.Popen([str(binary), *args], stdout=open(self.log_path, "w"),
-                                     stderr=subprocess.STDOUT, cwd=tmp_path, env={**base, **(env or {})})
+        self.proc = subprocess.Popen(
+            [str(binary), *args],
+            stdout=open(self.log_path, "w"),
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env={**base, **(env or {})},
+        )
 
     def wait(self, url: str) -> None:
         try:
@@ -75,6 +92,7 @@ def test_version(binary):
     proc = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60, cwd="/")
     assert proc.returncode == 0, proc.stderr
     from exporters import __version__
+
     assert proc.stdout.strip() == f"flextime-exporter, version {__version__}"
 
 
@@ -93,8 +111,9 @@ def test_node_against_this_host(binary, tmp_path):
         s = samples(resp.text)
         assert ("node_load1", ()) in s
         assert ("node_memory_MemAvailable_bytes", ()) in s
-        failed = sorted(dict(l)["collector"] for (n, l), v in s.items()
-                        if n == "node_scrape_collector_success" and v == 0)
+        failed = sorted(
+            dict(l)["collector"] for (n, l), v in s.items() if n == "node_scrape_collector_success" and v == 0
+        )
         # collectors whose source this machine lacks may fail; the ones every Linux host has may not
         assert not {"cpu", "meminfo", "loadavg", "filesystem", "netdev", "stat", "uname", "time"} & set(failed), failed
         assert 'exporter="node"' in resp.text
@@ -104,8 +123,13 @@ def test_node_against_this_host(binary, tmp_path):
 
 def test_postgres_against_a_test_server(binary, tmp_path, pg_server):
     port = free_port()
-    run = Running(binary, tmp_path, "postgres", f"--web.listen-address=127.0.0.1:{port}",
-                  env={"DATA_SOURCE_NAME": pg_server.exporter_dsn})
+    run = Running(
+        binary,
+        tmp_path,
+        "postgres",
+        f"--web.listen-address=127.0.0.1:{port}",
+        env={"DATA_SOURCE_NAME": pg_server.exporter_dsn},
+    )
     try:
         run.wait(f"http://127.0.0.1:{port}/live")
         text = http_get(f"http://127.0.0.1:{port}/metrics").text
@@ -122,14 +146,26 @@ def test_postgres_against_a_test_server(binary, tmp_path, pg_server):
 def test_fleet_from_the_binary(binary, tmp_path, pg_server):
     shared, pg_port = free_port(), free_port()
     config = tmp_path / "fleet.yml"
-    config.write_text(yaml.safe_dump({
-        "listen": f"127.0.0.1:{shared}",
-        "exporters": [
-            {"exporter": "node", "path": "/metrics", "args": ["--collector.disable-defaults", "--collector.loadavg"]},
-            {"exporter": "postgres", "listen": f"127.0.0.1:{pg_port}",
-             "env": {"DATA_SOURCE_NAME": pg_server.exporter_dsn}},
-            {"exporter": "redis", "path": "/redis/metrics", "env": {"REDIS_ADDR": "redis://127.0.0.1:1"}},
-        ]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "listen": f"127.0.0.1:{shared}",
+                "exporters": [
+                    {
+                        "exporter": "node",
+                        "path": "/metrics",
+                        "args": ["--collector.disable-defaults", "--collector.loadavg"],
+                    },
+                    {
+                        "exporter": "postgres",
+                        "listen": f"127.0.0.1:{pg_port}",
+                        "env": {"DATA_SOURCE_NAME": pg_server.exporter_dsn},
+                    },
+                    {"exporter": "redis", "path": "/redis/metrics", "env": {"REDIS_ADDR": "redis://127.0.0.1:1"}},
+                ],
+            }
+        )
+    )
     run = Running(binary, tmp_path, "fleet", "--config", str(config))
     try:
         run.wait(f"http://127.0.0.1:{shared}/live")
@@ -142,6 +178,7 @@ def test_fleet_from_the_binary(binary, tmp_path, pg_server):
 
 
 # ---- systemd units ------------------------------------------------------------------------------
+
 
 def _units_for_verify(tmp_path: Path) -> Path:
     """A copy of deploy/systemd/ whose ExecStart names a program that exists here (verify checks it)."""
@@ -162,13 +199,27 @@ def _verify(units: Path, *names: str) -> subprocess.CompletedProcess:
         pytest.skip("systemd-analyze is not installed")
     # the copy first on the unit path (trailing ':' keeps the defaults), so instances find the template
     # and its drop-ins
-    return subprocess.run([analyze, "verify", "--man=no", *names], capture_output=True, text=True, timeout=60,
-                          cwd=units, env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"})
+    return subprocess.run(
+        [analyze, "verify", "--man=no", *names],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=units,
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"},
+    )
 
 
-@pytest.mark.parametrize("unit", ["flextime-exporter@node.service", "flextime-exporter@postgres.service",
-                                  "flextime-exporter@redis.service", "flextime-exporter@scheduler.service",
-                                  "flextime-exporter-fleet.service", "flextime-exporter@node.socket"])
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "flextime-exporter@node.service",
+        "flextime-exporter@postgres.service",
+        "flextime-exporter@redis.service",
+        "flextime-exporter@scheduler.service",
+        "flextime-exporter-fleet.service",
+        "flextime-exporter@node.socket",
+    ],
+)
 def test_systemd_analyze_verify_accepts_the_units(tmp_path, unit):
     units = _units_for_verify(tmp_path)
     proc = _verify(units, unit)
@@ -189,11 +240,21 @@ def test_units_are_hardened():
     for path in [SYSTEMD_DIR / "flextime-exporter@.service", SYSTEMD_DIR / "flextime-exporter-fleet.service"]:
         text = path.read_text()
         settings = dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
-        for key, value in {"DynamicUser": "yes", "ProtectSystem": "strict", "NoNewPrivileges": "yes",
-                           "PrivateTmp": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
-                           "ProtectControlGroups": "yes", "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
-                           "CapabilityBoundingSet": "", "LockPersonality": "yes", "MemoryDenyWriteExecute": "yes",
-                           "Restart": "on-failure", "RestartPreventExitStatus": "2"}.items():
+        for key, value in {
+            "DynamicUser": "yes",
+            "ProtectSystem": "strict",
+            "NoNewPrivileges": "yes",
+            "PrivateTmp": "yes",
+            "ProtectKernelTunables": "yes",
+            "ProtectKernelModules": "yes",
+            "ProtectControlGroups": "yes",
+            "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+            "CapabilityBoundingSet": "",
+            "LockPersonality": "yes",
+            "MemoryDenyWriteExecute": "yes",
+            "Restart": "on-failure",
+            "RestartPreventExitStatus": "2",
+        }.items():
             assert settings.get(key) == value, (path.name, key, settings.get(key))
         assert settings["ProtectHome"] in ("yes", "read-only")
         assert settings["SystemCallFilter"].startswith("@system-service")

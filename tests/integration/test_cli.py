@@ -27,26 +27,34 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
         assert needle in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("args,needles", [
-    (["node", "--no-such-flag"], ["--no-such-flag"]),
-    (["nosuchexporter"], ["nosuchexporter"]),
-    (["node", "--web.listen-address=nonsense"], ["--web.listen-address", "nonsense"]),
-    (["node", "--web.listen-address=127.0.0.1:99999"], ["99999"]),
-    (["node", "--web.listen-address=::1:9100"], ["brackets"]),
-    (["node", "--web.max-requests=many"], ["--web.max-requests"]),
-    (["node", "--path.procfs=/nonexistent/proc"], ["--path.procfs", "/nonexistent/proc"]),
-    (["node", "--path.rootfs=/nonexistent/root"], ["--path.rootfs"]),
-    (["node", "--collector.filesystem.mount-points-exclude=(unclosed"], ["mount-points-exclude", "(unclosed"]),
-    (["node", "--collector.diskstats.device-include=sd", "--collector.diskstats.device-exclude=loop"],
-     ["mutually exclusive"]),
-    (["node", "--log.level=loud"], ["--log.level"]),
-    (["node", "--web.config.file=/nonexistent/web.yml"], ["/nonexistent/web.yml"]),
-    (["node", "--web.telemetry-path=metrics"], ["--web.telemetry-path"]),
-])
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (["node", "--no-such-flag"], ["--no-such-flag"]),
+        (["nosuchexporter"], ["nosuchexporter"]),
+        (["node", "--web.listen-address=nonsense"], ["--web.listen-address", "nonsense"]),
+        (["node", "--web.listen-address=127.0.0.1:99999"], ["99999"]),
+        (["node", "--web.listen-address=::1:9100"], ["brackets"]),
+        (["node", "--web.max-requests=many"], ["--web.max-requests"]),
+        (["node", "--path.procfs=/nonexistent/proc"], ["--path.procfs", "/nonexistent/proc"]),
+        (["node", "--path.rootfs=/nonexistent/root"], ["--path.rootfs"]),
+        (["node", "--collector.filesystem.mount-points-exclude=(unclosed"], ["mount-points-exclude", "(unclosed"]),
+        (
+            ["node", "--collector.diskstats.device-include=sd", "--collector.diskstats.device-exclude=loop"],
+            ["mutually exclusive"],
+        ),
+        (["node", "--log.level=loud"], ["--log.level"]),
+        (["node", "--web.config.file=/nonexistent/web.yml"], ["/nonexistent/web.yml"]),
+        (["node", "--web.telemetry-path=metrics"], ["--web.telemetry-path"]),
+    ],
+)
 def test_bad_input_one_line_exit_2(args, needles):
-    assert_one_line_error(run_cli(*args, f"--web.listen-address=127.0.0.1:{free_port()}")
-                          if args[0] == "node" and not any("listen-address" in a for a in args) else run_cli(*args),
-                          *needles)
+    assert_one_line_error(
+        run_cli(*args, f"--web.listen-address=127.0.0.1:{free_port()}")
+        if args[0] == "node" and not any("listen-address" in a for a in args)
+        else run_cli(*args),
+        *needles,
+    )
 
 
 def test_port_in_use():

@@ -21,8 +21,14 @@ def test_procfs_flag_reads_the_given_tree(exporter_factory, tmp_path):
     stat = (procfs / "stat").read_text().splitlines()
     (procfs / "stat").write_text("\n".join(("btime 1234567890" if l.startswith("btime ") else l) for l in stat) + "\n")
     (procfs / "sys" / "fs" / "file-nr").write_text("42\t0\t9999\n")
-    exp = exporter_factory(f"--path.procfs={procfs}", "--collector.disable-defaults", "--collector.meminfo",
-                           "--collector.stat", "--collector.filefd", "--collector.cpu")
+    exp = exporter_factory(
+        f"--path.procfs={procfs}",
+        "--collector.disable-defaults",
+        "--collector.meminfo",
+        "--collector.stat",
+        "--collector.filefd",
+        "--collector.cpu",
+    )
     text = exp.get().text
     assert value(text, "node_memory_MemTotal_bytes") == 12345 * 1024
     assert value(text, "node_memory_HugePages_Total") == 3

@@ -25,8 +25,9 @@ def write_config(tmp_path: Path, config: dict) -> Path:
 
 
 def run_fleet(config: Path, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run(exporter_cmd("fleet", "--config", str(config)), capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        exporter_cmd("fleet", "--config", str(config)), capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str, logs_before: bool = False) -> None:
@@ -50,8 +51,13 @@ def fleet_proc(tmp_path):
     def start(config: dict, wait_url: str, env: dict | None = None) -> subprocess.Popen:
         path = write_config(tmp_path, config)
         log = open(tmp_path / "fleet.log", "w")
-        proc = subprocess.Popen(exporter_cmd("fleet", "--config", str(path)), stdout=log, stderr=subprocess.STDOUT,
-                                cwd=ROOT, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            exporter_cmd("fleet", "--config", str(path)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+        )
         started.append(proc)
         try:
             wait_http(wait_url, proc)
@@ -73,10 +79,18 @@ def test_one_process_serves_shared_paths_and_own_ports_with_separate_environment
         "listen": f"127.0.0.1:{shared}",
         "exporters": [
             # only loadavg, from its own env: FLEXTIME_NODE_* given here must not reach the others
-            {"exporter": "node", "name": "load", "path": "/metrics",
-             "env": {"FLEXTIME_NODE_COLLECTOR_DISABLE_DEFAULTS": "true", "FLEXTIME_NODE_COLLECTOR_LOADAVG": "true"}},
-            {"exporter": "node", "name": "memory", "path": "/memory/metrics",
-             "args": ["--collector.disable-defaults", "--collector.meminfo"]},
+            {
+                "exporter": "node",
+                "name": "load",
+                "path": "/metrics",
+                "env": {"FLEXTIME_NODE_COLLECTOR_DISABLE_DEFAULTS": "true", "FLEXTIME_NODE_COLLECTOR_LOADAVG": "true"},
+            },
+            {
+                "exporter": "node",
+                "name": "memory",
+                "path": "/memory/metrics",
+                "args": ["--collector.disable-defaults", "--collector.meminfo"],
+            },
             # defaults, on a port of its own
             {"exporter": "node", "name": "host", "listen": f"127.0.0.1:{own}"},
         ],
@@ -117,12 +131,21 @@ def test_exporter_with_targets_on_the_shared_listener_gets_its_probe_route(fleet
     """postgres in multi-target mode only (no DSN): /pg/metrics and /pg/probe on the shared port."""
     shared = free_port()
     pg_config = tmp_path / "pg.yml"
-    pg_config.write_text(yaml.safe_dump({"auth_modules": {"m": {"type": "userpass", "userpass": {
-        "username": "exporter", "password": "x"}}}, "probe": {"allowed_targets": ["127.0.0.1:1"]}}))
-    config = {"listen": [f"127.0.0.1:{shared}"], "exporters": [
-        {"exporter": "node", "path": "/metrics", "args": ["--collector.disable-defaults", "--collector.loadavg"]},
-        {"exporter": "postgres", "path": "/pg/metrics", "args": [f"--config.file={pg_config}"]},
-    ]}
+    pg_config.write_text(
+        yaml.safe_dump(
+            {
+                "auth_modules": {"m": {"type": "userpass", "userpass": {"username": "exporter", "password": "x"}}},
+                "probe": {"allowed_targets": ["127.0.0.1:1"]},
+            }
+        )
+    )
+    config = {
+        "listen": [f"127.0.0.1:{shared}"],
+        "exporters": [
+            {"exporter": "node", "path": "/metrics", "args": ["--collector.disable-defaults", "--collector.loadavg"]},
+            {"exporter": "postgres", "path": "/pg/metrics", "args": [f"--config.file={pg_config}"]},
+        ],
+    }
     fleet_proc(config, f"http://127.0.0.1:{shared}/live")
     assert http_get(f"http://127.0.0.1:{shared}/pg/metrics").status == 200
     refused = http_get(f"http://127.0.0.1:{shared}/pg/probe?target=db.example.com:5432&auth_module=m")
@@ -155,51 +178,120 @@ def _busy_port():
     return s
 
 
-@pytest.mark.parametrize("case", [
-    "duplicate-path", "reserved-path", "duplicate-port", "shared-port", "any-host-port", "unknown-exporter",
-    "bad-flag", "bad-flag-value", "exporter-check", "unknown-key", "libpq-env", "path-without-listen",
-    "duplicate-name", "not-yaml", "missing-file", "port-in-use", "own-auth-on-shared", "systemd-socket",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "duplicate-path",
+        "reserved-path",
+        "duplicate-port",
+        "shared-port",
+        "any-host-port",
+        "unknown-exporter",
+        "bad-flag",
+        "bad-flag-value",
+        "exporter-check",
+        "unknown-key",
+        "libpq-env",
+        "path-without-listen",
+        "duplicate-name",
+        "not-yaml",
+        "missing-file",
+        "port-in-use",
+        "own-auth-on-shared",
+        "systemd-socket",
+    ],
+)
 def test_bad_config_one_line_exit_2_naming_it(tmp_path, case):
     p1, p2 = free_port(), free_port()
     busy = None
     configs = {
-        "duplicate-path": ({"listen": f"127.0.0.1:{p1}", "exporters": [_node("/metrics"), _node("/metrics", name="b")]},
-                           ["exporters[1] (b)", "duplicate path /metrics", "exporters[0] (node)"]),
-        "reserved-path": ({"listen": f"127.0.0.1:{p1}", "exporters": [_node("/health")]},
-                          ["exporters[0] (node)", "duplicate path /health"]),
-        "duplicate-port": ({"exporters": [_node(listen=f"127.0.0.1:{p1}"), _node(listen=f":{p1}", name="b")]},
-                           ["exporters[1] (b)", f"duplicate port {p1}", "exporters[0] (node)"]),
-        "shared-port": ({"listen": f":{p1}", "exporters": [_node("/metrics", name="a"), _node(listen=f"127.0.0.1:{p1}")]},
-                        ["exporters[1] (node)", f"duplicate port {p1}", "shared listener"]),
-        "any-host-port": ({"exporters": [{"exporter": "redis", "listen": f":{p1}"},
-                                         {"exporter": "node", "args": [f"--web.listen-address=127.0.0.1:{p1}"]}]},
-                          ["exporters[1] (node)", f"duplicate port {p1}", "exporters[0] (redis)"]),
-        "unknown-exporter": ({"exporters": [_node(listen=f"127.0.0.1:{p1}"), {"exporter": "mysql"}]},
-                             ["exporters[1]", "unknown exporter 'mysql'"]),
-        "bad-flag": ({"exporters": [{"exporter": "redis", "listen": f"127.0.0.1:{p1}", "args": ["--no-such-flag"]}]},
-                     ["exporters[0] (redis)", "--no-such-flag"]),
-        "bad-flag-value": ({"exporters": [_node(listen=f"127.0.0.1:{p1}"),
-                                          {"exporter": "redis", "listen": f"127.0.0.1:{p2}",
-                                           "env": {"FLEXTIME_REDIS_WEB_MAX_REQUESTS": "many"}}]},
-                           ["exporters[1] (redis)", "many"]),
-        "exporter-check": ({"exporters": [{"exporter": "postgres", "listen": f"127.0.0.1:{p1}"}]},
-                           ["exporters[0] (postgres)", "no PostgreSQL target"]),
+        "duplicate-path": (
+            {"listen": f"127.0.0.1:{p1}", "exporters": [_node("/metrics"), _node("/metrics", name="b")]},
+            ["exporters[1] (b)", "duplicate path /metrics", "exporters[0] (node)"],
+        ),
+        "reserved-path": (
+            {"listen": f"127.0.0.1:{p1}", "exporters": [_node("/health")]},
+            ["exporters[0] (node)", "duplicate path /health"],
+        ),
+        "duplicate-port": (
+            {"exporters": [_node(listen=f"127.0.0.1:{p1}"), _node(listen=f":{p1}", name="b")]},
+            ["exporters[1] (b)", f"duplicate port {p1}", "exporters[0] (node)"],
+        ),
+        "shared-port": (
+            {"listen": f":{p1}", "exporters": [_node("/metrics", name="a"), _node(listen=f"127.0.0.1:{p1}")]},
+            ["exporters[1] (node)", f"duplicate port {p1}", "shared listener"],
+        ),
+        "any-host-port": (
+            {
+                "exporters": [
+                    {"exporter": "redis", "listen": f":{p1}"},
+                    {"exporter": "node", "args": [f"--web.listen-address=127.0.0.1:{p1}"]},
+                ]
+            },
+            ["exporters[1] (node)", f"duplicate port {p1}", "exporters[0] (redis)"],
+        ),
+        "unknown-exporter": (
+            {"exporters": [_node(listen=f"127.0.0.1:{p1}"), {"exporter": "mysql"}]},
+            ["exporters[1]", "unknown exporter 'mysql'"],
+        ),
+        "bad-flag": (
+            {"exporters": [{"exporter": "redis", "listen": f"127.0.0.1:{p1}", "args": ["--no-such-flag"]}]},
+            ["exporters[0] (redis)", "--no-such-flag"],
+        ),
+        "bad-flag-value": (
+            {
+                "exporters": [
+                    _node(listen=f"127.0.0.1:{p1}"),
+                    {
+                        "exporter": "redis",
+                        "listen": f"127.0.0.1:{p2}",
+                        "env": {"FLEXTIME_REDIS_WEB_MAX_REQUESTS": "many"},
+                    },
+                ]
+            },
+            ["exporters[1] (redis)", "many"],
+        ),
+        "exporter-check": (
+            {"exporters": [{"exporter": "postgres", "listen": f"127.0.0.1:{p1}"}]},
+            ["exporters[0] (postgres)", "no PostgreSQL target"],
+        ),
         "unknown-key": ({"exporters": [_node(listen=f"127.0.0.1:{p1}", port=3)]}, ["exporters[0] (node)", "'port'"]),
-        "libpq-env": ({"exporters": [{"exporter": "postgres", "listen": f"127.0.0.1:{p1}",
-                                      "env": {"DATA_SOURCE_NAME": "postgresql://x@h/db", "PGPASSFILE": "/x"}}]},
-                      ["exporters[0] (postgres)", "PGPASSFILE"]),
+        "libpq-env": (
+            {
+                "exporters": [
+                    {
+                        "exporter": "postgres",
+                        "listen": f"127.0.0.1:{p1}",
+                        "env": {"DATA_SOURCE_NAME": "postgresql://x@h/db", "PGPASSFILE": "/x"},
+                    }
+                ]
+            },
+            ["exporters[0] (postgres)", "PGPASSFILE"],
+        ),
         "path-without-listen": ({"exporters": [_node("/metrics")]}, ["exporters[0] (node)", "listen"]),
-        "duplicate-name": ({"exporters": [_node(listen=f"127.0.0.1:{p1}"), _node(listen=f"127.0.0.1:{p2}")]},
-                           ["exporters[1] (node)", "duplicate name 'node'"]),
+        "duplicate-name": (
+            {"exporters": [_node(listen=f"127.0.0.1:{p1}"), _node(listen=f"127.0.0.1:{p2}")]},
+            ["exporters[1] (node)", "duplicate name 'node'"],
+        ),
         # redis_exporter's basic auth flags cannot protect one path of a listener the others share
-        "own-auth-on-shared": ({"listen": f"127.0.0.1:{p1}",
-                                "exporters": [_node("/node"), {"exporter": "redis", "path": "/redis", "args": [
-                                    "--redis.addr=", "-basic-auth-username=u", "-basic-auth-password=p"]}]},
-                               ["exporters[1] (redis)", "--basic-auth-*", "own listener"]),
-        "systemd-socket": ({"exporters": [{"exporter": "redis", "listen": f"127.0.0.1:{p1}",
-                                           "args": ["--web.systemd-socket"]}]},
-                           ["exporters[0] (redis)", "--web.systemd-socket"]),
+        "own-auth-on-shared": (
+            {
+                "listen": f"127.0.0.1:{p1}",
+                "exporters": [
+                    _node("/node"),
+                    {
+                        "exporter": "redis",
+                        "path": "/redis",
+                        "args": ["--redis.addr=", "-basic-auth-username=u", "-basic-auth-password=p"],
+                    },
+                ],
+            },
+            ["exporters[1] (redis)", "--basic-auth-*", "own listener"],
+        ),
+        "systemd-socket": (
+            {"exporters": [{"exporter": "redis", "listen": f"127.0.0.1:{p1}", "args": ["--web.systemd-socket"]}]},
+            ["exporters[0] (redis)", "--web.systemd-socket"],
+        ),
     }
     if case == "not-yaml":
         path = tmp_path / "fleet.yml"
@@ -210,8 +302,10 @@ def test_bad_config_one_line_exit_2_naming_it(tmp_path, case):
     elif case == "port-in-use":
         busy = _busy_port()
         port = busy.getsockname()[1]
-        path = write_config(tmp_path, {"exporters": [_node(listen=f"127.0.0.1:{p1}", name="a"),
-                                                     _node(listen=f"127.0.0.1:{port}", name="b")]})
+        path = write_config(
+            tmp_path,
+            {"exporters": [_node(listen=f"127.0.0.1:{p1}", name="a"), _node(listen=f"127.0.0.1:{port}", name="b")]},
+        )
         needles = ["exporters[1] (b)", f"127.0.0.1:{port}"]
     else:
         config, needles = configs[case]

@@ -38,5 +38,8 @@ def test_help_is_grouped_with_the_exporters_own_flags_first(name):
     for cls in spec.collectors:  # each collector's toggle, then its own flags (redis: --check-keys, ...)
         collectors |= {f"--collector.{cls.name}", *(f.flag for f in cls.flags)}
     assert set(groups["Collectors"]) == collectors
-    assert all(f.startswith(("--web.", "--scrape.", "--probe.")) for f in groups["Web"]) and "--web.listen-address" in groups["Web"]
+    assert (
+        all(f.startswith(("--web.", "--scrape.", "--probe.")) for f in groups["Web"])
+        and "--web.listen-address" in groups["Web"]
+    )
     assert groups["Logging"] == ["--log.level", "--log.format"]

@@ -21,8 +21,25 @@ from exporters.node import SPEC
 
 ENABLED = SPEC.collectors.enabled_names({}, disable_defaults=False)
 # collectors whose source this host has (Debian's node_exporter agrees: see test_node_vs_go.py)
-ALWAYS_HERE = ["cpu", "diskstats", "filefd", "filesystem", "loadavg", "meminfo", "netdev", "os", "stat",
-               "textfile", "time", "uname", "vmstat", "netstat", "sockstat", "netclass", "entropy"]
+ALWAYS_HERE = [
+    "cpu",
+    "diskstats",
+    "filefd",
+    "filesystem",
+    "loadavg",
+    "meminfo",
+    "netdev",
+    "os",
+    "stat",
+    "textfile",
+    "time",
+    "uname",
+    "vmstat",
+    "netstat",
+    "sockstat",
+    "netclass",
+    "entropy",
+]
 
 
 def test_default_collectors_all_succeed(node_exporter_ours):
@@ -53,8 +70,10 @@ def test_gzip_when_accepted(node_exporter_ours):
     assert set(parse_families(gzip.decompress(zipped.body).decode())) == set(parse_families(plain.text))
 
 
-PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-                     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")  # what Prometheus 2.42 sends
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)  # what Prometheus 2.42 sends
 
 
 def test_text_format_for_prometheus_by_default(node_exporter_ours):
@@ -87,10 +106,13 @@ def test_collect_and_exclude_filters(node_exporter_ours):
     assert "node_memory_MemTotal_bytes" in parse_families(without)
 
 
-@pytest.mark.parametrize("query,message", [
-    ("collect[]=cpu&exclude[]=meminfo", "cannot be combined"),
-    ("collect[]=nosuch", "unknown collector: nosuch"),
-])
+@pytest.mark.parametrize(
+    "query,message",
+    [
+        ("collect[]=cpu&exclude[]=meminfo", "cannot be combined"),
+        ("collect[]=nosuch", "unknown collector: nosuch"),
+    ],
+)
 def test_bad_filters_are_400_with_reason(node_exporter_ours, query, message):
     resp = node_exporter_ours.get("/metrics?" + query)
     assert resp.status == 400
@@ -127,8 +149,13 @@ def fake_procfs(tmp_path, *files: str):
 
 def test_failing_collector_gives_success_0_and_the_rest_is_served(exporter_factory, tmp_path):
     procfs = fake_procfs(tmp_path, "stat", "loadavg")  # no meminfo
-    exp = exporter_factory(f"--path.procfs={procfs}", "--collector.disable-defaults", "--collector.meminfo",
-                           "--collector.loadavg", "--collector.stat")
+    exp = exporter_factory(
+        f"--path.procfs={procfs}",
+        "--collector.disable-defaults",
+        "--collector.meminfo",
+        "--collector.loadavg",
+        "--collector.stat",
+    )
     resp = exp.get()
     assert resp.status == 200
     assert value(resp.text, "node_scrape_collector_success", collector="meminfo") == 0
@@ -159,10 +186,12 @@ def test_health_turns_503_when_procfs_goes_away(exporter_factory, tmp_path):
 
 def _release_fifo(path, delay):
     """Open the FIFO for writing after ``delay`` s, which unblocks a reader stuck in open()."""
+
     def run():
         time.sleep(delay)
         fd = os.open(path, os.O_WRONLY)
         os.close(fd)
+
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
@@ -246,8 +275,11 @@ def test_a_tiny_announced_timeout_has_a_floor(exporter_factory):
     exp = exporter_factory()
 
     def succeeded(text):
-        return {dict(labels)["collector"] for (name, labels), v in samples(text).items()
-                if name == "node_scrape_collector_success" and v == 1}
+        return {
+            dict(labels)["collector"]
+            for (name, labels), v in samples(text).items()
+            if name == "node_scrape_collector_success" and v == 1
+        }
 
     normal = succeeded(exp.get().text)  # the collectors that have data on this host
     assert len(normal) > 10
@@ -276,8 +308,7 @@ def test_max_requests_limits_concurrent_scrapes(exporter_factory, tmp_path):
     textdir.mkdir()
     fifo = textdir / "stuck.prom"
     os.mkfifo(fifo)
-    exp = exporter_factory(f"--collector.textfile.directory={textdir}", "--web.max-requests=1",
-                           "--scrape.timeout=2")
+    exp = exporter_factory(f"--collector.textfile.directory={textdir}", "--web.max-requests=1", "--scrape.timeout=2")
     first: list = []
     t = threading.Thread(target=lambda: first.append(exp.get()))
     t.start()
@@ -318,8 +349,9 @@ def test_disable_defaults_keeps_only_named_collectors(exporter_factory):
 
 
 def test_flags_from_environment(exporter_factory):
-    exp = exporter_factory(env={"FLEXTIME_NODE_COLLECTOR_CPU": "false",
-                                "FLEXTIME_NODE_WEB_DISABLE_EXPORTER_METRICS": "true"})
+    exp = exporter_factory(
+        env={"FLEXTIME_NODE_COLLECTOR_CPU": "false", "FLEXTIME_NODE_WEB_DISABLE_EXPORTER_METRICS": "true"}
+    )
     fams = parse_families(exp.get().text)
     assert "node_cpu_seconds" not in fams
     assert "process_resident_memory_bytes" not in fams and "flextime_exporter_build_info" not in fams
@@ -354,7 +386,9 @@ def test_log_formats(exporter_factory, fmt):
     for line in lines:
         if fmt == "text":
             # the grok pattern of the platform's Logstash pipeline
-            assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR) \[[^\]]+\] .+", line), line
+            assert re.match(
+                r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR) \[[^\]]+\] .+", line
+            ), line
         else:
             doc = json.loads(line)
             assert set(doc) >= {"timestamp", "level", "component", "message"}
@@ -373,7 +407,9 @@ def test_concurrent_scrapes_all_answer(node_exporter_ours):
 
 
 def test_deprecated_node_exporter_flag_spellings_still_work(exporter_factory):
-    exp = exporter_factory("--collector.filesystem.ignored-mount-points=^/$", "--collector.netdev.device-blacklist=^lo$")
+    exp = exporter_factory(
+        "--collector.filesystem.ignored-mount-points=^/$", "--collector.netdev.device-blacklist=^lo$"
+    )
     series = samples(exp.get().text)
     assert not [l for (n, l) in series if n == "node_filesystem_size_bytes" and dict(l)["mountpoint"] == "/"]
     netdev = re.compile(r"^node_network_(receive|transmit)_.*_total$")  # netdev's families; netclass has its own filter
@@ -401,10 +437,12 @@ def test_malformed_requests_are_answered_briefly_and_not_logged(exporter_factory
     exp = exporter_factory()
     exp.get()
     before = len(exp.log().splitlines())
-    bad = [b"GARBAGE <script>alert(1)</script> HTTP/1.1\r\n\r\n",
-           b"GET / HTTP/1.1\r\nHost: x\r\nBad <b>Header\r\n\r\n",
-           b"GET /metrics HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
-           b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40]
+    bad = [
+        b"GARBAGE <script>alert(1)</script> HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad <b>Header\r\n\r\n",
+        b"GET /metrics HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40,
+    ]
     for _ in range(5):
         for data in bad:
             answer = _raw_exchange(exp.port, data)

@@ -50,31 +50,48 @@ def make_pki(directory: Path, cn: str = "flextime-inject.test") -> None:
 
     def build(subject, key, issuer, issuer_key, ca: bool, sans=()):
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-        b = (x509.CertificateBuilder().subject_name(name)
-             .issuer_name(issuer.subject if issuer is not None else name)
-             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuer.subject if issuer is not None else name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
         if ca:
-            b = b.add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                              content_commitment=False, key_encipherment=False,
-                                              data_encipherment=False, key_agreement=False, encipher_only=False,
-                                              decipher_only=False), critical=True)
+            b = b.add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
         else:
-            b = (b.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
-                 .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
+            b = b.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False).add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
         return b.sign(issuer_key, hashes.SHA256())
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = build("flextime inject test CA", ca_key, None, ca_key, ca=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    server = build(cn, key, ca, ca_key, ca=False,
-                   sans=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName(cn)])
+    server = build(
+        cn, key, ca, ca_key, ca=False, sans=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName(cn)]
+    )
     (directory / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (directory / "tls.crt").write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    (directory / "tls.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                          serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()))
+    (directory / "tls.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
 
 
 class Webhook:
@@ -96,11 +113,18 @@ class Webhook:
 
     def review(self, pod, uid: str | None = None, **request) -> tuple[str, dict]:
         uid = uid or str(uuid.uuid4())
-        req = {"uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"},
-               "resource": {"group": "", "version": "v1", "resource": "pods"},
-               "operation": "CREATE", "namespace": "data", "object": pod, **request}
-        status, doc = self.post(json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                                            "request": req}).encode())
+        req = {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "operation": "CREATE",
+            "namespace": "data",
+            "object": pod,
+            **request,
+        }
+        status, doc = self.post(
+            json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": req}).encode()
+        )
         assert status == 200
         assert doc["apiVersion"] == "admission.k8s.io/v1" and doc["kind"] == "AdmissionReview"
         assert doc["response"]["uid"] == uid and doc["response"]["allowed"] is True
@@ -118,10 +142,20 @@ def webhook(tmp_path_factory):
     port = free_port()
     log_path = d / "inject.log"
     with open(log_path, "w") as logf:
-        proc = subprocess.Popen(exporter_cmd("inject", f"--web.listen-address=127.0.0.1:{port}",
-                                             f"--tls.cert-file={d / 'tls.crt'}", f"--tls.key-file={d / 'tls.key'}",
-                                             "--image=registry.test/flextime-exporters:9.9.9", "--log.level=debug"),
-                                stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
+        proc = subprocess.Popen(
+            exporter_cmd(
+                "inject",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--tls.cert-file={d / 'tls.crt'}",
+                f"--tls.key-file={d / 'tls.key'}",
+                "--image=registry.test/flextime-exporters:9.9.9",
+                "--log.level=debug",
+            ),
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
     ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
     hook = Webhook(proc, port, log_path, ctx)
     try:
@@ -139,11 +173,23 @@ def pod(annotations: dict | None = None, containers: list | None = None, **meta)
     metadata = {"name": "db-0", "namespace": "data", "labels": {"app": "db"}, **meta}
     if annotations is not None:
         metadata["annotations"] = annotations
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
-            "spec": {"containers": containers if containers is not None else [
-                {"name": "postgres", "image": "postgres:16",
-                 "env": [{"name": "POSTGRES_PASSWORD", "value": SECRET_VALUE}],  # a careless app: still not logged
-                 "ports": [{"containerPort": 5432, "name": "postgres"}]}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": {
+            "containers": containers
+            if containers is not None
+            else [
+                {
+                    "name": "postgres",
+                    "image": "postgres:16",
+                    "env": [{"name": "POSTGRES_PASSWORD", "value": SECRET_VALUE}],  # a careless app: still not logged
+                    "ports": [{"containerPort": 5432, "name": "postgres"}],
+                }
+            ]
+        },
+    }
 
 
 def apply(original: dict, response: dict) -> dict:
@@ -176,8 +222,9 @@ def assert_secure(c: dict) -> None:
 
 # ---- the tests ---------------------------------------------------------------------------------
 def test_postgres_sidecar_from_a_dsn_secret(webhook):
-    original = pod({"exporters.flextime.io/inject": "postgres",
-                    "exporters.flextime.io/postgres-dsn-secret": "db-0-monitoring"})
+    original = pod(
+        {"exporters.flextime.io/inject": "postgres", "exporters.flextime.io/postgres-dsn-secret": "db-0-monitoring"}
+    )
     uid, resp = webhook.review(original)
     patched = apply(original, resp)
     validate(patched)
@@ -185,16 +232,20 @@ def test_postgres_sidecar_from_a_dsn_secret(webhook):
     c = sidecar(patched, "flextime-exporter-postgres")
     assert c["image"] == "registry.test/flextime-exporters:9.9.9"
     assert c["args"] == ["postgres", "--web.listen-address=:9187"]
-    assert c["env"] == [{"name": "DATA_SOURCE_NAME",
-                         "valueFrom": {"secretKeyRef": {"name": "db-0-monitoring", "key": "dsn"}}}]
+    assert c["env"] == [
+        {"name": "DATA_SOURCE_NAME", "valueFrom": {"secretKeyRef": {"name": "db-0-monitoring", "key": "dsn"}}}
+    ]
     assert c["ports"] == [{"name": "metrics", "containerPort": 9187, "protocol": "TCP"}]
     assert c["livenessProbe"]["httpGet"] == {"path": "/live", "port": 9187, "scheme": "HTTP"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 9187, "scheme": "HTTP"}
     assert_secure(c)
     # the annotation keys hold '/': escaped as ~1 in the patch, plain keys in the result
     ops = json.loads(base64.b64decode(resp["patch"]))
-    assert {o["path"] for o in ops} == {"/spec/containers/-", "/metadata/annotations/prometheus.io~1scrape",
-                                        "/metadata/annotations/prometheus.io~1port"}
+    assert {o["path"] for o in ops} == {
+        "/spec/containers/-",
+        "/metadata/annotations/prometheus.io~1scrape",
+        "/metadata/annotations/prometheus.io~1port",
+    }
     ann = patched["metadata"]["annotations"]
     assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == "9187"
     assert ann["exporters.flextime.io/inject"] == "postgres"  # the pod's own annotations are untouched
@@ -204,10 +255,14 @@ def test_postgres_sidecar_from_a_dsn_secret(webhook):
 
 
 def test_postgres_sidecar_from_credentials(webhook):
-    original = pod({"exporters.flextime.io/inject": "postgres",
-                    "exporters.flextime.io/postgres-credentials-secret": "db-0-basic-auth",
-                    "exporters.flextime.io/postgres-port": "6432",
-                    "exporters.flextime.io/postgres-database": "flextime"})
+    original = pod(
+        {
+            "exporters.flextime.io/inject": "postgres",
+            "exporters.flextime.io/postgres-credentials-secret": "db-0-basic-auth",
+            "exporters.flextime.io/postgres-port": "6432",
+            "exporters.flextime.io/postgres-database": "flextime",
+        }
+    )
     _, resp = webhook.review(original)
     patched = apply(original, resp)
     validate(patched)
@@ -219,20 +274,26 @@ def test_postgres_sidecar_from_credentials(webhook):
 
 
 def test_redis_sidecar(webhook):
-    original = pod({"exporters.flextime.io/inject": "redis",
-                    "exporters.flextime.io/redis-port": "6380",
-                    "exporters.flextime.io/redis-password-secret": "cache-auth",
-                    "exporters.flextime.io/redis-password-secret-key": "redis-password"},
-                   containers=[{"name": "redis", "image": "redis:7", "ports": [{"containerPort": 6380}]}],
-                   name=None, generateName="cache-")
+    original = pod(
+        {
+            "exporters.flextime.io/inject": "redis",
+            "exporters.flextime.io/redis-port": "6380",
+            "exporters.flextime.io/redis-password-secret": "cache-auth",
+            "exporters.flextime.io/redis-password-secret-key": "redis-password",
+        },
+        containers=[{"name": "redis", "image": "redis:7", "ports": [{"containerPort": 6380}]}],
+        name=None,
+        generateName="cache-",
+    )
     del original["metadata"]["name"]
     uid, resp = webhook.review(original)
     patched = apply(original, resp)
     validate(patched)
     c = sidecar(patched, "flextime-exporter-redis")
     assert c["args"] == ["redis", "--redis.addr=redis://localhost:6380", "--web.listen-address=:9121"]
-    assert c["env"] == [{"name": "REDIS_PASSWORD",
-                         "valueFrom": {"secretKeyRef": {"name": "cache-auth", "key": "redis-password"}}}]
+    assert c["env"] == [
+        {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "cache-auth", "key": "redis-password"}}}
+    ]
     assert c["ports"] == [{"name": "metrics", "containerPort": 9121, "protocol": "TCP"}]
     assert c["livenessProbe"]["httpGet"]["path"] == "/live" and c["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert_secure(c)
@@ -247,8 +308,9 @@ def test_pod_without_the_annotation_is_left_alone(webhook):
 
 
 def test_already_injected_pod_gets_no_patch(webhook):
-    original = pod({"exporters.flextime.io/inject": "postgres",
-                    "exporters.flextime.io/postgres-dsn-secret": "db-0-monitoring"})
+    original = pod(
+        {"exporters.flextime.io/inject": "postgres", "exporters.flextime.io/postgres-dsn-secret": "db-0-monitoring"}
+    )
     _, first = webhook.review(original)
     once = apply(original, first)
     _, second = webhook.review(once)
@@ -264,19 +326,31 @@ def test_unknown_value_is_allowed_with_a_warning(webhook):
     assert any("WARNING" in line and uid in line and "'mysql'" in line for line in webhook.log().splitlines())
 
 
-@pytest.mark.parametrize("annotation, value", [
-    ("postgres-port", "54x2"), ("postgres-port", "70000"), ("postgres-dsn-secret", "Not_A_Secret"),
-])
+@pytest.mark.parametrize(
+    "annotation, value",
+    [
+        ("postgres-port", "54x2"),
+        ("postgres-port", "70000"),
+        ("postgres-dsn-secret", "Not_A_Secret"),
+    ],
+)
 def test_bad_annotation_value_is_allowed_with_a_warning(webhook, annotation, value):
-    _, resp = webhook.review(pod({"exporters.flextime.io/inject": "postgres",
-                                  f"exporters.flextime.io/{annotation}": value}))
+    _, resp = webhook.review(
+        pod({"exporters.flextime.io/inject": "postgres", f"exporters.flextime.io/{annotation}": value})
+    )
     assert "patch" not in resp
     assert len(resp["warnings"]) == 1 and annotation in resp["warnings"][0] and repr(value) in resp["warnings"][0]
 
 
 def test_existing_scrape_annotations_are_kept(webhook):
-    original = pod({"exporters.flextime.io/inject": "postgres", "prometheus.io/scrape": "true",
-                    "prometheus.io/port": "8080", "exporters.flextime.io/postgres-dsn-secret": "x"})
+    original = pod(
+        {
+            "exporters.flextime.io/inject": "postgres",
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": "8080",
+            "exporters.flextime.io/postgres-dsn-secret": "x",
+        }
+    )
     _, resp = webhook.review(original)
     patched = apply(original, resp)
     validate(patched)
@@ -303,25 +377,76 @@ def test_update_and_other_kinds_are_not_patched(webhook):
     assert "patch" not in resp
 
 
-@pytest.mark.parametrize("name, body, has_uid", [
-    ("not JSON", b"{this is not json", False),
-    ("empty body", b"", False),
-    ("a JSON list", b"[1, 2, 3]", False),
-    ("no request", json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).encode(), False),
-    ("request without uid", json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                                        "request": {"object": {"metadata": {}}}}).encode(), False),
-    ("no object", json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                              "request": {"uid": "u-no-object", "operation": "CREATE"}}).encode(), True),
-    ("object is a string", json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                                       "request": {"uid": "u-string", "object": "garbage"}}).encode(), True),
-    ("garbage spec", json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                                 "request": {"uid": "u-spec", "object": {
-                                     "metadata": {"annotations": {"exporters.flextime.io/inject": "redis"}},
-                                     "spec": {"containers": "nope"}}}}).encode(), True),
-    ("garbage annotations", json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                                        "request": {"uid": "u-ann", "object": {
-                                            "metadata": {"annotations": [1]}}}}).encode(), True),
-])
+@pytest.mark.parametrize(
+    "name, body, has_uid",
+    [
+        ("not JSON", b"{this is not json", False),
+        ("empty body", b"", False),
+        ("a JSON list", b"[1, 2, 3]", False),
+        ("no request", json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).encode(), False),
+        (
+            "request without uid",
+            json.dumps(
+                {
+                    "apiVersion": "admission.k8s.io/v1",
+                    "kind": "AdmissionReview",
+                    "request": {"object": {"metadata": {}}},
+                }
+            ).encode(),
+            False,
+        ),
+        (
+            "no object",
+            json.dumps(
+                {
+                    "apiVersion": "admission.k8s.io/v1",
+                    "kind": "AdmissionReview",
+                    "request": {"uid": "u-no-object", "operation": "CREATE"},
+                }
+            ).encode(),
+            True,
+        ),
+        (
+            "object is a string",
+            json.dumps(
+                {
+                    "apiVersion": "admission.k8s.io/v1",
+                    "kind": "AdmissionReview",
+                    "request": {"uid": "u-string", "object": "garbage"},
+                }
+            ).encode(),
+            True,
+        ),
+        (
+            "garbage spec",
+            json.dumps(
+                {
+                    "apiVersion": "admission.k8s.io/v1",
+                    "kind": "AdmissionReview",
+                    "request": {
+                        "uid": "u-spec",
+                        "object": {
+                            "metadata": {"annotations": {"exporters.flextime.io/inject": "redis"}},
+                            "spec": {"containers": "nope"},
+                        },
+                    },
+                }
+            ).encode(),
+            True,
+        ),
+        (
+            "garbage annotations",
+            json.dumps(
+                {
+                    "apiVersion": "admission.k8s.io/v1",
+                    "kind": "AdmissionReview",
+                    "request": {"uid": "u-ann", "object": {"metadata": {"annotations": [1]}}},
+                }
+            ).encode(),
+            True,
+        ),
+    ],
+)
 def test_malformed_review_is_allowed_without_patch_and_logged(webhook, name, body, has_uid):
     before = len(webhook.log())
     status, doc = webhook.post(body)
@@ -364,8 +489,11 @@ def test_health_routes_and_no_plain_http(webhook):
 
 def test_no_secret_value_in_logs(webhook):
     # run last in the module: every review above went through the same process and log
-    webhook.review(pod({"exporters.flextime.io/inject": "postgres",
-                        "exporters.flextime.io/postgres-dsn-secret": "db-0-monitoring"}))
+    webhook.review(
+        pod(
+            {"exporters.flextime.io/inject": "postgres", "exporters.flextime.io/postgres-dsn-secret": "db-0-monitoring"}
+        )
+    )
     assert SECRET_VALUE not in webhook.log()
     assert "Traceback" not in webhook.log()
 

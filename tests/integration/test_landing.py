@@ -25,8 +25,13 @@ def summary(page: str) -> str:
 
 def test_summary_line_and_timestamps_that_do_not_wrap(exporter_factory, tmp_path):
     procfs = fake_procfs(tmp_path, "stat", "loadavg")  # no meminfo: that collector fails
-    exp = exporter_factory(f"--path.procfs={procfs}", "--collector.disable-defaults", "--collector.meminfo",
-                           "--collector.loadavg", "--collector.stat")
+    exp = exporter_factory(
+        f"--path.procfs={procfs}",
+        "--collector.disable-defaults",
+        "--collector.meminfo",
+        "--collector.loadavg",
+        "--collector.stat",
+    )
     assert summary(exp.get("/").text) == "0/3 collectors ok, 3 not scraped yet"
     assert value(exp.get().text, "node_scrape_collector_success", collector="meminfo") == 0
     page = exp.get("/").text
@@ -39,7 +44,8 @@ def test_summary_line_and_timestamps_that_do_not_wrap(exporter_factory, tmp_path
 
 def test_summary_when_every_collector_succeeds(exporter_factory, tmp_path):
     procfs = fake_procfs(tmp_path, "stat", "loadavg")
-    exp = exporter_factory(f"--path.procfs={procfs}", "--collector.disable-defaults", "--collector.loadavg",
-                           "--collector.stat")
+    exp = exporter_factory(
+        f"--path.procfs={procfs}", "--collector.disable-defaults", "--collector.loadavg", "--collector.stat"
+    )
     exp.get()
     assert summary(exp.get("/").text) == "2/2 collectors ok"

@@ -25,37 +25,50 @@ def one_error_line(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("args,prefix", [
-    (["node", "--no-such-flag"], "flextime-exporter node: error: "),                   # click's usage error
-    (["node", "--web.telemetry-path=metrics"], "flextime-exporter node: error: "),     # our ConfigError
-    (["redis", "--redis.addr=ftp://x"], "flextime-exporter redis: error: "),
-    (["scheduler", "--web.telemetry-path=x"], "flextime-exporter scheduler: error: "),
-    (["fleet", "--config=/nonexistent/fleet.yml"], "flextime-exporter fleet: error: "),
-    (["rules", "check", "/nonexistent/rules.yml"], "flextime-exporter rules check: error: "),
-    (["nosuchcommand"], "flextime-exporter: error: "),
-])
+@pytest.mark.parametrize(
+    "args,prefix",
+    [
+        (["node", "--no-such-flag"], "flextime-exporter node: error: "),  # click's usage error
+        (["node", "--web.telemetry-path=metrics"], "flextime-exporter node: error: "),  # our ConfigError
+        (["redis", "--redis.addr=ftp://x"], "flextime-exporter redis: error: "),
+        (["scheduler", "--web.telemetry-path=x"], "flextime-exporter scheduler: error: "),
+        (["fleet", "--config=/nonexistent/fleet.yml"], "flextime-exporter fleet: error: "),
+        (["rules", "check", "/nonexistent/rules.yml"], "flextime-exporter rules check: error: "),
+        (["nosuchcommand"], "flextime-exporter: error: "),
+    ],
+)
 def test_one_error_prefix_everywhere(args, prefix):
-    line = one_error_line(run_cli(*args, *([f"--web.listen-address=127.0.0.1:{free_port()}"]
-                                          if args[0] in ("node", "redis", "scheduler") else [])))
+    line = one_error_line(
+        run_cli(
+            *args,
+            *([f"--web.listen-address=127.0.0.1:{free_port()}"] if args[0] in ("node", "redis", "scheduler") else []),
+        )
+    )
     assert line.startswith(prefix), line
 
 
-@pytest.mark.parametrize("args,hint", [
-    (["nod"], "Did you mean 'node'?"),
-    (["rules", "chek"], "Did you mean 'check'?"),
-    (["node", "--web.listen-adress=:1"], "Did you mean '--web.listen-address'?"),
-    (["node", "--colector.cpu"], "Did you mean '--collector.arp', '--collector.cpu' or '--no-collector.cpu'?"),
-])
+@pytest.mark.parametrize(
+    "args,hint",
+    [
+        (["nod"], "Did you mean 'node'?"),
+        (["rules", "chek"], "Did you mean 'check'?"),
+        (["node", "--web.listen-adress=:1"], "Did you mean '--web.listen-address'?"),
+        (["node", "--colector.cpu"], "Did you mean '--collector.arp', '--collector.cpu' or '--no-collector.cpu'?"),
+    ],
+)
 def test_one_did_you_mean_format(args, hint):
     line = one_error_line(run_cli(*args))
     assert hint in line, line
     assert "one of" not in line and "(Did" not in line, line
 
 
-@pytest.mark.parametrize("family,host,shown", [
-    (socket.AF_INET, "127.0.0.1", "127.0.0.1:{port}"),
-    (socket.AF_INET6, "::1", "[::1]:{port}"),
-])
+@pytest.mark.parametrize(
+    "family,host,shown",
+    [
+        (socket.AF_INET, "127.0.0.1", "127.0.0.1:{port}"),
+        (socket.AF_INET6, "::1", "[::1]:{port}"),
+    ],
+)
 def test_port_in_use_is_host_colon_port(family, host, shown):
     with socket.socket(family) as s:
         try:
@@ -79,8 +92,14 @@ def test_postgres_dsn_with_a_bad_port_stops_start_up(how):
     else:
         import os
 
-        proc = subprocess.run(exporter_cmd("postgres", listen), capture_output=True, text=True, timeout=30, cwd=ROOT,
-                              env={**os.environ, "DATA_SOURCE_NAME": dsn})
+        proc = subprocess.run(
+            exporter_cmd("postgres", listen),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+            env={**os.environ, "DATA_SOURCE_NAME": dsn},
+        )
     line = one_error_line(proc)
     assert line.startswith(f"flextime-exporter postgres: error: {how}: malformed DSN "), line
     assert "'notaport'" in line and "s3cret-pw" not in line, line

@@ -60,14 +60,20 @@ class Webhook:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def alerts(self, name: str, status: str) -> list[dict]:
-        return [a for n in self.notifications for a in n.get("alerts", [])
-                if a["labels"].get("alertname") == name and a["status"] == status]
+        return [
+            a
+            for n in self.notifications
+            for a in n.get("alerts", [])
+            if a["labels"].get("alertname") == name and a["status"] == status
+        ]
 
     def wait(self, name: str, status: str, timeout: float = 60.0) -> dict:
         end = time.monotonic() + timeout
         while not self.alerts(name, status):
-            assert time.monotonic() < end, f"no {status} {name} within {timeout}s: " \
+            assert time.monotonic() < end, (
+                f"no {status} {name} within {timeout}s: "
                 f"{[(a['labels'].get('alertname'), a['status']) for n in self.notifications for a in n['alerts']]}"
+            )
             time.sleep(0.25)
         return self.alerts(name, status)[-1]
 
@@ -141,29 +147,50 @@ def stack(tmp_path_factory):
     started: list = []
     pg = _start_primary(f"e2e-{RUN}", find_bin_dir())
     binary = debian_redis_binary()
-    redis = _new_server(f"e2e-redis-{RUN}", "master", binary, *_binary_version(binary),
-                        CANARY_PREFIX + secrets.token_hex(8))
+    redis = _new_server(
+        f"e2e-redis-{RUN}", "master", binary, *_binary_version(binary), CANARY_PREFIX + secrets.token_hex(8)
+    )
     hook = Webhook()
     try:
         redis.start()
         exporters = {
             "node-exporter": start_exporter(tmp, exporter="node"),
-            "postgres-exporter": start_exporter(tmp, exporter="postgres",
-                                                env={"DATA_SOURCE_NAME": pg.exporter_dsn + "?sslmode=disable"}),
+            "postgres-exporter": start_exporter(
+                tmp, exporter="postgres", env={"DATA_SOURCE_NAME": pg.exporter_dsn + "?sslmode=disable"}
+            ),
             "redis-exporter": start_exporter(tmp, f"--redis.addr={redis.url}", exporter="redis"),
-            "scheduler-exporter": start_exporter(tmp, f"--redis.addr={redis.url}", f"--bullmq.queue={QUEUE}",
-                                                 exporter="scheduler"),
+            "scheduler-exporter": start_exporter(
+                tmp, f"--redis.addr={redis.url}", f"--bullmq.queue={QUEUE}", exporter="scheduler"
+            ),
         }
         started += exporters.values()
         am_binary = require_program("prometheus-alertmanager", "alertmanager")
-        (tmp / "alertmanager.yml").write_text(yaml.safe_dump({
-            "route": {"receiver": "test", "group_by": ["alertname"], "group_wait": "1s", "group_interval": "1s",
-                      "repeat_interval": "1h"},
-            "receivers": [{"name": "test", "webhook_configs": [{"url": hook.url, "send_resolved": True}]}]}))
+        (tmp / "alertmanager.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "route": {
+                        "receiver": "test",
+                        "group_by": ["alertname"],
+                        "group_wait": "1s",
+                        "group_interval": "1s",
+                        "repeat_interval": "1h",
+                    },
+                    "receivers": [{"name": "test", "webhook_configs": [{"url": hook.url, "send_resolved": True}]}],
+                }
+            )
+        )
         am_port = free_port()
-        am = subprocess.Popen([am_binary, f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'am'}",
-                               f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
-                              stdout=open(tmp / "alertmanager.log", "w"), stderr=subprocess.STDOUT)
+        am = subprocess.Popen(
+            [
+                am_binary,
+                f"--config.file={tmp / 'alertmanager.yml'}",
+                f"--storage.path={tmp / 'am'}",
+                f"--web.listen-address=127.0.0.1:{am_port}",
+                "--cluster.listen-address=",
+            ],
+            stdout=open(tmp / "alertmanager.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
         started.append(am)
         wait_http(f"http://127.0.0.1:{am_port}/-/ready", am, timeout=30)
         rules = _short_rules(tmp / "rules")
@@ -171,13 +198,15 @@ def stack(tmp_path_factory):
             "global": {"scrape_interval": "2s", "scrape_timeout": "2s", "evaluation_interval": "2s"},
             "rule_files": [str(r) for r in rules],
             "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{exp.port}"]}]}
-                               for job, exp in exporters.items()],
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{exp.port}"]}]}
+                for job, exp in exporters.items()
+            ],
         }
         (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
         prom = Prometheus.with_config(tmp / "prom", tmp / "prometheus.yml")
         started.append(prom)
-        prom.wait('count(up == 1) == 4', timeout=30)
+        prom.wait("count(up == 1) == 4", timeout=30)
         yield {"prom": prom, "hook": hook, "pg": pg, "redis": redis, "exporters": exporters}
     finally:
         for thing in reversed(started):
@@ -202,11 +231,12 @@ def _has_data(prom, expr: str) -> bool:
 def test_every_alert_and_dashboard_expression_evaluates(stack):
     prom = stack["prom"]
     # every exporter's families are in (pg_up, redis_up, scheduler_up, node's)
-    prom.wait('count(pg_up) + count(redis_up) + count(scheduler_up) + count(node_load1) == 4', timeout=30)
+    prom.wait("count(pg_up) + count(redis_up) + count(scheduler_up) + count(node_load1) == 4", timeout=30)
     # rate() and increase() need two samples in their window: a few scrapes first
-    prom.wait('min(count_over_time(up[1m])) >= 3', timeout=30)
-    exprs = [("alert " + n, e) for n, e in _alert_exprs()] + [("panel " + n, _substitute(e))
-                                                              for n, e in _dashboard_exprs()]
+    prom.wait("min(count_over_time(up[1m])) >= 3", timeout=30)
+    exprs = [("alert " + n, e) for n, e in _alert_exprs()] + [
+        ("panel " + n, _substitute(e)) for n, e in _dashboard_exprs()
+    ]
     assert len(exprs) > 40
     empty = []
     for name, expr in exprs:
@@ -263,8 +293,9 @@ asyncio.run(main())
 
 
 def _start_worker(url: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WORKER, QUEUE, url], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, QUEUE, url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def test_stopping_the_workers_while_jobs_arrive_fires_the_backlog_alert(stack):

@@ -17,7 +17,9 @@ FLAGS_OF_COLLECTORS_OTHER_HELPERS_BUILD: set[str] = set()
 
 # flags that end the program (checked below) or that the start-up test cannot give as-is, with where they are tested
 NOT_IN_THE_START_UP = {
-    "--help": "prints help and exits", "--help-long": "prints help and exits", "--help-man": "prints help and exits",
+    "--help": "prints help and exits",
+    "--help-long": "prints help and exits",
+    "--help-man": "prints help and exits",
     "--version": "prints the version and exits",
     "--web.listen-address": "given by the test's start_exporter (a free loopback port)",
     "--web.systemd-socket": "needs sockets passed by systemd: tests/integration/test_systemd_socket.py",
@@ -75,8 +77,12 @@ def test_every_flag_is_accepted(reference_flags):
 def value_for(flag: str, shown: str | None, tree, textfiles) -> str | None:
     """A valid value for one flag: its default as node_exporter shows it, or one that fits the flag."""
     if flag.startswith("--path."):
-        return {"--path.procfs": str(tree / "proc"), "--path.sysfs": str(tree / "sys"), "--path.rootfs": "/",
-                "--path.udev.data": str(tree / "udev" / "data")}[flag]
+        return {
+            "--path.procfs": str(tree / "proc"),
+            "--path.sysfs": str(tree / "sys"),
+            "--path.rootfs": "/",
+            "--path.udev.data": str(tree / "udev" / "data"),
+        }[flag]
     if flag == "--collector.textfile.directory":
         return str(textfiles)
     if flag == "--web.config.file":
@@ -113,8 +119,9 @@ def test_starts_and_serves_with_every_flag(reference_flags, node_fixture_tree, t
     textfiles.mkdir()
     args = argv(reference_flags, node_fixture_tree, textfiles, twin)
     assert len(args) > 100
-    exp = start_exporter(tmp_path, *args, env={"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"},
-                         wait_path="/metrics")
+    exp = start_exporter(
+        tmp_path, *args, env={"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}, wait_path="/metrics"
+    )
     try:
         resp = exp.get()
         assert resp.status == 200

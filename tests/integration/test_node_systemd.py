@@ -24,34 +24,73 @@ from conftest import (
     value,
 )
 
-SYSTEMD_FLAGS = ("--collector.disable-defaults", "--collector.systemd", "--collector.logind",
-                 "--collector.systemd.enable-task-metrics",
-                 "--collector.systemd.enable-restarts-metrics", "--collector.systemd.enable-start-time-metrics")
+SYSTEMD_FLAGS = (
+    "--collector.disable-defaults",
+    "--collector.systemd",
+    "--collector.logind",
+    "--collector.systemd.enable-task-metrics",
+    "--collector.systemd.enable-restarts-metrics",
+    "--collector.systemd.enable-start-time-metrics",
+)
 
 UNITS = {
     "manager": {"Version": "252.38-1~deb12u1", "SystemState": "degraded"},
     "units": [
-        {"name": "ssh.service", "active": "active", "sub": "running",
-         "props": {"Service": {"Type": "notify", "NRestarts": 2, "TasksCurrent": 1, "TasksMax": 4915},
-                   "Unit": {"ActiveEnterTimestamp": 1765000000123456}}},
-        {"name": "cron.service", "active": "failed", "sub": "failed",
-         "props": {"Service": {"Type": "simple", "NRestarts": 5, "TasksCurrent": 2**64 - 1, "TasksMax": 2**64 - 1}}},
-        {"name": "getty@tty1.service", "active": "inactive", "sub": "dead",
-         "props": {"Service": {"Type": "idle"}}},  # no NRestarts (systemd < 235): no restart series
-        {"name": "flextime-exporter@node.service", "active": "activating", "sub": "start",
-         "props": {"Service": {"Type": "simple", "NRestarts": 0, "TasksCurrent": 3, "TasksMax": 100}}},
-        {"name": "flextime-exporter.socket", "active": "active", "sub": "listening",
-         "props": {"Socket": {"NAccepted": 17, "NConnections": 1, "NRefused": 0},
-                   "Unit": {"ActiveEnterTimestamp": 1765000001000000}}},
-        {"name": "old.socket", "active": "active", "sub": "listening",  # systemd < 239: no NRefused
-         "props": {"Socket": {"NAccepted": 3, "NConnections": 0}, "Unit": {"ActiveEnterTimestamp": 1}}},
-        {"name": "apt-daily.timer", "active": "active", "sub": "waiting",
-         "props": {"Timer": {"LastTriggerUSec": 1764990000500000}, "Unit": {"ActiveEnterTimestamp": 1764000000000000}}},
+        {
+            "name": "ssh.service",
+            "active": "active",
+            "sub": "running",
+            "props": {
+                "Service": {"Type": "notify", "NRestarts": 2, "TasksCurrent": 1, "TasksMax": 4915},
+                "Unit": {"ActiveEnterTimestamp": 1765000000123456},
+            },
+        },
+        {
+            "name": "cron.service",
+            "active": "failed",
+            "sub": "failed",
+            "props": {"Service": {"Type": "simple", "NRestarts": 5, "TasksCurrent": 2**64 - 1, "TasksMax": 2**64 - 1}},
+        },
+        {
+            "name": "getty@tty1.service",
+            "active": "inactive",
+            "sub": "dead",
+            "props": {"Service": {"Type": "idle"}},
+        },  # no NRestarts (systemd < 235): no restart series
+        {
+            "name": "flextime-exporter@node.service",
+            "active": "activating",
+            "sub": "start",
+            "props": {"Service": {"Type": "simple", "NRestarts": 0, "TasksCurrent": 3, "TasksMax": 100}},
+        },
+        {
+            "name": "flextime-exporter.socket",
+            "active": "active",
+            "sub": "listening",
+            "props": {
+                "Socket": {"NAccepted": 17, "NConnections": 1, "NRefused": 0},
+                "Unit": {"ActiveEnterTimestamp": 1765000001000000},
+            },
+        },
+        {
+            "name": "old.socket",
+            "active": "active",
+            "sub": "listening",  # systemd < 239: no NRefused
+            "props": {"Socket": {"NAccepted": 3, "NConnections": 0}, "Unit": {"ActiveEnterTimestamp": 1}},
+        },
+        {
+            "name": "apt-daily.timer",
+            "active": "active",
+            "sub": "waiting",
+            "props": {
+                "Timer": {"LastTriggerUSec": 1764990000500000},
+                "Unit": {"ActiveEnterTimestamp": 1764000000000000},
+            },
+        },
         {"name": "home.mount", "active": "active", "props": {"Mount": {"Type": "ext4"}}},  # excluded by default
         {"name": "user.slice", "active": "active"},
         {"name": "gone.service", "load": "not-found", "active": "inactive"},  # counted in node_systemd_units only
-        {"name": "reloading.service", "active": "reloading",
-         "props": {"Service": {"Type": "forking", "NRestarts": 1}}},
+        {"name": "reloading.service", "active": "reloading", "props": {"Service": {"Type": "forking", "NRestarts": 1}}},
     ],
     "logind": {
         "seats": ["seat0"],
@@ -89,8 +128,9 @@ def bus(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dbus")
     config = tmp / "bus.conf"
     config.write_text(BUS_CONFIG.format(path=tmp / "bus"))
-    proc = subprocess.Popen([daemon, f"--config-file={config}", "--print-address", "--nofork"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [daemon, f"--config-file={config}", "--print-address", "--nofork"], stdout=subprocess.PIPE, text=True
+    )
     address = proc.stdout.readline().strip()
     assert address.startswith("unix:"), address
     yield address
@@ -104,8 +144,12 @@ def fake_systemd(bus, tmp_path_factory):
     units = tmp / "units.json"
     units.write_text(json.dumps(UNITS))
     stall = tmp / "stall"
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_systemd.py")), bus, str(units),
-                             str(stall)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("fake_systemd.py")), bus, str(units), str(stall)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.stdout.readline().strip() == "ready"
     yield bus, stall
     stop_process(proc)
@@ -127,8 +171,12 @@ def test_same_series_as_node_exporter_1_9(fake_systemd, exporter_factory, tmp_pa
     address, _ = fake_systemd
     env = {"DBUS_SYSTEM_BUS_ADDRESS": address}
     ours = exporter_factory(*SYSTEMD_FLAGS, env=env)
-    go = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *SYSTEMD_FLAGS,
-                           log_path=tmp_path / "go.log", env={**os.environ, **env})
+    go = start_go_exporter(
+        newer_go_binary("prometheus-node-exporter"),
+        *SYSTEMD_FLAGS,
+        log_path=tmp_path / "go.log",
+        env={**os.environ, **env},
+    )
     try:
         go_text = go.get().text
     finally:
@@ -140,8 +188,11 @@ def test_same_series_as_node_exporter_1_9(fake_systemd, exporter_factory, tmp_pa
     expected, got = systemd_samples(go_text), systemd_samples(ours_text)
     assert len(expected) > 40
     assert got == expected
-    types = lambda text: {n: f.type for n, f in parse_families(text).items()  # noqa: E731
-                          if n.startswith(("node_systemd_", "node_logind_"))}
+    types = lambda text: {
+        n: f.type
+        for n, f in parse_families(text).items()  # noqa: E731
+        if n.startswith(("node_systemd_", "node_logind_"))
+    }
     assert types(ours_text) == types(go_text)
     # what a user reads from it
     assert got[("node_systemd_unit_state", (("name", "cron.service"), ("state", "failed"), ("type", "simple")))] == 1
@@ -154,17 +205,25 @@ def test_same_series_as_node_exporter_1_9(fake_systemd, exporter_factory, tmp_pa
 
 def test_unit_filters(fake_systemd, exporter_factory):
     address, _ = fake_systemd
-    exp = exporter_factory("--collector.disable-defaults", "--collector.systemd",
-                           "--collector.systemd.unit-include=.+\\.service", "--collector.systemd.unit-exclude=cron.*",
-                           env={"DBUS_SYSTEM_BUS_ADDRESS": address})
+    exp = exporter_factory(
+        "--collector.disable-defaults",
+        "--collector.systemd",
+        "--collector.systemd.unit-include=.+\\.service",
+        "--collector.systemd.unit-exclude=cron.*",
+        env={"DBUS_SYSTEM_BUS_ADDRESS": address},
+    )
     names = {dict(labels)["name"] for (n, labels) in systemd_samples(exp.get().text) if n == "node_systemd_unit_state"}
     assert names == {"ssh.service", "getty@tty1.service", "flextime-exporter@node.service", "reloading.service"}
 
 
 def test_stalled_systemd_costs_only_the_collector(fake_systemd, stalled, exporter_factory):
     address, _ = fake_systemd
-    exp = exporter_factory("--collector.disable-defaults", "--collector.systemd", "--collector.loadavg",
-                           env={"DBUS_SYSTEM_BUS_ADDRESS": address})
+    exp = exporter_factory(
+        "--collector.disable-defaults",
+        "--collector.systemd",
+        "--collector.loadavg",
+        env={"DBUS_SYSTEM_BUS_ADDRESS": address},
+    )
     deadline = 2.0
     started = time.monotonic()
     resp = exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": str(deadline)})
@@ -182,8 +241,11 @@ def test_stalled_systemd_costs_only_the_collector(fake_systemd, stalled, exporte
 
 
 def test_no_bus_is_a_collector_failure_not_a_crash(exporter_factory, tmp_path):
-    exp = exporter_factory("--collector.disable-defaults", "--collector.systemd",
-                           env={"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/nothing-here"})
+    exp = exporter_factory(
+        "--collector.disable-defaults",
+        "--collector.systemd",
+        env={"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/nothing-here"},
+    )
     resp = exp.get()
     assert resp.status == 200
     assert value(resp.text, "node_scrape_collector_success", collector="systemd") == 0

@@ -16,7 +16,8 @@ from conftest import parse_families, value
 IMPLEMENTED = re.compile(
     r"^node_(cpu_(guest_)?seconds|memory_|filesystem_|load(1|5|15)$|disk_|network_|boot_time|context_switches|forks"
     r"|intr|procs_|uname_|os_|time_|filefd_|textfile_|scrape_collector_|vmstat_|netstat_|sockstat_|softnet_"
-    r"|udp_queues|arp_|pressure_|entropy_|nf_conntrack_|timex_|selinux_)")
+    r"|udp_queues|arp_|pressure_|entropy_|nf_conntrack_|timex_|selinux_)"
+)
 
 
 def label_names(metric) -> tuple[str, ...]:
@@ -58,8 +59,13 @@ def test_no_family_of_ours_contradicts_go(both):
 
 def test_same_label_values_for_devices_cpus_and_mounts(both):
     ours, go, _, _ = both
-    for name in ("node_cpu_seconds_total", "node_filesystem_size_bytes", "node_disk_reads_completed_total",
-                 "node_network_receive_bytes_total", "node_memory_MemTotal_bytes"):
+    for name in (
+        "node_cpu_seconds_total",
+        "node_filesystem_size_bytes",
+        "node_disk_reads_completed_total",
+        "node_network_receive_bytes_total",
+        "node_memory_MemTotal_bytes",
+    ):
         fam = name[:-6] if name.endswith("_total") else name
         series_ours = {tuple(sorted(s.labels.items())) for s in ours[fam].samples}
         series_go = {tuple(sorted(s.labels.items())) for s in go[fam].samples}
@@ -69,7 +75,9 @@ def test_same_label_values_for_devices_cpus_and_mounts(both):
 def test_stable_values_agree(both):
     _, _, ours, go = both
     assert value(ours, "node_memory_MemTotal_bytes") == value(go, "node_memory_MemTotal_bytes")
-    assert value(ours, "node_filesystem_size_bytes", mountpoint="/") == value(go, "node_filesystem_size_bytes", mountpoint="/")
+    assert value(ours, "node_filesystem_size_bytes", mountpoint="/") == value(
+        go, "node_filesystem_size_bytes", mountpoint="/"
+    )
     assert value(ours, "node_boot_time_seconds") == value(go, "node_boot_time_seconds")
     cpus = lambda text: {dict(s.labels)["cpu"] for s in parse_families(text)["node_cpu_seconds"].samples}  # noqa: E731
     assert cpus(ours) == cpus(go) and len(cpus(ours)) >= 1
@@ -77,8 +85,9 @@ def test_stable_values_agree(both):
     uname_o = [s.labels for s in parse_families(ours)["node_uname_info"].samples]
     uname_g = [s.labels for s in parse_families(go)["node_uname_info"].samples]
     assert uname_o == uname_g
-    assert [s.labels for s in parse_families(ours)["node_os_info"].samples] == \
-        [s.labels for s in parse_families(go)["node_os_info"].samples]
+    assert [s.labels for s in parse_families(ours)["node_os_info"].samples] == [
+        s.labels for s in parse_families(go)["node_os_info"].samples
+    ]
 
 
 def test_counters_move_together(both, node_exporter_ours, node_exporter_go):

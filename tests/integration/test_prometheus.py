@@ -44,8 +44,16 @@ scrape_configs:
 """)
     port = free_port()
     log = open(d / "prometheus.log", "w")
-    proc = subprocess.Popen([binary, f"--config.file={d / 'prometheus.yml'}", f"--storage.tsdb.path={d / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={d / 'prometheus.yml'}",
+            f"--storage.tsdb.path={d / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/-/ready", proc, timeout=30)
         yield f"http://127.0.0.1:{port}"
@@ -84,5 +92,8 @@ def test_prometheus_scrapes_us_and_the_seed_host_alert_expressions_evaluate(prom
     assert query(prometheus, 'scrape_samples_post_metric_relabeling{job="node"}')
     # Collectors whose hardware this host lacks (mdadm, zfs, bonding...) report 0 as node_exporter 1.9 does
     # (test_node_vs_go compares them one by one); those every Linux host has must succeed.
-    assert wait_for(prometheus, 'min(node_scrape_collector_success{job="node",collector=~"cpu|diskstats|filesystem|'
-                                'loadavg|meminfo|netclass|netdev|netstat|stat|vmstat"}) == 1')
+    assert wait_for(
+        prometheus,
+        'min(node_scrape_collector_success{job="node",collector=~"cpu|diskstats|filesystem|'
+        'loadavg|meminfo|netclass|netdev|netstat|stat|vmstat"}) == 1',
+    )

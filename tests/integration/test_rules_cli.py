@@ -30,15 +30,38 @@ groups:
 """
 
 DASHBOARD = {
-    "title": "Fleet", "uid": "fleet", "schemaVersion": 39,
+    "title": "Fleet",
+    "uid": "fleet",
+    "schemaVersion": 39,
     "panels": [
-        {"type": "row", "title": "Hosts", "collapsed": True, "panels": [
-            {"type": "timeseries", "title": "Memory", "targets": [
-                {"refId": "A", "expr": "node_memory_MemAvailable_bytes{instance=~\"$instance\"}"}]}]},
-        {"type": "timeseries", "title": "Generation p95", "targets": [
-            {"refId": "A", "expr": "histogram_quantile(0.95, sum by (le) "
-                                   "(rate(schedule_generation_duration_seconds_bucket[$__rate_interval])))"}]},
-        {"type": "stat", "title": "Pods", "targets": [{"refId": "A", "expr": "sum(kube_pod_status_phase{phase=\"Running\"})"}]},
+        {
+            "type": "row",
+            "title": "Hosts",
+            "collapsed": True,
+            "panels": [
+                {
+                    "type": "timeseries",
+                    "title": "Memory",
+                    "targets": [{"refId": "A", "expr": 'node_memory_MemAvailable_bytes{instance=~"$instance"}'}],
+                }
+            ],
+        },
+        {
+            "type": "timeseries",
+            "title": "Generation p95",
+            "targets": [
+                {
+                    "refId": "A",
+                    "expr": "histogram_quantile(0.95, sum by (le) "
+                    "(rate(schedule_generation_duration_seconds_bucket[$__rate_interval])))",
+                }
+            ],
+        },
+        {
+            "type": "stat",
+            "title": "Pods",
+            "targets": [{"refId": "A", "expr": 'sum(kube_pod_status_phase{phase="Running"})'}],
+        },
         {"type": "text", "title": "Read me"},
     ],
 }
@@ -70,8 +93,9 @@ def test_rules_and_dashboard_all_provided(tmp_path):
         "scheduler_queue_jobs": "scheduler",
         "up": "other: Prometheus",
     }
-    assert proc.stdout.splitlines()[-1] == ("11 series in 2 files: 7 from the fleet, 1 recorded by rules, "
-                                            "3 from other components, 0 MISSING")
+    assert proc.stdout.splitlines()[-1] == (
+        "11 series in 2 files: 7 from the fleet, 1 recorded by rules, 3 from other components, 0 MISSING"
+    )
 
 
 def test_a_series_nothing_provides_exits_1(tmp_path):
@@ -94,7 +118,8 @@ def test_not_a_rule_file_exits_2_naming_file_and_line(tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == [
         f"flextime-exporter rules check: error: {f}:1: not a Prometheus rule file (no 'groups') or Grafana dashboard "
-        "(no 'panels'): the document is a mapping"]
+        "(no 'panels'): the document is a mapping"
+    ]
 
 
 def test_help_lists_rules():

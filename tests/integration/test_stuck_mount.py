@@ -115,8 +115,11 @@ def fuse_mount(tmp_path_factory):
     control.mkdir()
     log = base / "hanging_fuse.log"
     with open(log, "w") as logf:
-        proc = subprocess.Popen([sys.executable, str(HERE / "hanging_fuse.py"), str(mnt), str(control),
-                                 "--max-block", "90"], stdout=logf, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "hanging_fuse.py"), str(mnt), str(control), "--max-block", "90"],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+        )
     mount = HangingMount(str(mnt), control, proc, log)
     try:
         end = time.monotonic() + 15
@@ -124,8 +127,10 @@ def fuse_mount(tmp_path_factory):
             if proc.poll() is not None:
                 pytest.fail(f"hanging_fuse.py exited with {proc.returncode} before mounting:\n{log.read_text()}")
             if time.monotonic() > end:
-                unavailable(f"the FUSE mount at {mnt} did not appear in /proc/1/mountinfo "
-                            f"(another mount namespace?):\n{log.read_text()}")
+                unavailable(
+                    f"the FUSE mount at {mnt} did not appear in /proc/1/mountinfo "
+                    f"(another mount namespace?):\n{log.read_text()}"
+                )
             time.sleep(0.05)
         yield mount
     finally:
@@ -159,8 +164,9 @@ def hanging(exporter_factory, fuse_mount):
 def scrape(exp, prometheus_timeout: float):
     """GET /metrics as Prometheus does; (status, text, seconds it took)."""
     t = time.monotonic()
-    resp = exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": str(prometheus_timeout)},
-                   timeout=prometheus_timeout + 15)
+    resp = exp.get(
+        headers={"X-Prometheus-Scrape-Timeout-Seconds": str(prometheus_timeout)}, timeout=prometheus_timeout + 15
+    )
     took = time.monotonic() - t
     return resp.status, resp.text, took
 
@@ -177,8 +183,7 @@ def fs(text: str, metric: str, mountpoint: str) -> float:
 
 
 def has_fs(text: str, metric: str, mountpoint: str) -> bool:
-    return any(n == f"node_filesystem_{metric}" and dict(l).get("mountpoint") == mountpoint
-               for n, l in samples(text))
+    return any(n == f"node_filesystem_{metric}" and dict(l).get("mountpoint") == mountpoint for n, l in samples(text))
 
 
 def success(text: str, collector: str) -> float:
@@ -231,8 +236,9 @@ def test_hung_statfs_is_reported_skipped_and_recovers(hanging, exporter_factory)
     assert hanging.calls("statfs") == hung_calls, "the stuck mount was statfs'ed again while its call hung"
     # The hang pins a thread or two (the stuck statfs, whose worker is replaced,
     # and maybe a fresh lane for the other collectors); nothing more scrape after scrape.
-    assert max(counts) <= counts[0] + 1 and counts[0] <= before + 3, \
+    assert max(counts) <= counts[0] + 1 and counts[0] <= before + 3, (
         f"threads grew: {before} before the hang, then {counts}"
+    )
     assert exp.log().count(f"statvfs on {mnt} did not return") == 1, exp.log()
 
     hanging.release("statfs")
@@ -321,8 +327,9 @@ def test_prometheus_timeout_shorter_than_mount_timeout(hanging, exporter_factory
 
 def test_hung_readdir_of_a_textfile_directory(hanging, exporter_factory):
     """A textfile directory on the hung mount: statfs still answers, listing it does not."""
-    exp = exporter_factory("--collector.filesystem.mount-timeout=1",
-                           f"--collector.textfile.directory={hanging.mountpoint}")
+    exp = exporter_factory(
+        "--collector.filesystem.mount-timeout=1", f"--collector.textfile.directory={hanging.mountpoint}"
+    )
     mnt = hanging.mountpoint
     status, text, _ = scrape(exp, 3)
     assert status == 200
@@ -348,8 +355,9 @@ def test_hung_readdir_of_a_textfile_directory(hanging, exporter_factory):
         assert_reported_normally(text, mnt)
         counts.append(threads(exp.proc.pid))
     assert hanging.calls("readdir") == hung_calls, "the directory was listed again while the listing hung"
-    assert max(counts) <= counts[0] + 1 and counts[0] <= before + 3, \
+    assert max(counts) <= counts[0] + 1 and counts[0] <= before + 3, (
         f"threads grew: {before} before the hang, then {counts}"
+    )
 
     hanging.release("readdir")
     for _ in range(10):

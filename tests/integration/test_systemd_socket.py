@@ -15,16 +15,23 @@ def activate(tmp_path, exporter: str, *args: str, env: dict | None = None):
     program = require_program("systemd-socket-activate")
     port = free_port()
     log = open(tmp_path / f"{exporter}.log", "w")
-    proc = subprocess.Popen([program, "-l", f"127.0.0.1:{port}", "--fdname=web", *exporter_cmd(exporter),
-                             "--web.systemd-socket", *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        [program, "-l", f"127.0.0.1:{port}", "--fdname=web", *exporter_cmd(exporter), "--web.systemd-socket", *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
     return proc, port
 
 
-@pytest.mark.parametrize("exporter,args,metric", [
-    ("node", ("--collector.disable-defaults", "--collector.loadavg"), "node_load1"),
-    ("redis", ("--redis.addr=redis://127.0.0.1:1",), "redis_up"),
-])
+@pytest.mark.parametrize(
+    "exporter,args,metric",
+    [
+        ("node", ("--collector.disable-defaults", "--collector.loadavg"), "node_load1"),
+        ("redis", ("--redis.addr=redis://127.0.0.1:1",), "redis_up"),
+    ],
+)
 def test_scrape_through_the_passed_socket(tmp_path, exporter, args, metric):
     """Every exporter takes the flag: the first connection starts it (systemd-socket-activate execs it on the
     first connection) and that very request is answered."""
@@ -32,6 +39,7 @@ def test_scrape_through_the_passed_socket(tmp_path, exporter, args, metric):
     try:
         wait_http(f"http://127.0.0.1:{port}/live", proc)
         from conftest import http_get
+
         text = http_get(f"http://127.0.0.1:{port}/metrics").text
         value(text, metric)  # present
         assert "flextime_exporter_build_info" in text
@@ -42,15 +50,27 @@ def test_scrape_through_the_passed_socket(tmp_path, exporter, args, metric):
 
 
 def test_without_passed_sockets_it_refuses_to_start(tmp_path):
-    proc = subprocess.run(exporter_cmd("node", "--web.systemd-socket"), capture_output=True, text=True, cwd=ROOT,
-                          env={k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}, timeout=60)
+    proc = subprocess.run(
+        exporter_cmd("node", "--web.systemd-socket"),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")},
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "--web.systemd-socket: no sockets passed by systemd" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_sockets_meant_for_another_process_are_refused(tmp_path):
-    proc = subprocess.run(exporter_cmd("node", "--web.systemd-socket"), capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "LISTEN_PID": "1", "LISTEN_FDS": "1"}, timeout=60)
+    proc = subprocess.run(
+        exporter_cmd("node", "--web.systemd-socket"),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "LISTEN_PID": "1", "LISTEN_FDS": "1"},
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "meant for pid 1" in proc.stderr

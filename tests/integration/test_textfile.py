@@ -21,7 +21,8 @@ def test_files_served_malformed_file_flags_error_rest_still_served(exporter_fact
         'backup_duration_seconds_bucket{le="+Inf"} 4\n'
         "backup_duration_seconds_sum 31.5\n"
         "backup_duration_seconds_count 4\n"
-        "plain_untyped 7\n")
+        "plain_untyped 7\n"
+    )
     (d / "broken.prom").write_text("this is { not a metric\n")
     (d / "ignored.txt").write_text("not_read 1\n")
     os.utime(d / "backup.prom", (1_700_000_000, 1_700_000_000))
@@ -69,8 +70,9 @@ def test_glob_directories_and_unreadable_directory(exporter_factory, tmp_path):
     for name in ("a", "b"):
         (tmp_path / f"jobs-{name}").mkdir()
         (tmp_path / f"jobs-{name}" / "m.prom").write_text(f'job_metric{{src="{name}"}} 1\n')
-    exp = exporter_factory(f"--collector.textfile.directory={tmp_path}/jobs-*",
-                           f"--collector.textfile.directory={tmp_path}/missing")
+    exp = exporter_factory(
+        f"--collector.textfile.directory={tmp_path}/jobs-*", f"--collector.textfile.directory={tmp_path}/missing"
+    )
     text = exp.get().text
     assert value(text, "job_metric", src="a") == 1 and value(text, "job_metric", src="b") == 1
     assert value(text, "node_textfile_scrape_error") == 1  # the missing directory
@@ -86,8 +88,9 @@ def test_failing_directory_is_logged_once_not_on_every_scrape(exporter_factory, 
     """An unreadable directory stays unreadable: one error line when it starts, one info line when
     it is read again, and again one line when it breaks again; each scrape still says so."""
     directory = tmp_path / "jobs"
-    exp = exporter_factory("--collector.disable-defaults", "--collector.textfile",
-                           f"--collector.textfile.directory={directory}")
+    exp = exporter_factory(
+        "--collector.disable-defaults", "--collector.textfile", f"--collector.textfile.directory={directory}"
+    )
     for _ in range(4):
         assert value(exp.get().text, "node_textfile_scrape_error") == 1
     assert exp.log().count(f"cannot read textfile directory {directory}") == 1, exp.log()

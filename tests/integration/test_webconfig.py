@@ -45,20 +45,33 @@ def _name(cn: str) -> x509.Name:
 def _cert(subject_cn, key, issuer_cert, issuer_key, *, ca=False, sans=(), usage=None):
     now = datetime.datetime.now(datetime.timezone.utc)
     issuer = issuer_cert.subject if issuer_cert is not None else _name(subject_cn)
-    builder = (x509.CertificateBuilder()
-               .subject_name(_name(subject_cn)).issuer_name(issuer).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5))
-               .not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-                              critical=False))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject_cn))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+    )
     if ca:
-        builder = builder.add_extension(x509.KeyUsage(
-            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-            key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
-            decipher_only=False), critical=True)
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
     if usage:
@@ -70,7 +83,8 @@ def _write_pair(directory: Path, stem: str, cert, key, passphrase: bytes | None 
     (directory / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     enc = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     (directory / f"{stem}.key").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc))
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+    )
 
 
 @dataclass
@@ -99,17 +113,29 @@ def pki(tmp_path_factory) -> PKI:
     _write_pair(d, "rogue-ca", rogue_ca, rogue_key)
 
     server_key = new_key()
-    server = _cert("127.0.0.1", server_key, ca, ca_key, usage=ExtendedKeyUsageOID.SERVER_AUTH,
-                   sans=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")])
+    server = _cert(
+        "127.0.0.1",
+        server_key,
+        ca,
+        ca_key,
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        sans=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
+    )
     _write_pair(d, "server", server, server_key)
     _write_pair(d, "server-locked", server, server_key, passphrase=b"correct horse")
 
-    for stem, issuer, issuer_key, san in (("client", ca, ca_key, ALLOWED_SAN),
-                                          ("client-other-san", ca, ca_key, OTHER_SAN),
-                                          ("client-rogue", rogue_ca, rogue_key, ALLOWED_SAN)):
+    for stem, issuer, issuer_key, san in (
+        ("client", ca, ca_key, ALLOWED_SAN),
+        ("client-other-san", ca, ca_key, OTHER_SAN),
+        ("client-rogue", rogue_ca, rogue_key, ALLOWED_SAN),
+    ):
         key = new_key()
-        _write_pair(d, stem, _cert(san, key, issuer, issuer_key, usage=ExtendedKeyUsageOID.CLIENT_AUTH,
-                                   sans=[x509.DNSName(san)]), key)
+        _write_pair(
+            d,
+            stem,
+            _cert(san, key, issuer, issuer_key, usage=ExtendedKeyUsageOID.CLIENT_AUTH, sans=[x509.DNSName(san)]),
+            key,
+        )
     (d / "garbage.crt").write_text("this is not a certificate\n")
     return PKI(d)
 
@@ -165,8 +191,9 @@ def start_with_config(tmp_path: Path, config: dict | str, *args, name="web.yml",
 
 # ---- TLS --------------------------------------------------------------------------------------
 def _tls_exporter(tmp_path_factory, pki: PKI, tls: dict, client: str | None = None):
-    exp, _ = start_with_config(tmp_path_factory.mktemp("tls"), {"tls_server_config": tls},
-                               scheme="https", context=pki.client(client))
+    exp, _ = start_with_config(
+        tmp_path_factory.mktemp("tls"), {"tls_server_config": tls}, scheme="https", context=pki.client(client)
+    )
     return exp
 
 
@@ -176,36 +203,63 @@ def tls_plain(tmp_path_factory, pki):
     tmp = tmp_path_factory.mktemp("tls-plain")
     for name in ("server.crt", "server.key"):
         (tmp / name).write_bytes((pki.dir / name).read_bytes())
-    exp, _ = start_with_config(tmp, {"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key"}},
-                               scheme="https", context=pki.client())
+    exp, _ = start_with_config(
+        tmp,
+        {"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key"}},
+        scheme="https",
+        context=pki.client(),
+    )
     yield exp
     exp.stop()
 
 
 @pytest.fixture(scope="module")
 def tls_require(tmp_path_factory, pki):
-    exp = _tls_exporter(tmp_path_factory, pki, {
-        "cert_file": pki.path("server.crt"), "key_file": pki.path("server.key"),
-        "client_auth_type": "RequireAndVerifyClientCert", "client_ca_file": pki.path("ca.crt")}, client="client")
+    exp = _tls_exporter(
+        tmp_path_factory,
+        pki,
+        {
+            "cert_file": pki.path("server.crt"),
+            "key_file": pki.path("server.key"),
+            "client_auth_type": "RequireAndVerifyClientCert",
+            "client_ca_file": pki.path("ca.crt"),
+        },
+        client="client",
+    )
     yield exp
     exp.stop()
 
 
 @pytest.fixture(scope="module")
 def tls_if_given(tmp_path_factory, pki):
-    exp = _tls_exporter(tmp_path_factory, pki, {
-        "cert_file": pki.path("server.crt"), "key_file": pki.path("server.key"),
-        "client_auth_type": "VerifyClientCertIfGiven", "client_ca_file": pki.path("ca.crt")})
+    exp = _tls_exporter(
+        tmp_path_factory,
+        pki,
+        {
+            "cert_file": pki.path("server.crt"),
+            "key_file": pki.path("server.key"),
+            "client_auth_type": "VerifyClientCertIfGiven",
+            "client_ca_file": pki.path("ca.crt"),
+        },
+    )
     yield exp
     exp.stop()
 
 
 @pytest.fixture(scope="module")
 def tls_sans(tmp_path_factory, pki):
-    exp = _tls_exporter(tmp_path_factory, pki, {
-        "cert_file": pki.path("server.crt"), "key_file": pki.path("server.key"),
-        "client_auth_type": "RequireAndVerifyClientCert", "client_ca_file": pki.path("ca.crt"),
-        "client_allowed_sans": [ALLOWED_SAN]}, client="client")
+    exp = _tls_exporter(
+        tmp_path_factory,
+        pki,
+        {
+            "cert_file": pki.path("server.crt"),
+            "key_file": pki.path("server.key"),
+            "client_auth_type": "RequireAndVerifyClientCert",
+            "client_ca_file": pki.path("ca.crt"),
+            "client_allowed_sans": [ALLOWED_SAN],
+        },
+        client="client",
+    )
     yield exp
     exp.stop()
 
@@ -293,9 +347,9 @@ def auth_users():
 @pytest.fixture(scope="module")
 def auth_exp(tmp_path_factory, auth_users):
     tmp = tmp_path_factory.mktemp("auth")
-    exp, _ = start_with_config(tmp, {"basic_auth_users": auth_users,
-                                     "http_server_config": {"headers": SECURITY_HEADERS}},
-                               "--log.level=debug")  # debug turns the access log on: the strictest case for leaks
+    exp, _ = start_with_config(
+        tmp, {"basic_auth_users": auth_users, "http_server_config": {"headers": SECURITY_HEADERS}}, "--log.level=debug"
+    )  # debug turns the access log on: the strictest case for leaks
     yield exp
     exp.stop()
 
@@ -342,23 +396,32 @@ def test_secrets_never_appear_in_log_or_pages(auth_exp, auth_users):
     pages = [auth_exp.get(p, basic("alice", ALICE_PW)).text for p in AUTH_PATHS]
     log = auth_exp.log()
     assert "GET /metrics" in log, "the access log is not on: this check would prove nothing"
-    secrets = [ALICE_PW, BOB_PW, "alice-wrong", *auth_users.values(),
-               *(h[7:29] for h in auth_users.values()),  # the salt alone
-               basic("alice", ALICE_PW)["Authorization"].split()[1], basic("bob", BOB_PW)["Authorization"].split()[1]]
+    secrets = [
+        ALICE_PW,
+        BOB_PW,
+        "alice-wrong",
+        *auth_users.values(),
+        *(h[7:29] for h in auth_users.values()),  # the salt alone
+        basic("alice", ALICE_PW)["Authorization"].split()[1],
+        basic("bob", BOB_PW)["Authorization"].split()[1],
+    ]
     for secret in secrets:
         assert secret not in log, f"{secret!r} is in the exporter's log"
         for page in pages:
             assert secret not in page, f"{secret!r} is on a page"
 
 
-@pytest.mark.parametrize("path,headers,status", [
-    ("/metrics", basic("alice", ALICE_PW), 200),
-    ("/", basic("alice", ALICE_PW), 200),
-    ("/health", basic("alice", ALICE_PW), 200),
-    ("/no-such-page", basic("alice", ALICE_PW), 404),
-    ("/metrics", {}, 401),
-    ("/metrics?collect[]=nope", basic("alice", ALICE_PW), 400),
-])
+@pytest.mark.parametrize(
+    "path,headers,status",
+    [
+        ("/metrics", basic("alice", ALICE_PW), 200),
+        ("/", basic("alice", ALICE_PW), 200),
+        ("/health", basic("alice", ALICE_PW), 200),
+        ("/no-such-page", basic("alice", ALICE_PW), 404),
+        ("/metrics", {}, 401),
+        ("/metrics?collect[]=nope", basic("alice", ALICE_PW), 400),
+    ],
+)
 def test_security_headers_are_on_every_answer(auth_exp, path, headers, status):
     resp = auth_exp.get(path, headers)
     assert resp.status == status
@@ -374,13 +437,15 @@ def test_a_user_added_to_the_file_gets_in_without_restart(tmp_path):
         pid = exp.proc.pid
         assert exp.get("/metrics", basic("carol", "carol-pw")).status == 401
         write_config(path, {"basic_auth_users": {"alice": alice, "carol": bcrypt_hash("carol-pw")}})
-        assert poll(lambda: exp.get("/metrics", basic("carol", "carol-pw")).status == 200), \
+        assert poll(lambda: exp.get("/metrics", basic("carol", "carol-pw")).status == 200), (
             "the new user is still refused"
+        )
         assert exp.get("/metrics", basic("alice", ALICE_PW)).status == 200
         # and a removed user is out again, also without a restart
         write_config(path, {"basic_auth_users": {"carol": bcrypt_hash("carol-pw")}})
-        assert poll(lambda: exp.get("/metrics", basic("alice", ALICE_PW)).status == 401), \
+        assert poll(lambda: exp.get("/metrics", basic("alice", ALICE_PW)).status == 401), (
             "the removed user still gets in"
+        )
         assert exp.proc.poll() is None and exp.proc.pid == pid
     finally:
         exp.stop()
@@ -398,8 +463,9 @@ def test_a_broken_or_half_saved_file_keeps_the_previous_users(tmp_path):
         with open(path, "w") as f:
             assert exp.get("/metrics").status == 401, "an empty (half-saved) file turned basic auth off"
             f.write(yaml.safe_dump({"basic_auth_users": {"carol": carol, "erin": bcrypt_hash("erin-pw")}}))
-        assert poll(lambda: exp.get("/metrics", basic("erin", "erin-pw")).status == 200), \
+        assert poll(lambda: exp.get("/metrics", basic("erin", "erin-pw")).status == 200), (
             "the file saved after the empty instant was not read"
+        )
         assert exp.get("/metrics").status == 401
         assert exp.proc.poll() is None
         assert "Traceback" not in exp.log()
@@ -410,8 +476,13 @@ def test_a_broken_or_half_saved_file_keeps_the_previous_users(tmp_path):
 # ---- rate limit -------------------------------------------------------------------------------
 def test_rate_limit_answers_429_beyond_the_burst_then_recovers(tmp_path):
     burst, interval = 5, 1.0
-    exp, _ = start_with_config(tmp_path, {"rate_limit": {"interval": "1s", "burst": burst},
-                                          "http_server_config": {"headers": {"X-Frame-Options": "deny"}}})
+    exp, _ = start_with_config(
+        tmp_path,
+        {
+            "rate_limit": {"interval": "1s", "burst": burst},
+            "http_server_config": {"headers": {"X-Frame-Options": "deny"}},
+        },
+    )
     try:
         started = time.monotonic()
         answers = [exp.get("/metrics") for _ in range(20)]
@@ -449,16 +520,22 @@ def _tls(pki: PKI, **extra) -> dict:
 # id -> (config: text, dict, or function of the PKI; words the error line must name; strings it must not contain)
 BAD_FILES = {
     "unknown-top-level-key": ({"basic_auth_user": {"alice": _HASH}}, ["unknown", "basic_auth_user"], [_HASH]),
-    "unknown-tls-key": (lambda p: {"tls_server_config": {"cert_file": p.path("server.crt"),
-                                                         "keyfile": p.path("server.key")}}, ["keyfile"], []),
+    "unknown-tls-key": (
+        lambda p: {"tls_server_config": {"cert_file": p.path("server.crt"), "keyfile": p.path("server.key")}},
+        ["keyfile"],
+        [],
+    ),
     "malformed-yaml": ("basic_auth_users:\n  alice: [unclosed\n", ["YAML"], []),
     "binary-file": (lambda p: (p.dir / "server.key").read_bytes()[:40] + b"\xff\xfe\x00\x01", ["text"], []),
     "yaml-non-string-keys": ("1: one\nbasic_auth_userz: {}\n", ["unknown"], []),
     "not-a-mapping": ("- basic_auth_users\n", ["mapping"], []),
     "missing-key-file": (lambda p: {"tls_server_config": {"cert_file": p.path("server.crt")}}, ["key_file"], []),
     "key-file-does-not-exist": (lambda p: _tls(p, key_file=p.path("nope.key")), ["nope.key", "No such file"], []),
-    "cert-not-a-certificate": (lambda p: _tls(p, cert_file=p.path("garbage.crt")),
-                               ["cert_file", "garbage.crt", "certificate"], []),
+    "cert-not-a-certificate": (
+        lambda p: _tls(p, cert_file=p.path("garbage.crt")),
+        ["cert_file", "garbage.crt", "certificate"],
+        [],
+    ),
     "cert-is-a-directory": (lambda p: _tls(p, cert_file=str(p.dir)), ["cert_file"], []),
     "key-does-not-match-cert": (lambda p: _tls(p, key_file=p.path("client.key")), ["key"], []),
     "key-encrypted": (lambda p: _tls(p, key_file=p.path("server-locked.key")), ["key_file", "encrypted"], []),
@@ -466,26 +543,48 @@ BAD_FILES = {
     "hash-truncated": ({"basic_auth_users": {"alice": _HASH[:40]}}, ["alice", "bcrypt"], [_HASH[:40]]),
     "hash-one-char-short": ({"basic_auth_users": {"alice": _HASH[:-1]}}, ["alice", "bcrypt"], [_HASH[:-1]]),
     "hash-not-a-string": ({"basic_auth_users": {"alice": 12345}}, ["alice", "bcrypt"], []),
-    "client-ca-with-NoClientCert": (lambda p: _tls(p, client_auth_type="NoClientCert",
-                                                   client_ca_file=p.path("ca.crt")),
-                                    ["client_ca_file", "NoClientCert"], []),
-    "client-ca-without-auth-type": (lambda p: _tls(p, client_ca_file=p.path("ca.crt")),
-                                    ["client_ca_file", "NoClientCert"], []),
-    "auth-type-RequireAnyClientCert": (lambda p: _tls(p, client_auth_type="RequireAnyClientCert",
-                                                      client_ca_file=p.path("ca.crt")),
-                                       ["RequireAnyClientCert"], []),
+    "client-ca-with-NoClientCert": (
+        lambda p: _tls(p, client_auth_type="NoClientCert", client_ca_file=p.path("ca.crt")),
+        ["client_ca_file", "NoClientCert"],
+        [],
+    ),
+    "client-ca-without-auth-type": (
+        lambda p: _tls(p, client_ca_file=p.path("ca.crt")),
+        ["client_ca_file", "NoClientCert"],
+        [],
+    ),
+    "auth-type-RequireAnyClientCert": (
+        lambda p: _tls(p, client_auth_type="RequireAnyClientCert", client_ca_file=p.path("ca.crt")),
+        ["RequireAnyClientCert"],
+        [],
+    ),
     "auth-type-unknown": (lambda p: _tls(p, client_auth_type="VerifyMaybe"), ["VerifyMaybe"], []),
-    "verify-without-client-ca": (lambda p: _tls(p, client_auth_type="RequireAndVerifyClientCert"),
-                                 ["client_ca_file"], []),
-    "allowed-sans-not-a-list": (lambda p: _tls(p, client_auth_type="RequireAndVerifyClientCert",
-                                               client_ca_file=p.path("ca.crt"), client_allowed_sans=ALLOWED_SAN),
-                                ["client_allowed_sans"], []),
+    "verify-without-client-ca": (
+        lambda p: _tls(p, client_auth_type="RequireAndVerifyClientCert"),
+        ["client_ca_file"],
+        [],
+    ),
+    "allowed-sans-not-a-list": (
+        lambda p: _tls(
+            p,
+            client_auth_type="RequireAndVerifyClientCert",
+            client_ca_file=p.path("ca.crt"),
+            client_allowed_sans=ALLOWED_SAN,
+        ),
+        ["client_allowed_sans"],
+        [],
+    ),
     "header-not-allowed": ({"http_server_config": {"headers": {"X-Powered-By": "flextime"}}}, ["X-Powered-By"], []),
-    "header-bad-value": ({"http_server_config": {"headers": {"X-Frame-Options": "allowall"}}},
-                         ["X-Frame-Options", "allowall"], []),
-    "header-with-newline": ({"http_server_config": {"headers": {"Content-Security-Policy": "default-src 'self'\r\n"
-                                                                "Set-Cookie: a=b"}}},
-                            ["Content-Security-Policy"], []),
+    "header-bad-value": (
+        {"http_server_config": {"headers": {"X-Frame-Options": "allowall"}}},
+        ["X-Frame-Options", "allowall"],
+        [],
+    ),
+    "header-with-newline": (
+        {"http_server_config": {"headers": {"Content-Security-Policy": "default-src 'self'\r\nSet-Cookie: a=b"}}},
+        ["Content-Security-Policy"],
+        [],
+    ),
     "rate-burst-not-a-number": ({"rate_limit": {"interval": "1s", "burst": "lots"}}, ["burst"], []),
     "rate-interval-not-a-duration": ({"rate_limit": {"interval": "fast", "burst": 5}}, ["interval"], []),
     "file-does-not-exist": (None, ["does-not-exist.yml", "No such file"], []),
@@ -551,9 +650,14 @@ def test_cert_file_that_cannot_be_read_is_one_line_and_exit_status_2(tmp_path, p
     cert = tmp_path / "server.crt"
     cert.mkdir()
     path = write_config(tmp_path / "web.yml", _tls(pki, cert_file=str(cert)))
-    done = subprocess.run(exporter_cmd("node", f"--web.listen-address=127.0.0.1:{free_port()}",
-                                       f"--web.config.file={path}"),
-                          cwd=ROOT, capture_output=True, text=True, timeout=15, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        exporter_cmd("node", f"--web.listen-address=127.0.0.1:{free_port()}", f"--web.config.file={path}"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=15,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cert_file" in lines[0] and "Traceback" not in done.stderr, done.stderr
@@ -582,8 +686,14 @@ def test_rotated_certificate_is_served_without_a_restart(tmp_path, pki):
     try:
         before = _served_certificate(exp.port, pki)
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _cert("127.0.0.1", key, ca, ca_key, usage=ExtendedKeyUsageOID.SERVER_AUTH,
-                     sans=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+        cert = _cert(
+            "127.0.0.1",
+            key,
+            ca,
+            ca_key,
+            usage=ExtendedKeyUsageOID.SERVER_AUTH,
+            sans=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        )
         staging = tmp_path / "staging"
         staging.mkdir()
         _write_pair(staging, "tls", cert, key)

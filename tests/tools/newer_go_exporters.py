@@ -20,14 +20,27 @@ from pathlib import Path
 
 PACKAGES = ("prometheus-node-exporter", "prometheus-postgres-exporter", "prometheus-redis-exporter")
 SUITE = "trixie"
-CACHE = Path(os.environ.get("FLEXTIME_GO_REFERENCE_DIR")
-             or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "flextime-go-reference")
+CACHE = Path(
+    os.environ.get("FLEXTIME_GO_REFERENCE_DIR")
+    or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "flextime-go-reference"
+)
 
 
 def _apt_options(cache: Path) -> list[str]:
-    return ["-o", f"Dir::Etc::SourceList={cache / 'apt' / 'sources.list'}", "-o", "Dir::Etc::SourceParts=/dev/null",
-            "-o", f"Dir::State::Lists={cache / 'apt' / 'lists'}", "-o", f"Dir::Cache={cache / 'apt' / 'cache'}",
-            "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root"]
+    return [
+        "-o",
+        f"Dir::Etc::SourceList={cache / 'apt' / 'sources.list'}",
+        "-o",
+        "Dir::Etc::SourceParts=/dev/null",
+        "-o",
+        f"Dir::State::Lists={cache / 'apt' / 'lists'}",
+        "-o",
+        f"Dir::Cache={cache / 'apt' / 'cache'}",
+        "-o",
+        "Debug::NoLocking=1",
+        "-o",
+        "APT::Sandbox::User=root",
+    ]
 
 
 def fetch(cache: Path = CACHE) -> dict[str, Path]:
@@ -40,8 +53,9 @@ def fetch(cache: Path = CACHE) -> dict[str, Path]:
     (cache / "apt" / "sources.list").write_text(f"deb http://deb.debian.org/debian {SUITE} main\n")
     options = _apt_options(cache)
     subprocess.run(["apt-get", *options, "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", *options, "download", *PACKAGES], check=True, cwd=cache / "debs",
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", *options, "download", *PACKAGES], check=True, cwd=cache / "debs", stdout=subprocess.DEVNULL
+    )
     for deb in sorted((cache / "debs").glob("*.deb")):
         subprocess.run(["dpkg-deb", "-x", str(deb), str(cache / "root")], check=True)
     missing = [str(p) for p in paths.values() if not p.exists()]

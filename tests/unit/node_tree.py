@@ -20,8 +20,9 @@ def tree(tmp_path) -> dict:
 
 
 def settings(roots, **extra) -> Settings:
-    return Settings(path_procfs=str(roots["proc"]), path_sysfs=str(roots["sys"]), path_rootfs=str(roots["root"]),
-                    **extra)
+    return Settings(
+        path_procfs=str(roots["proc"]), path_sysfs=str(roots["sys"]), path_rootfs=str(roots["root"]), **extra
+    )
 
 
 def run(collector, declared: bool = False) -> dict:
@@ -34,8 +35,11 @@ def run(collector, declared: bool = False) -> dict:
         defs = {d.name: d for d in type(collector).metrics}
         for fam in fams:
             assert fam.name in defs, f"{fam.name} missing from {type(collector).__name__}.metrics"
-            assert (fam.type, fam.labelnames, fam.help) == (defs[fam.name].type, defs[fam.name].labels,
-                                                            defs[fam.name].help)
+            assert (fam.type, fam.labelnames, fam.help) == (
+                defs[fam.name].type,
+                defs[fam.name].labels,
+                defs[fam.name].help,
+            )
     return {f.name: f for f in fams}
 
 

@@ -30,7 +30,7 @@ def _imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - (node.level - 1)]
+                base = base[: len(base) - (node.level - 1)]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -109,6 +109,11 @@ def test_no_exporter_package_imports_another():
 
 
 def test_core_imports_no_exporter():
-    wrong = [f"{m} imports {t}" for m, ts in sorted(_graph().items()) if m.startswith("exporters.core")
-             for t in sorted(ts) if not t.startswith("exporters.core") and t != "exporters"]
+    wrong = [
+        f"{m} imports {t}"
+        for m, ts in sorted(_graph().items())
+        if m.startswith("exporters.core")
+        for t in sorted(ts)
+        if not t.startswith("exporters.core") and t != "exporters"
+    ]
     assert not wrong, "core/ knows no exporter:\n" + "\n".join(wrong)

@@ -34,9 +34,12 @@ def pod(annotations=None, containers=None, **spec) -> dict:
     meta = {"name": "p", "namespace": "ns"}
     if annotations is not None:
         meta["annotations"] = dict(annotations)
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
-            "spec": {"containers": [{"name": "app", "image": "app:1"}] if containers is None else containers,
-                     **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": {"containers": [{"name": "app", "image": "app:1"}] if containers is None else containers, **spec},
+    }
 
 
 def apply(doc: dict, ops: list) -> dict:
@@ -65,8 +68,11 @@ def test_json_pointer_escaping():
 def test_postgres_patch_with_dsn_secret():
     r = build_patch(pod({INJECT: "postgres", P + "postgres-dsn-secret": "pg"}), "img:1")
     assert r.outcome == "injected postgres" and r.warnings == []
-    assert [op["path"] for op in r.patch] == ["/spec/containers/-", "/metadata/annotations/prometheus.io~1scrape",
-                                              "/metadata/annotations/prometheus.io~1port"]
+    assert [op["path"] for op in r.patch] == [
+        "/spec/containers/-",
+        "/metadata/annotations/prometheus.io~1scrape",
+        "/metadata/annotations/prometheus.io~1port",
+    ]
     c = r.patch[0]["value"]
     assert c["name"] == "flextime-exporter-postgres" and c["image"] == "img:1"
     assert c["args"] == ["postgres", "--web.listen-address=:9187"]
@@ -75,8 +81,16 @@ def test_postgres_patch_with_dsn_secret():
 
 
 def test_postgres_dsn_secret_key_and_ignored_annotations_warn():
-    r = build_patch(pod({INJECT: "Postgres", P + "postgres-dsn-secret": "pg", P + "postgres-dsn-secret-key": "uri",
-                         P + "postgres-port": "5433"}))
+    r = build_patch(
+        pod(
+            {
+                INJECT: "Postgres",
+                P + "postgres-dsn-secret": "pg",
+                P + "postgres-dsn-secret-key": "uri",
+                P + "postgres-port": "5433",
+            }
+        )
+    )
     assert r.patch[0]["value"]["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "pg", "key": "uri"}
     assert r.warnings == [f"{P}postgres-dsn-secret is set: postgres-port ignored"]
 
@@ -92,17 +106,26 @@ def test_redis_patch_defaults_and_user():
     r = build_patch(pod({INJECT: "redis", P + "redis-user": "exporter", P + "redis-password-secret": "r"}))
     c = r.patch[0]["value"]
     assert c["args"] == ["redis", "--redis.addr=redis://localhost:6379", "--web.listen-address=:9121"]
-    assert c["env"] == [{"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "r", "key": "password"}}},
-                        {"name": "REDIS_USER", "value": "exporter"}]
+    assert c["env"] == [
+        {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "r", "key": "password"}}},
+        {"name": "REDIS_USER", "value": "exporter"},
+    ]
     assert c["ports"][0]["containerPort"] == 9121
 
 
 def test_container_is_secure_and_probed():
     c = build_container("redis", {}, DEFAULT_IMAGE)
     sc = c["securityContext"]
-    assert sc == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "privileged": False,
-                  "readOnlyRootFilesystem": True, "runAsGroup": 65534, "runAsNonRoot": True, "runAsUser": 65534,
-                  "seccompProfile": {"type": "RuntimeDefault"}}
+    assert sc == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsGroup": 65534,
+        "runAsNonRoot": True,
+        "runAsUser": 65534,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     assert c["livenessProbe"]["httpGet"]["path"] == "/live" and c["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert c["resources"]["requests"] and c["resources"]["limits"]
     assert "env" not in c  # nothing to set: no null or empty list in the patch
@@ -115,7 +138,7 @@ def test_no_annotation_opt_out_unknown_value():
     r = build_patch(pod({INJECT: "mysql"}))
     assert r.patch == [] and r.outcome == "unknown value" and "'mysql'" in r.warnings[0]
     r = build_patch(pod({INJECT: "x\x00\n" * 50}))  # control characters never reach a warning or log line
-    assert r.patch == [] and all(0x20 <= ord(ch) < 0x7f for ch in r.warnings[0]) and len(r.warnings[0]) <= 120
+    assert r.patch == [] and all(0x20 <= ord(ch) < 0x7F for ch in r.warnings[0]) and len(r.warnings[0]) <= 120
 
 
 def test_idempotent():
@@ -130,20 +153,31 @@ def test_idempotent():
 
 
 def test_port_clash_and_port_name_clash():
-    taken = pod({INJECT: "postgres"}, containers=[{"name": "old-exporter", "image": "pe",
-                                                   "ports": [{"containerPort": 9187}]}])
+    taken = pod(
+        {INJECT: "postgres"}, containers=[{"name": "old-exporter", "image": "pe", "ports": [{"containerPort": 9187}]}]
+    )
     r = build_patch(taken)
     assert r.patch == [] and "9187" in r.warnings[0]
-    named = pod({INJECT: "postgres", P + "postgres-dsn-secret": "s"},
-                containers=[{"name": "app", "image": "a", "ports": [{"containerPort": 8080, "name": "metrics"}]}])
+    named = pod(
+        {INJECT: "postgres", P + "postgres-dsn-secret": "s"},
+        containers=[{"name": "app", "image": "a", "ports": [{"containerPort": 8080, "name": "metrics"}]}],
+    )
     assert build_patch(named).patch[0]["value"]["ports"][0]["name"] == "pg-metrics"
 
 
-@pytest.mark.parametrize("key, value", [
-    ("postgres-port", "0"), ("postgres-port", "-1"), ("postgres-port", "5432 "), ("postgres-dsn-secret", "UPPER"),
-    ("postgres-dsn-secret", "a" * 254), ("postgres-dsn-secret-key", "no/slash"),
-    ("postgres-credentials-secret", "under_score"), ("postgres-database", "d" * 64),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("postgres-port", "0"),
+        ("postgres-port", "-1"),
+        ("postgres-port", "5432 "),
+        ("postgres-dsn-secret", "UPPER"),
+        ("postgres-dsn-secret", "a" * 254),
+        ("postgres-dsn-secret-key", "no/slash"),
+        ("postgres-credentials-secret", "under_score"),
+        ("postgres-database", "d" * 64),
+    ],
+)
 def test_bad_postgres_annotations(key, value):
     r = build_patch(pod({INJECT: "postgres", P + key: value}))
     if value == "5432 ":  # surrounding blanks are forgiven
@@ -153,10 +187,15 @@ def test_bad_postgres_annotations(key, value):
     assert all(len(w) <= 120 for w in r.warnings)
 
 
-@pytest.mark.parametrize("key, value", [
-    ("redis-port", "65536"), ("redis-password-secret", "-bad"), ("redis-user", "two words"),
-    ("redis-password-secret-key", "k:ey"),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("redis-port", "65536"),
+        ("redis-password-secret", "-bad"),
+        ("redis-user", "two words"),
+        ("redis-password-secret-key", "k:ey"),
+    ],
+)
 def test_bad_redis_annotations(key, value):
     r = build_patch(pod({INJECT: "redis", P + key: value}))
     assert r.patch == [] and key in r.warnings[0]
@@ -179,9 +218,18 @@ def test_missing_containers_list_is_created():
     assert build_patch(p).outcome == "not annotated"
 
 
-@pytest.mark.parametrize("obj", ["pod", [], 3, {"metadata": "x"}, {"metadata": {"annotations": "x"}},
-                                 {"metadata": {"annotations": {INJECT: "redis"}}},
-                                 {"metadata": {"annotations": {INJECT: "redis"}}, "spec": {"containers": {}}}])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        "pod",
+        [],
+        3,
+        {"metadata": "x"},
+        {"metadata": {"annotations": "x"}},
+        {"metadata": {"annotations": {INJECT: "redis"}}},
+        {"metadata": {"annotations": {INJECT: "redis"}}, "spec": {"containers": {}}},
+    ],
+)
 def test_malformed_objects(obj):
     with pytest.raises(Malformed):
         build_patch(obj)
@@ -199,8 +247,13 @@ def review(body):
 
 
 def test_review_answer_shape():
-    doc = review({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                  "request": {"uid": "u1", "operation": "CREATE", "object": pod({INJECT: "redis"})}})
+    doc = review(
+        {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {"uid": "u1", "operation": "CREATE", "object": pod({INJECT: "redis"})},
+        }
+    )
     resp = doc["response"]
     assert doc["apiVersion"] == "admission.k8s.io/v1" and doc["kind"] == "AdmissionReview"
     assert resp["uid"] == "u1" and resp["allowed"] is True and resp["patchType"] == "JSONPatch"
@@ -213,9 +266,21 @@ def test_review_v1beta1_is_answered_in_kind():
     assert doc["apiVersion"] == "admission.k8s.io/v1beta1" and doc["response"] == {"uid": "u2", "allowed": True}
 
 
-@pytest.mark.parametrize("body", [None, b"", b"\xff\xfe", b"null", b'"x"', {"request": None}, {"request": []},
-                                  {"request": {"uid": 5, "object": {}}}, {"request": {"uid": "u"}},
-                                  {"request": {"uid": "u", "object": None}}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        b"",
+        b"\xff\xfe",
+        b"null",
+        b'"x"',
+        {"request": None},
+        {"request": []},
+        {"request": {"uid": 5, "object": {}}},
+        {"request": {"uid": "u"}},
+        {"request": {"uid": "u", "object": None}},
+    ],
+)
 def test_review_never_raises(body, caplog):
     doc = review(body)
     assert doc["response"]["allowed"] is True and "patch" not in doc["response"]
@@ -225,8 +290,10 @@ def test_review_never_raises(body, caplog):
 def test_inject_modules_do_not_load_kubernetes_until_used():
     """Memory: the exporters never load kubernetes (17 MiB); even the inject command's modules
     import it only when the first container is built."""
-    code = ("import sys, exporters.cli as c; c.cli.get_command(None, 'node'); c.cli.get_command(None, 'inject');"
-            "import exporters.inject.server, exporters.inject.patch;"
-            "assert 'kubernetes' not in sys.modules, 'kubernetes imported'")
+    code = (
+        "import sys, exporters.cli as c; c.cli.get_command(None, 'node'); c.cli.get_command(None, 'inject');"
+        "import exporters.inject.server, exporters.inject.patch;"
+        "assert 'kubernetes' not in sys.modules, 'kubernetes imported'"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -32,21 +32,92 @@ from exporters.scheduler.contract import (
 EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # the keys the loaders and the default job contract look for, so examples reach past the first check
-KEYS = st.sampled_from([
-    "allowed_targets", "args", "auth_module", "auth_modules", "basic_auth_users", "burst", "cert", "cipher_suites",
-    "client_allowed_sans", "client_auth_type", "client_ca", "curve_preferences", "env", "exporter", "exporters",
-    "headers", "host", "http_server_config", "interval", "key", "listen", "log_format", "log_level", "name",
-    "options", "password", "password_file", "path", "port", "probe", "probe_path", "rate_limit", "target",
-    "tls_server_config", "type", "user", "username", "userpass", "web_systemd_socket", "http2", "min_version",
-    "max_version", "node", "postgres", "redis", "sport", "teamCount", "constraintViolations", "severity", "0"])
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
-                    st.text(max_size=30),
-                    st.sampled_from(["", "*", "127.0.0.1:0", ":9100", "/", "RequireAndVerifyClientCert",
-                                     "$2b$04$abcdefghijklmnopqrstuu", "node", "postgres", "redis", "scheduler",
-                                     "debug", "json", "TLS13"]))
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.one_of(KEYS, st.text(max_size=8)), inner, max_size=5)),
-    max_leaves=25)
+KEYS = st.sampled_from(
+    [
+        "allowed_targets",
+        "args",
+        "auth_module",
+        "auth_modules",
+        "basic_auth_users",
+        "burst",
+        "cert",
+        "cipher_suites",
+        "client_allowed_sans",
+        "client_auth_type",
+        "client_ca",
+        "curve_preferences",
+        "env",
+        "exporter",
+        "exporters",
+        "headers",
+        "host",
+        "http_server_config",
+        "interval",
+        "key",
+        "listen",
+        "log_format",
+        "log_level",
+        "name",
+        "options",
+        "password",
+        "password_file",
+        "path",
+        "port",
+        "probe",
+        "probe_path",
+        "rate_limit",
+        "target",
+        "tls_server_config",
+        "type",
+        "user",
+        "username",
+        "userpass",
+        "web_systemd_socket",
+        "http2",
+        "min_version",
+        "max_version",
+        "node",
+        "postgres",
+        "redis",
+        "sport",
+        "teamCount",
+        "constraintViolations",
+        "severity",
+        "0",
+    ]
+)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.sampled_from(
+        [
+            "",
+            "*",
+            "127.0.0.1:0",
+            ":9100",
+            "/",
+            "RequireAndVerifyClientCert",
+            "$2b$04$abcdefghijklmnopqrstuu",
+            "node",
+            "postgres",
+            "redis",
+            "scheduler",
+            "debug",
+            "json",
+            "TLS13",
+        ]
+    ),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.one_of(KEYS, st.text(max_size=8)), inner, max_size=5)
+    ),
+    max_leaves=25,
+)
 DOCUMENTS = st.one_of(VALUES, st.dictionaries(KEYS, VALUES, max_size=6))
 
 
@@ -55,17 +126,27 @@ PATHS = st.lists(st.one_of(KEYS, st.text(max_size=6), st.integers(0, 3).map(str)
 
 
 @EXAMPLES
-@given(st.one_of(VALUES, st.binary(max_size=200), st.text(max_size=200),
-                 VALUES.map(lambda v: yaml.safe_dump(v)), st.recursive(st.just([]), st.lists, max_leaves=3000)
-                 .map(lambda v: repr(v).replace(" ", ""))))
+@given(
+    st.one_of(
+        VALUES,
+        st.binary(max_size=200),
+        st.text(max_size=200),
+        VALUES.map(lambda v: yaml.safe_dump(v)),
+        st.recursive(st.just([]), st.lists, max_leaves=3000).map(lambda v: repr(v).replace(" ", "")),
+    )
+)
 def test_job_payload_decodes_to_a_value(raw):
     decoded = decode_json(raw)
     assert decoded is None or decoded is UNDECODABLE or isinstance(decoded, (dict, list, str, int, float, bool))
 
 
 @EXAMPLES
-@given(st.sampled_from(["data", "result"]), PATHS, st.one_of(VALUES, st.just(UNDECODABLE)),
-       st.one_of(VALUES, st.just(UNDECODABLE)))
+@given(
+    st.sampled_from(["data", "result"]),
+    PATHS,
+    st.one_of(VALUES, st.just(UNDECODABLE)),
+    st.one_of(VALUES, st.just(UNDECODABLE)),
+)
 @example("result", ["¹"], None, [[]])  # found by this test: '¹'.isdigit(), but int('¹') raises
 def test_lookup_and_labels_never_raise(root, parts, data, result):
     path = ".".join([root, *parts])
@@ -75,8 +156,11 @@ def test_lookup_and_labels_never_raise(root, parts, data, result):
 
 
 @EXAMPLES
-@given(st.one_of(VALUES, st.just(UNDECODABLE)), st.one_of(VALUES, st.just(UNDECODABLE)),
-       st.sampled_from(["result.constraintViolations", "data.constraintViolations", "result", "data.0"]))
+@given(
+    st.one_of(VALUES, st.just(UNDECODABLE)),
+    st.one_of(VALUES, st.just(UNDECODABLE)),
+    st.sampled_from(["result.constraintViolations", "data.constraintViolations", "result", "data.0"]),
+)
 def test_violations_and_job_labels_never_raise(data, result, where):
     contract = JobContract(constraint_violations=where)
     found = violations(contract, data, result)
@@ -106,8 +190,10 @@ def _with_file(text: str, load):
         os.unlink(path)
 
 
-YAML_TEXT = st.one_of(DOCUMENTS.map(lambda v: yaml.safe_dump(v, allow_unicode=True)),
-                      st.text(alphabet=st.sampled_from(list("ab:- \n\t'\"[]{}!&*#|>%@`,?0")), max_size=80))
+YAML_TEXT = st.one_of(
+    DOCUMENTS.map(lambda v: yaml.safe_dump(v, allow_unicode=True)),
+    st.text(alphabet=st.sampled_from(list("ab:- \n\t'\"[]{}!&*#|>%@`,?0")), max_size=80),
+)
 
 
 @EXAMPLES

@@ -23,16 +23,27 @@ from exporters.core.metrics import (
 from exporters.core.textparse import ParseError, parse_text
 
 
-@pytest.mark.parametrize("value,text", [
-    (3611, "3611"), (3611.0, "3611"), (0.25, "0.25"), (1.5e300, "1.5e+300"), (2.466183e6, "2466183"),
-    (math.nan, "NaN"), (math.inf, "+Inf"), (-math.inf, "-Inf"), (-0.5, "-0.5"), (1e16, "1e+16"),
-])
+@pytest.mark.parametrize(
+    "value,text",
+    [
+        (3611, "3611"),
+        (3611.0, "3611"),
+        (0.25, "0.25"),
+        (1.5e300, "1.5e+300"),
+        (2.466183e6, "2466183"),
+        (math.nan, "NaN"),
+        (math.inf, "+Inf"),
+        (-math.inf, "-Inf"),
+        (-0.5, "-0.5"),
+        (1e16, "1e+16"),
+    ],
+)
 def test_format_value(value, text):
     assert format_value(value) == text
 
 
 def test_label_values_and_help_are_escaped_and_readable_back():
-    fam = gauge("x_info", 'Help with \\ backslash\nand newline.', "path").family()
+    fam = gauge("x_info", "Help with \\ backslash\nand newline.", "path").family()
     fam.add(('C:\\dir "quoted"\nnext',), 1)
     out = render_text([fam])
     assert out.splitlines()[0] == "# HELP x_info Help with \\\\ backslash\\nand newline."
@@ -96,14 +107,20 @@ def test_text_output_parses_back_to_same_samples():
 
 # ---- text-format parser (textfile input) ---------------------------------------------------------
 
+
 def test_parse_text_types_help_and_suffixes():
-    fams = {f.name: f for f in parse_text(
-        "# HELP a_total Things.\n# TYPE a_total counter\na_total{x=\"1\"} 3\n"
-        "# TYPE legacy counter\nlegacy 4\n"
-        "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3.5\nh_count 2\n"
-        "# TYPE s summary\ns{quantile=\"0.5\"} 1\ns_sum 2\ns_count 3\n"
-        "no_type{a=\"b\",c=\"d\\\"e\\\\f\\ng\"} -Inf\n"
-        "# a comment\n\n", default_help="from file")}
+    fams = {
+        f.name: f
+        for f in parse_text(
+            '# HELP a_total Things.\n# TYPE a_total counter\na_total{x="1"} 3\n'
+            "# TYPE legacy counter\nlegacy 4\n"
+            '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 3.5\nh_count 2\n'
+            '# TYPE s summary\ns{quantile="0.5"} 1\ns_sum 2\ns_count 3\n'
+            'no_type{a="b",c="d\\"e\\\\f\\ng"} -Inf\n'
+            "# a comment\n\n",
+            default_help="from file",
+        )
+    }
     assert fams["a_total"].type == COUNTER and fams["a_total"].help == "Things."
     assert fams["legacy"].samples == [("legacy", "", 4.0)]  # a counter keeps its name, as in Go
     assert [n for n, _, _ in fams["h"].samples] == ["h_bucket", "h_bucket", "h_sum", "h_count"]
@@ -113,21 +130,24 @@ def test_parse_text_types_help_and_suffixes():
     assert render_text(fams.values())  # renders without error
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("metric{a=\"1\" 1\n", "line 1"),
-    ("metric 1 1700000000\n", "timestamp"),
-    ("metric one\n", "invalid value"),
-    ("metric 1_000\n", "invalid value"),
-    ("# TYPE m gauge\n# TYPE m counter\nm 1\n", "second TYPE"),
-    ("# TYPE m nonsense\n", "unknown metric type"),
-    ("m 1\n# TYPE m gauge\n", "after its samples"),
-    ("m{a=\"1\"} 1\nm{a=\"1\"} 2\n", "duplicate sample"),
-    ("# TYPE h histogram\nh_bucket 1\n", "'le'"),
-    ("9metric 1\n", "invalid metric name"),
-    ("m{a=\"x\\q\"} 1\n", "invalid escape"),
-    ("m{a=\"1\",a=\"2\"} 1\n", "given twice"),
-    ("m 1 2 3\n", "unexpected text"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ('metric{a="1" 1\n', "line 1"),
+        ("metric 1 1700000000\n", "timestamp"),
+        ("metric one\n", "invalid value"),
+        ("metric 1_000\n", "invalid value"),
+        ("# TYPE m gauge\n# TYPE m counter\nm 1\n", "second TYPE"),
+        ("# TYPE m nonsense\n", "unknown metric type"),
+        ("m 1\n# TYPE m gauge\n", "after its samples"),
+        ('m{a="1"} 1\nm{a="1"} 2\n', "duplicate sample"),
+        ("# TYPE h histogram\nh_bucket 1\n", "'le'"),
+        ("9metric 1\n", "invalid metric name"),
+        ('m{a="x\\q"} 1\n', "invalid escape"),
+        ('m{a="1",a="2"} 1\n', "given twice"),
+        ("m 1 2 3\n", "unexpected text"),
+    ],
+)
 def test_parse_text_errors_name_the_line(text, needle):
     with pytest.raises(ParseError) as err:
         parse_text(text)
@@ -136,11 +156,25 @@ def test_parse_text_errors_name_the_line(text, needle):
 
 # ---- histograms (user queries' HISTOGRAM columns) -------------------------------------------------
 
-@pytest.mark.parametrize("bound,text", [
-    (1, "1"), (0.5, "0.5"), (300, "300"), (0, "0"), (-2.5, "-2.5"), (999999, "999999"), (1e6, "1e+06"),
-    (1234567.5, "1.2345675e+06"), (0.0001, "0.0001"), (1e-05, "1e-05"), (1e21, "1e+21"), (1 / 3, "0.3333333333333333"),
-    (math.inf, "+Inf"),
-])
+
+@pytest.mark.parametrize(
+    "bound,text",
+    [
+        (1, "1"),
+        (0.5, "0.5"),
+        (300, "300"),
+        (0, "0"),
+        (-2.5, "-2.5"),
+        (999999, "999999"),
+        (1e6, "1e+06"),
+        (1234567.5, "1.2345675e+06"),
+        (0.0001, "0.0001"),
+        (1e-05, "1e-05"),
+        (1e21, "1e+21"),
+        (1 / 3, "0.3333333333333333"),
+        (math.inf, "+Inf"),
+    ],
+)
 def test_format_le_is_gos_shortest_g(bound, text):
     assert format_le(bound) == text  # strconv.FormatFloat(bound, 'g', -1, 64), as client_golang writes le
 
@@ -161,7 +195,8 @@ def test_histogram_renders_as_go_and_parses_in_both_formats():
         'pg_process_idle_seconds_bucket{application_name="app",server="h:5432",le="1"} 0\n'
         'pg_process_idle_seconds_bucket{application_name="app",server="h:5432",le="+Inf"} 2\n'
         'pg_process_idle_seconds_sum{application_name="app",server="h:5432"} 3\n'
-        'pg_process_idle_seconds_count{application_name="app",server="h:5432"} 2\n')
+        'pg_process_idle_seconds_count{application_name="app",server="h:5432"} 2\n'
+    )
     for parsed in (list(parse_text_pc(text)), list(parse_om(render_openmetrics([fam])))):
         assert [(m.name, m.type) for m in parsed] == [("pg_process_idle_seconds", "histogram")]
         assert len(parsed[0].samples) == 10
@@ -172,5 +207,9 @@ def test_histogram_with_a_label_set_already_present_is_dropped_whole():
     fam.add_histogram(("a",), [(1, 1)], 1, 1)
     fam.add_histogram(("a",), [(2, 1), (3, 1)], 1, 1)  # other bounds: merging would break the first
     assert [(n, b) for n, b, _ in fam.samples] == [
-        ("h_bucket", '{k="a",le="1"}'), ("h_bucket", '{k="a",le="+Inf"}'), ("h_sum", '{k="a"}'), ("h_count", '{k="a"}')]
+        ("h_bucket", '{k="a",le="1"}'),
+        ("h_bucket", '{k="a",le="+Inf"}'),
+        ("h_sum", '{k="a"}'),
+        ("h_count", '{k="a"}'),
+    ]
     assert fam.duplicates == 5

@@ -83,10 +83,22 @@ def hwmon_chip(roots, name: str, device: str | None, chip_name: str | None, valu
 
 def test_hwmon_names_units_and_labels(tmp_path):
     roots = tree(tmp_path)
-    hwmon_chip(roots, "hwmon0", "coretemp.0", "coretemp", {
-        "temp1_input": "55000\n", "temp1_crit": "100000\n", "temp1_crit_alarm": "0\n", "temp1_label": "Core 0\n",
-        "fan1_input": "1200\n", "in0_input": "1176\n", "power1_average": "5002000\n", "energy1_input": "3000000\n",
-    })
+    hwmon_chip(
+        roots,
+        "hwmon0",
+        "coretemp.0",
+        "coretemp",
+        {
+            "temp1_input": "55000\n",
+            "temp1_crit": "100000\n",
+            "temp1_crit_alarm": "0\n",
+            "temp1_label": "Core 0\n",
+            "fan1_input": "1200\n",
+            "in0_input": "1176\n",
+            "power1_average": "5002000\n",
+            "energy1_input": "3000000\n",
+        },
+    )
     fams = run(HwmonCollector(settings(roots)))
     chip = 'chip="platform_coretemp_0"'
     assert samples(fams["node_hwmon_temp_celsius"]) == {f'{{{chip},sensor="temp1"}}': 55.0}
@@ -122,9 +134,18 @@ def test_hwmon_chip_without_name_is_named_after_its_directory_and_the_others_are
 
 def test_hwmon_non_numeric_or_truncated_value_leaves_out_that_value_only_and_logs_once(tmp_path, caplog):
     roots = tree(tmp_path)
-    hwmon_chip(roots, "hwmon0", "nct6775.656", "nct6779", {
-        "temp1_input": "4x000\n", "temp2_input": "", "temp3_input": "38000\n", "fan1_input": "1200\n",
-    })
+    hwmon_chip(
+        roots,
+        "hwmon0",
+        "nct6775.656",
+        "nct6779",
+        {
+            "temp1_input": "4x000\n",
+            "temp2_input": "",
+            "temp3_input": "38000\n",
+            "fan1_input": "1200\n",
+        },
+    )
     collector = HwmonCollector(settings(roots))
     with caplog.at_level(logging.WARNING, logger="exporters.node.hwmon"):
         fams = run(collector)
@@ -170,8 +191,11 @@ def test_hwmon_chip_and_sensor_filters(tmp_path):
     roots = tree(tmp_path)
     hwmon_chip(roots, "hwmon0", "coretemp.0", "coretemp", {"temp1_input": "41000\n", "temp2_input": "43000\n"})
     hwmon_chip(roots, "hwmon1", "it87.2608", "it8728", {"temp1_input": "42000\n"})
-    fams = run(HwmonCollector(settings(roots, collector_hwmon_chip_exclude="it87",
-                                      collector_hwmon_sensor_exclude="coretemp_0;temp2")))
+    fams = run(
+        HwmonCollector(
+            settings(roots, collector_hwmon_chip_exclude="it87", collector_hwmon_sensor_exclude="coretemp_0;temp2")
+        )
+    )
     assert samples(fams["node_hwmon_temp_celsius"]) == {'{chip="platform_coretemp_0",sensor="temp1"}': 41.0}
 
 
@@ -202,8 +226,11 @@ def test_thermal_zone_collector(tmp_path):
 
 def test_thermal_zone_non_numeric_temp_fails_that_zone_only(tmp_path):
     roots = tree(tmp_path)
-    thermal(roots, {"thermal_zone0": ("acpitz", "4a000\n"), "thermal_zone1": ("x86_pkg_temp", "38000\n")},
-            {"cooling_device0": ("Fan", "0\n", "1\n")})
+    thermal(
+        roots,
+        {"thermal_zone0": ("acpitz", "4a000\n"), "thermal_zone1": ("x86_pkg_temp", "38000\n")},
+        {"cooling_device0": ("Fan", "0\n", "1\n")},
+    )
     message, served = partial(ThermalZoneCollector(settings(roots)))
     assert "thermal_zone0/temp" in message and "'4a000'" in message
     assert served["node_thermal_zone_temp"] == {'{zone="1",type="x86_pkg_temp"}': 38.0}
@@ -212,8 +239,11 @@ def test_thermal_zone_non_numeric_temp_fails_that_zone_only(tmp_path):
 
 def test_thermal_zone_truncated_cooling_state_fails_that_device_only(tmp_path):
     roots = tree(tmp_path)
-    thermal(roots, {"thermal_zone0": ("acpitz", "27800\n")},
-            {"cooling_device0": ("Fan", "", "1\n"), "cooling_device1": ("Processor", "0\n", "3\n")})
+    thermal(
+        roots,
+        {"thermal_zone0": ("acpitz", "27800\n")},
+        {"cooling_device0": ("Fan", "", "1\n"), "cooling_device1": ("Processor", "0\n", "3\n")},
+    )
     message, served = partial(ThermalZoneCollector(settings(roots)))
     assert "cooling_device0" in message
     assert served["node_cooling_device_cur_state"] == {'{name="1",type="Processor"}': 0}
@@ -232,8 +262,13 @@ def cpu_tree(roots, cpus: dict, offline: str = "\n", isolated: str | None = None
         files(base / name / "cpufreq", freq)
 
 
-FREQ = {"scaling_cur_freq": "1699981\n", "scaling_min_freq": "800000\n", "scaling_max_freq": "3700000\n",
-        "scaling_governor": "powersave\n", "scaling_available_governors": "performance powersave\n"}
+FREQ = {
+    "scaling_cur_freq": "1699981\n",
+    "scaling_min_freq": "800000\n",
+    "scaling_max_freq": "3700000\n",
+    "scaling_governor": "powersave\n",
+    "scaling_available_governors": "performance powersave\n",
+}
 
 
 def test_cpufreq_collector(tmp_path):
@@ -242,8 +277,11 @@ def test_cpufreq_collector(tmp_path):
     fams = run(CPUFreqCollector(settings(roots)))
     assert samples(fams["node_cpu_scaling_frequency_hertz"]) == {'{cpu="0"}': 1699981000.0, '{cpu="1"}': 1699981000.0}
     assert samples(fams["node_cpu_scaling_governor"]) == {
-        '{cpu="0",governor="performance"}': 0, '{cpu="0",governor="powersave"}': 1,
-        '{cpu="1",governor="performance"}': 0, '{cpu="1",governor="powersave"}': 1}
+        '{cpu="0",governor="performance"}': 0,
+        '{cpu="0",governor="powersave"}': 1,
+        '{cpu="1",governor="performance"}': 0,
+        '{cpu="1",governor="powersave"}': 1,
+    }
     assert not fams["node_cpu_frequency_hertz"].samples  # cpuinfo_cur_freq: root only, absent here
 
 
@@ -268,9 +306,15 @@ def test_cpu_collector_serves_isolated_cpus_and_throttles(tmp_path):
     cpu_tree(roots, {}, isolated="1,3-4\n")
     base = roots["sys"] / "devices" / "system" / "cpu"
     for cpu, core, core_count, package_count in (("cpu0", 0, 5, 30), ("cpu1", 0, 5, 30), ("cpu2", 1, 0, 30)):
-        files(base / cpu, {"topology/physical_package_id": "0\n", "topology/core_id": f"{core}\n",
-                           "thermal_throttle/core_throttle_count": f"{core_count}\n",
-                           "thermal_throttle/package_throttle_count": f"{package_count}\n"})
+        files(
+            base / cpu,
+            {
+                "topology/physical_package_id": "0\n",
+                "topology/core_id": f"{core}\n",
+                "thermal_throttle/core_throttle_count": f"{core_count}\n",
+                "thermal_throttle/package_throttle_count": f"{package_count}\n",
+            },
+        )
     fams = run(CPUCollector(settings(roots)))
     assert samples(fams["node_cpu_isolated"]) == {'{cpu="1"}': 1, '{cpu="3"}': 1, '{cpu="4"}': 1}
     assert samples(fams["node_cpu_core_throttles_total"]) == {'{package="0",core="0"}': 5, '{package="0",core="1"}': 0}
@@ -294,13 +338,23 @@ def test_power_supply_collector_and_a_bad_supply(tmp_path):
     roots = tree(tmp_path)
     base = roots["sys"] / "class" / "power_supply"
     files(base / "AC", {"online": "0\n", "type": "Mains\n"})
-    files(base / "BAT0", {"capacity": "81\n", "energy_now": "36580000\n", "status": "Discharging\n",
-                          "type": "Battery\n", "model_name": "LNV-45N1\n", "voltage_now": "11660000\n"})
+    files(
+        base / "BAT0",
+        {
+            "capacity": "81\n",
+            "energy_now": "36580000\n",
+            "status": "Discharging\n",
+            "type": "Battery\n",
+            "model_name": "LNV-45N1\n",
+            "voltage_now": "11660000\n",
+        },
+    )
     fams = run(PowerSupplyClassCollector(settings(roots)))
     assert samples(fams["node_power_supply_energy_watthour"]) == {'{power_supply="BAT0"}': 36.58}
     assert samples(fams["node_power_supply_info"]) == {
         '{power_supply="AC",type="Mains"}': 1,
-        '{model_name="LNV-45N1",power_supply="BAT0",status="Discharging",type="Battery"}': 1}
+        '{model_name="LNV-45N1",power_supply="BAT0",status="Discharging",type="Battery"}': 1,
+    }
 
     write(base / "BAT0" / "capacity", "eighty\n")
     message, served = partial(PowerSupplyClassCollector(settings(roots)))
@@ -322,8 +376,12 @@ def test_rapl_collector_and_zone_label(tmp_path):
     files(base / "intel-rapl:0:0", {"name": "core\n", "energy_uj": "118821284256\n", "max_energy_range_uj": "1\n"})
     path = os.path.join(str(roots["sys"]), "class", "powercap")
     fams = run(RaplCollector(settings(roots)))
-    assert samples(fams["node_rapl_package_joules_total"]) == {f'{{index="0",path="{path}/intel-rapl:0"}}': 240422.366267}
-    assert samples(fams["node_rapl_core_joules_total"]) == {f'{{index="0",path="{path}/intel-rapl:0:0"}}': 118821.284256}
+    assert samples(fams["node_rapl_package_joules_total"]) == {
+        f'{{index="0",path="{path}/intel-rapl:0"}}': 240422.366267
+    }
+    assert samples(fams["node_rapl_core_joules_total"]) == {
+        f'{{index="0",path="{path}/intel-rapl:0:0"}}': 118821.284256
+    }
     labelled = run(RaplCollector(settings(roots, collector_rapl_enable_zone_label=True)))
     assert list(labelled) == ["node_rapl_joules_total"] and len(labelled["node_rapl_joules_total"].samples) == 2
     assert sanitize("psys-x y") == "psys_x_y"
@@ -342,17 +400,29 @@ def test_dmi_collector(tmp_path):
     (dmi / "product_version").write_bytes(b"\x80\x80[\x81\n")  # invalid UTF-8: one U+FFFD per run
     fams = run(DMICollector(settings(roots)))
     assert samples(fams["node_dmi_info"]) == {
-        '{bios_vendor="Dell Inc.",product_version="\ufffd[\ufffd",system_vendor="Dell Inc."}': 1}
+        '{bios_vendor="Dell Inc.",product_version="\ufffd[\ufffd",system_vendor="Dell Inc."}': 1
+    }
 
 
 def test_edac_collector_and_a_bad_counter(tmp_path):
     roots = tree(tmp_path)
     mc = roots["sys"] / "devices" / "system" / "edac" / "mc" / "mc0"
-    files(mc, {"ce_count": "1\n", "ce_noinfo_count": "2\n", "ue_count": "5\n", "ue_noinfo_count": "6\n",
-               "csrow0/ce_count": "3\n", "csrow0/ue_count": "4\n"})
+    files(
+        mc,
+        {
+            "ce_count": "1\n",
+            "ce_noinfo_count": "2\n",
+            "ue_count": "5\n",
+            "ue_noinfo_count": "6\n",
+            "csrow0/ce_count": "3\n",
+            "csrow0/ue_count": "4\n",
+        },
+    )
     fams = run(EdacCollector(settings(roots)))
     assert samples(fams["node_edac_csrow_correctable_errors_total"]) == {
-        '{controller="0",csrow="unknown"}': 2, '{controller="0",csrow="0"}': 3}
+        '{controller="0",csrow="unknown"}': 2,
+        '{controller="0",csrow="0"}': 3,
+    }
     write(mc / "csrow0" / "ue_count", "")
     message, served = partial(EdacCollector(settings(roots)))
     assert "csrow0/ue_count" in message
@@ -362,14 +432,20 @@ def test_edac_collector_and_a_bad_counter(tmp_path):
 def test_watchdog_collector_and_a_bad_watchdog(tmp_path):
     roots = tree(tmp_path)
     base = roots["sys"] / "class" / "watchdog"
-    files(base / "watchdog0", {"timeout": "60\n", "options": "0x8380\n", "identity": "Software Watchdog\n",
-                               "bootstatus": "0x1\n"})
+    files(
+        base / "watchdog0",
+        {"timeout": "60\n", "options": "0x8380\n", "identity": "Software Watchdog\n", "bootstatus": "0x1\n"},
+    )
     (base / "watchdog1").mkdir()
     fams = run(WatchdogCollector(settings(roots)))
     assert samples(fams["node_watchdog_timeout_seconds"]) == {'{name="watchdog0"}': 60}
     assert samples(fams["node_watchdog_bootstatus"]) == {'{name="watchdog0"}': 1}
-    assert samples(fams["node_watchdog_info"])[
-        '{name="watchdog1",options="",identity="",state="",status="",pretimeout_governor=""}'] == 1
+    assert (
+        samples(fams["node_watchdog_info"])[
+            '{name="watchdog1",options="",identity="",state="",status="",pretimeout_governor=""}'
+        ]
+        == 1
+    )
     write(base / "watchdog1" / "timeleft", "soon\n")
     message, served = partial(WatchdogCollector(settings(roots)))
     assert "watchdog1/timeleft" in message
@@ -398,13 +474,16 @@ def test_nfs_collector(tmp_path):
     assert samples(fams["node_nfs_packets_total"]) == {'{protocol="udp"}': 70, '{protocol="tcp"}': 69}
 
 
-@pytest.mark.parametrize("bad, says", [
-    ("rpc 1 2 x\n", "not a number"),
-    ("proc3 23 1 2\n", "proc3"),
-    ("net 1 2 3\n", "net"),
-    ("frob 1\n", "frob"),
-    ("rpc\n", "invalid"),
-])
+@pytest.mark.parametrize(
+    "bad, says",
+    [
+        ("rpc 1 2 x\n", "not a number"),
+        ("proc3 23 1 2\n", "proc3"),
+        ("net 1 2 3\n", "net"),
+        ("frob 1\n", "frob"),
+        ("rpc\n", "invalid"),
+    ],
+)
 def test_nfs_malformed_line_fails_with_its_name(tmp_path, bad, says):
     roots = tree(tmp_path)
     write(roots["proc"] / "net" / "rpc" / "nfs", "net 70 70 69 45\n" + bad)
@@ -416,8 +495,11 @@ def test_nfsd_collector(tmp_path):
     roots = tree(tmp_path)
     with pytest.raises(NoData):
         NFSdCollector(settings(roots)).read_guarded()
-    write(roots["proc"] / "net" / "rpc" / "nfsd", "rc 0 6 18622\nth 8 0 0.000 0.000\nio 157286400 72864\n"
-          "proc4ops 40 " + " ".join(str(i) for i in range(40)) + "\nwdeleg_getattr 15\n")
+    write(
+        roots["proc"] / "net" / "rpc" / "nfsd",
+        "rc 0 6 18622\nth 8 0 0.000 0.000\nio 157286400 72864\n"
+        "proc4ops 40 " + " ".join(str(i) for i in range(40)) + "\nwdeleg_getattr 15\n",
+    )
     fams = run(NFSdCollector(settings(roots)))
     assert samples(fams["node_nfsd_server_threads"]) == {"": 8}
     assert samples(fams["node_nfsd_disk_bytes_read_total"]) == {"": 157286400}

@@ -169,16 +169,22 @@ def test_vmstat_collector_default_fields(proc):
     fams = run(VmstatCollector(settings(proc)))
     # the seven families node_exporter 1.5.0 serves; the regex is anchored at the start only
     assert scalars(fams) == {
-        "node_vmstat_oom_kill": 0, "node_vmstat_pgfault": 21766419, "node_vmstat_pgmajfault": 3466,
-        "node_vmstat_pgpgin": 2814573, "node_vmstat_pgpgout": 760136,
-        "node_vmstat_pswpin": 0, "node_vmstat_pswpout": 0,
+        "node_vmstat_oom_kill": 0,
+        "node_vmstat_pgfault": 21766419,
+        "node_vmstat_pgmajfault": 3466,
+        "node_vmstat_pgpgin": 2814573,
+        "node_vmstat_pgpgout": 760136,
+        "node_vmstat_pswpin": 0,
+        "node_vmstat_pswpout": 0,
     }
     fault = fams["node_vmstat_pgfault"]
     assert fault.type == UNTYPED
     assert fault.help == "/proc/vmstat information field pgfault."
     text = render_text(fams.values())
-    assert ("# HELP node_vmstat_pgmajfault /proc/vmstat information field pgmajfault.\n"
-            "# TYPE node_vmstat_pgmajfault untyped\nnode_vmstat_pgmajfault 3466\n") in text
+    assert (
+        "# HELP node_vmstat_pgmajfault /proc/vmstat information field pgmajfault.\n"
+        "# TYPE node_vmstat_pgmajfault untyped\nnode_vmstat_pgmajfault 3466\n"
+    ) in text
 
 
 def test_vmstat_collector_fields_flag(proc):
@@ -187,8 +193,12 @@ def test_vmstat_collector_fields_flag(proc):
     assert scalars(fams) == {"node_vmstat_nr_free_pages": 1059654, "node_vmstat_nr_dirty": 32}
     # unanchored, as Go's MatchString: "fault" is found inside three names
     fams = run(VmstatCollector(settings(proc, collector_vmstat_fields="fault")))
-    assert set(fams) == {"node_vmstat_pgfault", "node_vmstat_pgmajfault", "node_vmstat_thp_fault_alloc",
-                         "node_vmstat_workingset_refault_anon"}
+    assert set(fams) == {
+        "node_vmstat_pgfault",
+        "node_vmstat_pgmajfault",
+        "node_vmstat_thp_fault_alloc",
+        "node_vmstat_workingset_refault_anon",
+    }
     # an empty regexp matches everything
     assert len(run(VmstatCollector(settings(proc, collector_vmstat_fields="")))) == 13
     with pytest.raises(ConfigError, match="collector.vmstat.fields"):
@@ -241,23 +251,48 @@ def test_parse_snmp6():
 
 # What node_exporter serves from these fixtures (1.5.0's families and 1.9's two TcpExt additions).
 NETSTAT_EXPECTED = {
-    "node_netstat_Icmp6_InErrors": 1, "node_netstat_Icmp6_InMsgs": 1, "node_netstat_Icmp6_OutMsgs": 9,
-    "node_netstat_Icmp_InErrors": 0, "node_netstat_Icmp_InMsgs": 1, "node_netstat_Icmp_OutMsgs": 0,
-    "node_netstat_Ip6_InOctets": 12151, "node_netstat_Ip6_OutOctets": 12903,
-    "node_netstat_IpExt_InOctets": 222293670, "node_netstat_IpExt_OutOctets": 145232459,
+    "node_netstat_Icmp6_InErrors": 1,
+    "node_netstat_Icmp6_InMsgs": 1,
+    "node_netstat_Icmp6_OutMsgs": 9,
+    "node_netstat_Icmp_InErrors": 0,
+    "node_netstat_Icmp_InMsgs": 1,
+    "node_netstat_Icmp_OutMsgs": 0,
+    "node_netstat_Ip6_InOctets": 12151,
+    "node_netstat_Ip6_OutOctets": 12903,
+    "node_netstat_IpExt_InOctets": 222293670,
+    "node_netstat_IpExt_OutOctets": 145232459,
     "node_netstat_Ip_Forwarding": 2,
-    "node_netstat_TcpExt_ListenDrops": 0, "node_netstat_TcpExt_ListenOverflows": 0,
-    "node_netstat_TcpExt_SyncookiesFailed": 0, "node_netstat_TcpExt_SyncookiesRecv": 0,
-    "node_netstat_TcpExt_SyncookiesSent": 0, "node_netstat_TcpExt_TCPSynRetrans": 0,
-    "node_netstat_TcpExt_TCPTimeouts": 2, "node_netstat_TcpExt_TCPOFOQueue": 0, "node_netstat_TcpExt_TCPRcvQDrop": 0,
-    "node_netstat_Tcp_ActiveOpens": 23982, "node_netstat_Tcp_CurrEstab": 0, "node_netstat_Tcp_InErrs": 0,
-    "node_netstat_Tcp_InSegs": 220452, "node_netstat_Tcp_OutRsts": 6502, "node_netstat_Tcp_OutSegs": 219748,
-    "node_netstat_Tcp_PassiveOpens": 18542, "node_netstat_Tcp_RetransSegs": 1,
-    "node_netstat_Udp6_InDatagrams": 0, "node_netstat_Udp6_InErrors": 0, "node_netstat_Udp6_NoPorts": 0,
-    "node_netstat_Udp6_OutDatagrams": 0, "node_netstat_Udp6_RcvbufErrors": 0, "node_netstat_Udp6_SndbufErrors": 0,
-    "node_netstat_UdpLite6_InErrors": 0, "node_netstat_UdpLite_InErrors": 0,
-    "node_netstat_Udp_InDatagrams": 76, "node_netstat_Udp_InErrors": 0, "node_netstat_Udp_NoPorts": 0,
-    "node_netstat_Udp_OutDatagrams": 79, "node_netstat_Udp_RcvbufErrors": 0, "node_netstat_Udp_SndbufErrors": 0,
+    "node_netstat_TcpExt_ListenDrops": 0,
+    "node_netstat_TcpExt_ListenOverflows": 0,
+    "node_netstat_TcpExt_SyncookiesFailed": 0,
+    "node_netstat_TcpExt_SyncookiesRecv": 0,
+    "node_netstat_TcpExt_SyncookiesSent": 0,
+    "node_netstat_TcpExt_TCPSynRetrans": 0,
+    "node_netstat_TcpExt_TCPTimeouts": 2,
+    "node_netstat_TcpExt_TCPOFOQueue": 0,
+    "node_netstat_TcpExt_TCPRcvQDrop": 0,
+    "node_netstat_Tcp_ActiveOpens": 23982,
+    "node_netstat_Tcp_CurrEstab": 0,
+    "node_netstat_Tcp_InErrs": 0,
+    "node_netstat_Tcp_InSegs": 220452,
+    "node_netstat_Tcp_OutRsts": 6502,
+    "node_netstat_Tcp_OutSegs": 219748,
+    "node_netstat_Tcp_PassiveOpens": 18542,
+    "node_netstat_Tcp_RetransSegs": 1,
+    "node_netstat_Udp6_InDatagrams": 0,
+    "node_netstat_Udp6_InErrors": 0,
+    "node_netstat_Udp6_NoPorts": 0,
+    "node_netstat_Udp6_OutDatagrams": 0,
+    "node_netstat_Udp6_RcvbufErrors": 0,
+    "node_netstat_Udp6_SndbufErrors": 0,
+    "node_netstat_UdpLite6_InErrors": 0,
+    "node_netstat_UdpLite_InErrors": 0,
+    "node_netstat_Udp_InDatagrams": 76,
+    "node_netstat_Udp_InErrors": 0,
+    "node_netstat_Udp_NoPorts": 0,
+    "node_netstat_Udp_OutDatagrams": 79,
+    "node_netstat_Udp_RcvbufErrors": 0,
+    "node_netstat_Udp_SndbufErrors": 0,
 }
 
 
@@ -273,8 +308,10 @@ def test_netstat_collector(proc):
     assert fams["node_netstat_TcpExt_ListenDrops"].help == "Statistic TcpExtListenDrops."
     assert list(fams) == sorted(fams)
     text = render_text(fams.values())
-    assert ("# HELP node_netstat_Tcp_OutRsts Statistic TcpOutRsts.\n"
-            "# TYPE node_netstat_Tcp_OutRsts untyped\nnode_netstat_Tcp_OutRsts 6502\n") in text
+    assert (
+        "# HELP node_netstat_Tcp_OutRsts Statistic TcpOutRsts.\n"
+        "# TYPE node_netstat_Tcp_OutRsts untyped\nnode_netstat_Tcp_OutRsts 6502\n"
+    ) in text
 
 
 def test_netstat_collector_without_snmp6(proc):
@@ -282,9 +319,11 @@ def test_netstat_collector_without_snmp6(proc):
     write(proc / "net" / "netstat", NETSTAT)
     write(proc / "net" / "snmp", SNMP)
     fams = run(NetstatCollector(settings(proc)))
-    assert scalars(fams) == {k: v for k, v in NETSTAT_EXPECTED.items()
-                             if not k.startswith(("node_netstat_Ip6", "node_netstat_Icmp6", "node_netstat_Udp6",
-                                                  "node_netstat_UdpLite6"))}
+    assert scalars(fams) == {
+        k: v
+        for k, v in NETSTAT_EXPECTED.items()
+        if not k.startswith(("node_netstat_Ip6", "node_netstat_Icmp6", "node_netstat_Udp6", "node_netstat_UdpLite6"))
+    }
 
 
 def test_netstat_collector_fields_flag_and_failures(proc):
@@ -328,8 +367,10 @@ def test_parse_sockstat():
 def test_sockstat_values_only_known_states():
     values = sockstat_values(None, {"TCP": {"tw": 1, "weird": 5}}, 4096)
     # inuse defaults to 0; unknown states are left out; no sockets_used without the "sockets:" line
-    assert values == {"node_sockstat_TCP_inuse": ("Number of TCP sockets in state inuse.", 0),
-                      "node_sockstat_TCP_tw": ("Number of TCP sockets in state tw.", 1)}
+    assert values == {
+        "node_sockstat_TCP_inuse": ("Number of TCP sockets in state inuse.", 0),
+        "node_sockstat_TCP_tw": ("Number of TCP sockets in state tw.", 1),
+    }
 
 
 def test_sockstat_collector(proc):
@@ -339,14 +380,25 @@ def test_sockstat_collector(proc):
     collector.page_size = 4096
     fams = run(collector)
     assert scalars(fams) == {
-        "node_sockstat_FRAG6_inuse": 0, "node_sockstat_FRAG6_memory": 0,
-        "node_sockstat_FRAG_inuse": 0, "node_sockstat_FRAG_memory": 0,
-        "node_sockstat_RAW6_inuse": 0, "node_sockstat_RAW_inuse": 0,
+        "node_sockstat_FRAG6_inuse": 0,
+        "node_sockstat_FRAG6_memory": 0,
+        "node_sockstat_FRAG_inuse": 0,
+        "node_sockstat_FRAG_memory": 0,
+        "node_sockstat_RAW6_inuse": 0,
+        "node_sockstat_RAW_inuse": 0,
         "node_sockstat_TCP6_inuse": 1,
-        "node_sockstat_TCP_alloc": 2, "node_sockstat_TCP_inuse": 2, "node_sockstat_TCP_mem": 285,
-        "node_sockstat_TCP_mem_bytes": 285 * 4096, "node_sockstat_TCP_orphan": 0, "node_sockstat_TCP_tw": 4,
-        "node_sockstat_UDP6_inuse": 0, "node_sockstat_UDPLITE6_inuse": 0, "node_sockstat_UDPLITE_inuse": 0,
-        "node_sockstat_UDP_inuse": 0, "node_sockstat_UDP_mem": 0, "node_sockstat_UDP_mem_bytes": 0,
+        "node_sockstat_TCP_alloc": 2,
+        "node_sockstat_TCP_inuse": 2,
+        "node_sockstat_TCP_mem": 285,
+        "node_sockstat_TCP_mem_bytes": 285 * 4096,
+        "node_sockstat_TCP_orphan": 0,
+        "node_sockstat_TCP_tw": 4,
+        "node_sockstat_UDP6_inuse": 0,
+        "node_sockstat_UDPLITE6_inuse": 0,
+        "node_sockstat_UDPLITE_inuse": 0,
+        "node_sockstat_UDP_inuse": 0,
+        "node_sockstat_UDP_mem": 0,
+        "node_sockstat_UDP_mem_bytes": 0,
         "node_sockstat_sockets_used": 11,
     }
     assert all(f.type == GAUGE for f in fams.values())
@@ -373,8 +425,7 @@ def test_sockstat_collector_without_sockstat6(proc):
 def test_parse_softnet_stat():
     assert [r[:4] for r in parse_softnet_stat(SOFTNET_STAT)] == [(0, 0x1CF89, 0, 0), (1, 0x18DF6, 3, 26)]
     # a 2.6-era kernel with 10 columns: no CPU id column, the row number is the cpu; missing columns read 0
-    assert parse_softnet_stat("0000000a 00000001 00000002 0 0 0 0 0 00000004 00000005\n") == [
-        (0, 10, 1, 2, 4, 5, 0, 0)]
+    assert parse_softnet_stat("0000000a 00000001 00000002 0 0 0 0 0 00000004 00000005\n") == [(0, 10, 1, 2, 4, 5, 0, 0)]
     with pytest.raises(ValueError, match="at least 9"):
         parse_softnet_stat("0000000a 00000001 00000002\n")
     with pytest.raises(ValueError, match="not hexadecimal"):
@@ -383,8 +434,9 @@ def test_parse_softnet_stat():
 
 def test_softnet_cpu_label_is_the_cpu_id_column():
     """node_exporter 1.9: with CPU 1 offline the rows are CPUs 0 and 2, and the labels say so."""
-    text = ("00000001 0 0 0 0 0 0 0 00000007 00000008 00000009 0000000a 00000000\n"
-            "00000002 0 0 0 0 0 0 0 0 0 0 0 00000002\n")
+    text = (
+        "00000001 0 0 0 0 0 0 0 00000007 00000008 00000009 0000000a 00000000\n00000002 0 0 0 0 0 0 0 0 0 0 0 00000002\n"
+    )
     rows = parse_softnet_stat(text)
     assert [r.cpu for r in rows] == [0, 2]
     assert rows[0] == (0, 1, 0, 0, 7, 8, 9, 10)
@@ -393,10 +445,15 @@ def test_softnet_cpu_label_is_the_cpu_id_column():
 def test_softnet_collector(proc):
     write(proc / "net" / "softnet_stat", SOFTNET_STAT)
     fams = run(SoftnetCollector(settings(proc)))
-    assert list(fams) == ["node_softnet_processed_total", "node_softnet_dropped_total",
-                          "node_softnet_times_squeezed_total", "node_softnet_cpu_collision_total",
-                          "node_softnet_received_rps_total", "node_softnet_flow_limit_count_total",
-                          "node_softnet_backlog_len"]
+    assert list(fams) == [
+        "node_softnet_processed_total",
+        "node_softnet_dropped_total",
+        "node_softnet_times_squeezed_total",
+        "node_softnet_cpu_collision_total",
+        "node_softnet_received_rps_total",
+        "node_softnet_flow_limit_count_total",
+        "node_softnet_backlog_len",
+    ]
     for name, fam in fams.items():
         assert fam.type == (GAUGE if name == "node_softnet_backlog_len" else COUNTER) and fam.labelnames == ("cpu",)
     assert samples(fams["node_softnet_processed_total"]) == {'{cpu="0"}': 118665, '{cpu="1"}': 101878}
@@ -433,8 +490,12 @@ def test_udp_queues_collector(proc):
     fam = fams["node_udp_queues"]
     assert fam.type == GAUGE and fam.labelnames == ("ip", "queue")
     assert fam.help == "Number of allocated memory in the kernel for UDP datagrams in bytes."
-    assert samples(fam) == {'{ip="v4",queue="rx"}': 1664, '{ip="v4",queue="tx"}': 16,
-                            '{ip="v6",queue="rx"}': 832, '{ip="v6",queue="tx"}': 0}
+    assert samples(fam) == {
+        '{ip="v4",queue="rx"}': 1664,
+        '{ip="v4",queue="tx"}': 16,
+        '{ip="v6",queue="rx"}': 832,
+        '{ip="v6",queue="tx"}': 0,
+    }
     assert 'node_udp_queues{ip="v4",queue="rx"} 1664\n' in render_text(fams.values())
 
 
@@ -484,9 +545,13 @@ def test_arp_collector(proc):
     assert fam.help == "ARP entries by device"
     assert samples(fam) == {'{device="br0"}': 1, '{device="eth0"}': 2}
     assert 'node_arp_entries{device="eth0"} 2\n' in render_text(fams.values())
-    fam = run(ARPCollector(settings(proc, collector_arp_netlink=False, collector_arp_device_exclude="^br")))["node_arp_entries"]
+    fam = run(ARPCollector(settings(proc, collector_arp_netlink=False, collector_arp_device_exclude="^br")))[
+        "node_arp_entries"
+    ]
     assert samples(fam) == {'{device="eth0"}': 2}
-    fam = run(ARPCollector(settings(proc, collector_arp_netlink=False, collector_arp_device_include="^br")))["node_arp_entries"]
+    fam = run(ARPCollector(settings(proc, collector_arp_netlink=False, collector_arp_device_include="^br")))[
+        "node_arp_entries"
+    ]
     assert samples(fam) == {'{device="br0"}': 1}
     with pytest.raises(ConfigError, match="mutually exclusive"):
         ARPCollector(settings(proc, collector_arp_device_include="a", collector_arp_device_exclude="b"))
@@ -508,8 +573,9 @@ def test_arp_collector_empty_table(proc):
 # --------------------------------------------------------------------------- declarations
 
 
-@pytest.mark.parametrize("cls", [VmstatCollector, NetstatCollector, SockstatCollector, SoftnetCollector,
-                                 UDPQueuesCollector, ARPCollector])
+@pytest.mark.parametrize(
+    "cls", [VmstatCollector, NetstatCollector, SockstatCollector, SoftnetCollector, UDPQueuesCollector, ARPCollector]
+)
 def test_collectors_are_default_enabled_and_declare_their_families(cls):
     assert cls.default_enabled
     assert cls.metrics and cls.description

@@ -49,8 +49,11 @@ def test_processes_counts_states_threads_and_limits(tmp_path):
     assert samples(fams["node_processes_pids"]) == {"": 2}
     assert samples(fams["node_processes_threads"]) == {"": 3}
     assert samples(fams["node_processes_state"]) == {'{state="R"}': 1, '{state="S"}': 1}
-    assert samples(fams["node_processes_threads_state"]) == {'{thread_state="D"}': 1, '{thread_state="R"}': 1,
-                                                              '{thread_state="S"}': 1}
+    assert samples(fams["node_processes_threads_state"]) == {
+        '{thread_state="D"}': 1,
+        '{thread_state="R"}': 1,
+        '{thread_state="S"}': 1,
+    }
     assert samples(fams["node_processes_max_threads"]) == {"": 63420}
     assert samples(fams["node_processes_max_processes"]) == {"": 4194304}
 
@@ -77,12 +80,17 @@ def test_interrupts_parse_and_labels(tmp_path):
     got = samples(fam)
     assert got['{cpu="1",type="24",info="PCI-MSI",devices="65536-edge ehci_hcd:usb1, mmc0"}'] == 102
     assert got['{cpu="0",type="8",info="IO-APIC",devices="8-edge rtc0"}'] == 0  # zeros included by default
-    no_zeros = run(InterruptsCollector(settings(roots, collector_interrupts_include_zeros=False,
-                                                collector_interrupts_name_include="^(0|8|NMI);")))
+    no_zeros = run(
+        InterruptsCollector(
+            settings(roots, collector_interrupts_include_zeros=False, collector_interrupts_name_include="^(0|8|NMI);")
+        )
+    )
     assert set(samples(no_zeros["node_interrupts_total"])) == {
-        '{cpu="0",type="0",info="IO-APIC",devices="2-edge timer"}', '{cpu="1",type="8",info="IO-APIC",devices="8-edge rtc0"}',
+        '{cpu="0",type="0",info="IO-APIC",devices="2-edge timer"}',
+        '{cpu="1",type="8",info="IO-APIC",devices="8-edge rtc0"}',
         '{cpu="0",type="NMI",info="Non-maskable interrupts",devices=""}',
-        '{cpu="1",type="NMI",info="Non-maskable interrupts",devices=""}'}
+        '{cpu="1",type="NMI",info="Non-maskable interrupts",devices=""}',
+    }
 
 
 def test_interrupts_bad_value_and_bad_regex(tmp_path):
@@ -133,8 +141,13 @@ def test_cpu_info_series(tmp_path):
     fams = run(CPUCollector(settings(roots, collector_cpu_info_flags_include="^avx")), declared=True)
     info = samples(fams["node_cpu_info"])
     assert len(info) == 2
-    assert info['{package="0",core="1",cpu="1",vendor="GenuineIntel",family="6",model="142",model_name="Intel(R) '
-                'Core(TM) i7-8650U CPU @ 1.90GHz",microcode="0xb4",stepping="10",cachesize="8192 KB"}'] == 1
+    assert (
+        info[
+            '{package="0",core="1",cpu="1",vendor="GenuineIntel",family="6",model="142",model_name="Intel(R) '
+            'Core(TM) i7-8650U CPU @ 1.90GHz",microcode="0xb4",stepping="10",cachesize="8192 KB"}'
+        ]
+        == 1
+    )
     assert samples(fams["node_cpu_flag_info"]) == {'{flag="avx"}': 1, '{flag="avx2"}': 1}
     assert "node_cpu_bug_info" not in fams  # no bugs filter: no series, as node_exporter
     assert "node_cpu_info" not in run(CPUCollector(settings(roots)))  # off by default

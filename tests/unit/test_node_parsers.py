@@ -156,12 +156,14 @@ def test_cpu_collector(tmp_path):
     assert s['{cpu="1",mode="user"}'] == pytest.approx(2333 / HZ)
     assert '{cpu="0",mode="guest"}' not in s
     guest = samples(fams["node_cpu_guest_seconds_total"])
-    assert guest == pytest.approx({
-        '{cpu="0",mode="user"}': 0,
-        '{cpu="0",mode="nice"}': 0,
-        '{cpu="1",mode="user"}': 7 / HZ,
-        '{cpu="1",mode="nice"}': 3 / HZ,
-    })
+    assert guest == pytest.approx(
+        {
+            '{cpu="0",mode="user"}': 0,
+            '{cpu="0",mode="nice"}': 0,
+            '{cpu="1",mode="user"}': 7 / HZ,
+            '{cpu="1",mode="nice"}': 3 / HZ,
+        }
+    )
 
     # Next scrape: cpu0's idle went back by one tick; the reported value must not.
     write(roots["proc"] / "stat", PROC_STAT.replace("cpu0 1421 0 692 155058", "cpu0 1500 0 692 155057"))
@@ -307,10 +309,13 @@ def test_diskstats_udev_and_queue(tmp_path):
     roots = tree(tmp_path)
     write(roots["proc"] / "diskstats", DISKSTATS)
     udev = tmp_path / "udev"
-    write(udev / "b254:0", "S:disk/by-id/x\nE:ID_FS_TYPE=ext4\nE:ID_FS_USAGE=filesystem\nE:ID_FS_UUID=u-1\n"
-          "E:ID_FS_VERSION=1.0\nE:DM_NAME=vg-root\nE:DM_UUID=LVM-x\nE:DM_VG_NAME=vg\nE:DM_LV_NAME=root\n"
-          "E:ID_ATA=1\nE:ID_ATA_WRITE_CACHE=1\nE:ID_ATA_WRITE_CACHE_ENABLED=0\nE:ID_ATA_ROTATION_RATE_RPM=junk\n"
-          "E:SCSI_IDENT_SERIAL=LABEL1\nE:ID_SERIAL_SHORT=SHORT1\n")
+    write(
+        udev / "b254:0",
+        "S:disk/by-id/x\nE:ID_FS_TYPE=ext4\nE:ID_FS_USAGE=filesystem\nE:ID_FS_UUID=u-1\n"
+        "E:ID_FS_VERSION=1.0\nE:DM_NAME=vg-root\nE:DM_UUID=LVM-x\nE:DM_VG_NAME=vg\nE:DM_LV_NAME=root\n"
+        "E:ID_ATA=1\nE:ID_ATA_WRITE_CACHE=1\nE:ID_ATA_WRITE_CACHE_ENABLED=0\nE:ID_ATA_ROTATION_RATE_RPM=junk\n"
+        "E:SCSI_IDENT_SERIAL=LABEL1\nE:ID_SERIAL_SHORT=SHORT1\n",
+    )
     queue = roots["sys"] / "block" / "vda" / "queue"
     for name in QUEUE_FILES:
         write(queue / name, "0\n")
@@ -318,12 +323,16 @@ def test_diskstats_udev_and_queue(tmp_path):
     fams = run(DiskstatsCollector(settings(roots, path_udev_data=str(udev))))
     vda = '{device="vda"}'
     info = samples(fams["node_disk_info"])
-    assert '{device="vda",major="254",minor="0",model="",path="",revision="",rotational="1",serial="LABEL1",wwn=""}' \
+    assert (
+        '{device="vda",major="254",minor="0",model="",path="",revision="",rotational="1",serial="LABEL1",wwn=""}'
         in info
+    )
     assert samples(fams["node_disk_filesystem_info"]) == {
-        '{device="vda",type="ext4",usage="filesystem",uuid="u-1",version="1.0"}': 1}
+        '{device="vda",type="ext4",usage="filesystem",uuid="u-1",version="1.0"}': 1
+    }
     assert samples(fams["node_disk_device_mapper_info"]) == {
-        '{device="vda",lv_layer="",lv_name="root",name="vg-root",uuid="LVM-x",vg_name="vg"}': 1}
+        '{device="vda",lv_layer="",lv_name="root",name="vg-root",uuid="LVM-x",vg_name="vg"}': 1
+    }
     assert samples(fams["node_disk_ata_write_cache"]) == {vda: 1}
     assert samples(fams["node_disk_ata_write_cache_enabled"]) == {vda: 0}
     assert not fams["node_disk_ata_rotation_rate_rpm"].samples  # not a number: left out
@@ -341,7 +350,10 @@ def test_diskstats_filters(tmp_path):
     exc = run(DiskstatsCollector(settings(roots, collector_diskstats_device_exclude="^sd")))
     # A user exclude replaces the default one: loop0 and zram0 come back.
     assert set(samples(exc["node_disk_io_now"])) == {
-        '{device="loop0"}', '{device="vda"}', '{device="vda1"}', '{device="zram0"}'
+        '{device="loop0"}',
+        '{device="vda"}',
+        '{device="vda1"}',
+        '{device="zram0"}',
     }
     with pytest.raises(ConfigError):
         DiskstatsCollector(

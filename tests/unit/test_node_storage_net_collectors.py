@@ -167,8 +167,9 @@ def test_zfs_kstats_pools_and_datasets(tmp_path):
     assert samples(fams["node_zfs_zpool_nread"]) == {'{zpool="pool3"}': 1884160}
     assert fams["node_zfs_zpool_nread"].help == "kstat.zfs.misc.io.nread"
     # the dataset label keeps its spaces, as 1.9
-    assert samples(fams["node_zfs_zpool_dataset_nwritten"]) == {'{zpool="pool3",dataset="pool3/dataset with space"}':
-                                                                 12302}
+    assert samples(fams["node_zfs_zpool_dataset_nwritten"]) == {
+        '{zpool="pool3",dataset="pool3/dataset with space"}': 12302
+    }
     state = samples(fams["node_zfs_zpool_state"])
     assert state['{zpool="pool3",state="online"}'] == 1 and sum(state.values()) == 1 and len(state) == 7
     # a kstat value that is not a number fails the collector, naming the file and the kstat
@@ -272,18 +273,33 @@ BCACHE_UUID = "deaddd54-c735-46d5-868e-f331c5fd7c74"
 
 def bcache_tree(sys):
     base = sys / "fs" / "bcache" / BCACHE_UUID
-    for name, value in (("average_key_size", "0"), ("btree_cache_size", "0"), ("cache_available_percent", "100"),
-                        ("congested", "0"), ("root_usage_percent", "0"), ("tree_depth", "0"),
-                        ("internal/active_journal_entries", "1"), ("internal/btree_nodes", "0"),
-                        ("internal/btree_read_average_duration_us", "1305"), ("internal/cache_read_races", "0"),
-                        ("bdev0/dirty_data", "0"), ("bdev0/stats_total/cache_hits", "546"),
-                        ("bdev0/stats_total/cache_readaheads", "13"), ("bdev0/stats_total/bypassed", "1.5k"),
-                        ("cache0/io_errors", "0"), ("cache0/metadata_written", "512"), ("cache0/written", "0"),
-                        ("cache0/priority_stats", "Unused:         99%\nMetadata:       0%\n")):
+    for name, value in (
+        ("average_key_size", "0"),
+        ("btree_cache_size", "0"),
+        ("cache_available_percent", "100"),
+        ("congested", "0"),
+        ("root_usage_percent", "0"),
+        ("tree_depth", "0"),
+        ("internal/active_journal_entries", "1"),
+        ("internal/btree_nodes", "0"),
+        ("internal/btree_read_average_duration_us", "1305"),
+        ("internal/cache_read_races", "0"),
+        ("bdev0/dirty_data", "0"),
+        ("bdev0/stats_total/cache_hits", "546"),
+        ("bdev0/stats_total/cache_readaheads", "13"),
+        ("bdev0/stats_total/bypassed", "1.5k"),
+        ("cache0/io_errors", "0"),
+        ("cache0/metadata_written", "512"),
+        ("cache0/written", "0"),
+        ("cache0/priority_stats", "Unused:         99%\nMetadata:       0%\n"),
+    ):
         write(base / name, value + "\n")
-    write(base / "bdev0" / "writeback_rate_debug", "rate:           1.1M/sec\ndirty:          20.4G\n"
-          "target:         20.4G\nproportional:   427.5k\nintegral:       790.0k\nchange:         -321.5k/sec\n"
-          "next io:        17ms\n")
+    write(
+        base / "bdev0" / "writeback_rate_debug",
+        "rate:           1.1M/sec\ndirty:          20.4G\n"
+        "target:         20.4G\nproportional:   427.5k\nintegral:       790.0k\nchange:         -321.5k/sec\n"
+        "next io:        17ms\n",
+    )
     return base
 
 
@@ -342,16 +358,25 @@ def test_nvme_info_and_a_controller_without_state(tmp_path):
     assert message.startswith("nvme nvme1: No such file or directory")
     assert samples(fams["node_nvme_info"]) == {
         '{device="nvme0",firmware_revision="1B2QEXP7",model="Samsung SSD 970 PRO 512GB",'
-        'serial="S680HF8N190894I",state="live"}': 1}
+        'serial="S680HF8N190894I",state="live"}': 1
+    }
 
 
 def test_tapestats(tmp_path):
     roots = tree(tmp_path)
     stats = roots["sys"] / "class" / "scsi_tape" / "st0" / "stats"
-    for name, value in (("in_flight", "1"), ("io_ns", "9247011087720"), ("other_cnt", "1409"),
-                        ("read_byte_cnt", "979383912"), ("read_cnt", "3741"), ("read_ns", "33788355744"),
-                        ("resid_cnt", "19"), ("write_byte_cnt", "1496246784000"), ("write_cnt", "53772916"),
-                        ("write_ns", "5233597394395")):
+    for name, value in (
+        ("in_flight", "1"),
+        ("io_ns", "9247011087720"),
+        ("other_cnt", "1409"),
+        ("read_byte_cnt", "979383912"),
+        ("read_cnt", "3741"),
+        ("read_ns", "33788355744"),
+        ("resid_cnt", "19"),
+        ("write_byte_cnt", "1496246784000"),
+        ("write_cnt", "53772916"),
+        ("write_ns", "5233597394395"),
+    ):
         write(stats / name, value + "\n")
     write(roots["sys"] / "class" / "scsi_tape" / "nst0" / "stats" / "in_flight", "1\n")  # another node, not a drive
     fams = run(TapestatsCollector(settings(roots)))
@@ -360,7 +385,8 @@ def test_tapestats(tmp_path):
     assert samples(fams["node_tape_io_time_seconds_total"]) == {'{device="st0"}': 9247011087720 * 0.000000001}
     assert samples(fams["node_tape_writes_completed_total"]) == {'{device="st0"}': 53772916}
     assert not run(TapestatsCollector(settings(roots, collector_tapestats_ignored_devices="^st0$")))[
-        "node_tape_io_now"].samples
+        "node_tape_io_now"
+    ].samples
     write(stats / "read_cnt", "3741 reads\n")
     message, _ = partial(TapestatsCollector(settings(roots)))
     assert message.startswith("tape st0: stats/read_cnt: '3741 reads' is not a number")
@@ -372,21 +398,33 @@ def test_tapestats(tmp_path):
 def test_fibrechannel(tmp_path):
     roots = tree(tmp_path)
     host = roots["sys"] / "class" / "fc_host" / "host0"
-    for name, value in (("speed", "16 Gbit"), ("port_state", "Online"),
-                        ("port_type", "Point-To-Point (direct nport connection)"),
-                        ("port_name", "0x1000e0071bce95f2"), ("port_id", "0x000002"),
-                        ("symbolic_name", "Emulex SN1100E2P"),
-                        ("fabric_name", "0x0"), ("dev_loss_tmo", "30"),
-                        ("supported_classes", "Class 3"), ("supported_speeds", "4 Gbit, 8 Gbit, 16 Gbit")):
+    for name, value in (
+        ("speed", "16 Gbit"),
+        ("port_state", "Online"),
+        ("port_type", "Point-To-Point (direct nport connection)"),
+        ("port_name", "0x1000e0071bce95f2"),
+        ("port_id", "0x000002"),
+        ("symbolic_name", "Emulex SN1100E2P"),
+        ("fabric_name", "0x0"),
+        ("dev_loss_tmo", "30"),
+        ("supported_classes", "Class 3"),
+        ("supported_speeds", "4 Gbit, 8 Gbit, 16 Gbit"),
+    ):
         write(host / name, value + "\n")
-    for name, value in (("dumped_frames", "0xffffffffffffffff"), ("error_frames", "0x0"), ("invalid_crc_count", "0x2"),
-                        ("rx_frames", "0x3"), ("reset_statistics", "")):
+    for name, value in (
+        ("dumped_frames", "0xffffffffffffffff"),
+        ("error_frames", "0x0"),
+        ("invalid_crc_count", "0x2"),
+        ("rx_frames", "0x3"),
+        ("reset_statistics", ""),
+    ):
         write(host / "statistics" / name, value + "\n")
     fams = run(FibreChannelCollector(settings(roots)))
     assert samples(fams["node_fibrechannel_info"]) == {
         '{dev_loss_tmo="30",fabric_name="0",fc_host="host0",port_id="000002",port_name="1000e0071bce95f2",'
         'port_state="Online",port_type="Point-To-Point (direct nport connection)",speed="16 Gbit",'
-        'supported_classes="Class 3",supported_speeds="4 Gbit, 8 Gbit, 16 Gbit",symbolic_name="Emulex SN1100E2P"}': 1}
+        'supported_classes="Class 3",supported_speeds="4 Gbit, 8 Gbit, 16 Gbit",symbolic_name="Emulex SN1100E2P"}': 1
+    }
     assert samples(fams["node_fibrechannel_invalid_crc_total"]) == {'{fc_host="host0"}': 2}
     assert not fams["node_fibrechannel_dumped_frames_total"].samples  # all ones: not kept by the driver
     assert not fams["node_fibrechannel_nos_total"].samples  # no such file
@@ -415,8 +453,17 @@ def ib_port(sys, device, port, counters=None, rate="40 Gb/sec (4X QDR)"):
 
 def test_infiniband(tmp_path):
     roots = tree(tmp_path)
-    ib_port(roots["sys"], "mlx4_0", 1, {"counters/port_rcv_data": "4631917", "counters/link_downed": "0",
-                                         "counters_ext/port_xmit_data_64": "3733440", "counters/VL15_dropped": "0"})
+    ib_port(
+        roots["sys"],
+        "mlx4_0",
+        1,
+        {
+            "counters/port_rcv_data": "4631917",
+            "counters/link_downed": "0",
+            "counters_ext/port_xmit_data_64": "3733440",
+            "counters/VL15_dropped": "0",
+        },
+    )
     ib_port(roots["sys"], "i40iw0", 1, {"counters/symbol_error": "N/A (no PMA)"}, rate="10 Gb/sec (4X)")
     fams = run(InfinibandCollector(settings(roots)))
     mlx = '{device="mlx4_0",port="1"}'
@@ -432,7 +479,8 @@ def test_infiniband(tmp_path):
     message, fams = partial(InfinibandCollector(settings(roots)))
     assert message.startswith("infiniband device i40iw0: port 1: expected 'ID: NAME'")
     assert list(samples(fams["node_infiniband_info"])) == [
-        '{board_id="SM_1141000001000",device="mlx4_0",firmware_version="2.31.5050",hca_type="MT4099"}']
+        '{board_id="SM_1141000001000",device="mlx4_0",firmware_version="2.31.5050",hca_type="MT4099"}'
+    ]
 
 
 # --------------------------------------------------------------------------- bonding
@@ -495,16 +543,33 @@ def test_ipvs(tmp_path):
     assert samples(fams["node_ipvs_connections_total"]) == {"": 23765872}
     assert samples(fams["node_ipvs_incoming_bytes_total"]) == {"": 89991519156915}
     weight = samples(fams["node_ipvs_backend_weight"])
-    assert weight['{local_address="192.168.0.22",local_mark="",local_port="3306",proto="TCP",'
-                  'remote_address="192.168.82.22",remote_port="3306"}'] == 100
-    assert weight['{local_address="2620::1",local_mark="",local_port="80",proto="TCP",'
-                  'remote_address="2620::2",remote_port="80"}'] == 1
-    assert weight['{local_address="",local_mark="10001000",local_port="0",proto="FWM",'
-                  'remote_address="192.168.49.32",remote_port="3306"}'] == 100
+    assert (
+        weight[
+            '{local_address="192.168.0.22",local_mark="",local_port="3306",proto="TCP",'
+            'remote_address="192.168.82.22",remote_port="3306"}'
+        ]
+        == 100
+    )
+    assert (
+        weight[
+            '{local_address="2620::1",local_mark="",local_port="80",proto="TCP",'
+            'remote_address="2620::2",remote_port="80"}'
+        ]
+        == 1
+    )
+    assert (
+        weight[
+            '{local_address="",local_mark="10001000",local_port="0",proto="FWM",'
+            'remote_address="192.168.49.32",remote_port="3306"}'
+        ]
+        == 100
+    )
     # fewer labels: backends that share them are summed
     fams = _run(IPVSCollector(settings(roots, collector_ipvs_backend_labels="proto,local_mark")))
-    assert samples(fams["node_ipvs_backend_connections_active"]) == {'{local_mark="",proto="TCP"}': 496,
-                                                                      '{local_mark="10001000",proto="FWM"}': 385}
+    assert samples(fams["node_ipvs_backend_connections_active"]) == {
+        '{local_mark="",proto="TCP"}': 496,
+        '{local_mark="10001000",proto="FWM"}': 385,
+    }
     assert fams["node_ipvs_backend_connections_active"].labelnames == ("local_mark", "proto")
     with pytest.raises(ConfigError, match="unknown IPVS backend labels: nope"):
         parse_backend_labels("proto,nope")
@@ -521,11 +586,14 @@ def test_ipvs(tmp_path):
 
 def test_schedstat(tmp_path):
     roots = tree(tmp_path)
-    write(roots["proc"] / "schedstat", "version 15\ntimestamp 15819019232\n"
-          "cpu0 498494191 0 3533438552 2553969831 3853684107 2465731542 2045936778163039 343796328169361 4767485306\n"
-          "domain0 00000000,00000003 212499247 210112015 1861015 1860405436 536440 369895 32599 210079416 "
-          "25368550 24241256 384652 927363878 807233 6366 1647 24239609 2122447 1886868 1 234224 0 0 0 0\n"
-          "cpu1 470904669 0 3320537567 2324898823 3604655731 2213549946 1913843862193036 340698484476232\n")
+    write(
+        roots["proc"] / "schedstat",
+        "version 15\ntimestamp 15819019232\n"
+        "cpu0 498494191 0 3533438552 2553969831 3853684107 2465731542 2045936778163039 343796328169361 4767485306\n"
+        "domain0 00000000,00000003 212499247 210112015 1861015 1860405436 536440 369895 32599 210079416 "
+        "25368550 24241256 384652 927363878 807233 6366 1647 24239609 2122447 1886868 1 234224 0 0 0 0\n"
+        "cpu1 470904669 0 3320537567 2324898823 3604655731 2213549946 1913843862193036 340698484476232\n",
+    )
     fams = run(SchedstatCollector(settings(roots)))
     # cpu1's line is truncated (8 numbers): skipped, as procfs skips it
     assert samples(fams["node_schedstat_running_seconds_total"]) == {'{cpu="0"}': 2045936778163039 / 1e9}

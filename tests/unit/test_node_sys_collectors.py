@@ -144,9 +144,12 @@ def test_pressure_collector_kernel_without_irq_psi(tmp_path):
     (roots["proc"] / "pressure" / "irq").unlink()
     fams = run(PressureCollector(settings(roots)))
     assert list(fams) == [
-        "node_pressure_cpu_waiting_seconds_total", "node_pressure_io_waiting_seconds_total",
-        "node_pressure_io_stalled_seconds_total", "node_pressure_memory_waiting_seconds_total",
-        "node_pressure_memory_stalled_seconds_total"]
+        "node_pressure_cpu_waiting_seconds_total",
+        "node_pressure_io_waiting_seconds_total",
+        "node_pressure_io_stalled_seconds_total",
+        "node_pressure_memory_waiting_seconds_total",
+        "node_pressure_memory_stalled_seconds_total",
+    ]
 
 
 def test_pressure_collector_resource_without_full_line(tmp_path):
@@ -159,8 +162,10 @@ def test_pressure_collector_resource_without_full_line(tmp_path):
         run(PressureCollector(settings(roots)))
     assert isinstance(info.value, NoData)
     assert [f.name for f in info.value.families] == [
-        "node_pressure_cpu_waiting_seconds_total", "node_pressure_io_waiting_seconds_total",
-        "node_pressure_io_stalled_seconds_total"]
+        "node_pressure_cpu_waiting_seconds_total",
+        "node_pressure_io_waiting_seconds_total",
+        "node_pressure_io_stalled_seconds_total",
+    ]
 
 
 def test_pressure_collector_without_psi_fails_clearly(tmp_path):
@@ -223,34 +228,102 @@ def test_entropy_collector_missing_file_fails(tmp_path):
 # /sys/class/net/<iface>/<attribute> of the VM; None = the read fails with EINVAL.
 NETCLASS = {
     "eth0": {
-        "addr_assign_type": "0", "address": "02:fc:00:00:00:01", "broadcast": "ff:ff:ff:ff:ff:ff",
-        "carrier": "1", "carrier_changes": "2", "carrier_up_count": "1", "carrier_down_count": "1",
-        "dev_id": "0x0", "dormant": "0", "duplex": "unknown", "flags": "0x1003", "ifalias": "",
-        "ifindex": "4", "iflink": "4", "link_mode": "0", "mtu": "1400", "name_assign_type": "1",
-        "netdev_group": "0", "operstate": "up", "speed": "-1", "tx_queue_len": "1000", "type": "1",
+        "addr_assign_type": "0",
+        "address": "02:fc:00:00:00:01",
+        "broadcast": "ff:ff:ff:ff:ff:ff",
+        "carrier": "1",
+        "carrier_changes": "2",
+        "carrier_up_count": "1",
+        "carrier_down_count": "1",
+        "dev_id": "0x0",
+        "dormant": "0",
+        "duplex": "unknown",
+        "flags": "0x1003",
+        "ifalias": "",
+        "ifindex": "4",
+        "iflink": "4",
+        "link_mode": "0",
+        "mtu": "1400",
+        "name_assign_type": "1",
+        "netdev_group": "0",
+        "operstate": "up",
+        "speed": "-1",
+        "tx_queue_len": "1000",
+        "type": "1",
     },
     "lo": {
-        "addr_assign_type": "0", "address": "00:00:00:00:00:00", "broadcast": "00:00:00:00:00:00",
-        "carrier": "1", "carrier_changes": "0", "carrier_up_count": "0", "carrier_down_count": "0",
-        "dev_id": "0x0", "dormant": "0", "duplex": None, "flags": "0x9", "ifalias": "",
-        "ifindex": "1", "iflink": "1", "link_mode": "0", "mtu": "65536", "name_assign_type": "2",
-        "netdev_group": "0", "operstate": "unknown", "speed": None, "tx_queue_len": "1000", "type": "772",
+        "addr_assign_type": "0",
+        "address": "00:00:00:00:00:00",
+        "broadcast": "00:00:00:00:00:00",
+        "carrier": "1",
+        "carrier_changes": "0",
+        "carrier_up_count": "0",
+        "carrier_down_count": "0",
+        "dev_id": "0x0",
+        "dormant": "0",
+        "duplex": None,
+        "flags": "0x9",
+        "ifalias": "",
+        "ifindex": "1",
+        "iflink": "1",
+        "link_mode": "0",
+        "mtu": "65536",
+        "name_assign_type": "2",
+        "netdev_group": "0",
+        "operstate": "unknown",
+        "speed": None,
+        "tx_queue_len": "1000",
+        "type": "772",
     },
     # down: carrier, dormant, duplex, speed and name_assign_type answer EINVAL
     "ifb0": {
-        "addr_assign_type": "1", "address": "6a:81:b6:10:3a:a6", "broadcast": "ff:ff:ff:ff:ff:ff",
-        "carrier": None, "carrier_changes": "0", "carrier_up_count": "0", "carrier_down_count": "0",
-        "dev_id": "0x0", "dormant": None, "duplex": None, "flags": "0x82", "ifalias": "",
-        "ifindex": "2", "iflink": "2", "link_mode": "0", "mtu": "1500", "name_assign_type": None,
-        "netdev_group": "0", "operstate": "down", "speed": None, "tx_queue_len": "32", "type": "1",
+        "addr_assign_type": "1",
+        "address": "6a:81:b6:10:3a:a6",
+        "broadcast": "ff:ff:ff:ff:ff:ff",
+        "carrier": None,
+        "carrier_changes": "0",
+        "carrier_up_count": "0",
+        "carrier_down_count": "0",
+        "dev_id": "0x0",
+        "dormant": None,
+        "duplex": None,
+        "flags": "0x82",
+        "ifalias": "",
+        "ifindex": "2",
+        "iflink": "2",
+        "link_mode": "0",
+        "mtu": "1500",
+        "name_assign_type": None,
+        "netdev_group": "0",
+        "operstate": "down",
+        "speed": None,
+        "tx_queue_len": "32",
+        "type": "1",
     },
     # A physical NIC (from a bare-metal Debian 12 host), with an alias.
     "enp3s0": {
-        "addr_assign_type": "0", "address": "d4:5d:64:bb:0e:11", "broadcast": "ff:ff:ff:ff:ff:ff",
-        "carrier": "1", "carrier_changes": "5", "carrier_up_count": "3", "carrier_down_count": "2",
-        "dev_id": "0x0", "dormant": "0", "duplex": "full", "flags": "0x1003", "ifalias": "uplink \"A\"",
-        "ifindex": "2", "iflink": "2", "link_mode": "0", "mtu": "9000", "name_assign_type": "4",
-        "netdev_group": "0", "operstate": "up", "speed": "1000", "tx_queue_len": "1000", "type": "1",
+        "addr_assign_type": "0",
+        "address": "d4:5d:64:bb:0e:11",
+        "broadcast": "ff:ff:ff:ff:ff:ff",
+        "carrier": "1",
+        "carrier_changes": "5",
+        "carrier_up_count": "3",
+        "carrier_down_count": "2",
+        "dev_id": "0x0",
+        "dormant": "0",
+        "duplex": "full",
+        "flags": "0x1003",
+        "ifalias": 'uplink "A"',
+        "ifindex": "2",
+        "iflink": "2",
+        "link_mode": "0",
+        "mtu": "9000",
+        "name_assign_type": "4",
+        "netdev_group": "0",
+        "operstate": "up",
+        "speed": "1000",
+        "tx_queue_len": "1000",
+        "type": "1",
     },
 }
 
@@ -305,7 +378,10 @@ def test_netclass_collector(tmp_path, monkeypatch):
     fams = run(NetclassCollector(settings(netclass_tree(tmp_path, monkeypatch))))
     assert set(fams) == {d.name for d in NetclassCollector.metrics}
     assert samples(fams["node_network_up"]) == {
-        '{device="enp3s0"}': 1, '{device="eth0"}': 1, '{device="ifb0"}': 0, '{device="ifb1"}': 0,
+        '{device="enp3s0"}': 1,
+        '{device="eth0"}': 1,
+        '{device="ifb0"}': 0,
+        '{device="ifb1"}': 0,
         '{device="lo"}': 0,
     }
     info = fams["node_network_info"]
@@ -330,30 +406,49 @@ def test_netclass_collector(tmp_path, monkeypatch):
     assert samples(fams["node_network_carrier"]) == {'{device="enp3s0"}': 1, '{device="eth0"}': 1, '{device="lo"}': 1}
     assert set(samples(fams["node_network_dormant"])) == {'{device="enp3s0"}', '{device="eth0"}', '{device="lo"}'}
     assert samples(fams["node_network_name_assign_type"]) == {
-        '{device="enp3s0"}': 4, '{device="eth0"}': 1, '{device="lo"}': 2}
+        '{device="enp3s0"}': 4,
+        '{device="eth0"}': 1,
+        '{device="lo"}': 2,
+    }
     # Hex attributes.
     assert samples(fams["node_network_flags"]) == {
-        '{device="enp3s0"}': 4099, '{device="eth0"}': 4099, '{device="ifb0"}': 130, '{device="ifb1"}': 130,
+        '{device="enp3s0"}': 4099,
+        '{device="eth0"}': 4099,
+        '{device="ifb0"}': 130,
+        '{device="ifb1"}': 130,
         '{device="lo"}': 9,
     }
     assert samples(fams["node_network_device_id"])['{device="eth0"}'] == 0
     eth0 = {name: samples(f).get('{device="eth0"}') for name, f in fams.items()}
     assert eth0 == {
-        "node_network_up": 1, "node_network_info": None,
-        "node_network_address_assign_type": 0, "node_network_carrier": 1,
-        "node_network_carrier_changes_total": 2, "node_network_carrier_up_changes_total": 1,
-        "node_network_carrier_down_changes_total": 1, "node_network_device_id": 0, "node_network_dormant": 0,
-        "node_network_flags": 4099, "node_network_iface_id": 4, "node_network_iface_link": 4,
-        "node_network_iface_link_mode": 0, "node_network_mtu_bytes": 1400, "node_network_name_assign_type": 1,
-        "node_network_net_dev_group": 0, "node_network_transmit_queue_length": 1000,
-        "node_network_protocol_type": 1, "node_network_speed_bytes": -125000,
+        "node_network_up": 1,
+        "node_network_info": None,
+        "node_network_address_assign_type": 0,
+        "node_network_carrier": 1,
+        "node_network_carrier_changes_total": 2,
+        "node_network_carrier_up_changes_total": 1,
+        "node_network_carrier_down_changes_total": 1,
+        "node_network_device_id": 0,
+        "node_network_dormant": 0,
+        "node_network_flags": 4099,
+        "node_network_iface_id": 4,
+        "node_network_iface_link": 4,
+        "node_network_iface_link_mode": 0,
+        "node_network_mtu_bytes": 1400,
+        "node_network_name_assign_type": 1,
+        "node_network_net_dev_group": 0,
+        "node_network_transmit_queue_length": 1000,
+        "node_network_protocol_type": 1,
+        "node_network_speed_bytes": -125000,
     }
     assert samples(fams["node_network_protocol_type"])['{device="lo"}'] == 772
     assert samples(fams["node_network_mtu_bytes"])['{device="lo"}'] == 65536
     types = {name: f.type for name, f in fams.items()}
     assert [n for n, t in types.items() if t == COUNTER] == [
-        "node_network_carrier_changes_total", "node_network_carrier_up_changes_total",
-        "node_network_carrier_down_changes_total"]
+        "node_network_carrier_changes_total",
+        "node_network_carrier_up_changes_total",
+        "node_network_carrier_down_changes_total",
+    ]
     assert fams["node_network_mtu_bytes"].help == "Network device property: mtu_bytes"
     assert fams["node_network_up"].help == "Value is 1 if operstate is 'up', 0 otherwise."
 
@@ -414,7 +509,7 @@ entries  searched found new invalid ignore delete delete_list insert insert_fail
 def test_parse_conntrack_stat_sums_cpus():
     totals = parse_conntrack_stat(CONNTRACK_STAT)
     assert totals["found"] == 7
-    assert totals["invalid"] == 0x1a + 5 + 0x100
+    assert totals["invalid"] == 0x1A + 5 + 0x100
     assert totals["ignore"] == 0xC1E + 0x290 + 0xA
     assert totals["insert_failed"] == 1
     assert totals["drop"] == 2
@@ -462,11 +557,43 @@ def test_conntrack_collector_without_module_fails_clearly(tmp_path):
 # --------------------------------------------------------------------------- timex
 
 # The raw fields adjtimex returned on the VM (clock not disciplined: STA_UNSYNC).
-RAW_UNSYNCED = dict(offset=0, freq=0, maxerror=16000000, esterror=16000000, status=0x40, constant=2, tick=10000,
-                    ppsfreq=0, jitter=0, shift=0, stabil=0, jitcnt=0, calcnt=0, errcnt=0, stbcnt=0, tai=0)
+RAW_UNSYNCED = dict(
+    offset=0,
+    freq=0,
+    maxerror=16000000,
+    esterror=16000000,
+    status=0x40,
+    constant=2,
+    tick=10000,
+    ppsfreq=0,
+    jitter=0,
+    shift=0,
+    stabil=0,
+    jitcnt=0,
+    calcnt=0,
+    errcnt=0,
+    stbcnt=0,
+    tai=0,
+)
 # A host synchronised by chrony (STA_PLL | STA_NANO), with PPS counters.
-RAW_CHRONY = dict(offset=-152300, freq=-1245184, maxerror=2500, esterror=12, status=0x2001, constant=7, tick=10000,
-                  ppsfreq=65536, jitter=4000, shift=2, stabil=131072, jitcnt=1, calcnt=2, errcnt=3, stbcnt=4, tai=37)
+RAW_CHRONY = dict(
+    offset=-152300,
+    freq=-1245184,
+    maxerror=2500,
+    esterror=12,
+    status=0x2001,
+    constant=7,
+    tick=10000,
+    ppsfreq=65536,
+    jitter=4000,
+    shift=2,
+    stabil=131072,
+    jitcnt=1,
+    calcnt=2,
+    errcnt=3,
+    stbcnt=4,
+    tai=37,
+)
 
 
 def named(pairs) -> dict:
@@ -507,8 +634,12 @@ def test_timex_values_synced_nanosecond_mode():
     assert v["node_timex_pps_frequency_hertz"] == pytest.approx(1e-6)
     assert v["node_timex_pps_stability_hertz"] == pytest.approx(2e-6)
     assert v["node_timex_pps_shift_seconds"] == 2
-    assert (v["node_timex_pps_jitter_total"], v["node_timex_pps_calibration_total"],
-            v["node_timex_pps_error_total"], v["node_timex_pps_stability_exceeded_total"]) == (1, 2, 3, 4)
+    assert (
+        v["node_timex_pps_jitter_total"],
+        v["node_timex_pps_calibration_total"],
+        v["node_timex_pps_error_total"],
+        v["node_timex_pps_stability_exceeded_total"],
+    ) == (1, 2, 3, 4)
     assert v["node_timex_tai_offset_seconds"] == 37
     # Without STA_NANO the offset and jitter are microseconds; other states are "synchronised".
     micro = named(timex_values(4, dict(RAW_CHRONY, status=0x0001)))  # TIME_WAIT
@@ -546,8 +677,11 @@ def test_timex_collector():
     assert len(fams) == 17
     types = {name: f.type for name, f in fams.items()}
     assert sorted(n for n, t in types.items() if t == COUNTER) == [
-        "node_timex_pps_calibration_total", "node_timex_pps_error_total", "node_timex_pps_jitter_total",
-        "node_timex_pps_stability_exceeded_total"]
+        "node_timex_pps_calibration_total",
+        "node_timex_pps_error_total",
+        "node_timex_pps_jitter_total",
+        "node_timex_pps_stability_exceeded_total",
+    ]
     assert "# HELP node_timex_tick_seconds Seconds between clock ticks.\n" in render_text(fams.values())
 
 

@@ -12,10 +12,18 @@ def test_constant_labels_parse():
     assert constant_labels("", set()) == ()
 
 
-@pytest.mark.parametrize("text,needle", [("foo", "expected label=value"), ("1x=y", "not a valid label name"),
-                                         ("__x=y", "not a valid label name"), ("datname=x", "already used"),
-                                         ("server=x", "already used"), ("collector=x", "already used"),
-                                         ("a=1,a=2", "given twice")])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("foo", "expected label=value"),
+        ("1x=y", "not a valid label name"),
+        ("__x=y", "not a valid label name"),
+        ("datname=x", "already used"),
+        ("server=x", "already used"),
+        ("collector=x", "already used"),
+        ("a=1,a=2", "given twice"),
+    ],
+)
 def test_constant_labels_refused(text, needle):
     with pytest.raises(ConfigError, match=needle):
         constant_labels(text, {"datname"})

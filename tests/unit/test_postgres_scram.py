@@ -42,6 +42,7 @@ def test_derive_matches_rfc_7677():
 
 # ---- a PostgreSQL-side SCRAM exchange, in process -------------------------------------------------
 
+
 def _msg(kind: bytes, payload: bytes) -> bytes:
     return kind + struct.pack("!i", len(payload) + 4) + payload
 
@@ -77,7 +78,9 @@ class FakeServer:
             body = await reader.readexactly(length - 4)
             assert struct.unpack("!i", body[:4])[0] == scram.PROTOCOL_3_0
             fields = body[4:].split(b"\0")
-            self.startup = {fields[i].decode(): fields[i + 1].decode() for i in range(0, len(fields) - 2, 2) if fields[i]}
+            self.startup = {
+                fields[i].decode(): fields[i + 1].decode() for i in range(0, len(fields) - 2, 2) if fields[i]
+            }
             if self.mode == "silent":
                 await reader.read()  # until the client gives up and closes
                 return
@@ -91,7 +94,7 @@ class FakeServer:
             assert kind == b"p"
             mechanism, rest = body.split(b"\0", 1)
             assert mechanism == b"SCRAM-SHA-256"
-            first = rest[4:4 + struct.unpack("!i", rest[:4])[0]]
+            first = rest[4 : 4 + struct.unpack("!i", rest[:4])[0]]
             assert first.startswith(b"n,,")  # no channel binding
             first_bare = first[3:]
             client_nonce = dict(p.split(b"=", 1) for p in first_bare.split(b","))[b"r"]
@@ -127,8 +130,17 @@ async def _learn(server: FakeServer, password: str, timeout: float = 5.0) -> dic
     srv = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
     try:
-        return await scram.learn({"host": "127.0.0.1", "port": port, "user": "u", "password": password,
-                                  "dbname": "db1", "application_name": "app"}, timeout)
+        return await scram.learn(
+            {
+                "host": "127.0.0.1",
+                "port": port,
+                "user": "u",
+                "password": password,
+                "dbname": "db1",
+                "application_name": "app",
+            },
+            timeout,
+        )
     finally:
         srv.close()
 
@@ -137,8 +149,10 @@ def test_learn_gives_the_keys_the_server_accepts():
     server = FakeServer("s3cret-pw", b"0123456789abcdef", 4096)
     keys = asyncio.run(_learn(server, "s3cret-pw"))
     client_key, server_key = scram.derive("s3cret-pw", b"0123456789abcdef", 4096)
-    assert keys == {"scram_client_key": base64.b64encode(client_key).decode(),
-                    "scram_server_key": base64.b64encode(server_key).decode()}
+    assert keys == {
+        "scram_client_key": base64.b64encode(client_key).decode(),
+        "scram_server_key": base64.b64encode(server_key).decode(),
+    }
     assert server.proof_ok and server.terminated  # a proper proof, then a clean logout
     assert server.startup == {"user": "u", "database": "db1", "application_name": "app"}
 
@@ -150,13 +164,16 @@ def test_learn_with_the_salt_and_iterations_the_server_tells():
     assert keys["scram_client_key"] == base64.b64encode(client_key).decode()
 
 
-@pytest.mark.parametrize("mode, permanent, words", [
-    ("bad-signature", False, "signature"),     # a server that does not know the password: no keys
-    ("reject", False, "password authentication failed"),
-    ("md5", True, "not SCRAM"),                # another method: never try again
-    ("mechanisms", True, "not offered"),
-    ("bad-nonce", False, "malformed"),
-])
+@pytest.mark.parametrize(
+    "mode, permanent, words",
+    [
+        ("bad-signature", False, "signature"),  # a server that does not know the password: no keys
+        ("reject", False, "password authentication failed"),
+        ("md5", True, "not SCRAM"),  # another method: never try again
+        ("mechanisms", True, "not offered"),
+        ("bad-nonce", False, "malformed"),
+    ],
+)
 def test_learn_refuses(mode, permanent, words):
     server = FakeServer("s3cret-pw", b"0123456789abcdef", 4096, mode)
     with pytest.raises(scram.ScramUnavailable) as info:
@@ -189,8 +206,17 @@ def test_an_unreachable_server_is_unavailable_without_the_password():
         port = srv.sockets[0].getsockname()[1]
         srv.close()
         await srv.wait_closed()
-        return await scram.learn({"host": "127.0.0.1", "port": port, "user": "u", "password": "pw-in-no-message",
-                                  "dbname": "db1", "application_name": ""}, 2.0)
+        return await scram.learn(
+            {
+                "host": "127.0.0.1",
+                "port": port,
+                "user": "u",
+                "password": "pw-in-no-message",
+                "dbname": "db1",
+                "application_name": "",
+            },
+            2.0,
+        )
 
     with pytest.raises(scram.ScramUnavailable) as info:
         asyncio.run(run())

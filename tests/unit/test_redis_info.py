@@ -27,21 +27,39 @@ CAPTURES = [f"{s}-{r}" for s in SERVERS for r in ROLES]
 VERSIONS = {"redis62": "6.2.5", "redis7": "7.0.15", "valkey81": "7.2.4"}
 
 # Go families that do not come from INFO (the session's and the other commands' part).
-NOT_FROM_INFO = re.compile(r"^(go_|process_|redis_up$|redis_exporter_|redis_target_scrape_request_errors_total$"
-                           r"|redis_config_|redis_slowlog_|redis_last_slow_execution_duration_seconds$"
-                           r"|redis_last_key_groups_scrape_duration_milliseconds$)")
+NOT_FROM_INFO = re.compile(
+    r"^(go_|process_|redis_up$|redis_exporter_|redis_target_scrape_request_errors_total$"
+    r"|redis_config_|redis_slowlog_|redis_last_slow_execution_duration_seconds$"
+    r"|redis_last_key_groups_scrape_duration_milliseconds$)"
+)
 LABEL = re.compile(r'(\w+)="')
 
 # INFO fields of the captured Redis 7.0 that 1.69 exports and 1.45 dropped (exporter.go's maps, info.go's hz)
 ADDED_IN_169 = {
-    "redis_async_loading", "redis_configured_hz", "redis_current_eviction_exceeded_time_ms",
-    "redis_evicted_clients_total", "redis_eviction_exceeded_time_ms_total", "redis_expire_cycle_cpu_time_ms_total",
-    "redis_hz", "redis_max_clients", "redis_mem_total_replication_buffers_bytes", "redis_memory_used_functions_bytes",
-    "redis_memory_used_scripts_eval_bytes", "redis_memory_used_vm_eval_bytes", "redis_memory_used_vm_functions_bytes",
-    "redis_memory_used_vm_total", "redis_net_repl_input_bytes_total", "redis_net_repl_output_bytes_total",
-    "redis_number_of_functions", "redis_number_of_libraries", "redis_pubsubshard_channels",
-    "redis_rdb_last_load_expired_keys", "redis_rdb_last_load_loaded_keys", "redis_rdb_saves_total",
-    "redis_reply_buffer_expands_total", "redis_reply_buffer_shrinks_total",
+    "redis_async_loading",
+    "redis_configured_hz",
+    "redis_current_eviction_exceeded_time_ms",
+    "redis_evicted_clients_total",
+    "redis_eviction_exceeded_time_ms_total",
+    "redis_expire_cycle_cpu_time_ms_total",
+    "redis_hz",
+    "redis_max_clients",
+    "redis_mem_total_replication_buffers_bytes",
+    "redis_memory_used_functions_bytes",
+    "redis_memory_used_scripts_eval_bytes",
+    "redis_memory_used_vm_eval_bytes",
+    "redis_memory_used_vm_functions_bytes",
+    "redis_memory_used_vm_total",
+    "redis_net_repl_input_bytes_total",
+    "redis_net_repl_output_bytes_total",
+    "redis_number_of_functions",
+    "redis_number_of_libraries",
+    "redis_pubsubshard_channels",
+    "redis_rdb_last_load_expired_keys",
+    "redis_rdb_last_load_loaded_keys",
+    "redis_rdb_saves_total",
+    "redis_reply_buffer_expands_total",
+    "redis_reply_buffer_shrinks_total",
 }
 # Families whose shape 1.69 changed: (name, 1.45's shape -> 1.69's), applied to the 1.45 capture
 CHANGED_IN_169 = {
@@ -90,6 +108,7 @@ def info_field(capture: str, section: str, field: str) -> str:
 
 # ---- parse_info -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("capture", CAPTURES)
 def test_parse_info_reads_crlf_and_lf_alike(capture):
     text = raw(capture)
@@ -108,14 +127,20 @@ def test_parse_info_edge_cases():
     assert parse_info("") == {}
     assert parse_info("no colon here\r\n#\r\n:\r\n") == {}
     text = "loose:1\n# Server\nexecutable:/usr/bin/redis-server:x\n\n# KEYSPACE\ndb0:keys=1,expires=0\n"
-    assert parse_info(text) == {"": {"loose": "1"}, "server": {"executable": "/usr/bin/redis-server:x"},
-                                "keyspace": {"db0": "keys=1,expires=0"}}
+    assert parse_info(text) == {
+        "": {"loose": "1"},
+        "server": {"executable": "/usr/bin/redis-server:x"},
+        "keyspace": {"db0": "keys=1,expires=0"},
+    }
 
 
 # ---- the families against Go's own /metrics ---------------------------------------------------------
 
-@pytest.mark.parametrize("capture,prom", [("redis7-master", "redis_exporter-redis7.prom"),
-                                          ("redis7-replica", "redis_exporter-redis7-replica.prom")])
+
+@pytest.mark.parametrize(
+    "capture,prom",
+    [("redis7-master", "redis_exporter-redis7.prom"), ("redis7-replica", "redis_exporter-redis7-replica.prom")],
+)
 def test_same_families_as_go(capture, prom):
     go = as_169({n: s for n, s in shape(parse_text((DATA / prom).read_text())).items() if not NOT_FROM_INFO.match(n)})
     ours = shape(parse_text(render_text(info_families(parse_info(raw(capture))))))
@@ -148,6 +173,7 @@ def test_every_info_family_of_the_reference_list_is_produced():
 
 # ---- values read back from the INFO text ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("capture", CAPTURES)
 def test_values_match_the_info_text(capture):
     fams = families(capture)
@@ -175,7 +201,7 @@ def test_values_match_the_info_text(capture):
     assert value(fams, "redis_commands_duration_seconds_total", cmd="set") == float(stat["usec"]) / 1e6
     assert value(fams, "redis_commands_rejected_calls_total", cmd="set") == float(stat["rejected_calls"])
     assert value(fams, "redis_commands_failed_calls_total", cmd="set") == float(stat["failed_calls"])
-    cmds = {k[len("cmdstat_"):] for k in info["commandstats"]}
+    cmds = {k[len("cmdstat_") :] for k in info["commandstats"]}
     assert {dict(ls)["cmd"] for (_, ls) in samples(fams["redis_commands_total"])} == cmds
 
     [(_, labels)] = samples(fams["redis_instance_info"])
@@ -212,8 +238,9 @@ def test_replica_side(server):
     assert value(fams, "redis_master_link_up", **master) == 1
     assert value(fams, "redis_master_sync_in_progress", **master) == 0
     assert value(fams, "redis_master_last_io_seconds_ago", **master) == 0
-    assert value(fams, "redis_slave_repl_offset", **master) == float(info_field(capture, "replication",
-                                                                                  "slave_repl_offset"))
+    assert value(fams, "redis_slave_repl_offset", **master) == float(
+        info_field(capture, "replication", "slave_repl_offset")
+    )
     assert value(fams, "redis_slave_priority") == 100
     assert value(fams, "redis_connected_slaves") == 0
     assert "redis_connected_slave_offset_bytes" not in fams
@@ -237,8 +264,13 @@ def test_version_dependent_families(server):
         assert samples(lat)[("redis_latency_percentiles_usec_sum", (("cmd", "set"),))] == float(stat["usec"])
         assert samples(lat)[("redis_latency_percentiles_usec_count", (("cmd", "set"),))] == float(stat["calls"])
     # fields 1.69 does not know are dropped, numeric or not
-    for gone in ("redis_maxclients", "redis_used_memory_human", "redis_mem_replication_backlog",
-                 "redis_total_system_memory_bytes", "redis_lazyfreed_objects"):
+    for gone in (
+        "redis_maxclients",
+        "redis_used_memory_human",
+        "redis_mem_replication_backlog",
+        "redis_total_system_memory_bytes",
+        "redis_lazyfreed_objects",
+    ):
         assert gone not in fams
     # fields 1.69 reads (1.45 did not) where the server has them
     info = parse_info(raw(f"{server}-master"))
@@ -250,8 +282,9 @@ def test_version_dependent_families(server):
     assert ("redis_number_of_functions" in fams) == ("number_of_functions" in info["memory"])
     if server != "redis62":  # Redis 7.0 and Valkey 8.1
         assert value(fams, "redis_evicted_clients_total") == float(info["stats"]["evicted_clients"])
-        assert value(fams, "redis_mem_total_replication_buffers_bytes") == \
-            float(info["memory"]["mem_total_replication_buffers"])
+        assert value(fams, "redis_mem_total_replication_buffers_bytes") == float(
+            info["memory"]["mem_total_replication_buffers"]
+        )
     # rejected/failed calls and the main-thread CPU exist since 6.2, so on all three
     assert "redis_commands_rejected_calls_total" in fams and "redis_cpu_user_main_thread_seconds_total" in fams
 
@@ -266,8 +299,13 @@ def test_plain_info_fallback_has_no_commandstats(capture):
 
 def test_types_and_quirky_names_as_go():
     fams = families("redis7-master")
-    for name in ("redis_total_error_replies", "redis_total_reads_processed", "redis_io_threaded_reads_processed",
-                 "redis_dump_payload_sanitizations", "redis_unexpected_error_replies"):
+    for name in (
+        "redis_total_error_replies",
+        "redis_total_reads_processed",
+        "redis_io_threaded_reads_processed",
+        "redis_dump_payload_sanitizations",
+        "redis_unexpected_error_replies",
+    ):
         assert fams[name].type == COUNTER and not name.endswith("_total")  # counters without _total
     for name in ("redis_migrate_cached_sockets_total", "redis_rdb_saves_total"):
         assert fams[name].type == GAUGE  # gauges with _total, as 1.69 has them
@@ -291,18 +329,20 @@ def test_system_metrics_only_when_asked():
 def test_database_padding():
     assert len(families("redis7-master", databases=0)["redis_db_keys"].samples) == 3
     assert len(families("redis7-master", databases=32)["redis_db_keys"].samples) == 32
-    fams = {f.name: f for f in info_families(parse_info("# Keyspace\ndb20:keys=7,expires=0,avg_ttl=0\n"),
-                                             databases=2)}
+    fams = {f.name: f for f in info_families(parse_info("# Keyspace\ndb20:keys=7,expires=0,avg_ttl=0\n"), databases=2)}
     assert {dict(ls)["db"] for (_, ls) in samples(fams["redis_db_keys"])} == {"db0", "db1", "db20"}
 
 
 def test_cluster_info():
-    info = parse_info("# Server\nredis_mode:cluster\n# Cluster\ncluster_enabled:1\n# Keyspace\n"
-                      "db0:keys=1,expires=0,avg_ttl=0\n")
+    info = parse_info(
+        "# Server\nredis_mode:cluster\n# Cluster\ncluster_enabled:1\n# Keyspace\ndb0:keys=1,expires=0,avg_ttl=0\n"
+    )
     assert cluster_enabled(info) and not cluster_enabled(parse_info(raw("redis7-master")))
-    cluster = ("cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_slots_pfail:0\r\ncluster_known_nodes:6\r\n"
-               "cluster_stats_messages_sent:10\r\ncluster_stats_messages_ping_sent:4\r\n"
-               "total_cluster_links_buffer_limit_exceeded:0\r\n")
+    cluster = (
+        "cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_slots_pfail:0\r\ncluster_known_nodes:6\r\n"
+        "cluster_stats_messages_sent:10\r\ncluster_stats_messages_ping_sent:4\r\n"
+        "total_cluster_links_buffer_limit_exceeded:0\r\n"
+    )
     fams = {f.name: f for f in info_families(info, cluster_info=cluster)}
     assert value(fams, "redis_cluster_state") == 1
     assert value(fams, "redis_cluster_enabled") == 1
@@ -316,10 +356,12 @@ def test_cluster_info():
 
 
 def test_plain_field_rules():
-    text = ("# Persistence\r\nrdb_last_bgsave_status:err\r\naof_last_bgrewrite_status:ok\r\n"
-            "# Stats\r\nflextime_unknown_numeric:42\r\ninstantaneous_ops_per_sec:9\r\ndbfoo:3\r\ncmdstat_x|y:4\r\n"
-            "cluster_custom:5\r\nused_memory:abc\r\nexpired_keys:7\r\nlatest_fork_usec:1500\r\n"
-            "# Errorstats\r\nerrorstat_ERR:count=3\r\nerrorstat_BAD:count=x\r\n")
+    text = (
+        "# Persistence\r\nrdb_last_bgsave_status:err\r\naof_last_bgrewrite_status:ok\r\n"
+        "# Stats\r\nflextime_unknown_numeric:42\r\ninstantaneous_ops_per_sec:9\r\ndbfoo:3\r\ncmdstat_x|y:4\r\n"
+        "cluster_custom:5\r\nused_memory:abc\r\nexpired_keys:7\r\nlatest_fork_usec:1500\r\n"
+        "# Errorstats\r\nerrorstat_ERR:count=3\r\nerrorstat_BAD:count=x\r\n"
+    )
     fams = {f.name: f for f in info_families(parse_info(text), databases=0)}
     assert value(fams, "redis_rdb_last_bgsave_status") == 0
     assert value(fams, "redis_aof_last_bgrewrite_status") == 1
@@ -361,8 +403,9 @@ def test_renders_in_both_formats():
 # ---- never raises -----------------------------------------------------------------------------------
 
 CAPTURED = [raw(c) for c in CAPTURES] + [raw(c, "info-default") for c in CAPTURES]
-LINEISH = st.text(alphabet=st.sampled_from(list("#:=,.-_|\r\n 0123456789abcdeflkpsyxo") + ["\x00", "é", "\u2028"]),
-                  max_size=40)
+LINEISH = st.text(
+    alphabet=st.sampled_from(list("#:=,.-_|\r\n 0123456789abcdeflkpsyxo") + ["\x00", "é", "\u2028"]), max_size=40
+)
 
 
 @st.composite

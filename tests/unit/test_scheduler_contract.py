@@ -50,10 +50,18 @@ def test_violation_shapes():
     two = {"constraintViolations": [{"type": "venue", "severity": "hard"}, {"type": "rest"}]}
     assert violations(C, None, two) == [("venue", "hard"), ("rest", "unknown")]
     assert violations(C, None, {"constraintViolations": 3}) == [("unknown", "unknown")] * 3
-    assert violations(C, None, {"constraintViolations": ["travel", 7]}) == [("travel", "unknown"),
-                                                                            ("unknown", "unknown")]
-    for result in (None, UNDECODABLE, {}, {"constraintViolations": "many"}, {"constraintViolations": True},
-                   {"constraintViolations": 10**9}):
+    assert violations(C, None, {"constraintViolations": ["travel", 7]}) == [
+        ("travel", "unknown"),
+        ("unknown", "unknown"),
+    ]
+    for result in (
+        None,
+        UNDECODABLE,
+        {},
+        {"constraintViolations": "many"},
+        {"constraintViolations": True},
+        {"constraintViolations": 10**9},
+    ):
         assert violations(C, None, result) == [], result
 
 
@@ -64,8 +72,18 @@ def _families(ledger):
 def test_ledger_counts_each_recorded_job_and_buckets_like_the_seed():
     ledger = Ledger(C)
     ledger.declare_queue("bullmq", "q")
-    ledger.record("bullmq", FinishedJob("q", "1", False, 100.0, 100.5, {"sport": "soccer", "teamCount": 10},
-                                        {"constraintViolations": [{"type": "venue", "severity": "hard"}]}))
+    ledger.record(
+        "bullmq",
+        FinishedJob(
+            "q",
+            "1",
+            False,
+            100.0,
+            100.5,
+            {"sport": "soccer", "teamCount": 10},
+            {"constraintViolations": [{"type": "venue", "severity": "hard"}]},
+        ),
+    )
     ledger.record("bullmq", FinishedJob("q", "2", False, 100.0, 107.0, {"sport": "soccer", "teamCount": 10}, None))
     ledger.record("bullmq", FinishedJob("q", "3", True, 100.0, 101.0, {"sport": "golf"}, None))
     ledger.record("bullmq", FinishedJob("q", "4", False, None, None, UNDECODABLE, None))
@@ -83,8 +101,10 @@ def test_ledger_counts_each_recorded_job_and_buckets_like_the_seed():
     assert 'scheduler_queue_jobs_completed_total{backend="bullmq",queue="q"} 3' in lines
     assert 'scheduler_queue_jobs_failed_total{backend="bullmq",queue="q"} 1' in lines
     assert 'scheduler_jobs_without_duration_total{backend="bullmq",queue="q"} 1' in lines
-    assert 'scheduler_jobs_undecodable_total{backend="bullmq",part="data",queue="q"} 1' in lines or \
-        'scheduler_jobs_undecodable_total{backend="bullmq",queue="q",part="data"} 1' in lines
+    assert (
+        'scheduler_jobs_undecodable_total{backend="bullmq",part="data",queue="q"} 1' in lines
+        or 'scheduler_jobs_undecodable_total{backend="bullmq",queue="q",part="data"} 1' in lines
+    )
 
 
 def test_labels_seen_earlier_are_used_when_the_job_data_is_gone():
@@ -93,21 +113,28 @@ def test_labels_seen_earlier_are_used_when_the_job_data_is_gone():
     assert ledger.failures[("tennis",)] == 1
 
 
-@pytest.mark.parametrize("raw, message", [
-    ({"backends": [{"type": "kafka"}]}, "backends[0].type: 'kafka' is not one of bullmq, rq, celery, sql"),
-    ({"backends": [{"type": "bullmq", "redis": "redis://x"}]}, "backends[0]: give queues: [...] or discover: true"),
-    ({"backends": [{"type": "bullmq", "queues": ["a"], "prefx": "b"}]}, "backends[0]: unknown field 'prefx'"),
-    ({"backends": [{"type": "sql", "dsn": "postgresql://x", "table": "jobs; drop"}]}, "backends[0].table"),
-    ({"backends": [{"type": "sql", "dsn": "postgresql://x", "columns": {"state": "a b"}}]},
-     "backends[0].columns.state"),
-    ({"backends": [{"type": "sql", "dsn": "postgresql://x", "states": {"done": "finished"}}]},
-     "backends[0].states: 'finished' is not one of"),
-    ({"backends": [{"type": "sql"}]}, "backends[0].dsn"),
-    ({"job_contract": {"sport": "sport"}}, "job_contract.sport: 'sport' must start with 'data.' or 'result.'"),
-    ({"job_contract": {"teams": "data.x"}}, "job_contract: unknown field 'teams'"),
-    ({"connection_pool": {"dsn": "postgresql://x"}}, "connection_pool: both dsn and application_name"),
-    ({"backend": []}, "config: unknown field 'backend'"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"backends": [{"type": "kafka"}]}, "backends[0].type: 'kafka' is not one of bullmq, rq, celery, sql"),
+        ({"backends": [{"type": "bullmq", "redis": "redis://x"}]}, "backends[0]: give queues: [...] or discover: true"),
+        ({"backends": [{"type": "bullmq", "queues": ["a"], "prefx": "b"}]}, "backends[0]: unknown field 'prefx'"),
+        ({"backends": [{"type": "sql", "dsn": "postgresql://x", "table": "jobs; drop"}]}, "backends[0].table"),
+        (
+            {"backends": [{"type": "sql", "dsn": "postgresql://x", "columns": {"state": "a b"}}]},
+            "backends[0].columns.state",
+        ),
+        (
+            {"backends": [{"type": "sql", "dsn": "postgresql://x", "states": {"done": "finished"}}]},
+            "backends[0].states: 'finished' is not one of",
+        ),
+        ({"backends": [{"type": "sql"}]}, "backends[0].dsn"),
+        ({"job_contract": {"sport": "sport"}}, "job_contract.sport: 'sport' must start with 'data.' or 'result.'"),
+        ({"job_contract": {"teams": "data.x"}}, "job_contract: unknown field 'teams'"),
+        ({"connection_pool": {"dsn": "postgresql://x"}}, "connection_pool: both dsn and application_name"),
+        ({"backend": []}, "config: unknown field 'backend'"),
+    ],
+)
 def test_config_errors_name_the_field(raw, message):
     with pytest.raises(ConfigError) as err:
         parse_config(raw, "", default_redis="redis://127.0.0.1:6379")
@@ -116,15 +143,25 @@ def test_config_errors_name_the_field(raw, message):
 
 def test_a_bad_config_file_exits_2_naming_the_field(tmp_path):
     bad = tmp_path / "scheduler.yml"
-    bad.write_text("backends:\n  - type: sql\n    dsn: postgresql://u:canary-pw@127.0.0.1/db\n"
-                   "    columns: {finished_at: 'done at'}\n")
-    proc = subprocess.run([sys.executable, "-m", "exporters", "scheduler", f"--config.file={bad}"],
-                          capture_output=True, text=True, timeout=30)
+    bad.write_text(
+        "backends:\n  - type: sql\n    dsn: postgresql://u:canary-pw@127.0.0.1/db\n"
+        "    columns: {finished_at: 'done at'}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "exporters", "scheduler", f"--config.file={bad}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2
     assert "backends[0].columns.finished_at" in proc.stderr and "canary-pw" not in proc.stderr
     (tmp_path / "broken.yml").write_text("backends: [\n")
-    proc = subprocess.run([sys.executable, "-m", "exporters", "scheduler", f"--config.file={tmp_path / 'broken.yml'}"],
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "exporters", "scheduler", f"--config.file={tmp_path / 'broken.yml'}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2 and "not valid YAML" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "exporters", "scheduler"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "nothing to read" in proc.stderr
@@ -137,8 +174,18 @@ def test_labels_from_job_data_are_bounded_in_length_and_number():
 
     ledger = Ledger(JobContract())
     huge = "x" * 100_000
-    ledger.record("bullmq", FinishedJob("q", "1", False, 0.0, 1.0, {"sport": huge, "teamCount": 8},
-                                        {"constraintViolations": [{"type": huge, "severity": "hard"}]}))
+    ledger.record(
+        "bullmq",
+        FinishedJob(
+            "q",
+            "1",
+            False,
+            0.0,
+            1.0,
+            {"sport": huge, "teamCount": 8},
+            {"constraintViolations": [{"type": huge, "severity": "hard"}]},
+        ),
+    )
     for i in range(MAX_DISTINCT_LABEL_VALUES + 50):
         ledger.record("bullmq", FinishedJob("q", f"s{i}", True, data={"sport": f"sport-{i}", "teamCount": i}))
     families = {f.name: f for f in ledger.families()}
@@ -166,8 +213,11 @@ def test_job_names_are_bounded_with_100000_distinct_names_and_a_100_kb_name():
     for i in range(100_000):
         ledger.record("bullmq", FinishedJob("q", str(i), False, 10.0, 10.5, name=f"name-{i}", ready=10.0, retries=1))
     families = {f.name: f for f in ledger.families()}
-    counts = {block: v for name, block, v in families["scheduler_queue_job_duration_seconds"].samples
-              if name.endswith("_count")}
+    counts = {
+        block: v
+        for name, block, v in families["scheduler_queue_job_duration_seconds"].samples
+        if name.endswith("_count")
+    }
     assert len(counts) == MAX_DISTINCT_LABEL_VALUES + 1
     assert sum(counts.values()) == 100_001
     assert counts[f'{{backend="bullmq",queue="q",job_name="{OVERFLOW}"}}'] == 100_001 - MAX_DISTINCT_LABEL_VALUES

@@ -21,8 +21,10 @@ def _call(args, kwargs, dumps=lambda v: pickle.dumps(v, protocol=pickle.HIGHEST_
 
 
 def test_data_root_kwargs_over_first_dict_arg():
-    assert job_data(_call(({"sport": "football", "teamCount": 12}, 3), {"teamCount": 14})) == \
-        {"sport": "football", "teamCount": 14}
+    assert job_data(_call(({"sport": "football", "teamCount": 12}, 3), {"teamCount": 14})) == {
+        "sport": "football",
+        "teamCount": 14,
+    }
     assert job_data(_call(("x",), {})) == {}
     for proto in range(0, pickle.HIGHEST_PROTOCOL + 1):
         assert job_data(_call(({"sport": "a"},), {}, lambda v: pickle.dumps(v, protocol=proto))) == {"sport": "a"}  # noqa: B023
@@ -44,8 +46,10 @@ def test_globals_are_refused():
 
 
 def test_times_and_classes():
-    assert parse_time(b"2024-01-02T03:04:05.250000Z") == datetime.datetime(
-        2024, 1, 2, 3, 4, 5, 250000, tzinfo=datetime.timezone.utc).timestamp()
+    assert (
+        parse_time(b"2024-01-02T03:04:05.250000Z")
+        == datetime.datetime(2024, 1, 2, 3, 4, 5, 250000, tzinfo=datetime.timezone.utc).timestamp()
+    )
     assert parse_time(b"2024-01-02T03:04:05Z") is not None
     assert parse_time(b"") is None and parse_time(b"garbage") is None
     assert _class_of(1000 + 501, 1000.7) == 501 and _known(501, {500}) and not _known(510, {500})

@@ -13,8 +13,20 @@ from exporters.core.runtime import parse_settings, prepare
 
 def test_scheduler_options_come_from_validate_and_the_flags_stay_as_given():
     spec = load_spec("scheduler")
-    settings = parse_settings(spec, ["--rq.queue", "jobs", "--redis.addr", "redis://127.0.0.1:1/0",
-                                     "--redis.password", "s3cret", "--web.listen-address", "127.0.0.1:0"], {})
+    settings = parse_settings(
+        spec,
+        [
+            "--rq.queue",
+            "jobs",
+            "--redis.addr",
+            "redis://127.0.0.1:1/0",
+            "--redis.password",
+            "s3cret",
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ],
+        {},
+    )
     before = dict(vars(settings))
     prepared = prepare(spec, settings)
     assert vars(settings) == before  # nothing written into the parsed settings

@@ -32,8 +32,7 @@ def test_any_text_parses_or_raises_parse_error(text):
 
 
 @EXAMPLES
-@given(st.dictionaries(NAMES.filter(lambda n: n != "le"), VALUES, min_size=1, max_size=5),
-       st.floats(allow_nan=False))
+@given(st.dictionaries(NAMES.filter(lambda n: n != "le"), VALUES, min_size=1, max_size=5), st.floats(allow_nan=False))
 def test_rendered_samples_parse_back_to_the_same_labels_and_value(labels, value):
     names = tuple(sorted(labels))
     definition = MetricDef("prop_metric", GAUGE, "A property.", names)

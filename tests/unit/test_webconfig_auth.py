@@ -33,6 +33,7 @@ def test_a_flood_of_wrong_passwords_never_evicts_the_real_user(watcher, monkeypa
         assert calls == [], "the real user's password was checked with bcrypt again: evicted by the flood"
         assert not await watcher.check_password("prometheus", "wrong-0")  # the oldest wrong one was evicted
         assert calls == [1]
+
     asyncio.run(run())
 
 
@@ -47,8 +48,9 @@ def test_unknown_passwords_beyond_the_pending_bound_are_refused_without_queueing
     async def run():
         assert await watcher.check_password("prometheus", PASSWORD)  # remembered before the flood
         monkeypatch.setattr(bcrypt, "checkpw", slow)
-        waiting = [asyncio.ensure_future(watcher.check_password("prometheus", f"flood-{i}"))
-                   for i in range(AUTH_MAX_PENDING)]
+        waiting = [
+            asyncio.ensure_future(watcher.check_password("prometheus", f"flood-{i}")) for i in range(AUTH_MAX_PENDING)
+        ]
         while watcher._auth_pending < AUTH_MAX_PENDING:
             await asyncio.sleep(0.01)
         # one more unknown password does not queue behind the flood: refused at once
@@ -57,4 +59,5 @@ def test_unknown_passwords_beyond_the_pending_bound_are_refused_without_queueing
         assert await asyncio.wait_for(watcher.check_password("prometheus", PASSWORD), 1) is True
         release.set()
         assert not any(await asyncio.gather(*waiting))
+
     asyncio.run(run())

@@ -36,8 +36,15 @@ def test_bad_hardware_files_fail_only_their_device_and_are_logged_once(exporter_
     xfs = sys / "fs" / "xfs" / "sda1" / "stats"
     xfs.mkdir(parents=True)
     (xfs / "stats").write_text("extent_alloc 1 872 0 zero\n")
-    exp = exporter_factory(f"--path.procfs={proc}", f"--path.sysfs={sys}", "--collector.disable-defaults",
-                           "--collector.mdadm", "--collector.bonding", "--collector.xfs", "--collector.loadavg")
+    exp = exporter_factory(
+        f"--path.procfs={proc}",
+        f"--path.sysfs={sys}",
+        "--collector.disable-defaults",
+        "--collector.mdadm",
+        "--collector.bonding",
+        "--collector.xfs",
+        "--collector.loadavg",
+    )
     for _ in range(3):
         resp = exp.get()
         assert resp.status == 200
@@ -49,6 +56,9 @@ def test_bad_hardware_files_fail_only_their_device_and_are_logged_once(exporter_
         for collector in ("mdadm", "bonding", "xfs"):
             assert value(text, "node_scrape_collector_success", collector=collector) == 0
     log = exp.log()
-    for needle in ("md array md6: no [total/active] [U_] in status line", "bonding master bond1:",
-                   "xfs sda1: extent_alloc: values are not all numbers"):
+    for needle in (
+        "md array md6: no [total/active] [U_] in status line",
+        "bonding master bond1:",
+        "xfs sda1: extent_alloc: values are not all numbers",
+    ):
         assert log.count(needle) == 1, (needle, log)

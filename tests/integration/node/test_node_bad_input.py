@@ -41,9 +41,15 @@ def bad_tree(root: Path) -> Path:
 
 def test_bad_sysfs_files_affect_only_their_device_and_are_logged_once(tmp_path, exporter_factory):
     root = bad_tree(tmp_path / "tree")
-    exp = exporter_factory(f"--path.procfs={root / 'proc'}", f"--path.sysfs={root / 'sys'}",
-                           "--collector.disable-defaults", "--collector.cpu", "--collector.hwmon",
-                           "--collector.thermal_zone", "--collector.powersupplyclass")
+    exp = exporter_factory(
+        f"--path.procfs={root / 'proc'}",
+        f"--path.sysfs={root / 'sys'}",
+        "--collector.disable-defaults",
+        "--collector.cpu",
+        "--collector.hwmon",
+        "--collector.thermal_zone",
+        "--collector.powersupplyclass",
+    )
     scrapes = [exp.get() for _ in range(3)]
     assert [r.status for r in scrapes] == [200, 200, 200]
     got = samples(scrapes[-1].text)
@@ -52,7 +58,9 @@ def test_bad_sysfs_files_affect_only_their_device_and_are_logged_once(tmp_path, 
         return got[("node_scrape_collector_success", (("collector", collector),))]
 
     assert (success("cpu"), success("hwmon"), success("thermal_zone"), success("powersupplyclass")) == (1, 1, 0, 0)
-    temps = {dict(l)["chip"] + "/" + dict(l)["sensor"]: v for (n, l), v in got.items() if n == "node_hwmon_temp_celsius"}
+    temps = {
+        dict(l)["chip"] + "/" + dict(l)["sensor"]: v for (n, l), v in got.items() if n == "node_hwmon_temp_celsius"
+    }
     assert temps == {"platform_coretemp_0/temp1": 41.0, "hwmon1/temp1": 42.0}  # the nameless chip is still served
     zones = {dict(l)["zone"]: v for (n, l), v in got.items() if n == "node_thermal_zone_temp"}
     assert zones == {"1": 38.0}

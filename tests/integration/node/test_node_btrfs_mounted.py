@@ -13,8 +13,12 @@ from conftest import IN_CI, newer_go_binary, require_program, samples, start_go_
 
 FLAGS = ("--collector.disable-defaults", "--collector.btrfs")
 # Commit statistics move whenever the kernel commits a transaction (every 30 s): compared by presence only.
-MOVING = ("node_btrfs_commits_total", "node_btrfs_last_commit_seconds", "node_btrfs_max_commit_seconds",
-          "node_btrfs_commit_seconds_total")
+MOVING = (
+    "node_btrfs_commits_total",
+    "node_btrfs_last_commit_seconds",
+    "node_btrfs_max_commit_seconds",
+    "node_btrfs_commit_seconds_total",
+)
 
 
 @pytest.fixture
@@ -31,10 +35,16 @@ def mounted_btrfs(tmp_path):
             image = tmp_path / name
             with open(image, "wb") as f:
                 f.truncate(300 * 1024 * 1024)
-            loops.append(subprocess.run(["losetup", "-f", "--show", str(image)], check=True, capture_output=True,
-                                        text=True).stdout.strip())
-        subprocess.run([mkfs, "-q", "-f", "-L", "flextime-test", "-d", "raid1", "-m", "raid1", *loops], check=True,
-                       capture_output=True)
+            loops.append(
+                subprocess.run(
+                    ["losetup", "-f", "--show", str(image)], check=True, capture_output=True, text=True
+                ).stdout.strip()
+            )
+        subprocess.run(
+            [mkfs, "-q", "-f", "-L", "flextime-test", "-d", "raid1", "-m", "raid1", *loops],
+            check=True,
+            capture_output=True,
+        )
         subprocess.run(["mount", loops[0], str(mnt)], check=True)
         try:
             (mnt / "file").write_bytes(b"x" * 100_000)
@@ -57,8 +67,9 @@ def test_btrfs_device_series_from_the_ioctls_match_1_9(mounted_btrfs, exporter_f
     devices = {dict(l).get("device") for n, l in reference if n == "node_btrfs_device_unused_bytes"}
     assert devices >= set(mounted_btrfs), reference  # the reference did use the ioctls
     assert set(ours) >= set(reference), sorted(set(reference) - set(ours))
-    assert {k: v for k, v in ours.items() if k[0] not in MOVING and k in reference} == \
-        {k: v for k, v in reference.items() if k[0] not in MOVING}
+    assert {k: v for k, v in ours.items() if k[0] not in MOVING and k in reference} == {
+        k: v for k, v in reference.items() if k[0] not in MOVING
+    }
     assert {k for k in ours if k not in reference} == set(), "series only ours serves"
     errors = {dict(l)["type"] for n, l in ours if n == "node_btrfs_device_errors_total"}
     assert errors == {"write", "read", "flush", "corruption", "generation"}

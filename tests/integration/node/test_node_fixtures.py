@@ -124,8 +124,7 @@ COLLECTORS = sorted(set(FAMILY_PREFIX.values()) - {"systemd"})  # systemd: off h
 
 # Collectors of 1.9 nobody has built yet. Remove a name when its collector is done; the summary test
 # fails while this set is not empty.
-NOT_YET_IMPLEMENTED = {
-}
+NOT_YET_IMPLEMENTED = {}
 
 # Series (matched from the start of 'name{label="value",...}', labels sorted) that are not compared,
 # each with the reason.
@@ -143,8 +142,7 @@ EXCEPTION_RE = re.compile("|".join(f"(?:{p})" for p in EXCEPTIONS))
 # Where Debian 12's node_exporter 1.5 serves something else than 1.9 on the same tree (ours follows 1.9):
 # family name pattern -> what changed. test_differences_from_1_5_are_listed keeps this list complete and true.
 DIFFERENCES_FROM_1_5 = {
-    r"node_btrfs_(commit_seconds_total|commits_total|last_commit_seconds|max_commit_seconds)$":
-        "1.9 adds btrfs transaction commit statistics",
+    r"node_btrfs_(commit_seconds_total|commits_total|last_commit_seconds|max_commit_seconds)$": "1.9 adds btrfs transaction commit statistics",
     r"node_cpu_scaling_governor$": "1.9 adds the cpufreq governor of each CPU (one series per available governor)",
     r"node_disk_info$": "1.9 adds the rotational label",
     r"node_fibrechannel_": "1.5 fails on this tree's fibrechannel hosts; 1.9 reads them",
@@ -155,8 +153,7 @@ DIFFERENCES_FROM_1_5 = {
     r"node_nfsd_": "1.5 fails on this tree's /proc/net/rpc/nfsd (a newer layout); 1.9 reads it",
     r"node_pressure_irq_stalled_seconds_total$": "1.9 adds IRQ pressure (/proc/pressure/irq)",
     r"node_scrape_collector_success$": "collectors 1.5 fails on this tree (fibrechannel, nfsd) succeed in 1.9",
-    r"node_softnet_(backlog_len|cpu_collision_total|flow_limit_count_total|received_rps_total)$":
-        "1.9 adds these /proc/net/softnet_stat columns",
+    r"node_softnet_(backlog_len|cpu_collision_total|flow_limit_count_total|received_rps_total)$": "1.9 adds these /proc/net/softnet_stat columns",
     r"node_watchdog_": "1.9 adds the watchdog collector (default on); 1.5 has none",
     r"node_zfs_arc_memory_available_bytes$": "1.9 reads this newer arcstats field",
     r"node_zfs_dbuf_": "1.9 adds the dbufstats kstat",
@@ -194,14 +191,21 @@ def our_flags(tree: Path) -> list[str]:
 def scrapes(node_fixture_tree, tmp_path_factory) -> dict[str, dict]:
     """{"1.9": samples, "ours": samples} of one scrape each on the fixture tree."""
     logs = tmp_path_factory.mktemp("node-fixtures-run")
-    go19 = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *flags_for(node_fixture_tree),
-                             log_path=logs / "node_exporter-1.9.log")
+    go19 = start_go_exporter(
+        newer_go_binary("prometheus-node-exporter"),
+        *flags_for(node_fixture_tree),
+        log_path=logs / "node_exporter-1.9.log",
+    )
     try:
         ours = start_exporter(logs, *our_flags(node_fixture_tree))
         try:
             go_text, our_text = go19.get().text, ours.get().text
-            return {"1.9": samples(go_text), "ours": samples(our_text), "ours_log": ours.log(),
-                    "types": {"1.9": sample_types(go_text), "ours": sample_types(our_text)}}
+            return {
+                "1.9": samples(go_text),
+                "ours": samples(our_text),
+                "ours_log": ours.log(),
+                "types": {"1.9": sample_types(go_text), "ours": sample_types(our_text)},
+            }
         finally:
             ours.stop()
     finally:
@@ -212,8 +216,11 @@ def scrapes(node_fixture_tree, tmp_path_factory) -> dict[str, dict]:
 def scrape_1_5(node_fixture_tree, tmp_path_factory) -> dict:
     binary = require_program("prometheus-node-exporter")
     logs = tmp_path_factory.mktemp("node-fixtures-1.5")
-    go15 = start_go_exporter(binary, *flags_for(node_fixture_tree, [f for f in GO_FLAGS if f not in GO_ONLY_1_9]),
-                             log_path=logs / "node_exporter-1.5.log")
+    go15 = start_go_exporter(
+        binary,
+        *flags_for(node_fixture_tree, [f for f in GO_FLAGS if f not in GO_ONLY_1_9]),
+        log_path=logs / "node_exporter-1.5.log",
+    )
     try:
         return samples(go15.get().text)
     finally:
@@ -246,8 +253,11 @@ def compare(reference: dict, ours: dict) -> tuple[int, list[str]]:
         else:
             matched += 1
     families = {name for name, _ in reference}
-    problems += [f"extra     {series(*key)} {v}" for key, v in sorted(ours.items())
-                 if key not in reference and key[0] in families]
+    problems += [
+        f"extra     {series(*key)} {v}"
+        for key, v in sorted(ours.items())
+        if key not in reference and key[0] in families
+    ]
     return matched, problems
 
 
@@ -255,9 +265,12 @@ def test_every_1_9_family_belongs_to_a_known_collector(scrapes):
     """A family FAMILY_PREFIX does not place would be compared by no test."""
     unplaced = sorted({name for name, labels in by_collector(scrapes["1.9"]).get(None, {})})
     assert not unplaced, f"add these families to FAMILY_PREFIX: {unplaced}"
-    succeeded = {dict(l)["collector"] for (n, l), v in scrapes["1.9"].items()
-                 if n == "node_scrape_collector_success" and v == 1}
-    assert succeeded <= set(COLLECTORS), f"1.9 collectors missing from FAMILY_PREFIX: {sorted(succeeded - set(COLLECTORS))}"
+    succeeded = {
+        dict(l)["collector"] for (n, l), v in scrapes["1.9"].items() if n == "node_scrape_collector_success" and v == 1
+    }
+    assert succeeded <= set(COLLECTORS), (
+        f"1.9 collectors missing from FAMILY_PREFIX: {sorted(succeeded - set(COLLECTORS))}"
+    )
     assert len(succeeded) >= 40, sorted(succeeded)
 
 
@@ -267,9 +280,11 @@ def test_collector_reproduces_1_9_samples(scrapes, collector):
     ours = by_collector(scrapes["ours"]).get(collector, {})
     matched, problems = compare(reference, ours)
     types = scrapes["types"]
-    problems += [f"type/help {name}: ours {types['ours'][name]}, node_exporter {types['1.9'][name]}"
-                 for name in sorted({n for n, _ in reference} & set(types["ours"]))
-                 if types["ours"][name] != types["1.9"][name]]
+    problems += [
+        f"type/help {name}: ours {types['ours'][name]}, node_exporter {types['1.9'][name]}"
+        for name in sorted({n for n, _ in reference} & set(types["ours"]))
+        if types["ours"][name] != types["1.9"][name]
+    ]
     print(f"{collector} {matched}/{len(reference)}")
     assert reference, f"1.9 serves nothing of {collector} on the fixture tree"
     assert not problems, f"{collector}: {matched}/{len(reference)} samples of 1.9 reproduced\n" + "\n".join(problems)
@@ -290,7 +305,8 @@ def test_every_collector_of_1_9_is_implemented(scrapes):
     done_but_listed = sorted(c for c in NOT_YET_IMPLEMENTED if c in ours)
     assert not done_but_listed, f"implemented now, remove from NOT_YET_IMPLEMENTED: {done_but_listed}"
     assert not missing and not NOT_YET_IMPLEMENTED, (
-        f"collectors of 1.9 entirely missing in ours: {missing}; NOT_YET_IMPLEMENTED: {sorted(NOT_YET_IMPLEMENTED)}")
+        f"collectors of 1.9 entirely missing in ours: {missing}; NOT_YET_IMPLEMENTED: {sorted(NOT_YET_IMPLEMENTED)}"
+    )
 
 
 def test_differences_from_1_5_are_listed(scrapes, scrape_1_5):
@@ -340,8 +356,11 @@ FLAG_VARIANTS = (
 def test_collector_flags_change_the_samples_as_in_1_9(node_fixture_tree, tmp_path):
     logs = tmp_path
     only = [f"--collector.{c}" for c in ("rapl", "hwmon", "powersupplyclass")]
-    common = [f.format(tree=node_fixture_tree) for f in COMMON_FLAGS[:3]] + ["--collector.disable-defaults", *only,
-                                                                               *FLAG_VARIANTS]
+    common = [f.format(tree=node_fixture_tree) for f in COMMON_FLAGS[:3]] + [
+        "--collector.disable-defaults",
+        *only,
+        *FLAG_VARIANTS,
+    ]
     go19 = start_go_exporter(newer_go_binary("prometheus-node-exporter"), *common, log_path=logs / "go.log")
     try:
         ours = start_exporter(logs, *common)
@@ -352,8 +371,11 @@ def test_collector_flags_change_the_samples_as_in_1_9(node_fixture_tree, tmp_pat
     finally:
         go19.stop()
     assert any(name == "node_rapl_joules_total" for name, _ in reference["rapl"])
-    assert all(dict(labels)["chip"].startswith("platform_") for name, labels in reference["hwmon"]
-               if name.startswith("node_hwmon_") and "chip" in dict(labels))
+    assert all(
+        dict(labels)["chip"].startswith("platform_")
+        for name, labels in reference["hwmon"]
+        if name.startswith("node_hwmon_") and "chip" in dict(labels)
+    )
     for collector in ("rapl", "hwmon", "powersupplyclass"):
         matched, problems = compare(reference[collector], got.get(collector, {}))
         assert not problems, f"{collector} with {FLAG_VARIANTS}:\n" + "\n".join(problems)

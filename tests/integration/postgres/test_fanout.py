@@ -36,23 +36,31 @@ def databases(pg_primary: PgServer):
     pg_primary.psql("".join(f"CREATE DATABASE {db};\n" for db in DATABASES))
     try:
         for db in DATABASES:
-            pg_primary.psql(f"CREATE TABLE {table_of(db)} (id int PRIMARY KEY, v text);\n"
-                            f"INSERT INTO {table_of(db)} SELECT g, 'x' FROM generate_series(1, 10) g;\n"
-                            f"ANALYZE {table_of(db)};\n", dbname=db)
+            pg_primary.psql(
+                f"CREATE TABLE {table_of(db)} (id int PRIMARY KEY, v text);\n"
+                f"INSERT INTO {table_of(db)} SELECT g, 'x' FROM generate_series(1, 10) g;\n"
+                f"ANALYZE {table_of(db)};\n",
+                dbname=db,
+            )
         yield DATABASES
     finally:
         pg_primary.psql("".join(f"DROP DATABASE IF EXISTS {db} WITH (FORCE);\n" for db in DATABASES))
 
 
 def fanout_backends(pg: PgServer, app: str) -> int:
-    return int(pg.psql("SELECT count(*) FROM pg_stat_activity "
-                       f"WHERE application_name = '{app}' AND datname <> 'postgres'"))
+    return int(
+        pg.psql(f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}' AND datname <> 'postgres'")
+    )
 
 
 def start(exporter_factory, pg: PgServer, app: str, *args: str, env: dict | None = None):
-    return exporter_factory("--compat=0.11", f"--postgres.application-name={app}", *args, exporter="postgres",
-                            env={"DATA_SOURCE_NAME": pg.exporter_dsn_for("postgres") + "?sslmode=disable",
-                                 **(env or {})})
+    return exporter_factory(
+        "--compat=0.11",
+        f"--postgres.application-name={app}",
+        *args,
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": pg.exporter_dsn_for("postgres") + "?sslmode=disable", **(env or {})},
+    )
 
 
 def scrape(exp) -> str:
@@ -71,8 +79,13 @@ def tables_by_db(text: str, family: str = "pg_stat_user_tables_n_live_tup") -> d
 
 
 def test_tables_of_every_database(exporter_factory, pg_primary, databases):
-    exp = start(exporter_factory, pg_primary, "flextime-fanout-every", "--auto-discover-databases",
-                "--collector.statio_user_indexes")
+    exp = start(
+        exporter_factory,
+        pg_primary,
+        "flextime-fanout-every",
+        "--auto-discover-databases",
+        "--collector.statio_user_indexes",
+    )
     text = scrape(exp)
     for collector in ("stat_user_tables", "statio_user_tables", "statio_user_indexes"):
         assert value(text, "pg_scrape_collector_success", collector=collector) == 1, collector
@@ -86,26 +99,43 @@ def test_tables_of_every_database(exporter_factory, pg_primary, databases):
     rows = [s for s in fams["pg_stat_user_tables_n_live_tup"].samples if s.labels["datname"] == databases[0]]
     assert rows[0].value > 0 and rows[0].labels["server"] == f"127.0.0.1:{pg_primary.port}"
     # statio_user_indexes has datname only in fan-out mode: each database's primary key apart
-    idx = {(s.labels["datname"], s.labels["indexrelname"])
-           for s in fams["pg_statio_user_indexes_idx_blks_hit"].samples}
+    idx = {(s.labels["datname"], s.labels["indexrelname"]) for s in fams["pg_statio_user_indexes_idx_blks_hit"].samples}
     assert {(db, f"{table_of(db)}_pkey") for db in databases} <= idx
     assert all("server" in s.labels for s in fams["pg_statio_user_indexes_idx_blks_hit"].samples)
 
 
 def test_include_and_exclude(exporter_factory, pg_primary, databases):
     a, b, c = databases[:3]
-    exp = start(exporter_factory, pg_primary, "flextime-fanout-exclude", "--auto-discover-databases",
-                f"--exclude-databases={a}, {b}")
+    exp = start(
+        exporter_factory,
+        pg_primary,
+        "flextime-fanout-exclude",
+        "--auto-discover-databases",
+        f"--exclude-databases={a}, {b}",
+    )
     seen = tables_by_db(scrape(exp))
     assert a not in seen and b not in seen and c in seen and "app1" in seen
     # include restricts to its names; a name in both lists is left out (postgres_exporter's rule)
-    exp = start(exporter_factory, pg_primary, "flextime-fanout-include", "--auto-discover-databases",
-                f"--include-databases={a},{b}", f"--exclude-databases={b}")
+    exp = start(
+        exporter_factory,
+        pg_primary,
+        "flextime-fanout-include",
+        "--auto-discover-databases",
+        f"--include-databases={a},{b}",
+        f"--exclude-databases={b}",
+    )
     assert set(tables_by_db(scrape(exp))) == {a}
     # postgres_exporter's environment variables
-    exp = start(exporter_factory, pg_primary, "flextime-fanout-env",
-                env={"PG_EXPORTER_AUTO_DISCOVER_DATABASES": "true", "PG_EXPORTER_INCLUDE_DATABASES": f"{c},app1",
-                     "PG_EXPORTER_EXCLUDE_DATABASES": "app1"})
+    exp = start(
+        exporter_factory,
+        pg_primary,
+        "flextime-fanout-env",
+        env={
+            "PG_EXPORTER_AUTO_DISCOVER_DATABASES": "true",
+            "PG_EXPORTER_INCLUDE_DATABASES": f"{c},app1",
+            "PG_EXPORTER_EXCLUDE_DATABASES": "app1",
+        },
+    )
     assert set(tables_by_db(scrape(exp))) == {c}
     # without auto-discover: the DSN's database only (postgres has no user tables)
     exp = start(exporter_factory, pg_primary, "flextime-fanout-off", f"--include-databases={a}")
@@ -116,8 +146,13 @@ def test_revoked_database_fails_alone(exporter_factory, pg_primary, databases):
     revoked = databases[1]
     pg_primary.psql(f"REVOKE CONNECT ON DATABASE {revoked} FROM PUBLIC")
     try:
-        exp = start(exporter_factory, pg_primary, "flextime-fanout-revoked", "--auto-discover-databases",
-                    "--postgres.fanout-connections=2")
+        exp = start(
+            exporter_factory,
+            pg_primary,
+            "flextime-fanout-revoked",
+            "--auto-discover-databases",
+            "--postgres.fanout-connections=2",
+        )
         for _ in range(2):  # the failure is stable, scrape after scrape
             text = scrape(exp)
             assert value(text, "pg_scrape_collector_success", collector="stat_user_tables") == 0
@@ -145,11 +180,20 @@ def test_revoked_database_fails_alone(exporter_factory, pg_primary, databases):
 
 def test_backends_stay_within_the_bound_under_8_scrapers(exporter_factory, pg_primary, databases):
     app, bound = "flextime-fanout-bound", 2
-    exp = start(exporter_factory, pg_primary, app, "--auto-discover-databases", f"--postgres.fanout-connections={bound}",
-                "--collector.statio_user_indexes")
+    exp = start(
+        exporter_factory,
+        pg_primary,
+        app,
+        "--auto-discover-databases",
+        f"--postgres.fanout-connections={bound}",
+        "--collector.statio_user_indexes",
+    )
     scrape(exp)
-    n_other = int(pg_primary.psql("SELECT count(*) FROM pg_database WHERE datallowconn AND NOT datistemplate "
-                                  "AND datname <> 'postgres'"))
+    n_other = int(
+        pg_primary.psql(
+            "SELECT count(*) FROM pg_database WHERE datallowconn AND NOT datistemplate AND datname <> 'postgres'"
+        )
+    )
     assert n_other > bound  # more databases than connections: they must take turns
     stop = time.monotonic() + 4
     results: list[tuple[int, bool]] = []
@@ -159,8 +203,10 @@ def test_backends_stay_within_the_bound_under_8_scrapers(exporter_factory, pg_pr
         while time.monotonic() < stop:
             try:
                 resp = exp.get(timeout=15)
-                ok = resp.status == 200 and value(resp.text, "pg_scrape_collector_success",
-                                                  collector="stat_user_tables") == 1
+                ok = (
+                    resp.status == 200
+                    and value(resp.text, "pg_scrape_collector_success", collector="stat_user_tables") == 1
+                )
                 results.append((resp.status, ok))
             except Exception as exc:  # reported below, never a hang
                 errors.append(repr(exc))
@@ -172,9 +218,13 @@ def test_backends_stay_within_the_bound_under_8_scrapers(exporter_factory, pg_pr
         for t in threads:
             t.start()
         while time.monotonic() < stop + 0.5:
-            sampled.append(conn.execute(
-                "SELECT count(*) FILTER (WHERE datname = 'postgres'), count(*) FILTER (WHERE datname <> 'postgres') "
-                "FROM pg_stat_activity WHERE application_name = %s", (app,)).fetchone())
+            sampled.append(
+                conn.execute(
+                    "SELECT count(*) FILTER (WHERE datname = 'postgres'), count(*) FILTER (WHERE datname <> 'postgres') "
+                    "FROM pg_stat_activity WHERE application_name = %s",
+                    (app,),
+                ).fetchone()
+            )
             time.sleep(0.005)
         for t in threads:
             t.join(20)
@@ -197,8 +247,14 @@ def test_concurrent_scrapes_of_different_collectors_share_kept_connections(expor
     """Two databases within the bound keep their connections; scrapes that do not coalesce
     (different collect[]) take turns on them instead of waiting for a slot until the deadline."""
     app, (a, b) = "flextime-fanout-kept", databases[:2]
-    exp = start(exporter_factory, pg_primary, app, "--auto-discover-databases", "--postgres.fanout-connections=2",
-                f"--include-databases={a},{b}")
+    exp = start(
+        exporter_factory,
+        pg_primary,
+        app,
+        "--auto-discover-databases",
+        "--postgres.fanout-connections=2",
+        f"--include-databases={a},{b}",
+    )
     scrape(exp)
     stop = time.monotonic() + 3
     outcomes: list[str] = []
@@ -214,13 +270,16 @@ def test_concurrent_scrapes_of_different_collectors_share_kept_connections(expor
 
     pids: set[int] = set()
     with psycopg.connect(pg_primary.superuser_dsn, autocommit=True, application_name="fanout-test-sampler") as conn:
-        threads = [threading.Thread(target=scraper, args=(c,))
-                   for c in ("stat_user_tables", "statio_user_tables") * 4]
+        threads = [threading.Thread(target=scraper, args=(c,)) for c in ("stat_user_tables", "statio_user_tables") * 4]
         for t in threads:
             t.start()
         while time.monotonic() < stop:
-            pids.update(pid for pid, in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname <> 'postgres'", (app,)))
+            pids.update(
+                pid
+                for (pid,) in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname <> 'postgres'", (app,)
+                )
+            )
             time.sleep(0.01)
         for t in threads:
             t.join(20)
@@ -236,8 +295,13 @@ def test_a_query_error_in_one_database_fails_only_that_query(exporter_factory, p
     holder = psycopg.connect(pg_primary.superuser_dsn.rsplit("/", 1)[0] + f"/{locked}")
     try:
         holder.execute(f"LOCK TABLE {table_of(locked)} IN ACCESS EXCLUSIVE MODE")  # held until rollback
-        exp = start(exporter_factory, pg_primary, "flextime-fanout-locked", "--auto-discover-databases",
-                    "--postgres.lock-timeout=0.3")
+        exp = start(
+            exporter_factory,
+            pg_primary,
+            "flextime-fanout-locked",
+            "--auto-discover-databases",
+            "--postgres.lock-timeout=0.3",
+        )
         for _ in range(2):
             text = scrape(exp)
             assert value(text, "pg_scrape_collector_success", collector="stat_user_tables") == 0

@@ -40,13 +40,20 @@ def test_monitoring_role_and_pg_hba_line_as_documented(pg_primary, exporter_fact
         errors = pg_primary.psql("SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL")
         assert errors == "", errors
         pg_primary.psql(sql)
-        exp = exporter_factory(exporter="postgres", env={
-            "DATA_SOURCE_NAME": f"postgresql://{role}:{password}@{pg_primary.host}:{pg_primary.port}/postgres"
-                                "?sslmode=disable"})
+        exp = exporter_factory(
+            exporter="postgres",
+            env={
+                "DATA_SOURCE_NAME": f"postgresql://{role}:{password}@{pg_primary.host}:{pg_primary.port}/postgres"
+                "?sslmode=disable"
+            },
+        )
         text = exp.get().text
         assert value(text, "pg_up") == 1, exp.log()
-        success = {dict(labels)["collector"]: v for (name, labels), v in samples(text).items()
-                   if name == "pg_scrape_collector_success"}
+        success = {
+            dict(labels)["collector"]: v
+            for (name, labels), v in samples(text).items()
+            if name == "pg_scrape_collector_success"
+        }
         assert success and all(v == 1 for v in success.values()), success
         assert password not in exp.log()
         exp.stop()

@@ -24,8 +24,14 @@ def _backends(pg) -> set[str]:
 
 
 def _start(pg, tmp_path, *args):
-    return start_exporter(tmp_path, f"--postgres.application-name={APP}", "--no-collector.stat_activity_autovacuum",
-                          *args, exporter="postgres", env={"DATA_SOURCE_NAME": pg.exporter_dsn + "?sslmode=disable"})
+    return start_exporter(
+        tmp_path,
+        f"--postgres.application-name={APP}",
+        "--no-collector.stat_activity_autovacuum",
+        *args,
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": pg.exporter_dsn + "?sslmode=disable"},
+    )
 
 
 def _check_isolated(exp, pg, headers=None):
@@ -34,8 +40,11 @@ def _check_isolated(exp, pg, headers=None):
         resp = exp.get(headers=headers)
         assert resp.status == 200 and value(resp.text, "pg_up") == 1
         assert value(resp.text, "pg_scrape_collector_success", collector="user_queries") == 0
-        failed = [line for line in resp.text.splitlines()
-                  if line.startswith("pg_scrape_collector_success{") and line.endswith(" 0")]
+        failed = [
+            line
+            for line in resp.text.splitlines()
+            if line.startswith("pg_scrape_collector_success{") and line.endswith(" 0")
+        ]
         assert len(failed) == 1, failed  # only the slow query's collector
         assert value(resp.text, "pg_stat_database_xact_commit_total", datname="postgres") > 0
         now = _backends(pg)
@@ -62,8 +71,13 @@ def test_query_past_the_scrape_deadline_is_cancelled_and_the_backend_kept(pg_pri
     try:
         _check_isolated(exp, pg_primary, headers={"X-Prometheus-Scrape-Timeout-Seconds": "4"})
         # the server was asked to cancel it: no pg_sleep(30) left running after the scrapes
-        assert pg_primary.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                               f"'{APP}' AND state = 'active' AND query LIKE '%pg_sleep%'") == "0"
+        assert (
+            pg_primary.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                f"'{APP}' AND state = 'active' AND query LIKE '%pg_sleep%'"
+            )
+            == "0"
+        )
     finally:
         exp.stop()
 
@@ -79,8 +93,12 @@ def test_rotated_password_file_needs_no_restart(pg_primary, tmp_path):
     pg_primary.psql(f"DROP ROLE IF EXISTS {ROTATING}; CREATE ROLE {ROTATING} LOGIN PASSWORD '{first}'")
     secret = tmp_path / "pass"
     secret.write_text(first + "\n")
-    env = {"DATA_SOURCE_URI": f"{pg_primary.host}:{pg_primary.port}/postgres?sslmode=disable",
-           "DATA_SOURCE_USER": ROTATING, "DATA_SOURCE_PASS_FILE": str(secret), "DATA_SOURCE_NAME": ""}
+    env = {
+        "DATA_SOURCE_URI": f"{pg_primary.host}:{pg_primary.port}/postgres?sslmode=disable",
+        "DATA_SOURCE_USER": ROTATING,
+        "DATA_SOURCE_PASS_FILE": str(secret),
+        "DATA_SOURCE_NAME": "",
+    }
     exp = start_exporter(tmp_path, f"--postgres.application-name={APP}", exporter="postgres", env=env)
     try:
         for _ in range(2):

@@ -28,7 +28,7 @@ def write_config(tmp_path, pg_primary, allowed: list[str]) -> str:
     type: userpass
     userpass:
       username: {EXPORTER_ROLE}
-      password_file: {tmp_path / 'pg-password'}
+      password_file: {tmp_path / "pg-password"}
     options:
       sslmode: disable
   wrong:
@@ -85,8 +85,13 @@ def prober(exporter_factory, pg_primary, tmp_path, counter):
     """An exporter with no DSN at all: /probe only, allowed to reach the test server (by IP and port)
     and the counting listener's port under a name pattern that the IP does not match."""
     config = write_config(tmp_path, pg_primary, [f"127.0.0.1:{pg_primary.port}", f"counter-*.invalid:{counter.port}"])
-    return exporter_factory(f"--config.file={config}", f"--postgres.application-name={APP}", "--log.level=debug",
-                            exporter="postgres", env={"DATA_SOURCE_NAME": ""})
+    return exporter_factory(
+        f"--config.file={config}",
+        f"--postgres.application-name={APP}",
+        "--log.level=debug",
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": ""},
+    )
 
 
 def probe(exp, target: str, auth_module: str | None = "monitoring", **extra):
@@ -120,23 +125,31 @@ def test_probe_serves_an_allowed_target_with_the_auth_modules_credentials(prober
 
 
 def test_collect_filters_a_probe(prober, pg_primary):
-    resp = prober.get("/probe?" + urllib.parse.urlencode(
-        {"target": f"127.0.0.1:{pg_primary.port}", "auth_module": "monitoring", "collect[]": "settings"}))
-    collectors = {dict(labels)["collector"] for (name, labels) in samples(resp.text)
-                  if name == "pg_scrape_collector_success"}
+    resp = prober.get(
+        "/probe?"
+        + urllib.parse.urlencode(
+            {"target": f"127.0.0.1:{pg_primary.port}", "auth_module": "monitoring", "collect[]": "settings"}
+        )
+    )
+    collectors = {
+        dict(labels)["collector"] for (name, labels) in samples(resp.text) if name == "pg_scrape_collector_success"
+    }
     assert collectors == {"settings"}
 
 
-@pytest.mark.parametrize("target,auth_module,needle", [
-    ("127.0.0.1:{other}", "monitoring", "127.0.0.1:{other} is not in probe.allowed_targets"),
-    ("localhost:{pg}", "monitoring", "localhost:{pg} is not in probe.allowed_targets"),
-    ("postgresql://127.0.0.1:{pg},127.0.0.1:{other}/postgres", "monitoring", "127.0.0.1:{other} is not in"),
-    ("host=127.0.0.1 port={pg} hostaddr=127.0.0.1", "monitoring", "'hostaddr' is not allowed in a probe target"),
-    ("host=127.0.0.1 port={pg} service=prod", "monitoring", "'service' is not allowed"),
-    ("127.0.0.1:{pg}", "nosuchmodule", "unknown auth_module 'nosuchmodule' (configured: monitoring, wrong)"),
-    ("", "monitoring", "the target parameter is missing"),
-    ("host=127.0.0.1 port", "monitoring", "malformed DSN"),
-])
+@pytest.mark.parametrize(
+    "target,auth_module,needle",
+    [
+        ("127.0.0.1:{other}", "monitoring", "127.0.0.1:{other} is not in probe.allowed_targets"),
+        ("localhost:{pg}", "monitoring", "localhost:{pg} is not in probe.allowed_targets"),
+        ("postgresql://127.0.0.1:{pg},127.0.0.1:{other}/postgres", "monitoring", "127.0.0.1:{other} is not in"),
+        ("host=127.0.0.1 port={pg} hostaddr=127.0.0.1", "monitoring", "'hostaddr' is not allowed in a probe target"),
+        ("host=127.0.0.1 port={pg} service=prod", "monitoring", "'service' is not allowed"),
+        ("127.0.0.1:{pg}", "nosuchmodule", "unknown auth_module 'nosuchmodule' (configured: monitoring, wrong)"),
+        ("", "monitoring", "the target parameter is missing"),
+        ("host=127.0.0.1 port", "monitoring", "malformed DSN"),
+    ],
+)
 def test_refused_probes_are_400_and_never_connect(prober, pg_primary, counter, target, auth_module, needle):
     fill = {"other": counter.port, "pg": pg_primary.port}
     resp = probe(prober, target.format(**fill), auth_module)
@@ -170,7 +183,9 @@ def test_wrong_credentials_give_pg_up_0_and_no_password_anywhere(prober, pg_prim
 def test_password_in_the_target_itself_is_used_but_never_logged(prober, pg_primary):
     """No auth module: the DSN in ``target`` carries the password; the debug access log keeps
     only the parameter names of the request."""
-    target = f"postgresql://{EXPORTER_ROLE}:{pg_primary.exporter_password}@127.0.0.1:{pg_primary.port}/app2?sslmode=disable"
+    target = (
+        f"postgresql://{EXPORTER_ROLE}:{pg_primary.exporter_password}@127.0.0.1:{pg_primary.port}/app2?sslmode=disable"
+    )
     resp = probe(prober, target, None)
     assert value(resp.text, "pg_up") == 1
     assert pg_primary.exporter_password not in resp.text
@@ -199,22 +214,34 @@ def test_several_dsns_share_metrics_each_with_its_server_label(exporter_factory,
     assert pg_primary.exporter_password not in health.text + exp.get("/").text + exp.log()
 
 
-@pytest.mark.parametrize("config,needle", [
-    ("auth_modules: [a, b]\n", "auth_modules must be a mapping"),
-    ("auth_modules:\n  m:\n    type: token\n", "auth module 'm': type must be 'userpass'"),
-    ("auth_modules:\n  m:\n    type: userpass\n    userpass:\n      username: u\n      password_file: /nonexistent/pw\n",
-     "userpass.password_file /nonexistent/pw"),
-    ("probe:\n  allowed_targets: db:5432\n", "probe.allowed_targets must be a list"),
-    ("probes: {}\n", "unknown key 'probes'"),
-    ("auth_modules: {\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "config,needle",
+    [
+        ("auth_modules: [a, b]\n", "auth_modules must be a mapping"),
+        ("auth_modules:\n  m:\n    type: token\n", "auth module 'm': type must be 'userpass'"),
+        (
+            "auth_modules:\n  m:\n    type: userpass\n    userpass:\n      username: u\n      password_file: /nonexistent/pw\n",
+            "userpass.password_file /nonexistent/pw",
+        ),
+        ("probe:\n  allowed_targets: db:5432\n", "probe.allowed_targets must be a list"),
+        ("probes: {}\n", "unknown key 'probes'"),
+        ("auth_modules: {\n", "not valid YAML"),
+    ],
+)
 def test_bad_config_file_is_one_line_exit_2(tmp_path, config, needle):
     path = tmp_path / "bad.yml"
     path.write_text(config)
-    proc = subprocess.run(exporter_cmd("postgres", f"--config.file={path}", f"--web.listen-address=127.0.0.1:{free_port()}"),
-                          capture_output=True, text=True, timeout=20, cwd=ROOT,
-                          env={**{k: v for k, v in os.environ.items() if not k.startswith(("DATA_SOURCE", "PG"))},
-                               "DATA_SOURCE_NAME": "host=127.0.0.1"})
+    proc = subprocess.run(
+        exporter_cmd("postgres", f"--config.file={path}", f"--web.listen-address=127.0.0.1:{free_port()}"),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DATA_SOURCE", "PG"))},
+            "DATA_SOURCE_NAME": "host=127.0.0.1",
+        },
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and str(path) in lines[0], proc.stderr
@@ -261,11 +288,14 @@ def test_a_host_glob_never_matches_a_socket_path(exporter_factory, pg_primary, t
     listener = UnixListener(evil)
     try:
         config = write_config(tmp_path, pg_primary, ["*.corp.test:5432", "*:*"])
-        exp = exporter_factory(f"--config.file={config}", "--log.level=debug", exporter="postgres",
-                               env={"DATA_SOURCE_NAME": ""})
-        for target in (f"host={evil} port=5432 dbname=postgres",
-                       "postgresql://" + urllib.parse.quote(evil, safe="") + ":5432/postgres",
-                       f"postgresql:///postgres?host={urllib.parse.quote(evil, safe='')}&port=5432"):
+        exp = exporter_factory(
+            f"--config.file={config}", "--log.level=debug", exporter="postgres", env={"DATA_SOURCE_NAME": ""}
+        )
+        for target in (
+            f"host={evil} port=5432 dbname=postgres",
+            "postgresql://" + urllib.parse.quote(evil, safe="") + ":5432/postgres",
+            f"postgresql:///postgres?host={urllib.parse.quote(evil, safe='')}&port=5432",
+        ):
             resp = probe(exp, target)
             assert resp.status == 400, (target, resp.text)
             assert "is not in probe.allowed_targets" in resp.text
@@ -289,17 +319,25 @@ def test_a_socket_directory_is_allowed_only_by_its_exact_path(exporter_factory, 
         assert refused.status == 400, refused.text
 
 
-@pytest.mark.parametrize("pattern,needle", [
-    ("/tmp/*/sockets", "a socket path is matched exactly, without globs"),
-    ("db-1.internal:54x2", "is not a port number or a glob of one"),
-    ("db-1.internal:70000", "is not a port number or a glob of one"),
-    ("db 1.internal:5432", "cannot match a host name"),
-    ("fd00::1:5432", "write an IPv6 address in brackets"),
-])
+@pytest.mark.parametrize(
+    "pattern,needle",
+    [
+        ("/tmp/*/sockets", "a socket path is matched exactly, without globs"),
+        ("db-1.internal:54x2", "is not a port number or a glob of one"),
+        ("db-1.internal:70000", "is not a port number or a glob of one"),
+        ("db 1.internal:5432", "cannot match a host name"),
+        ("fd00::1:5432", "write an IPv6 address in brackets"),
+    ],
+)
 def test_an_allowlist_pattern_that_cannot_match_stops_start_up(tmp_path, pg_primary, pattern, needle):
     config = write_config(tmp_path, pg_primary, [pattern])
-    proc = subprocess.run(exporter_cmd("postgres", f"--config.file={config}", "--web.listen-address=127.0.0.1:0"),
-                          capture_output=True, text=True, timeout=30, env={**os.environ, "DATA_SOURCE_NAME": ""})
+    proc = subprocess.run(
+        exporter_cmd("postgres", f"--config.file={config}", "--web.listen-address=127.0.0.1:0"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "DATA_SOURCE_NAME": ""},
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "probe.allowed_targets" in lines[0], proc.stderr
@@ -318,15 +356,22 @@ def _await(predicate, timeout: float = 30.0, what: str = "") -> None:
 
 
 def test_idle_probe_targets_close_on_a_timer_and_concurrent_probes_after_expiry_all_answer(
-        exporter_factory, pg_primary, tmp_path):
+    exporter_factory, pg_primary, tmp_path
+):
     """--probe.idle-timeout: with no probe at all, the idle targets' connections close on time (the
     timer, not the next request, closes them); then 24 concurrent probes of the expired targets all
     answer 200 (they raced in the expiry: HTTP 500 and a traceback with the DSN in the log), and no log
     line holds the password or an ERROR."""
     app = "flextime-expiry-test"
     config = write_config(tmp_path, pg_primary, [f"127.0.0.1:{pg_primary.port}"])
-    exp = exporter_factory(f"--config.file={config}", f"--postgres.application-name={app}", "--log.level=debug",
-                           "--probe.idle-timeout=3", exporter="postgres", env={"DATA_SOURCE_NAME": ""})
+    exp = exporter_factory(
+        f"--config.file={config}",
+        f"--postgres.application-name={app}",
+        "--log.level=debug",
+        "--probe.idle-timeout=3",
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": ""},
+    )
     targets = _distinct_targets(pg_primary)
     for target in targets:
         assert value(probe(exp, target).text, "pg_up") == 1
@@ -351,8 +396,13 @@ def test_probe_pool_bound_is_a_setting(exporter_factory, pg_primary, tmp_path):
     """--probe.max-targets=2: four targets probed in turn leave only the two most recent with connections."""
     app = "flextime-bound-test"
     config = write_config(tmp_path, pg_primary, [f"127.0.0.1:{pg_primary.port}"])
-    exp = exporter_factory(f"--config.file={config}", f"--postgres.application-name={app}",
-                           "--probe.max-targets=2", exporter="postgres", env={"DATA_SOURCE_NAME": ""})
+    exp = exporter_factory(
+        f"--config.file={config}",
+        f"--postgres.application-name={app}",
+        "--probe.max-targets=2",
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": ""},
+    )
     for target in _distinct_targets(pg_primary)[:4]:
         assert value(probe(exp, target).text, "pg_up") == 1
     _await(lambda: pg_primary.connections_from(app) <= 2 * 2, what="the pool to close targets beyond its bound")

@@ -14,8 +14,12 @@ from exporters.postgres import pg_collectors
 
 @pytest.fixture(scope="module")
 def on_pg18(pg18_primary, tmp_path_factory):
-    exp = start_exporter(tmp_path_factory.mktemp("pg18"), "--compat=0.11", exporter="postgres",
-                         env={"DATA_SOURCE_NAME": pg18_primary.exporter_dsn + "?sslmode=disable"})
+    exp = start_exporter(
+        tmp_path_factory.mktemp("pg18"),
+        "--compat=0.11",
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": pg18_primary.exporter_dsn + "?sslmode=disable"},
+    )
     yield exp
     exp.stop()
 
@@ -53,8 +57,19 @@ def test_replica_is_18_made_by_18s_pg_basebackup(pg18_primary, pg18_replica):
 def test_checkpointer_on_by_itself(text):
     assert value(text, "pg_scrape_collector_success", collector="stat_checkpointer") == 1
     fams = parse_families(text)
-    for name in ("num_timed", "num_requested", "restartpoints_timed", "restartpoints_req", "restartpoints_done",
-                 "write_time", "sync_time", "buffers_written", "stats_reset", "num_done", "slru_written"):
+    for name in (
+        "num_timed",
+        "num_requested",
+        "restartpoints_timed",
+        "restartpoints_req",
+        "restartpoints_done",
+        "write_time",
+        "sync_time",
+        "buffers_written",
+        "stats_reset",
+        "num_done",
+        "slru_written",
+    ):
         fam = fams[f"pg_stat_checkpointer_{name}"]
         assert fam.type == "counter" and len(fam.samples) == 1, name
         assert set(fam.samples[0].labels) == {"server"}, name

@@ -14,8 +14,13 @@ from .test_postgres_017 import families
 
 
 def _ours(server, tmp, *args):
-    return start_exporter(tmp, "--postgres.application-name=flextime-beyond", *args, exporter="postgres",
-                          env={"DATA_SOURCE_NAME": server.exporter_dsn + "?sslmode=disable"})
+    return start_exporter(
+        tmp,
+        "--postgres.application-name=flextime-beyond",
+        *args,
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": server.exporter_dsn + "?sslmode=disable"},
+    )
 
 
 def test_stat_io_on_postgresql_18(pg18_primary, tmp_path):
@@ -27,8 +32,12 @@ def test_stat_io_on_postgresql_18(pg18_primary, tmp_path):
         exp.stop()
     assert value(text, "pg_scrape_collector_success", collector="stat_io") == 1
     fams = families(text)
-    for name in ("pg_stat_io_reads_total", "pg_stat_io_hits_total", "pg_stat_io_read_bytes_total",
-                 "pg_stat_io_write_seconds_total"):
+    for name in (
+        "pg_stat_io_reads_total",
+        "pg_stat_io_hits_total",
+        "pg_stat_io_read_bytes_total",
+        "pg_stat_io_write_seconds_total",
+    ):
         assert fams[name] == ("counter", ("backend_type", "context", "object")), name
     client = {"backend_type": "client backend", "object": "relation", "context": "normal"}
     assert value(text, "pg_stat_io_hits_total", **client) > 0
@@ -95,10 +104,12 @@ def test_bloat_estimates_bounded_and_cached(pg_primary, tmp_path):
     one little; the estimates are kept for cache-seconds; --collector.bloat.limit bounds the series."""
     pg_primary.psql(BLOATED, dbname="app1")
     dsn = f"postgresql://bloatmon:bloatmon-pw@127.0.0.1:{pg_primary.port}/app1?sslmode=disable"
-    exp = start_exporter(tmp_path, "--collector.bloat", "--collector.bloat.limit=5", exporter="postgres",
-                         env={"DATA_SOURCE_NAME": dsn})
-    limited = start_exporter(tmp_path, "--collector.bloat", "--collector.bloat.limit=1", exporter="postgres",
-                             env={"DATA_SOURCE_NAME": dsn})
+    exp = start_exporter(
+        tmp_path, "--collector.bloat", "--collector.bloat.limit=5", exporter="postgres", env={"DATA_SOURCE_NAME": dsn}
+    )
+    limited = start_exporter(
+        tmp_path, "--collector.bloat", "--collector.bloat.limit=1", exporter="postgres", env={"DATA_SOURCE_NAME": dsn}
+    )
     try:
         text = exp.get().text
         assert value(text, "pg_scrape_collector_success", collector="bloat") == 1
@@ -121,8 +132,12 @@ def test_bloat_estimates_bounded_and_cached(pg_primary, tmp_path):
 def test_bloat_leaves_out_tables_whose_statistics_the_role_cannot_see(pg_primary, tmp_path):
     """The fixture's exporter role has pg_monitor only: pg_stats hides the columns, no estimate."""
     pg_primary.psql(BLOATED, dbname="app1")
-    exp = start_exporter(tmp_path, "--collector.bloat", exporter="postgres",
-                         env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn_for("app1") + "?sslmode=disable"})
+    exp = start_exporter(
+        tmp_path,
+        "--collector.bloat",
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn_for("app1") + "?sslmode=disable"},
+    )
     try:
         text = exp.get().text
     finally:

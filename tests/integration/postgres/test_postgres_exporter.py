@@ -21,8 +21,14 @@ def label_names(metric) -> tuple[str, ...]:
 
 @pytest.fixture(scope="module")
 def ours(pg_primary, tmp_path_factory):
-    exp = start_exporter(tmp_path_factory.mktemp("pg"), "--compat=0.11", f"--postgres.application-name={APP}",
-                         "--web.enable-openmetrics", exporter="postgres", env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"})
+    exp = start_exporter(
+        tmp_path_factory.mktemp("pg"),
+        "--compat=0.11",
+        f"--postgres.application-name={APP}",
+        "--web.enable-openmetrics",
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"},
+    )
     yield exp
     exp.stop()
 
@@ -32,11 +38,21 @@ def test_same_families_types_and_labels_as_postgres_exporter(ours, go_postgres_e
     g = parse_families(go_postgres_exporter.get().text)
     shared = [n for n in o if n in g and not n.startswith(("process_", "go_", "promhttp_"))]
     assert len(shared) > 150, len(shared)  # pg_settings_* alone are ~250
-    for family in ("pg_up", "pg_static", "pg_database_size_bytes", "pg_settings_max_connections",
-                   "pg_settings_shared_buffers_bytes", "pg_exporter_last_scrape_error", "pg_exporter_scrapes"):
+    for family in (
+        "pg_up",
+        "pg_static",
+        "pg_database_size_bytes",
+        "pg_settings_max_connections",
+        "pg_settings_shared_buffers_bytes",
+        "pg_exporter_last_scrape_error",
+        "pg_exporter_scrapes",
+    ):
         assert family in shared, family
-    problems = [f"{n}: {o[n].type}/{label_names(o[n])} != {g[n].type}/{label_names(g[n])}"
-                for n in shared if (o[n].type, label_names(o[n])) != (g[n].type, label_names(g[n]))]
+    problems = [
+        f"{n}: {o[n].type}/{label_names(o[n])} != {g[n].type}/{label_names(g[n])}"
+        for n in shared
+        if (o[n].type, label_names(o[n])) != (g[n].type, label_names(g[n]))
+    ]
     assert not problems, problems
     settings_go = {n for n in g if n.startswith("pg_settings_")}
     settings_ours = {n for n in o if n.startswith("pg_settings_")}
@@ -45,14 +61,19 @@ def test_same_families_types_and_labels_as_postgres_exporter(ours, go_postgres_e
 
 def test_stable_values_agree(ours, go_postgres_exporter, pg_primary):
     o, g = ours.get().text, go_postgres_exporter.get().text
-    for name in ("pg_settings_max_connections", "pg_settings_shared_buffers_bytes",
-                 "pg_settings_checkpoint_timeout_seconds", "pg_settings_log_min_duration_statement_seconds"):
+    for name in (
+        "pg_settings_max_connections",
+        "pg_settings_shared_buffers_bytes",
+        "pg_settings_checkpoint_timeout_seconds",
+        "pg_settings_log_min_duration_statement_seconds",
+    ):
         assert value(o, name) == value(g, name), name
     for db in ("postgres", "app1", "app2"):
         a, b = value(o, "pg_database_size_bytes", datname=db), value(g, "pg_database_size_bytes", datname=db)
         assert abs(a - b) <= 0.02 * b, db
-    assert [s.labels for s in parse_families(o)["pg_static"].samples] == \
-        [s.labels for s in parse_families(g)["pg_static"].samples]
+    assert [s.labels for s in parse_families(o)["pg_static"].samples] == [
+        s.labels for s in parse_families(g)["pg_static"].samples
+    ]
     assert value(o, "pg_up") == 1
     assert str(pg_primary.port) in parse_families(o)["pg_static"].samples[0].labels["server"]
 
@@ -108,8 +129,10 @@ def test_pg_up_follows_the_server_down_and_back(exporter_factory, pg_primary):
 
 
 def test_server_that_never_answers_costs_one_deadline(exporter_factory, stalling_proxy):
-    exp = exporter_factory(exporter="postgres",
-                           env={"DATA_SOURCE_NAME": f"postgresql://exporter:x@127.0.0.1:{stalling_proxy.port}/postgres?sslmode=disable"})
+    exp = exporter_factory(
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": f"postgresql://exporter:x@127.0.0.1:{stalling_proxy.port}/postgres?sslmode=disable"},
+    )
     for _ in range(2):
         t = time.monotonic()
         resp = exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": "2"})
@@ -120,8 +143,9 @@ def test_server_that_never_answers_costs_one_deadline(exporter_factory, stalling
 def test_password_never_shown(exporter_factory, pg_primary):
     """A canary password, right and wrong, never reaches metrics, logs, errors or pages."""
     canary = pg_primary.exporter_password
-    good = exporter_factory("--log.level=debug", exporter="postgres",
-                            env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"})
+    good = exporter_factory(
+        "--log.level=debug", exporter="postgres", env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"}
+    )
     wrong_dsn = pg_primary.exporter_dsn.replace(canary, canary + "-wrong") + "?sslmode=disable"
     bad = exporter_factory("--log.level=debug", exporter="postgres", env={"DATA_SOURCE_NAME": wrong_dsn})
     seen = []
@@ -135,15 +159,27 @@ def test_password_never_shown(exporter_factory, pg_primary):
     assert "password authentication failed" in bad.log()
 
 
-@pytest.mark.parametrize("env,needle", [
-    ({"DATA_SOURCE_NAME": "host=127.0.0.1 port=notaport password=canary-secret-1 ="}, "malformed DSN"),
-    ({"DATA_SOURCE_NAME": ""}, "no PostgreSQL target"),
-    ({"DATA_SOURCE_URI": "127.0.0.1:5432/postgres", "DATA_SOURCE_PASS_FILE": "/nonexistent/pass"}, "DATA_SOURCE_PASS_FILE"),
-])
+@pytest.mark.parametrize(
+    "env,needle",
+    [
+        ({"DATA_SOURCE_NAME": "host=127.0.0.1 port=notaport password=canary-secret-1 ="}, "malformed DSN"),
+        ({"DATA_SOURCE_NAME": ""}, "no PostgreSQL target"),
+        (
+            {"DATA_SOURCE_URI": "127.0.0.1:5432/postgres", "DATA_SOURCE_PASS_FILE": "/nonexistent/pass"},
+            "DATA_SOURCE_PASS_FILE",
+        ),
+    ],
+)
 def test_bad_targets_are_one_line_exit_2(env, needle):
     clean = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("DATA_SOURCE", "PG"))}
-    proc = subprocess.run(exporter_cmd("postgres", f"--web.listen-address=127.0.0.1:{free_port()}"),
-                          capture_output=True, text=True, timeout=20, cwd=ROOT, env={**clean, **env})
+    proc = subprocess.run(
+        exporter_cmd("postgres", f"--web.listen-address=127.0.0.1:{free_port()}"),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        cwd=ROOT,
+        env={**clean, **env},
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr, proc.stderr
@@ -153,19 +189,30 @@ def test_bad_targets_are_one_line_exit_2(env, needle):
 def test_dsn_from_uri_user_and_password_files(exporter_factory, pg_primary, tmp_path):
     (tmp_path / "user").write_text("exporter\n")
     (tmp_path / "pass").write_text(pg_primary.exporter_password + "\n")
-    exp = exporter_factory(exporter="postgres", env={
-        "DATA_SOURCE_URI": f"127.0.0.1:{pg_primary.port}/postgres?sslmode=disable",
-        "DATA_SOURCE_USER_FILE": str(tmp_path / "user"), "DATA_SOURCE_PASS_FILE": str(tmp_path / "pass")})
+    exp = exporter_factory(
+        exporter="postgres",
+        env={
+            "DATA_SOURCE_URI": f"127.0.0.1:{pg_primary.port}/postgres?sslmode=disable",
+            "DATA_SOURCE_USER_FILE": str(tmp_path / "user"),
+            "DATA_SOURCE_PASS_FILE": str(tmp_path / "pass"),
+        },
+    )
     assert value(exp.get().text, "pg_up") == 1
 
 
 def test_missing_permission_fails_one_collector_once_and_the_rest_is_served(exporter_factory, pg_primary):
     """A role without pg_monitor: pg_ls_waldir() is refused. Only the wal collector fails
     (the other queries of the same pipelined batch still answer), and the log says so once."""
-    pg_primary.psql("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'plainmon') THEN "
-                    "CREATE ROLE plainmon LOGIN PASSWORD 'plainmon-pw'; END IF; END $$")
-    exp = exporter_factory(exporter="postgres", env={
-        "DATA_SOURCE_NAME": f"postgresql://plainmon:plainmon-pw@127.0.0.1:{pg_primary.port}/postgres?sslmode=disable"})
+    pg_primary.psql(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'plainmon') THEN "
+        "CREATE ROLE plainmon LOGIN PASSWORD 'plainmon-pw'; END IF; END $$"
+    )
+    exp = exporter_factory(
+        exporter="postgres",
+        env={
+            "DATA_SOURCE_NAME": f"postgresql://plainmon:plainmon-pw@127.0.0.1:{pg_primary.port}/postgres?sslmode=disable"
+        },
+    )
     for _ in range(3):
         text = exp.get().text
         assert value(text, "pg_up") == 1
@@ -191,11 +238,15 @@ def test_openmetrics_output_passes_the_strict_parser(ours):
 def test_database_sizes_are_cached_for_cache_seconds(exporter_factory, pg_primary):
     """Sizes are reused for --collector.database.cache-seconds: a new database shows at the next read."""
     name = "cache_probe_" + str(pg_primary.port)
+
     def sized(text: str) -> set[str]:
         return {s.labels["datname"] for s in parse_families(text)["pg_database_size_bytes"].samples}
 
-    exp = exporter_factory("--collector.database.cache-seconds=3", exporter="postgres",
-                           env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"})
+    exp = exporter_factory(
+        "--collector.database.cache-seconds=3",
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": pg_primary.exporter_dsn + "?sslmode=disable"},
+    )
     read_at = time.monotonic()
     first = exp.get().text
     assert value(first, "pg_database_size_bytes", datname="postgres") > 0

@@ -26,15 +26,25 @@ def test_hashmod_sends_each_target_to_one_replica_always_the_same(exporter_facto
         if db not in existing:
             pg_primary.psql(f"CREATE DATABASE {db}")
     config = write_config(tmp_path, pg_primary, [f"127.0.0.1:{pg_primary.port}"])
-    replicas = [exporter_factory(f"--config.file={config}", "--log.level=debug",
-                                 f"--postgres.application-name=flextime-shard-{i}",
-                                 exporter="postgres", env={"DATA_SOURCE_NAME": ""}) for i in range(REPLICAS)]
+    replicas = [
+        exporter_factory(
+            f"--config.file={config}",
+            "--log.level=debug",
+            f"--postgres.application-name=flextime-shard-{i}",
+            exporter="postgres",
+            env={"DATA_SOURCE_NAME": ""},
+        )
+        for i in range(REPLICAS)
+    ]
     targets = [f"127.0.0.1:{pg_primary.port}/{db}" for db in DATABASES]
-    shards = "".join(f"""      - source_labels: [__tmp_shard]
+    shards = "".join(
+        f"""      - source_labels: [__tmp_shard]
         regex: "{i}"
         target_label: __address__
         replacement: 127.0.0.1:{exp.port}
-""" for i, exp in enumerate(replicas))
+"""
+        for i, exp in enumerate(replicas)
+    )
     prom_config = tmp_path / "prometheus.yml"
     prom_config.write_text(f"""global: {{scrape_interval: 1s, scrape_timeout: 1s}}
 scrape_configs:

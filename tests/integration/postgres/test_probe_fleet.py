@@ -20,15 +20,28 @@ def _target(pg_primary, db: str) -> str:
 
 def _fleet_exporter(exporter_factory, pg_primary, tmp_path, app: str, *flags):
     config = write_config(tmp_path, pg_primary, [f"127.0.0.1:{pg_primary.port}"])
-    return exporter_factory(f"--config.file={config}", f"--postgres.application-name={app}", "--log.level=debug",
-                            *flags, exporter="postgres", env={"DATA_SOURCE_NAME": ""})
+    return exporter_factory(
+        f"--config.file={config}",
+        f"--postgres.application-name={app}",
+        "--log.level=debug",
+        *flags,
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": ""},
+    )
 
 
 def test_probes_of_one_server_share_cluster_reads_and_a_bounded_set_of_connections(
-        exporter_factory, pg_primary, tmp_path):
+    exporter_factory, pg_primary, tmp_path
+):
     app = "flextime-fleet-test"
-    exp = _fleet_exporter(exporter_factory, pg_primary, tmp_path, app,
-                          "--probe.connections-per-server=2", "--probe.cluster-cache-seconds=120")
+    exp = _fleet_exporter(
+        exporter_factory,
+        pg_primary,
+        tmp_path,
+        app,
+        "--probe.connections-per-server=2",
+        "--probe.cluster-cache-seconds=120",
+    )
     texts = {}
     for db in DATABASES:
         resp = probe(exp, _target(pg_primary, db))
@@ -60,8 +73,9 @@ def test_probes_of_one_server_share_cluster_reads_and_a_bounded_set_of_connectio
     watcher = threading.Thread(target=watch)
     watcher.start()
     results: list = []
-    threads = [threading.Thread(target=lambda d=d: results.append(probe(exp, _target(pg_primary, d))))
-               for d in DATABASES * 5]
+    threads = [
+        threading.Thread(target=lambda d=d: results.append(probe(exp, _target(pg_primary, d)))) for d in DATABASES * 5
+    ]
     try:
         for t in threads:
             t.start()
@@ -79,8 +93,9 @@ def test_probes_of_one_server_share_cluster_reads_and_a_bounded_set_of_connectio
 
 
 def test_cluster_reads_are_fresh_again_after_the_cache_window(exporter_factory, pg_primary, tmp_path):
-    exp = _fleet_exporter(exporter_factory, pg_primary, tmp_path, "flextime-fleet-cache",
-                          "--probe.cluster-cache-seconds=0.5")
+    exp = _fleet_exporter(
+        exporter_factory, pg_primary, tmp_path, "flextime-fleet-cache", "--probe.cluster-cache-seconds=0.5"
+    )
     assert value(probe(exp, _target(pg_primary, "app1")).text, "pg_up") == 1
     deadline = time.monotonic() + 20
     while exp.log().count("cluster-wide read of settings on") < 2:

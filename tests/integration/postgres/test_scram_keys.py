@@ -56,8 +56,11 @@ def databases(pg_primary: PgServer):
     pg_primary.psql("".join(f"CREATE DATABASE {db};\n" for db in DATABASES))
     try:
         for db in DATABASES:
-            pg_primary.psql(f"CREATE TABLE {table_of(db)} (id int PRIMARY KEY);\n"
-                            f"INSERT INTO {table_of(db)} SELECT generate_series(1, 5);\n", dbname=db)
+            pg_primary.psql(
+                f"CREATE TABLE {table_of(db)} (id int PRIMARY KEY);\n"
+                f"INSERT INTO {table_of(db)} SELECT generate_series(1, 5);\n",
+                dbname=db,
+            )
         yield DATABASES
     finally:
         pg_primary.psql("".join(f"DROP DATABASE IF EXISTS {db} WITH (FORCE);\n" for db in DATABASES))
@@ -69,20 +72,25 @@ class Roles:
     def __init__(self, pg: PgServer) -> None:
         self.pg, self.names = pg, []
 
-    def make(self, secret: str | None = None, encryption: str = "scram-sha-256",
-             password: str | None = None) -> tuple[str, str]:
+    def make(
+        self, secret: str | None = None, encryption: str = "scram-sha-256", password: str | None = None
+    ) -> tuple[str, str]:
         """(name, password): a fresh role; ``secret`` stores that SCRAM secret instead of hashing the password."""
         name, password = f"{PREFIX}_r{len(self.names)}", password or "canary-" + secrets.token_hex(12)
         self.names.append(name)
         stored = (secret or password).replace("'", "''")
-        self.pg.psql(f"SET password_encryption = '{encryption}';\n"
-                     f"CREATE ROLE {name} LOGIN PASSWORD '{stored}' IN ROLE pg_monitor;\n")
+        self.pg.psql(
+            f"SET password_encryption = '{encryption}';\n"
+            f"CREATE ROLE {name} LOGIN PASSWORD '{stored}' IN ROLE pg_monitor;\n"
+        )
         return name, password
 
     def drop(self) -> None:
         for name in self.names:
-            self.pg.psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}';\n"
-                         f"DROP ROLE IF EXISTS {name};\n")
+            self.pg.psql(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}';\n"
+                f"DROP ROLE IF EXISTS {name};\n"
+            )
 
 
 @pytest.fixture
@@ -99,9 +107,16 @@ def dsn(pg: PgServer, role: str, password: str, extra: str = "") -> str:
 def start(exporter_factory, pg: PgServer, role: str, password: str, *args: str, extra: str = ""):
     """Our exporter as ``role``, at debug level, with a bound of 1: more databases than connections,
     so every scrape opens a connection per database (none is kept) and each one logs in."""
-    return exporter_factory("--compat=0.11", f"--postgres.application-name={PREFIX}-{role}", "--log.level=debug",
-                            "--auto-discover-databases", "--postgres.fanout-connections=1", *args,
-                            exporter="postgres", env={"DATA_SOURCE_NAME": dsn(pg, role, password, extra)})
+    return exporter_factory(
+        "--compat=0.11",
+        f"--postgres.application-name={PREFIX}-{role}",
+        "--log.level=debug",
+        "--auto-discover-databases",
+        "--postgres.fanout-connections=1",
+        *args,
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": dsn(pg, role, password, extra)},
+    )
 
 
 def scrape(exp, collectors=FANOUT, everything: bool = True) -> str:
@@ -153,8 +168,16 @@ def target_of(pg: PgServer, role: str, password: str, dbname: str = "postgres") 
 
 def connect_with_keys(pg: PgServer, role: str, keys: dict, dbname: str = "postgres"):
     """A libpq connection with the keys and no password at all."""
-    return psycopg.connect(host=pg.host, port=pg.port, user=role, dbname=dbname, sslmode="disable",
-                           passfile=NO_PASSFILE, connect_timeout=5, **keys)
+    return psycopg.connect(
+        host=pg.host,
+        port=pg.port,
+        user=role,
+        dbname=dbname,
+        sslmode="disable",
+        passfile=NO_PASSFILE,
+        connect_timeout=5,
+        **keys,
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -163,6 +186,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 # ---- 1. learned, used, and every database served -----------------------------------------------
+
 
 def test_fanout_learns_the_keys_and_serves_every_database(exporter_factory, pg_primary, databases):
     """The shared ``exporter`` role (read only here); no include list: every database of the server."""
@@ -191,8 +215,10 @@ def test_the_keys_alone_log_in_and_wrong_keys_do_not(pg_primary, databases, role
     iterations, salt = rest.split("$")[0].split(":")
     client_key, server_key = scram.derive(pw, base64.b64decode(salt), int(iterations))
     assert method == "SCRAM-SHA-256"
-    assert keys == {"scram_client_key": base64.b64encode(client_key).decode(),
-                    "scram_server_key": base64.b64encode(server_key).decode()}
+    assert keys == {
+        "scram_client_key": base64.b64encode(client_key).decode(),
+        "scram_server_key": base64.b64encode(server_key).decode(),
+    }
     assert secret.endswith(":" + base64.b64encode(server_key).decode())
     # libpq logs in with them alone, into every database
     for db in ("postgres", *databases):
@@ -211,8 +237,14 @@ def test_the_keys_alone_log_in_and_wrong_keys_do_not(pg_primary, databases, role
     with pytest.raises(psycopg.OperationalError, match="(?i)signature"):
         connect_with_keys(pg_primary, role, {**keys, "scram_server_key": wrong})
     # over the unix socket too (pg_hba: local all all scram-sha-256), with the same salt, the same keys
-    with psycopg.connect(host=str(pg_primary.socket_dir), port=pg_primary.port, user=role, password=pw,
-                         dbname="postgres", passfile=NO_PASSFILE) as conn:
+    with psycopg.connect(
+        host=str(pg_primary.socket_dir),
+        port=pg_primary.port,
+        user=role,
+        password=pw,
+        dbname="postgres",
+        passfile=NO_PASSFILE,
+    ) as conn:
         target = scram.eligible(conn)
     assert target is not None and target["host"] == str(pg_primary.socket_dir)
     assert learn(target) == keys
@@ -239,18 +271,32 @@ def test_where_the_password_comes_from(exporter_factory, pg_primary, databases, 
     if source == "PGPASSFILE":
         escaped = password.replace("\\", "\\\\").replace(":", "\\:")
         file.write_text(f"{pg_primary.host}:{pg_primary.port}:*:{role}:{escaped}\n")
-        env = {"DATA_SOURCE_NAME": f"postgresql://{role}@{pg_primary.host}:{pg_primary.port}/postgres?sslmode=disable",
-               "PGPASSFILE": str(file)}
+        env = {
+            "DATA_SOURCE_NAME": f"postgresql://{role}@{pg_primary.host}:{pg_primary.port}/postgres?sslmode=disable",
+            "PGPASSFILE": str(file),
+        }
     elif source == "DATA_SOURCE_PASS_FILE":
         file.write_text(password + "\n")
-        env = {"DATA_SOURCE_NAME": "", "DATA_SOURCE_URI": f"{pg_primary.host}:{pg_primary.port}/postgres?sslmode=disable",
-               "DATA_SOURCE_USER": role, "DATA_SOURCE_PASS_FILE": str(file)}
+        env = {
+            "DATA_SOURCE_NAME": "",
+            "DATA_SOURCE_URI": f"{pg_primary.host}:{pg_primary.port}/postgres?sslmode=disable",
+            "DATA_SOURCE_USER": role,
+            "DATA_SOURCE_PASS_FILE": str(file),
+        }
     else:
         env = {"DATA_SOURCE_NAME": dsn(pg_primary, role, quote(password, safe=""))}
     if file.exists():
         file.chmod(0o600)  # libpq ignores a password file others can read
-    exp = exporter_factory("--compat=0.11", app, "--log.level=debug", "--auto-discover-databases", "--postgres.fanout-connections=1",
-                           include, exporter="postgres", env=env)
+    exp = exporter_factory(
+        "--compat=0.11",
+        app,
+        "--log.level=debug",
+        "--auto-discover-databases",
+        "--postgres.fanout-connections=1",
+        include,
+        exporter="postgres",
+        env=env,
+    )
     for _ in range(2):
         assert_every_database(scrape(exp), databases)
     log = exp.log()
@@ -261,8 +307,9 @@ def test_where_the_password_comes_from(exporter_factory, pg_primary, databases, 
 
 def test_no_keys_where_they_would_weaken_the_login(pg_primary, roles):
     """eligible(): no password used (the superuser's trust over the socket), or require_auth set."""
-    with psycopg.connect(host=str(pg_primary.socket_dir), port=pg_primary.port, user="postgres",
-                         dbname="postgres", passfile=NO_PASSFILE) as conn:
+    with psycopg.connect(
+        host=str(pg_primary.socket_dir), port=pg_primary.port, user="postgres", dbname="postgres", passfile=NO_PASSFILE
+    ) as conn:
         assert scram.eligible(conn) is None
     role, pw = roles.make()
     with psycopg.connect(dsn(pg_primary, role, pw, "&require_auth=scram-sha-256"), passfile=NO_PASSFILE) as conn:
@@ -279,9 +326,11 @@ def test_libpq_runs_no_pbkdf2_with_the_keys(exporter_factory, pg_primary, databa
     started = time.process_time()
     client_key, server_key = scram.derive(password, salt, rounds)
     pbkdf2 = time.process_time() - started  # one PBKDF2 at that count, in this process (OpenSSL's; libpq's is slower)
-    secret = (f"SCRAM-SHA-256${rounds}:{base64.b64encode(salt).decode()}$"
-              f"{base64.b64encode(hashlib.sha256(client_key).digest()).decode()}:"
-              f"{base64.b64encode(server_key).decode()}")
+    secret = (
+        f"SCRAM-SHA-256${rounds}:{base64.b64encode(salt).decode()}$"
+        f"{base64.b64encode(hashlib.sha256(client_key).digest()).decode()}:"
+        f"{base64.b64encode(server_key).decode()}"
+    )
     role, _ = roles.make(secret=secret)
     include = f"--include-databases={','.join(databases)}"
     with_keys = start(exporter_factory, pg_primary, role, password, include)
@@ -304,6 +353,7 @@ def test_libpq_runs_no_pbkdf2_with_the_keys(exporter_factory, pg_primary, databa
 
 
 # ---- 2. a new salt under a running exporter ------------------------------------------------------
+
 
 def test_a_new_salt_is_learned_again_without_a_failed_scrape(exporter_factory, pg_primary, databases, roles):
     role, pw = roles.make()
@@ -332,6 +382,7 @@ def test_a_new_salt_is_learned_again_without_a_failed_scrape(exporter_factory, p
 
 # ---- 3. a role the server authenticates otherwise ---------------------------------------------------
 
+
 def _hba_with(pg: PgServer, line: str) -> tuple[Path, str]:
     """pg_hba.conf with ``line`` before the first ``host`` line (the first matching line wins)."""
     path = Path(pg.psql("SHOW hba_file"))
@@ -353,8 +404,9 @@ def _wait_for(check, what: str, timeout: float = 10.0) -> None:
 
 def _logs_in_with(pg: PgServer, role: str, password: str, require_auth: str) -> bool:
     try:
-        with psycopg.connect(dsn(pg, role, password, f"&require_auth={require_auth}"), passfile=NO_PASSFILE,
-                             connect_timeout=5):
+        with psycopg.connect(
+            dsn(pg, role, password, f"&require_auth={require_auth}"), passfile=NO_PASSFILE, connect_timeout=5
+        ):
             return True
     except psycopg.OperationalError:
         return False

@@ -33,23 +33,31 @@ JOB = "postgres-exporter"  # the job name the seed's rules select on
 # shared/reference/seed-alerts/database.yml, verbatim (expr and threshold), and what we evaluate
 SEED = {
     "DatabaseDown": {"expr": 'up{job="postgres-exporter"} == 0'},
-    "DatabaseSlowQueries": {"expr": "pg_stat_activity_max_tx_duration > 300",
-                            "inner": "pg_stat_activity_max_tx_duration"},
-    "DatabaseConnectionsHigh": {"expr": "pg_stat_database_numbackends / pg_settings_max_connections > 0.8",
-                                "inner": "pg_stat_database_numbackends / pg_settings_max_connections"},
+    "DatabaseSlowQueries": {
+        "expr": "pg_stat_activity_max_tx_duration > 300",
+        "inner": "pg_stat_activity_max_tx_duration",
+    },
+    "DatabaseConnectionsHigh": {
+        "expr": "pg_stat_database_numbackends / pg_settings_max_connections > 0.8",
+        "inner": "pg_stat_database_numbackends / pg_settings_max_connections",
+    },
     "DatabaseReplicationLag": {"expr": "pg_replication_lag > 30", "inner": "pg_replication_lag"},
 }
 # the corrected forms (defects 3 and 4); our pg_settings_* carry a `server` label, so match on instance only
 CORRECTED = {
     "DatabaseDown": f'pg_up{{job="{JOB}"}} == 0 or up{{job="{JOB}"}} == 0',
     "DatabaseConnectionsHigh": "sum by (instance) (pg_stat_database_numbackends)"
-                               " / on (instance) pg_settings_max_connections",
+    " / on (instance) pg_settings_max_connections",
 }
 
 
 def _start(server, tmp_path_factory, name):
-    return start_exporter(tmp_path_factory.mktemp(name), f"--postgres.application-name=flextime-{name}",
-                          exporter="postgres", env={"DATA_SOURCE_NAME": server.exporter_dsn + "?sslmode=disable"})
+    return start_exporter(
+        tmp_path_factory.mktemp(name),
+        f"--postgres.application-name=flextime-{name}",
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": server.exporter_dsn + "?sslmode=disable"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +67,9 @@ def stack(pg_primary, pg_replica, tmp_path_factory):
     replica = _start(pg_replica, tmp_path_factory, "alerts-replica")
     prom = None
     try:
-        prom = Prometheus(tmp_path_factory.mktemp("prometheus-pg"),
-                          {JOB: [f"127.0.0.1:{primary.port}", f"127.0.0.1:{replica.port}"]})
+        prom = Prometheus(
+            tmp_path_factory.mktemp("prometheus-pg"), {JOB: [f"127.0.0.1:{primary.port}", f"127.0.0.1:{replica.port}"]}
+        )
         s = Stack(prom, primary, replica)
         s.wait(f'count(up{{job="{JOB}"}} == 1) == 2')
         s.wait(f'count(pg_up{{job="{JOB}"}} == 1) == 2')
@@ -84,8 +93,9 @@ class Stack:
 
     def values(self, expr: str, **labels) -> list[float]:
         """Values of the result series whose labels include ``labels``."""
-        return [float(r["value"][1]) for r in self.query(expr)
-                if all(r["metric"].get(k) == v for k, v in labels.items())]
+        return [
+            float(r["value"][1]) for r in self.query(expr) if all(r["metric"].get(k) == v for k, v in labels.items())
+        ]
 
     def wait(self, expr: str, predicate=bool, timeout: float = 20.0, **labels) -> list[float]:
         """Evaluate until predicate(values) holds; fail after ``timeout`` seconds."""
@@ -125,8 +135,9 @@ def test_replication_lag_zero_when_caught_up_grows_while_replay_paused(stack, pg
     # database.yml's DatabaseReplicationLag uses pg_replication_lag: we export it under that name
     inner = SEED["DatabaseReplicationLag"]["inner"]
     at_replica = {"instance": stack.instance(stack.replica)}
-    pg_primary.psql("CREATE TABLE IF NOT EXISTS seed_alert_probe (id int); INSERT INTO seed_alert_probe VALUES (0)",
-                    dbname="app1")
+    pg_primary.psql(
+        "CREATE TABLE IF NOT EXISTS seed_alert_probe (id int); INSERT INTO seed_alert_probe VALUES (0)", dbname="app1"
+    )
     pg_replica.wait_caught_up()
     # and the replica shows the row: it has replayed a commit, so its replay timestamp exists
     end = time.monotonic() + 15

@@ -15,8 +15,9 @@ from .conftest import APP_TABLE_ROWS, REPLICA_APP_NAME, REPLICA_SLOT
 
 def test_exporter_role_logs_in_with_its_password(pg_primary):
     assert pg_primary.exporter_password.startswith("canary-pw-")
-    assert pg_primary.exporter_dsn == (f"postgresql://exporter:{pg_primary.exporter_password}"
-                                       f"@127.0.0.1:{pg_primary.port}/postgres")
+    assert pg_primary.exporter_dsn == (
+        f"postgresql://exporter:{pg_primary.exporter_password}@127.0.0.1:{pg_primary.port}/postgres"
+    )
     with psycopg.connect(pg_primary.exporter_dsn, connect_timeout=5) as conn:
         assert conn.execute("SELECT pg_is_in_recovery(), current_user").fetchone() == (False, "exporter")
         assert conn.info.server_version == pg_primary.version >= 100000
@@ -25,10 +26,12 @@ def test_exporter_role_logs_in_with_its_password(pg_primary):
 
 
 def test_exporter_role_is_least_privilege(pg_primary):
-    attrs = pg_primary.psql("SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, "
-                            "(SELECT string_agg(g.rolname, ',') FROM pg_auth_members m "
-                            " JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid) "
-                            "FROM pg_roles r WHERE rolname = 'exporter'")
+    attrs = pg_primary.psql(
+        "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, "
+        "(SELECT string_agg(g.rolname, ',') FROM pg_auth_members m "
+        " JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid) "
+        "FROM pg_roles r WHERE rolname = 'exporter'"
+    )
     assert attrs == "f|f|f|f|f|pg_monitor"
     assert pg_primary.psql("SELECT count(*) FROM items", dbname="app1") == str(APP_TABLE_ROWS)
     assert pg_primary.psql("SELECT count(*) FROM items", dbname="app2") == str(APP_TABLE_ROWS)
@@ -41,8 +44,9 @@ def test_exporter_role_sees_other_sessions_states(pg_primary):
     with psycopg.connect(pg_primary.superuser_dsn, application_name="other-session", autocommit=True) as other:
         other.execute("SELECT 42")
         with psycopg.connect(pg_primary.exporter_dsn, connect_timeout=5) as conn:
-            rows = conn.execute("SELECT usename, state, query FROM pg_stat_activity "
-                                "WHERE application_name = 'other-session'").fetchall()
+            rows = conn.execute(
+                "SELECT usename, state, query FROM pg_stat_activity WHERE application_name = 'other-session'"
+            ).fetchall()
         assert rows == [("postgres", "idle", "SELECT 42")]
         assert pg_primary.connections_from("other-session") == 1
     deadline = time.monotonic() + 5
@@ -63,8 +67,10 @@ def test_connections_are_logged_with_pid_and_application_name(pg_primary):
 def test_replica_streams_from_primary(pg_primary, pg_replica):
     assert pg_replica.port != pg_primary.port
     assert pg_replica.psql("SELECT pg_is_in_recovery()") == "t"
-    assert pg_primary.psql("SELECT state FROM pg_stat_replication "
-                           f"WHERE application_name = '{REPLICA_APP_NAME}'") == "streaming"
+    assert (
+        pg_primary.psql(f"SELECT state FROM pg_stat_replication WHERE application_name = '{REPLICA_APP_NAME}'")
+        == "streaming"
+    )
     assert pg_primary.psql(f"SELECT active FROM pg_replication_slots WHERE slot_name = '{REPLICA_SLOT}'") == "t"
     with psycopg.connect(pg_replica.exporter_dsn, connect_timeout=5) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)

@@ -22,15 +22,25 @@ APP = "flextime-exporter-user-queries-test"
 # built-in collectors whose families the example file's namespaces also produce; off in the comparison
 COLLIDING = ("replication", "postmaster", "stat_user_tables", "statio_user_tables")
 # families 0.11.1 makes from the example file (its pg_stat_statements query fails on PG 13+)
-EXAMPLE_PREFIXES = ("pg_replication_lag", "pg_postmaster_", "pg_stat_user_tables_", "pg_statio_user_tables_",
-                    "pg_process_idle_", "pg_exporter_user_queries_load_error")
+EXAMPLE_PREFIXES = (
+    "pg_replication_lag",
+    "pg_postmaster_",
+    "pg_stat_user_tables_",
+    "pg_statio_user_tables_",
+    "pg_process_idle_",
+    "pg_exporter_user_queries_load_error",
+)
 IDLE_APP = "flextime-idle-probe"  # an idle session held open, so pg_process_idle has a row we know
 
 
 def start(pg: PgServer, tmp_path_factory, *args: str, dbname: str = "postgres"):
-    return start_exporter(tmp_path_factory.mktemp("pg-user-queries"), f"--postgres.application-name={APP}",
-                          *args, exporter="postgres",
-                          env={"DATA_SOURCE_NAME": pg.exporter_dsn_for(dbname) + "?sslmode=disable"})
+    return start_exporter(
+        tmp_path_factory.mktemp("pg-user-queries"),
+        f"--postgres.application-name={APP}",
+        *args,
+        exporter="postgres",
+        env={"DATA_SOURCE_NAME": pg.exporter_dsn_for(dbname) + "?sslmode=disable"},
+    )
 
 
 def scrape(exp) -> str:
@@ -40,14 +50,24 @@ def scrape(exp) -> str:
 
 
 def run_once(pg: PgServer, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(exporter_cmd("postgres", f"--web.listen-address=127.0.0.1:{free_port()}", *args),
-                          capture_output=True, text=True, timeout=20, cwd=ROOT,
-                          env={**os.environ, "DATA_SOURCE_NAME": pg.exporter_dsn + "?sslmode=disable", **(env or {})})
+    return subprocess.run(
+        exporter_cmd("postgres", f"--web.listen-address=127.0.0.1:{free_port()}", *args),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        cwd=ROOT,
+        env={**os.environ, "DATA_SOURCE_NAME": pg.exporter_dsn + "?sslmode=disable", **(env or {})},
+    )
 
 
 def test_example_queries_match_postgres_exporter(pg_primary, tmp_path_factory, go_postgres_exporter_extended):
-    exp = start(pg_primary, tmp_path_factory, f"--extend.query-path={DEBIAN_QUERIES_YAML}",
-                *(f"--no-collector.{c}" for c in COLLIDING), dbname="app1")
+    exp = start(
+        pg_primary,
+        tmp_path_factory,
+        f"--extend.query-path={DEBIAN_QUERIES_YAML}",
+        *(f"--no-collector.{c}" for c in COLLIDING),
+        dbname="app1",
+    )
     try:
         with psycopg.connect(pg_primary.exporter_dsn, application_name=IDLE_APP, connect_timeout=5):
             o = parse_families(scrape(exp))
@@ -75,8 +95,9 @@ def test_example_queries_match_postgres_exporter(pg_primary, tmp_path_factory, g
         inf = [s.value for s in rows if s.labels.get("le") == "+Inf"]
         assert count == inf == [1], (name, rows)
     assert idle["ours"] == idle["go"], idle
-    assert [le for n, le in idle["ours"] if le] == sorted(["1", "2", "5", "15", "30", "60", "90", "120", "300",
-                                                            "+Inf"]), idle
+    assert [le for n, le in idle["ours"] if le] == sorted(
+        ["1", "2", "5", "15", "30", "60", "90", "120", "300", "+Inf"]
+    ), idle
     load = o["pg_exporter_user_queries_load_error"].samples
     assert [s.value for s in load] == [0] and load[0].labels["filename"] == str(DEBIAN_QUERIES_YAML)
     assert len(load[0].labels["hashsum"]) == 64
@@ -161,16 +182,26 @@ fine:
         fam = parse_families(text)["hist_latency"]
         assert fam.type == "histogram" and fam.documentation == "Latency"
         ok = [(s.name, s.labels.get("le"), s.value) for s in fam.samples if s.labels["kind"] == "ok"]
-        assert ok == [("hist_latency_bucket", "0.5", 1), ("hist_latency_bucket", "1", 3),
-                      ("hist_latency_bucket", "2.5", 4), ("hist_latency_bucket", "1e+06", 4),
-                      ("hist_latency_bucket", "+Inf", 5), ("hist_latency_sum", None, 7.5),
-                      ("hist_latency_count", None, 5)], ok
+        assert ok == [
+            ("hist_latency_bucket", "0.5", 1),
+            ("hist_latency_bucket", "1", 3),
+            ("hist_latency_bucket", "2.5", 4),
+            ("hist_latency_bucket", "1e+06", 4),
+            ("hist_latency_bucket", "+Inf", 5),
+            ("hist_latency_sum", None, 7.5),
+            ("hist_latency_count", None, 5),
+        ], ok
         assert {s.labels["server"] for s in fam.samples} == {f"{pg_primary.host}:{pg_primary.port}"}
         assert value(text, "hist_latency_count", kind="numeric") == 2
         # a bad row loses its histogram, keeps its other columns, and the query counts as failing
         assert {s.labels["kind"] for s in fam.samples} == {"ok", "numeric"}
         assert {s.labels["kind"] for s in parse_families(text)["hist_other"].samples} == {
-            "ok", "numeric", "short", "null", "null_count"}
+            "ok",
+            "numeric",
+            "short",
+            "null",
+            "null_count",
+        }
         assert not [n for n in parse_families(text) if n.startswith("nosum_")]
         assert value(text, "fine_one") == 1
         assert value(text, "pg_scrape_collector_success", collector="user_queries") == 0

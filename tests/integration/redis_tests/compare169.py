@@ -25,7 +25,7 @@ def compare_169(ours: str, go: str, namespace: str = "redis") -> list[str]:
     oh, gh = helps(ours), helps(go)
 
     def named(name: str) -> str:
-        return "redis_" + name[len(namespace) + 1:] if name.startswith(namespace + "_") else name
+        return "redis_" + name[len(namespace) + 1 :] if name.startswith(namespace + "_") else name
 
     problems = []
     for name in sorted(set(g) - set(o)):

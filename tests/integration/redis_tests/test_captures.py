@@ -37,15 +37,21 @@ RECAPTURE = os.environ.get("FLEXTIME_REDIS_RECAPTURE", "") == "1"
 # maxmemory / maxclients / io-threads (redis_config_*), client-output-buffer-limit
 # (redis_config_client_output_buffer_limit_*, newer releases), and two the design notes name
 # (repl-backlog-size, maxmemory-policy). Never requirepass / masterauth: those hold passwords.
-CONFIG_KEYS = ("databases", "maxmemory", "maxclients", "io-threads", "client-output-buffer-limit",
-               "repl-backlog-size", "maxmemory-policy")
+CONFIG_KEYS = (
+    "databases",
+    "maxmemory",
+    "maxclients",
+    "io-threads",
+    "client-output-buffer-limit",
+    "repl-backlog-size",
+    "maxmemory-policy",
+)
 ROLES = ("master", "replica")
 
 
 def _files(server_name: str, role: str) -> dict[str, str]:
     stem = f"{server_name}-{role}"
-    return {"info_all": f"{stem}-info.txt", "info_default": f"{stem}-info-default.txt",
-            "config": f"{stem}-config.json"}
+    return {"info_all": f"{stem}-info.txt", "info_default": f"{stem}-info-default.txt", "config": f"{stem}-config.json"}
 
 
 def capture_server(master: RedisServer, out: Path) -> list[Path]:
@@ -65,8 +71,7 @@ def capture_server(master: RedisServer, out: Path) -> list[Path]:
             written.append(path)
         config = server.config_get()
         path = out / names["config"]
-        path.write_text(json.dumps({k: config[k] for k in CONFIG_KEYS if k in config}, indent=2,
-                                   sort_keys=True) + "\n")
+        path.write_text(json.dumps({k: config[k] for k in CONFIG_KEYS if k in config}, indent=2, sort_keys=True) + "\n")
         written.append(path)
     return written
 
@@ -75,8 +80,10 @@ def capture_go_exporter(redis7: RedisServer, out: Path, log_dir: Path) -> list[P
     """Debian's redis_exporter (default flags, as ``exporter``) on the redis7 master and on its
     replica: one warm-up scrape, then the second saved."""
     written = []
-    for server, name in ((redis7, "redis_exporter-redis7.prom"),
-                         (redis7.replica, "redis_exporter-redis7-replica.prom")):
+    for server, name in (
+        (redis7, "redis_exporter-redis7.prom"),
+        (redis7.replica, "redis_exporter-redis7-replica.prom"),
+    ):
         exp = start_go_redis_exporter(server, log_dir)
         try:
             exp.metrics()
@@ -114,8 +121,11 @@ def test_capture(request, tmp_path):
 def test_saved_captures():
     """tests/data/redis/ holds every capture, none with a password, each from the server and
     role its name says."""
-    expected = {"redis7": ("redis_version", "7.0."), "redis62": ("redis_version", "6.2."),
-                "valkey81": ("valkey_version", "8.1.")}
+    expected = {
+        "redis7": ("redis_version", "7.0."),
+        "redis62": ("redis_version", "6.2."),
+        "valkey81": ("valkey_version", "8.1."),
+    }
     for name in SERVER_FIXTURES:
         for role in ROLES:
             files = {k: DATA / v for k, v in _files(name, role).items()}
@@ -135,7 +145,7 @@ def test_saved_captures():
             assert {"databases", "maxmemory", "maxclients"} <= set(config)
             assert not set(config) & {"requirepass", "masterauth"}
     for path in DATA.iterdir():
-        if path.name != "README.md":   # which names the prefix
+        if path.name != "README.md":  # which names the prefix
             assert CANARY_PREFIX.encode() not in path.read_bytes(), f"a password is in {path}"
     for name in ("redis_exporter-redis7.prom", "redis_exporter-redis7-replica.prom"):
         text = (DATA / name).read_text()

@@ -17,15 +17,23 @@ from .conftest import SERVER_FIXTURES, RedisServer
 from .test_exporter import get_ok, helps, label_names, series, types
 from .test_key_groups import start, start_go169
 
-PER_CLIENT = ("redis_connected_client_info", "redis_connected_client_output_buffer_memory_usage_bytes",
-              "redis_connected_client_total_memory_consumed_bytes", "redis_connected_client_created_at_timestamp",
-              "redis_connected_client_idle_since_timestamp", "redis_connected_client_channel_subscriptions_count",
-              "redis_connected_client_pattern_matching_subscriptions_count",
-              "redis_connected_client_query_buffer_length_bytes",
-              "redis_connected_client_query_buffer_free_space_bytes",
-              "redis_connected_client_output_buffer_length_bytes", "redis_connected_client_output_list_length")
-NEWER_FIELDS = ("redis_connected_client_shard_channel_subscriptions_count",    # Redis 7.0.3+, Valkey
-                "redis_connected_client_shard_channel_watched_keys")           # Redis 7.4+, Valkey 8
+PER_CLIENT = (
+    "redis_connected_client_info",
+    "redis_connected_client_output_buffer_memory_usage_bytes",
+    "redis_connected_client_total_memory_consumed_bytes",
+    "redis_connected_client_created_at_timestamp",
+    "redis_connected_client_idle_since_timestamp",
+    "redis_connected_client_channel_subscriptions_count",
+    "redis_connected_client_pattern_matching_subscriptions_count",
+    "redis_connected_client_query_buffer_length_bytes",
+    "redis_connected_client_query_buffer_free_space_bytes",
+    "redis_connected_client_output_buffer_length_bytes",
+    "redis_connected_client_output_list_length",
+)
+NEWER_FIELDS = (
+    "redis_connected_client_shard_channel_subscriptions_count",  # Redis 7.0.3+, Valkey
+    "redis_connected_client_shard_channel_watched_keys",
+)  # Redis 7.4+, Valkey 8
 
 
 @pytest.fixture(params=SERVER_FIXTURES)
@@ -59,8 +67,9 @@ def client_value(text: str, family: str, cid: str) -> float:
 
 
 def by_name(text: str) -> dict[str, float]:
-    return {dict(labels)["name"]: v for (n, labels), v in samples(text).items()
-            if n == "redis_connected_clients_by_name"}
+    return {
+        dict(labels)["name"]: v for (n, labels), v in samples(text).items() if n == "redis_connected_clients_by_name"
+    }
 
 
 def client_families(text: str) -> set[str]:
@@ -92,8 +101,11 @@ def test_client_list_like_redis_exporter_169(tmp_path, server):
     ours_info, go_info = test_client(our_text), test_client(go_text)
     assert ours_info == go_info and ours_info["host"] == "127.0.0.1"
     cid = ours_info["id"]
-    for name in ("redis_connected_client_channel_subscriptions_count", "redis_connected_client_output_list_length",
-                 "redis_connected_client_output_buffer_length_bytes"):
+    for name in (
+        "redis_connected_client_channel_subscriptions_count",
+        "redis_connected_client_output_list_length",
+        "redis_connected_client_output_buffer_length_bytes",
+    ):
         assert client_value(our_text, name, cid) == client_value(go_text, name, cid), name
     created = client_value(our_text, "redis_connected_client_created_at_timestamp", cid)
     assert abs(created - client_value(go_text, "redis_connected_client_created_at_timestamp", cid)) <= 2
@@ -118,8 +130,9 @@ def test_client_totals_by_name_and_idle(tmp_path, server):
         ids = {c.client_id() for c in clients}
         end = time.monotonic() + 20
         while True:  # until every one of them has been idle two seconds or more (Redis counts whole seconds)
-            lines = [ln for ln in server.raw("CLIENT", "LIST").splitlines()
-                     if int(ln.split("id=")[1].split(" ")[0]) in ids]
+            lines = [
+                ln for ln in server.raw("CLIENT", "LIST").splitlines() if int(ln.split("id=")[1].split(" ")[0]) in ids
+            ]
             if all(int(ln.split(" idle=")[1].split(" ")[0]) >= 2 for ln in lines):
                 break
             assert time.monotonic() < end, lines
@@ -164,10 +177,11 @@ def test_no_client_list_by_default(tmp_path, redis7):
 
 
 def test_help_warns_of_the_cardinality():
-    out = subprocess.run([sys.executable, "-m", "exporters", "redis", "--help"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "exporters", "redis", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    ).stdout
     flat = " ".join(out.split())
     at = flat.index("--export-client-list")
-    assert "WARNING: one series per connection" in flat[at:at + 400]
+    assert "WARNING: one series per connection" in flat[at : at + 400]
     at = flat.index("--export-client-port")
-    assert "WARNING" in flat[at:at + 300]
+    assert "WARNING" in flat[at : at + 300]

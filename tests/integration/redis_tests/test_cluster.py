@@ -35,8 +35,10 @@ def cluster():
         for i in range(3):
             node = _new_server(f"cluster3-{i}", "master", binary, flavor, version, password, port=cluster_port())
             with open(node.config_path, "a") as f:
-                f.write(f"cluster-enabled yes\ncluster-config-file {node.base_dir / 'nodes.conf'}\n"
-                        "cluster-node-timeout 5000\n")
+                f.write(
+                    f"cluster-enabled yes\ncluster-config-file {node.base_dir / 'nodes.conf'}\n"
+                    "cluster-node-timeout 5000\n"
+                )
             node.start()
             nodes.append(node)
         for node, (lo, hi) in zip(nodes, RANGES):
@@ -44,8 +46,10 @@ def cluster():
         for node in nodes[1:]:
             nodes[0].cli("CLUSTER", "MEET", node.host, str(node.port))
         end = time.monotonic() + 3 * READY_TIMEOUT
-        while not all("cluster_state:ok" in n.raw("CLUSTER", "INFO") and "cluster_known_nodes:3" in
-                      n.raw("CLUSTER", "INFO") for n in nodes):
+        while not all(
+            "cluster_state:ok" in n.raw("CLUSTER", "INFO") and "cluster_known_nodes:3" in n.raw("CLUSTER", "INFO")
+            for n in nodes
+        ):
             if time.monotonic() > end:
                 raise RuntimeError("cluster not ok: " + " | ".join(n.raw("CLUSTER", "INFO") for n in nodes))
             time.sleep(0.1)
@@ -79,19 +83,22 @@ def keyed(cluster):
 
 
 def start(tmp_path, node, *flags):
-    return start_redis_exporter(tmp_path, *flags, env={"REDIS_ADDR": f"redis://{node.address}",
-                                                       "REDIS_PASSWORD": node.password})
+    return start_redis_exporter(
+        tmp_path, *flags, env={"REDIS_ADDR": f"redis://{node.address}", "REDIS_PASSWORD": node.password}
+    )
 
 
 def sizes(text: str) -> dict[str, float]:
-    return {dict(labels)["key"]: v for (n, labels), v in samples(text).items()
-            if n == "redis_key_size" and dict(labels)["key"].startswith(PREFIX)}
+    return {
+        dict(labels)["key"]: v
+        for (n, labels), v in samples(text).items()
+        if n == "redis_key_size" and dict(labels)["key"].startswith(PREFIX)
+    }
 
 
 def test_key_checks_across_slots(tmp_path, cluster, keyed):
     singles = ",".join([f"{PREFIX}single", *list(keyed)[:6]])
-    flags = ["--is-cluster", f"--check-keys={PREFIX}k:*", f"--check-single-keys={singles}",
-             f"--count-keys={PREFIX}*"]
+    flags = ["--is-cluster", f"--check-keys={PREFIX}k:*", f"--check-single-keys={singles}", f"--count-keys={PREFIX}*"]
     ours = start(tmp_path, cluster[1], *flags)
     go = start_go169(cluster[1], tmp_path, *flags)
     try:
@@ -157,8 +164,7 @@ def test_probe_follows_only_allowed_nodes(tmp_path, cluster, keyed):
     --scrape.allowed-targets allows them, each with its own password-file entry."""
     from .test_exporter import scrape_path, write_password_file
 
-    passwords = write_password_file(tmp_path / "passwords.json",
-                                    {f"redis://{n.address}": n.password for n in cluster})
+    passwords = write_password_file(tmp_path / "passwords.json", {f"redis://{n.address}": n.password for n in cluster})
     flags = ["--is-cluster", f"--check-keys={PREFIX}k:*", f"--redis.password-file={passwords}"]
     narrow = start_redis_exporter(tmp_path, "--redis.addr=", f"--scrape.allowed-targets={cluster[0].address}", *flags)
     wide = start_redis_exporter(tmp_path, "--redis.addr=", "--scrape.allowed-targets=127.0.0.1:*", *flags)

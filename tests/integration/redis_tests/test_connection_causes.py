@@ -1,4 +1,4 @@
-""""connection failed" says why: the log line and /health carry the cause (refused, timeout, wrong
+""" "connection failed" says why: the log line and /health carry the cause (refused, timeout, wrong
 password, max clients), once per change; the metric keeps its short class
 (redis_exporter_last_scrape_error{err}), so no new series appears per cause."""
 
@@ -56,8 +56,9 @@ def test_timeout(tmp_path):
     with socket.socket() as silent:  # accepts (the kernel does) and never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
-        exp = start_redis_exporter(tmp_path, f"--redis.addr=redis://127.0.0.1:{silent.getsockname()[1]}",
-                                   "--connection-timeout=1s")
+        exp = start_redis_exporter(
+            tmp_path, f"--redis.addr=redis://127.0.0.1:{silent.getsockname()[1]}", "--connection-timeout=1s"
+        )
         try:
             err, lines = scrape_down(exp, times=2)
         finally:
@@ -67,8 +68,7 @@ def test_timeout(tmp_path):
 
 def test_wrong_password(causes_redis, tmp_path):
     wrong = "canary-wrong-" + secrets.token_hex(8)
-    exp = start_redis_exporter(tmp_path, f"--redis.addr=redis://{causes_redis.address}",
-                               env={"REDIS_PASSWORD": wrong})
+    exp = start_redis_exporter(tmp_path, f"--redis.addr=redis://{causes_redis.address}", env={"REDIS_PASSWORD": wrong})
     try:
         err, lines = scrape_down(exp)
         log = exp.log()
@@ -80,8 +80,9 @@ def test_wrong_password(causes_redis, tmp_path):
 
 
 def test_max_clients(causes_redis, tmp_path):
-    exp = start_redis_exporter(tmp_path, f"--redis.addr=redis://{causes_redis.address}",
-                               env={"REDIS_PASSWORD": causes_redis.password})
+    exp = start_redis_exporter(
+        tmp_path, f"--redis.addr=redis://{causes_redis.address}", env={"REDIS_PASSWORD": causes_redis.password}
+    )
     before = causes_redis.config_get("maxclients")["maxclients"]
     causes_redis.cli("CONFIG", "SET", "maxclients", "1")  # the admin connection is the one
     try:

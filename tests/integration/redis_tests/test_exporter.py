@@ -32,6 +32,7 @@ ERROR_CLASSES = {"", "connection failed", "authentication failed", "no permissio
 
 # ---- helpers shared by the test_exporter_*.py modules ------------------------------------------
 
+
 def start_redis_exporter(tmp_path: Path, *args: str, env: dict | None = None, **kw):
     """Our exporter (``flextime-exporter redis``) on a free loopback port. Variables of the test
     runner's environment that the exporter reads (REDIS_*, FLEXTIME_REDIS_*) are blanked (an
@@ -79,10 +80,19 @@ def label_names(text: str) -> dict[str, tuple[str, ...]]:
     """{family name as exposed: sorted label names of its samples, without le/quantile}."""
     names = types(text)
     out: dict[str, set] = {n: set() for n in names}
-    for (sample, labels) in samples(text):
-        family = sample if sample in names else next(
-            (sample[: -len(s)] for s in ("_bucket", "_sum", "_count", "_total")
-             if sample.endswith(s) and sample[: -len(s)] in names), None)
+    for sample, labels in samples(text):
+        family = (
+            sample
+            if sample in names
+            else next(
+                (
+                    sample[: -len(s)]
+                    for s in ("_bucket", "_sum", "_count", "_total")
+                    if sample.endswith(s) and sample[: -len(s)] in names
+                ),
+                None,
+            )
+        )
         if family is None and sample + "_total" in names:
             family = sample + "_total"
         if family is None:  # prometheus_client names a counter's samples with _total: already in names
@@ -92,8 +102,11 @@ def label_names(text: str) -> dict[str, tuple[str, ...]]:
 
 
 def collector_success(text: str) -> dict[str, float]:
-    return {dict(labels)["collector"]: v for (name, labels), v in samples(text).items()
-            if name == "redis_scrape_collector_success"}
+    return {
+        dict(labels)["collector"]: v
+        for (name, labels), v in samples(text).items()
+        if name == "redis_scrape_collector_success"
+    }
 
 
 def series(text: str, name: str) -> list[dict]:
@@ -192,19 +205,44 @@ OURS_ONLY_PREFIXES = ("process_",)
 # added (from INFO fields 1.45 dropped, CONFIG's client-output-buffer-limit, hz) ...
 ADDED_IN_169_PREFIXES = ("redis_config_client_output_buffer_limit_", "redis_sentinel_master_setting_")
 ADDED_IN_169 = {
-    "redis_async_loading", "redis_configured_hz", "redis_current_eviction_exceeded_time_ms",
-    "redis_evicted_clients_total", "redis_eviction_exceeded_time_ms_total", "redis_expire_cycle_cpu_time_ms_total",
-    "redis_hz", "redis_max_clients", "redis_mem_total_replication_buffers_bytes", "redis_memory_used_functions_bytes",
-    "redis_memory_used_scripts_eval_bytes", "redis_memory_used_vm_eval_bytes", "redis_memory_used_vm_functions_bytes",
-    "redis_memory_used_vm_total", "redis_net_repl_input_bytes_total", "redis_net_repl_output_bytes_total",
-    "redis_number_of_functions", "redis_number_of_libraries", "redis_pubsubshard_channels",
-    "redis_rdb_last_load_expired_keys", "redis_rdb_last_load_loaded_keys", "redis_rdb_saves_total",
-    "redis_reply_buffer_expands_total", "redis_reply_buffer_shrinks_total",
-    "redis_client_output_buffer_limit_disconnections_total", "redis_client_query_buffer_limit_disconnections_total",
-    "redis_acl_access_denied_auth_total", "redis_acl_access_denied_cmd_total", "redis_acl_access_denied_key_total",
-    "redis_acl_access_denied_channel_total", "redis_expired_subkeys_total", "redis_evicted_scripts_total",
-    "redis_pubsub_clients", "redis_watching_clients", "redis_total_watched_keys", "redis_total_blocking_keys",
-    "redis_total_blocking_keys_on_nokey", "redis_mem_overhead_db_hashtable_rehashing_bytes",
+    "redis_async_loading",
+    "redis_configured_hz",
+    "redis_current_eviction_exceeded_time_ms",
+    "redis_evicted_clients_total",
+    "redis_eviction_exceeded_time_ms_total",
+    "redis_expire_cycle_cpu_time_ms_total",
+    "redis_hz",
+    "redis_max_clients",
+    "redis_mem_total_replication_buffers_bytes",
+    "redis_memory_used_functions_bytes",
+    "redis_memory_used_scripts_eval_bytes",
+    "redis_memory_used_vm_eval_bytes",
+    "redis_memory_used_vm_functions_bytes",
+    "redis_memory_used_vm_total",
+    "redis_net_repl_input_bytes_total",
+    "redis_net_repl_output_bytes_total",
+    "redis_number_of_functions",
+    "redis_number_of_libraries",
+    "redis_pubsubshard_channels",
+    "redis_rdb_last_load_expired_keys",
+    "redis_rdb_last_load_loaded_keys",
+    "redis_rdb_saves_total",
+    "redis_reply_buffer_expands_total",
+    "redis_reply_buffer_shrinks_total",
+    "redis_client_output_buffer_limit_disconnections_total",
+    "redis_client_query_buffer_limit_disconnections_total",
+    "redis_acl_access_denied_auth_total",
+    "redis_acl_access_denied_cmd_total",
+    "redis_acl_access_denied_key_total",
+    "redis_acl_access_denied_channel_total",
+    "redis_expired_subkeys_total",
+    "redis_evicted_scripts_total",
+    "redis_pubsub_clients",
+    "redis_watching_clients",
+    "redis_total_watched_keys",
+    "redis_total_blocking_keys",
+    "redis_total_blocking_keys_on_nokey",
+    "redis_mem_overhead_db_hashtable_rehashing_bytes",
 }
 # ... and families whose shape 1.69 changed: name -> (1.45's (type, labels) -> 1.69's)
 CHANGED_IN_169 = {
@@ -246,8 +284,9 @@ def compare_families(ours: str, go: str, go_version: str = "1.45") -> list[str]:
 @pytest.fixture(scope="module")
 def ours_redis7(redis7, tmp_path_factory):
     """Our exporter on the redis7 master as the ``exporter`` ACL user, as go_redis_exporter is."""
-    exp = start_redis_exporter(tmp_path_factory.mktemp("ours-redis7"), f"--redis.addr=redis://{redis7.address}",
-                               env=as_exporter_user(redis7))
+    exp = start_redis_exporter(
+        tmp_path_factory.mktemp("ours-redis7"), f"--redis.addr=redis://{redis7.address}", env=as_exporter_user(redis7)
+    )
     yield exp
     exp.stop()
 
@@ -257,8 +296,9 @@ def replica_pair(redis7_replica, tmp_path_factory):
     """Ours and Debian's redis_exporter on the redis7 replica."""
     tmp = tmp_path_factory.mktemp("replica-pair")
     go = start_go_redis_exporter(redis7_replica, tmp)
-    ours = start_redis_exporter(tmp, f"--redis.addr=redis://{redis7_replica.address}",
-                                env=as_exporter_user(redis7_replica))
+    ours = start_redis_exporter(
+        tmp, f"--redis.addr=redis://{redis7_replica.address}", env=as_exporter_user(redis7_replica)
+    )
     yield ours, go
     ours.stop()
     go.stop()
@@ -269,10 +309,18 @@ def test_same_families_as_redis_exporter_on_a_master(ours_redis7, go_redis_expor
     ours, go = get_ok(ours_redis7), go_redis_exporter.metrics()
     shared = set(types(ours)) & set(types(go))
     assert len(shared) > 90, sorted(shared)
-    for family in ("redis_up", "redis_instance_info", "redis_db_keys", "redis_commands_total",
-                   "redis_commands_duration_seconds_total", "redis_connected_slave_offset_bytes",
-                   "redis_config_maxclients", "redis_slowlog_length", "redis_exporter_last_scrape_error",
-                   "redis_latency_percentiles_usec"):
+    for family in (
+        "redis_up",
+        "redis_instance_info",
+        "redis_db_keys",
+        "redis_commands_total",
+        "redis_commands_duration_seconds_total",
+        "redis_connected_slave_offset_bytes",
+        "redis_config_maxclients",
+        "redis_slowlog_length",
+        "redis_exporter_last_scrape_error",
+        "redis_latency_percentiles_usec",
+    ):
         assert family in shared, family
     problems = compare_families(ours, go)
     assert not problems, "\n".join(problems)
@@ -281,8 +329,13 @@ def test_same_families_as_redis_exporter_on_a_master(ours_redis7, go_redis_expor
 def test_same_families_as_redis_exporter_on_a_replica(replica_pair):
     ours, go = replica_pair
     o, g = get_ok(ours), go.metrics()
-    for family in ("redis_master_link_up", "redis_slave_info", "redis_master_last_io_seconds_ago",
-                   "redis_slave_repl_offset", "redis_master_sync_in_progress"):
+    for family in (
+        "redis_master_link_up",
+        "redis_slave_info",
+        "redis_master_last_io_seconds_ago",
+        "redis_slave_repl_offset",
+        "redis_master_sync_in_progress",
+    ):
         assert family in types(o) and family in types(g), family
     problems = compare_families(o, g)
     assert not problems, "\n".join(problems)
@@ -297,10 +350,17 @@ def test_stable_values_agree_on_a_master(ours_redis7, go_redis_exporter, redis7)
         assert value(ours, "redis_db_keys_expiring", db=f"db{db}") == expiring
         assert value(go, "redis_db_keys_expiring", db=f"db{db}") == expiring
     # every database, the empty ones as 0, as Go pads them
-    assert {d["db"]: value(ours, "redis_db_keys", **d) for d in series(ours, "redis_db_keys")} == \
-        {d["db"]: value(go, "redis_db_keys", **d) for d in series(go, "redis_db_keys")}
-    for name in ("redis_memory_max_bytes", "redis_connected_slaves", "redis_config_maxclients",
-                 "redis_config_maxmemory", "redis_config_io_threads", "redis_aof_enabled"):
+    assert {d["db"]: value(ours, "redis_db_keys", **d) for d in series(ours, "redis_db_keys")} == {
+        d["db"]: value(go, "redis_db_keys", **d) for d in series(go, "redis_db_keys")
+    }
+    for name in (
+        "redis_memory_max_bytes",
+        "redis_connected_slaves",
+        "redis_config_maxclients",
+        "redis_config_maxmemory",
+        "redis_config_io_threads",
+        "redis_aof_enabled",
+    ):
         assert value(ours, name) == value(go, name), name
     assert value(ours, "redis_connected_slaves") == 1
     assert value(ours, "redis_config_maxclients") == int(redis7.config_get("maxclients")["maxclients"])
@@ -331,6 +391,7 @@ def test_stable_values_agree_on_a_replica(replica_pair, redis7):
 
 # ---- 2. every server version, master and replica ----------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def all_servers(request) -> dict[str, RedisServer]:
     """Every master and replica of the fixtures by name: redis7, redis7-replica, ..."""
@@ -346,18 +407,27 @@ def version_prober(all_servers, tmp_path_factory):
     """One exporter in multi-target mode for all six servers, as the ``exporter`` ACL user, with
     each server's password in the password file."""
     tmp = tmp_path_factory.mktemp("versions")
-    passwords = write_password_file(tmp / "passwords.json", {
-        f"redis://{s.address}": s.exporter_password for s in all_servers.values()})
+    passwords = write_password_file(
+        tmp / "passwords.json", {f"redis://{s.address}": s.exporter_password for s in all_servers.values()}
+    )
     allowed = ",".join(s.address for s in all_servers.values())
-    exp = start_redis_exporter(tmp, "--redis.addr=", f"--scrape.allowed-targets={allowed}",
-                               f"--redis.password-file={passwords}", env={"REDIS_USER": "exporter"})
+    exp = start_redis_exporter(
+        tmp,
+        "--redis.addr=",
+        f"--scrape.allowed-targets={allowed}",
+        f"--redis.password-file={passwords}",
+        env={"REDIS_USER": "exporter"},
+    )
     yield exp
     exp.stop()
 
 
 def histogram_buckets(text: str, cmd: str) -> list[tuple[float, float]]:
-    return sorted((float(dict(labels)["le"]), v) for (name, labels), v in samples(text).items()
-                  if name == "redis_commands_latencies_usec_bucket" and dict(labels)["cmd"] == cmd)
+    return sorted(
+        (float(dict(labels)["le"]), v)
+        for (name, labels), v in samples(text).items()
+        if name == "redis_commands_latencies_usec_bucket" and dict(labels)["cmd"] == cmd
+    )
 
 
 @pytest.mark.parametrize("role", ["master", "replica"])
@@ -420,8 +490,12 @@ def test_concurrent_scrapes_of_different_collector_sets_each_get_their_own_repli
     import threading
 
     results: list = []
-    paths = ["/metrics?collect[]=info", "/metrics?collect[]=info&collect[]=config", "/metrics?collect[]=slowlog",
-             "/metrics"] * 4
+    paths = [
+        "/metrics?collect[]=info",
+        "/metrics?collect[]=info&collect[]=config",
+        "/metrics?collect[]=slowlog",
+        "/metrics",
+    ] * 4
     threads = [threading.Thread(target=lambda p=p: results.append((p, ours_redis7.get(p)))) for p in paths]
     for t in threads:
         t.start()

@@ -35,6 +35,7 @@ __all__ = ["fake_redis"]  # a fixture, imported to be found here
 
 # ---- 3. least privilege -----------------------------------------------------------------------
 
+
 def documented_acl() -> list[str]:
     """The ``ACL SETUSER`` line of docs/redis.md's "Least privilege" section, as arguments, with
     ``<user>`` and ``<password>`` placeholders."""
@@ -73,18 +74,23 @@ def test_documented_acl_is_enough_on_every_version(request, tmp_path):
         for server in masters:
             passwords[f"redis://{server.address}"] = create_user(server, user, rules)
             server.acl_log_reset()
-        exp = start_redis_exporter(tmp_path, "--redis.addr=", f"--redis.password-file="
-                                   f"{write_password_file(tmp_path / 'pw.json', passwords)}",
-                                   "--scrape.allowed-targets=" + ",".join(s.address for s in masters),
-                                   env={"REDIS_USER": user})
+        exp = start_redis_exporter(
+            tmp_path,
+            "--redis.addr=",
+            f"--redis.password-file={write_password_file(tmp_path / 'pw.json', passwords)}",
+            "--scrape.allowed-targets=" + ",".join(s.address for s in masters),
+            env={"REDIS_USER": user},
+        )
         try:
             for server in masters:
                 for _ in range(2):
                     text = get_ok(exp, scrape_path(server.address))
                     assert value(text, "redis_up") == 1, server.name
                     success = collector_success(text)
-                    assert CORE_COLLECTORS <= set(success) and all(v == 1 for v in success.values()), \
-                        (server.name, success)
+                    assert CORE_COLLECTORS <= set(success) and all(v == 1 for v in success.values()), (
+                        server.name,
+                        success,
+                    )
                     assert value(text, "redis_config_maxclients") > 0
                 assert refusals(server, user) == [], server.name
         finally:
@@ -105,8 +111,9 @@ def test_user_without_config_fails_only_the_config_collector(redis7, tmp_path):
     user = "flextime-noconfig"
     password = create_user(redis7, user, without_config(documented_acl()))
     try:
-        exp = start_redis_exporter(tmp_path, f"--redis.addr=redis://{redis7.address}",
-                                   env={"REDIS_USER": user, "REDIS_PASSWORD": password})
+        exp = start_redis_exporter(
+            tmp_path, f"--redis.addr=redis://{redis7.address}", env={"REDIS_USER": user, "REDIS_PASSWORD": password}
+        )
         try:
             for _ in range(3):
                 text = get_ok(exp)
@@ -135,8 +142,12 @@ def test_config_command_dash_sends_no_config(redis7, tmp_path):
     password = create_user(redis7, user, without_config(documented_acl()))
     try:
         redis7.acl_log_reset()
-        exp = start_redis_exporter(tmp_path, f"--redis.addr=redis://{redis7.address}", "--config-command=-",
-                                   env={"REDIS_USER": user, "REDIS_PASSWORD": password})
+        exp = start_redis_exporter(
+            tmp_path,
+            f"--redis.addr=redis://{redis7.address}",
+            "--config-command=-",
+            env={"REDIS_USER": user, "REDIS_PASSWORD": password},
+        )
         try:
             get_ok(exp)  # connected
             before = redis7.info("commandstats").get("cmdstat_config|get", "calls=0")
@@ -156,15 +167,21 @@ def test_config_command_dash_sends_no_config(redis7, tmp_path):
 
 # ---- 5. multi-target /scrape ------------------------------------------------------------------
 
+
 @pytest.fixture
 def multi(redis7, redis62, valkey81, tmp_path, fake_redis):
     """--redis.addr is redis7 (exporter user, password by REDIS_PASSWORD); the password file has
     valkey81 only; allowed: valkey81, redis62, redis7 and the fake Redis (not the counter)."""
     passwords = write_password_file(tmp_path / "pw.json", {f"redis://{valkey81.address}": valkey81.exporter_password})
     allowed = ",".join((valkey81.address, redis62.address, redis7.address, fake_redis.address))
-    exp = start_redis_exporter(tmp_path, f"--redis.addr=redis://{redis7.address}", f"--redis.password-file={passwords}",
-                               f"--scrape.allowed-targets={allowed}", "--log.level=debug",
-                               env=as_exporter_user(redis7))
+    exp = start_redis_exporter(
+        tmp_path,
+        f"--redis.addr=redis://{redis7.address}",
+        f"--redis.password-file={passwords}",
+        f"--scrape.allowed-targets={allowed}",
+        "--log.level=debug",
+        env=as_exporter_user(redis7),
+    )
     yield exp
     exp.stop()
 
@@ -244,6 +261,7 @@ def test_global_password_goes_to_its_own_address_only(multi, redis62, redis7, fa
 
 # ---- 7. passwords never shown -----------------------------------------------------------------
 
+
 def test_canary_passwords_never_shown(redis7, redis62, valkey81, tmp_path):
     """Right and wrong passwords, in the environment, a URI and a password file, with debug
     logging: no canary in any page, scrape, error, log line or label."""
@@ -252,10 +270,19 @@ def test_canary_passwords_never_shown(redis7, redis62, valkey81, tmp_path):
     canaries = [*redis7.canaries, *redis62.canaries, *valkey81.canaries]
     passwords = write_password_file(tmp_path / "pw.json", {f"redis://{redis62.address}": redis62.exporter_password})
     allowed = f"--scrape.allowed-targets={redis62.address},{valkey81.address}"
-    good = start_redis_exporter(tmp_path, f"--redis.addr=redis://{redis7.address}",
-                                f"--redis.password-file={passwords}", allowed, "--log.level=debug", env=as_exporter_user(redis7))
-    bad = start_redis_exporter(wrong, "--log.level=debug", env={
-        "REDIS_ADDR": f"redis://exporter:{redis7.exporter_password}-wrong@{redis7.address}"})
+    good = start_redis_exporter(
+        tmp_path,
+        f"--redis.addr=redis://{redis7.address}",
+        f"--redis.password-file={passwords}",
+        allowed,
+        "--log.level=debug",
+        env=as_exporter_user(redis7),
+    )
+    bad = start_redis_exporter(
+        wrong,
+        "--log.level=debug",
+        env={"REDIS_ADDR": f"redis://exporter:{redis7.exporter_password}-wrong@{redis7.address}"},
+    )
     try:
         seen = []
         for exp in (good, bad):
@@ -263,8 +290,13 @@ def test_canary_passwords_never_shown(redis7, redis62, valkey81, tmp_path):
                 seen.append(exp.get(path).text)
         assert value(seen[0], "redis_up") == 1
         assert value(seen[6], "redis_up") == 0 and last_error(seen[6]) == ("authentication failed", 1)
-        for target in (redis62.address, valkey81.address, f"redis://:{valkey81.password}@{valkey81.address}",
-                       f"redis://exporter:{redis7.exporter_password}@127.0.0.1:1", f"redis://:{redis62.password}@"):
+        for target in (
+            redis62.address,
+            valkey81.address,
+            f"redis://:{valkey81.password}@{valkey81.address}",
+            f"redis://exporter:{redis7.exporter_password}@127.0.0.1:1",
+            f"redis://:{redis62.password}@",
+        ):
             resp = good.get(scrape_path(target))
             seen.append(resp.text)
             if resp.status == 200:
@@ -287,20 +319,32 @@ def test_canary_passwords_never_shown(redis7, redis62, valkey81, tmp_path):
 
 def client_list(server: RedisServer) -> list[dict[str, str]]:
     """CLIENT LIST as one dict a connection (id, addr, name, user, ...)."""
-    return [dict(f.split("=", 1) for f in line.split(" ") if "=" in f)
-            for line in server.raw("CLIENT", "LIST").splitlines() if line]
+    return [
+        dict(f.split("=", 1) for f in line.split(" ") if "=" in f)
+        for line in server.raw("CLIENT", "LIST").splitlines()
+        if line
+    ]
 
 
 # ---- 9. redis_exporter's environment variables ------------------------------------------------
 
+
 def test_redis_exporter_environment_variables(redis7, tmp_path):
-    exp = start_redis_exporter(tmp_path, env={
-        "REDIS_ADDR": f"redis://{redis7.address}", "REDIS_USER": redis7.exporter_user,
-        "REDIS_PASSWORD": redis7.exporter_password, "REDIS_EXPORTER_CONFIG_COMMAND": "-",
-        "REDIS_EXPORTER_INCLUDE_SYSTEM_METRICS": "true", "REDIS_EXPORTER_SET_CLIENT_NAME": "false",
-        "REDIS_EXPORTER_SCRAPE_ALLOWED_TARGETS": redis7.replica.address,
-        "REDIS_PASSWORD_FILE": write_password_file(tmp_path / "pw.json", {
-            f"redis://{redis7.replica.address}": redis7.replica.exporter_password})})
+    exp = start_redis_exporter(
+        tmp_path,
+        env={
+            "REDIS_ADDR": f"redis://{redis7.address}",
+            "REDIS_USER": redis7.exporter_user,
+            "REDIS_PASSWORD": redis7.exporter_password,
+            "REDIS_EXPORTER_CONFIG_COMMAND": "-",
+            "REDIS_EXPORTER_INCLUDE_SYSTEM_METRICS": "true",
+            "REDIS_EXPORTER_SET_CLIENT_NAME": "false",
+            "REDIS_EXPORTER_SCRAPE_ALLOWED_TARGETS": redis7.replica.address,
+            "REDIS_PASSWORD_FILE": write_password_file(
+                tmp_path / "pw.json", {f"redis://{redis7.replica.address}": redis7.replica.exporter_password}
+            ),
+        },
+    )
     try:
         text = get_ok(exp)
         assert value(text, "redis_up") == 1
@@ -334,8 +378,13 @@ def test_a_host_glob_never_matches_a_socket_path(tmp_path, redis7):
     accepted = []
     threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
     passwords = write_password_file(tmp_path / "pw.json", {f"unix://{path}": redis7.exporter_password})
-    exp = start_redis_exporter(tmp_path, "--redis.addr=", "--scrape.allowed-targets=*.corp.test:6379,*:*",
-                               f"--redis.password-file={passwords}", env=as_exporter_user(redis7))
+    exp = start_redis_exporter(
+        tmp_path,
+        "--redis.addr=",
+        "--scrape.allowed-targets=*.corp.test:6379,*:*",
+        f"--redis.password-file={passwords}",
+        env=as_exporter_user(redis7),
+    )
     try:
         for target in (f"unix://{path}", f"unix://{path}?db=0"):
             resp = exp.get(scrape_path(target))
@@ -344,7 +393,9 @@ def test_a_host_glob_never_matches_a_socket_path(tmp_path, redis7):
         assert accepted == []
         # the exact path allows it (the listener then gets a connection: it is what was allowed)
         (tmp_path / "exact").mkdir()
-        exact = start_redis_exporter(tmp_path / "exact", "--redis.addr=", "--connection-timeout=1s", f"--scrape.allowed-targets={path}")
+        exact = start_redis_exporter(
+            tmp_path / "exact", "--redis.addr=", "--connection-timeout=1s", f"--scrape.allowed-targets={path}"
+        )
         try:
             resp = exact.get(scrape_path(f"unix://{path}"))
             assert resp.status == 200, resp.text
@@ -354,20 +405,31 @@ def test_a_host_glob_never_matches_a_socket_path(tmp_path, redis7):
         exp.stop()
         listener.close()
         import shutil
+
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.parametrize("pattern,needle", [
-    ("/run/redis/*.sock", "a socket path is matched exactly, without globs"),
-    ("cache-1:63x9", "is not a port number or a glob of one"),
-    ("cache 1:6379", "cannot match a host name"),
-])
+@pytest.mark.parametrize(
+    "pattern,needle",
+    [
+        ("/run/redis/*.sock", "a socket path is matched exactly, without globs"),
+        ("cache-1:63x9", "is not a port number or a glob of one"),
+        ("cache 1:6379", "cannot match a host name"),
+    ],
+)
 def test_an_allowlist_pattern_that_cannot_match_stops_start_up(tmp_path, pattern, needle):
     import subprocess
 
     from conftest import exporter_cmd
-    proc = subprocess.run(exporter_cmd("redis", "--redis.addr=", f"--scrape.allowed-targets={pattern}",
-                                       "--web.listen-address=127.0.0.1:0"), capture_output=True, text=True, timeout=30)
+
+    proc = subprocess.run(
+        exporter_cmd(
+            "redis", "--redis.addr=", f"--scrape.allowed-targets={pattern}", "--web.listen-address=127.0.0.1:0"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "--scrape.allowed-targets" in lines[0], proc.stderr
@@ -377,8 +439,13 @@ def test_a_port_glob_is_a_port_pattern(tmp_path, redis7):
     """'127.0.0.1:<first digits>*' is read as a port glob (it was read as a host pattern on port 6379)."""
     port = str(redis7.port)
     passwords = write_password_file(tmp_path / "pw.json", {f"redis://{redis7.address}": redis7.exporter_password})
-    exp = start_redis_exporter(tmp_path, "--redis.addr=", f"--scrape.allowed-targets=127.0.0.1:{port[:-1]}*",
-                               f"--redis.password-file={passwords}", env={"REDIS_USER": redis7.exporter_user})
+    exp = start_redis_exporter(
+        tmp_path,
+        "--redis.addr=",
+        f"--scrape.allowed-targets=127.0.0.1:{port[:-1]}*",
+        f"--redis.password-file={passwords}",
+        env={"REDIS_USER": redis7.exporter_user},
+    )
     try:
         assert value(get_ok(exp, scrape_path(redis7.address)), "redis_up") == 1
     finally:

@@ -34,6 +34,7 @@ UNIX_KEYS = {0: 7, 3: 4}  # db -> keys written on the socket server
 
 # ---- 1. Unix socket ----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def unix_redis():
     """Debian's redis-server listening only on a 0700 Unix socket (port 0), with a canary password
@@ -46,24 +47,46 @@ def unix_redis():
     conf = base / "server.conf"
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write("\n".join(["port 0", f"unixsocket {sock}", "unixsocketperm 700", "daemonize no", f"dir {base}",
-                           'logfile ""', f"requirepass {password}", ""]))
+        f.write(
+            "\n".join(
+                [
+                    "port 0",
+                    f"unixsocket {sock}",
+                    "unixsocketperm 700",
+                    "daemonize no",
+                    f"dir {base}",
+                    'logfile ""',
+                    f"requirepass {password}",
+                    "",
+                ]
+            )
+        )
     log_path = base / "server.log"
     proc = None
     client = None
     try:
         with open(log_path, "w") as log:
-            proc = subprocess.Popen([str(binary), str(conf), "--save", "", "--appendonly", "no"],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=base,
-                                    env={k: v for k, v in os.environ.items() if not k.startswith("REDIS")})
+            proc = subprocess.Popen(
+                [str(binary), str(conf), "--save", "", "--appendonly", "no"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=base,
+                env={k: v for k, v in os.environ.items() if not k.startswith("REDIS")},
+            )
         end = time.monotonic() + READY_TIMEOUT
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"unix redis-server exited: {log_path.read_text()[-2000:]}")
             if sock.exists():
                 try:
-                    client = redis_py.Redis(unix_socket_path=str(sock), password=password, socket_timeout=2,
-                                            socket_connect_timeout=2, **_quiet_client_kwargs(redis_py))
+                    client = redis_py.Redis(
+                        unix_socket_path=str(sock),
+                        password=password,
+                        socket_timeout=2,
+                        socket_connect_timeout=2,
+                        **_quiet_client_kwargs(redis_py),
+                    )
                     if client.ping():
                         break
                 except redis_py.RedisError:
@@ -118,6 +141,7 @@ def test_unix_socket(unix_redis, tmp_path, db):
 
 # ---- 2. cluster mode ---------------------------------------------------------------------------
 
+
 def cluster_port() -> int:
     """A free loopback port whose cluster bus port (+10000) is free too: a cluster node refuses a
     port above 55535, which the kernel's ephemeral range (free_port) often gives."""
@@ -143,16 +167,18 @@ def cluster_redis():
     _redis_module()
     binary = debian_redis_binary()
     flavor, version = _binary_version(binary)
-    server = _new_server("cluster", "master", binary, flavor, version, CANARY_PREFIX + secrets.token_hex(12),
-                         port=cluster_port())
+    server = _new_server(
+        "cluster", "master", binary, flavor, version, CANARY_PREFIX + secrets.token_hex(12), port=cluster_port()
+    )
     with open(server.config_path, "a") as f:
         f.write(f"cluster-enabled yes\ncluster-config-file {server.base_dir / 'nodes.conf'}\n")
     try:
         server.start()
         server.cli("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
         end = time.monotonic() + READY_TIMEOUT
-        while server.info("cluster").get("cluster_enabled") != "1" or \
-                "cluster_state:ok" not in server.raw("CLUSTER", "INFO"):
+        while server.info("cluster").get("cluster_enabled") != "1" or "cluster_state:ok" not in server.raw(
+            "CLUSTER", "INFO"
+        ):
             if time.monotonic() > end:
                 raise RuntimeError(f"cluster_state not ok: {server.raw('CLUSTER', 'INFO')}")
             time.sleep(0.05)
@@ -163,15 +189,21 @@ def cluster_redis():
 
 
 # Values that may change between the two scrapes: compared by name, type and labels only.
-CLUSTER_VOLATILE = ("redis_cluster_messages_sent_total", "redis_cluster_messages_received_total",
-                    "redis_cluster_stats_messages_")
+CLUSTER_VOLATILE = (
+    "redis_cluster_messages_sent_total",
+    "redis_cluster_messages_received_total",
+    "redis_cluster_stats_messages_",
+)
 
 
 def test_cluster_mode_like_redis_exporter(cluster_redis, tmp_path):
     server = cluster_redis
     go = start_go_redis_exporter(server, tmp_path)
-    ours = start_redis_exporter(tmp_path, f"--redis.addr=redis://{server.address}",
-                                env={"REDIS_USER": server.exporter_user, "REDIS_PASSWORD": server.exporter_password})
+    ours = start_redis_exporter(
+        tmp_path,
+        f"--redis.addr=redis://{server.address}",
+        env={"REDIS_USER": server.exporter_user, "REDIS_PASSWORD": server.exporter_password},
+    )
     try:
         go_text, our_text = go.metrics(), get_ok(ours)
     finally:
@@ -186,16 +218,24 @@ def test_cluster_mode_like_redis_exporter(cluster_redis, tmp_path):
         return {n: t for n, t in family_table(text).items() if n.startswith("redis_cluster_")}
 
     o, g = cluster(our_text), cluster(go_text)
-    for name in ("redis_cluster_state", "redis_cluster_slots_assigned", "redis_cluster_known_nodes",
-                 "redis_cluster_size", "redis_cluster_enabled"):
+    for name in (
+        "redis_cluster_state",
+        "redis_cluster_slots_assigned",
+        "redis_cluster_known_nodes",
+        "redis_cluster_size",
+        "redis_cluster_enabled",
+    ):
         assert name in g, sorted(g)
     assert o == g, {n: (o.get(n), g.get(n)) for n in set(o) | set(g) if o.get(n) != g.get(n)}
     oh, gh = helps(our_text), helps(go_text)
     assert {n: oh.get(n) for n in g} == {n: gh.get(n) for n in g}
 
     def values(text):
-        return {k: v for k, v in samples(text).items()
-                if k[0].startswith("redis_cluster_") and not k[0].startswith(CLUSTER_VOLATILE)}
+        return {
+            k: v
+            for k, v in samples(text).items()
+            if k[0].startswith("redis_cluster_") and not k[0].startswith(CLUSTER_VOLATILE)
+        }
 
     ov, gv = values(our_text), values(go_text)
     assert ov == gv, {k: (ov.get(k), gv.get(k)) for k in set(ov) | set(gv) if ov.get(k) != gv.get(k)}
@@ -203,7 +243,8 @@ def test_cluster_mode_like_redis_exporter(cluster_redis, tmp_path):
     assert value(our_text, "redis_cluster_slots_assigned") == 16384
     assert value(our_text, "redis_cluster_known_nodes") == 1
     # Go pads only db0 in cluster mode; so do we
-    assert {d["db"] for (n, l) in samples(our_text) if n == "redis_db_keys" for d in [dict(l)]} == \
-        {d["db"] for (n, l) in samples(go_text) if n == "redis_db_keys" for d in [dict(l)]}
+    assert {d["db"] for (n, l) in samples(our_text) if n == "redis_db_keys" for d in [dict(l)]} == {
+        d["db"] for (n, l) in samples(go_text) if n == "redis_db_keys" for d in [dict(l)]
+    }
     for where in (our_text, go_text):
         assert server.password not in where and server.exporter_password not in where

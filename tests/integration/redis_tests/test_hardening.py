@@ -21,15 +21,34 @@ def own_redis(tmp_path):
     binary = require_program("redis-server")
     port = free_port()
     password = ["first-Secret-4711"]
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--requirepass", password[0], "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--requirepass",
+            password[0],
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def command(*args: str) -> bytes:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             parts = [("AUTH", password[0]), args]
-            s.sendall(b"".join(b"*%d\r\n" % len(p) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in p)
-                               for p in parts))
+            s.sendall(
+                b"".join(
+                    b"*%d\r\n" % len(p) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in p) for p in parts
+                )
+            )
             data = b""
             while data.count(b"\r\n") < 2:
                 chunk = s.recv(65536)
@@ -84,8 +103,9 @@ def test_refused_connection_logs_the_servers_reason(tmp_path, own_redis):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as held:  # the one client allowed
         held.sendall(b"PING\r\n")
         held.recv(100)
-        exp = start_redis_exporter(tmp_path, f"--redis.addr=redis://127.0.0.1:{port}",
-                                   env={"REDIS_PASSWORD": password[0]})
+        exp = start_redis_exporter(
+            tmp_path, f"--redis.addr=redis://127.0.0.1:{port}", env={"REDIS_PASSWORD": password[0]}
+        )
         try:
             for _ in range(3):
                 assert value(get_ok(exp), "redis_up") == 0

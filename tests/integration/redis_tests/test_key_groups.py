@@ -33,8 +33,15 @@ def start_go169(server: RedisServer, log_dir: Path, *args: str, admin: bool = Tr
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS", "http_", "https_", "HTTP"))}
     env.update(REDIS_ADDR=f"redis://{server.address}")
     env.update({"REDIS_PASSWORD": server.password} if admin else as_exporter_user(server))
-    return start_go_exporter(binary, *args, log_path=log_dir / f"redis_exporter-1.69-{server.name}.log", env=env,
-                             wait_path="/", cls=GoRedisExporter, server=server)
+    return start_go_exporter(
+        binary,
+        *args,
+        log_path=log_dir / f"redis_exporter-1.69-{server.name}.log",
+        env=env,
+        wait_path="/",
+        cls=GoRedisExporter,
+        server=server,
+    )
 
 
 def start(tmp_path, server: RedisServer, *flags: str, admin: bool = False):
@@ -51,7 +58,7 @@ def server(request) -> RedisServer:
 def _delete_ours(client) -> None:
     stale = list(client.scan_iter(match=PREFIX + "*", count=1000))
     for i in range(0, len(stale), 1000):
-        client.delete(*stale[i:i + 1000])
+        client.delete(*stale[i : i + 1000])
 
 
 @pytest.fixture
@@ -139,8 +146,13 @@ def test_walk_goes_on_across_scrapes_and_never_exports_a_partial_count(tmp_path,
             for i in range(start_, start_ + 5000):
                 pipe.set(f"{PREFIX}bulk:{i}", "1")
             pipe.execute()
-        exp = start(tmp_path, redis7, f"--check-key-groups=^{PREFIX}(%a+):", "--check-keys-batch-size=5",
-                    "--top-keys-by-memory=3")
+        exp = start(
+            tmp_path,
+            redis7,
+            f"--check-key-groups=^{PREFIX}(%a+):",
+            "--check-keys-batch-size=5",
+            "--top-keys-by-memory=3",
+        )
         try:
             first = get_ok(exp, timeout_header=1.0)  # 0.5 s deadline, a quarter second of walking
             texts = [first]
@@ -177,17 +189,32 @@ def test_top_keys_by_memory(tmp_path, server, grouped):
     assert top[(f"{PREFIX}big",)] == grouped.memory_usage(f"{PREFIX}big")
     assert not any(n.startswith("redis_key_group") for n in types(text))  # no key groups asked for
     for db_label in {dict(p)["db"] for (n, p) in samples(text) if n == "redis_top_key_memory_usage_bytes"}:
-        assert len([1 for (n, p) in samples(text) if n == "redis_top_key_memory_usage_bytes"
-                    and dict(p)["db"] == db_label]) <= 3
+        assert (
+            len(
+                [1 for (n, p) in samples(text) if n == "redis_top_key_memory_usage_bytes" and dict(p)["db"] == db_label]
+            )
+            <= 3
+        )
 
 
-@pytest.mark.parametrize("pattern,reason", [
-    ("^(user", "unfinished capture"), ("user)", "invalid pattern capture"), ("[abc", "missing ']'"),
-    ("user%", "ends with '%'"), ("(a)%2", "invalid capture index"),
-])
+@pytest.mark.parametrize(
+    "pattern,reason",
+    [
+        ("^(user", "unfinished capture"),
+        ("user)", "invalid pattern capture"),
+        ("[abc", "missing ']'"),
+        ("user%", "ends with '%'"),
+        ("(a)%2", "invalid capture index"),
+    ],
+)
 def test_invalid_key_group_pattern_stops_startup(pattern, reason):
-    proc = subprocess.run([sys.executable, "-m", "exporters", "redis", f"--check-key-groups=^(ok):,{pattern}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "exporters", "redis", f"--check-key-groups=^(ok):,{pattern}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--check-key-groups" in lines[0] and repr(pattern) in lines[0], proc.stderr
@@ -198,13 +225,51 @@ def test_lua_patterns_group_as_redis_lua_does(redis7):
     """The translation against Redis' own Lua string.find, on keys with bytes of every kind."""
     from exporters.redis.key_groups import lua_pattern
 
-    script = ('local m = {string.find(ARGV[1], ARGV[2])} if m[1] == nil then return false end '
-              'return table.concat({unpack(m, 3, #m)}, "")')
-    keys = ["user_1:abc-12-xy:z.a", "a]b", "session:99", "  x", "", "%q", "GgG", "abc\x00d", "über:1", "a-b-c",
-            "tab\there", "UP:low:42"]
-    patterns = ["^(user):", "^(%a+)", "(%d+)-(%w+)", "^([^:]+):()", "a[]]b", "[%a_]+", "^(.-):(.*)$", "x%.y",
-                "(%S+)", "%g", "([%d%-]+)", "^(.)(.)%2", "[^%a]", "(%u+)", "([a-c]+)-", "(.*)x?$", "^(%s*)(.+)",
-                "(%z)", "ü(.)", "(%p)", "(%c)", "([%x]+)$", "^(%l+):(%u?)", "(.+)%:", "^[^:]*:([^:]*)"]
+    script = (
+        "local m = {string.find(ARGV[1], ARGV[2])} if m[1] == nil then return false end "
+        'return table.concat({unpack(m, 3, #m)}, "")'
+    )
+    keys = [
+        "user_1:abc-12-xy:z.a",
+        "a]b",
+        "session:99",
+        "  x",
+        "",
+        "%q",
+        "GgG",
+        "abc\x00d",
+        "über:1",
+        "a-b-c",
+        "tab\there",
+        "UP:low:42",
+    ]
+    patterns = [
+        "^(user):",
+        "^(%a+)",
+        "(%d+)-(%w+)",
+        "^([^:]+):()",
+        "a[]]b",
+        "[%a_]+",
+        "^(.-):(.*)$",
+        "x%.y",
+        "(%S+)",
+        "%g",
+        "([%d%-]+)",
+        "^(.)(.)%2",
+        "[^%a]",
+        "(%u+)",
+        "([a-c]+)-",
+        "(.*)x?$",
+        "^(%s*)(.+)",
+        "(%z)",
+        "ü(.)",
+        "(%p)",
+        "(%c)",
+        "([%x]+)$",
+        "^(%l+):(%u?)",
+        "(.+)%:",
+        "^[^:]*:([^:]*)",
+    ]
     with redis7.client(decode_responses=False) as c:
         for p in patterns:
             ours = lua_pattern(p)
@@ -218,8 +283,14 @@ def test_single_dash_spelling(tmp_path, redis7):
     """redis_exporter's Go flags are written with one dash; the value flags of this module take it too."""
     script = tmp_path / "one.lua"
     script.write_text('return {"one", "1"}\n')
-    exp = start(tmp_path, redis7, f"-check-key-groups=^({PREFIX}):", "-max-distinct-key-groups=1", f"-script={script}",
-                admin=True)
+    exp = start(
+        tmp_path,
+        redis7,
+        f"-check-key-groups=^({PREFIX}):",
+        "-max-distinct-key-groups=1",
+        f"-script={script}",
+        admin=True,
+    )
     try:
         text = get_ok(exp)
     finally:
@@ -245,9 +316,13 @@ def test_walks_take_turns_between_databases(tmp_path, redis7):
             history = []
             for _ in range(300):  # bounded
                 text = get_ok(exp, timeout_header=1.0)
-                done = {d: v for (name, labels), v in samples(text).items()
-                        if name == "redis_exporter_key_walks_completed_total"
-                        for d in [dict(labels)["db"]] if d in (DB, f"db{second}")}
+                done = {
+                    d: v
+                    for (name, labels), v in samples(text).items()
+                    if name == "redis_exporter_key_walks_completed_total"
+                    for d in [dict(labels)["db"]]
+                    if d in (DB, f"db{second}")
+                }
                 history.append(done)
                 if len(done) == 2:
                     break

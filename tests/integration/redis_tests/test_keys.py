@@ -42,7 +42,7 @@ KEYS = {
     "zset": (("ZADD", 1, "a", 2, "b", 3, "c", 4, "d"), 4),
     "hash": (("HSET", "f1", "v1", "f2", "v2"), 2),
     "hll": (("PFADD", "a", "b", "c"), 3),  # a string to TYPE: PFCOUNT, not STRLEN, is its size
-    "with,comma": (("SET", "7"), 1),      # named %2C in flags: keys are URL-unescaped
+    "with,comma": (("SET", "7"), 1),  # named %2C in flags: keys are URL-unescaped
 }
 STREAM = "stream"  # 3 entries; group g1 (consumer c1 read 2), group g2 (nobody read)
 VALUES = {"num": 42.0, "float": 1500.0, "with,comma": 7.0}
@@ -57,7 +57,7 @@ def server(request) -> RedisServer:
 def _delete_ours(client) -> None:
     stale = list(client.scan_iter(match=PREFIX + "*", count=1000))
     for i in range(0, len(stale), 1000):
-        client.delete(*stale[i:i + 1000])
+        client.delete(*stale[i : i + 1000])
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def by(text: str, name: str, *labels: str) -> dict:
             continue
         for k in ("key", "stream"):
             if k in d and d[k].startswith(PREFIX):
-                d[k] = d[k][len(PREFIX):]
+                d[k] = d[k][len(PREFIX) :]
         key = tuple(d[label] for label in labels)
         out[key[0] if len(key) == 1 else key] = v
     return out
@@ -127,8 +127,11 @@ def success(text: str) -> float:
 
 def calls(server: RedisServer) -> dict[str, int]:
     """INFO commandstats: {command: calls}."""
-    return {k[len("cmdstat_"):]: int(v.split("calls=")[1].split(",")[0])
-            for k, v in server.info("commandstats").items() if k.startswith("cmdstat_")}
+    return {
+        k[len("cmdstat_") :]: int(v.split("calls=")[1].split(",")[0])
+        for k, v in server.info("commandstats").items()
+        if k.startswith("cmdstat_")
+    }
 
 
 def delta(before: dict, after: dict, command: str) -> int:
@@ -143,10 +146,15 @@ def client_db(server: RedisServer) -> int:
 
 # ---- keys -------------------------------------------------------------------------------------------
 
+
 def test_sizes_values_and_missing_keys(tmp_path, server, scratch):
-    exp = start(tmp_path, server, f"--check-keys={DB}={PREFIX}*",
-                f"--check-single-keys={DB}={PREFIX}missing,{DB}={PREFIX}num,{DB}={PREFIX}with%2Ccomma",
-                admin=True)
+    exp = start(
+        tmp_path,
+        server,
+        f"--check-keys={DB}={PREFIX}*",
+        f"--check-single-keys={DB}={PREFIX}missing,{DB}={PREFIX}num,{DB}={PREFIX}with%2Ccomma",
+        admin=True,
+    )
     try:
         text = get_ok(exp)
     finally:
@@ -181,8 +189,12 @@ def test_values_only_when_asked(tmp_path, server, scratch):
 
 
 def test_count_keys(tmp_path, server, scratch, bulk):
-    exp = start(tmp_path, server, f"--count-keys={DB}={PREFIX}*,{DB}={PREFIX}s*,{DB}={PREFIX}nothing*",
-                "--check-keys-batch-size=50")
+    exp = start(
+        tmp_path,
+        server,
+        f"--count-keys={DB}={PREFIX}*,{DB}={PREFIX}s*,{DB}={PREFIX}nothing*",
+        "--check-keys-batch-size=50",
+    )
     try:
         text = get_ok(exp)
     finally:
@@ -197,10 +209,15 @@ def test_count_keys(tmp_path, server, scratch, bulk):
 
 # ---- streams ----------------------------------------------------------------------------------------
 
+
 def test_streams_groups_and_consumers(tmp_path, server, scratch):
     ids = scratch
-    exp = start(tmp_path, server, f"--check-streams={DB}={PREFIX}*",
-                f"--check-single-streams={DB}={PREFIX}no-such-stream,{DB}={PREFIX}str")
+    exp = start(
+        tmp_path,
+        server,
+        f"--check-streams={DB}={PREFIX}*",
+        f"--check-single-streams={DB}={PREFIX}no-such-stream,{DB}={PREFIX}str",
+    )
     try:
         text = get_ok(exp)
     finally:
@@ -239,9 +256,15 @@ def test_streams_without_consumer_metrics(tmp_path, server, scratch):
 
 # ---- bounds and round trips -------------------------------------------------------------------------
 
+
 def test_matched_keys_are_bounded(tmp_path, server, bulk):
-    exp = start(tmp_path, server, f"--check-keys={DB}={PREFIX}bulk:*", "--check-keys.max-keys=500",
-                "--disable-exporting-key-values")
+    exp = start(
+        tmp_path,
+        server,
+        f"--check-keys={DB}={PREFIX}bulk:*",
+        "--check-keys.max-keys=500",
+        "--disable-exporting-key-values",
+    )
     try:
         get_ok(exp)
         before = calls(server)
@@ -267,8 +290,9 @@ def test_matched_keys_are_bounded(tmp_path, server, bulk):
 def test_scan_stops_at_its_share_of_the_deadline(tmp_path, server, scratch):
     # COUNT 1 over SLOW_WALK keys: thousands of SCAN calls, far more than 0.25 s of them
     write_bulk(server, SLOW_WALK)
-    exp = start(tmp_path, server, f"--count-keys={DB}={PREFIX}bulk:nomatch*", "--check-keys-batch-size=1",
-                "--scrape.timeout=14")  # no header: time enough for the whole walk on a busy machine
+    exp = start(
+        tmp_path, server, f"--count-keys={DB}={PREFIX}bulk:nomatch*", "--check-keys-batch-size=1", "--scrape.timeout=14"
+    )  # no header: time enough for the whole walk on a busy machine
     try:
         get_ok(exp, timeout_header=1.0)  # connected, warm (and cut short: the first of two)
         started = time.monotonic()
@@ -291,8 +315,15 @@ def test_scan_stops_at_its_share_of_the_deadline(tmp_path, server, scratch):
 
 
 def test_connection_returns_to_its_own_database(tmp_path, server, scratch):
-    exp = start(tmp_path, server, f"--check-keys={DB}={PREFIX}s*", f"--count-keys={DB}={PREFIX}*",
-                f"--check-single-keys={DB}={PREFIX}num", "--disable-exporting-key-values", home_db=3)
+    exp = start(
+        tmp_path,
+        server,
+        f"--check-keys={DB}={PREFIX}s*",
+        f"--count-keys={DB}={PREFIX}*",
+        f"--check-single-keys={DB}={PREFIX}num",
+        "--disable-exporting-key-values",
+        home_db=3,
+    )
     try:
         text = get_ok(exp)
         assert client_db(server) == 3
@@ -320,13 +351,19 @@ def test_database_the_server_lacks(tmp_path, server, scratch):
 
 # ---- permissions --------------------------------------------------------------------------------------
 
+
 def _exporter_acl_entries(server: RedisServer) -> list[dict]:
     return [e for e in server.acl_log() if e.get("username") == server.exporter_user]
 
 
 def test_exporter_acl_user_needs_nothing_more(tmp_path, server, scratch):
-    flags = [f"--check-keys={DB}={PREFIX}*", f"--check-single-keys={DB}={PREFIX}missing",
-             f"--count-keys={DB}={PREFIX}*", f"--check-streams={DB}={PREFIX}*", "--disable-exporting-key-values"]
+    flags = [
+        f"--check-keys={DB}={PREFIX}*",
+        f"--check-single-keys={DB}={PREFIX}missing",
+        f"--count-keys={DB}={PREFIX}*",
+        f"--check-streams={DB}={PREFIX}*",
+        "--disable-exporting-key-values",
+    ]
     if server.version_info < (7,):
         flags.append("--exclude-latency-histogram-metrics")  # no LATENCY HISTOGRAM before 7 (not ours)
     server.acl_log_reset()
@@ -370,11 +407,14 @@ def test_scrape_requests_do_not_choose_keys(tmp_path, server, scratch):
     """redis_exporter 1.45 takes check-keys & co. from /scrape's query string (anyone who reaches it
     can read any key); only our flags choose keys."""
     passwords = write_password_file(tmp_path / "passwords.json", {f"redis://{server.address}": server.password})
-    exp = start_redis_exporter(tmp_path, "--scrape.allowed-targets=127.0.0.1:*", "--redis.addr=",
-                               env={"REDIS_PASSWORD_FILE": passwords})
+    exp = start_redis_exporter(
+        tmp_path, "--scrape.allowed-targets=127.0.0.1:*", "--redis.addr=", env={"REDIS_PASSWORD_FILE": passwords}
+    )
     try:
-        text = get_ok(exp, scrape_path(server.address, **{"check-single-keys": f"{DB}={PREFIX}str",
-                                                          "check-keys": f"{DB}={PREFIX}*"}))
+        text = get_ok(
+            exp,
+            scrape_path(server.address, **{"check-single-keys": f"{DB}={PREFIX}str", "check-keys": f"{DB}={PREFIX}*"}),
+        )
     finally:
         exp.stop()
     assert value(text, "redis_up") == 1
@@ -391,23 +431,39 @@ def test_no_flags_no_work(tmp_path, redis7):
     finally:
         exp.stop()
     assert success(text) == 1
-    assert not [f for f in types(text) if f.startswith(("redis_key_", "redis_keys_", "redis_stream_",
-                                                        "redis_exporter_last_key", "redis_exporter_key_checks"))]
+    assert not [
+        f
+        for f in types(text)
+        if f.startswith(
+            ("redis_key_", "redis_keys_", "redis_stream_", "redis_exporter_last_key", "redis_exporter_key_checks")
+        )
+    ]
     assert delta(before, after, "scan") == delta(before, after, "select") == 0
 
 
 # ---- beside redis_exporter 1.45 -------------------------------------------------------------------------
 
 # families redis_exporter 1.45 lacks and we add (from newer upstream releases)
-NEWER = {"redis_key_memory_usage_bytes", "redis_stream_group_lag", "redis_stream_group_entries_read",
-         "redis_stream_first_entry_id", "redis_stream_last_entry_id", "redis_stream_max_deleted_entry_id",
-         "redis_exporter_last_key_checks_duration_seconds", "redis_exporter_last_key_checks_scan_calls",
-         "redis_exporter_key_checks_truncated_total"}
+NEWER = {
+    "redis_key_memory_usage_bytes",
+    "redis_stream_group_lag",
+    "redis_stream_group_entries_read",
+    "redis_stream_first_entry_id",
+    "redis_stream_last_entry_id",
+    "redis_stream_max_deleted_entry_id",
+    "redis_exporter_last_key_checks_duration_seconds",
+    "redis_exporter_last_key_checks_scan_calls",
+    "redis_exporter_key_checks_truncated_total",
+}
 
 
 def test_same_families_as_redis_exporter(tmp_path, server, scratch):
-    flags = [f"--check-keys={DB}={PREFIX}*", f"--check-single-keys={DB}={PREFIX}missing",
-             f"--count-keys={DB}={PREFIX}*", f"--check-single-streams={DB}={PREFIX}{STREAM}"]
+    flags = [
+        f"--check-keys={DB}={PREFIX}*",
+        f"--check-single-keys={DB}={PREFIX}missing",
+        f"--count-keys={DB}={PREFIX}*",
+        f"--check-single-streams={DB}={PREFIX}{STREAM}",
+    ]
     go = start_go_redis_exporter(server, tmp_path, *flags)
     ours = start(tmp_path, server, *flags, "--disable-exporting-key-values")
     try:
@@ -417,9 +473,13 @@ def test_same_families_as_redis_exporter(tmp_path, server, scratch):
         ours.stop()
 
     def checks(text):
-        return {n: t for n, t in types(text).items()
-                if n.startswith(("redis_key_", "redis_keys_", "redis_stream_", "redis_exporter_last_key",
-                                 "redis_exporter_key_checks"))}
+        return {
+            n: t
+            for n, t in types(text).items()
+            if n.startswith(
+                ("redis_key_", "redis_keys_", "redis_stream_", "redis_exporter_last_key", "redis_exporter_key_checks")
+            )
+        }
 
     go_types, our_types = checks(go_text), checks(our_text)
     # Go as the exporter user cannot GET: neither exports values here
@@ -435,24 +495,41 @@ def test_same_families_as_redis_exporter(tmp_path, server, scratch):
     go_sizes = by(go_text, "redis_key_size", "key")
     assert go_sizes.pop("missing") == 0
     assert by(our_text, "redis_key_size", "key") == go_sizes
-    for name, labels in (("redis_keys_count", ("key",)), ("redis_stream_length", ("stream",)),
-                         ("redis_stream_groups", ("stream",)), ("redis_stream_last_generated_id", ("stream",)),
-                         ("redis_stream_group_consumers", ("group",)),
-                         ("redis_stream_group_messages_pending", ("group",)),
-                         ("redis_stream_group_last_delivered_id", ("group",)),
-                         ("redis_stream_group_consumer_messages_pending", ("group", "consumer"))):
+    for name, labels in (
+        ("redis_keys_count", ("key",)),
+        ("redis_stream_length", ("stream",)),
+        ("redis_stream_groups", ("stream",)),
+        ("redis_stream_last_generated_id", ("stream",)),
+        ("redis_stream_group_consumers", ("group",)),
+        ("redis_stream_group_messages_pending", ("group",)),
+        ("redis_stream_group_last_delivered_id", ("group",)),
+        ("redis_stream_group_consumer_messages_pending", ("group", "consumer")),
+    ):
         assert by(our_text, name, *labels) == by(go_text, name, *labels), name
 
 
 # ---- bad flags ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("flag,item", [
-    ("--check-keys", "dbx=foo"), ("--check-single-keys", "db-1=foo"), ("--count-keys", "db1=a=b"),
-    ("--check-streams", "db3=%zz"), ("--check-single-streams", "db4="), ("--check-keys", "db99999999999=k"),
-])
+
+@pytest.mark.parametrize(
+    "flag,item",
+    [
+        ("--check-keys", "dbx=foo"),
+        ("--check-single-keys", "db-1=foo"),
+        ("--count-keys", "db1=a=b"),
+        ("--check-streams", "db3=%zz"),
+        ("--check-single-streams", "db4="),
+        ("--check-keys", "db99999999999=k"),
+    ],
+)
 def test_malformed_pattern_stops_startup(flag, item):
-    proc = subprocess.run([sys.executable, "-m", "exporters", "redis", f"{flag}=ok,{item}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "exporters", "redis", f"{flag}=ok,{item}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and flag in lines[0] and repr(item) in lines[0], proc.stderr
@@ -462,8 +539,20 @@ def test_values_read_as_go_parses_numbers():
     """strconv.ParseFloat's reading, checked against redis_exporter 1.45 by hand (see docs/redis.md)."""
     from exporters.redis.keys import go_float
 
-    numbers = {"42": 42, "+5": 5, ".5": 0.5, "5.": 5, "1_000": 1000, "1E+2": 100, "00012": 12, "0x1p4": 16,
-               "0x_1p4": 16, "1e-400": 0, "Inf": float("inf"), "-infinity": float("-inf")}
+    numbers = {
+        "42": 42,
+        "+5": 5,
+        ".5": 0.5,
+        "5.": 5,
+        "1_000": 1000,
+        "1E+2": 100,
+        "00012": 12,
+        "0x1p4": 16,
+        "0x_1p4": 16,
+        "1e-400": 0,
+        "Inf": float("inf"),
+        "-infinity": float("-inf"),
+    }
     for text, number in numbers.items():
         assert go_float(text) == number, text
     assert go_float("nan") != go_float("nan")  # NaN
@@ -479,8 +568,14 @@ MANY = 100_000  # keys whose reads take seconds: far more than a 0.5 s deadline
 def test_key_reads_that_overrun_serve_the_keys_read_so_far(tmp_path, redis7, header):
     write_bulk(redis7, MANY)
     try:
-        exp = start(tmp_path, redis7, f"--check-keys={DB}={PREFIX}bulk:*", f"--check-keys.max-keys={MANY}",
-                    "--scrape.timeout=30", admin=True)
+        exp = start(
+            tmp_path,
+            redis7,
+            f"--check-keys={DB}={PREFIX}bulk:*",
+            f"--check-keys.max-keys={MANY}",
+            "--scrape.timeout=30",
+            admin=True,
+        )
         try:
             get_ok(exp, timeout_header=header)  # connected, warm
             started = time.monotonic()
@@ -492,7 +587,7 @@ def test_key_reads_that_overrun_serve_the_keys_read_so_far(tmp_path, redis7, hea
     finally:
         with redis7.client(db=SCRATCH_DB) as c:
             _delete_ours(c)
-    print(f'{header} s header answered in {took:.2f} s')
+    print(f"{header} s header answered in {took:.2f} s")
     assert took < header, took  # answered before Prometheus would give up
     assert success(text) == 1 and value(text, "redis_up") == 1
     sizes = by(text, "redis_key_size", "key")

@@ -24,12 +24,20 @@ def _await(predicate, timeout: float, what: str) -> None:
 
 
 def test_scrape_targets_are_bounded_and_idle_ones_close_on_the_timer(tmp_path, redis7):
-    passwords = write_password_file(tmp_path / "pw.json",
-                                    {f"redis://{redis7.address}/{db}": redis7.exporter_password for db in range(1, 5)})
-    exp = start_redis_exporter(tmp_path, "--redis.addr=", f"--scrape.allowed-targets={redis7.address}",
-                               f"--redis.password-file={passwords}", "--set-client-name",
-                               "--probe.max-targets=2", "--probe.idle-timeout=2", "--log.level=debug",
-                               env={"REDIS_USER": redis7.exporter_user})
+    passwords = write_password_file(
+        tmp_path / "pw.json", {f"redis://{redis7.address}/{db}": redis7.exporter_password for db in range(1, 5)}
+    )
+    exp = start_redis_exporter(
+        tmp_path,
+        "--redis.addr=",
+        f"--scrape.allowed-targets={redis7.address}",
+        f"--redis.password-file={passwords}",
+        "--set-client-name",
+        "--probe.max-targets=2",
+        "--probe.idle-timeout=2",
+        "--log.level=debug",
+        env={"REDIS_USER": redis7.exporter_user},
+    )
     try:
         assert _exporter_sockets(redis7) == 0
         for db in range(1, 5):  # four distinct targets (one database each) of one server

@@ -66,9 +66,21 @@ def test_same_families_as_169_and_145_on_every_version(all_servers, server_name,
     assert not problems, "\n".join(problems)
     # the families the issue names, where the server has the INFO field behind them
     modern = server.version_info >= (7,)
-    for name in ("redis_exporter_build_info", "redis_config_client_output_buffer_limit_bytes", "redis_max_clients",
-                 *(("redis_evicted_clients_total", "redis_mem_total_replication_buffers_bytes",
-                    "redis_memory_used_vm_functions_bytes", "redis_number_of_functions") if modern else ())):
+    for name in (
+        "redis_exporter_build_info",
+        "redis_config_client_output_buffer_limit_bytes",
+        "redis_max_clients",
+        *(
+            (
+                "redis_evicted_clients_total",
+                "redis_mem_total_replication_buffers_bytes",
+                "redis_memory_used_vm_functions_bytes",
+                "redis_number_of_functions",
+            )
+            if modern
+            else ()
+        ),
+    ):
         assert name in types(o) and name in types(g169), name
     # stable values agree with 1.69
     for name in ("redis_max_clients", "redis_config_maxclients", "redis_connected_slaves", "redis_hz"):
@@ -77,8 +89,9 @@ def test_same_families_as_169_and_145_on_every_version(all_servers, server_name,
     assert limits == {(d["class"], d["limit"]) for d in series(g169, "redis_config_client_output_buffer_limit_bytes")}
     assert ("replica" in {c for c, _ in limits}) or ("slave" in {c for c, _ in limits})
     for labels in series(o, "redis_config_client_output_buffer_limit_bytes"):
-        assert value(o, "redis_config_client_output_buffer_limit_bytes", **labels) == \
-            value(g169, "redis_config_client_output_buffer_limit_bytes", **labels)
+        assert value(o, "redis_config_client_output_buffer_limit_bytes", **labels) == value(
+            g169, "redis_config_client_output_buffer_limit_bytes", **labels
+        )
     assert series(o, "redis_instance_info") == series(g169, "redis_instance_info")
 
 
@@ -103,8 +116,9 @@ def test_optional_families_as_169(all_servers, server_name, tmp_path):
     server = all_servers[server_name]
     flags = ("-include-config-metrics", "-ping-on-connect", "-include-system-metrics", "-include-modules-metrics")
     go169 = start_go_redis_exporter(server, tmp_path, *flags, binary=go169_binary(), name="redis_exporter-1.69")
-    ours = start_redis_exporter(tmp_path, f"--redis.addr=redis://{server.address}", *flags,
-                                env=as_exporter_user(server))
+    ours = start_redis_exporter(
+        tmp_path, f"--redis.addr=redis://{server.address}", *flags, env=as_exporter_user(server)
+    )
     try:
         o, g169 = scrape_all(ours, go169)
     finally:
@@ -112,8 +126,12 @@ def test_optional_families_as_169(all_servers, server_name, tmp_path):
             exp.stop()
     problems = compare_169(o, g169)
     assert not problems, "\n".join(problems)
-    for name in ("redis_config_key_value", "redis_config_value", "redis_exporter_last_scrape_ping_time_seconds",
-                 "redis_total_system_memory_bytes"):
+    for name in (
+        "redis_config_key_value",
+        "redis_config_value",
+        "redis_exporter_last_scrape_ping_time_seconds",
+        "redis_total_system_memory_bytes",
+    ):
         assert name in types(o), name
     ours_settings = {d["key"]: d["value"] for d in series(o, "redis_config_key_value")}
     go_settings = {d["key"]: d["value"] for d in series(g169, "redis_config_key_value")}

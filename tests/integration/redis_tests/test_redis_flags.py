@@ -66,24 +66,40 @@ def https_get(url: str, pki: PKI, auth: tuple[str, str] | None = None, cert: str
 def test_every_flag_of_both_help_outputs_in_go_spelling(both_help_outputs, redis7, pki, tmp_path):  # noqa: F811
     seed_keys(redis7)
     port = free_port()
-    password_file = write_password_file(tmp_path / "passwords.json",
-                                        {f"redis://{redis7.address}": redis7.exporter_password})
+    password_file = write_password_file(
+        tmp_path / "passwords.json", {f"redis://{redis7.address}": redis7.exporter_password}
+    )
     script = tmp_path / "read-only.lua"
     script.write_text('return {"seed_keys", tostring(#redis.call("KEYS", "flextime:seed:*"))}\n')
     values = {  # a value for each flag that takes one (booleans are given as -flag or -flag=false)
-        "redis.addr": f"redis://{redis7.address}", "redis.user": redis7.exporter_user, "redis.password": "",
-        "redis.password-file": password_file, "namespace": "flexns",
-        "check-keys": "db0=flextime:seed:str:*", "check-single-keys": "db0=flextime:seed:greeting",
-        "check-streams": "db0=flextime:seed:stream*", "check-single-streams": "db0=flextime:seed:stream",
-        "count-keys": "db0=flextime:seed:*", "check-keys-batch-size": "100",
-        "config-command": "CONFIG", "connection-timeout": "5s", "log-format": "json",
-        "tls-ca-cert-file": pki.path("ca.crt"), "tls-client-cert-file": pki.path("client.crt"),
+        "redis.addr": f"redis://{redis7.address}",
+        "redis.user": redis7.exporter_user,
+        "redis.password": "",
+        "redis.password-file": password_file,
+        "namespace": "flexns",
+        "check-keys": "db0=flextime:seed:str:*",
+        "check-single-keys": "db0=flextime:seed:greeting",
+        "check-streams": "db0=flextime:seed:stream*",
+        "check-single-streams": "db0=flextime:seed:stream",
+        "count-keys": "db0=flextime:seed:*",
+        "check-keys-batch-size": "100",
+        "config-command": "CONFIG",
+        "connection-timeout": "5s",
+        "log-format": "json",
+        "tls-ca-cert-file": pki.path("ca.crt"),
+        "tls-client-cert-file": pki.path("client.crt"),
         "tls-client-key-file": pki.path("client.key"),
-        "tls-server-cert-file": pki.path("server.crt"), "tls-server-key-file": pki.path("server.key"),
-        "tls-server-ca-cert-file": pki.path("ca.crt"), "tls-server-min-version": "TLS1.2",
-        "basic-auth-username": "scraper", "basic-auth-password": "scrape-secret",
-        "web.listen-address": f"127.0.0.1:{port}", "web.telemetry-path": "/redis-metrics",
-        "check-key-groups": "^(flextime):", "max-distinct-key-groups": "50", "script": str(script),
+        "tls-server-cert-file": pki.path("server.crt"),
+        "tls-server-key-file": pki.path("server.key"),
+        "tls-server-ca-cert-file": pki.path("ca.crt"),
+        "tls-server-min-version": "TLS1.2",
+        "basic-auth-username": "scraper",
+        "basic-auth-password": "scrape-secret",
+        "web.listen-address": f"127.0.0.1:{port}",
+        "web.telemetry-path": "/redis-metrics",
+        "check-key-groups": "^(flextime):",
+        "max-distinct-key-groups": "50",
+        "script": str(script),
     }
     false_spelled = {"set-client-name", "redact-config-metrics"}  # default true: -flag=false, Go's spelling
     args = []
@@ -97,8 +113,9 @@ def test_every_flag_of_both_help_outputs_in_go_spelling(both_help_outputs, redis
             args += [f"-{name}", values[name]] if name in ("redis.addr", "namespace") else [f"-{name}={values[name]}"]
     log = open(tmp_path / "ours.log", "w")
     env = {"REDIS_PASSWORD": "", "REDIS_USER": "", "REDIS_ADDR": "", "REDIS_PASSWORD_FILE": ""}
-    proc = subprocess.Popen(exporter_cmd("redis", *args), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                            env={**os.environ, **env})
+    proc = subprocess.Popen(
+        exporter_cmd("redis", *args), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **env}
+    )
     try:
         url = f"https://127.0.0.1:{port}/redis-metrics"
         end = time.monotonic() + 20
@@ -115,18 +132,24 @@ def test_every_flag_of_both_help_outputs_in_go_spelling(both_help_outputs, redis
         names = types(text)
         assert names and all(n.startswith("flexns_") for n in names), sorted(n for n in names if "flexns_" not in n)
         assert value(text, "flexns_up") == 1
-        success = {dict(k[1])["collector"]: v for k, v in samples(text).items()
-                   if k[0] == "flexns_scrape_collector_success"}
+        success = {
+            dict(k[1])["collector"]: v for k, v in samples(text).items() if k[0] == "flexns_scrape_collector_success"
+        }
         # every flag at once asks for what this server and the fixture's minimal ACL user cannot give;
         # only those collectors fail, the rest is served
-        cannot = {"tile38": "a Redis is not Tile38 (-is-tile38)",
-                  "keys": "-is-cluster on a server that is no cluster node (CLUSTER SLOTS not granted)",
-                  "clients": "-export-client-list: CLIENT LIST is not granted to the minimal ACL user",
-                  "scripts": "-script: EVAL_RO is not granted to the minimal ACL user"}
+        cannot = {
+            "tile38": "a Redis is not Tile38 (-is-tile38)",
+            "keys": "-is-cluster on a server that is no cluster node (CLUSTER SLOTS not granted)",
+            "clients": "-export-client-list: CLIENT LIST is not granted to the minimal ACL user",
+            "scripts": "-script: EVAL_RO is not granted to the minimal ACL user",
+        }
         assert {c for c, v in success.items() if v == 0} == set(cannot), success
         # (the key checks' families are left out: -is-cluster fails the keys collector here, above)
-        for family in ("flexns_exporter_last_scrape_ping_time_seconds", "flexns_config_key_value",
-                       "flexns_config_client_output_buffer_limit_bytes"):
+        for family in (
+            "flexns_exporter_last_scrape_ping_time_seconds",
+            "flexns_config_key_value",
+            "flexns_config_client_output_buffer_limit_bytes",
+        ):
             assert family in names, family
         assert "flexns_exporter_build_info" not in names  # -redis-only-metrics
         assert not any(k.startswith(("process_", "promhttp_", "flextime_")) for k in names)
@@ -161,21 +184,31 @@ def test_version_prints_and_exits(spelling):
     assert out.returncode == 0 and re.match(r"flextime-exporter redis, version \S+", out.stdout), out
 
 
-@pytest.mark.parametrize("args,problem", [
-    (("-basic-auth-username=u", "-basic-auth-password=p", "-basic-auth-hash-password=$2y$10$x"), "cannot be combined"),
-    (("-basic-auth-password=p",), "needs --basic-auth-username"),
-    (("-tls-server-cert-file=/nonexistent.crt",), "go together"),
-    (("-tls-server-min-version=TLS9",), None),
-    (("-namespace=my-ns",), "--namespace"),
-    (("-debug=maybe",), None),
-])
+@pytest.mark.parametrize(
+    "args,problem",
+    [
+        (
+            ("-basic-auth-username=u", "-basic-auth-password=p", "-basic-auth-hash-password=$2y$10$x"),
+            "cannot be combined",
+        ),
+        (("-basic-auth-password=p",), "needs --basic-auth-username"),
+        (("-tls-server-cert-file=/nonexistent.crt",), "go together"),
+        (("-tls-server-min-version=TLS9",), None),
+        (("-namespace=my-ns",), "--namespace"),
+        (("-debug=maybe",), None),
+    ],
+)
 def test_bad_flag_values_are_one_line_and_exit_2(args, problem, tmp_path, pki):  # noqa: F811
     if args == ("-tls-server-min-version=TLS9",):
-        args = (f"-tls-server-cert-file={pki.path('server.crt')}", f"-tls-server-key-file={pki.path('server.key')}",
-                *args)
+        args = (
+            f"-tls-server-cert-file={pki.path('server.crt')}",
+            f"-tls-server-key-file={pki.path('server.key')}",
+            *args,
+        )
         problem = "TLS9"
-    out = subprocess.run(exporter_cmd("redis", "-redis.addr=", *args), capture_output=True, text=True, timeout=60,
-                         cwd=ROOT)
+    out = subprocess.run(
+        exporter_cmd("redis", "-redis.addr=", *args), capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
     assert out.returncode == 2, out
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     if problem:
@@ -187,8 +220,14 @@ def test_basic_auth_hash_password(redis7, tmp_path):
     import bcrypt
 
     hashed = bcrypt.hashpw(b"from-a-hash", bcrypt.gensalt(4)).decode()
-    exp = start_redis_exporter(tmp_path, f"-redis.addr=redis://{redis7.address}", "-basic-auth-username=scraper",
-                               f"-basic-auth-hash-password={hashed}", env=as_exporter_user(redis7), wait_path="/metrics")
+    exp = start_redis_exporter(
+        tmp_path,
+        f"-redis.addr=redis://{redis7.address}",
+        "-basic-auth-username=scraper",
+        f"-basic-auth-hash-password={hashed}",
+        env=as_exporter_user(redis7),
+        wait_path="/metrics",
+    )
     try:
         assert exp.get("/metrics").status == 401
         good = {"Authorization": "Basic " + base64.b64encode(b"scraper:from-a-hash").decode()}
@@ -201,8 +240,15 @@ def test_basic_auth_hash_password(redis7, tmp_path):
 
 def test_namespace_on_scrape_too(redis7, tmp_path):
     passwords = write_password_file(tmp_path / "p.json", {f"redis://{redis7.address}": redis7.exporter_password})
-    exp = start_redis_exporter(tmp_path, "--redis.addr=", "-namespace", "cache", f"-redis.password-file={passwords}",
-                               f"--scrape.allowed-targets={redis7.address}", env={"REDIS_USER": redis7.exporter_user})
+    exp = start_redis_exporter(
+        tmp_path,
+        "--redis.addr=",
+        "-namespace",
+        "cache",
+        f"-redis.password-file={passwords}",
+        f"--scrape.allowed-targets={redis7.address}",
+        env={"REDIS_USER": redis7.exporter_user},
+    )
     try:
         text = get_ok(exp, f"/scrape?target={redis7.address}")
         assert all(n.startswith("cache_") for n in types(text)), sorted(types(text))
@@ -215,8 +261,13 @@ def test_namespace_on_scrape_too(redis7, tmp_path):
 
 
 def test_include_config_metrics_never_exports_a_password(redis7, tmp_path):
-    exp = start_redis_exporter(tmp_path, f"--redis.addr=redis://{redis7.address}", "-include-config-metrics",
-                               "-redact-config-metrics=false", env=as_exporter_user(redis7))
+    exp = start_redis_exporter(
+        tmp_path,
+        f"--redis.addr=redis://{redis7.address}",
+        "-include-config-metrics",
+        "-redact-config-metrics=false",
+        env=as_exporter_user(redis7),
+    )
     try:
         text = get_ok(exp)
     finally:
@@ -233,8 +284,12 @@ def test_include_config_metrics_never_exports_a_password(redis7, tmp_path):
 def test_reload_reads_the_password_file_again(redis7, tmp_path):
     path = tmp_path / "passwords.json"
     write_password_file(path, {f"redis://{redis7.address}": "wrong-password"})
-    exp = start_redis_exporter(tmp_path, f"-redis.addr=redis://{redis7.address}", f"-redis.password-file={path}",
-                               env={"REDIS_USER": redis7.exporter_user})
+    exp = start_redis_exporter(
+        tmp_path,
+        f"-redis.addr=redis://{redis7.address}",
+        f"-redis.password-file={path}",
+        env={"REDIS_USER": redis7.exporter_user},
+    )
     try:
         assert last_error(get_ok(exp)) == ("authentication failed", 1)
         assert exp.get("/health").status == 503
@@ -261,8 +316,9 @@ def test_reload_reads_the_password_file_again(redis7, tmp_path):
 
 
 def test_ping_on_connect(redis7, tmp_path):
-    exp = start_redis_exporter(tmp_path, f"--redis.addr=redis://{redis7.address}", "--ping-on-connect",
-                               env=as_exporter_user(redis7))
+    exp = start_redis_exporter(
+        tmp_path, f"--redis.addr=redis://{redis7.address}", "--ping-on-connect", env=as_exporter_user(redis7)
+    )
     plain = start_redis_exporter(tmp_path, f"--redis.addr=redis://{redis7.address}", env=as_exporter_user(redis7))
     try:
         text, without = get_ok(exp), get_ok(plain)

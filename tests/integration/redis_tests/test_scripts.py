@@ -37,8 +37,15 @@ def server(request) -> RedisServer:
 def scripts(tmp_path):
     """The script files by name."""
     paths = {}
-    for name, body in (("read", READ), ("write", WRITE), ("broken", BROKEN), ("empty", EMPTY),
-                       ("not_pairs", NOT_PAIRS), ("not_number", NOT_NUMBER), ("integer", INTEGER)):
+    for name, body in (
+        ("read", READ),
+        ("write", WRITE),
+        ("broken", BROKEN),
+        ("empty", EMPTY),
+        ("not_pairs", NOT_PAIRS),
+        ("not_number", NOT_NUMBER),
+        ("integer", INTEGER),
+    ):
         path = tmp_path / f"{name}.lua"
         path.write_text(body)
         paths[name] = str(path)
@@ -125,8 +132,13 @@ def test_no_script_sent_to_redis_before_7(tmp_path, redis62, scripts):
 
 def test_unreadable_script_stops_startup(tmp_path):
     missing = tmp_path / "missing.lua"
-    proc = subprocess.run([sys.executable, "-m", "exporters", "redis", f"--script={missing}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "exporters", "redis", f"--script={missing}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--script" in lines[0] and str(missing) in lines[0], proc.stderr
@@ -148,5 +160,8 @@ def test_a_broken_script_is_not_the_target_down(tmp_path, server, scripts):
     assert value(go_text, "redis_up") == 0
     assert value(our_text, "redis_up") == 1
     assert value(our_text, "redis_scrape_collector_success", collector="scripts") == 0
-    assert value(go_text, "redis_script_result", filename=scripts["broken"]) == \
-        value(our_text, "redis_script_result", filename=scripts["broken"]) == 0
+    assert (
+        value(go_text, "redis_script_result", filename=scripts["broken"])
+        == value(our_text, "redis_script_result", filename=scripts["broken"])
+        == 0
+    )

@@ -62,14 +62,16 @@ class Proc:
 
     def start(self, binary: Path) -> None:
         log = open(self.base / f"{self.name}.log", "a")
-        self.proc = subprocess.Popen([str(binary), *self.args], stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=self.base)
+        self.proc = subprocess.Popen(
+            [str(binary), *self.args], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.base
+        )
         log.close()
 
     def client(self):
         redis = _redis_module()
-        return redis.Redis(host=HOST, port=self.port, decode_responses=True, socket_timeout=5,
-                           socket_connect_timeout=2, protocol=2)
+        return redis.Redis(
+            host=HOST, port=self.port, decode_responses=True, socket_timeout=5, socket_connect_timeout=2, protocol=2
+        )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -123,8 +125,7 @@ def flat(reply) -> dict:
 
 def _server_args(port: int, base: Path, *extra: str) -> list[str]:
     conf = base / f"redis-{port}.conf"  # a config file of its own: sentinel rewrites it on failover
-    conf.write_text(f"port {port}\nbind {HOST}\nsave \"\"\nappendonly no\ndir {base}\n"
-                    "repl-diskless-sync-delay 0\n")
+    conf.write_text(f'port {port}\nbind {HOST}\nsave ""\nappendonly no\ndir {base}\nrepl-diskless-sync-delay 0\n')
     return [str(conf), *extra]
 
 
@@ -142,10 +143,12 @@ def sentinel_setup(request):
     primary = Proc("primary", p, _server_args(p, base), base)
     replica = Proc("replica", r, _server_args(r, base, "--replicaof", HOST, str(p)), base)
     conf = base / "sentinel.conf"
-    conf.write_text(f"port {s}\nbind {HOST}\ndir {base}\n"
-                    f"sentinel monitor {MASTER} {HOST} {p} 1\n"
-                    f"sentinel down-after-milliseconds {MASTER} 1000\n"
-                    f"sentinel failover-timeout {MASTER} 10000\n")
+    conf.write_text(
+        f"port {s}\nbind {HOST}\ndir {base}\n"
+        f"sentinel monitor {MASTER} {HOST} {p} 1\n"
+        f"sentinel down-after-milliseconds {MASTER} 1000\n"
+        f"sentinel failover-timeout {MASTER} 10000\n"
+    )
     sentinel = Proc("sentinel", s, [str(conf), "--sentinel"], base)
     setup = SentinelSetup(primary, replica, sentinel)
     try:
@@ -153,8 +156,10 @@ def sentinel_setup(request):
             proc.start(binary)
         until("replica linked", lambda: replica.client().info("replication").get("master_link_status") == "up")
         # the sentinel knows the replica and sees it up, and its master is ok
-        until("sentinel sees the replica", lambda: any(
-            int(x["port"]) == r and "s_down" not in x["flags"] for x in setup.entries("REPLICAS", MASTER)))
+        until(
+            "sentinel sees the replica",
+            lambda: any(int(x["port"]) == r and "s_down" not in x["flags"] for x in setup.entries("REPLICAS", MASTER)),
+        )
         until("sentinel sees the master ok", lambda: flat(setup.sentinel_cmd("MASTER", MASTER))["flags"] == "master")
         yield setup
     finally:
@@ -178,8 +183,9 @@ def test_every_sentinel_family_as_169(sentinel_setup, tmp_path):
     s = sentinel_setup
     target = _Target(s.sentinel.port)
     ours = start_redis_exporter(tmp_path, f"--redis.addr=redis://{target.address}")
-    go169 = start_go_redis_exporter(target, tmp_path, binary=newer_go_binary("prometheus-redis-exporter"),
-                                    name="redis_exporter-1.69")
+    go169 = start_go_redis_exporter(
+        target, tmp_path, binary=newer_go_binary("prometheus-redis-exporter"), name="redis_exporter-1.69"
+    )
     go145 = start_go_redis_exporter(target, tmp_path)
     try:
         for exp in (ours, go169, go145):
@@ -191,14 +197,16 @@ def test_every_sentinel_family_as_169(sentinel_setup, tmp_path):
     problems = compare_169(o, g169)
     assert not problems, "\n".join(problems)
     table = family_table(o)
-    assert {n: table[n] for n in table if n.startswith("redis_sentinel_")} == \
-        {n: ("gauge", labels) for n, labels in SENTINEL_FAMILIES.items()}
+    assert {n: table[n] for n in table if n.startswith("redis_sentinel_")} == {
+        n: ("gauge", labels) for n, labels in SENTINEL_FAMILIES.items()
+    }
     # 1.45 has the others with the same shapes; the four master settings came with 1.69
     g145_table = family_table(g145)
     added = {n for n in SENTINEL_FAMILIES if n.startswith("redis_sentinel_master_setting_")}
     assert len(added) == 4 and not added & set(g145_table)
-    assert {n: g145_table.get(n) for n in set(SENTINEL_FAMILIES) - added} == \
-        {n: table[n] for n in set(SENTINEL_FAMILIES) - added}
+    assert {n: g145_table.get(n) for n in set(SENTINEL_FAMILIES) - added} == {
+        n: table[n] for n in set(SENTINEL_FAMILIES) - added
+    }
     # every collector succeeds on a sentinel: no CONFIG, SLOWLOG or LATENCY is sent to it
     assert all(v == 1 for v in collector_success(o).values()), collector_success(o)
     assert "redis_slowlog_length" not in types(o) and "redis_config_maxclients" not in types(o)
@@ -215,8 +223,9 @@ def test_every_sentinel_family_as_169(sentinel_setup, tmp_path):
     assert series(o, "redis_sentinel_master_ckquorum_status") == series(g169, "redis_sentinel_master_ckquorum_status")
     assert value(o, "redis_sentinel_master_ckquorum_status", master_name=MASTER) == 1
     for name in SENTINEL_FAMILIES:
-        assert {tuple(sorted(d.items())) for d in series(o, name)} == \
-            {tuple(sorted(d.items())) for d in series(g169, name)}, name
+        assert {tuple(sorted(d.items())) for d in series(o, name)} == {
+            tuple(sorted(d.items())) for d in series(g169, name)
+        }, name
     assert series(o, "redis_instance_info") == series(g169, "redis_instance_info")
 
 
@@ -235,8 +244,12 @@ def test_a_master_that_does_not_answer(sentinel_setup, tmp_path):
 
         def down():  # the collector fails at once (link down); INFO's status follows after down-after
             text = get_ok(ours)
-            return text if collector_success(text)["sentinel"] == 0 and \
-                ghost_status(text)[0]["master_status"] in ("sdown", "odown") else None
+            return (
+                text
+                if collector_success(text)["sentinel"] == 0
+                and ghost_status(text)[0]["master_status"] in ("sdown", "odown")
+                else None
+            )
 
         text = until("the sentinel collector reports the ghost master", down)
         assert value(text, "redis_up") == 1
@@ -244,15 +257,19 @@ def test_a_master_that_does_not_answer(sentinel_setup, tmp_path):
         (status,) = ghost_status(text)
         assert status["master_address"] == f"{HOST}:{ghost}"
         assert value(text, "redis_sentinel_master_status", **status) == 0
-        assert value(text, "redis_sentinel_master_ok_slaves", master_name="ghost", master_address=f"{HOST}:{ghost}") == 0
+        assert (
+            value(text, "redis_sentinel_master_ok_slaves", master_name="ghost", master_address=f"{HOST}:{ghost}") == 0
+        )
         assert value(text, "redis_sentinel_master_status", master_name=MASTER, master_status="ok") == 1
         others = {k: v for k, v in collector_success(text).items() if k != "sentinel"}
         assert all(v == 1 for v in others.values()), others
         assert "ghost" in ours.log() and "sentinel" in ours.log()
     finally:
         s.sentinel_cmd("REMOVE", "ghost")
-    text = until("success again once the ghost is removed", lambda: (lambda t: t if collector_success(t)["sentinel"] == 1
-                                                                     else None)(get_ok(ours)))
+    text = until(
+        "success again once the ghost is removed",
+        lambda: (lambda t: t if collector_success(t)["sentinel"] == 1 else None)(get_ok(ours)),
+    )
     assert {d["master_name"] for d in series(text, "redis_sentinel_master_status")} == {MASTER}
     ours.stop()
     # logged once, not at every scrape
@@ -266,8 +283,16 @@ def test_failover(sentinel_setup, tmp_path):
     ours = start_redis_exporter(tmp_path, f"--redis.addr=redis://{HOST}:{s.sentinel.port}")
     try:
         before = get_ok(ours)
-        assert value(before, "redis_sentinel_master_status", master_name=MASTER,
-                     master_address=f"{HOST}:{s.primary.port}", master_status="ok") == 1
+        assert (
+            value(
+                before,
+                "redis_sentinel_master_status",
+                master_name=MASTER,
+                master_address=f"{HOST}:{s.primary.port}",
+                master_status="ok",
+            )
+            == 1
+        )
         assert s.sentinel_cmd("FAILOVER", MASTER) in ("OK", True)
         until("the sentinel names the replica as master", lambda: s.master_port() == s.replica.port)
         new = {"master_name": MASTER, "master_address": f"{HOST}:{s.replica.port}"}
@@ -276,8 +301,13 @@ def test_failover(sentinel_setup, tmp_path):
             text = get_ok(ours)
             ok = [d for d in series(text, "redis_sentinel_master_status") if d == {**new, "master_status": "ok"}]
             # success 1 too: right after the switch the sentinel's link to the new master is being made
-            return text if ok and value(text, "redis_sentinel_master_ok_slaves", **new) == 1 \
-                and collector_success(text)["sentinel"] == 1 else None
+            return (
+                text
+                if ok
+                and value(text, "redis_sentinel_master_ok_slaves", **new) == 1
+                and collector_success(text)["sentinel"] == 1
+                else None
+            )
 
         text = until("the exporter shows the new master with the old primary as its replica", settled)
         assert value(text, "redis_sentinel_master_status", **new, master_status="ok") == 1

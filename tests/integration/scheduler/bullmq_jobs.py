@@ -36,8 +36,15 @@ async def process(job, token):
     return {"schedule": "ok", "constraintViolations": job.data.get("violations", [])}
 
 
-async def run_jobs(url: str, queue: str, jobs: list[Job], job_opts: dict | None = None, concurrency: int = 2,
-                   timeout: float = 60.0, prefix: str = "bull") -> None:
+async def run_jobs(
+    url: str,
+    queue: str,
+    jobs: list[Job],
+    job_opts: dict | None = None,
+    concurrency: int = 2,
+    timeout: float = 60.0,
+    prefix: str = "bull",
+) -> None:
     """Add ``jobs`` to ``queue`` and work them with one worker until each has finished."""
     from bullmq import Queue, Worker
 
@@ -50,8 +57,9 @@ async def run_jobs(url: str, queue: str, jobs: list[Job], job_opts: dict | None 
         if len(done) >= len(jobs):
             finished.set()
 
-    worker = Worker(queue, process, {"connection": url, "concurrency": concurrency, "prefix": prefix,
-                                     "name": f"test-{queue}"})
+    worker = Worker(
+        queue, process, {"connection": url, "concurrency": concurrency, "prefix": prefix, "name": f"test-{queue}"}
+    )
     worker.on("completed", on_finished)
     worker.on("failed", on_finished)
     try:
@@ -63,8 +71,9 @@ async def run_jobs(url: str, queue: str, jobs: list[Job], job_opts: dict | None 
         await q.close()
 
 
-async def add_jobs(url: str, queue: str, jobs: list[Job], job_opts: list[dict] | None = None,
-                   prefix: str = "bull") -> None:
+async def add_jobs(
+    url: str, queue: str, jobs: list[Job], job_opts: list[dict] | None = None, prefix: str = "bull"
+) -> None:
     from bullmq import Queue
 
     q = Queue(queue, {"connection": url, "prefix": prefix})
@@ -91,8 +100,7 @@ async def _sleepy_worker(url: str, queue: str, lock_ms: int) -> None:
     async def slow(job, token):
         await asyncio.sleep(120)
 
-    Worker(queue, slow, {"connection": url, "name": "stall-me", "lockDuration": lock_ms,
-                         "stalledInterval": 600_000})
+    Worker(queue, slow, {"connection": url, "name": "stall-me", "lockDuration": lock_ms, "stalledInterval": 600_000})
     await asyncio.sleep(120)
 
 

@@ -6,10 +6,20 @@ import time
 
 from celery import Celery
 
-app = Celery("flextime-test", broker=os.environ.get("CELERY_TEST_REDIS", "redis://127.0.0.1:6379/0"),
-             backend=os.environ.get("CELERY_TEST_REDIS", "redis://127.0.0.1:6379/0"))
-app.conf.update(result_extended=True, task_serializer="json", result_serializer="json", accept_content=["json"],
-                worker_send_task_events=False, task_send_sent_event=False, broker_connection_retry_on_startup=True)
+app = Celery(
+    "flextime-test",
+    broker=os.environ.get("CELERY_TEST_REDIS", "redis://127.0.0.1:6379/0"),
+    backend=os.environ.get("CELERY_TEST_REDIS", "redis://127.0.0.1:6379/0"),
+)
+app.conf.update(
+    result_extended=True,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    worker_send_task_events=False,
+    task_send_sent_event=False,
+    broker_connection_retry_on_startup=True,
+)
 
 
 @app.task(name="flextime.generate")

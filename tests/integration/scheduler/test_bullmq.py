@@ -34,8 +34,12 @@ JOBS = [
     *[Job("hockey", 16, 0.4, fail=True) for _ in range(2)],
     Job(None, 4, 0.3, violations=[VENUE]),  # no sport in its data: counted under sport="unknown"
 ]
-COUNTER_PREFIXES = ("schedule_generation_", "constraint_violations_total", "scheduler_queue_jobs_completed_total",
-                    "scheduler_queue_jobs_failed_total")
+COUNTER_PREFIXES = (
+    "schedule_generation_",
+    "constraint_violations_total",
+    "scheduler_queue_jobs_completed_total",
+    "scheduler_queue_jobs_failed_total",
+)
 
 
 def counters(text: str, queue_label: str | None = None) -> dict:
@@ -73,8 +77,10 @@ def worked(queue_redis, tmp_path_factory):
     url = queue_redis.url
     keep, remove = f"sched-keep-{RUN}", f"sched-remove-{RUN}"
     tmp = tmp_path_factory.mktemp("bullmq")
-    exps = {name: start_scheduler(tmp, f"--redis.addr={url}", f"--bullmq.queue={queue}")
-            for name, queue in (("keep20", keep), ("keep1", keep), ("remove20", remove), ("remove1", remove))}
+    exps = {
+        name: start_scheduler(tmp, f"--redis.addr={url}", f"--bullmq.queue={queue}")
+        for name, queue in (("keep20", keep), ("keep1", keep), ("remove20", remove), ("remove1", remove))
+    }
     scrapes = {"keep20": 0, "remove20": 0}
     stop = threading.Event()
 
@@ -90,16 +96,24 @@ def worked(queue_redis, tmp_path_factory):
     t.start()
 
     async def both():
-        await asyncio.gather(run_jobs(url, keep, JOBS),
-                             run_jobs(url, remove, JOBS, {"removeOnComplete": True, "removeOnFail": True}))
+        await asyncio.gather(
+            run_jobs(url, keep, JOBS), run_jobs(url, remove, JOBS, {"removeOnComplete": True, "removeOnFail": True})
+        )
 
     try:
         asyncio.run(both())
         t.join(30)
         run_seconds = time.monotonic() - started
         final = {name: _scrape(exp) for name, exp in exps.items()}
-        yield {"final": final, "scrapes": scrapes, "run_seconds": run_seconds, "keep": keep, "remove": remove,
-               "exps": exps, "url": url}
+        yield {
+            "final": final,
+            "scrapes": scrapes,
+            "run_seconds": run_seconds,
+            "keep": keep,
+            "remove": remove,
+            "exps": exps,
+            "url": url,
+        }
     finally:
         stop.set()
         for exp in exps.values():
@@ -109,8 +123,11 @@ def worked(queue_redis, tmp_path_factory):
 def test_histogram_failures_and_violations_match_what_the_workers_did(worked):
     text = worked["final"]["keep20"]
     h = "schedule_generation_duration_seconds"
-    soccer, basketball, unknown = ({"sport": "soccer", "team_count": "12"}, {"sport": "basketball", "team_count": "8"},
-                                   {"sport": "unknown", "team_count": "4"})
+    soccer, basketball, unknown = (
+        {"sport": "soccer", "team_count": "12"},
+        {"sport": "basketball", "team_count": "8"},
+        {"sport": "unknown", "team_count": "4"},
+    )
     assert value(text, h + "_count", **soccer) == 4
     assert value(text, h + "_bucket", le="1", **soccer) == 4
     assert value(text, h + "_count", **basketball) == 2
@@ -191,17 +208,27 @@ def test_state_gauges_oldest_age_overdue_and_paused(queue_redis, tmp_path):
         time.sleep(1.5)
         text = _scrape(exp)
         age = time.time() - added
-        jobs_of = {s: value(text, "scheduler_queue_jobs", queue=idle, state=s)
-                   for s in ("waiting", "prioritized", "delayed", "active", "completed", "failed", "paused")}
-        assert jobs_of == {"waiting": 3, "prioritized": 1, "delayed": 1, "active": 0, "completed": 0,
-                           "failed": 0, "paused": 0}
+        jobs_of = {
+            s: value(text, "scheduler_queue_jobs", queue=idle, state=s)
+            for s in ("waiting", "prioritized", "delayed", "active", "completed", "failed", "paused")
+        }
+        assert jobs_of == {
+            "waiting": 3,
+            "prioritized": 1,
+            "delayed": 1,
+            "active": 0,
+            "completed": 0,
+            "failed": 0,
+            "paused": 0,
+        }
         oldest = value(text, "scheduler_queue_oldest_waiting_job_age_seconds", queue=idle)
         assert 1.4 <= oldest <= age + 0.1
         assert value(text, "scheduler_queue_overdue_jobs", queue=idle) == 1  # nobody promoted the delayed job
         assert value(text, "scheduler_queue_paused", queue=idle) == 0
         assert value(text, "scheduler_queue_paused", queue=paused) == 1
-        held = (value(text, "scheduler_queue_jobs", queue=paused, state="paused")
-                + value(text, "scheduler_queue_jobs", queue=paused, state="waiting"))
+        held = value(text, "scheduler_queue_jobs", queue=paused, state="paused") + value(
+            text, "scheduler_queue_jobs", queue=paused, state="waiting"
+        )
         assert held == 2
         assert value(text, "scheduler_queue_workers", queue=idle) == 0
         assert value(text, "active_scheduling_sessions") == 0
@@ -213,8 +240,11 @@ def test_workers_active_jobs_and_a_stalled_job_of_a_killed_worker(queue_redis, t
     url = queue_redis.url
     queue = f"sched-stall-{RUN}"
     exp = start_scheduler(tmp_path, f"--redis.addr={url}", f"--bullmq.queue={queue}")
-    worker = subprocess.Popen([sys.executable, str(HERE / "bullmq_jobs.py"), url, queue, "1000"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, str(HERE / "bullmq_jobs.py"), url, queue, "1000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     try:
         asyncio.run(add_jobs(url, queue, [Job("cricket", 10, 1)]))
         deadline = time.monotonic() + 20
@@ -246,13 +276,34 @@ def test_the_exporter_only_reads(queue_redis, worked, tmp_path):
     admin = queue_redis.client()
     password = "reader-" + secrets.token_hex(8)
     user = f"sched-reader-{RUN}"
-    admin.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~*", "resetchannels", "-@all",
-                          "+@read", "+@connection", "+multi", "+exec", "+client|list", "+client|setname",
-                          "-@write", "-@scripting", "-@dangerous", "+client|list")
+    admin.execute_command(
+        "ACL",
+        "SETUSER",
+        user,
+        "on",
+        f">{password}",
+        "~*",
+        "resetchannels",
+        "-@all",
+        "+@read",
+        "+@connection",
+        "+multi",
+        "+exec",
+        "+client|list",
+        "+client|setname",
+        "-@write",
+        "-@scripting",
+        "-@dangerous",
+        "+client|list",
+    )
     admin.execute_command("ACL", "LOG", "RESET")
-    exp = start_scheduler(tmp_path, f"--redis.addr=redis://{user}:{password}@{queue_redis.address}",
-                          f"--bullmq.queue={worked['keep']}", f"--bullmq.queue={worked['remove']}",
-                          "--bullmq.discover")
+    exp = start_scheduler(
+        tmp_path,
+        f"--redis.addr=redis://{user}:{password}@{queue_redis.address}",
+        f"--bullmq.queue={worked['keep']}",
+        f"--bullmq.queue={worked['remove']}",
+        "--bullmq.discover",
+    )
     try:
         for _ in range(3):
             text = _scrape(exp)
@@ -286,12 +337,12 @@ def test_redis_stopped_then_started_again(tmp_path):
     from redis_tests.conftest import _cleanup as redis_cleanup
 
     binary = debian_redis_binary()
-    server = _new_server(f"sched-fault-{RUN}", "master", binary, *_binary_version(binary),
-                         CANARY_PREFIX + secrets.token_hex(8))
+    server = _new_server(
+        f"sched-fault-{RUN}", "master", binary, *_binary_version(binary), CANARY_PREFIX + secrets.token_hex(8)
+    )
     server.start()
     queue = f"sched-fault-{RUN}"
-    exp = start_scheduler(tmp_path, f"--redis.addr={server.url}", f"--bullmq.queue={queue}",
-                          "--connection-timeout=1")
+    exp = start_scheduler(tmp_path, f"--redis.addr={server.url}", f"--bullmq.queue={queue}", "--connection-timeout=1")
     try:
         asyncio.run(run_jobs(server.url, queue, [Job("soccer", 6, 0.05)] * 2))
         text = _scrape(exp)
@@ -319,8 +370,10 @@ def test_redis_stopped_then_started_again(tmp_path):
 
 
 # the seed's application alerts (shared/reference/seed-alerts/application.yml), verbatim
-SEED = {"ScheduleGenerationFailure": "increase(schedule_generation_failures_total[5m]) > 0",
-        "ConstraintViolationSpike": "rate(constraint_violations_total[5m]) > 10"}
+SEED = {
+    "ScheduleGenerationFailure": "increase(schedule_generation_failures_total[5m]) > 0",
+    "ConstraintViolationSpike": "rate(constraint_violations_total[5m]) > 10",
+}
 
 
 def test_seed_alert_expressions_on_our_metrics(queue_redis, tmp_path):
@@ -338,12 +391,19 @@ def test_seed_alert_expressions_on_our_metrics(queue_redis, tmp_path):
         prom = Prometheus(tmp_path, {"scheduler": [f"127.0.0.1:{exp.port}"]})
         asyncio.run(run_jobs(url, queue, [Job("hockey", 10, 0.05, violations=[travel])]))
         prom.wait("count_over_time(constraint_violations_total[1m])", lambda r: r and float(r[0]["value"][1]) >= 2)
-        prom.wait("count_over_time(schedule_generation_failures_total{sport=\"hockey\"}[1m])",
-             lambda r: r and float(r[0]["value"][1]) >= 2)
+        prom.wait(
+            'count_over_time(schedule_generation_failures_total{sport="hockey"}[1m])',
+            lambda r: r and float(r[0]["value"][1]) >= 2,
+        )
         assert prom.query(SEED["ScheduleGenerationFailure"]) == []
         assert prom.query(SEED["ConstraintViolationSpike"]) == []
-        asyncio.run(run_jobs(url, queue, [Job("hockey", 10, 0.05, fail=True)] * 2
-                             + [Job("hockey", 10, 0.05, violations=[travel] * 4000)]))
+        asyncio.run(
+            run_jobs(
+                url,
+                queue,
+                [Job("hockey", 10, 0.05, fail=True)] * 2 + [Job("hockey", 10, 0.05, violations=[travel] * 4000)],
+            )
+        )
         # fired, with the extrapolated increase of both failures (a scrape may fall between them)
         fired = prom.wait(SEED["ScheduleGenerationFailure"], lambda r: bool(r) and float(r[0]["value"][1]) >= 2)
         assert [r["metric"]["sport"] for r in fired] == ["hockey"]
@@ -374,8 +434,11 @@ def test_job_data_labels_are_bounded(queue_redis, tmp_path):
                 break
             time.sleep(0.2)
         assert done == len(jobs)
-        sports = {dict(labels)["sport"] for (name, labels) in samples(text)
-                  if name == "schedule_generation_duration_seconds_count"}
+        sports = {
+            dict(labels)["sport"]
+            for (name, labels) in samples(text)
+            if name == "schedule_generation_duration_seconds_count"
+        }
         assert OVERFLOW in sports and len(sports) <= MAX_DISTINCT_LABEL_VALUES + 1
         assert max(len(s) for s in sports) <= 64
         assert value(text, "scheduler_job_label_overflow_total", label="sport") == 21
@@ -396,8 +459,9 @@ def test_a_key_of_the_wrong_type_fails_only_its_queue(queue_redis, tmp_path):
         r.set(f"bull:{bad}:wait", "notalist")
         r.delete(f"bull:{bad_events}:events")
         r.set(f"bull:{bad_events}:events", "notastream")
-    exp = start_scheduler(tmp_path, f"--redis.addr={queue_redis.url}",
-                          *(f"--bullmq.queue={q}" for q in (good, bad, bad_events)))
+    exp = start_scheduler(
+        tmp_path, f"--redis.addr={queue_redis.url}", *(f"--bullmq.queue={q}" for q in (good, bad, bad_events))
+    )
     try:
         for _ in range(3):
             text = _scrape(exp)

@@ -63,8 +63,10 @@ def test_celery_queue_lengths_reserved_and_finished_tasks_counted_once(celery_en
     stop = threading.Event()
     scrapes = []
     try:
-        results = [tasks.generate.apply_async(({"sport": "soccer", "teamCount": 10},), {"sleep": 0.1}, queue=q)
-                   for _ in range(3)]
+        results = [
+            tasks.generate.apply_async(({"sport": "soccer", "teamCount": 10},), {"sleep": 0.1}, queue=q)
+            for _ in range(3)
+        ]
         results.append(tasks.generate.apply_async(({"sport": "hockey", "teamCount": 8},), {"fail": True}, queue=q))
         results.append(tasks.flaky.apply_async(({"sport": "soccer", "teamCount": 10},), queue=q))
         text = _scrape(many)
@@ -79,10 +81,30 @@ def test_celery_queue_lengths_reserved_and_finished_tasks_counted_once(celery_en
         t = threading.Thread(target=scraper)
         t.start()
         env = {**os.environ, "CELERY_TEST_REDIS": url, "PYTHONPATH": str(HERE)}
-        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "-P", "solo",
-                                   "-Q", q, "--without-heartbeat", "--without-gossip", "--without-mingle",
-                                   "-n", f"w-{RUN}@localhost", "--loglevel=WARNING"],
-                                  cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "celery_tasks",
+                "worker",
+                "-P",
+                "solo",
+                "-Q",
+                q,
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"w-{RUN}@localhost",
+                "--loglevel=WARNING",
+            ],
+            cwd=HERE,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         for r in results:
             try:
                 r.get(timeout=60, propagate=False)
@@ -106,8 +128,11 @@ def test_celery_queue_lengths_reserved_and_finished_tasks_counted_once(celery_en
             assert value(t_, "constraint_violations_total", constraint_type="travel", severity="soft") == 3
             assert value(t_, "scheduler_queue_jobs", backend="celery", queue=q, state="waiting") == 0
             # no task events: no run or wait time (docs/scheduler.md, "Celery")
-            assert not [k for k in samples(t_) if k[0].startswith("scheduler_queue_job_duration_seconds")
-                        and ("backend", "celery") in k[1]]
+            assert not [
+                k
+                for k in samples(t_)
+                if k[0].startswith("scheduler_queue_job_duration_seconds") and ("backend", "celery") in k[1]
+            ]
         assert len(scrapes) >= 5
         assert value(text, "scheduler_up", backend="celery") == 1
         assert value(text, "scheduler_scrape_collector_success", collector="celery") == 1
@@ -133,10 +158,31 @@ def test_celery_reserved_tasks_are_the_unacked_ones(celery_env, tmp_path):
     try:
         for _ in range(3):
             tasks.generate.apply_async(({"sport": "golf"},), {"sleep": 20}, queue=q)
-        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "-P", "solo",
-                                   "-Q", q, "--without-heartbeat", "--without-gossip", "--without-mingle",
-                                   "--prefetch-multiplier=4", "-n", f"r-{RUN}@localhost", "--loglevel=WARNING"],
-                                  cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "celery_tasks",
+                "worker",
+                "-P",
+                "solo",
+                "-Q",
+                q,
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "--prefetch-multiplier=4",
+                "-n",
+                f"r-{RUN}@localhost",
+                "--loglevel=WARNING",
+            ],
+            cwd=HERE,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         # the solo pool takes one task at a time: it is unacknowledged (kombu's "unacked" hash) while it runs
         text = _until(exp, lambda t: value(t, "scheduler_queue_jobs", backend="celery", queue=q, state="reserved") == 1)
         assert value(text, "scheduler_queue_jobs", backend="celery", queue=q, state="waiting") == 2

@@ -51,23 +51,35 @@ def test_several_backends_and_a_custom_contract_in_one_exporter(queue_redis, que
 
     bull_queue, rq_queue, db = f"cfg-bull-{RUN}", f"cfg-rq-{RUN}", f"sched_cfg_{RUN}"
     queue_pg.psql(f"CREATE DATABASE {db}")
-    queue_pg.psql("CREATE TABLE jobs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL, "
-                  "status text NOT NULL, data jsonb, result jsonb, created_at timestamptz NOT NULL DEFAULT now(), "
-                  "started_at timestamptz, finished_at timestamptz);\n"
-                  "GRANT SELECT ON jobs TO exporter;\n"
-                  "INSERT INTO jobs (queue, status, data) VALUES ('nightly', 'queued', '{\"league\": \"mlb\"}');",
-                  dbname=db)
+    queue_pg.psql(
+        "CREATE TABLE jobs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL, "
+        "status text NOT NULL, data jsonb, result jsonb, created_at timestamptz NOT NULL DEFAULT now(), "
+        "started_at timestamptz, finished_at timestamptz);\n"
+        "GRANT SELECT ON jobs TO exporter;\n"
+        "INSERT INTO jobs (queue, status, data) VALUES ('nightly', 'queued', '{\"league\": \"mlb\"}');",
+        dbname=db,
+    )
     dsn = queue_pg.exporter_dsn.rsplit("/", 1)[0] + "/" + db
     config = {
         "backends": [
             {"type": "bullmq", "name": "bull-main", "redis": queue_redis.url, "queues": [bull_queue]},
             {"type": "rq", "name": "rq-main", "redis": queue_redis.url, "queues": [rq_queue]},
-            {"type": "sql", "name": "sql-main", "dsn": dsn, "table": "jobs", "columns": {"state": "status"},
-             "states": {"queued": "waiting", "running": "active", "done": "completed", "error": "failed"}},
+            {
+                "type": "sql",
+                "name": "sql-main",
+                "dsn": dsn,
+                "table": "jobs",
+                "columns": {"state": "status"},
+                "states": {"queued": "waiting", "running": "active", "done": "completed", "error": "failed"},
+            },
         ],
-        "job_contract": {"sport": "data.league", "team_count": "data.size",
-                         "constraint_violations": "result.issues", "violation_type": "kind",
-                         "violation_severity": "level"},
+        "job_contract": {
+            "sport": "data.league",
+            "team_count": "data.size",
+            "constraint_violations": "result.issues",
+            "violation_type": "kind",
+            "violation_severity": "level",
+        },
         "connection_pool": {"dsn": queue_pg.exporter_dsn, "application_name": f"flextime-api-{RUN}"},
     }
     path = tmp_path / "scheduler.yml"
@@ -104,14 +116,18 @@ def test_only_the_configured_backend_kinds_run(queue_redis, tmp_path):
     collector success series that would always be 1, or 0 and page someone); asked for by
     name, one still runs."""
     exp = start_scheduler(tmp_path, f"--redis.addr={queue_redis.url}", f"--bullmq.queue=cfg-only-{RUN}")
-    asked = start_scheduler(tmp_path, f"--redis.addr={queue_redis.url}", f"--bullmq.queue=cfg-only-{RUN}",
-                            "--collector.rq")
+    asked = start_scheduler(
+        tmp_path, f"--redis.addr={queue_redis.url}", f"--bullmq.queue=cfg-only-{RUN}", "--collector.rq"
+    )
     try:
         from conftest import samples
 
         def collectors(text):
-            return {dict(labels)["collector"] for (name, labels) in samples(text)
-                    if name == "scheduler_scrape_collector_success"}
+            return {
+                dict(labels)["collector"]
+                for (name, labels) in samples(text)
+                if name == "scheduler_scrape_collector_success"
+            }
 
         assert collectors(exp.get("/metrics").text) == {"bullmq"}
         assert collectors(asked.get("/metrics").text) == {"bullmq", "rq"}

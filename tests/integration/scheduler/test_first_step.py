@@ -47,8 +47,12 @@ def test_read_only_acl_user_as_documented(queue_redis, tmp_path):
             assert SimpleWorker([queue], connection=conn).work(burst=True)
         finally:
             conn.close()
-        exp = start_scheduler(tmp_path, f"--redis.addr=redis://{user}:{password}@{queue_redis.address}",
-                              f"--bullmq.queue={bull_q}", f"--rq.queue={rq_q}")
+        exp = start_scheduler(
+            tmp_path,
+            f"--redis.addr=redis://{user}:{password}@{queue_redis.address}",
+            f"--bullmq.queue={bull_q}",
+            f"--rq.queue={rq_q}",
+        )
         try:
             for _ in range(2):
                 text = exp.get().text
@@ -58,8 +62,11 @@ def test_read_only_acl_user_as_documented(queue_redis, tmp_path):
             exp.stop()
         ups = [v for (name, _), v in samples(text).items() if name == "scheduler_up"]
         assert ups and all(v == 1 for v in ups), text
-        success = {dict(labels)["collector"]: v for (name, labels), v in samples(text).items()
-                   if name == "scheduler_scrape_collector_success"}
+        success = {
+            dict(labels)["collector"]: v
+            for (name, labels), v in samples(text).items()
+            if name == "scheduler_scrape_collector_success"
+        }
         assert success.get("bullmq") == 1 and success.get("rq") == 1, success
         assert value(text, "scheduler_queue_workers", queue=bull_q) == 0  # CLIENT LIST allowed: the gauge is there
         assert value(text, "scheduler_queue_jobs", queue=rq_q, state="finished") == 1

@@ -40,8 +40,10 @@ class App:
         self.server = server
         self.dsn = server.superuser_dsn
         self.conns: list[psycopg.Connection] = []
-        server.psql("CREATE TABLE IF NOT EXISTS pool_lock (id int PRIMARY KEY, v int); "
-                    "INSERT INTO pool_lock VALUES (1, 0) ON CONFLICT DO NOTHING")
+        server.psql(
+            "CREATE TABLE IF NOT EXISTS pool_lock (id int PRIMARY KEY, v int); "
+            "INSERT INTO pool_lock VALUES (1, 0) ON CONFLICT DO NOTHING"
+        )
 
     def connect(self, autocommit: bool = True) -> psycopg.Connection:
         conn = psycopg.connect(self.dsn, autocommit=autocommit, application_name=APP, connect_timeout=5)
@@ -108,8 +110,11 @@ def test_pool_states_and_the_seed_alert(stack, app, queue_pg):
         conn = app.connect()
         _send(conn, "UPDATE pool_lock SET v = v + 1 WHERE id = 1")  # waits for the holder's row lock
         blocked.append(conn)
-    _wait_for(queue_pg, f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{APP}' "
-                        "AND wait_event_type = 'Lock'", "6")
+    _wait_for(
+        queue_pg,
+        f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{APP}' AND wait_event_type = 'Lock'",
+        "6",
+    )
     # idle in transaction holds its connection: it is active, not idle
     assert _until(exp, {"active": 3, "idle": 2, "waiting": 6}) == {"active": 3, "idle": 2, "waiting": 6}
     result = prom.wait(SEED_EXPR, lambda r: len(r) == 1)

@@ -39,8 +39,9 @@ def _check(exp, present: str, typo: str, later):
 def test_bullmq_queue_that_does_not_exist(queue_redis, tmp_path):
     present, typo = f"exists-bull-{RUN}", f"exsits-bull-{RUN}"
     asyncio.run(add_jobs(queue_redis.url, present, [Job("soccer", 4, 0.1)]))
-    exp = start_scheduler(tmp_path, f"--redis.addr={queue_redis.url}", f"--bullmq.queue={present}",
-                          f"--bullmq.queue={typo}")
+    exp = start_scheduler(
+        tmp_path, f"--redis.addr={queue_redis.url}", f"--bullmq.queue={present}", f"--bullmq.queue={typo}"
+    )
     try:
         _check(exp, present, typo, lambda: asyncio.run(add_jobs(queue_redis.url, typo, [Job("soccer", 4, 0.1)])))
     finally:
@@ -52,11 +53,16 @@ def test_rq_queue_that_does_not_exist(queue_redis, tmp_path):
     conn = redis.Redis(host=queue_redis.host, port=queue_redis.port, password=queue_redis.password)
     try:
         rq.Queue(present, connection=conn).enqueue(generate, {"sport": "football", "teamCount": 4})
-        exp = start_scheduler(tmp_path, f"--redis.addr={queue_redis.url}", f"--rq.queue={present}",
-                              f"--rq.queue={typo}")
+        exp = start_scheduler(
+            tmp_path, f"--redis.addr={queue_redis.url}", f"--rq.queue={present}", f"--rq.queue={typo}"
+        )
         try:
-            _check(exp, present, typo,
-                   lambda: rq.Queue(typo, connection=conn).enqueue(generate, {"sport": "football", "teamCount": 4}))
+            _check(
+                exp,
+                present,
+                typo,
+                lambda: rq.Queue(typo, connection=conn).enqueue(generate, {"sport": "football", "teamCount": 4}),
+            )
         finally:
             exp.stop()
     finally:

@@ -31,8 +31,16 @@ def queue_series(text: str, queue: str) -> dict:
     """The new per-queue histograms and the retry counter of ``queue`` (queue label dropped)."""
     out = {}
     for (name, labels), v in samples(text).items():
-        if name.startswith(("scheduler_queue_job_wait_seconds", "scheduler_queue_job_duration_seconds",
-                            "scheduler_queue_jobs_retried_total")) and dict(labels).get("queue") == queue:
+        if (
+            name.startswith(
+                (
+                    "scheduler_queue_job_wait_seconds",
+                    "scheduler_queue_job_duration_seconds",
+                    "scheduler_queue_jobs_retried_total",
+                )
+            )
+            and dict(labels).get("queue") == queue
+        ):
             out[(name, tuple(kv for kv in labels if kv[0] != "queue"))] = v
     return out
 
@@ -70,8 +78,7 @@ async def _work(url: str, queue: str, opts: dict) -> None:
             for _ in range(4):
                 await q.add("long", {"sport": "soccer", "seconds": 1.6}, dict(opts))
             for _ in range(3):
-                await q.add("retried", {"sport": "soccer", "seconds": 0.35, "failTimes": 2},
-                            {**opts, "attempts": 3})
+                await q.add("retried", {"sport": "soccer", "seconds": 0.35, "failTimes": 2}, {**opts, "attempts": 3})
             await asyncio.wait_for(finished.wait(), 60)
         finally:
             await worker.close()
@@ -84,9 +91,11 @@ def bull(queue_redis, tmp_path_factory):
     url = queue_redis.url
     keep, remove = f"qt-keep-{RUN}", f"qt-remove-{RUN}"
     tmp = tmp_path_factory.mktemp("qt")
-    exps = {"keep20": start_scheduler(tmp, f"--redis.addr={url}", f"--bullmq.queue={keep}"),
-            "remove20": start_scheduler(tmp, f"--redis.addr={url}", f"--bullmq.queue={remove}"),
-            "remove1": start_scheduler(tmp, f"--redis.addr={url}", f"--bullmq.queue={remove}")}
+    exps = {
+        "keep20": start_scheduler(tmp, f"--redis.addr={url}", f"--bullmq.queue={keep}"),
+        "remove20": start_scheduler(tmp, f"--redis.addr={url}", f"--bullmq.queue={remove}"),
+        "remove1": start_scheduler(tmp, f"--redis.addr={url}", f"--bullmq.queue={remove}"),
+    }
     scrapes = {"keep20": 0, "remove20": 0}
     stop = threading.Event()
 
@@ -101,8 +110,7 @@ def bull(queue_redis, tmp_path_factory):
     t.start()
 
     async def both():
-        await asyncio.gather(_work(url, keep, {}), _work(url, remove, {"removeOnComplete": True,
-                                                                       "removeOnFail": True}))
+        await asyncio.gather(_work(url, keep, {}), _work(url, remove, {"removeOnComplete": True, "removeOnFail": True}))
 
     try:
         asyncio.run(both())
@@ -237,8 +245,11 @@ def test_job_names_are_bounded(queue_redis, tmp_path):
             if value(text, "scheduler_queue_jobs_completed_total", queue=q) == n + 1 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        names = {dict(labels)["job_name"] for (name, labels) in samples(text)
-                 if name == "scheduler_queue_job_duration_seconds_count"}
+        names = {
+            dict(labels)["job_name"]
+            for (name, labels) in samples(text)
+            if name == "scheduler_queue_job_duration_seconds_count"
+        }
         assert OVERFLOW in names and len(names) <= MAX_DISTINCT_LABEL_VALUES + 1
         assert max(len(s) for s in names) <= 64
         assert value(text, "scheduler_job_label_overflow_total", label="job_name") == 21
@@ -301,10 +312,16 @@ def test_redis_password_file_is_read_again_when_it_changes(queue_redis, tmp_path
     pw = tmp_path / "redis-password"
     pw.write_text("wrong-" + secrets.token_hex(4) + "\n")
     config = tmp_path / "sched.yml"
-    config.write_text(f"backends:\n  - type: rq\n    name: rq-file\n    redis: redis://{queue_redis.address}\n"
-                      f"    queues: [{q}]\n")
-    exp = start_scheduler(tmp_path, f"--redis.addr=redis://{queue_redis.address}", f"--redis.password-file={pw}",
-                          f"--bullmq.queue={q}", f"--config.file={config}")
+    config.write_text(
+        f"backends:\n  - type: rq\n    name: rq-file\n    redis: redis://{queue_redis.address}\n    queues: [{q}]\n"
+    )
+    exp = start_scheduler(
+        tmp_path,
+        f"--redis.addr=redis://{queue_redis.address}",
+        f"--redis.password-file={pw}",
+        f"--bullmq.queue={q}",
+        f"--config.file={config}",
+    )
     try:
         text = _scrape(exp)
         assert value(text, "scheduler_up", backend="bullmq") == 0
@@ -324,9 +341,20 @@ def test_a_missing_password_file_is_a_start_up_error(queue_redis, tmp_path):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "exporters", "scheduler", f"--redis.addr={queue_redis.url}",
-                          "--bullmq.queue=x", f"--redis.password-file={tmp_path}/nope"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exporters",
+            "scheduler",
+            f"--redis.addr={queue_redis.url}",
+            "--bullmq.queue=x",
+            f"--redis.password-file={tmp_path}/nope",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert "password file" in out.stderr and "nope" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 

@@ -22,8 +22,11 @@ EVERY_MS = 2000
 
 def maybe(text: str, name: str, **labels) -> float | None:
     """The sample ``name{labels}``, or None when the scrape does not have it."""
-    found = [v for (n, labels_), v in samples(text).items()
-             if n == name and all(dict(labels_).get(k) == w for k, w in labels.items())]
+    found = [
+        v
+        for (n, labels_), v in samples(text).items()
+        if n == name and all(dict(labels_).get(k) == w for k, w in labels.items())
+    ]
     assert len(found) <= 1
     return found[0] if found else None
 
@@ -68,9 +71,11 @@ def test_job_schedulers_last_next_interval_and_overdue_when_the_worker_stops(que
     other = f"rec-other-{RUN}"
     exp = start_scheduler(tmp_path, f"--redis.addr={url}", f"--bullmq.queue={q}", f"--bullmq.queue={other}")
     config = tmp_path / "prometheus.yml"
-    config.write_text("global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
-                      f"rule_files: [{str(RULES)!r}]\n"
-                      f"scrape_configs:\n  - job_name: scheduler\n    static_configs: [{{targets: ['127.0.0.1:{exp.port}']}}]\n")
+    config.write_text(
+        "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: [{str(RULES)!r}]\n"
+        f"scrape_configs:\n  - job_name: scheduler\n    static_configs: [{{targets: ['127.0.0.1:{exp.port}']}}]\n"
+    )
     prom = None
     try:
         prom = Prometheus.with_config(tmp_path / "prom", config)
@@ -79,8 +84,7 @@ def test_job_schedulers_last_next_interval_and_overdue_when_the_worker_stops(que
         deadline = time.monotonic() + 10
         while True:  # the events of the last run are read at the next scrape
             text = _scrape(exp)
-            last = maybe(text, "scheduler_recurring_job_last_run_timestamp_seconds", queue=q,
-                         recurring_job="every-2s")
+            last = maybe(text, "scheduler_recurring_job_last_run_timestamp_seconds", queue=q, recurring_job="every-2s")
             if last is not None or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
@@ -132,8 +136,10 @@ def test_a_pattern_that_does_not_parse_is_logged_once_and_costs_only_its_interva
         for _ in range(3):
             text = _scrape(exp)
             assert value(text, "scheduler_scrape_collector_success", collector="bullmq") == 1
-            assert value(text, "scheduler_recurring_job_next_run_timestamp_seconds", queue=q,
-                         recurring_job="hourly") is not None
+            assert (
+                value(text, "scheduler_recurring_job_next_run_timestamp_seconds", queue=q, recurring_job="hourly")
+                is not None
+            )
             assert maybe(text, "scheduler_recurring_job_interval_seconds", queue=q, recurring_job="hourly") is None
             assert value(text, "scheduler_recurring_job_overdue", queue=q, recurring_job="hourly") == 0
             assert value(text, "scheduler_recurring_job_interval_seconds", queue=good, recurring_job="hourly") == 3600
@@ -162,18 +168,25 @@ def test_rq_scheduler_periodic_job_last_next_and_overdue_without_the_scheduler(q
     try:
         from datetime import datetime, timezone
 
-        job = scheduler.schedule(datetime.now(timezone.utc), generate, args=[{"sport": "golf"}], interval=2,
-                                 queue_name=q)
+        job = scheduler.schedule(
+            datetime.now(timezone.utc), generate, args=[{"sport": "golf"}], interval=2, queue_name=q
+        )
         scheduler.enqueue_jobs()  # what `rqscheduler` does each poll: enqueue the due job, schedule the next
         SimpleWorker([rq.Queue(q, connection=conn)], connection=conn).work(burst=True)
         ran = time.time()
         text = _scrape(exp)
         name = job.id
         assert value(text, "scheduler_recurring_job_interval_seconds", backend="rq", queue=q, recurring_job=name) == 2
-        assert ran - 5 <= value(text, "scheduler_recurring_job_last_run_timestamp_seconds", backend="rq", queue=q,
-                                recurring_job=name) <= ran + 0.5
-        nxt = value(text, "scheduler_recurring_job_next_run_timestamp_seconds", backend="rq", queue=q,
-                    recurring_job=name)
+        assert (
+            ran - 5
+            <= value(
+                text, "scheduler_recurring_job_last_run_timestamp_seconds", backend="rq", queue=q, recurring_job=name
+            )
+            <= ran + 0.5
+        )
+        nxt = value(
+            text, "scheduler_recurring_job_next_run_timestamp_seconds", backend="rq", queue=q, recurring_job=name
+        )
         assert ran - 1 <= nxt <= ran + 3
         deadline = time.monotonic() + 8
         while value(_scrape(exp), "scheduler_recurring_job_overdue", backend="rq", queue=q, recurring_job=name) != 1:

@@ -50,8 +50,15 @@ def readonly_url(queue_redis):
     """An ACL user that may read everything but not write or run scripts."""
     user, password = "rq-readonly", CANARY_PREFIX + secrets.token_hex(8)
     admin = queue_redis.client()
-    admin.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"], channels=["*"],
-                      commands=["+@all", "-@write", "-@scripting"], reset=True)
+    admin.acl_setuser(
+        user,
+        enabled=True,
+        passwords=[f"+{password}"],
+        keys=["*"],
+        channels=["*"],
+        commands=["+@all", "-@write", "-@scripting"],
+        reset=True,
+    )
     admin.acl_log_reset()
     yield f"redis://{user}:{password}@{queue_redis.address}", user
     admin.acl_deluser(user)
@@ -87,8 +94,7 @@ def test_rq_counters_gauges_and_exactly_once(queue_redis, readonly_url, tmp_path
         assert value(first, "scheduler_queue_jobs", backend="rq", queue=q, state="finished") == 1
 
         for sport, teams, sleep, fail, violations in JOBS:
-            queue.enqueue(generate, {"sport": sport, "teamCount": teams}, sleep=sleep, fail=fail,
-                          violations=violations)
+            queue.enqueue(generate, {"sport": sport, "teamCount": teams}, sleep=sleep, fail=fail, violations=violations)
         queue.enqueue(generate, "not-a-dict", sleep=0.1)  # data without the contract's fields
         queue.enqueue(generate, {"sport": "football", "when": datetime.datetime(2024, 1, 1)}, sleep=0.1)  # a global
         for _ in range(3):
@@ -138,11 +144,17 @@ def test_rq_counters_gauges_and_exactly_once(queue_redis, readonly_url, tmp_path
         once.stop()
 
     def counters(text):
-        keep = ("schedule_generation", "constraint_violations_total", "scheduler_queue_jobs_completed_total",
-                "scheduler_queue_jobs_failed_total", "scheduler_jobs_undecodable_total")
+        keep = (
+            "schedule_generation",
+            "constraint_violations_total",
+            "scheduler_queue_jobs_completed_total",
+            "scheduler_queue_jobs_failed_total",
+            "scheduler_jobs_undecodable_total",
+        )
         return {k: v for k, v in samples(text).items() if k[0].startswith(keep)}
 
     c = counters(final_many)
+
     # scraped 20+ times or once: the same counters, except the hockey jobs whose results expired
     # and were cleaned up before `once` ever read them
     def main_queue(cs):
@@ -173,8 +185,7 @@ def test_rq_counters_gauges_and_exactly_once(queue_redis, readonly_url, tmp_path
         assert value(t, "schedule_generation_duration_seconds_count", **lab) == len(sleeps)
         total = value(t, "schedule_generation_duration_seconds_sum", **lab)
         assert sum(sleeps) - 0.01 <= total <= sum(sleeps) + 0.15 * len(sleeps), (lab, total)
-        assert value(t, "schedule_generation_duration_seconds_bucket", le="1", **lab) == \
-            sum(1 for s in sleeps if s < 1)
+        assert value(t, "schedule_generation_duration_seconds_bucket", le="1", **lab) == sum(1 for s in sleeps if s < 1)
         assert value(t, "schedule_generation_duration_seconds_bucket", le="5", **lab) == len(sleeps)
     assert value(t, "scheduler_jobs_undecodable_total", backend="rq", queue=q, part="data") == 1
     # gauges after the run

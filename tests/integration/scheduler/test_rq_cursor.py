@@ -24,9 +24,13 @@ from .conftest import start_scheduler
 from .rq_cursor_jobs import quick
 from .rq_worker import SimpleWorker
 
-COUNTERS = ("schedule_generation_duration_seconds_count", "schedule_generation_failures_total",
-            "constraint_violations_total", "scheduler_queue_jobs_completed_total",
-            "scheduler_queue_jobs_failed_total")
+COUNTERS = (
+    "schedule_generation_duration_seconds_count",
+    "schedule_generation_failures_total",
+    "constraint_violations_total",
+    "scheduler_queue_jobs_completed_total",
+    "scheduler_queue_jobs_failed_total",
+)
 GAPS = "scheduler_queue_history_gaps_total"
 SHORT_SCORE = 60  # registry scores less than this ahead of now: short-TTL entries, not the default 500
 
@@ -74,7 +78,9 @@ def _counters(text) -> dict:
 
 def _opt(text, name, **labels) -> float:
     """A sample's value, 0 when the series is not shown (yet)."""
-    found = [v for (n, l), v in samples(text).items() if n == name and all(dict(l).get(k) == w for k, w in labels.items())]
+    found = [
+        v for (n, l), v in samples(text).items() if n == name and all(dict(l).get(k) == w for k, w in labels.items())
+    ]
     assert len(found) <= 1
     return found[0] if found else 0.0
 
@@ -136,11 +142,17 @@ def _assert_counts(text, q, jobs, what):
     completed, failed, durations, violations = _expected(jobs)
     assert value(text, "scheduler_queue_jobs_completed_total", backend="rq", queue=q) == completed, what
     assert value(text, "scheduler_queue_jobs_failed_total", backend="rq", queue=q) == failed, what
-    got = {(dict(l)["sport"], dict(l)["team_count"]): v for (n, l), v in samples(text).items()
-           if n == "schedule_generation_duration_seconds_count"}
+    got = {
+        (dict(l)["sport"], dict(l)["team_count"]): v
+        for (n, l), v in samples(text).items()
+        if n == "schedule_generation_duration_seconds_count"
+    }
     assert got == dict(durations), what
-    got_v = {(dict(l)["constraint_type"], dict(l)["severity"]): v for (n, l), v in samples(text).items()
-             if n == "constraint_violations_total"}
+    got_v = {
+        (dict(l)["constraint_type"], dict(l)["severity"]): v
+        for (n, l), v in samples(text).items()
+        if n == "constraint_violations_total"
+    }
     assert {k: v for k, v in got_v.items() if v} == dict(violations), what
     fails = Counter(s for s, _, kw in jobs if kw.get("fail"))
     for sport, n in fails.items():
@@ -184,12 +196,17 @@ def test_rq_several_ttl_classes_in_one_registry(queue_redis, tmp_path):
     queue = rq.Queue(q, connection=conn)
     many, once = _start_pair(tmp_path, queue_redis, q)
     bursts = [
-        [("a30", 4, dict(result_ttl=30, violations=HARD))] * 4 + [("a500", 6, {})] * 3
+        [("a30", 4, dict(result_ttl=30, violations=HARD))] * 4
+        + [("a500", 6, {})] * 3
         + [("afail", 6, dict(fail=True))] * 2,
-        [("a200", 8, dict(result_ttl=200, violations=SOFT))] * 3 + [("a30", 4, dict(result_ttl=30))] * 3
-        + [("afail100", 8, dict(fail=True, failure_ttl=100))] * 2 + [("a500", 6, dict(violations=HARD))] * 2,
-        [("a200", 8, dict(result_ttl=200, sleep=0.05))] * 3 + [("a30", 4, dict(result_ttl=30))] * 2
-        + [("afail100", 8, dict(fail=True, failure_ttl=100))] + [("a500", 6, {})] * 2
+        [("a200", 8, dict(result_ttl=200, violations=SOFT))] * 3
+        + [("a30", 4, dict(result_ttl=30))] * 3
+        + [("afail100", 8, dict(fail=True, failure_ttl=100))] * 2
+        + [("a500", 6, dict(violations=HARD))] * 2,
+        [("a200", 8, dict(result_ttl=200, sleep=0.05))] * 3
+        + [("a30", 4, dict(result_ttl=30))] * 2
+        + [("afail100", 8, dict(fail=True, failure_ttl=100))]
+        + [("a500", 6, {})] * 2
         + [("a77", 2, dict(result_ttl=77))] * 2,
     ]
     try:
@@ -221,11 +238,15 @@ def test_rq_several_ttl_classes_in_one_registry(queue_redis, tmp_path):
         prev = c
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rq.py consume(): a TTL class is discovered only through SCAN_CHUNK (64) entries per scrape "
-    "(round 1's 'scan' from now upward and the first read's 'sample' of the 64 highest "
-    "scores); with >64 entries on both sides the exporter scraped once misses the "
-    "4 TTL-200 jobs (140 of 144); they are counted only from its 2nd scrape"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "rq.py consume(): a TTL class is discovered only through SCAN_CHUNK (64) entries per scrape "
+        "(round 1's 'scan' from now upward and the first read's 'sample' of the 64 highest "
+        "scores); with >64 entries on both sides the exporter scraped once misses the "
+        "4 TTL-200 jobs (140 of 144); they are counted only from its 2nd scrape"
+    ),
+)
 def test_rq_new_ttl_behind_more_than_a_scan_chunk(queue_redis, tmp_path):
     """(a) A TTL never seen (200 s) whose entries sit behind more than SCAN_CHUNK (64) entries of
     other classes on both sides: 70 jobs of result_ttl 30 below them, 70 of the default 500
@@ -234,8 +255,7 @@ def test_rq_new_ttl_behind_more_than_a_scan_chunk(queue_redis, tmp_path):
     q = "rqc-scan-" + secrets.token_hex(4)
     queue = rq.Queue(q, connection=conn)
     many, once = _start_pair(tmp_path, queue_redis, q)
-    jobs = ([("s30", 2, dict(result_ttl=30))] * 70 + [("s500", 2, {})] * 70
-            + [("s200", 2, dict(result_ttl=200))] * 4)
+    jobs = [("s30", 2, dict(result_ttl=30))] * 70 + [("s500", 2, {})] * 70 + [("s200", 2, dict(result_ttl=200))] * 4
     try:
         _scrape(many)
         with Scraper(many):
@@ -265,7 +285,8 @@ def test_rq_ttl_minus_one_plus_inf_members(queue_redis, tmp_path):
     many, once = _start_pair(tmp_path, queue_redis, q)
     bursts = [
         [("inf", 4, dict(result_ttl=-1, violations=HARD))] * 3 + [("dflt", 4, {})] * 2,
-        [("inf", 4, dict(result_ttl=-1, sleep=0.05))] * 2 + [("dflt", 4, dict(fail=True))]
+        [("inf", 4, dict(result_ttl=-1, sleep=0.05))] * 2
+        + [("dflt", 4, dict(fail=True))]
         + [("infail", 4, dict(fail=True, failure_ttl=-1))] * 2,
         [("inf", 6, dict(result_ttl=-1, violations=SOFT))] * 4 + [("infail", 4, dict(fail=True, failure_ttl=-1))],
     ]
@@ -290,10 +311,14 @@ def test_rq_ttl_minus_one_plus_inf_members(queue_redis, tmp_path):
     assert not any(dict(k[1]).get("sport") == "early" for k in samples(final_many))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rq.py consume(): kept-forever members are re-read only when their ZCOUNT changes; a delete plus a new "
-    "TTL -1 job between two scrapes keeps the count, so the new job is not counted (3, not 4) "
-    "until the count changes again"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "rq.py consume(): kept-forever members are re-read only when their ZCOUNT changes; a delete plus a new "
+        "TTL -1 job between two scrapes keeps the count, so the new job is not counted (3, not 4) "
+        "until the count changes again"
+    ),
+)
 def test_rq_ttl_minus_one_same_count_after_a_delete(queue_redis, tmp_path):
     """(b) Between two scrapes one counted TTL -1 job is deleted (job.delete(), as users do with
     results kept forever) and a new one finishes: the number of +inf members is unchanged. The new
@@ -346,8 +371,11 @@ def test_rq_gap_when_ttl_shorter_than_scrape_interval(queue_redis, tmp_path, int
         _enqueue(queue, [("g1", 2, dict(result_ttl=1))] * 3 + [("gd", 2, dict(violations=HARD))] * 2)
         assert _work(conn, q)
         # RQ's cleanup drops entries scored up to the current second: wait past the TTL-1 ones
-        short = [score for _, score in conn.zrange(f"rq:finished:{q}", 0, -1, withscores=True)
-                 if score < time.time() + SHORT_SCORE]
+        short = [
+            score
+            for _, score in conn.zrange(f"rq:finished:{q}", 0, -1, withscores=True)
+            if score < time.time() + SHORT_SCORE
+        ]
         time.sleep(max(0.0, 1.8 - (time.monotonic() - t0), max(short, default=0.0) + 1.05 - time.time()))
         assert _clean_registries(conn, q) is False  # nothing to do; runs RQ's registry cleanup
         assert conn.zcount(f"rq:finished:{q}", "-inf", "+inf") == 2  # only the default-TTL ones

@@ -59,8 +59,10 @@ class Job:
     late: bool = False  # commit 2.5 s after setting finished_at (a transaction that commits late)
 
     def data(self) -> dict:
-        d = {"teamCount": self.teams, "_test": {"seconds": self.seconds, "fail": self.fail,
-                                                "violations": self.violations, "late": self.late}}
+        d = {
+            "teamCount": self.teams,
+            "_test": {"seconds": self.seconds, "fail": self.fail, "violations": self.violations, "late": self.late},
+        }
         if self.sport is not None:
             d["sport"] = self.sport
         return d
@@ -73,8 +75,13 @@ JOBS = [
     *[Job("hockey", 16, 0.4, fail=True) for _ in range(2)],
     Job(None, 4, 0.1, violations=[VENUE]),  # no sport: counted under sport="unknown"
 ]
-COUNTER_PREFIXES = ("schedule_generation_", "constraint_violations_total", "scheduler_queue_jobs_completed_total",
-                    "scheduler_queue_jobs_failed_total", "scheduler_jobs_")
+COUNTER_PREFIXES = (
+    "schedule_generation_",
+    "constraint_violations_total",
+    "scheduler_queue_jobs_completed_total",
+    "scheduler_queue_jobs_failed_total",
+    "scheduler_jobs_",
+)
 
 
 def counters(text: str) -> dict:
@@ -106,7 +113,8 @@ def work(dsn: str, queue: str, stop: threading.Event) -> None:
                 "UPDATE scheduler_jobs SET state = 'active', started_at = clock_timestamp(), "
                 "heartbeat_at = clock_timestamp() WHERE id = (SELECT id FROM scheduler_jobs WHERE queue = %s "
                 "AND state = 'waiting' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, data",
-                (queue,)).fetchone()
+                (queue,),
+            ).fetchone()
             if row is None:
                 return
             job_id, data = row
@@ -114,8 +122,10 @@ def work(dsn: str, queue: str, stop: threading.Event) -> None:
             time.sleep(spec["seconds"])
             state = "failed" if spec["fail"] else "completed"
             result = None if spec["fail"] else json.dumps({"constraintViolations": spec["violations"]})
-            finish = ("UPDATE scheduler_jobs SET state = %s, result = %s::jsonb, finished_at = clock_timestamp() "
-                      "WHERE id = %s")
+            finish = (
+                "UPDATE scheduler_jobs SET state = %s, result = %s::jsonb, finished_at = clock_timestamp() "
+                "WHERE id = %s"
+            )
             if spec["late"]:
                 with conn.transaction():
                     conn.execute(finish, (state, result, job_id))
@@ -129,8 +139,9 @@ def jobdb(queue_pg):
     queue_pg.psql(f"CREATE DATABASE {DB}")
     queue_pg.psql(SCHEMA, dbname=DB)
     yield queue_pg
-    queue_pg.psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{DB}'; "
-                  f"DROP DATABASE IF EXISTS {DB}")
+    queue_pg.psql(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{DB}'; DROP DATABASE IF EXISTS {DB}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -139,16 +150,19 @@ def worked(jobdb, tmp_path_factory):
     0.2 s during the run, ``once`` only at the end. Then a backlog queue that nobody works."""
     tmp = tmp_path_factory.mktemp("sql")
     sql_backend = {"type": "sql", "name": "jobs", "dsn": db_dsn(jobdb) + "?sslmode=disable"}
-    often = start_scheduler(tmp, "--config.file", config(tmp, "often.yml", [{**sql_backend,
-                                                                              "queues": [WORKED, BACKLOG]}]))
+    often = start_scheduler(
+        tmp, "--config.file", config(tmp, "often.yml", [{**sql_backend, "queues": [WORKED, BACKLOG]}])
+    )
     once = start_scheduler(tmp, "--config.file", config(tmp, "once.yml", [sql_backend]))  # every queue
     super_dsn = db_dsn(jobdb, superuser=True)
     try:
         scrape(often)
         with psycopg.connect(super_dsn, autocommit=True) as conn:
             with conn.cursor() as cur:
-                cur.executemany("INSERT INTO scheduler_jobs (queue, state, data) VALUES (%s, 'waiting', %s)",
-                                [(WORKED, json.dumps(j.data())) for j in JOBS])
+                cur.executemany(
+                    "INSERT INTO scheduler_jobs (queue, state, data) VALUES (%s, 'waiting', %s)",
+                    [(WORKED, json.dumps(j.data())) for j in JOBS],
+                )
         stop = threading.Event()
         workers = [threading.Thread(target=work, args=(super_dsn, WORKED, stop), daemon=True) for _ in range(3)]
         for w in workers:
@@ -174,11 +188,15 @@ def worked(jobdb, tmp_path_factory):
                 "(%(q)s, 'delayed', '{}', now(), now() - interval '5 s', NULL, NULL),"
                 "(%(q)s, 'delayed', '{}', now(), now() + interval '1 h', NULL, NULL),"
                 "(%(q)s, 'active', '{}', now(), NULL, now() - interval '20 min', now() - interval '10 min'),"
-                "(%(q)s, 'active', '{}', now(), NULL, now() - interval '20 min', now())", {"q": BACKLOG})
+                "(%(q)s, 'active', '{}', now(), NULL, now() - interval '20 min', now())",
+                {"q": BACKLOG},
+            )
             truth = conn.execute(
                 "SELECT data->>'sport', data->>'teamCount', state, "
                 "extract(epoch FROM finished_at - started_at)::float8, (data->'_test'->>'seconds')::float8 "
-                "FROM scheduler_jobs WHERE queue = %s ORDER BY id", (WORKED,)).fetchall()
+                "FROM scheduler_jobs WHERE queue = %s ORDER BY id",
+                (WORKED,),
+            ).fetchall()
         yield {"often": often, "once": once, "truth": truth, "often_text": scrape(often), "once_text": scrape(once)}
     finally:
         often.stop()
@@ -217,9 +235,14 @@ def test_wait_and_run_time_per_queue(worked, jobdb):
     """Wait (created, or due, to started) and run time of each finished row, per queue; a table has no
     job name column, so job_name is 'unknown'."""
     with psycopg.connect(db_dsn(jobdb, superuser=True), autocommit=True) as conn:
-        waits = [w for (w,) in conn.execute(
-            "SELECT extract(epoch FROM started_at - GREATEST(created_at, run_at))::float8 FROM scheduler_jobs "
-            "WHERE queue = %s", (WORKED,)).fetchall()]
+        waits = [
+            w
+            for (w,) in conn.execute(
+                "SELECT extract(epoch FROM started_at - GREATEST(created_at, run_at))::float8 FROM scheduler_jobs "
+                "WHERE queue = %s",
+                (WORKED,),
+            ).fetchall()
+        ]
     for text in (worked["often_text"], worked["once_text"]):
         at = {"backend": "jobs", "queue": WORKED}
         assert value(text, "scheduler_queue_job_wait_seconds_count", **at) == len(JOBS)
@@ -283,20 +306,38 @@ GRANT SELECT ON ops.flex_jobs TO exporter;
 
 def test_custom_table_and_columns(jobdb, tmp_path):
     jobdb.psql(CUSTOM, dbname=DB)
-    backend = {"type": "sql", "name": "ops", "dsn": db_dsn(jobdb), "table": "ops.flex_jobs",
-               "columns": {"id": "job_id", "queue": "lane", "state": "status", "data": "payload",
-                           "result": "output", "created_at": "enqueued", "started_at": "began",
-                           "finished_at": "ended", "run_at": "due"},  # no heartbeat column: began is used
-               "states": {"queued": "waiting", "running": "active", "later": "delayed", "done": "completed",
-                          "error": "failed"},
-               "stalled_after": 60}
+    backend = {
+        "type": "sql",
+        "name": "ops",
+        "dsn": db_dsn(jobdb),
+        "table": "ops.flex_jobs",
+        "columns": {
+            "id": "job_id",
+            "queue": "lane",
+            "state": "status",
+            "data": "payload",
+            "result": "output",
+            "created_at": "enqueued",
+            "started_at": "began",
+            "finished_at": "ended",
+            "run_at": "due",
+        },  # no heartbeat column: began is used
+        "states": {
+            "queued": "waiting",
+            "running": "active",
+            "later": "delayed",
+            "done": "completed",
+            "error": "failed",
+        },
+        "stalled_after": 60,
+    }
     exp = start_scheduler(tmp_path, "--config.file", config(tmp_path, "ops.yml", [backend]))
     try:
         scrape(exp)
         jobdb.psql(
             "INSERT INTO ops.flex_jobs (lane, status, payload, output, began, ended, due, enqueued) VALUES "
             "('lane-a', 'done', '{\"sport\": \"rugby\", \"teamCount\": 6}', "
-            "  '{\"constraintViolations\": [{\"type\": \"travel\", \"severity\": \"soft\"}]}', "
+            '  \'{"constraintViolations": [{"type": "travel", "severity": "soft"}]}\', '
             "  now() - interval '2 s', now(), NULL, now() - interval '3 s'),"
             "('lane-a', 'done', '{\"sport\": \"rugby\", \"teamCount\": 6}', '{}', "
             "  now() - interval '7 s', now(), NULL, now() - interval '8 s'),"
@@ -304,7 +345,9 @@ def test_custom_table_and_columns(jobdb, tmp_path):
             "('lane-a', 'error', '{\"sport\": \"rugby\"}', NULL, now() - interval '1 s', now(), NULL, now()),"
             "('lane-a', 'queued', '{}', NULL, NULL, NULL, NULL, now() - interval '30 s'),"
             "('lane-a', 'running', '{}', NULL, now() - interval '10 min', NULL, NULL, now()),"
-            "('lane-a', 'later', '{}', NULL, NULL, NULL, now() - interval '1 s', now())", dbname=DB)
+            "('lane-a', 'later', '{}', NULL, NULL, NULL, now() - interval '1 s', now())",
+            dbname=DB,
+        )
         text = scrape(exp)
         at = {"sport": "rugby", "team_count": "6"}
         assert value(text, "schedule_generation_duration_seconds_count", **at) == 2
@@ -331,11 +374,19 @@ def test_custom_table_and_columns(jobdb, tmp_path):
 
 def test_missing_table_or_column(jobdb, tmp_path):
     good = {"type": "sql", "name": "good", "dsn": db_dsn(jobdb), "queues": [BACKLOG]}
-    exp = start_scheduler(tmp_path, "--config.file", config(tmp_path, "bad.yml", [
-        good,
-        {"type": "sql", "name": "notable", "dsn": db_dsn(jobdb), "table": "no_such_jobs"},
-        {"type": "sql", "name": "nocolumn", "dsn": db_dsn(jobdb), "columns": {"finished_at": "done_at"}},
-    ]))
+    exp = start_scheduler(
+        tmp_path,
+        "--config.file",
+        config(
+            tmp_path,
+            "bad.yml",
+            [
+                good,
+                {"type": "sql", "name": "notable", "dsn": db_dsn(jobdb), "table": "no_such_jobs"},
+                {"type": "sql", "name": "nocolumn", "dsn": db_dsn(jobdb), "columns": {"finished_at": "done_at"}},
+            ],
+        ),
+    )
     try:
         for _ in range(3):
             text = scrape(exp)
@@ -420,12 +471,25 @@ def test_unreachable_then_back_counts_once(jobdb, tmp_path):
     proxy = Proxy(jobdb.port)
     proxy.start()
     dsn = db_dsn(jobdb).replace(f":{jobdb.port}/", f":{proxy.port}/")
-    exp = start_scheduler(tmp_path, "--connection-timeout", "2", "--config.file", config(tmp_path, "outage.yml", [
-        {"type": "sql", "name": "via-proxy", "dsn": dsn, "queues": [queue]},
-        {"type": "sql", "name": "closed-port", "dsn": db_dsn(jobdb).replace(f":{jobdb.port}/", ":1/")}]))
-    insert = ("INSERT INTO scheduler_jobs (queue, state, data, started_at, finished_at) "
-              "SELECT '{q}', 'completed', '{{\"sport\": \"outage\", \"teamCount\": 2}}', now() - interval '0.5 s', "
-              "now() FROM generate_series(1, {n})")
+    exp = start_scheduler(
+        tmp_path,
+        "--connection-timeout",
+        "2",
+        "--config.file",
+        config(
+            tmp_path,
+            "outage.yml",
+            [
+                {"type": "sql", "name": "via-proxy", "dsn": dsn, "queues": [queue]},
+                {"type": "sql", "name": "closed-port", "dsn": db_dsn(jobdb).replace(f":{jobdb.port}/", ":1/")},
+            ],
+        ),
+    )
+    insert = (
+        "INSERT INTO scheduler_jobs (queue, state, data, started_at, finished_at) "
+        "SELECT '{q}', 'completed', '{{\"sport\": \"outage\", \"teamCount\": 2}}', now() - interval '0.5 s', "
+        "now() FROM generate_series(1, {n})"
+    )
     try:
         jobdb.psql(insert.format(q=queue, n=3), dbname=DB)
         text = scrape(exp)
@@ -460,8 +524,15 @@ def test_batches_late_commits_and_index_use(jobdb):
 
     queue = f"batch-{RUN}"
     super_dsn = db_dsn(jobdb, superuser=True)
-    cfg = BackendConfig("sql", "inproc", dsn=db_dsn(jobdb), table="scheduler_jobs", queues=(queue,),
-                        columns=dict(DEFAULT_SQL_COLUMNS), states=dict(DEFAULT_SQL_STATES))
+    cfg = BackendConfig(
+        "sql",
+        "inproc",
+        dsn=db_dsn(jobdb),
+        table="scheduler_jobs",
+        queues=(queue,),
+        columns=dict(DEFAULT_SQL_COLUMNS),
+        states=dict(DEFAULT_SQL_STATES),
+    )
     ledger = Ledger(JobContract())
 
     def done() -> int:
@@ -471,8 +542,10 @@ def test_batches_late_commits_and_index_use(jobdb):
         reader = SQLReader(cfg, ledger, timeout=5, started_at=time.time() - 1)
         reader.BATCH = 10
         try:
-            insert = ("INSERT INTO scheduler_jobs (queue, state, data, started_at, finished_at) SELECT %s, "
-                      "'completed', '{}', clock_timestamp(), clock_timestamp() FROM generate_series(1, %s)")
+            insert = (
+                "INSERT INTO scheduler_jobs (queue, state, data, started_at, finished_at) SELECT %s, "
+                "'completed', '{}', clock_timestamp(), clock_timestamp() FROM generate_series(1, %s)"
+            )
             with psycopg.connect(super_dsn, autocommit=True) as conn:
                 conn.execute(insert, (queue, 25))
             counts = []
@@ -495,10 +568,12 @@ def test_batches_late_commits_and_index_use(jobdb):
             assert done() == 30
             # the consume query walks the index: no scan of the whole history
             with psycopg.connect(super_dsn, autocommit=True) as conn:
-                conn.execute("INSERT INTO scheduler_jobs (queue, state, data, created_at, started_at, finished_at) "
-                             "SELECT 'history', CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END, '{}', "
-                             "now() - interval '2 days', now() - interval '2 days', now() - interval '1 day' "
-                             "FROM generate_series(1, 50000) g")
+                conn.execute(
+                    "INSERT INTO scheduler_jobs (queue, state, data, created_at, started_at, finished_at) "
+                    "SELECT 'history', CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END, '{}', "
+                    "now() - interval '2 days', now() - interval '2 days', now() - interval '1 day' "
+                    "FROM generate_series(1, 50000) g"
+                )
                 conn.execute("ANALYZE scheduler_jobs")
                 await reader.read()
                 query, params = reader.consume_query()

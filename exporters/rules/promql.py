@@ -18,6 +18,7 @@ _IDENT_START = re.compile(r"[A-Za-z_:]")
 _IDENT_CHARS = re.compile(r"[A-Za-z0-9_:]*")
 METRIC_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 _NAME_ALTERNATION = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*(?:\|[A-Za-z_:][A-Za-z0-9_:]*)*")
+DIGITS = "0123456789"
 _NUMBER = re.compile(r"[0-9.](?:[eE][+-][0-9]|[0-9A-Za-z_.])*")  # numbers, hex, durations (1h30m)
 # Grafana template variables: $var, ${var}, ${var:format}, [[var]], [[var:format]]
 _VAR = re.compile(r"\$\{[^}]*\}|\$[A-Za-z0-9_]+|\[\[[A-Za-z0-9_.]+(?::[A-Za-z0-9_]+)?\]\]")
@@ -84,7 +85,7 @@ def tokenize(expr: str) -> list[Token]:
                 raise PromQLError("unterminated string", i)
             out.append(Token("str", expr[i : j + 1], i))
             i = j + 1
-        elif c.isdigit() or (c == "." and i + 1 < n and expr[i + 1].isdigit()):
+        elif c in DIGITS or (c == "." and i + 1 < n and expr[i + 1] in DIGITS):  # not str.isdigit: '²' is one
             m = _NUMBER.match(expr, i)
             out.append(Token("num", m.group(), i))
             i = m.end()

@@ -53,7 +53,7 @@ def test_one_error_prefix_everywhere(args, prefix):
         (["nod"], "Did you mean 'node'?"),
         (["rules", "chek"], "Did you mean 'check'?"),
         (["node", "--web.listen-adress=:1"], "Did you mean '--web.listen-address'?"),
-        (["node", "--colector.cpu"], "Did you mean '--collector.arp', '--collector.cpu' or '--no-collector.cpu'?"),
+        (["node", "--colector.cpu"], "Did you mean '--collector.cpu', '--collector.cpufreq' or '--no-collector.cpu'?"),
     ],
 )
 def test_one_did_you_mean_format(args, hint):

@@ -110,6 +110,12 @@ def test_replica_lag_is_zero_caught_up_grows_while_paused_and_recovers(on_replic
     # a replayed commit first: before any, pg_last_xact_replay_timestamp() is NULL and the lag 0
     primary.psql("CREATE TABLE IF NOT EXISTS lag_probe (id int); INSERT INTO lag_probe VALUES (0)", dbname="app1")
     replica.wait_caught_up()
+    # replayed, not only received: until the replica replays a commit, pg_last_xact_replay_timestamp()
+    # is NULL and the lag stays 0 whatever is paused below
+    deadline = time.monotonic() + 60
+    while replica.psql("SELECT pg_last_xact_replay_timestamp() IS NOT NULL") != "t":
+        assert time.monotonic() < deadline, "the replica never replayed the probe's commit"
+        time.sleep(0.2)
     text = wait_for(on_replica, lambda t: lags(t) == [0, 0])
     assert value(text, "pg_replication_is_replica") == 1
     assert lags(text) == [0, 0]

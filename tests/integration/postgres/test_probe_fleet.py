@@ -86,7 +86,7 @@ def test_probes_of_one_server_share_cluster_reads_and_a_bounded_set_of_connectio
         watcher.join(5)
     assert [r.status for r in results] == [200] * len(threads)
     assert all(value(r.text, "pg_up") == 1 for r in results), [l for l in exp.log().splitlines() if "ERROR" in l][:5]
-    assert 1 <= peak[0] <= 2
+    assert peak[0] <= 2  # the bound (a fast machine may finish the probes between two samples)
     assert pg_primary.connections_from(app) <= 2
     assert exp.log().count("cluster-wide read of settings on") == 1
     assert pg_primary.exporter_password not in exp.log()

@@ -44,15 +44,19 @@ probe:
 
 
 class ConnectionCounter:
-    """A TCP listener on a loopback port that counts the connections made to it: proof that a
-    refused probe never even connects."""
+    """A listener that counts the connections made to it: proof that a refused probe never even
+    connects. A TCP port on loopback by default, or ``unix_path``: a Unix socket."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+    def __init__(self, unix_path: str | None = None) -> None:
+        if unix_path is None:
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
+        else:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.bind(unix_path)
         self.sock.listen(8)
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
         self.accepted = 0
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -247,36 +251,6 @@ def test_bad_config_file_is_one_line_exit_2(tmp_path, config, needle):
     assert len(lines) == 1 and needle in lines[0] and str(path) in lines[0], proc.stderr
 
 
-class UnixListener:
-    """A Unix-socket listener at ``<directory>/.s.PGSQL.<port>`` (where libpq looks when ``host`` is a
-    directory) that counts connections: whoever listens there would receive the auth module's password."""
-
-    def __init__(self, directory: str, port: int = 5432) -> None:
-        os.makedirs(directory, exist_ok=True)
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.bind(os.path.join(directory, f".s.PGSQL.{port}"))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.accepted = 0
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            self.accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.thread.join(2)
-        self.sock.close()
-
-
 def test_a_host_glob_never_matches_a_socket_path(exporter_factory, pg_primary, tmp_path):
     """'*.corp.test:5432' allows host names under corp.test; a target whose host is a directory named
     like one (key=value or %2F-escaped URI form) is a Unix socket, and no host glob may let it through:
@@ -285,7 +259,9 @@ def test_a_host_glob_never_matches_a_socket_path(exporter_factory, pg_primary, t
 
     base = tempfile.mkdtemp(prefix="pgsock-", dir="/tmp")  # short: a socket path has ~108 bytes
     evil = os.path.join(base, "x", "evil.corp.test")
-    listener = UnixListener(evil)
+    os.makedirs(evil)
+    # where libpq looks when host is a directory: whoever listens there would get the auth module's password
+    listener = ConnectionCounter(os.path.join(evil, ".s.PGSQL.5432"))
     try:
         config = write_config(tmp_path, pg_primary, ["*.corp.test:5432", "*:*"])
         exp = exporter_factory(

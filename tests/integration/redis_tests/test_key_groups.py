@@ -105,7 +105,7 @@ def test_key_groups_like_redis_exporter_169(tmp_path, server, grouped, max_group
         go.stop()
         ours.stop()
     assert value(our_text, "redis_scrape_collector_success", collector="key_groups") == 1
-    # every database: the same groups, counts, bytes and distinct counts (the seed keys of db0, db1
+    # every database: the same groups, counts, bytes and distinct counts (the keys seeded into db0, db1
     # and db5 are 'unclassified'), 0 distinct groups for the empty databases
     assert group_samples(our_text) == group_samples(go_text)
     counts = in_db(our_text, "redis_key_group_count")

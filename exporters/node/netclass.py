@@ -26,7 +26,7 @@ import re
 
 from ..core.collector import Flag
 from ..core.metrics import MetricDef, counter, gauge
-from .registry import HostCollector, compile_filter, node_collectors
+from .registry import HostCollector, compile_filter, node_collectors, read_bytes
 
 DEFAULT_IGNORED_DEVICES = "^$"
 
@@ -117,8 +117,7 @@ def read_attribute(path: str) -> str | None:
     """The trimmed text of one attribute file, None when the interface does not
     have a value now (see SKIP_ERRNOS). Other errors propagate."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(_READ_MAX)
+        data = read_bytes(path, _READ_MAX)
     except OSError as exc:
         if exc.errno in SKIP_ERRNOS:
             return None

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 
-from .registry import compile_filter
+from .registry import compile_filter, read_bytes
 
 _INT = re.compile(r"[+-]?[0-9]+")
 _LEGACY_OCTAL = re.compile(r"[+-]?0(?:_?[0-7])+")
@@ -47,8 +47,7 @@ def valid_utf8(data: bytes) -> str:
 
 def read_trimmed(path: str) -> str:
     """The whole file with surrounding whitespace removed (as Go's os.ReadFile + TrimSpace)."""
-    with open(path, "rb") as f:
-        return valid_utf8(f.read(1 << 20)).strip()
+    return valid_utf8(read_bytes(path, 1 << 20)).strip()
 
 
 def go_int(text: str, base: int = 10) -> int | None:

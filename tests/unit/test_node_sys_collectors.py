@@ -6,7 +6,6 @@ the expected values are what Debian's node_exporter 1.5.0 printed on that VM."""
 
 from __future__ import annotations
 
-import builtins
 import ctypes
 import errno
 import os
@@ -176,14 +175,14 @@ def test_pressure_collector_without_psi_fails_clearly(tmp_path):
 
 def test_pressure_collector_psi_disabled_on_command_line(tmp_path, monkeypatch):
     roots = psi_tree(tmp_path)
-    real_open = builtins.open
+    real_open = os.open
 
-    def fake_open(path, *args, **kw):  # psi=0: the files exist, reading answers EOPNOTSUPP
+    def fake_open(path, *args, **kw):  # psi=0: the files exist, reading them answers EOPNOTSUPP
         if str(path).startswith(str(roots["proc"] / "pressure")):
             raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP), str(path))
         return real_open(path, *args, **kw)
 
-    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(os, "open", fake_open)
     with pytest.raises(PSIUnavailable, match="psi=1"):
         run(PressureCollector(settings(roots)))
 
@@ -350,14 +349,14 @@ def netclass_tree(tmp_path, monkeypatch):
             einval.add(str(net / "ifb1" / name))
     write(net / "bonding_masters", "\n")  # a regular file: not an interface
 
-    real_open = builtins.open
+    real_open = os.open
 
     def fake_open(path, *args, **kw):
         if str(path) in einval:
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), str(path))
         return real_open(path, *args, **kw)
 
-    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(os, "open", fake_open)
     return roots
 
 
@@ -472,14 +471,14 @@ def test_netclass_flags(tmp_path, monkeypatch):
 def test_netclass_other_read_errors_fail(tmp_path, monkeypatch):
     roots = netclass_tree(tmp_path, monkeypatch)
     bad = str(roots["sys"] / "class" / "net" / "eth0" / "mtu")
-    patched_open = builtins.open
+    patched_open = os.open
 
     def eio_open(path, *args, **kw):
         if str(path) == bad:
             raise OSError(errno.EIO, os.strerror(errno.EIO), bad)
         return patched_open(path, *args, **kw)
 
-    monkeypatch.setattr(builtins, "open", eio_open)
+    monkeypatch.setattr(os, "open", eio_open)
     with pytest.raises(OSError) as info:
         run(NetclassCollector(settings(roots)))
     assert info.value.errno == errno.EIO

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import redis
+import yaml
 
 from conftest import Prometheus, samples, value
 
@@ -66,6 +67,18 @@ async def _schedulers(url: str, queue: str, runs: int) -> None:
         await q.close()
 
 
+def _missed_rule_held(tmp_path: Path, hold: str) -> Path:
+    """The shipped alert file with SchedulerRecurringJobMissed's ``for:`` shortened to ``hold``: the
+    expression, labels and annotations are the shipped ones (promtool's unit test covers the 2 minutes)."""
+    rules = yaml.safe_load(RULES.read_text())
+    held = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "SchedulerRecurringJobMissed"]
+    assert len(held) == 1 and held[0]["for"] == "2m"
+    held[0]["for"] = hold
+    path = tmp_path / "scheduler-rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    return path
+
+
 def test_job_schedulers_last_next_interval_and_overdue_when_the_worker_stops(queue_redis, tmp_path):
     url, q = queue_redis.url, f"rec-{RUN}"
     other = f"rec-other-{RUN}"
@@ -73,7 +86,7 @@ def test_job_schedulers_last_next_interval_and_overdue_when_the_worker_stops(que
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
-        f"rule_files: [{str(RULES)!r}]\n"
+        f"rule_files: [{str(_missed_rule_held(tmp_path, '3s'))!r}]\n"
         f"scrape_configs:\n  - job_name: scheduler\n    static_configs: [{{targets: ['127.0.0.1:{exp.port}']}}]\n"
     )
     prom = None
@@ -104,9 +117,13 @@ def test_job_schedulers_last_next_interval_and_overdue_when_the_worker_stops(que
             time.sleep(0.2)
         assert time.time() <= nxt + EVERY_MS / 1000 + 0.5
         assert value(text, "scheduler_recurring_job_overdue", queue=q, recurring_job="nightly") == 0
-        # the shipped rule, on a real Prometheus: pending at once (it fires after its 2 minutes' for:)
+        # the shipped rule, on a real Prometheus, held 3 s instead of its 2 minutes: pending, then firing
         alerts = prom.wait('ALERTS{alertname="SchedulerRecurringJobMissed"}', timeout=20)
         assert [(a["metric"]["queue"], a["metric"]["recurring_job"]) for a in alerts] == [(q, "every-2s")]
+        firing = prom.wait('ALERTS{alertname="SchedulerRecurringJobMissed",alertstate="firing"}', timeout=30)
+        assert [(a["metric"]["queue"], a["metric"]["recurring_job"], a["metric"]["severity"]) for a in firing] == [
+            (q, "every-2s", "warning")
+        ]
     finally:
         if prom is not None:
             prom.stop()

@@ -37,7 +37,8 @@ class Flag:
 class Settings:
     """The parsed flags, as attributes (``settings.path_procfs``); ``options``: what the exporter's
     ``validate`` made of them (typed and frozen), ``hooks``: the target's session. Not written to
-    once parsed: :meth:`replace` makes a changed copy."""
+    once parsed (assigning an attribute raises): :meth:`replace` makes a changed copy, so a fleet's
+    members and each target's collectors hold settings of their own that no one else changes."""
 
     def __init__(self, **values: Any) -> None:
         self.__dict__.update(values)
@@ -49,11 +50,17 @@ class Settings:
     def get(self, name: str, default: Any = None) -> Any:
         return self.__dict__.get(name, default)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            f"settings are not written to once parsed (not {name!r}): use replace() for a changed copy"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"settings are not written to once parsed (not {name!r})")
+
     if TYPE_CHECKING:  # the flags are attributes made at run time, one per Flag.dest
 
         def __getattr__(self, name: str) -> Any: ...
-
-        def __setattr__(self, name: str, value: Any) -> None: ...
 
 
 class CollectorBusy(RuntimeError):

@@ -26,7 +26,9 @@ class ExporterSpec:
     collectors: CollectorSet
     flags: tuple[Flag, ...] = ()
     # checks every input before serving (ConfigError), and returns the exporter's options: a frozen,
-    # typed object its sessions and collectors read as settings.options (None: they read the flags)
+    # typed object its sessions and collectors read as settings.options (None: they read the flags);
+    # its ``collector_toggles``, when it has them, are (collector name, on) pairs that count as given
+    # --collector.NAME flags (postgres' --disable-default-metrics switches collectors off)
     validate: Callable[[Settings], Any] | None = None
     # health checks by name (default: each configured target's session.health())
     health_checks: Callable[[Settings], dict[str, HealthCheck]] | None = None

@@ -13,6 +13,7 @@ from ..core.errors import ConfigError
 from ..core.spec import ExporterSpec
 from . import compat, config, fanout, servershare
 from .dsn import resolve_dsns
+from .options import PostgresOptions
 from .registry import pg_collectors
 from .session import STATUS_METRICS, PgSession
 
@@ -121,16 +122,18 @@ def targets(settings: Settings) -> list[str]:
     return resolve_dsns(settings.get("environ", os.environ), settings.get("dsn"))  # fleet: its own env
 
 
-def validate(settings: Settings) -> None:
+def validate(settings: Settings) -> PostgresOptions:
     if settings.get("dumpmaps"):
         import sys
 
         compat.dump_maps(pg_collectors, settings, sys.stdout)
         raise SystemExit(0)
-    compat.apply(settings, pg_collectors)
-    settings.pg_config = config.load(settings.config_file) if settings.get("config_file") else config.PgConfig()
-    settings.pg_config_loaded_at = round(time.time(), 3) if settings.get("config_file") else 0.0
-    if not targets(settings) and not settings.pg_config.allowed_targets:
+    taken = {label for cls in pg_collectors for d in cls.metrics for label in d.labels}
+    labels = compat.constant_labels(settings.get("constant_labels"), taken)
+    prefix = compat.metric_prefix(settings.get("metric_prefix"))
+    pg_config = config.load(settings.config_file) if settings.get("config_file") else config.PgConfig()
+    loaded_at = round(time.time(), 3) if settings.get("config_file") else 0.0
+    if not targets(settings) and not pg_config.allowed_targets:
         raise ConfigError(
             "no PostgreSQL target: give --dsn or set DATA_SOURCE_NAME "
             "(or DATA_SOURCE_URI with DATA_SOURCE_USER / DATA_SOURCE_PASS), "
@@ -145,27 +148,37 @@ def validate(settings: Settings) -> None:
     for flag in ("postgres_connect_timeout", "postgres_statement_timeout", "postgres_lock_timeout"):
         if settings.get(flag) <= 0:
             raise ConfigError(f"--{flag.replace('_', '.', 1).replace('_', '-')} must be positive")
+    return PostgresOptions(
+        config=pg_config,
+        config_loaded_at=loaded_at,
+        constant_labels=labels,
+        metric_prefix=prefix,
+        fanout=fanout.configure(settings),
+        collector_toggles=compat.collector_toggles(settings),
+    )
 
 
 def make_session(settings: Settings, dsn: str) -> PgSession:
     import psycopg  # noqa: F401  (about 0.3 s: imported now, not inside the first scrape's deadline)
 
+    options: PostgresOptions = settings.options
     # /probe targets of one server share its connections and cluster-wide reads (servershare.py)
     share = None if dsn in targets(settings) else dsn
     # the second connection (pg_database_size beside the rest) only without the fan-out, whose own
     # connections then keep a target within 1 + --postgres.fanout-connections backends
     session = PgSession(
         dsn,
-        second_connection=not fanout.configure(settings).enabled and share is None,
+        second_connection=not options.fanout.enabled and share is None,
         application_name=settings.postgres_application_name,
         connect_timeout=settings.postgres_connect_timeout,
         statement_timeout=settings.postgres_statement_timeout,
         lock_timeout=settings.postgres_lock_timeout,
-        constant_labels=settings.get("pg_constant_labels", ()),
-        metric_prefix=settings.get("pg_metric_prefix", "pg"),
+        constant_labels=options.constant_labels,
+        metric_prefix=options.metric_prefix,
         static=not settings.get("disable_default_metrics"),
         build_info_tags=compat.modern(settings),
-        config_loaded_at=settings.get("pg_config_loaded_at", 0.0) if compat.modern(settings) else None,
+        config_loaded_at=options.config_loaded_at if compat.modern(settings) else None,
+        fanout=options.fanout,
     )
     env = settings.get("environ", os.environ)
     if (
@@ -176,13 +189,12 @@ def make_session(settings: Settings, dsn: str) -> PgSession:
     ):  # the configured target, built from DATA_SOURCE_URI: a rotated file is read
         session.watch_secret(env["DATA_SOURCE_PASS_FILE"], lambda: resolve_dsns(env)[0])
     if share is not None:
-        session.share, session.dbname = servershare.share_for(settings, dsn, session.display)
-        session.settings = settings
+        session.use_share(settings, *servershare.share_for(settings, dsn, session.display))
     return session
 
 
 def resolve_probe(settings: Settings, query) -> str:
-    return config.resolve_probe(settings.pg_config, query)
+    return config.resolve_probe(settings.options.config, query)
 
 
 SPEC = ExporterSpec(

@@ -166,7 +166,7 @@ class BloatCollector(PgCollector):
         self.cache_seconds = 600.0 if cache is None else float(cache)
         if self.cache_seconds < 0:
             raise ValueError("--collector.bloat.cache-seconds must not be negative")
-        self.fanout = fanout.configure(settings).enabled
+        self.fanout = settings.options.fanout.enabled
         self._cached: tuple[float, list] | None = None  # (monotonic time, [(spec, names, rows)])
 
     async def _read(self) -> tuple[list, list, int]:
@@ -179,7 +179,7 @@ class BloatCollector(PgCollector):
             if not self.fanout:
                 out.append((spec, *await self.session.fetch(sql)))
                 continue
-            pending = await fanout.fanout_for(self.session, self.settings).fetch(sql)
+            pending = await self.session.fanout().fetch(sql)
             databases = len(pending)
             for _, result in pending:
                 try:

@@ -164,22 +164,22 @@ def _given(dest: str) -> bool:
     return source is not None and source.name != "DEFAULT"
 
 
-def apply(settings: Settings, collectors) -> None:
-    """Turn the whole-exporter flags into collector toggles and checked values (before the
-    collectors are chosen); ConfigError for bad input."""
+def collector_toggles(settings: Settings) -> tuple[tuple[str, bool], ...]:
+    """The collectors the whole-exporter flags switch on or off (--collector.bgwriter,
+    --disable-default-metrics, --disable-settings-metrics), as (name, on) pairs the runtime counts as
+    given --collector.NAME flags when it chooses the collectors (core/spec.py)."""
     from ..core.runtime import collector_toggle_dest
 
+    toggles: dict[str, bool] = {}
     if _given("collector_bgwriter"):  # --collector.bgwriter / --no-collector.bgwriter
-        settings.__dict__[collector_toggle_dest("stat_bgwriter")] = bool(settings.get("collector_bgwriter"))
+        toggles["stat_bgwriter"] = bool(settings.get("collector_bgwriter"))
     if settings.get("disable_default_metrics"):
         for name in DEFAULT_MAPS[mode(settings)]:
-            if settings.get(collector_toggle_dest(name)) is None:
-                settings.__dict__[collector_toggle_dest(name)] = False
+            if name not in toggles and settings.get(collector_toggle_dest(name)) is None:
+                toggles[name] = False
     if settings.get("disable_settings_metrics"):
-        settings.__dict__[collector_toggle_dest("settings")] = False
-    taken = {label for cls in collectors for d in cls.metrics for label in d.labels}
-    settings.pg_constant_labels = constant_labels(settings.get("constant_labels"), taken)
-    settings.pg_metric_prefix = metric_prefix(settings.get("metric_prefix"))
+        toggles["settings"] = False
+    return tuple(toggles.items())
 
 
 def dump_maps(collectors, settings: Settings, out) -> None:

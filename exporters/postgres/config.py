@@ -48,7 +48,7 @@ class AuthModule:
     options: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PgConfig:
     path: str = ""
     auth_modules: dict[str, AuthModule] = field(default_factory=dict)
@@ -57,7 +57,8 @@ class PgConfig:
 
     def __post_init__(self) -> None:
         where = f"--config.file {self.path}: probe.allowed_targets" if self.path else "probe.allowed_targets"
-        self.allowlist = Allowlist(self.allowed_targets, 5432, where)  # ConfigError: a pattern that matches nothing
+        # ConfigError: a pattern that matches nothing
+        object.__setattr__(self, "allowlist", Allowlist(self.allowed_targets, 5432, where))
 
     def allows(self, host: str, port: str) -> bool:
         return self.allowlist.allows(host, port)
@@ -85,21 +86,18 @@ def load(path: str) -> PgConfig:
     unknown = set(data) - {"auth_modules", "probe"}
     if unknown:
         raise ConfigError(f"--config.file {path}: unknown key {sorted(unknown)[0]!r} (expected auth_modules, probe)")
-    config = PgConfig(path=path)
     modules = data.get("auth_modules") or {}
     if not isinstance(modules, dict):
         raise ConfigError(f"--config.file {path}: auth_modules must be a mapping of names to modules")
-    for name, body in modules.items():
-        config.auth_modules[str(name)] = _auth_module(path, str(name), body)
+    auth_modules = {str(name): _auth_module(path, str(name), body) for name, body in modules.items()}
     probe = data.get("probe") or {}
     if not isinstance(probe, dict) or set(probe) - {"allowed_targets"}:
         raise ConfigError(f"--config.file {path}: probe takes one key, allowed_targets (a list of host:port patterns)")
     allowed = probe.get("allowed_targets") or []
     if not isinstance(allowed, list):
         raise ConfigError(f"--config.file {path}: probe.allowed_targets must be a list of host:port patterns")
-    config.allowed_targets = tuple(_text(p, f"--config.file {path}: probe.allowed_targets") for p in allowed)
-    config.allowlist = Allowlist(config.allowed_targets, 5432, f"--config.file {path}: probe.allowed_targets")
-    return config
+    allowed_targets = tuple(_text(p, f"--config.file {path}: probe.allowed_targets") for p in allowed)
+    return PgConfig(path, auth_modules, allowed_targets)  # ConfigError: an allowed target that matches nothing
 
 
 def _auth_module(path: str, name: str, body) -> AuthModule:

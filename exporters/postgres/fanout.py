@@ -34,6 +34,7 @@ from ..core.helpers import resolve_future as _resolve
 from ..core.scrape import time_left as _left
 from . import scram
 from .dsn import scrub
+from .pipeline import connection_failed, failed_query
 
 log = logging.getLogger("exporters.postgres")
 
@@ -73,15 +74,16 @@ FANOUT_FLAGS = (
 
 SCRAM_RETRY_SECONDS = 300.0  # after a failed try at the SCRAM keys (scram.py)
 STICKY_SECONDS = 0.05  # a database whose reads take this long keeps its connection when it can (see below)
-_warned = False
 
 
 @dataclass(frozen=True)
 class FanoutConfig:
-    enabled: bool
-    include: frozenset[str]
-    exclude: frozenset[str]
-    connections: int
+    """The fan-out flags as validate() read them (part of the exporter's options)."""
+
+    enabled: bool = False  # --auto-discover-databases
+    include: frozenset[str] = frozenset()
+    exclude: frozenset[str] = frozenset()
+    connections: int = 3  # --postgres.fanout-connections
 
     def wants(self, datname: str) -> bool:
         """postgres_exporter's rule: excluded names never, and only included ones when any are given."""
@@ -93,31 +95,17 @@ def _names(text: str | None) -> frozenset[str]:
 
 
 def configure(settings: Settings) -> FanoutConfig:
-    """The fan-out settings (postgres_exporter's PG_EXPORTER_* variables are read by the runtime,
-    through the spec's go_env_prefix), read once and kept on ``settings``."""
-    config = settings.get("_fanout_config")
-    if config is not None:
-        return config
+    """The fan-out flags (postgres_exporter's PG_EXPORTER_* variables are read by the runtime,
+    through the spec's go_env_prefix), read once by validate() into the exporter's options."""
     config = FanoutConfig(
         bool(settings.get("auto_discover_databases")),
         _names(settings.get("include_databases")),
         _names(settings.get("exclude_databases")),
         int(settings.get("postgres_fanout_connections") or 3),
     )
-    global _warned
-    if not config.enabled and (config.include or config.exclude) and not _warned:
+    if not config.enabled and (config.include or config.exclude):  # once per exporter, not per target
         log.warning("--include-databases / --exclude-databases have no effect without --auto-discover-databases")
-        _warned = True  # once, not once per target
-    settings._fanout_config = config
     return config
-
-
-def fanout_for(session, settings: Settings) -> "DatabaseFanout":
-    """The session's fan-out, made on first use and kept on the session (closed by session.close())."""
-    fanout = getattr(session, "_fanout", None)
-    if fanout is None:
-        fanout = session._fanout = DatabaseFanout(session, configure(settings))
-    return fanout
 
 
 class DatabaseFailed(Exception):
@@ -142,7 +130,8 @@ def _retrieve(future: asyncio.Future) -> None:
 
 
 class DatabaseFanout:
-    """Runs per-database SQL in every wanted database of one session's target (see the module doc)."""
+    """Runs per-database SQL in every wanted database of one session's target (see the module doc).
+    The session makes it on first use (``PgSession.fanout()``) and closes it with itself."""
 
     def __init__(self, session, config: FanoutConfig) -> None:
         self.session = session
@@ -422,8 +411,6 @@ class DatabaseFanout:
         error and the unanswered ones go out again as a new pipeline on the same connection;
         only a failure of the connection itself raises."""
         import psycopg
-
-        from .session import connection_failed, failed_query
 
         out: list = [None] * len(sqls)
         while True:

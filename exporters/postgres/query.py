@@ -282,7 +282,7 @@ def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
             if params is not None and not all(type(v) is int for v in params.values()):
                 raise ValueError(f"{spec.name}: only integers go into SQL text")
             self.params = params
-            self.fanout = spec.per_database and fanout.configure(settings).enabled
+            self.fanout = spec.per_database and settings.options.fanout.enabled
             self.with_server = compat.keeps_server(settings, spec.legacy_server)
             self.queries = spec.legacy_queries if spec.legacy_queries and not compat.modern(settings) else spec.queries
 
@@ -309,7 +309,7 @@ def register_query_collector(spec: QueryCollectorSpec) -> type[PgCollector]:
                     return families.add(names, rows).result()
                 await _convert(families, names, rows, None, reserve=min(RENDER_RESERVE, remaining_seconds() / 2))
                 return families.result()
-            pending = await fanout.fanout_for(self.session, self.settings).fetch(sql)
+            pending = await self.session.fanout().fetch(sql)
             families = _Families(spec, q, self.server, "datname" not in q.labels)
             failed = []
             for datname, result in pending:  # in database order, each as soon as it has arrived

@@ -35,6 +35,8 @@ from ..core.scrape import ScrapeHooks, ScrapeResult
 from ..core.scrape import time_left as _left
 from .compat import relabel
 from .dsn import redact, scrub, server_label
+from .fanout import DatabaseFanout, FanoutConfig
+from .pipeline import connection_failed, failed_query
 
 if TYPE_CHECKING:
     from .servershare import ServerShare
@@ -77,6 +79,7 @@ STATUS_METRICS = (UP, STATIC, LAST_ERROR, SCRAPES, LAST_DURATION, BUILD_INFO, RE
 
 _CANNOT_SCRAPE = ("cannot scrape %s: %s", "connected to %s again")  # logged once per change, not every scrape
 
+NO_FANOUT = FanoutConfig()  # without --auto-discover-databases
 CANCEL_GRACE = 2.0  # seconds a query cancelled at the scrape deadline may take to unwind
 
 # the last column: may this role read other roles' sessions in full (NULL before PostgreSQL 10)
@@ -84,33 +87,6 @@ _PROBE_SQL = (
     "SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery(), "
     "(SELECT pg_has_role(oid, 'USAGE') FROM pg_roles WHERE rolname = 'pg_monitor')"
 )
-
-
-# SQLSTATEs that end the session itself (connection exceptions, shutdown, crash); any other error
-# answers one query and leaves the connection usable
-_FATAL_STATES = ("08", "57P01", "57P02", "57P03", "XX")
-
-
-def connection_failed(conn, exc: BaseException) -> bool:
-    """Whether ``exc`` means the connection is lost (a new one is needed), not that one query failed."""
-    if conn.closed or conn.broken:
-        return True
-    state = getattr(exc, "sqlstate", None)
-    if state is None:  # raised by psycopg itself (PipelineAborted is handled by the caller)
-        return exc.__class__.__name__ != "PipelineAborted"
-    return state.startswith(_FATAL_STATES)
-
-
-def failed_query(cursors: list) -> int | None:
-    """The index of the query whose error aborted a pipeline: results arrive in order, so the
-    queries before it have theirs and it is the first without a successful result."""
-    from psycopg.pq import ExecStatus
-
-    for i, cur in enumerate(cursors):
-        result = cur.pgresult
-        if result is None or result.status == ExecStatus.FATAL_ERROR:
-            return i
-    return None
 
 
 def _signature(path: str) -> tuple:
@@ -185,8 +161,11 @@ class PgSession(ScrapeHooks):
         static: bool = True,
         build_info_tags: bool = True,
         config_loaded_at: float | None = None,
+        fanout: FanoutConfig = NO_FANOUT,
     ) -> None:
         self.dsn = dsn
+        self.fanout_config = fanout  # the per-database fan-out's (fanout.py)
+        self._fanout: DatabaseFanout | None = None  # made on first use by fanout()
         self.constant_labels, self.metric_prefix = constant_labels, metric_prefix
         self.static = static  # pg_static: one of the built-in maps --disable-default-metrics leaves out
         self.build_info_tags = build_info_tags  # 0.11.1's build_info has no ``tags`` label
@@ -215,6 +194,18 @@ class PgSession(ScrapeHooks):
         self.settings: Settings | None = None  # the exporter's settings, for which the share is kept
         self.dbname = ""
         self._borrows = 0
+
+    def fanout(self) -> DatabaseFanout:
+        """The per-database fan-out of this target (fanout.py), made on first use; its connections
+        are closed by close()."""
+        if self._fanout is None:
+            self._fanout = DatabaseFanout(self, self.fanout_config)
+        return self._fanout
+
+    def use_share(self, settings: Settings, share: ServerShare, dbname: str) -> None:
+        """A /probe target: the connections and cluster-wide reads of its server's ``share`` (kept for
+        ``settings``, servershare.py), for its database ``dbname``."""
+        self.settings, self.share, self.dbname = settings, share, dbname
 
     # ---- connection -----------------------------------------------------------------------
     def watch_secret(self, path: str, resolve) -> None:
@@ -528,9 +519,8 @@ class PgSession(ScrapeHooks):
         return out
 
     async def close(self) -> None:
-        fanout = getattr(self, "_fanout", None)  # the per-database fan-out's connections (fanout.py)
-        if fanout is not None:
-            await fanout.close()
+        if self._fanout is not None:  # the per-database fan-out's connections (fanout.py)
+            await self._fanout.close()
         if self.share is not None:
             from . import servershare
 

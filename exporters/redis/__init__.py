@@ -5,6 +5,7 @@ See docs/redis.md for targets, passwords, the /scrape allowlist and what differs
 from __future__ import annotations
 
 import logging
+from types import MappingProxyType
 
 from ..catalogue import description
 from ..core.collector import Flag, Settings
@@ -12,7 +13,8 @@ from ..core.errors import ConfigError
 from ..core.spec import ExporterSpec
 from ..core.targets import Allowlist, ProbeRefused
 from . import compat
-from .address import DEFAULT_PORT, Credentials, RedisTarget, allowed, load_password_file, parse_address
+from .address import DEFAULT_PORT, RedisTarget, allowed, parse_address
+from .options import PasswordSource, RedisOptions
 from .registry import redis_collectors
 from .session import STATUS_METRICS, RedisSession
 
@@ -222,63 +224,13 @@ FLAGS = (
 )
 
 
-def _credentials(settings: Settings) -> Credentials:
-    if "redis_credentials" not in settings.__dict__:
-        addr = parse_address(settings.redis_addr) if settings.redis_addr else None
-        if addr is not None and settings.redis_password and not addr.password:
-            addr = RedisTarget(
-                addr.scheme, addr.host, addr.port, addr.path, addr.db, addr.username, settings.redis_password
-            )
-        by_address = {}
-        if settings.redis_password_file:
-            settings.redis_password_file_signature = _signature(settings.redis_password_file)
-            by_address = load_password_file(settings.redis_password_file)
-        settings.redis_credentials = Credentials(addr, settings.redis_user, by_address)
-    return settings.redis_credentials
-
-
-def _signature(path: str) -> tuple:
-    import os
-
-    try:
-        st = os.stat(path)
-    except OSError:
-        return ()
-    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
-
-
-def current_password(settings: Settings, target: RedisTarget) -> RedisTarget:
-    """``target`` with the password --redis.password-file gives it now: the file is read again when it
-    changed (mtime, inode, size), so a rotated secret needs no restart. A file that cannot be read
-    keeps the passwords in use (logged once per change, never a password)."""
-    from dataclasses import replace
-
-    path = settings.get("redis_password_file")
-    if not path:
-        return target
-    creds = _credentials(settings)
-    now = _signature(path)
-    if now != settings.get("redis_password_file_signature"):
-        settings.redis_password_file_signature = now
-        try:
-            fresh = load_password_file(path)
-        except ConfigError as exc:
-            log.error("%s; the passwords read before stay in use", exc)
-        else:
-            creds = settings.redis_credentials = Credentials(creds.addr, creds.user, fresh)
-            log.info("%s changed: read again", path)
-    bare = replace(target, password="")
-    configured = creds.addr is not None and creds.addr.address == target.address
-    return creds.for_configured(bare) if configured else creds.for_probe(bare)
-
-
-def validate(settings: Settings) -> None:
+def validate(settings: Settings) -> RedisOptions:
     compat.apply_logging(settings)
     compat.check_namespace(settings.namespace)
     if not settings.redact_config_metrics:
         log.warning("--redact-config-metrics=false: passwords stay out of redis_config_key_value all the same")
-    _credentials(settings)  # a malformed address or password file stops start-up
-    settings.allowed_patterns = Allowlist(
+    passwords = PasswordSource.from_settings(settings)  # a malformed address or password file stops start-up
+    allowlist = Allowlist(
         [p for p in settings.scrape_allowed_targets.split(",") if p.strip()], DEFAULT_PORT, "--scrape.allowed-targets"
     )
     if settings.connection_timeout <= 0:
@@ -291,7 +243,8 @@ def validate(settings: Settings) -> None:
             except OSError as exc:
                 raise ConfigError(f"--{flag.replace('_', '-')} {path}: {exc.strerror or exc}") from None
     _check_tls_files(settings)
-    settings.redis_scripts = scripts.load_scripts(scripts.script_paths(settings.get("script")))
+    loaded = scripts.load_scripts(scripts.script_paths(settings.get("script")))
+    return RedisOptions(passwords, allowlist, MappingProxyType(loaded))
 
 
 def _check_tls_files(settings: Settings) -> None:
@@ -323,9 +276,7 @@ async def reload_passwords(app) -> None:
     """/-/reload: the password file read again (ConfigError when it cannot be, the old one kept). The
     configured target whose password changed drops its connection and makes the next one with it."""
     settings = app.settings
-    fresh = load_password_file(settings.redis_password_file)
-    creds = _credentials(settings)
-    settings.redis_credentials = Credentials(creds.addr, creds.user, fresh)
+    settings.options.passwords.reload()
     pool = app.pool
     for target, key in zip(list(pool.configured), targets(settings)):
         session = target.hooks
@@ -337,14 +288,14 @@ async def reload_passwords(app) -> None:
 
 
 def targets(settings: Settings) -> list[str]:
-    creds = _credentials(settings)
+    creds = settings.options.passwords.credentials
     return [creds.for_configured(creds.addr).key()] if creds.addr is not None else []
 
 
 def make_session(settings: Settings, key: str) -> RedisSession:
     import redis.asyncio.connection  # noqa: F401  (imported now, not inside the first scrape's deadline)
 
-    return RedisSession(RedisTarget.from_key(key), settings, current_password)
+    return RedisSession(RedisTarget.from_key(key), settings, settings.options.passwords.current)
 
 
 def resolve_probe(settings: Settings, query) -> str:
@@ -356,10 +307,11 @@ def resolve_probe(settings: Settings, query) -> str:
         target = parse_address(text, "target")
     except ConfigError as exc:
         raise ProbeRefused(str(exc)) from None
-    if not allowed(settings.allowed_patterns, target):
-        where = "--scrape.allowed-targets" if settings.allowed_patterns else "--scrape.allowed-targets (empty)"
+    options: RedisOptions = settings.options
+    if not allowed(options.allowlist, target):
+        where = "--scrape.allowed-targets" if options.allowlist else "--scrape.allowed-targets (empty)"
         raise ProbeRefused(f"target {target.address} is not allowed by {where}")
-    return _credentials(settings).for_probe(target).key()
+    return options.passwords.credentials.for_probe(target).key()
 
 
 SPEC = ExporterSpec(

@@ -143,9 +143,10 @@ def load_password_file(path: str) -> dict[str, str]:
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class Credentials:
-    """Which password belongs to which address."""
+    """Which password belongs to which address (options.py's PasswordSource swaps in a new one when the
+    password file changes)."""
 
     addr: RedisTarget | None = None  # --redis.addr, with its password resolved
     user: str = ""

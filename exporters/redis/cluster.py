@@ -101,13 +101,12 @@ class Cluster:
         settings = self.session.settings
         own = self.session.target
         node = dataclasses.replace(own, host=address[0], port=address[1], db=0)
-        creds = settings.get("redis_credentials")
-        if creds is not None and creds.addr is not None and creds.addr.address == own.address:
+        creds = settings.options.passwords.credentials
+        if creds.addr is not None and creds.addr.address == own.address:
             return node
-        patterns = settings.get("allowed_patterns")  # an Allowlist (empty: allows nothing)
-        if patterns is None or not allowed(patterns, node):
+        if not allowed(settings.options.allowlist, node):  # an empty allowlist allows nothing
             raise NodeRefused(f"cluster node {node.address} is not allowed by --scrape.allowed-targets")
-        return creds.for_probe(dataclasses.replace(node, password="")) if creds is not None else node
+        return creds.for_probe(dataclasses.replace(node, password=""))
 
     async def node(self, address: tuple[str, int]) -> RedisSession:
         """The connected session of the primary at ``address``; raises TargetDown (NodeRefused)."""

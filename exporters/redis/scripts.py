@@ -82,9 +82,7 @@ class ScriptsCollector(RedisCollector):
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
-        if "redis_scripts" not in settings.__dict__:  # validate() reads them at start-up
-            settings.redis_scripts = load_scripts(script_paths(settings.get("script")))
-        self.scripts: dict[str, bytes] = settings.get("redis_scripts") or {}
+        self.scripts = settings.options.scripts  # read by validate() at start-up
 
     async def collect(self):
         if not self.scripts:

@@ -202,11 +202,10 @@ class RedisSession(ScrapeHooks):
         self,
         target: RedisTarget,
         settings: Settings,
-        password_source: Callable[[Settings, RedisTarget], RedisTarget] | None = None,
+        password_source: Callable[[RedisTarget], RedisTarget] | None = None,
     ) -> None:
         self.target = target
-        # the target with the password --redis.password-file gives it now (the package's current_password;
-        # passed in, so this module does not import its package)
+        # the target with the password --redis.password-file gives it now (the options' PasswordSource.current)
         self.password_source = password_source
         self.display = target.display
         self.label = target.address
@@ -446,7 +445,7 @@ class RedisSession(ScrapeHooks):
         now; when it differs, the next connection is made with it."""
         if self.password_source is None:
             return
-        target = self.password_source(self.settings, self.target)
+        target = self.password_source(self.target)
         if target.key() != self.target.key():
             self.target = target
             conn, self._conn = self._conn, None

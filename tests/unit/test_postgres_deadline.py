@@ -33,7 +33,10 @@ class Session:
 
 
 def collector_with_rows(count: int):
-    settings = parse_settings(SPEC, ["--collector.stat_user_tables.limit=1000000"], env={})
+    settings = parse_settings(
+        SPEC, ["--dsn=postgresql://127.0.0.1:1/x", "--collector.stat_user_tables.limit=1000000"], env={}
+    )
+    settings = settings.replace(options=SPEC.validate(settings))  # as the runtime passes them down
     probe = pg_collectors.get("stat_user_tables")(settings)
     probe.session = Session([], [])
     q = probe.query()

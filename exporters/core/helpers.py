@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 
 def as_text(value) -> str:
@@ -18,3 +19,18 @@ def resolve_future(future: asyncio.Future, result) -> None:
         future.set_exception(result)
     else:
         future.set_result(result)
+
+
+def file_signature(path: str) -> tuple:
+    """(device, inode, modification time in ns, size) of ``path``, () when it cannot be stat'ed. Files
+    re-read when they change (a rotated password or certificate) compare this, not their contents."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def files_complete(signatures: tuple) -> bool:
+    """Every file exists and is not empty: a file missing or empty is a rotation still in progress."""
+    return all(sig and sig[3] > 0 for sig in signatures)

@@ -29,6 +29,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .helpers import file_signature, files_complete
 
 ALLOWED_HEADERS = {
     "Content-Security-Policy": None,
@@ -411,19 +412,12 @@ class WebConfigWatcher:
         return [p if os.path.isabs(p) else os.path.join(base, p) for p in paths if p]
 
     def _tls_files_signature(self) -> tuple:
-        sig = []
-        for p in self._tls_files():
-            try:
-                st = os.stat(p)
-                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
-            except OSError:
-                sig.append(None)
-        return tuple(sig)
+        return tuple(file_signature(p) for p in self._tls_files())
 
     def _on_handshake(self, ssl_object, server_name, listening_context) -> None:
         signature = self._tls_files_signature()
         # a file missing or empty is a rotation in progress: keep serving the previous certificate
-        if signature != self._tls_signature and all(s is not None and s[1] > 0 for s in signature):
+        if signature != self._tls_signature and files_complete(signature):
             self._tls_signature = signature
             try:
                 fresh, _ = _tls_context(*self.config.tls_source)

@@ -13,6 +13,7 @@ import logging
 import os
 
 from ..core.errors import ConfigError
+from ..core.helpers import file_signature, files_complete
 from .patch import DEFAULT_IMAGE, Malformed, build_patch, pod_name, show
 
 log = logging.getLogger("exporters.inject")
@@ -141,18 +142,11 @@ class TLSFiles:
         self.context.sni_callback = self._on_handshake
 
     def _signature(self) -> tuple:
-        sig = []
-        for path in self.files:
-            try:
-                st = os.stat(path)
-                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
-            except OSError:
-                sig.append(None)
-        return tuple(sig)
+        return tuple(file_signature(path) for path in self.files)
 
     def _on_handshake(self, ssl_object, server_name, listening_context) -> None:
         signature = self._signature()
-        if signature != self.signature and all(s is not None and s[1] > 0 for s in signature):
+        if signature != self.signature and files_complete(signature):
             self.signature = signature
             try:
                 self.effective = self._load()

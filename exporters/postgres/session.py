@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from ..core.collector import NoData, Settings
 from ..core.errors import describe_error
+from ..core.helpers import file_signature
 from ..core.helpers import resolve_future as _resolve
 from ..core.logging import log_on_change
 from ..core.metrics import COUNTER, GAUGE, UNTYPED, MetricDef, MetricFamily
@@ -87,14 +88,6 @@ _PROBE_SQL = (
     "SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery(), "
     "(SELECT pg_has_role(oid, 'USAGE') FROM pg_roles WHERE rolname = 'pg_monitor')"
 )
-
-
-def _signature(path: str) -> tuple:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return ()
-    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
 
 class _Lane:
@@ -211,14 +204,14 @@ class PgSession(ScrapeHooks):
     def watch_secret(self, path: str, resolve) -> None:
         """The DSN's password comes from ``path`` (DATA_SOURCE_PASS_FILE): when the file changes (a
         rotated secret) ``resolve()`` builds the DSN again, used from the next connection on."""
-        self._secret = (path, resolve, _signature(path))
+        self._secret = (path, resolve, file_signature(path))
 
     def reread_secret(self) -> None:
         """Before each new connection: the password file read again when it changed (mtime, inode, size)."""
         if self._secret is None:
             return
         path, resolve, signature = self._secret
-        now = _signature(path)
+        now = file_signature(path)
         if now == signature:
             return
         self._secret = (path, resolve, now)

@@ -5,25 +5,17 @@ while the exporter runs, the password file, lives in its own object (:class:`Pas
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from ..core.collector import Settings
 from ..core.errors import ConfigError
+from ..core.helpers import file_signature
 from ..core.targets import Allowlist
 from .address import Credentials, RedisTarget, load_password_file, parse_address
 
 log = logging.getLogger("exporters.redis")
-
-
-def _signature(path: str) -> tuple:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return ()
-    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
 
 class PasswordSource:
@@ -38,7 +30,7 @@ class PasswordSource:
         """Reads ``path`` (when given) now: a malformed file raises ConfigError and stops start-up."""
         self.path = path
         self._lock = threading.Lock()
-        self._signature = _signature(path) if path else ()
+        self._signature = file_signature(path) if path else ()
         self._credentials = Credentials(addr, user, load_password_file(path) if path else {})
 
     @classmethod
@@ -59,7 +51,7 @@ class PasswordSource:
         that cannot be read keeps the passwords in use (logged once per change, never a password)."""
         if not self.path:
             return target
-        now = _signature(self.path)
+        now = file_signature(self.path)
         with self._lock:
             if now != self._signature:
                 self._signature = now

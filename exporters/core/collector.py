@@ -173,6 +173,11 @@ class BlockingCollector(Collector):
             current.finish()
 
 
+def collector_toggle_dest(name: str) -> str:
+    """The settings attribute of ``--collector.NAME`` / ``--no-collector.NAME`` (None: not given)."""
+    return f"enable_collector_{name}"
+
+
 class CollectorSet:
     """The collectors one exporter offers, in registration order."""
 

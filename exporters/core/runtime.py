@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import click
 
-from .collector import Flag, Settings
+from .collector import Flag, Settings, collector_toggle_dest
 from .errors import ConfigError
 from .logging import FORMATS, LEVELS, access_logger_class, setup_logging
 from .server import ExporterApp, ExporterSpec, parse_listen_address
@@ -187,10 +187,6 @@ def _option(spec: ExporterSpec, flag: Flag) -> click.Option:
         show_default=flag.default not in (None, (), ""),
         **kwargs,
     )
-
-
-def collector_toggle_dest(name: str) -> str:
-    return f"enable_collector_{name}"
 
 
 def help_section(flag: str) -> str:

@@ -8,7 +8,7 @@ import os
 import time
 
 from ..catalogue import description
-from ..core.collector import Flag, Settings
+from ..core.collector import Flag, Settings, collector_toggle_dest
 from ..core.errors import ConfigError
 from ..core.spec import ExporterSpec
 from . import compat, config, fanout, servershare
@@ -148,14 +148,28 @@ def validate(settings: Settings) -> PostgresOptions:
     for flag in ("postgres_connect_timeout", "postgres_statement_timeout", "postgres_lock_timeout"):
         if settings.get(flag) <= 0:
             raise ConfigError(f"--{flag.replace('_', '.', 1).replace('_', '-')} must be positive")
+    toggles = compat.collector_toggles(settings)
+    fanout_config = fanout.configure(settings)
     return PostgresOptions(
         config=pg_config,
         config_loaded_at=loaded_at,
         constant_labels=labels,
         metric_prefix=prefix,
-        fanout=fanout.configure(settings),
-        collector_toggles=compat.collector_toggles(settings),
+        fanout=fanout_config,
+        collector_toggles=toggles,
+        probe_any_database=not fanout_config.enabled and not _reads_database_local(settings, dict(toggles)),
     )
+
+
+def _reads_database_local(settings: Settings, toggles: dict[str, bool]) -> bool:
+    """Is a collector that reads the connected database's own views on (servershare.PER_DATABASE)?
+    The custom queries count only with --extend.query-path: without it they read nothing."""
+    explicit = {cls.name: settings.get(collector_toggle_dest(cls.name)) for cls in pg_collectors}
+    explicit.update(toggles)
+    on = set(pg_collectors.enabled_names(explicit, settings.collector_disable_defaults)) & servershare.PER_DATABASE
+    if not settings.extend_query_path:
+        on.discard("user_queries")
+    return bool(on)
 
 
 def make_session(settings: Settings, dsn: str) -> PgSession:
@@ -189,7 +203,9 @@ def make_session(settings: Settings, dsn: str) -> PgSession:
     ):  # the configured target, built from DATA_SOURCE_URI: a rotated file is read
         session.watch_secret(env["DATA_SOURCE_PASS_FILE"], lambda: resolve_dsns(env)[0])
     if share is not None:
-        session.use_share(settings, *servershare.share_for(settings, dsn, session.display))
+        session.use_share(
+            settings, *servershare.share_for(settings, dsn, session.display), any_database=options.probe_any_database
+        )
     return session
 
 

@@ -168,7 +168,7 @@ def collector_toggles(settings: Settings) -> tuple[tuple[str, bool], ...]:
     """The collectors the whole-exporter flags switch on or off (--collector.bgwriter,
     --disable-default-metrics, --disable-settings-metrics), as (name, on) pairs the runtime counts as
     given --collector.NAME flags when it chooses the collectors (core/spec.py)."""
-    from ..core.runtime import collector_toggle_dest
+    from ..core.collector import collector_toggle_dest
 
     toggles: dict[str, bool] = {}
     if _given("collector_bgwriter"):  # --collector.bgwriter / --no-collector.bgwriter

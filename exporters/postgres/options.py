@@ -21,3 +21,7 @@ class PostgresOptions:
     # collectors switched by --collector.bgwriter, --disable-default-metrics, --disable-settings-metrics:
     # counted by the runtime as given --collector.NAME flags (core/spec.py)
     collector_toggles: tuple[tuple[str, bool], ...] = ()
+    # no per-database collector is on: a /probe of one database may use an idle connection of another
+    # database of the same server (servershare.py), so a warm fleet of more databases than
+    # --probe.connections-per-server logs in no more
+    probe_any_database: bool = False

@@ -73,19 +73,20 @@ class ServerShare:
         self.logins = 0
 
     # ---- connections ------------------------------------------------------------------------
-    async def take(self, dbname: str):
-        """An idle connection of ``dbname``, or None with a slot reserved (connect, then give it back)."""
+    async def take(self, dbname: str, any_database: bool = False):
+        """An idle connection of ``dbname``, or None with a slot reserved (connect, then give it back).
+        ``any_database``: a probe that reads nothing database-local (no per-database collector on) may
+        have an idle connection of another database of the server rather than log in to its own."""
         async with asyncio.timeout(time_left()):
             while True:
-                kept = self.idle.get(dbname)
-                while kept:
-                    conn = kept.pop()
-                    if not kept:
-                        del self.idle[dbname]
-                    if not conn.closed and not conn.broken:
-                        return conn
-                    self.open -= 1
-                    kept = self.idle.get(dbname)
+                conn = self._idle_of(dbname)
+                if conn is None and any_database:
+                    for other in list(reversed(self.idle)):  # the most recently used first
+                        conn = self._idle_of(other)
+                        if conn is not None:
+                            break
+                if conn is not None:
+                    return conn
                 if self.open < self.connections:
                     self.open += 1
                     return None
@@ -108,13 +109,28 @@ class ServerShare:
                     if waiter in self._waiters:
                         self._waiters.remove(waiter)
 
+    def _idle_of(self, dbname: str):
+        """An idle, usable connection of ``dbname`` taken from the idle list (dead ones free their slot)."""
+        kept = self.idle.get(dbname)
+        while kept:
+            conn = kept.pop()
+            if not kept:
+                del self.idle[dbname]
+            if not conn.closed and not conn.broken:
+                return conn
+            self.open -= 1
+            kept = self.idle.get(dbname)
+        return None
+
     def give(self, dbname: str, conn) -> None:
-        """Back from a scrape: kept idle when usable, else its slot is free."""
+        """Back from a scrape: kept idle (under the database it is connected to) when usable, else its
+        slot is free."""
         if conn is None or conn.closed or conn.broken:
             self.open -= 1
             if conn is not None and not conn.closed:
                 asyncio.get_running_loop().create_task(_close_quietly(conn))
         else:
+            dbname = conn.info.dbname or dbname  # lent to a probe of another database: still this one's
             self.idle.setdefault(dbname, []).append(conn)
             self.idle.move_to_end(dbname)
         while self._waiters:

@@ -83,6 +83,10 @@ _CANNOT_SCRAPE = ("cannot scrape %s: %s", "connected to %s again")  # logged onc
 NO_FANOUT = FanoutConfig()  # without --auto-discover-databases
 CANCEL_GRACE = 2.0  # seconds a query cancelled at the scrape deadline may take to unwind
 
+# a probe on another database's connection: does its own database exist and take this role's connections
+_DATABASE_OPEN_SQL = (
+    "SELECT datallowconn AND has_database_privilege(datname, 'CONNECT') FROM pg_database WHERE datname = %s"
+)
 # the last column: may this role read other roles' sessions in full (NULL before PostgreSQL 10)
 _PROBE_SQL = (
     "SELECT current_setting('server_version_num')::int, version(), pg_is_in_recovery(), "
@@ -101,6 +105,11 @@ class _Lane:
 
     def usable(self) -> bool:
         return self.conn is not None and not self.conn.closed and not self.conn.broken
+
+
+class DatabaseClosed(Exception):
+    """A probe on a connection lent by another database of the server: its own database is gone or
+    refuses this role (what a login to it would have said)."""
 
 
 class TargetDown(NoData):
@@ -186,6 +195,7 @@ class PgSession(ScrapeHooks):
         self.share: ServerShare | None = None
         self.settings: Settings | None = None  # the exporter's settings, for which the share is kept
         self.dbname = ""
+        self.any_database = False  # may borrow a connection of another database (nothing database-local read)
         self._borrows = 0
 
     def fanout(self) -> DatabaseFanout:
@@ -195,10 +205,13 @@ class PgSession(ScrapeHooks):
             self._fanout = DatabaseFanout(self, self.fanout_config)
         return self._fanout
 
-    def use_share(self, settings: Settings, share: ServerShare, dbname: str) -> None:
+    def use_share(self, settings: Settings, share: ServerShare, dbname: str, any_database: bool = False) -> None:
         """A /probe target: the connections and cluster-wide reads of its server's ``share`` (kept for
-        ``settings``, servershare.py), for its database ``dbname``."""
+        ``settings``, servershare.py), for its database ``dbname``. ``any_database``: no per-database
+        collector is on, so a probe may run on an idle connection of another database of the server
+        (no login); its pg_up then also asks pg_database whether ``dbname`` takes connections."""
         self.settings, self.share, self.dbname = settings, share, dbname
+        self.any_database = any_database
 
     # ---- connection -----------------------------------------------------------------------
     def watch_secret(self, path: str, resolve) -> None:
@@ -415,7 +428,7 @@ class PgSession(ScrapeHooks):
         if self._borrows > 1:
             return True
         try:
-            self._main.conn = await self.share.take(self.dbname)
+            self._main.conn = await self.share.take(self.dbname, self.any_database)
             return True
         except (Exception, asyncio.CancelledError) as exc:
             self._borrows -= 1
@@ -454,6 +467,15 @@ class PgSession(ScrapeHooks):
         async with self._main.lock:
             cur = await asyncio.wait_for(self._conn.execute(_PROBE_SQL), timeout=_left())
             self.version_num, self.version, self.in_recovery, monitor = await cur.fetchone()
+            if self.share is not None and self._conn.info.dbname != self.dbname:  # lent by another database
+                cur = await asyncio.wait_for(self._conn.execute(_DATABASE_OPEN_SQL, (self.dbname,)), timeout=_left())
+                row = await cur.fetchone()
+                if row is None or not row[0]:
+                    raise DatabaseClosed(
+                        f'database "{self.dbname}" does not exist'
+                        if row is None
+                        else f'database "{self.dbname}" does not accept connections (datallowconn, or CONNECT privilege)'
+                    )
         if monitor is False and not self._warned_monitor:  # once per process: it does not change by itself
             self._warned_monitor = True
             log.warning(
@@ -483,7 +505,8 @@ class PgSession(ScrapeHooks):
         except Exception as exc:
             self.up = False
             self.error = "timed out" if isinstance(exc, asyncio.TimeoutError) else scrub(describe_error(exc), self.dsn)
-            await self._discard()
+            if not isinstance(exc, DatabaseClosed):  # that one's lent connection is sound: it goes back
+                await self._discard()
             self._logged_error = log_on_change(log, self._logged_error, self.error, *_CANNOT_SCRAPE, self.display)
 
     def families(self, result: ScrapeResult):

@@ -117,3 +117,62 @@ def test_scope_database_serves_only_the_probed_databases_series(exporter_factory
     assert value(own, "pg_stat_database_numbackends", datname="app1") >= 0
     assert not any(n.startswith(("pg_settings_", "pg_stat_bgwriter_")) for n in names)
     assert len(list(samples(own))) < len(list(samples(full))) / 3
+
+
+# the default collectors that read the connected database's own views (servershare.PER_DATABASE)
+PER_DATABASE_OFF = (
+    "--no-collector.stat_user_tables",
+    "--no-collector.statio_user_tables",
+    "--no-collector.statio_user_indexes",
+)
+
+
+def test_with_no_per_database_collector_a_warm_fleet_of_more_databases_than_connections_logs_in_once(
+    exporter_factory, pg_primary, tmp_path
+):
+    """Four databases over one connection: a probe runs on the idle connection of another database
+    instead of logging in to its own; its pg_up still says whether its own database takes connections."""
+    app = "flextime-fleet-nologin"
+    exp = _fleet_exporter(
+        exporter_factory, pg_primary, tmp_path, app, "--probe.connections-per-server=1", *PER_DATABASE_OFF
+    )
+
+    def logins() -> int:
+        return sum(
+            "connection authorized" in line and f"application_name={app}" in line
+            for line in pg_primary.log_text().splitlines()
+        )
+
+    for _ in range(3):
+        for db in DATABASES:
+            text = probe(exp, _target(pg_primary, db)).text
+            assert value(text, "pg_up") == 1, text[:300]
+            assert value(text, "pg_stat_database_numbackends", datname=db) >= 0
+    deadline = time.monotonic() + 10
+    while logins() < 1:  # the server's log is written by its logger process
+        assert time.monotonic() < deadline, "no login logged"
+        time.sleep(0.1)
+    assert logins() == 1  # 12 probes of 4 databases: one login in all
+    assert pg_primary.connections_from(app) == 1
+    own = probe(exp, _target(pg_primary, "app2"), scope="database").text
+    assert {dict(labels).get("datname") for _, labels in samples(own)} - {None} == {"app2"}
+    # a database that is gone or closed: pg_up 0 and the reason, as a login to it would have said
+    for db, reason in (
+        ("nosuchdb", 'database "nosuchdb" does not exist'),
+        ("template0", 'database "template0" does not accept connections'),
+    ):
+        text = probe(exp, _target(pg_primary, db)).text
+        assert value(text, "pg_up") == 0
+        assert reason in exp.log()
+        assert value(probe(exp, _target(pg_primary, "app1")).text, "pg_up") == 1
+    assert logins() == 1  # the lent connection survived both refusals
+
+
+def test_with_per_database_collectors_a_probe_reads_on_its_own_database(exporter_factory, pg_primary, tmp_path):
+    """The default collectors read the probed database's tables: a probe never runs on another one's."""
+    exp = _fleet_exporter(
+        exporter_factory, pg_primary, tmp_path, "flextime-fleet-own", "--probe.connections-per-server=1"
+    )
+    for db in ("app1", "app2", "app1"):
+        text = probe(exp, _target(pg_primary, db)).text
+        assert value(text, "pg_stat_user_tables_n_live_tup", datname=db, relname="items") >= 300

@@ -47,6 +47,8 @@ import node_bench  # noqa: E402
 import postgres_bench  # noqa: E402
 from integration.postgres.conftest import EXPORTER_ROLE, _cleanup, _quote  # noqa: E402
 
+from exporters.postgres.servershare import PER_DATABASE  # noqa: E402
+
 GO_DEFAULT = "/root/.cache/flextime-go-reference/root/usr/bin/prometheus-postgres-exporter"
 IN_FLIGHT = 20
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -224,13 +226,9 @@ def report(case: str, rows: list[dict]) -> None:
         )
 
 
-# the default collectors that must read on a connection to the probed database (the rest are cluster-wide):
-# with them off, one server's probes share its connections whatever the number of databases
-PER_DATABASE_OFF = (
-    "--no-collector.stat_user_tables",
-    "--no-collector.statio_user_tables",
-    "--no-collector.statio_user_indexes",
-)
+# every collector that must read on a connection to the probed database (the rest are cluster-wide): with
+# them off, one server's probes share its connections whatever the number of databases
+PER_DATABASE_OFF = tuple(f"--no-collector.{name}" for name in sorted(PER_DATABASE))
 
 
 def main() -> int:

@@ -33,7 +33,11 @@ def require_program(*names: str) -> str:
         path = shutil.which(name)
         if path:
             return path
-    message = f"{' or '.join(names)} is not installed (apt-get install it, or run .ci/run)"
+    missing(f"{' or '.join(names)} is not installed (apt-get install it, or run .ci/run)")
+
+
+def missing(message: str) -> None:
+    """Something this machine lacks (a program, IPv6 loopback): skip on a laptop, fail in CI."""
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)

@@ -201,6 +201,13 @@ class CollectorSet:
     def get(self, name: str) -> type[Collector]:
         return self._classes[name]
 
+    def explicit(self, settings: Settings, toggles: Iterable[tuple[str, bool]] = ()) -> dict[str, bool | None]:
+        """What the user said of each collector: its ``--[no-]collector.NAME`` flag (None: not given),
+        overridden by ``toggles``, the exporter's own flags' say (``--disable-default-metrics``...)."""
+        said: dict[str, bool | None] = {name: settings.get(collector_toggle_dest(name)) for name in self._classes}
+        said.update(toggles)
+        return said
+
     def enabled_names(self, explicit: dict[str, bool | None], disable_defaults: bool) -> list[str]:
         """Which collectors run: ``explicit`` maps a name to True/False when the
         user gave ``--collector.NAME`` / ``--no-collector.NAME``, else None.

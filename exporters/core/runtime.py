@@ -367,8 +367,7 @@ def prepare(spec: ExporterSpec, settings: Settings) -> Prepared:
             "--web.config.file and the exporter's own TLS / basic auth flags cannot be combined: use one of them"
         )
     web_config = WebConfigWatcher(settings.web_config_file, flags_config)
-    explicit = {cls.name: settings.get(collector_toggle_dest(cls.name)) for cls in spec.collectors}
-    explicit.update(getattr(options, "collector_toggles", ()))  # the exporter's own flags' say (see spec.py)
+    explicit = spec.collectors.explicit(settings, getattr(options, "collector_toggles", ()))  # see spec.py
     enabled = spec.collectors.enabled_names(explicit, settings.collector_disable_defaults)
     if spec.applicable is not None:  # left out: nothing to read, unless asked for by name
         have = spec.applicable(settings)

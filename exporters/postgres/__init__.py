@@ -8,7 +8,7 @@ import os
 import time
 
 from ..catalogue import description
-from ..core.collector import Flag, Settings, collector_toggle_dest
+from ..core.collector import Flag, Settings
 from ..core.errors import ConfigError
 from ..core.spec import ExporterSpec
 from . import compat, config, fanout, servershare
@@ -157,15 +157,14 @@ def validate(settings: Settings) -> PostgresOptions:
         metric_prefix=prefix,
         fanout=fanout_config,
         collector_toggles=toggles,
-        probe_any_database=not fanout_config.enabled and not _reads_database_local(settings, dict(toggles)),
+        probe_any_database=not fanout_config.enabled and not _reads_database_local(settings, toggles),
     )
 
 
-def _reads_database_local(settings: Settings, toggles: dict[str, bool]) -> bool:
+def _reads_database_local(settings: Settings, toggles: tuple[tuple[str, bool], ...]) -> bool:
     """Is a collector that reads the connected database's own views on (servershare.PER_DATABASE)?
     The custom queries count only with --extend.query-path: without it they read nothing."""
-    explicit = {cls.name: settings.get(collector_toggle_dest(cls.name)) for cls in pg_collectors}
-    explicit.update(toggles)
+    explicit = pg_collectors.explicit(settings, toggles)
     on = set(pg_collectors.enabled_names(explicit, settings.collector_disable_defaults)) & servershare.PER_DATABASE
     if not settings.extend_query_path:
         on.discard("user_queries")

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, exporter_cmd, free_port
+from conftest import ROOT, exporter_cmd, free_port, missing
 
 PREFIX = re.compile(r"^flextime-exporter( [a-z]+)*: error: ")
 
@@ -74,7 +74,7 @@ def test_port_in_use_is_host_colon_port(family, host, shown):
         try:
             s.bind((host, 0))
         except OSError:
-            pytest.skip(f"no {host} on this machine")
+            missing(f"no {host} on this machine")
         s.listen()
         port = s.getsockname()[1]
         line = one_error_line(run_cli("node", f"--web.listen-address={shown.format(port=port)}"))

@@ -9,6 +9,8 @@ import time
 
 from conftest import samples, value
 
+from exporters.postgres.servershare import PER_DATABASE
+
 from .test_multi_target import probe, write_config
 
 DATABASES = ("postgres", "app1", "app2", "template1")
@@ -119,12 +121,8 @@ def test_scope_database_serves_only_the_probed_databases_series(exporter_factory
     assert len(list(samples(own))) < len(list(samples(full))) / 3
 
 
-# the default collectors that read the connected database's own views (servershare.PER_DATABASE)
-PER_DATABASE_OFF = (
-    "--no-collector.stat_user_tables",
-    "--no-collector.statio_user_tables",
-    "--no-collector.statio_user_indexes",
-)
+# every collector that reads the connected database's own views
+PER_DATABASE_OFF = tuple(f"--no-collector.{name}" for name in sorted(PER_DATABASE))
 
 
 def test_with_no_per_database_collector_a_warm_fleet_of_more_databases_than_connections_logs_in_once(

@@ -8,21 +8,22 @@ Cases (each exporter on its own for ``--seconds``, default 60):
   ours with ``--probe.cluster-cache-seconds=14`` (just under the interval, as docs/postgres.md
   advises) and the default ``--probe.connections-per-server``; ours a second time with the default
   per-database collectors off (stat_user_tables, statio_user_tables, statio_user_indexes);
-- ``servers``: 200 one-database targets at 1 s (20 in flight). A "server" is one login role on
-  the one PostgreSQL (``postgresql://role:pw@127.0.0.1:port/postgres``): distinct roles are
-  distinct servers to both exporters (ours shares connections and reads only between targets with
-  the same host, port, user and options), so nothing is shared between targets; ours with
-  ``--probe.cluster-cache-seconds=0.9``.
+- ``servers``: 200 one-database targets at 1 s (``--servers-interval``; 20 in flight). A "server"
+  is one login role (``postgresql://role:pw@127.0.0.1:port/postgres``) on a second PostgreSQL that
+  has only its default databases, as a one-database server has: distinct roles are distinct
+  servers to both exporters (ours shares connections and reads only between targets with the same
+  host, port, user and options), so nothing is shared between targets; ours with
+  ``--probe.cluster-cache-seconds`` just under the interval.
 
 Figures: slots missed (a probe that did not answer before its target's next slot, or that could
 not start because the previous one still ran), errors (HTTP other than 200, ``pg_up 0``),
 new logins per probe (the server's ``connection authorized`` lines; "warm": after the first
 round), most backends held at once and still held 2 s after the last probe, server CPU per
 probe (the postmaster and its children, exited ones included), exporter CPU per probe, and the
-exporter's RSS at the end of the first and of the last round.
+exporter's RSS at the end of the first, the middle and the last round.
 
     python bench/postgres_fleet_bench.py [--seconds 60] [--targets 200] [--case cluster|servers|all]
-                                         [--go-binary PATH]
+                                         [--servers-interval 1] [--go-binary PATH]
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ def run(
             idle_held=sampler.count(),
             logins=logins(server, log0, login_re),
             rss_first=rss[0],
+            rss_middle=rss[len(rss) // 2],
             rss_last=rss[-1],
             rounds=len(rss),
             server_ms=(cpu1 - cpu0) * 1000,
@@ -215,14 +217,15 @@ def report(case: str, rows: list[dict]) -> None:
     print(f"\n== {case}")
     print(
         f"{'exporter':<24}{'slots':>7}{'missed':>8}{'errors':>8}{'logins/probe':>14}{'warm':>7}"
-        f"{'backends max':>14}{'idle':>6}{'server ms/probe':>17}{'exporter ms/probe':>19}{'RSS MiB first→last':>22}"
+        f"{'backends max':>14}{'idle':>6}{'server ms/probe':>17}{'exporter ms/probe':>19}{'RSS MiB first→middle→last':>30}"
     )
     for r in rows:
         p = max(1, r["probes"])
         print(
             f"{r['name']:<24}{r['slots']:>7}{r['missed']:>8}{r['errors']:>8}{r['logins'] / p:>14.2f}"
             f"{r['warm_logins']:>7.2f}{r['held']:>14}{r['idle_held']:>6}{r['server_ms'] / p:>17.1f}"
-            f"{r['exporter_ms'] / p:>19.1f}{r['rss_first']:>12.1f} → {r['rss_last']:.1f} ({r['rounds']} rounds)"
+            f"{r['exporter_ms'] / p:>19.1f}{r['rss_first']:>12.1f} → {r['rss_middle']:.1f} → {r['rss_last']:.1f}"
+            f" ({r['rounds']} rounds)"
         )
 
 
@@ -231,11 +234,93 @@ def report(case: str, rows: list[dict]) -> None:
 PER_DATABASE_OFF = tuple(f"--no-collector.{name}" for name in sorted(PER_DATABASE))
 
 
+def ours_cmd(config: Path, port: int, *flags: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "exporters",
+        "postgres",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--config.file={config}",
+        *flags,
+    ]
+
+
+def go_cmd(binary: str, port: int) -> list[str]:
+    return ["env", "DATA_SOURCE_NAME=", binary, f"--web.listen-address=127.0.0.1:{port}"]
+
+
+def allow(server, tmp: Path) -> Path:
+    """An exporter config whose probe allowlist is the one server."""
+    config = tmp / f"postgres_exporter-{server.port}.yml"
+    config.write_text(f"probe:\n  allowed_targets: ['127.0.0.1:{server.port}']\n")
+    return config
+
+
+def create_roles(server, n: int) -> None:
+    """Roles fo001.. (ours) and fg001.. (Go), each a login of its own."""
+    server.psql(
+        "".join(
+            f"CREATE ROLE {p}{i:03d} LOGIN PASSWORD {_quote(server.exporter_password)} IN ROLE pg_monitor;\n"
+            for p in ("fo", "fg")
+            for i in range(1, n + 1)
+        )
+    )
+
+
+def cluster_case(server, n: int, seconds: float, go_binary: str, tmp: Path) -> tuple[str, list[dict]]:
+    """200 databases of one cluster, each its own target, every 15 s."""
+    t = time.monotonic()
+    # every database gets a small table (from template1), so the per-table collectors have rows
+    server.psql(
+        "CREATE TABLE items (id int PRIMARY KEY, v text); "
+        "INSERT INTO items SELECT g, 'x' FROM generate_series(1, 100) g; ANALYZE items;",
+        dbname="template1",
+    )
+    server.psql("".join(f"CREATE DATABASE app{i:03d};\n" for i in range(1, n + 1)))
+    print(f"cluster: {n} databases in {time.monotonic() - t:.0f} s", flush=True)
+    config, host, pw = allow(server, tmp), f"127.0.0.1:{server.port}", server.exporter_password
+    rows = []
+    for name, role, flags in (
+        ("flextime (ours)", EXPORTER_ROLE, ()),
+        ("flextime, per-db collectors off", EXPORTER_ROLE, PER_DATABASE_OFF),
+        ("postgres_exporter 0.17.1", postgres_bench.GO_ROLE, ()),
+    ):
+        targets = [f"postgresql://{role}:{pw}@{host}/app{i:03d}?sslmode=disable" for i in range(1, n + 1)]
+        port = node_bench.free_port()
+        cmd = (
+            ours_cmd(config, port, "--probe.cluster-cache-seconds=14", f"--probe.max-targets={n}", *flags)
+            if name.startswith("flextime")
+            else go_cmd(go_binary, port)
+        )
+        rows.append(run(server, name, cmd, port, targets, 15.0, seconds, role, re.escape(role)))
+    return f"cluster: {n} databases of one cluster every 15 s, {IN_FLIGHT} in flight, {seconds:g} s", rows
+
+
+def servers_case(server, n: int, interval: float, seconds: float, go_binary: str, tmp: Path) -> tuple[str, list[dict]]:
+    """``n`` one-database servers (login roles of a PostgreSQL with only its default databases)."""
+    # 200 servers would each allow 100 connections: room for every target's one here
+    server.psql(f"ALTER SYSTEM SET max_connections = {n + 100}")
+    server.stop()
+    server.start()
+    create_roles(server, n)
+    config, host, pw = allow(server, tmp), f"127.0.0.1:{server.port}", server.exporter_password
+    rows = []
+    for name, prefix in (("flextime (ours)", "fo"), ("postgres_exporter 0.17.1", "fg")):
+        targets = [f"postgresql://{prefix}{i:03d}:{pw}@{host}/postgres?sslmode=disable" for i in range(1, n + 1)]
+        port = node_bench.free_port()
+        cache = f"--probe.cluster-cache-seconds={interval * 0.9:g}"
+        cmd = ours_cmd(config, port, cache, f"--probe.max-targets={n}") if prefix == "fo" else go_cmd(go_binary, port)
+        rows.append(run(server, name, cmd, port, targets, interval, seconds, f"{prefix}%", rf"{prefix}\d+"))
+    return f"servers: {n} one-database targets every {interval:g} s, {IN_FLIGHT} in flight, {seconds:g} s", rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="length of each exporter's run per case")
     ap.add_argument("--targets", type=int, default=200)
     ap.add_argument("--case", choices=("cluster", "servers", "all"), default="all")
+    ap.add_argument("--servers-interval", type=float, default=1.0, help="probe interval of the servers case")
     ap.add_argument("--go-binary", default=GO_DEFAULT if Path(GO_DEFAULT).exists() else None)
     args = ap.parse_args()
     if not args.go_binary:
@@ -244,94 +329,29 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        server = postgres_bench.start_primary(postgres_bench.bin_dir_15())
-    except (pytest.skip.Exception, pytest.fail.Exception) as exc:
-        print(f"cannot start PostgreSQL: {exc}", file=sys.stderr)
-        return 2
-    n = args.targets
-    pw = server.exporter_password
+    cases = [c for c in ("cluster", "servers") if args.case in (c, "all")]
     results = []
-    try:
-        t = time.monotonic()
-        # every database gets a small table (from template1), so the per-table collectors have rows
-        server.psql(
-            "CREATE TABLE items (id int PRIMARY KEY, v text); "
-            "INSERT INTO items SELECT g, 'x' FROM generate_series(1, 100) g; ANALYZE items;",
-            dbname="template1",
-        )
-        server.psql("".join(f"CREATE DATABASE app{i:03d};\n" for i in range(1, n + 1)))
-        server.psql(
-            "".join(
-                f"CREATE ROLE {p}{i:03d} LOGIN PASSWORD {_quote(pw)} IN ROLE pg_monitor;\n"
-                for p in ("fo", "fg")
-                for i in range(1, n + 1)
-            )
-        )
-        built = f"{n} databases and {2 * n} roles in {time.monotonic() - t:.0f} s"
-        with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
-            config = Path(tmp) / "postgres_exporter.yml"
-            config.write_text(f"probe:\n  allowed_targets: ['127.0.0.1:{server.port}']\n")
-            host = f"127.0.0.1:{server.port}"
-
-            def ours(port: int, *flags: str) -> list[str]:
-                return [
-                    sys.executable,
-                    "-m",
-                    "exporters",
-                    "postgres",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    f"--config.file={config}",
-                    *flags,
-                ]
-
-            def go(port: int) -> list[str]:
-                return ["env", "DATA_SOURCE_NAME=", args.go_binary, f"--web.listen-address=127.0.0.1:{port}"]
-
-            if args.case in ("cluster", "all"):
-                rows = []
-                for name, role, like, flags in (
-                    ("flextime (ours)", EXPORTER_ROLE, EXPORTER_ROLE, ()),
-                    ("flextime, per-db collectors off", EXPORTER_ROLE, EXPORTER_ROLE, PER_DATABASE_OFF),
-                    ("postgres_exporter 0.17.1", postgres_bench.GO_ROLE, postgres_bench.GO_ROLE, ()),
-                ):
-                    targets = [f"postgresql://{role}:{pw}@{host}/app{i:03d}?sslmode=disable" for i in range(1, n + 1)]
-                    port = node_bench.free_port()
-                    cmd = (
-                        ours(port, "--probe.cluster-cache-seconds=14", f"--probe.max-targets={n}", *flags)
-                        if name.startswith("flextime")
-                        else go(port)
+    version = ""
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
+        for case in cases:  # each case on a PostgreSQL of its own: the servers case sees no app databases
+            try:
+                server = postgres_bench.start_primary(postgres_bench.bin_dir_15())
+            except (pytest.skip.Exception, pytest.fail.Exception) as exc:
+                print(f"cannot start PostgreSQL: {exc}", file=sys.stderr)
+                return 2
+            try:
+                version = server.version
+                if case == "cluster":
+                    results.append(cluster_case(server, args.targets, args.seconds, args.go_binary, Path(tmp)))
+                else:
+                    results.append(
+                        servers_case(
+                            server, args.targets, args.servers_interval, args.seconds, args.go_binary, Path(tmp)
+                        )
                     )
-                    rows.append(run(server, name, cmd, port, targets, 15.0, args.seconds, like, re.escape(role)))
-                results.append(
-                    (
-                        f"cluster: {n} databases of one cluster every 15 s, {IN_FLIGHT} in flight, {args.seconds:g} s",
-                        rows,
-                    )
-                )
-            if args.case in ("servers", "all"):
-                # 200 servers would each allow 100 connections: room for every target's one here
-                server.psql(f"ALTER SYSTEM SET max_connections = {n + 100}")
-                server.stop()
-                server.start()
-                rows = []
-                for name, prefix in (("flextime (ours)", "fo"), ("postgres_exporter 0.17.1", "fg")):
-                    targets = [
-                        f"postgresql://{prefix}{i:03d}:{pw}@{host}/postgres?sslmode=disable" for i in range(1, n + 1)
-                    ]
-                    port = node_bench.free_port()
-                    cmd = (
-                        ours(port, "--probe.cluster-cache-seconds=0.9", f"--probe.max-targets={n}")
-                        if prefix == "fo"
-                        else go(port)
-                    )
-                    rows.append(run(server, name, cmd, port, targets, 1.0, args.seconds, f"{prefix}%", rf"{prefix}\d+"))
-                results.append(
-                    (f"servers: {n} one-database targets every 1 s, {IN_FLIGHT} in flight, {args.seconds:g} s", rows)
-                )
-    finally:
-        _cleanup(server)
-    print(f"PostgreSQL {server.version} on 127.0.0.1: {built}; {os.cpu_count()} CPUs (shared)")
+            finally:
+                _cleanup(server)
+    print(f"PostgreSQL {version} on 127.0.0.1; {os.cpu_count()} CPUs (shared)")
     for case, rows in results:
         report(case, rows)
     return 0

@@ -55,11 +55,10 @@ import node_bench  # noqa: E402  (Target, measure, measure_concurrent: the same 
 from integration.postgres.conftest import (  # noqa: E402
     DEBIAN_QUERIES_YAML,
     EXPORTER_ROLE,
-    PG_HBA,
     SUPERUSER,
     PgServer,
     _cleanup,
-    _config,
+    _init_and_start,
     _new_server,
     _quote,
     _RunAs,
@@ -82,30 +81,7 @@ def start_primary(bin_dir: Path) -> PgServer:
     run_as = _RunAs()
     server = _new_server("bench", bin_dir, run_as, "super-" + secrets.token_hex(12), "bench-" + secrets.token_hex(12))
     try:
-        pwfile = server.base_dir / "pwfile"
-        run_as.write(pwfile, server.superuser_password + "\n")
-        server._server_run(
-            [
-                bin_dir / "initdb",
-                "-D",
-                server.data_dir,
-                "-U",
-                SUPERUSER,
-                f"--pwfile={pwfile}",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ],
-            timeout=120,
-        )
-        pwfile.unlink()
-        with open(server.data_dir / "postgresql.conf", "a") as conf:
-            conf.write(_config(server))
-        run_as.write(server.data_dir / "pg_hba.conf", PG_HBA)
-        server.start()
+        _init_and_start(server)
         server.psql(
             "".join(
                 f"CREATE ROLE {role} LOGIN PASSWORD {_quote(server.exporter_password)} IN ROLE pg_monitor;\n"

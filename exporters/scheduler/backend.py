@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from redis.credentials import CredentialProvider
 
+from ..core.errors import describe_error
 from .config import BackendConfig
 from .contract import Ledger
 
@@ -103,6 +104,46 @@ class Reader:
 
     async def close(self) -> None:
         pass
+
+
+class RedisReader(Reader):
+    """A reader of queues kept in Redis (BullMQ, RQ, Celery): one client, made on first use so the
+    password file is read then, and healthy while that Redis answers PING. Closing cancels the
+    reader's background tasks (``_background``) and then closes the client."""
+
+    _redis = None
+
+    @property
+    def redis(self):
+        if self._redis is None:
+            self._redis = redis_client(self.config.redis_url, self.timeout, self.config.password_file)
+        return self._redis
+
+    def _background(self) -> tuple[asyncio.Task | None, ...]:
+        """Tasks the reader runs beside scrapes (followers, discovery): cancelled on close."""
+        return ()
+
+    async def health(self) -> str | None:
+        try:
+            await self.redis.ping()
+        except Exception as exc:
+            return describe_error(exc)
+        return None
+
+    async def close(self) -> None:
+        for task in self._background():
+            if task is not None and not task.done():
+                task.cancel()
+                try:
+                    await task
+                except BaseException:
+                    pass
+        client, self._redis = self._redis, None
+        if client is not None:
+            try:
+                await client.aclose()
+            except Exception:
+                pass
 
 
 class PasswordFile(CredentialProvider):

@@ -28,7 +28,7 @@ from redis.exceptions import ResponseError
 
 from ..core.errors import describe_error
 from ..core.helpers import as_text
-from .backend import QueueState, Reader, Recurring, overdue_grace, redis_client
+from .backend import QueueState, Recurring, RedisReader, overdue_grace, redis_client
 from .contract import UNDECODABLE, FinishedJob, decode_json, job_labels
 
 log = logging.getLogger("flextime.scheduler")
@@ -151,13 +151,12 @@ MAX_RECURRING = 100  # recurring jobs read per queue (the soonest due first: the
 MAX_RECURRING_NAME = 128  # a longer job scheduler id is left out (logged once): label values stay bounded
 
 
-class BullMQReader(Reader):
+class BullMQReader(RedisReader):
     kind = "bullmq"
 
     def __init__(self, config, ledger, timeout: float = 5.0, started_at: float | None = None) -> None:
         super().__init__(config, ledger, timeout, started_at)
         self.prefix = config.prefix
-        self.client = None
         self.cursors: dict[str, _QueueCursor] = {}
         self._discovered: tuple[str, ...] = ()
         self._discovered_at = 0.0
@@ -167,11 +166,6 @@ class BullMQReader(Reader):
         self.queue_errors: dict[str, str] = {}  # queue -> why it could not be read in this scrape
         self._bad_patterns: set[tuple[str, str, str]] = set()  # recurring job patterns already logged
         self._long_names: set[str] = set()
-
-    def _client(self):
-        if self.client is None:
-            self.client = redis_client(self.config.redis_url, self.timeout, self.config.password_file)
-        return self.client
 
     def key(self, queue: str, suffix: str) -> str:
         return f"{self.prefix}:{queue}:{suffix}"
@@ -205,7 +199,7 @@ class BullMQReader(Reader):
     async def _discover(self) -> None:
         found: set[str] = set(self.config.queues)
         head, tail = f"{self.prefix}:", ":meta"
-        async for key in self._client().scan_iter(match=f"{self.prefix}:*:meta", count=1000):
+        async for key in self.redis.scan_iter(match=f"{self.prefix}:*:meta", count=1000):
             name = as_text(key)
             if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
                 found.add(name[len(head) : -len(tail)])  # never split on ':' (queue names may hold it)
@@ -223,7 +217,7 @@ class BullMQReader(Reader):
 
     # ---- finished jobs --------------------------------------------------------------------------
     async def consume(self) -> None:
-        client = self._client()
+        client = self.redis
         queues = await self.queues()
         batches: dict[str, list] = {}
         gaps: list[str] = []
@@ -400,7 +394,7 @@ class BullMQReader(Reader):
 
     # ---- gauges ---------------------------------------------------------------------------------
     async def read_states(self) -> list[QueueState]:
-        client = self._client()
+        client = self.redis
         queues = await self.queues()
         now_ms = int(time.time() * 1000)
         pipe = client.pipeline(transaction=False)
@@ -572,7 +566,7 @@ class BullMQReader(Reader):
         import base64
 
         try:
-            clients = await self._client().client_list()
+            clients = await self.redis.client_list()
         except Exception:
             return None
         names = [c.get("name", "") for c in clients]
@@ -584,20 +578,5 @@ class BullMQReader(Reader):
             out[q] = len(named) + unnamed
         return out
 
-    async def health(self) -> str | None:
-        try:
-            await self._client().ping()
-            return None
-        except Exception as exc:
-            return describe_error(exc)
-
-    async def close(self) -> None:
-        for task in (self._follower, self._discovery):
-            if task is not None and not task.done():
-                task.cancel()
-                try:
-                    await task
-                except BaseException:
-                    pass
-        if self.client is not None:
-            await self.client.aclose()
+    def _background(self) -> tuple[asyncio.Task | None, ...]:
+        return (self._follower, self._discovery)

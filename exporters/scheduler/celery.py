@@ -23,7 +23,7 @@ from collections import deque
 
 from ..core.errors import describe_error
 from ..core.helpers import as_text
-from .backend import QueueState, Reader, redis_client
+from .backend import QueueState, RedisReader, redis_client
 from .contract import UNDECODABLE, FinishedJob
 
 log = logging.getLogger("flextime.scheduler")
@@ -51,23 +51,17 @@ def call_data(meta: dict):
     return out
 
 
-class CeleryReader(Reader):
+class CeleryReader(RedisReader):
     """Reads Celery queues: LLEN, HLEN, HVALS (bounded), PSUBSCRIBE; never a write."""
 
     kind = "celery"
 
     def __init__(self, config, ledger, timeout: float = 5.0, started_at: float | None = None) -> None:
         super().__init__(config, ledger, timeout, started_at)
-        self.client = None
         self._results: deque = deque()
         self._lost = 0  # results dropped (buffer full) or subscriptions lost since the last scrape
         self._follower: asyncio.Task | None = None
         self._subscribed = asyncio.Event()
-
-    def _client(self):
-        if self.client is None:
-            self.client = redis_client(self.config.redis_url, self.timeout, self.config.password_file)
-        return self.client
 
     # ---- finished tasks: the result backend's channel ---------------------------------------
     async def start(self) -> None:
@@ -166,7 +160,7 @@ class CeleryReader(Reader):
 
     # ---- gauges -------------------------------------------------------------------------------
     async def read_states(self) -> list[QueueState]:
-        client = self._client()
+        client = self.redis
         queues = list(self.config.queues)
         pipe = client.pipeline(transaction=False)
         for q in queues:
@@ -197,19 +191,5 @@ class CeleryReader(Reader):
             out.append(QueueState(q, jobs={"waiting": waiting, "reserved": reserved.get(q, 0)}))
         return out
 
-    async def health(self) -> str | None:
-        try:
-            await self._client().ping()
-            return None
-        except Exception as exc:
-            return describe_error(exc)
-
-    async def close(self) -> None:
-        if self._follower is not None and not self._follower.done():
-            self._follower.cancel()
-            try:
-                await self._follower
-            except BaseException:
-                pass
-        if self.client is not None:
-            await self.client.aclose()
+    def _background(self) -> tuple[asyncio.Task | None, ...]:
+        return (self._follower,)

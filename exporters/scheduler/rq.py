@@ -34,7 +34,7 @@ from typing import Any
 
 from ..core.errors import describe_error
 from ..core.helpers import as_text
-from .backend import QueueState, Reader, Recurring, overdue_grace, redis_client
+from .backend import QueueState, Recurring, RedisReader, overdue_grace
 from .contract import UNDECODABLE, FinishedJob
 
 log = logging.getLogger("flextime.scheduler")
@@ -193,7 +193,7 @@ class _Pass:
             self.forever_count[pair] = 0
 
 
-class RQReader(Reader):
+class RQReader(RedisReader):
     """Reads RQ queues. Counters are kept incrementally and exactly once:
 
     RQ's finished and failed registries are ZSETs scored by ``finish + TTL`` (``+inf`` for TTL -1, or
@@ -221,19 +221,12 @@ class RQReader(Reader):
 
     def __init__(self, config, ledger, timeout: float = 5.0, started_at: float | None = None) -> None:
         super().__init__(config, ledger, timeout, started_at)
-        self._client = None
         self._cursors: dict[tuple[str, str], _Cursor] = {}
         self._bad_patterns: set[tuple[str, str, str]] = set()
 
     # ------------------------------------------------------------------ plumbing
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = redis_client(self.config.redis_url, self.timeout, self.config.password_file)
-        return self._client
-
     async def _run(self, build) -> list:
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=False)
         build(pipe)
         if not len(pipe):
             return []
@@ -242,7 +235,7 @@ class RQReader(Reader):
     async def _queues(self) -> list[str]:
         if not self.config.discover:
             return list(self.config.queues)
-        members = await self.client.smembers(f"{PREFIX}:queues")
+        members = await self.redis.smembers(f"{PREFIX}:queues")
         names = sorted(
             {as_text(m)[len(QUEUE_PREFIX) :] for m in members if as_text(m).startswith(QUEUE_PREFIX)}
             | set(self.config.queues)
@@ -327,7 +320,7 @@ class RQReader(Reader):
         from redis.exceptions import ResponseError
 
         try:
-            entries = await self.client.zrange(SCHEDULED_KEY, 0, MAX_RECURRING - 1, withscores=True)
+            entries = await self.redis.zrange(SCHEDULED_KEY, 0, MAX_RECURRING - 1, withscores=True)
         except ResponseError:  # not a ZSET: not rq-scheduler's; the queues are still served
             return {}
         if not entries:
@@ -406,7 +399,7 @@ class RQReader(Reader):
         first (``_Pass`` gathers what they found), then the ledger, with no await in between."""
         queues = await self._queues()
         pairs = [(q, reg) for q in queues for reg in REGISTRIES]
-        now = self._now(await self.client.time())
+        now = self._now(await self.redis.time())
         step = _Pass(now, {pair: self._cursor(*pair) for pair in pairs})
         await self._read_bands_and_scans(step)
         await self._read_kept_forever(step)
@@ -689,22 +682,6 @@ class RQReader(Reader):
         for (p, m), ended in zip(order, await self._run(build)):
             out[p][m] = (parse_time(ended), None)
         return out
-
-    # ------------------------------------------------------------------ lifecycle
-    async def health(self) -> str | None:
-        try:
-            await self.client.ping()
-        except Exception as exc:
-            return describe_error(exc)
-        return None
-
-    async def close(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            try:
-                await client.aclose()
-            except Exception:
-                pass
 
 
 def _remember_classified(cur: _Cursor, entries, now: float, limit: int) -> None:

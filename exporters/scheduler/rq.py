@@ -53,6 +53,7 @@ SCAN_CHUNK = 64  # live registry entries looked at per scrape to discover unknow
 MAX_CLASSES = 64
 MAX_INF_SEEN = 200_000
 MAX_CLASSIFIED = 200_000  # classified live entries remembered per reader, shared by its registries (~20 MiB)
+MAX_SCANNED = 100_000  # scores whose scanned members' digest is remembered per reader, shared likewise (~10 MiB)
 MAX_WORKER_KEYS = 1000
 ACTIVE_CHECKED = 1000  # started jobs whose start time is read per queue (the longest-running one)
 DEFAULT_TTL = {"finished": 500, "failed": 31_536_000}
@@ -167,6 +168,11 @@ class _Cursor:
     # hash(member) -> score of live entries already classified (probed or counted): the discovery
     # scan does not probe them again, so an idle scrape probes only entries it has never looked at
     classified: dict[int, float] = field(default_factory=dict)
+    # score -> digest of the members the discovery scan saw at that score, all classified then: a
+    # group found unchanged on a later pass is not probed again. One entry per score, not per
+    # member, so a history larger than ``classified`` holds does not make every pass probe again
+    scanned: dict[float, int] = field(default_factory=dict)
+    scanned_floor: float = float("inf")  # the lowest score in ``scanned``: nothing to forget before it
 
 
 Pair = tuple[str, str]  # (queue, registry)
@@ -184,12 +190,14 @@ class _Pass:
     forever_count: dict[Pair, int] = field(default_factory=dict)  # kept-forever entries now
     forever_members: dict[Pair, list[bytes]] = field(default_factory=dict)  # read when their count changed
     next_scan: dict[Pair, float] = field(default_factory=dict)  # where the discovery scan goes on
+    scanned: dict[Pair, dict[float, int]] = field(default_factory=dict)  # score groups the scan classified
     jobs: dict[Pair, dict[bytes, dict]] = field(default_factory=dict)  # the candidates' job hashes
     new_classes: dict[Pair, set[int]] = field(default_factory=dict)  # TTL classes learned in this consume
 
     def __post_init__(self) -> None:
         for pair in self.cursors:
             self.candidates[pair], self.probes[pair], self.new_classes[pair] = {}, {}, set()
+            self.scanned[pair] = {}
             self.forever_count[pair] = 0
 
 
@@ -207,7 +215,8 @@ class RQReader(RedisReader):
     class's next band, so it holds only the overlap) and its ``ended_at`` >= started_at. Kept-forever
     members are unordered: they are re-read only when their ZCOUNT changes. A TTL never seen before is
     found by a band ``[P - SLACK, N + SHORT_TTL + SLACK]`` (TTLs up to a minute), a rotating scan of
-    ``SCAN_CHUNK`` live entries per scrape, or by falling into another band (only ``ended_at`` of those
+    ``SCAN_CHUNK`` live entries per scrape (an entry, or a score's group of entries, looked at once is
+    not probed again while remembered), or by falling into another band (only ``ended_at`` of those
     entries is read): its jobs are counted, the class is added and one catch-up band from ``started_at``
     is read in the same scrape. All reads come first; the ledger is updated afterwards with no await in
     between, so a cancelled scrape counts nothing twice.
@@ -451,9 +460,14 @@ class RQReader(RedisReader):
                 step.forever_count[pair] += int(reply)
             elif what == "scan":
                 step.next_scan[pair] = reply[-1][1] if len(reply) == SCAN_CHUNK else 0.0
-                for member, score in reply:
-                    if member not in cur.seen and member not in candidates and hash(member) not in cur.classified:
-                        probes[member] = score
+                for score, members in _by_score(reply):
+                    digest = hash(tuple(members))
+                    if cur.scanned.get(score) == digest:
+                        continue  # the same members as when this score was scanned last: all classified
+                    step.scanned[pair][score] = digest
+                    for member in members:
+                        if member not in cur.seen and member not in candidates and hash(member) not in cur.classified:
+                            probes[member] = score
             elif what in ("sample", "short"):
                 for member, score in reply:
                     if member not in candidates and hash(member) not in cur.classified:
@@ -598,6 +612,7 @@ class RQReader(RedisReader):
                 now,
                 limit=MAX_CLASSIFIED // len(step.cursors),
             )
+            _remember_scanned(cur, step.scanned[pair], now, limit=MAX_SCANNED // len(step.cursors))
             cur.scan_from = step.next_scan[pair]
             cur.last = now
             # forget an entry once it is below its own class's next band (whose low end is
@@ -697,6 +712,29 @@ def _remember_classified(cur: _Cursor, entries, now: float, limit: int) -> None:
         cur.classified = {h: s for h, s in cur.classified.items() if s >= now}
     room = max(0, limit - len(cur.classified))
     cur.classified.update(new[:room])
+
+
+def _remember_scanned(cur: _Cursor, groups: dict[float, int], now: float, limit: int) -> None:
+    """Remember the score groups the scan just classified; at ``limit``, scores RQ has expired
+    (below now) are forgotten first, and what does not fit is not remembered (probed again)."""
+    if len(cur.scanned) + len(groups) > limit and cur.scanned_floor < now:
+        cur.scanned = {score: digest for score, digest in cur.scanned.items() if score >= now}
+        cur.scanned_floor = min(cur.scanned, default=float("inf"))
+    for score, digest in groups.items():
+        if score in cur.scanned or len(cur.scanned) < limit:
+            cur.scanned[score] = digest
+            cur.scanned_floor = min(cur.scanned_floor, score)
+
+
+def _by_score(entries) -> list[tuple[float, list[bytes]]]:
+    """``(member, score)`` pairs in score order, grouped: [(score, [members in Redis' order])]."""
+    groups: list[tuple[float, list[bytes]]] = []
+    for member, score in entries:
+        if groups and groups[-1][0] == score:
+            groups[-1][1].append(member)
+        else:
+            groups.append((score, [member]))
+    return groups
 
 
 def _known(ttl: int | None, classes) -> bool:

@@ -435,3 +435,55 @@ def test_rq_idle_scrapes_do_not_probe_known_entries_again(queue_redis, tmp_path)
     assert value(text, "scheduler_queue_jobs_completed_total", backend="rq", queue=q) == 2
     assert value(text, "schedule_generation_duration_seconds_count", sport="t300", team_count="2") == 2
     assert not any(dict(k[1]).get("sport") == "old" for k in samples(text))
+
+
+def test_rq_idle_scrapes_with_more_history_than_the_reader_remembers(queue_redis, monkeypatch):
+    """The per-entry memory of classified entries is bounded (MAX_CLASSIFIED, split over the
+    registries: 10,000 per registry for 10 queues). A history larger than that must still leave
+    idle scrapes without job-hash reads once the scan has passed over it: the scan remembers its
+    score groups, not each entry. Here the bound is cut to 20 entries per registry, in process,
+    below the 200 finished jobs; a TTL never seen (300 s) is still found and counted."""
+    import asyncio
+
+    from exporters.scheduler import rq as rq_reader
+    from exporters.scheduler.config import BackendConfig
+    from exporters.scheduler.contract import JobContract, Ledger
+
+    monkeypatch.setattr(rq_reader, "MAX_CLASSIFIED", 40)  # 2 registries: 20 entries each
+    conn = _conn(queue_redis)
+    q = "rqc-big-" + secrets.token_hex(4)
+    queue = rq.Queue(q, connection=conn)
+    for _ in range(4):  # 4 score seconds of 50 jobs: each a group the scan sees whole (<= 64)
+        second = int(time.time())
+        _enqueue(queue, [("old", 2, {})] * 50)
+        assert _work(conn, q)
+        while int(time.time()) == second:  # the next batch finishes in another second (bounded: < 1 s)
+            time.sleep(0.01)
+    time.sleep(6.5)  # more than SLACK (5 s) before the start: outside the first read's bands
+    ledger = Ledger(JobContract())
+
+    def hgets() -> int:
+        return conn.info("commandstats").get("cmdstat_hget", {}).get("calls", 0)
+
+    async def scenario() -> tuple[int, int]:
+        reader = rq_reader.RQReader(BackendConfig("rq", "inproc", redis_url=queue_redis.url, queues=(q,)), ledger)
+        try:
+            for _ in range(10):  # a pass over the 4 groups, with room to wrap around once
+                await reader.read()
+            before = hgets()
+            for _ in range(10):
+                await reader.read()
+            idle = hgets() - before
+            _enqueue(queue, [("t300", 2, dict(result_ttl=300))] * 2)
+            assert _work(conn, q)
+            for _ in range(10):  # bounded: the rotation reaches the new entries within a pass
+                await reader.read()
+                if ledger.completed.get(("inproc", q), 0) == 2:
+                    break
+            return idle, ledger.completed.get(("inproc", q), 0)
+        finally:
+            await reader.close()
+
+    idle_hgets, completed = asyncio.run(scenario())
+    assert idle_hgets == 0
+    assert completed == 2

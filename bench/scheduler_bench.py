@@ -157,6 +157,9 @@ class BullMQ:
 
     def __init__(self, workdir: Path) -> None:
         self.server = start_server()
+        # no RDB snapshots: Redis' default save rules would fork a child that writes GBs of history
+        # during the fill and the scrapes, taking one of the 2 cores from the exporter and Redis
+        self.server.client().config_set("save", "")
         self.url = self.server.url
 
     def fill(self, case: str, total: int) -> float:

@@ -125,6 +125,7 @@ def measure(targets: list[Target], scrapes: int) -> list[dict]:
         wait_up(t.url)
         for _ in range(3):
             t.scrape()
+        t.latencies = []  # this call's scrapes only: a second call on the same target must not mix in the first's
     cpu0 = {t.name: cpu_seconds(t.proc.pid) for t in targets}
     for i in range(scrapes):
         k = i % len(targets)

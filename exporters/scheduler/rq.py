@@ -29,7 +29,7 @@ import logging
 import pickle
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from ..core.errors import describe_error
@@ -143,16 +143,15 @@ def job_data(raw: bytes | None) -> Any:
 
 
 def parse_time(raw: bytes | None) -> float | None:
-    """RQ's UTC timestamp strings (``%Y-%m-%dT%H:%M:%S.%fZ``, older without fraction) as epoch s."""
-    if not raw:
+    """RQ's UTC timestamp strings (``%Y-%m-%dT%H:%M:%S.%fZ``, older without fraction) as epoch s.
+    ``fromisoformat`` (C) rather than ``strptime``: a first scrape over a long history parses
+    hundreds of these, at 0.4 instead of 7 us each."""
+    if not raw or not raw.endswith(b"Z") or raw[10:11] != b"T":
         return None
-    text = raw.decode("ascii", "replace")
-    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()
-        except ValueError:
-            continue
-    return None
+    try:
+        return datetime.fromisoformat(raw.decode("ascii")).timestamp()
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 @dataclass
@@ -173,6 +172,7 @@ class _Cursor:
     # member, so a history larger than ``classified`` holds does not make every pass probe again
     scanned: dict[float, int] = field(default_factory=dict)
     scanned_floor: float = float("inf")  # the lowest score in ``scanned``: nothing to forget before it
+    classified_floor: float = float("inf")  # likewise for ``classified``
 
 
 Pair = tuple[str, str]  # (queue, registry)
@@ -708,10 +708,13 @@ def _remember_classified(cur: _Cursor, entries, now: float, limit: int) -> None:
         for member, score in entries
         if score != float("inf") and hash(member) not in cur.classified
     ]
-    if len(cur.classified) + len(new) > limit:
+    if len(cur.classified) + len(new) > limit and cur.classified_floor < now:
+        # only when something has expired: a full memory of live entries is not rebuilt every scrape
         cur.classified = {h: s for h, s in cur.classified.items() if s >= now}
-    room = max(0, limit - len(cur.classified))
-    cur.classified.update(new[:room])
+        cur.classified_floor = min(cur.classified.values(), default=float("inf"))
+    kept = new[: max(0, limit - len(cur.classified))]
+    cur.classified.update(kept)
+    cur.classified_floor = min([cur.classified_floor, *(score for _, score in kept)])
 
 
 def _remember_scanned(cur: _Cursor, groups: dict[float, int], now: float, limit: int) -> None:

@@ -50,8 +50,14 @@ def test_times_and_classes():
         parse_time(b"2024-01-02T03:04:05.250000Z")
         == datetime.datetime(2024, 1, 2, 3, 4, 5, 250000, tzinfo=datetime.timezone.utc).timestamp()
     )
-    assert parse_time(b"2024-01-02T03:04:05Z") is not None
+    assert (
+        parse_time(b"2024-01-02T03:04:05Z")
+        == datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc).timestamp()
+    )
     assert parse_time(b"") is None and parse_time(b"garbage") is None
+    # RQ writes UTC with a Z: a date alone, another offset or a broken field is not a time
+    for bad in (b"2024-01-02Z", b"2024-01-02T03:04:05+01:00", b"2024-01-02T25:04:05Z", b"2024-01-02T03:04:05\xffZ"):
+        assert parse_time(bad) is None, bad
     assert _class_of(1000 + 501, 1000.7) == 501 and _known(501, {500}) and not _known(510, {500})
     assert _class_of(float("inf"), 1.0) is None
 

@@ -199,10 +199,14 @@ class BullMQReader(RedisReader):
     async def _discover(self) -> None:
         found: set[str] = set(self.config.queues)
         head, tail = f"{self.prefix}:", ":meta"
-        async for key in self.redis.scan_iter(match=f"{self.prefix}:*:meta", count=1000):
-            name = as_text(key)
-            if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
-                found.add(name[len(head) : -len(tail)])  # never split on ':' (queue names may hold it)
+        cursor: int | None = None
+        while cursor != 0:
+            async with asyncio.timeout(self.timeout):  # each SCAN page: the client has no reply timeout
+                cursor, keys = await self.redis.scan(cursor or 0, match=f"{self.prefix}:*:meta", count=1000)
+            for key in keys:
+                name = as_text(key)
+                if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
+                    found.add(name[len(head) : -len(tail)])  # never split on ':' (queue names may hold it)
         ordered = sorted(found)
         self.queues_over_limit = max(0, len(ordered) - self.config.max_queues)
         self._discovered = tuple(ordered[: self.config.max_queues])

@@ -369,6 +369,75 @@ def test_redis_stopped_then_started_again(tmp_path):
         redis_cleanup(server)
 
 
+def test_redis_that_stops_answering(tmp_path):
+    """A Redis that accepts connections but answers nothing (SIGSTOP): every scrape still returns
+    within its deadline with scheduler_up 0 for the BullMQ and the RQ backend on it, scrape after
+    scrape (the readers' clients have no per-reply timeout: the deadline bounds them), /health
+    says 503 in bounded time; answering again, both count on, nothing twice."""
+    import rq
+    from redis_tests.conftest import CANARY_PREFIX, _binary_version, _new_server, debian_redis_binary
+    from redis_tests.conftest import _cleanup as redis_cleanup
+
+    from .rq_worker import SimpleWorker
+
+    binary = debian_redis_binary()
+    server = _new_server(
+        f"sched-hung-{RUN}", "master", binary, *_binary_version(binary), CANARY_PREFIX + secrets.token_hex(8)
+    )
+    server.start()
+    queue = f"sched-hung-{RUN}"
+    config = tmp_path / "rq.yml"
+    config.write_text(f"backends:\n  - type: rq\n    name: rq\n    redis: {server.url}\n    queues: [{queue}]\n")
+    config.chmod(0o600)
+    exp = start_scheduler(
+        tmp_path,
+        f"--redis.addr={server.url}",
+        f"--bullmq.queue={queue}",
+        f"--config.file={config}",
+        "--connection-timeout=1",
+    )
+    conn = redis.Redis.from_url(server.url)
+
+    def rq_jobs(n: int) -> None:
+        for _ in range(n):
+            rq.Queue(queue, connection=conn).enqueue("os.getpid")
+        assert SimpleWorker([rq.Queue(queue, connection=conn)], connection=conn).work(burst=True)
+
+    try:
+        asyncio.run(run_jobs(server.url, queue, [Job("soccer", 6, 0.05)] * 2))
+        rq_jobs(1)
+        text = _scrape(exp)
+        assert value(text, "scheduler_queue_jobs_completed_total", backend="bullmq", queue=queue) == 2
+        assert value(text, "scheduler_queue_jobs_completed_total", backend="rq", queue=queue) == 1
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            for _ in range(5):  # more than the readers' 4 connections: a cancelled read frees its own
+                t0 = time.monotonic()
+                resp = exp.get("/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "2"})
+                assert resp.status == 200 and time.monotonic() - t0 < 3
+                for backend, done in (("bullmq", 2), ("rq", 1)):
+                    assert value(resp.text, "scheduler_up", backend=backend) == 0
+                    assert (
+                        value(resp.text, "scheduler_queue_jobs_completed_total", backend=backend, queue=queue) == done
+                    )
+            t0 = time.monotonic()
+            assert exp.get("/health").status == 503 and time.monotonic() - t0 < 10
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        asyncio.run(run_jobs(server.url, queue, [Job("soccer", 6, 0.05)] * 3))
+        rq_jobs(2)
+        for _ in range(2):
+            text = _scrape(exp)
+        for backend, done in (("bullmq", 5), ("rq", 3)):
+            assert value(text, "scheduler_up", backend=backend) == 1
+            assert value(text, "scheduler_queue_jobs_completed_total", backend=backend, queue=queue) == done
+        assert server.password not in text and server.password not in exp.log()
+    finally:
+        conn.close()
+        exp.stop()
+        redis_cleanup(server)
+
+
 # the seed's application alerts (shared/reference/seed-alerts/application.yml), verbatim
 SEED = {
     "ScheduleGenerationFailure": "increase(schedule_generation_failures_total[5m]) > 0",

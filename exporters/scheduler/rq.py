@@ -49,7 +49,11 @@ SLACK = 5  # seconds: integer scores, clock skew between workers and Redis
 MAX_PAYLOAD = 4 << 20  # bytes a decompressed payload may have; more is UNDECODABLE
 WINDOW_LIMIT = 20_000  # entries one window may return per scrape; more is a history gap
 SHORT_TTL = 60  # entries of TTLs up to this are found by a band of their own, then learned
-SCAN_CHUNK = 64  # live registry entries looked at per scrape to discover unknown TTLs
+SCAN_CHUNK = 64  # live registry entries looked at per scrape and registry to discover unknown TTLs
+# job hashes the discovery scan may probe per scrape, over all of a reader's registries: a chunk
+# that needs more waits for a later scrape (registries take turns), so a first pass through a long
+# history costs a bounded few probes per scrape, not SCAN_CHUNK per registry (640 for 10 queues)
+SCAN_PROBES = 64
 MAX_CLASSES = 64
 MAX_INF_SEEN = 200_000
 MAX_CLASSIFIED = 200_000  # classified live entries remembered per reader, shared by its registries (~20 MiB)
@@ -215,8 +219,9 @@ class RQReader(RedisReader):
     class's next band, so it holds only the overlap) and its ``ended_at`` >= started_at. Kept-forever
     members are unordered: they are re-read only when their ZCOUNT changes. A TTL never seen before is
     found by a band ``[P - SLACK, N + SHORT_TTL + SLACK]`` (TTLs up to a minute), a rotating scan of
-    ``SCAN_CHUNK`` live entries per scrape (an entry, or a score's group of entries, looked at once is
-    not probed again while remembered), or by falling into another band (only ``ended_at`` of those
+    ``SCAN_CHUNK`` live entries per scrape and registry (an entry, or a score's group of entries,
+    looked at once is not probed again while remembered; at most ``SCAN_PROBES`` job hashes probed
+    per scrape, the registries taking turns), or by falling into another band (only ``ended_at`` of those
     entries is read): its jobs are counted, the class is added and one catch-up band from ``started_at``
     is read in the same scrape. All reads come first; the ledger is updated afterwards with no await in
     between, so a cancelled scrape counts nothing twice.
@@ -232,6 +237,7 @@ class RQReader(RedisReader):
         super().__init__(config, ledger, timeout, started_at)
         self._cursors: dict[tuple[str, str], _Cursor] = {}
         self._bad_patterns: set[tuple[str, str, str]] = set()
+        self._scan_turn = 0  # which registry's scan chunk goes first for SCAN_PROBES (see _take_scans)
 
     # ------------------------------------------------------------------ plumbing
     async def _run(self, build) -> list:
@@ -423,6 +429,7 @@ class RQReader(RedisReader):
         """Per registry: the bands of its known TTL classes, the kept-forever count, the rotating
         discovery scan, the short-TTL band (and a sample of the newest entries at the first read)."""
         plan: list[tuple[Pair, str]] = []
+        scans: list[tuple[Pair, list]] = []
 
         def reads(pipe):
             for pair, cur in step.cursors.items():
@@ -459,19 +466,47 @@ class RQReader(RedisReader):
             elif what == "forevercount":
                 step.forever_count[pair] += int(reply)
             elif what == "scan":
-                step.next_scan[pair] = reply[-1][1] if len(reply) == SCAN_CHUNK else 0.0
-                for score, members in _by_score(reply):
-                    digest = hash(tuple(members))
-                    if cur.scanned.get(score) == digest:
-                        continue  # the same members as when this score was scanned last: all classified
-                    step.scanned[pair][score] = digest
-                    for member in members:
-                        if member not in cur.seen and member not in candidates and hash(member) not in cur.classified:
-                            probes[member] = score
+                scans.append((pair, reply))
             elif what in ("sample", "short"):
                 for member, score in reply:
                     if member not in candidates and hash(member) not in cur.classified:
                         probes[member] = score
+        self._take_scans(step, scans)
+
+    def _take_scans(self, step: _Pass, scans: list[tuple[Pair, list]]) -> None:
+        """The discovery scan's chunks, registries taking turns: a chunk whose entries to probe do
+        not fit in what is left of SCAN_PROBES is left for a later scrape (its position stays),
+        except the first chunk of the turn, so every scrape makes progress."""
+        if not scans:
+            return
+        scans = sorted(scans, key=lambda scan: scan[0])  # a stable order (SMEMBERS has none) for the turns
+        turn = self._scan_turn % len(scans)
+        self._scan_turn += 1
+        budget = SCAN_PROBES
+        for n, (pair, reply) in enumerate(scans[turn:] + scans[:turn]):
+            cur, candidates, probes = step.cursors[pair], step.candidates[pair], step.probes[pair]
+            groups: dict[float, int] = {}
+            found: dict[bytes, float] = {}
+            for score, members in _by_score(reply):
+                digest = hash(tuple(members))
+                if cur.scanned.get(score) == digest:
+                    continue  # the same members as when this score was scanned last: all classified
+                groups[score] = digest
+                for member in members:
+                    if (
+                        member not in cur.seen
+                        and member not in candidates
+                        and member not in probes
+                        and hash(member) not in cur.classified
+                    ):
+                        found[member] = score
+            if found and n and len(found) > budget:
+                step.next_scan[pair] = cur.scan_from  # its turn comes again
+                continue
+            budget -= len(found)
+            probes.update(found)
+            step.scanned[pair].update(groups)
+            step.next_scan[pair] = reply[-1][1] if len(reply) == SCAN_CHUNK else 0.0
 
     async def _read_kept_forever(self, step: _Pass) -> None:
         """Kept-forever members (TTL -1) are unordered: re-read only when their number changed."""

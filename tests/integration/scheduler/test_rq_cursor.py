@@ -487,3 +487,59 @@ def test_rq_idle_scrapes_with_more_history_than_the_reader_remembers(queue_redis
     idle_hgets, completed = asyncio.run(scenario())
     assert idle_hgets == 0
     assert completed == 2
+
+
+def test_rq_first_pass_over_many_queues_probes_a_bounded_number_per_scrape(queue_redis):
+    """The discovery scan's first pass over a kept history probes at most SCAN_PROBES (64) job
+    hashes per scrape in all, however many queues: with 3 queues of 200 kept jobs each, a scrape
+    does not read 3 x 64. The registries take turns, so every one is passed over (idle scrapes then
+    read no job hash) and a TTL never seen (300 s) in any of them is still found and counted."""
+    import asyncio
+
+    from exporters.scheduler import rq as rq_reader
+    from exporters.scheduler.config import BackendConfig
+    from exporters.scheduler.contract import JobContract, Ledger
+
+    conn = _conn(queue_redis)
+    names = [f"rqc-turns-{i}-" + secrets.token_hex(3) for i in range(3)]
+    for _ in range(4):  # 4 score seconds of 50 jobs a queue: groups the scan sees whole (<= 64)
+        second = int(time.time())
+        for q in names:
+            _enqueue(rq.Queue(q, connection=conn), [("old", 2, {})] * 50)
+            assert _work(conn, q)
+        while int(time.time()) == second:  # the next batch finishes in another second (bounded: < 1 s)
+            time.sleep(0.01)
+    time.sleep(6.5)  # more than SLACK (5 s) before the start: outside the first read's bands
+    ledger = Ledger(JobContract())
+
+    def hgets() -> int:
+        return conn.info("commandstats").get("cmdstat_hget", {}).get("calls", 0)
+
+    async def scenario() -> tuple[list[int], int]:
+        reader = rq_reader.RQReader(
+            BackendConfig("rq", "inproc", redis_url=queue_redis.url, queues=tuple(names)), ledger
+        )
+        per_read: list[int] = []
+        try:
+            await reader.read()  # the first read also probes each registry's newest entries (its sample)
+            for _ in range(40):  # bounded: 600 entries at <= 64 a scrape, then idle
+                before = hgets()
+                await reader.read()
+                per_read.append(hgets() - before)
+                if per_read[-2:] == [0, 0]:
+                    break
+            _enqueue(rq.Queue(names[-1], connection=conn), [("t300", 2, dict(result_ttl=300))] * 2)
+            assert _work(conn, names[-1])
+            for _ in range(20):  # bounded: the scan comes back to that registry within a pass
+                await reader.read()
+                if ledger.completed.get(("inproc", names[-1]), 0) == 2:
+                    break
+            return per_read, ledger.completed.get(("inproc", names[-1]), 0)
+        finally:
+            await reader.close()
+
+    per_read, completed = asyncio.run(scenario())
+    assert max(per_read) <= rq_reader.SCAN_PROBES, per_read
+    assert sum(per_read) >= 150, per_read  # the pass did probe the history, a registry at a time
+    assert per_read[-2:] == [0, 0], per_read  # every registry passed over: idle scrapes read no job hash
+    assert completed == 2

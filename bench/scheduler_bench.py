@@ -1,19 +1,21 @@
 """Benchmark: does the scheduler exporter's cost grow with the history a queue keeps?
 
-One backend per run (``--backend``): BullMQ (default) and RQ on their own Redis 7 (the integration
-tests' helpers), or a SQL job table (the documented default schema) on its own PostgreSQL 15. Two
-sets of 10 queues are filled: ``small`` with 1,000 finished jobs kept in total, ``large`` with
-``--history`` (default 1,000,000; RQ: 100,000, see below), each job with a sport, team count and a
-result with constraint violations; finished jobs are kept. BullMQ and RQ queues are filled by their
-own libraries (producers and workers in 2 processes; RQ's with ``result_ttl`` of a week); BullMQ's with
-five job names, every tenth job retried once, and a job scheduler per queue, so the wait and run-time
-histograms, retries, the longest active job and the recurring jobs are all read; the SQL
-table by INSERT ... SELECT, as an application's workers would have left it. Then, for each set,
-``flextime-exporter scheduler`` reading its 10 queues, started after the fill:
+One backend per run (``--backend``): BullMQ (default), RQ and Celery on their own Redis 7 (the
+integration tests' helpers), or a SQL job table (the documented default schema) on its own
+PostgreSQL 15. Two sets of 10 queues are filled: ``small`` with 1,000 finished jobs kept in total,
+``large`` with ``--history`` (default 1,000,000; RQ: 100,000, see below), each job with a sport,
+team count and a result with constraint violations; finished jobs are kept. BullMQ and RQ queues
+are filled and worked by their own libraries (producers and workers in 2 processes; RQ's with
+``result_ttl`` of a week); BullMQ's with five job names, every tenth job retried once, and a job
+scheduler per queue, so the wait and run-time histograms, retries, the longest active job and the
+recurring jobs are all read. Celery's history is stored by Celery's own result backend (as a
+worker stores results, result_extended on) and its new tasks are run by a ``celery worker``. The
+SQL table by INSERT ... SELECT, as an application's workers would have left it. Then, for each
+set, ``flextime-exporter scheduler`` reading its 10 queues, started after the fill:
 
 - idle: N sequential scrapes (default 100): latency median/p90, exporter CPU ms per scrape, RSS;
-  twice: the first N, and N more after ``--settle`` (300) scrapes (RQ's discovery scan looks at 64
-  registry entries per queue and scrape until it has seen the kept history once);
+  twice: the first N, and N more after ``--settle`` (300) scrapes (RQ's discovery scan probes up
+  to 64 job hashes per scrape until it has looked at the kept history once: its first pass);
 - activity: 1,000 new jobs (100 per queue) finished between two scrapes; the latency and CPU of
   the scrape that reads them (median of 3 rounds), and its counters checked (exactly 1,000 more);
 - BullMQ only, discovery: with --bullmq.discover, the first scrape (it waits for the first SCAN,
@@ -22,13 +24,13 @@ table by INSERT ... SELECT, as an application's workers would have left it. Then
 
 Two processes of RQ's SimpleWorker finish about 520 jobs a second here, so 1,000,000 RQ jobs take
 about 32 minutes to make (and 6 GB of Redis): its default history is 100,000 (give ``--history
-1000000 --settle 2000`` for the full run; the discovery scan needs about 1,600 scrapes for 100,000
-jobs a queue).
+1000000 --settle 4000`` for the full run). The history of the Celery case is stored, not worked
+(see ``Celery``).
 
 Prints a table with the ratio large / small. There is no Go exporter for queues to compare with;
 the claim measured is "cost does not grow with history". Loopback only, every loop bounded.
 
-    python bench/scheduler_bench.py [--backend bullmq|rq|sql] [--history N] [--scrapes 100]
+    python bench/scheduler_bench.py [--backend bullmq|rq|celery|sql] [--history N] [--scrapes 100]
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import asyncio
 import functools
 import json
 import multiprocessing
+import os
 import statistics
 import subprocess
 import sys
@@ -189,6 +192,82 @@ class RQ(BullMQ):
         return [f"--redis.addr={self.url}", *(f"--rq.queue={case}-q{i}" for i in range(QUEUES))]
 
 
+CELERY_TASKS = ROOT / "tests" / "integration" / "scheduler"  # the tests' Celery app (celery_tasks.py)
+
+
+def _celery_tasks(url: str):
+    """The tests' Celery app (result_extended, JSON) on ``url``, as broker and result backend."""
+    os.environ["CELERY_TEST_REDIS"] = url
+    if str(CELERY_TASKS) not in sys.path:
+        sys.path.insert(0, str(CELERY_TASKS))
+    import celery_tasks
+
+    celery_tasks.app.conf.broker_url = celery_tasks.app.conf.result_backend = url
+    return celery_tasks
+
+
+def _celery_store_process(url: str, queues: list[str], per_queue: int) -> None:
+    """History: results stored by Celery's own Redis result backend as a worker stores them (with
+    result_extended's name, args and queue), for tasks finished before the exporter starts."""
+    import uuid
+
+    from celery.app.task import Context
+
+    backend = _celery_tasks(url).app.backend
+    for q in queues:
+        for i in range(per_queue):
+            task_id = str(uuid.uuid4())
+            request = Context(
+                id=task_id,
+                task="flextime.generate",
+                args=[_job(i)["data"]],
+                kwargs={},
+                delivery_info={"routing_key": q},
+                hostname="bench@localhost",
+                retries=0,
+            )
+            backend.store_result(
+                task_id, {"constraintViolations": list(VIOLATIONS[: i % 3])}, "SUCCESS", request=request
+            )
+
+
+class Celery(BullMQ):
+    """Celery queues ``<case>-q0..9`` on a Redis 7 broker and result backend (database 3). The
+    history is stored by Celery's result backend before the exporter starts, so 1,000,000 results
+    take minutes, not the hours of running them through a worker; the new tasks of the activity
+    rounds are run by a real ``celery worker`` (solo pool) while the exporter listens."""
+
+    name, default_history, discovery = "celery", 1_000_000, False
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.url = self.server.url + "/3"
+        self.stored: set[str] = set()
+
+    def fill(self, case: str, total: int) -> float:
+        names = [f"{case}-q{i}" for i in range(QUEUES)]
+        if case not in self.stored:
+            self.stored.add(case)
+            return _in_two_processes(functools.partial(_celery_store_process, self.url), names, total // QUEUES, case)
+        t = time.monotonic()
+        tasks = _celery_tasks(self.url)
+        results = [
+            tasks.generate.apply_async(args=[_job(i)["data"]], queue=q) for q in names for i in range(total // QUEUES)
+        ]
+        worker = tasks.start_worker(self.url, ",".join(names), f"bench-{case}")
+        try:
+            for r in results:
+                r.get(timeout=300)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+        time.sleep(0.5)  # the exporter's subscriber reads the last results published (bench only)
+        return time.monotonic() - t
+
+    def exporter_args(self, case: str) -> list[str]:
+        return [f"--redis.addr={self.url}", *(f"--celery.queue={case}-q{i}" for i in range(QUEUES))]
+
+
 SQL_TABLE = """
 CREATE TABLE jobs_{case} (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL, state text NOT NULL,
@@ -277,7 +356,7 @@ class SQL:
         pg_cleanup(self.server)
 
 
-BACKENDS = {b.name: b for b in (BullMQ, RQ, SQL)}
+BACKENDS = {b.name: b for b in (BullMQ, RQ, Celery, SQL)}
 
 
 def start_exporter(backend, case: str) -> node_bench.Target:

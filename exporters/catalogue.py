@@ -63,7 +63,7 @@ EXPORTERS: dict[str, Exporter] = {
         Exporter(
             "scheduler",
             "exporters.scheduler",
-            "FlexTime scheduling metrics and job-queue health from BullMQ, RQ or a SQL job table (default port 9839).",
+            "FlexTime scheduling metrics and job-queue health from BullMQ, RQ, Celery or a SQL job table (default port 9839).",
         ),
     )
 }

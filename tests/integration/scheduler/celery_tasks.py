@@ -2,7 +2,10 @@
 backend (``CELERY_TEST_REDIS``), result_extended on, task events off (Celery's default)."""
 
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from celery import Celery
 
@@ -35,3 +38,34 @@ def flaky(self, params):
     if self.request.retries < 2:
         raise self.retry(countdown=0)
     return {"constraintViolations": []}
+
+
+def start_worker(url: str, queues: str, name: str, *extra: str) -> subprocess.Popen:
+    """A real ``celery worker`` of this app (solo pool, no heartbeat, gossip or mingle) on the
+    comma-separated ``queues``, with ``url`` as broker and result backend; the caller stops it."""
+    here = Path(__file__).resolve().parent
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "celery_tasks",
+            "worker",
+            "-P",
+            "solo",
+            "-Q",
+            queues,
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            *extra,
+            "-n",
+            f"{name}@localhost",
+            "--loglevel=WARNING",
+        ],
+        cwd=here,
+        env={**os.environ, "CELERY_TEST_REDIS": url, "PYTHONPATH": str(here)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )

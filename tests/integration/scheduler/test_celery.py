@@ -80,31 +80,7 @@ def test_celery_queue_lengths_reserved_and_finished_tasks_counted_once(celery_en
 
         t = threading.Thread(target=scraper)
         t.start()
-        env = {**os.environ, "CELERY_TEST_REDIS": url, "PYTHONPATH": str(HERE)}
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "celery_tasks",
-                "worker",
-                "-P",
-                "solo",
-                "-Q",
-                q,
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"w-{RUN}@localhost",
-                "--loglevel=WARNING",
-            ],
-            cwd=HERE,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
+        worker = tasks.start_worker(url, q, f"w-{RUN}")
         for r in results:
             try:
                 r.get(timeout=60, propagate=False)
@@ -153,36 +129,11 @@ def test_celery_reserved_tasks_are_the_unacked_ones(celery_env, tmp_path):
     url, tasks = celery_env
     q = f"celery-res-{RUN}"
     exp = start_scheduler(tmp_path, f"--redis.addr={url}", f"--celery.queue={q}")
-    env = {**os.environ, "CELERY_TEST_REDIS": url, "PYTHONPATH": str(HERE)}
     worker = None
     try:
         for _ in range(3):
             tasks.generate.apply_async(({"sport": "golf"},), {"sleep": 20}, queue=q)
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "celery_tasks",
-                "worker",
-                "-P",
-                "solo",
-                "-Q",
-                q,
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-                "--prefetch-multiplier=4",
-                "-n",
-                f"r-{RUN}@localhost",
-                "--loglevel=WARNING",
-            ],
-            cwd=HERE,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
+        worker = tasks.start_worker(url, q, f"r-{RUN}", "--prefetch-multiplier=4")
         # the solo pool takes one task at a time: it is unacknowledged (kombu's "unacked" hash) while it runs
         text = _until(exp, lambda t: value(t, "scheduler_queue_jobs", backend="celery", queue=q, state="reserved") == 1)
         assert value(text, "scheduler_queue_jobs", backend="celery", queue=q, state="waiting") == 2

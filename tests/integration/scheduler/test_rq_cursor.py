@@ -413,16 +413,13 @@ def test_rq_idle_scrapes_do_not_probe_known_entries_again(queue_redis, tmp_path)
     time.sleep(6.5)  # more than SLACK (5 s) before the start: outside the first read's bands
     exp = start_scheduler(tmp_path, "--rq.queue", q, "--redis.addr", queue_redis.url)
 
-    def hgets() -> int:
-        return conn.info("commandstats").get("cmdstat_hget", {}).get("calls", 0)
-
     try:
         for _ in range(3):  # 64 + 36 entries: every one looked at once
             _scrape(exp)
-        before = hgets()
+        before = _hget_calls(conn)
         for _ in range(5):
             text = _scrape(exp)
-        idle_hgets = hgets() - before
+        idle_hgets = _hget_calls(conn) - before
         _enqueue(queue, [("t300", 2, dict(result_ttl=300))] * 2)
         assert _work(conn, q)
         for _ in range(10):  # bounded: the rotation reaches the new entries within two scrapes
@@ -435,6 +432,25 @@ def test_rq_idle_scrapes_do_not_probe_known_entries_again(queue_redis, tmp_path)
     assert value(text, "scheduler_queue_jobs_completed_total", backend="rq", queue=q) == 2
     assert value(text, "schedule_generation_duration_seconds_count", sport="t300", team_count="2") == 2
     assert not any(dict(k[1]).get("sport") == "old" for k in samples(text))
+
+
+def _history_in_score_seconds(conn, names: list[str], seconds: int = 4, per_second: int = 50) -> None:
+    """Finished jobs kept before the exporter starts: ``per_second`` a queue in each of ``seconds``
+    distinct finish seconds (so each is one score group the scan sees whole when <= 64), then more
+    than SLACK (5 s) of wait so that they lie outside the first read's bands."""
+    for _ in range(seconds):
+        second = int(time.time())
+        for q in names:
+            _enqueue(rq.Queue(q, connection=conn), [("old", 2, {})] * per_second)
+            assert _work(conn, q)
+        while int(time.time()) == second:  # the next batch finishes in another second (bounded: < 1 s)
+            time.sleep(0.01)
+    time.sleep(6.5)
+
+
+def _hget_calls(conn) -> int:
+    """HGETs the server has answered (INFO commandstats): the reader's job-hash probes."""
+    return conn.info("commandstats").get("cmdstat_hget", {}).get("calls", 0)
 
 
 def test_rq_idle_scrapes_with_more_history_than_the_reader_remembers(queue_redis, monkeypatch):
@@ -453,27 +469,18 @@ def test_rq_idle_scrapes_with_more_history_than_the_reader_remembers(queue_redis
     conn = _conn(queue_redis)
     q = "rqc-big-" + secrets.token_hex(4)
     queue = rq.Queue(q, connection=conn)
-    for _ in range(4):  # 4 score seconds of 50 jobs: each a group the scan sees whole (<= 64)
-        second = int(time.time())
-        _enqueue(queue, [("old", 2, {})] * 50)
-        assert _work(conn, q)
-        while int(time.time()) == second:  # the next batch finishes in another second (bounded: < 1 s)
-            time.sleep(0.01)
-    time.sleep(6.5)  # more than SLACK (5 s) before the start: outside the first read's bands
+    _history_in_score_seconds(conn, [q])
     ledger = Ledger(JobContract())
-
-    def hgets() -> int:
-        return conn.info("commandstats").get("cmdstat_hget", {}).get("calls", 0)
 
     async def scenario() -> tuple[int, int]:
         reader = rq_reader.RQReader(BackendConfig("rq", "inproc", redis_url=queue_redis.url, queues=(q,)), ledger)
         try:
             for _ in range(10):  # a pass over the 4 groups, with room to wrap around once
                 await reader.read()
-            before = hgets()
+            before = _hget_calls(conn)
             for _ in range(10):
                 await reader.read()
-            idle = hgets() - before
+            idle = _hget_calls(conn) - before
             _enqueue(queue, [("t300", 2, dict(result_ttl=300))] * 2)
             assert _work(conn, q)
             for _ in range(10):  # bounded: the rotation reaches the new entries within a pass
@@ -502,18 +509,8 @@ def test_rq_first_pass_over_many_queues_probes_a_bounded_number_per_scrape(queue
 
     conn = _conn(queue_redis)
     names = [f"rqc-turns-{i}-" + secrets.token_hex(3) for i in range(3)]
-    for _ in range(4):  # 4 score seconds of 50 jobs a queue: groups the scan sees whole (<= 64)
-        second = int(time.time())
-        for q in names:
-            _enqueue(rq.Queue(q, connection=conn), [("old", 2, {})] * 50)
-            assert _work(conn, q)
-        while int(time.time()) == second:  # the next batch finishes in another second (bounded: < 1 s)
-            time.sleep(0.01)
-    time.sleep(6.5)  # more than SLACK (5 s) before the start: outside the first read's bands
+    _history_in_score_seconds(conn, names)
     ledger = Ledger(JobContract())
-
-    def hgets() -> int:
-        return conn.info("commandstats").get("cmdstat_hget", {}).get("calls", 0)
 
     async def scenario() -> tuple[list[int], int]:
         reader = rq_reader.RQReader(
@@ -523,9 +520,9 @@ def test_rq_first_pass_over_many_queues_probes_a_bounded_number_per_scrape(queue
         try:
             await reader.read()  # the first read also probes each registry's newest entries (its sample)
             for _ in range(40):  # bounded: 600 entries at <= 64 a scrape, then idle
-                before = hgets()
+                before = _hget_calls(conn)
                 await reader.read()
-                per_read.append(hgets() - before)
+                per_read.append(_hget_calls(conn) - before)
                 if per_read[-2:] == [0, 0]:
                     break
             _enqueue(rq.Queue(names[-1], connection=conn), [("t300", 2, dict(result_ttl=300))] * 2)
